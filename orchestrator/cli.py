@@ -1,0 +1,43 @@
+"""`orchestrator` / `python -m orchestrator`: read the settings, then serve until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from orchestrator.app import create_app
+from orchestrator.auth import load_or_create_token
+from orchestrator.config import Settings
+from orchestrator.runtime import Runtime
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def main() -> None:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"orchestrator: invalid settings:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = (
+        settings.api_token.get_secret_value()
+        if settings.api_token
+        else load_or_create_token(settings.data_dir / "api-token")
+    )
+    app = create_app(Runtime(settings), token)
+    logging.getLogger("orchestrator").info(
+        "serving on http://%s:%d (bridge %s)", settings.host, settings.port, settings.bridge_pub
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )

@@ -1,0 +1,51 @@
+"""Settings, read once from the environment at start and passed down as one object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
+
+
+class Settings(BaseSettings):
+    """Every orchestrator setting. Environment names are the field names with `ORCH_` in front."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCH_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    api_token: SecretStr | None = None
+    """The API's bearer token. Unset: one is made once and kept in `data_dir/api-token`."""
+    data_dir: Path = Path("data")
+    log_level: str = "info"
+
+    bridge_pub: str = "tcp://127.0.0.1:5555"
+    bridge_router: str = "tcp://127.0.0.1:5556"
+    spawn_bridge: bool = False
+    """Run the Node bridge as a child process, restarted when it dies (what `make run` uses)."""
+    bridge_command: str = f"node {DEFAULT_BRIDGE_SCRIPT}"
+
+    bridge_heartbeat_timeout: float = Field(3.0, gt=0)
+    """Silence after which the bridge is declared dead: three missed one-second heartbeats."""
+    command_timeout: float = Field(10.0, gt=0)
+    replay_page: int = Field(2000, ge=1, le=10000)
+
+    reconnect_initial: float = Field(1.0, gt=0)
+    reconnect_max: float = Field(60.0, gt=0)
+    respawn_initial: float = Field(0.5, gt=0)
+    respawn_max: float = Field(30.0, gt=0)
+
+    supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
+    supabase_service_role_key: SecretStr | None = Field(
+        None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
+    )
+
+    @property
+    def bridge_data_dir(self) -> Path:
+        return self.data_dir / "bridge"

@@ -1,0 +1,256 @@
+"""Follows the bridge's event stream and applies every event exactly once, in order.
+
+The ZeroMQ guide's Clone pattern with Centrifugo-style epoch+offset recovery: live events come
+over PUB/SUB, which drops messages when we are away or slow; the bridge journals every envelope,
+so on start, on a seq gap, on a new epoch (bridge restart) and when a heartbeat names a seq we have
+not seen, we ask the bridge to `replay` from the last applied position. Anything at or below that
+position is discarded, so replays and live traffic can overlap freely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator.applied_log import AppliedLog
+from orchestrator.errors import CommandError, MalformedEnvelope, TransportError
+from orchestrator.transport import CommandChannel, EventSource
+from orchestrator.wire import Envelope, Position, Verdict, classify, is_behind, parse_envelope
+
+log = logging.getLogger("orchestrator.follower")
+
+LIVE_BATCH = 1000
+
+
+class Consumer(Protocol):
+    """What the follower feeds. `apply` must not raise and must not block on I/O."""
+
+    def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None: ...
+
+    def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
+        """The bridge no longer holds what came after `last_applied`: those events are lost."""
+        ...
+
+
+@dataclass
+class FollowerStats:
+    received: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    replays: int = 0
+    replayed: int = 0
+    epoch_changes: int = 0
+    positions_lost: int = 0
+    bridge_epoch: str | None = None
+    bridge_seq: int | None = None
+    bridge_connection: str | None = None
+    bridge_mode: str | None = None
+
+
+class BridgeFollower:
+    def __init__(
+        self,
+        events: EventSource,
+        commands: CommandChannel,
+        applied_log: AppliedLog,
+        consumers: Sequence[Consumer],
+        *,
+        heartbeat_timeout: float,
+        replay_page: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._events = events
+        self._commands = commands
+        self._applied_log = applied_log
+        self._consumers = consumers
+        self._heartbeat_timeout = heartbeat_timeout
+        self._replay_page = replay_page
+        self._clock = clock
+        self.stats = FollowerStats()
+        self.position: Position | None = None
+        self.alive = False
+        self._last_seen: float | None = None
+        self._catch_up_reason: str | None = "start"
+
+    @property
+    def silence(self) -> float | None:
+        """Seconds since the bridge last said anything (None: never heard from it)."""
+        return None if self._last_seen is None else self._clock() - self._last_seen
+
+    async def run(self) -> None:
+        self.position = self._applied_log.open()
+        log.info("following the bridge from %s", self.position or "its oldest retained event")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._watch_heartbeats(), name="bridge-watchdog")
+            tasks.create_task(self._follow(), name="bridge-follower")
+
+    async def _follow(self) -> None:
+        while True:
+            if self._catch_up_reason is not None:
+                # When the bridge does not answer, its next heartbeat brings us back here.
+                await self._catch_up(self._catch_up_reason)
+            try:
+                raws = await self._events.recv_batch(LIVE_BATCH)
+            except TransportError as exc:
+                log.error("event stream failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            await self._handle_live(raws)
+
+    async def _handle_live(self, raws: list[bytes]) -> None:
+        pending: list[Envelope] = []
+        for raw in raws:
+            self.stats.received += 1
+            try:
+                envelope = parse_envelope(raw)
+            except MalformedEnvelope as exc:
+                self.stats.malformed += 1
+                log.warning("malformed envelope skipped: %s", exc)
+                continue
+            self._heard(envelope)
+            if envelope.is_heartbeat:
+                self._note_heartbeat(envelope)
+                if is_behind(self.position, envelope):
+                    self._catch_up_reason = self._catch_up_reason or "heartbeat"
+                continue
+            verdict = classify(self.position, envelope)
+            if verdict is Verdict.APPLY:
+                pending.append(envelope)
+                self.position = envelope.position
+                continue
+            if verdict is Verdict.DUPLICATE:
+                self.stats.duplicates += 1
+                continue
+            self._apply(pending, replayed=False)
+            pending = []
+            if verdict is Verdict.GAP:
+                assert self.position is not None
+                self.stats.gaps += 1
+                log.warning(
+                    "gap in epoch %s: expected seq %d, got %d; replaying",
+                    envelope.epoch,
+                    self.position.seq + 1,
+                    envelope.seq,
+                )
+            elif self.position is not None:
+                self.stats.epoch_changes += 1
+                log.info("bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch)
+            if not await self._catch_up(verdict.value):
+                return  # the rest of this batch is in the journal; the next catch-up gets it
+        self._apply(pending, replayed=False)
+
+    async def _catch_up(self, reason: str) -> bool:
+        """Replay from the last applied position until the bridge has nothing newer."""
+        self.stats.replays += 1
+        filled = 0
+        while True:
+            position = self.position
+            params = {
+                "epoch": position.epoch if position else None,
+                "seq": position.seq if position else 0,
+                "limit": self._replay_page,
+            }
+            try:
+                result = await self._commands.call_idempotent("replay", params)
+            except CommandError as exc:
+                if exc.code == "position_gone":
+                    self._position_gone(exc.extra.get("oldest"))
+                    continue
+                return self._catch_up_failed(reason, exc)
+            except TransportError as exc:
+                return self._catch_up_failed(reason, exc)
+            batch = self._accept_replayed(result.get("events") or [])
+            self._apply(batch, replayed=True)
+            filled += len(batch)
+            if not result.get("more") or not result.get("events"):
+                break
+        self._catch_up_reason = None
+        self.stats.replayed += filled
+        if reason == "heartbeat" and filled:
+            self.stats.gaps += 1  # a lost tail that only the heartbeat revealed
+        if filled or reason != "heartbeat":
+            log.info("caught up (%s): %d events replayed, now at %s", reason, filled, self.position)
+        return True
+
+    def _accept_replayed(self, raws: list[Any]) -> list[Envelope]:
+        batch: list[Envelope] = []
+        for raw in raws:
+            try:
+                envelope = parse_envelope(raw)
+            except MalformedEnvelope as exc:
+                self.stats.malformed += 1
+                log.warning("malformed replayed envelope skipped: %s", exc)
+                continue
+            position = self.position
+            if position is not None and envelope.epoch == position.epoch:
+                if envelope.seq <= position.seq:
+                    self.stats.duplicates += 1
+                    continue
+                if envelope.seq != position.seq + 1:
+                    log.error(
+                        "bridge journal has a hole in epoch %s: %d follows %d",
+                        envelope.epoch,
+                        envelope.seq,
+                        position.seq,
+                    )
+            batch.append(envelope)
+            self.position = envelope.position
+        return batch
+
+    def _catch_up_failed(self, reason: str, exc: Exception) -> bool:
+        self._catch_up_reason = reason
+        log.warning(
+            "replay from %s failed (%s); retrying when the bridge answers", self.position, exc
+        )
+        return False
+
+    def _position_gone(self, oldest: dict[str, Any] | None) -> None:
+        self.stats.positions_lost += 1
+        log.error(
+            "position %s is no longer in the bridge journal (oldest retained: %s): "
+            "events after it were lost; continuing from the oldest retained event",
+            self.position,
+            oldest,
+        )
+        for consumer in self._consumers:
+            consumer.position_lost(self.position, oldest)
+        self.position = None
+
+    def _apply(self, batch: list[Envelope], *, replayed: bool) -> None:
+        if not batch:
+            return
+        for consumer in self._consumers:
+            consumer.apply(batch, replayed=replayed)
+        self._applied_log.append(batch)
+        self.stats.applied += len(batch)
+
+    def close(self) -> None:
+        self._applied_log.close()
+
+    def _heard(self, envelope: Envelope) -> None:
+        self._last_seen = self._clock()
+        if not self.alive:
+            self.alive = True
+            log.info("bridge is up: epoch %s, seq %d", envelope.epoch, envelope.seq)
+
+    def _note_heartbeat(self, heartbeat: Envelope) -> None:
+        self.stats.bridge_epoch = heartbeat.epoch
+        self.stats.bridge_seq = heartbeat.seq
+        data = heartbeat.data if isinstance(heartbeat.data, dict) else {}
+        self.stats.bridge_connection = data.get("connection")
+        self.stats.bridge_mode = data.get("mode")
+
+    async def _watch_heartbeats(self) -> None:
+        interval = min(0.25, self._heartbeat_timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            silence = self.silence
+            if self.alive and silence is not None and silence > self._heartbeat_timeout:
+                self.alive = False
+                log.warning("bridge declared dead: silent for %.1fs", silence)

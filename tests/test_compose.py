@@ -1,0 +1,110 @@
+"""Docker does not run on our machines, so compose.yaml is checked against the code it deploys:
+every variable it sets is one the programs read, and the addresses and ports agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from orchestrator.config import Settings
+from tests.harness import BRIDGE_DIR, REPO
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())
+    return document
+
+
+def orchestrator_env_names() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names.add(alias if isinstance(alias, str) else f"ORCH_{name.upper()}")
+    return names
+
+
+PRINT_BRIDGE_ENV_NAMES = (
+    "import('./src/config.js').then(m => console.log(JSON.stringify(m.ENV_NAMES)))"
+)
+
+
+def bridge_env_names() -> set[str]:
+    printed = subprocess.run(
+        ["node", "-e", PRINT_BRIDGE_ENV_NAMES],
+        cwd=BRIDGE_DIR, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return set(json.loads(printed))
+
+
+def test_both_services_build_from_dockerfiles_in_this_repo(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"bridge", "orchestrator"}
+    for service in compose["services"].values():
+        build = service["build"]
+        assert (REPO / build["context"] / build["dockerfile"]).is_file()
+        assert service["restart"] == "unless-stopped"
+        assert service["healthcheck"]["test"][0] == "CMD"
+
+
+def test_every_variable_is_one_the_programs_read(compose: dict[str, Any]) -> None:
+    orchestrator = set(compose["services"]["orchestrator"]["environment"])
+    bridge = set(compose["services"]["bridge"]["environment"])
+    assert orchestrator <= orchestrator_env_names(), orchestrator - orchestrator_env_names()
+    assert bridge <= bridge_env_names(), bridge - bridge_env_names()
+
+
+def test_the_orchestrator_reaches_the_bridge_by_service_name(compose: dict[str, Any]) -> None:
+    orch_env = compose["services"]["orchestrator"]["environment"]
+    bridge_env = compose["services"]["bridge"]["environment"]
+    assert orch_env["ORCH_SPAWN_BRIDGE"] == "false"
+    for orch_name, bridge_name in [
+        ("ORCH_BRIDGE_PUB", "BRIDGE_PUB"),
+        ("ORCH_BRIDGE_ROUTER", "BRIDGE_ROUTER"),
+    ]:
+        connect, bind = urlparse(orch_env[orch_name]), urlparse(bridge_env[bridge_name])
+        assert connect.hostname == "bridge"
+        assert connect.port == bind.port
+        assert str(bind.port) in compose["services"]["bridge"]["expose"]
+    assert compose["services"]["orchestrator"]["depends_on"]["bridge"]["condition"] == (
+        "service_healthy"
+    )
+
+
+def test_ports_and_healthchecks_agree_with_the_settings(compose: dict[str, Any]) -> None:
+    orchestrator = compose["services"]["orchestrator"]
+    port = orchestrator["environment"]["ORCH_PORT"]
+    assert f"{port}:{port}" in orchestrator["ports"]
+    assert f"127.0.0.1:{port}/health" in orchestrator["healthcheck"]["test"][-1]
+    bridge_check = compose["services"]["bridge"]["healthcheck"]["test"]
+    assert (BRIDGE_DIR / bridge_check[-1]).is_file()
+
+
+def test_state_lives_in_named_volumes_where_the_programs_keep_it(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    mounts = {
+        "bridge": ("BRIDGE_DATA_DIR", "bridge-auth"),
+        "orchestrator": ("ORCH_DATA_DIR", "orchestrator-data"),
+    }
+    for service, (variable, volume) in mounts.items():
+        data_dir = services[service]["environment"][variable]
+        assert f"{volume}:{data_dir}" in services[service]["volumes"]
+        assert volume in compose["volumes"]
+
+
+def test_the_images_start_the_programs_the_repo_defines() -> None:
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert 'CMD ["orchestrator"]' in (REPO / "Dockerfile").read_text()
+    assert "orchestrator" in scripts
+    bridge_dockerfile = (BRIDGE_DIR / "Dockerfile").read_text()
+    assert "npm ci" in bridge_dockerfile
+    assert 'CMD ["node", "src/main.js"]' in bridge_dockerfile
+    assert Path(BRIDGE_DIR / "src" / "main.js").is_file()

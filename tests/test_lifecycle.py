@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from orchestrator.lifecycle import CloseReason, backoff_delay
+
+
+def close_update(status: int | None, message: str) -> dict[str, object]:
+    error = {"$error": {"name": "Error", "message": message, "statusCode": status, "data": None}}
+    return {"connection": "close", "lastDisconnect": {"error": error, "date": {"$date": 1}}}
+
+
+def test_reads_the_status_code_and_message_of_an_encoded_boom() -> None:
+    reason = CloseReason.from_update(close_update(428, "Connection Closed"))
+    assert reason == CloseReason(428, "Connection Closed", unreachable=False)
+
+
+@pytest.mark.parametrize("code", ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT"])
+def test_network_errors_read_as_unreachable(code: str) -> None:
+    reason = CloseReason.from_update(close_update(408, f"WebSocket Error (connect {code} x)"))
+    assert reason.unreachable and reason.status_code == 408
+
+
+def test_a_close_without_an_error_still_has_a_reason() -> None:
+    assert CloseReason.from_update({"connection": "close"}).message == "connection closed"
+    assert CloseReason.from_update({"lastDisconnect": {"error": "odd"}}).status_code is None
+
+
+def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
+    rng = random.Random(7)
+    for attempt in range(12):
+        ceiling = min(60.0, 1.0 * 2**attempt)
+        delays = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # really spread over the whole range
