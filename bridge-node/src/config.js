@@ -1,0 +1,165 @@
+/**
+ * Bridge configuration: read from the environment ONCE, at the edge (main.js), into a
+ * frozen object that is passed down. No other module reads process.env.
+ *
+ * Invalid values raise a ConfigError; main.js logs it and exits with status 2 so a
+ * supervisor can tell "misconfigured" from "crashed".
+ */
+import path from 'node:path'
+
+/** Raised for an environment variable whose value cannot be parsed. */
+export class ConfigError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+/**
+ * @typedef {object} BridgeConfig
+ * @property {string} pub ZeroMQ PUB endpoint to bind.
+ * @property {string} router ZeroMQ ROUTER endpoint to bind.
+ * @property {string} dataDir Root of the bridge's persistent state.
+ * @property {string} authDir `<dataDir>/auth`: Baileys credentials and signal keys.
+ * @property {string} journalDir `<dataDir>/journal`: envelope journal segments.
+ * @property {string|null} replay Capture file to replay instead of connecting to WhatsApp.
+ * @property {number} replayRate Replay events per second; 0 = as fast as possible.
+ * @property {string|null} record Capture file to append every raw event to (live mode).
+ * @property {string|null} waUrl WhatsApp WebSocket URL override (tests); null = Baileys default.
+ * @property {boolean} autoConnect Open the WhatsApp socket at boot (live mode).
+ * @property {number} heartbeatMs Heartbeat period.
+ * @property {number} journalMaxEvents Journal retention bound (events).
+ * @property {number} journalMaxBytes Journal retention bound (bytes).
+ * @property {number} journalSegmentBytes Size at which a journal segment is rotated.
+ * @property {number} ringSize Recent envelopes kept in memory.
+ * @property {number} pubHwm ZeroMQ send high-water mark of the PUB socket.
+ * @property {number} commandTimeoutMs Default command timeout.
+ * @property {number} sentCacheSize Messages kept for Baileys' getMessage (retries).
+ * @property {string} logLevel pino level.
+ * @property {boolean} syncFullHistory Ask the phone for the full history on first login.
+ * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/**
+ * Every variable: name -> [default, parser]. One table so ENV_NAMES cannot drift from
+ * what readConfig actually reads.
+ * @type {Record<string, [string|undefined, (name: string, raw: string) => any]>}
+ */
+const SPEC = {
+  BRIDGE_PUB: ['tcp://127.0.0.1:5555', str],
+  BRIDGE_ROUTER: ['tcp://127.0.0.1:5556', str],
+  BRIDGE_DATA_DIR: ['./data/bridge', str],
+  BRIDGE_REPLAY: [undefined, str],
+  BRIDGE_REPLAY_RATE: ['0', nonNegativeNumber],
+  BRIDGE_RECORD: [undefined, str],
+  BRIDGE_WA_URL: [undefined, str],
+  BRIDGE_AUTO_CONNECT: ['true', bool],
+  BRIDGE_HEARTBEAT_MS: ['1000', positiveInt],
+  BRIDGE_JOURNAL_MAX_EVENTS: ['200000', positiveInt],
+  BRIDGE_JOURNAL_MAX_BYTES: ['268435456', positiveInt],
+  BRIDGE_JOURNAL_SEGMENT_BYTES: ['8388608', positiveInt],
+  BRIDGE_RING_SIZE: ['20000', positiveInt],
+  BRIDGE_PUB_HWM: ['100000', positiveInt],
+  BRIDGE_COMMAND_TIMEOUT_MS: ['30000', positiveInt],
+  BRIDGE_SENT_CACHE_SIZE: ['5000', positiveInt],
+  BRIDGE_LOG_LEVEL: ['info', logLevel],
+  BRIDGE_SYNC_FULL_HISTORY: ['false', bool],
+  BRIDGE_TEST_DROP_SEQS: [undefined, seqList],
+}
+
+/** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
+export const ENV_NAMES = Object.freeze(Object.keys(SPEC))
+
+/**
+ * Parse the environment into a frozen config.
+ * Empty strings count as unset, so `BRIDGE_REPLAY=` in a compose file means "off".
+ * @param {Record<string, string|undefined>} env
+ * @returns {Readonly<BridgeConfig>}
+ * @throws {ConfigError}
+ */
+export function readConfig(env) {
+  /** @type {Record<string, any>} */
+  const v = {}
+  for (const [name, [def, parse]] of Object.entries(SPEC)) {
+    const raw = env[name] === undefined || env[name] === '' ? def : env[name]
+    v[name] = raw === undefined ? null : parse(name, raw.trim())
+  }
+  const dataDir = path.resolve(v.BRIDGE_DATA_DIR)
+  return Object.freeze({
+    pub: v.BRIDGE_PUB,
+    router: v.BRIDGE_ROUTER,
+    dataDir,
+    authDir: path.join(dataDir, 'auth'),
+    journalDir: path.join(dataDir, 'journal'),
+    replay: v.BRIDGE_REPLAY,
+    replayRate: v.BRIDGE_REPLAY_RATE,
+    record: v.BRIDGE_RECORD,
+    waUrl: v.BRIDGE_WA_URL,
+    autoConnect: v.BRIDGE_AUTO_CONNECT,
+    heartbeatMs: v.BRIDGE_HEARTBEAT_MS,
+    journalMaxEvents: v.BRIDGE_JOURNAL_MAX_EVENTS,
+    journalMaxBytes: v.BRIDGE_JOURNAL_MAX_BYTES,
+    journalSegmentBytes: v.BRIDGE_JOURNAL_SEGMENT_BYTES,
+    ringSize: v.BRIDGE_RING_SIZE,
+    pubHwm: v.BRIDGE_PUB_HWM,
+    commandTimeoutMs: v.BRIDGE_COMMAND_TIMEOUT_MS,
+    sentCacheSize: v.BRIDGE_SENT_CACHE_SIZE,
+    logLevel: v.BRIDGE_LOG_LEVEL,
+    syncFullHistory: v.BRIDGE_SYNC_FULL_HISTORY,
+    testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
+  })
+}
+
+/** @param {string} _name @param {string} raw */
+function str(_name, raw) {
+  return raw
+}
+
+/** @param {string} name @param {string} raw */
+function bool(name, raw) {
+  const s = raw.toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true
+  if (['0', 'false', 'no', 'off'].includes(s)) return false
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a boolean (true/false/1/0/yes/no/on/off)`)
+}
+
+/** @param {string} name @param {string} raw */
+function positiveInt(name, raw) {
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a positive integer`)
+  }
+  return n
+}
+
+/** @param {string} name @param {string} raw */
+function nonNegativeNumber(name, raw) {
+  const n = raw === '' ? NaN : Number(raw)
+  if (!Number.isFinite(n) || n < 0) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a non-negative number`)
+  }
+  return n
+}
+
+/** @param {string} name @param {string} raw */
+function logLevel(name, raw) {
+  const s = raw.toLowerCase()
+  if (!LOG_LEVELS.includes(s)) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not one of ${LOG_LEVELS.join('/')}`)
+  }
+  return s
+}
+
+/** @param {string} name @param {string} raw */
+function seqList(name, raw) {
+  const seqs = new Set()
+  for (const part of raw.split(',')) {
+    const p = part.trim()
+    if (p === '') continue
+    seqs.add(positiveInt(name, p))
+  }
+  return seqs
+}

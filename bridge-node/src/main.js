@@ -1,0 +1,173 @@
+/**
+ * Entry point: config -> logger -> journal -> PUB -> ROUTER -> bridge.started -> live or replay.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT, 1 when an endpoint cannot be bound or the journal
+ * cannot be opened, 2 for invalid configuration.
+ */
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import pino from 'pino'
+import { encode } from './codec.js'
+import { readConfig, ConfigError } from './config.js'
+import { createDispatcher, serveRouter } from './commands.js'
+import { Journal } from './journal.js'
+import { Publisher, bindPubSink } from './publisher.js'
+import { Recorder } from './recorder.js'
+import { Replayer } from './replay.js'
+import { removeAuthTrash } from './auth-state.js'
+import { WhatsApp } from './whatsapp.js'
+
+const SHUTDOWN_DEADLINE_MS = 2000
+
+/** @returns {Record<string, string>} */
+function versions() {
+  const require = createRequire(import.meta.url)
+  const baileysPkg = new URL('../package.json', import.meta.resolve('@whiskeysockets/baileys'))
+  return {
+    bridge: require('../package.json').version,
+    baileys: JSON.parse(fs.readFileSync(baileysPkg, 'utf8')).version,
+    node: process.versions.node,
+  }
+}
+
+/**
+ * pino's default error serializer copies every enumerable property, and a Boom's `data`
+ * can be a whole message (text, media keys): keep only what diagnoses the failure.
+ * @param {any} err
+ */
+function safeErr(err) {
+  if (!err || typeof err !== 'object') return err
+  return { type: err.name, message: err.message, statusCode: err.output?.statusCode, stack: err.stack }
+}
+
+async function main() {
+  let config
+  try {
+    config = readConfig(process.env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    pino().fatal({ err: err.message }, 'invalid configuration')
+    process.exit(2)
+  }
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid, name: 'bridge' }, serializers: { err: safeErr } })
+  const mode = config.replay ? 'replay' : 'live'
+  if (config.testDropSeqs.size) {
+    logger.warn({ seqs: [...config.testDropSeqs] }, 'BRIDGE_TEST_DROP_SEQS is set: these seqs are journaled but NOT published')
+  }
+
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  const journal = new Journal({
+    dir: config.journalDir,
+    maxEvents: config.journalMaxEvents,
+    maxBytes: config.journalMaxBytes,
+    segmentBytes: config.journalSegmentBytes,
+    ringSize: config.ringSize,
+    logger: logger.child({ module: 'journal' }),
+  })
+  const previous = journal.last()
+
+  /** @type {WhatsApp|null} */
+  let whatsapp = null
+  /** @type {Awaited<ReturnType<typeof bindPubSink>>} */
+  let sink
+  /** @type {Awaited<ReturnType<typeof serveRouter>>} */
+  let router
+  const publisher = new Publisher({
+    journal,
+    sink: { send: (f) => sink?.send(f) },
+    heartbeatMs: config.heartbeatMs,
+    dropSeqs: config.testDropSeqs,
+    status: () => ({ connection: whatsapp ? whatsapp.connection : 'idle', mode }),
+  })
+  const publish = publisher.publish.bind(publisher)
+  const vers = versions()
+
+  try {
+    sink = await bindPubSink({ endpoint: config.pub, hwm: config.pubHwm, logger })
+  } catch (err) {
+    logger.fatal({ endpoint: config.pub, err: String(err) }, 'cannot bind the PUB endpoint (address in use?)')
+    journal.close()
+    process.exit(1)
+  }
+  const recorder = mode === 'live' && config.record ? new Recorder(config.record) : null
+  if (mode === 'live') {
+    await removeAuthTrash(config.authDir)
+    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder })
+  }
+  const dispatch = createDispatcher({
+    mode,
+    journal,
+    publisher,
+    whatsapp,
+    commandTimeoutMs: config.commandTimeoutMs,
+    versions: vers,
+    logger: logger.child({ module: 'commands' }),
+  })
+  try {
+    router = await serveRouter({ endpoint: config.router, dispatch, logger })
+  } catch (err) {
+    logger.fatal({ endpoint: config.router, err: String(err) }, 'cannot bind the ROUTER endpoint (address in use?)')
+    sink.close()
+    journal.close()
+    process.exit(1)
+  }
+
+  /** @param {string} where @param {unknown} err */
+  const reportError = (where, err) => {
+    logger.error({ err, where }, 'unexpected error')
+    try {
+      publish('bridge.error', { where, error: encode(err) })
+    } catch (e) {
+      logger.error({ err: e }, 'cannot publish bridge.error')
+    }
+  }
+  // A stray rejection inside Baileys must not take the bridge (and every subscriber's
+  // stream) down; it is reported on the wire instead.
+  process.on('unhandledRejection', (err) => reportError('unhandledRejection', err))
+  process.on('uncaughtException', (err) => reportError('uncaughtException', err))
+
+  publish('bridge.started', { pid: process.pid, mode, versions: vers, previous })
+  publisher.startHeartbeat()
+  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, previous }, 'bridge started')
+
+  /** @type {Replayer|null} */
+  let replayer = null
+  if (mode === 'replay') {
+    replayer = new Replayer({ file: /** @type {string} */ (config.replay), rate: config.replayRate, publish, logger })
+    replayer.run().catch((err) => reportError('replay', err))
+  } else if (config.autoConnect && whatsapp) {
+    whatsapp.connect().catch(() => {}) // already reported as bridge.error by WhatsApp
+  }
+
+  let stopping = false
+  /** @param {string} signal */
+  const shutdown = async (signal) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down')
+    setTimeout(() => {
+      logger.warn('shutdown deadline passed; exiting')
+      process.exit(0)
+    }, SHUTDOWN_DEADLINE_MS).unref()
+    replayer?.stop()
+    publisher.stopHeartbeat()
+    try {
+      await whatsapp?.close()
+    } catch (err) {
+      logger.warn({ err }, 'ending the WhatsApp socket failed')
+    }
+    recorder?.close()
+    journal.close()
+    router.close()
+    sink.close()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((err) => {
+  // Only reached for failures before the bridge is up (e.g. an unreadable journal).
+  console.error(JSON.stringify({ level: 60, msg: 'bridge failed to start', err: String(err?.stack ?? err) }))
+  process.exit(1)
+})

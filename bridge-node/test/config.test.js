@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
+import { test } from 'node:test'
+import { ConfigError, ENV_NAMES, readConfig } from '../src/config.js'
+import { ROOT } from './helpers.js'
+
+test('defaults', () => {
+  const c = readConfig({})
+  assert.equal(c.pub, 'tcp://127.0.0.1:5555')
+  assert.equal(c.router, 'tcp://127.0.0.1:5556')
+  assert.equal(c.dataDir, path.resolve('./data/bridge'))
+  assert.equal(c.authDir, path.join(c.dataDir, 'auth'))
+  assert.equal(c.journalDir, path.join(c.dataDir, 'journal'))
+  assert.equal(c.replay, null)
+  assert.equal(c.replayRate, 0)
+  assert.equal(c.autoConnect, true)
+  assert.equal(c.heartbeatMs, 1000)
+  assert.equal(c.journalMaxEvents, 200000)
+  assert.equal(c.journalMaxBytes, 268435456)
+  assert.equal(c.journalSegmentBytes, 8388608)
+  assert.equal(c.ringSize, 20000)
+  assert.equal(c.pubHwm, 100000)
+  assert.equal(c.commandTimeoutMs, 30000)
+  assert.equal(c.sentCacheSize, 5000)
+  assert.equal(c.logLevel, 'info')
+  assert.equal(c.syncFullHistory, false)
+  assert.equal(c.testDropSeqs.size, 0)
+  assert.ok(Object.isFrozen(c))
+})
+
+test('values are parsed; empty means unset', () => {
+  const c = readConfig({
+    BRIDGE_REPLAY: '/x.jsonl',
+    BRIDGE_REPLAY_RATE: '2.5',
+    BRIDGE_AUTO_CONNECT: 'no',
+    BRIDGE_SYNC_FULL_HISTORY: 'TRUE',
+    BRIDGE_TEST_DROP_SEQS: '3, 7,',
+    BRIDGE_RECORD: '',
+    BRIDGE_LOG_LEVEL: 'Debug',
+  })
+  assert.equal(c.replay, '/x.jsonl')
+  assert.equal(c.replayRate, 2.5)
+  assert.equal(c.autoConnect, false)
+  assert.equal(c.syncFullHistory, true)
+  assert.deepEqual([...c.testDropSeqs], [3, 7])
+  assert.equal(c.record, null)
+  assert.equal(c.logLevel, 'debug')
+})
+
+test('invalid values raise ConfigError naming the variable', () => {
+  for (const [name, value] of [
+    ['BRIDGE_HEARTBEAT_MS', 'soon'],
+    ['BRIDGE_HEARTBEAT_MS', '0'],
+    ['BRIDGE_RING_SIZE', '1.5'],
+    ['BRIDGE_REPLAY_RATE', '-1'],
+    ['BRIDGE_AUTO_CONNECT', 'maybe'],
+    ['BRIDGE_LOG_LEVEL', 'loud'],
+    ['BRIDGE_TEST_DROP_SEQS', '1,x'],
+  ]) {
+    assert.throws(() => readConfig({ [name]: value }), (err) => err instanceof ConfigError && err.message.includes(name), `${name}=${value}`)
+  }
+})
+
+test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test reads it', () => {
+  const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
+  const names = JSON.parse(out.toString())
+  assert.deepEqual(names, [...ENV_NAMES])
+  assert.equal(names.length, 19)
+  assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
+  for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS']) assert.ok(names.includes(n), n)
+})

@@ -1,0 +1,73 @@
+/**
+ * The live path against a local WebSocket server (never WhatsApp's): the real Baileys
+ * socket connects to BRIDGE_WA_URL, the server hangs up, and the bridge must publish the
+ * close with a numeric Boom statusCode, stay alive, and not reconnect on its own.
+ */
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test } from 'node:test'
+import { WebSocketServer } from 'ws'
+import zmq from 'zeromq'
+import { collect, commandClient, sleep, spawnBridge, tmpDir } from './helpers.js'
+
+test('connection.update close carries lastDisconnect.error.$error.statusCode; the bridge stays up', async (t) => {
+  const dir = tmpDir(t)
+  let connections = 0
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  wss.on('connection', (ws) => {
+    connections += 1
+    ws.close() // accept, then hang up before any Noise handshake
+  })
+  await new Promise((resolve) => wss.on('listening', resolve))
+  t.after(() => wss.close())
+  const port = /** @type {import('node:net').AddressInfo} */ (wss.address()).port
+
+  const env = {
+    BRIDGE_PUB: `ipc://${path.join(dir, 'pub')}`,
+    BRIDGE_ROUTER: `ipc://${path.join(dir, 'router')}`,
+    BRIDGE_DATA_DIR: path.join(dir, 'data'),
+    BRIDGE_WA_URL: `ws://127.0.0.1:${port}/ws/chat`,
+    BRIDGE_RECORD: path.join(dir, 'rec.jsonl'),
+    // Connect on command, not at boot, so the subscriber is in place first.
+    BRIDGE_AUTO_CONNECT: 'false',
+  }
+  const sub = new zmq.Subscriber({ receiveTimeout: 200 })
+  sub.connect(env.BRIDGE_PUB)
+  sub.subscribe()
+  const client = commandClient(env.BRIDGE_ROUTER)
+  const bridge = spawnBridge(env)
+  t.after(() => {
+    sub.close()
+    client.close()
+    bridge.child.kill('SIGKILL')
+  })
+  await client.waitReady()
+  // Wait until our subscription is live (a heartbeat arrives).
+  await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 5000 })
+
+  assert.equal((await client.call('sendMessage', ['1@s.whatsapp.net', { text: 'x' }])).error.code, 'not_connected')
+  const conn = await client.call('connect')
+  assert.deepEqual(conn.result, { already: false })
+  const events = await collect(sub, (e) => e.event === 'connection.update' && e.data.connection === 'close', { timeoutMs: 15000 })
+  const close = /** @type {any} */ (events.at(-1))
+  const err = close.data.lastDisconnect.error.$error
+  assert.equal(typeof err.statusCode, 'number', JSON.stringify(close.data))
+  assert.equal(err.statusCode, 428) // Baileys' DisconnectReason.connectionClosed
+  assert.equal(typeof err.message, 'string')
+  assert.ok(connections >= 1)
+
+  // Still alive, state says close, and no reconnect by itself.
+  const st = await client.call('state')
+  assert.equal(st.result.connection, 'close')
+  assert.equal(st.result.mode, 'live')
+  await sleep(500)
+  assert.equal(connections, 1, 'the bridge must not reconnect on its own')
+  // The orchestrator's `connect` opens a new socket.
+  assert.deepEqual((await client.call('connect')).result, { already: false })
+  await collect(sub, (e) => e.event === 'connection.update' && e.data.connection === 'close', { timeoutMs: 15000 })
+  assert.equal(connections, 2)
+  assert.equal((await client.call('state')).ok, true)
+
+  const stopped = await bridge.stop()
+  assert.equal(stopped.code, 0, bridge.output())
+})
