@@ -5,6 +5,10 @@ over PUB/SUB, which drops messages when we are away or slow; the bridge journals
 so on start, on a seq gap, on a new epoch (bridge restart) and when a heartbeat names a seq we have
 not seen, we ask the bridge to `replay` from the last applied position. Anything at or below that
 position is discarded, so replays and live traffic can overlap freely.
+
+The consumers keep their state in RAM, so a restart rebuilds it by replaying everything the
+bridge still holds. The applied log, the durable record, must not record those events twice:
+until the replay passes the position it last recorded, batches go to the consumers only.
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ class BridgeFollower:
         self.alive = False
         self._last_seen: float | None = None
         self._catch_up_reason: str | None = "start"
+        self._recorded_through: Position | None = None
+        self.ready = asyncio.Event()  # set once the first catch-up has finished
 
     @property
     def silence(self) -> float | None:
@@ -84,8 +90,8 @@ class BridgeFollower:
         return None if self._last_seen is None else self._clock() - self._last_seen
 
     async def run(self) -> None:
-        self.position = self._applied_log.open()
-        log.info("following the bridge from %s", self.position or "its oldest retained event")
+        self._recorded_through = self._applied_log.open()
+        log.info("following the bridge; applied log at %s", self._recorded_through or "start")
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._watch_heartbeats(), name="bridge-watchdog")
             tasks.create_task(self._follow(), name="bridge-follower")
@@ -148,6 +154,11 @@ class BridgeFollower:
     async def _catch_up(self, reason: str) -> bool:
         """Replay from the last applied position until the bridge has nothing newer."""
         self.stats.replays += 1
+        if self._recorded_through is not None and not self.ready.is_set():
+            try:
+                await self._check_recorded_position()
+            except (CommandError, TransportError) as exc:
+                return self._catch_up_failed(reason, exc)
         filled = 0
         while True:
             position = self.position
@@ -171,6 +182,7 @@ class BridgeFollower:
             if not result.get("more") or not result.get("events"):
                 break
         self._catch_up_reason = None
+        self.ready.set()
         self.stats.replayed += filled
         if reason == "heartbeat" and filled:
             self.stats.gaps += 1  # a lost tail that only the heartbeat revealed
@@ -203,6 +215,20 @@ class BridgeFollower:
             self.position = envelope.position
         return batch
 
+    async def _check_recorded_position(self) -> None:
+        """If the bridge no longer holds the recorded position, all it holds is new to the log."""
+        position = self._recorded_through
+        assert position is not None
+        try:
+            await self._commands.call_idempotent(
+                "replay", {"epoch": position.epoch, "seq": position.seq, "limit": 1}
+            )
+        except CommandError as exc:
+            if exc.code != "position_gone":
+                raise
+            log.warning("applied log position %s is gone from the bridge journal", position)
+            self._recorded_through = None
+
     def _catch_up_failed(self, reason: str, exc: Exception) -> bool:
         self._catch_up_reason = reason
         log.warning(
@@ -227,8 +253,18 @@ class BridgeFollower:
             return
         for consumer in self._consumers:
             consumer.apply(batch, replayed=replayed)
-        self._applied_log.append(batch)
+        self._applied_log.append(self._not_yet_recorded(batch))
         self.stats.applied += len(batch)
+
+    def _not_yet_recorded(self, batch: list[Envelope]) -> list[Envelope]:
+        through = self._recorded_through
+        if through is None:
+            return batch
+        for i, envelope in enumerate(batch):
+            if envelope.epoch == through.epoch and envelope.seq >= through.seq:
+                self._recorded_through = None
+                return batch[i + 1 :] if envelope.seq == through.seq else batch[i:]
+        return []
 
     def close(self) -> None:
         self._applied_log.close()

@@ -1,0 +1,134 @@
+"""The stream event log: what every SSE, WebSocket and long-poll client reads from.
+
+Each entry's id derives from the bridge position of the event that caused it,
+`<epoch>:<seq>:<k>` (the k-th change that event made), so every orchestrator replica, and this
+one after a restart (it rebuilds from the bridge journal), names the same event the same way.
+Entries are encoded once when appended; clients share them and keep only an offset, so a slow
+client costs no memory here. Retention is bounded by count and by age; a position that is no
+longer retained is reported (the client then gets `resync`), never served partially.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    offset: int
+    id: str
+    type: str
+    chat_id: str | None
+    json: bytes  # the envelope {"id","type","data"}, encoded once
+    at: float
+
+    @property
+    def sse(self) -> bytes:
+        return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+            self.id.encode(),
+            self.type.encode(),
+            self.json,
+        )
+
+
+def envelope_json(event_id: str, event_type: str, data: Any) -> bytes:
+    return orjson.dumps({"id": event_id, "type": event_type, "data": data})
+
+
+class EventLog:
+    def __init__(
+        self, *, max_entries: int, max_age: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._clock = clock
+        self._entries: deque[Entry] = deque()
+        self._first = 0  # offset of _entries[0]
+        self._index: dict[str, int] = {}
+        self._appended: asyncio.Event | None = None
+
+    @property
+    def head(self) -> int:
+        """The offset the next entry will get."""
+        return self._first + len(self._entries)
+
+    @property
+    def first(self) -> int:
+        self._expire()
+        return self._first
+
+    @property
+    def last_id(self) -> str | None:
+        return self._entries[-1].id if self._entries else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def append(self, items: list[tuple[str, str, str | None, Any]]) -> None:
+        """Append (id, type, chat id, data) items; wake everyone waiting for news."""
+        if not items:
+            return
+        now = self._clock()
+        for event_id, event_type, chat_id, data in items:
+            offset = self.head
+            entry = Entry(
+                offset,
+                event_id,
+                event_type,
+                chat_id,
+                envelope_json(event_id, event_type, data),
+                now,
+            )
+            self._entries.append(entry)
+            self._index[event_id] = offset
+        while len(self._entries) > self.max_entries:
+            self._drop_first()
+        self._expire()
+        if self._appended is not None:
+            self._appended.set()
+            self._appended = None
+
+    def offset_after(self, event_id: str) -> int | None:
+        """Where a client that has seen `event_id` resumes; None when it is not retained."""
+        offset = self._index.get(event_id)
+        if offset is None or offset < self.first:
+            return None
+        return offset + 1
+
+    def read(self, offset: int, limit: int) -> list[Entry]:
+        start = max(offset, self.first) - self._first
+        end = min(len(self._entries), start + limit)
+        return [self._entries[i] for i in range(start, end)]
+
+    async def wait(self, offset: int, timeout: float) -> bool:
+        """Wait until there is an entry at `offset` or later; False on timeout."""
+        if self.head > offset:
+            return True
+        if self._appended is None:
+            self._appended = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._appended.wait()
+        except TimeoutError:
+            return self.head > offset
+        return True
+
+    def _drop_first(self) -> None:
+        entry = self._entries.popleft()
+        del self._index[entry.id]
+        self._first += 1
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self.max_age
+        while self._entries and self._entries[0].at < horizon:
+            self._drop_first()

@@ -1,0 +1,66 @@
+"""The follower's main consumer: normalize each event, apply it to the state, log the changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orchestrator import domain as d
+from orchestrator.eventlog import EventLog
+from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.state import Change, State
+from orchestrator.views import change_json
+from orchestrator.wire import Envelope, Position
+
+log = logging.getLogger("orchestrator.pipeline")
+
+Normalizer = Callable[[str, Any], list[d.Fact]]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        normalize: Normalizer,
+        state: State,
+        event_log: EventLog,
+        lifecycle: ConnectionLifecycle,
+    ) -> None:
+        self._normalize = normalize
+        self._state = state
+        self._log = event_log
+        self._lifecycle = lifecycle
+        self._last_connection: dict[str, Any] | None = None
+        self._resync_reason: str | None = None
+
+    def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None:
+        items: list[tuple[str, str, str | None, Any]] = []
+        for envelope in batch:
+            changes = self._state.apply(self._normalize(envelope.event, envelope.data))
+            if envelope.event == "connection.update":
+                changes.extend(self._connection_changes(envelope.data))
+            prefix = f"{envelope.epoch}:{envelope.seq}"
+            if self._resync_reason is not None:
+                items.append((f"{prefix}:r", "resync", None, {"reason": self._resync_reason}))
+                self._resync_reason = None
+            for k, change in enumerate(changes):
+                items.append(
+                    (f"{prefix}:{k}", change.type, change.chat_id, change_json(change, self._state))
+                )
+        self._log.append(items)
+
+    def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
+        # Events were lost between the bridge and us: the state may lack them, so every client
+        # must refetch its snapshots. The marker goes out with the next event.
+        self._resync_reason = "bridge_events_lost"
+
+    def _connection_changes(self, update: Any) -> list[Change]:
+        changes = []
+        status = self._lifecycle.status()
+        connection = {k: status[k] for k in ("connected", "state", "reason")}
+        if connection != self._last_connection:
+            self._last_connection = connection
+            changes.append(Change("connection_status", None, connection))
+        if isinstance(update, dict) and isinstance(update.get("qr"), str):
+            changes.append(Change("qr", None, {"qr": update["qr"]}))
+        return changes

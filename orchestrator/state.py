@@ -1,0 +1,399 @@
+"""Chats, messages and contacts in RAM, and what changed when a fact is applied.
+
+`apply` takes normalized facts and returns stream changes; applying the same fact twice changes
+nothing and returns nothing. Chats are kept ordered by last activity in a sorted list (an update
+moves one chat in O(log n)); each chat holds a bounded window of its newest messages, and a
+global bound evicts from the least recently active chats first.
+
+One person, one chat: WhatsApp names a person by phone-number jid or by `@lid`. Once a mapping
+is known (`JidAlias`, or the `*_alt` fields on a message key) the phone-number jid is the
+canonical id; a chat that began under the LID is merged into it (`chat_deleted` with
+`mergedInto`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sortedcontainers import SortedDict, SortedList
+
+from orchestrator import domain as d
+from orchestrator.jids import is_group, is_lid, normalize_jid
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One stream event: its type, the chat it concerns (for per-chat streams), and the object."""
+
+    type: str
+    chat_id: str | None
+    data: Any
+
+
+@dataclass(slots=True)
+class Chat:
+    id: str
+    is_group: bool
+    name: str | None = None
+    unread_count: int = 0
+    timestamp: int = 0
+    archived: bool = False
+    pinned: bool = False
+    muted: bool = False
+    # (timestamp, arrival) -> Message, oldest first; and id -> key into it
+    messages: SortedDict[tuple[int, int], d.Message] = field(default_factory=SortedDict)
+    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def last_message(self) -> d.Message | None:
+        if not self.messages:
+            return None
+        message: d.Message = self.messages.peekitem(-1)[1]
+        return message
+
+    def get(self, message_id: str) -> d.Message | None:
+        key = self.keys.get(message_id)
+        return None if key is None else self.messages[key]
+
+
+@dataclass(slots=True)
+class Contact:
+    id: str
+    name: str | None = None
+    notify: str | None = None
+    verified_name: str | None = None
+
+
+@dataclass
+class StateStats:
+    messages: int = 0
+    unreadable: int = 0
+    orphan_updates: int = 0
+    evicted: int = 0
+
+
+CHAT_FIELDS = ("name", "unread_count", "archived", "pinned", "muted")
+
+
+class State:
+    def __init__(self, *, window: int, max_messages: int) -> None:
+        self.window = window
+        self.max_messages = max_messages
+        self.chats: dict[str, Chat] = {}
+        self.contacts: dict[str, Contact] = {}
+        self.stats = StateStats()
+        self.last_unreadable: d.Unreadable | None = None
+        self._activity: SortedList[tuple[int, str]] = SortedList()  # (-timestamp, id): newest first
+        self._arrival = itertools.count()
+        self._lid_to_pn: dict[str, str] = {}
+        self._presence: dict[str, dict[str, Any]] = {}
+        self._sync: d.SyncProgress | None = None
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def resolve(self, jid: str) -> str:
+        jid = normalize_jid(jid)
+        return self._lid_to_pn.get(jid, jid) if is_lid(jid) else jid
+
+    def chats_by_activity(self) -> Iterator[Chat]:
+        for _, chat_id in self._activity:
+            yield self.chats[chat_id]
+
+    def chat_rank(self, chat: Chat) -> int:
+        """Position of `chat` in activity order, for paging with `before`."""
+        return int(self._activity.index((-chat.timestamp, chat.id)))
+
+    def chat_page(self, limit: int, before: str | None) -> list[Chat]:
+        start = 0
+        if before is not None:
+            start = self.chat_rank(self.chats[before]) + 1
+        return [self.chats[cid] for _, cid in self._activity[start : start + limit]]
+
+    def message_page(self, chat: Chat, limit: int, before: str | None) -> list[d.Message]:
+        """Oldest first, the `limit` messages before `before` (or the newest)."""
+        end = len(chat.messages) if before is None else chat.messages.index(chat.keys[before])
+        values: list[d.Message] = chat.messages.values()[max(0, end - limit) : end]
+        return values
+
+    def contact_name(self, jid: str) -> str | None:
+        contact = self.contacts.get(jid)
+        if contact is None:
+            return None
+        return contact.name or contact.notify or contact.verified_name
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def apply(self, facts: Iterable[d.Fact]) -> list[Change]:
+        changes: list[Change] = []
+        for fact in facts:
+            handler = HANDLERS.get(type(fact))
+            if handler is not None:
+                handler(self, fact, changes)
+        return changes
+
+    def _message_seen(self, fact: d.MessageSeen, out: list[Change]) -> None:
+        message = self._canonical_message(fact.message)
+        chat = self._chat_for(message.chat_id, out)
+        existing = chat.get(message.id)
+        if existing is not None:
+            merged = _merge(existing, message)
+            if merged != existing:
+                self._replace(chat, merged)
+                out.append(Change("message_update", chat.id, merged))
+            return
+        self._insert(chat, message)
+        if fact.live and not message.from_me:
+            chat.unread_count += 1
+        if not fact.history:
+            out.append(Change("new_message", chat.id, message))
+        self._touch(chat, message.timestamp)
+        self._enforce_bounds(chat)
+
+    def _message_changed(self, fact: d.MessageChanged, out: list[Change]) -> None:
+        chat = self.chats.get(self.resolve(fact.chat_id))
+        existing = chat.get(fact.message_id) if chat else None
+        if chat is None or existing is None:
+            self.stats.orphan_updates += 1
+            return
+        updated = existing
+        if fact.ack is not None and fact.ack > updated.ack:
+            updated = dataclasses.replace(updated, ack=fact.ack)
+        if fact.edited and fact.text is not None and updated.text != fact.text:
+            updated = dataclasses.replace(updated, text=fact.text, edited=True)
+        if fact.deleted and not updated.deleted:
+            updated = dataclasses.replace(updated, deleted=True, text=None, media=None)
+        if updated == existing:
+            return
+        self._replace(chat, updated)
+        if _only_ack_differs(existing, updated):
+            ack = {"chatId": chat.id, "messageId": updated.id, "ack": updated.ack}
+            out.append(Change("message_ack", chat.id, ack))
+        else:
+            out.append(Change("message_update", chat.id, updated))
+
+    def _messages_removed(self, fact: d.MessagesRemoved, out: list[Change]) -> None:
+        chat = self.chats.get(self.resolve(fact.chat_id))
+        if chat is None:
+            return
+        for message_id in fact.message_ids:
+            message = chat.get(message_id)
+            if message is not None:
+                self._remove(chat, message_id)
+                gone = dataclasses.replace(message, deleted=True, text=None, media=None)
+                out.append(Change("message_update", chat.id, gone))
+
+    def _chat_cleared(self, fact: d.ChatRemovedAllMessages, out: list[Change]) -> None:
+        chat = self.chats.get(self.resolve(fact.chat_id))
+        if chat is None or not chat.messages:
+            return
+        self.stats.messages -= len(chat.messages)
+        chat.messages.clear()
+        chat.keys.clear()
+        out.append(Change("chat_update", chat.id, chat))
+
+    def _reaction_set(self, fact: d.ReactionSet, out: list[Change]) -> None:
+        chat = self.chats.get(self.resolve(fact.chat_id))
+        message = chat.get(fact.message_id) if chat else None
+        if chat is None or message is None:
+            self.stats.orphan_updates += 1
+            return
+        sender = self.resolve(fact.sender)
+        others = tuple(r for r in message.reactions if r.sender != sender)
+        reactions = others + ((d.Reaction(fact.emoji, sender),) if fact.emoji else ())
+        if reactions == message.reactions:
+            return
+        updated = dataclasses.replace(message, reactions=reactions)
+        self._replace(chat, updated)
+        out.append(Change("message_update", chat.id, updated))
+
+    def _chat_seen(self, fact: d.ChatSeen, out: list[Change]) -> None:
+        chat_id = self.resolve(fact.id)
+        is_new = chat_id not in self.chats
+        chat = self._chat_for(chat_id, [])
+        before = tuple(getattr(chat, name) for name in CHAT_FIELDS) + (chat.timestamp,)
+        for name in CHAT_FIELDS:
+            value = getattr(fact, name)
+            if value is not None:
+                setattr(chat, name, value)
+        if fact.timestamp is not None:
+            self._touch(chat, fact.timestamp)
+        after = tuple(getattr(chat, name) for name in CHAT_FIELDS) + (chat.timestamp,)
+        if is_new:
+            out.append(Change("new_chat", chat.id, chat))
+        elif after != before:
+            out.append(Change("chat_update", chat.id, chat))
+
+    def _chat_removed(self, fact: d.ChatRemoved, out: list[Change]) -> None:
+        chat = self.chats.pop(self.resolve(fact.id), None)
+        if chat is None:
+            return
+        self._activity.remove((-chat.timestamp, chat.id))
+        self.stats.messages -= len(chat.messages)
+        out.append(Change("chat_deleted", chat.id, {"id": chat.id}))
+
+    def _contact_seen(self, fact: d.ContactSeen, out: list[Change]) -> None:
+        if fact.alt:
+            self._learn_alias(fact.id, fact.alt, out)
+        contact_id = self.resolve(fact.id)
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            contact = self.contacts[contact_id] = Contact(contact_id)
+            changed = True
+        else:
+            changed = False
+        for name in ("name", "notify", "verified_name"):
+            value = getattr(fact, name)
+            if value is not None and getattr(contact, name) != value:
+                setattr(contact, name, value)
+                changed = True
+        if changed:
+            out.append(Change("contact_update", contact_id, contact))
+
+    def _alias(self, fact: d.JidAlias, out: list[Change]) -> None:
+        self._learn_alias(fact.lid, fact.pn, out)
+
+    def _presence_seen(self, fact: d.PresenceSeen, out: list[Change]) -> None:
+        chat_id = self.resolve(fact.chat_id)
+        if self._presence.get(chat_id) == fact.presences:
+            return
+        self._presence[chat_id] = fact.presences
+        out.append(Change("presence", chat_id, {"chatId": chat_id, "presences": fact.presences}))
+
+    def _sync_progress(self, fact: d.SyncProgress, out: list[Change]) -> None:
+        if fact == self._sync:
+            return
+        self._sync = fact
+        data = {"progress": fact.progress, "syncType": fact.sync_type, "isLatest": fact.is_latest}
+        out.append(Change("sync_progress", None, data))
+
+    def _unreadable(self, fact: d.Unreadable, out: list[Change]) -> None:
+        self.stats.unreadable += 1
+        self.last_unreadable = fact
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _learn_alias(self, a: str, b: str, out: list[Change]) -> None:
+        a, b = normalize_jid(a), normalize_jid(b)
+        if is_lid(a) == is_lid(b):
+            return  # not a LID/phone pair
+        lid, pn = (a, b) if is_lid(a) else (b, a)
+        if self._lid_to_pn.get(lid) == pn:
+            return
+        self._lid_to_pn[lid] = pn
+        stray = self.chats.get(lid)
+        if stray is not None:
+            self._merge_chat(stray, pn, out)
+        contact = self.contacts.pop(lid, None)
+        if contact is not None and pn not in self.contacts:
+            self.contacts[pn] = dataclasses.replace(contact, id=pn)
+
+    def _merge_chat(self, stray: Chat, into_id: str, out: list[Change]) -> None:
+        del self.chats[stray.id]
+        self._activity.remove((-stray.timestamp, stray.id))
+        is_new = into_id not in self.chats
+        target = self._chat_for(into_id, [])
+        for message in stray.messages.values():
+            if target.get(message.id) is None:
+                self._insert(target, dataclasses.replace(message, chat_id=into_id))
+        target.unread_count += stray.unread_count
+        target.name = target.name or stray.name
+        self._touch(target, stray.timestamp)
+        self.stats.messages -= len(stray.messages)
+        self._enforce_bounds(target)
+        out.append(Change("chat_deleted", stray.id, {"id": stray.id, "mergedInto": into_id}))
+        out.append(Change("new_chat" if is_new else "chat_update", into_id, target))
+
+    def _canonical_message(self, message: d.Message) -> d.Message:
+        if message.chat_alt:
+            self._learn_alias(message.chat_id, message.chat_alt, [])
+        if message.sender and message.sender_alt:
+            self._learn_alias(message.sender, message.sender_alt, [])
+        chat_id = self.resolve(message.chat_id)
+        sender = self.resolve(message.sender) if message.sender else None
+        if chat_id == message.chat_id and sender == message.sender:
+            return message
+        return dataclasses.replace(message, chat_id=chat_id, sender=sender)
+
+    def _chat_for(self, chat_id: str, out: list[Change]) -> Chat:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = self.chats[chat_id] = Chat(chat_id, is_group(chat_id))
+            self._activity.add((0, chat_id))
+            out.append(Change("new_chat", chat_id, chat))
+        return chat
+
+    def _touch(self, chat: Chat, timestamp: int) -> None:
+        if timestamp > chat.timestamp:
+            self._activity.remove((-chat.timestamp, chat.id))
+            chat.timestamp = timestamp
+            self._activity.add((-timestamp, chat.id))
+
+    def _insert(self, chat: Chat, message: d.Message) -> None:
+        key = (message.timestamp, next(self._arrival))
+        chat.messages[key] = message
+        chat.keys[message.id] = key
+        self.stats.messages += 1
+
+    def _replace(self, chat: Chat, message: d.Message) -> None:
+        chat.messages[chat.keys[message.id]] = message
+
+    def _remove(self, chat: Chat, message_id: str) -> None:
+        del chat.messages[chat.keys.pop(message_id)]
+        self.stats.messages -= 1
+
+    def _evict_oldest(self, chat: Chat) -> None:
+        _, message = chat.messages.popitem(0)
+        del chat.keys[message.id]
+        self.stats.messages -= 1
+        self.stats.evicted += 1
+
+    def _enforce_bounds(self, chat: Chat) -> None:
+        while len(chat.messages) > self.window:
+            self._evict_oldest(chat)
+        if self.stats.messages <= self.max_messages:
+            return
+        # Over the global bound: the least recently active chats give up their oldest first.
+        for _, chat_id in reversed(self._activity):
+            victim = self.chats[chat_id]
+            while victim.messages and self.stats.messages > self.max_messages:
+                self._evict_oldest(victim)
+            if self.stats.messages <= self.max_messages:
+                return
+
+
+def _merge(old: d.Message, new: d.Message) -> d.Message:
+    """A message seen again (history, then a live append): keep what we learned since."""
+    return dataclasses.replace(
+        new,
+        ack=max(old.ack, new.ack),
+        reactions=old.reactions or new.reactions,
+        edited=old.edited or new.edited,
+        deleted=old.deleted or new.deleted,
+        text=old.text if old.edited or old.deleted else new.text,
+        media=None if old.deleted else new.media,
+        timestamp=old.timestamp or new.timestamp,
+    )
+
+
+def _only_ack_differs(a: d.Message, b: d.Message) -> bool:
+    return dataclasses.replace(a, ack=b.ack) == b
+
+
+HANDLERS: dict[type, Any] = {
+    d.MessageSeen: State._message_seen,
+    d.MessageChanged: State._message_changed,
+    d.MessagesRemoved: State._messages_removed,
+    d.ChatRemovedAllMessages: State._chat_cleared,
+    d.ReactionSet: State._reaction_set,
+    d.ChatSeen: State._chat_seen,
+    d.ChatRemoved: State._chat_removed,
+    d.ContactSeen: State._contact_seen,
+    d.JidAlias: State._alias,
+    d.PresenceSeen: State._presence_seen,
+    d.SyncProgress: State._sync_progress,
+    d.Unreadable: State._unreadable,
+}
