@@ -1,8 +1,9 @@
-"""The HTTP API: Starlette routes over the runtime. Errors are always JSON with a stable code."""
+"""The HTTP application: routes over the runtime, token auth, and JSON errors everywhere."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,17 +12,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
+from orchestrator.api import ApiError, error_response
 from orchestrator.auth import presented_token, token_matches
 from orchestrator.runtime import Runtime
+from orchestrator.streams import EventStreamResponse, everything, for_chat
+
+log = logging.getLogger("orchestrator.app")
 
 PUBLIC_PATHS = {"/health"}
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 class TokenAuth:
@@ -47,6 +49,8 @@ class TokenAuth:
 
 
 def create_app(runtime: Runtime, token: str) -> Starlette:
+    api, streams = runtime.api, runtime.streams
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -61,10 +65,35 @@ def create_app(runtime: Runtime, token: str) -> Starlette:
     async def admin_bridge(request: Request) -> Response:
         return JSONResponse(runtime.bridge_report())
 
+    async def events(request: Request) -> Response | EventStreamResponse:
+        return streams.sse_response(request, everything)
+
+    async def poll(request: Request) -> Response:
+        return await streams.poll(request, everything)
+
+    async def websocket_all(websocket: WebSocket) -> None:
+        await streams.serve_websocket(websocket, everything)
+
+    async def websocket_chat(websocket: WebSocket) -> None:
+        try:
+            chat_id = api.chat(websocket.path_params["chat_id"]).id
+        except ApiError as exc:
+            await websocket.close(code=4404 if exc.status == 404 else 4400, reason=exc.message)
+            return
+        await streams.serve_websocket(websocket, for_chat(chat_id))
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "unexpected error; it has been logged")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,12 +101,29 @@ def create_app(runtime: Runtime, token: str) -> Starlette:
             yield
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        HTTPException: http_error
+        ApiError: api_error,
+        HTTPException: http_error,
+        Exception: unexpected,
     }
     return Starlette(
         routes=[
             Route("/health", health),
             Route("/status", status),
+            Route("/qr", api.qr),
+            Route("/qr.svg", api.qr_image),
+            Route("/qr.png", api.qr_image),
+            Route("/chats", api.list_chats),
+            Route("/chats/{chat_id}", api.get_chat),
+            Route("/chats/{chat_id}/messages", api.list_messages),
+            Route("/messages/{chat_id}", api.list_messages),
+            Route("/send", api.send, methods=["POST"]),
+            Route("/contacts", api.list_contacts),
+            Route("/contacts/{jid}/picture", api.contact_picture),
+            Route("/media/{chat_id}/{message_id}", api.media),
+            Route("/events", events),
+            Route("/events/poll", poll),
+            WebSocketRoute("/ws", websocket_all),
+            WebSocketRoute("/ws/chat/{chat_id}", websocket_chat),
             Route("/admin/bridge", admin_bridge),
         ],
         middleware=[Middleware(TokenAuth, token=token)],

@@ -40,4 +40,7 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        # Protocol-level pings drop WebSocket clients that vanished without closing.
+        ws_ping_interval=settings.sse_ping_interval,
+        ws_ping_timeout=settings.stream_send_timeout,
     )

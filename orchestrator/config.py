@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     respawn_initial: float = Field(0.5, gt=0)
     respawn_max: float = Field(30.0, gt=0)
 
+    chat_window: int = Field(500, ge=1)
+    """Newest messages kept in RAM per chat."""
+    max_messages: int = Field(500_000, ge=1)
+    """Messages kept in RAM over all chats; the least recently active chats give theirs first."""
+    stream_retention: int = Field(100_000, ge=1)
+    """Stream events kept for clients to resume from (also bounded by stream_retention_seconds)."""
+    stream_retention_seconds: float = Field(6 * 3600, gt=0)
+    stream_send_timeout: float = Field(10.0, gt=0)
+    """A stream client whose write does not complete in this time is dropped."""
+    sse_ping_interval: float = Field(15.0, gt=0)
+    poll_max_timeout: float = Field(60.0, gt=0)
+    media_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    picture_ttl: float = Field(3600.0, ge=0)
+    startup_timeout: float = Field(30.0, ge=0)
+    """How long to wait for the first catch-up with the bridge before serving anyway."""
+
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"

@@ -28,6 +28,9 @@ from orchestrator.wire import Envelope, Position, Verdict, classify, is_behind, 
 log = logging.getLogger("orchestrator.follower")
 
 LIVE_BATCH = 1000
+# The first catch-up is tried once, briefly: a bridge that is down must not hold up startup;
+# its first heartbeat, when it comes, brings the catch-up back.
+FIRST_ATTEMPT_TIMEOUT = 2.0
 
 
 class Consumer(Protocol):
@@ -83,6 +86,7 @@ class BridgeFollower:
         self._catch_up_reason: str | None = "start"
         self._recorded_through: Position | None = None
         self.ready = asyncio.Event()  # set once the first catch-up has finished
+        self.first_attempt_done = asyncio.Event()
 
     @property
     def silence(self) -> float | None:
@@ -168,7 +172,7 @@ class BridgeFollower:
                 "limit": self._replay_page,
             }
             try:
-                result = await self._commands.call_idempotent("replay", params)
+                result = await self._replay(params)
             except CommandError as exc:
                 if exc.code == "position_gone":
                     self._position_gone(exc.extra.get("oldest"))
@@ -183,6 +187,7 @@ class BridgeFollower:
                 break
         self._catch_up_reason = None
         self.ready.set()
+        self.first_attempt_done.set()
         self.stats.replayed += filled
         if reason == "heartbeat" and filled:
             self.stats.gaps += 1  # a lost tail that only the heartbeat revealed
@@ -215,14 +220,17 @@ class BridgeFollower:
             self.position = envelope.position
         return batch
 
+    async def _replay(self, params: dict[str, Any]) -> Any:
+        if self.ready.is_set():
+            return await self._commands.call_idempotent("replay", params)
+        return await self._commands.call("replay", params, timeout=FIRST_ATTEMPT_TIMEOUT)
+
     async def _check_recorded_position(self) -> None:
         """If the bridge no longer holds the recorded position, all it holds is new to the log."""
         position = self._recorded_through
         assert position is not None
         try:
-            await self._commands.call_idempotent(
-                "replay", {"epoch": position.epoch, "seq": position.seq, "limit": 1}
-            )
+            await self._replay({"epoch": position.epoch, "seq": position.seq, "limit": 1})
         except CommandError as exc:
             if exc.code != "position_gone":
                 raise
@@ -231,6 +239,7 @@ class BridgeFollower:
 
     def _catch_up_failed(self, reason: str, exc: Exception) -> bool:
         self._catch_up_reason = reason
+        self.first_attempt_done.set()
         log.warning(
             "replay from %s failed (%s); retrying when the bridge answers", self.position, exc
         )

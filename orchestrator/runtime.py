@@ -1,5 +1,5 @@
-"""The composition root: builds the transport, follower, lifecycle and supervisor from Settings
-and runs them for as long as the app lives."""
+"""The composition root: builds the transport, follower, state, streams and supervisor from
+Settings, and runs them for as long as the app lives."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import zmq.asyncio
 
+from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
 from orchestrator.config import Settings
+from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.normalize import normalize
+from orchestrator.pipeline import Pipeline
+from orchestrator.state import State
+from orchestrator.streams import Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource
 
@@ -26,7 +31,6 @@ log = logging.getLogger("orchestrator.runtime")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.started_at = time.time()
         self._context = zmq.asyncio.Context()
         self.commands = ZmqCommandChannel(
             self._context, settings.bridge_router, settings.command_timeout
@@ -37,13 +41,36 @@ class Runtime:
             reconnect_initial=settings.reconnect_initial,
             reconnect_max=settings.reconnect_max,
         )
+        self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
+        self.event_log = EventLog(
+            max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
+        )
         self.follower = BridgeFollower(
             self.events,
             self.commands,
             AppliedLog(settings.data_dir / "applied.log"),
-            [self.lifecycle],
+            # The lifecycle first: the pipeline streams the connection state it computes.
+            [self.lifecycle, Pipeline(normalize, self.state, self.event_log, self.lifecycle)],
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
             replay_page=settings.replay_page,
+        )
+        self.streams = Streams(
+            self.event_log,
+            StreamSettings(
+                ping_interval=settings.sse_ping_interval,
+                send_timeout=settings.stream_send_timeout,
+                poll_max_timeout=settings.poll_max_timeout,
+            ),
+        )
+        self.api = Api(
+            self.state,
+            self.lifecycle,
+            self.commands,
+            ApiSettings(
+                media_dir=settings.data_dir / "media",
+                media_max_bytes=settings.media_max_bytes,
+                picture_ttl=settings.picture_ttl,
+            ),
         )
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
@@ -70,6 +97,7 @@ class Runtime:
         if self.supervisor is not None:
             tasks.append(asyncio.create_task(self.supervisor.run(), name="supervisor"))
         try:
+            await self._wait_for_first_catch_up()
             yield
         finally:
             if self.supervisor is not None:
@@ -81,6 +109,17 @@ class Runtime:
             self.commands.close()
             self.follower.close()
             self._context.term()
+
+    async def _wait_for_first_catch_up(self) -> None:
+        """Serve once the state holds what the bridge holds, so a restart never serves half a
+        picture; but do not wait for a bridge that is not there."""
+        try:
+            async with asyncio.timeout(self.settings.startup_timeout):
+                await self.follower.first_attempt_done.wait()
+        except TimeoutError:
+            pass
+        if not self.follower.ready.is_set():
+            log.warning("the bridge is not answering; serving now, catching up when it does")
 
     async def _reconcile_forever(self) -> None:
         while True:

@@ -214,14 +214,14 @@ class State:
         chat_id = self.resolve(fact.id)
         is_new = chat_id not in self.chats
         chat = self._chat_for(chat_id, [])
-        before = tuple(getattr(chat, name) for name in CHAT_FIELDS) + (chat.timestamp,)
+        before = (*(getattr(chat, name) for name in CHAT_FIELDS), chat.timestamp)
         for name in CHAT_FIELDS:
             value = getattr(fact, name)
             if value is not None:
                 setattr(chat, name, value)
         if fact.timestamp is not None:
             self._touch(chat, fact.timestamp)
-        after = tuple(getattr(chat, name) for name in CHAT_FIELDS) + (chat.timestamp,)
+        after = (*(getattr(chat, name) for name in CHAT_FIELDS), chat.timestamp)
         if is_new:
             out.append(Change("new_chat", chat.id, chat))
         elif after != before:

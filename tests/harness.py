@@ -60,11 +60,14 @@ def wait_for(
     )
 
 
-def make_capture(path: Path, events: int, seed: int = 1, chats: int = 20) -> Path:
+def make_capture(
+    path: Path, events: int, seed: int = 1, chats: int = 20, history: int = 0, rich: bool = False
+) -> Path:
     """A capture of `events` raw Baileys events, built from real protos by the bridge's script."""
     subprocess.run(
         ["node", str(BRIDGE_DIR / "scripts" / "make-capture.js"), "--out", str(path),
-         "--events", str(events), "--seed", str(seed), "--chats", str(chats)],
+         "--events", str(events), "--seed", str(seed), "--chats", str(chats),
+         "--history", str(history), *(["--rich"] if rich else [])],
         check=True, capture_output=True,
     )  # fmt: skip
     return path
@@ -264,6 +267,14 @@ class Orchestrator(Process):
             return wait_for(f"orchestrator to apply {epoch}:{seq}", reached, timeout)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- orchestrator log:\n{self.log_tail()}") from None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def last_event_id(self) -> str:
+        last: str = self.http.get("/events/poll").raise_for_status().json()["lastEventId"]
+        return last
 
     def applied_positions(self) -> list[tuple[str, int]]:
         positions = []

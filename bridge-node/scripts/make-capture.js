@@ -3,11 +3,13 @@
  * Generate a capture file (JSON Lines, `{"event","data","ts"}`) from REAL Baileys protos,
  * encoded by the bridge's own walker, for tests, demos and benchmarks.
  *
- *   node scripts/make-capture.js --out FILE --events N [--chats 20] [--seed 1]
+ *   node scripts/make-capture.js --out FILE --events N [--chats 20] [--seed 1] [--history M] [--rich]
  *
  * Deterministic for a seed (seeded PRNG, timestamps derived from a fixed base), and
- * exactly N lines: chats.upsert, contacts.upsert, then messages.upsert with a
- * messages.update ack roughly every 7th event.
+ * exactly N lines: chats.upsert, contacts.upsert, with --history one messaging-history.set
+ * of M older messages, then messages.upsert with a messages.update ack roughly every 7th
+ * event; with --rich, reactions (added, changed, removed), edits and revokes on recent
+ * messages too.
  */
 import fs from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -35,9 +37,11 @@ function prng(seed) {
  * @param {number} opts.events total lines (>= 1)
  * @param {number} [opts.chats]
  * @param {number} [opts.seed]
+ * @param {number} [opts.history] messages in a messaging-history.set before the live traffic
+ * @param {boolean} [opts.rich] also reactions, edits and revokes
  * @returns {Generator<string>} capture lines without newline
  */
-export function* generateCapture({ events, chats = 20, seed = 1 }) {
+export function* generateCapture({ events, chats = 20, seed = 1, history = 0, rich = false }) {
   const rand = prng(seed)
   const int = (/** @type {number} */ n) => Math.floor(rand() * n)
   const bytes = (/** @type {number} */ n) => {
@@ -68,10 +72,44 @@ export function* generateCapture({ events, chats = 20, seed = 1 }) {
   /** @type {{remoteJid: string, fromMe: boolean, id: string, participant?: string}[]} */
   const recent = []
   let msgNo = 0
+  if (history > 0 && n < events) {
+    const messages = Array.from({ length: history }, (_, i) => {
+      const remoteJid = jids[int(jids.length)]
+      const fromMe = rand() < 0.3
+      /** @type {{remoteJid: string, fromMe: boolean, id: string, participant?: string}} */
+      const key = { remoteJid, fromMe, id: `3EB0${(seed * 1_000_003 + msgNo++).toString(16).toUpperCase().padStart(16, '0')}` }
+      if (remoteJid.endsWith('@g.us') && !fromMe) key.participant = people[int(people.length)]
+      return proto.WebMessageInfo.fromObject({
+        key,
+        message: { conversation: text() },
+        messageTimestamp: BASE_TS - 86_400 + i,
+        pushName: fromMe ? undefined : `Person ${int(people.length)}`,
+        status: fromMe ? 4 : 3,
+      })
+    })
+    const convs = jids.map((id) => proto.Conversation.fromObject({ id, unreadCount: 0 }))
+    const data = { chats: convs, contacts: [], messages, isLatest: true, progress: 100, syncType: proto.HistorySync.HistorySyncType.RECENT }
+    yield line('messaging-history.set', data, n++)
+  }
   while (n < events) {
     if (n % 7 === 0 && recent.length) {
       const key = recent[int(recent.length)]
       yield line('messages.update', [{ key, update: { status: 3 + int(2) } }], n++)
+      continue
+    }
+    if (rich && n % 11 === 0 && recent.length) {
+      const key = recent[int(recent.length)]
+      const reactor = key.remoteJid.endsWith('@g.us') ? people[int(people.length)] : key.remoteJid
+      const reaction = { key: { remoteJid: key.remoteJid, fromMe: false, id: `R${n}`, participant: reactor }, text: ['👍', '❤️', ''][int(3)], senderTimestampMs: (BASE_TS + n) * 1000 }
+      yield line('messages.reaction', [{ key, reaction }], n++)
+      continue
+    }
+    if (rich && n % 13 === 0 && recent.length) {
+      const key = recent[int(recent.length)]
+      const update = rand() < 0.5
+        ? { message: proto.Message.fromObject({ editedMessage: { message: { conversation: `edited ${text()}` } } }) }
+        : { message: null, messageStubType: proto.WebMessageInfo.StubType.REVOKE }
+      yield line('messages.update', [{ key, update }], n++)
       continue
     }
     const remoteJid = jids[int(jids.length)]
@@ -126,20 +164,23 @@ function cli(argv) {
       events: { type: 'string' },
       chats: { type: 'string', default: '20' },
       seed: { type: 'string', default: '1' },
+      history: { type: 'string', default: '0' },
+      rich: { type: 'boolean', default: false },
     },
   })
   const events = Number(values.events)
   const chats = Number(values.chats)
   const seed = Number(values.seed)
-  if (!values.out || !Number.isSafeInteger(events) || events < 1 || !Number.isSafeInteger(chats) || chats < 1 || !Number.isSafeInteger(seed)) {
-    console.error('usage: make-capture.js --out FILE --events N [--chats 20] [--seed 1]')
+  const history = Number(values.history)
+  if (!values.out || !Number.isSafeInteger(events) || events < 1 || !Number.isSafeInteger(chats) || chats < 1 || !Number.isSafeInteger(seed) || !Number.isSafeInteger(history) || history < 0) {
+    console.error('usage: make-capture.js --out FILE --events N [--chats 20] [--seed 1] [--history M] [--rich]')
     process.exit(2)
   }
   const fd = fs.openSync(values.out, 'w')
   // Write in ~1 MiB batches: one syscall per line would dominate a 100k-line run.
   let buf = []
   let size = 0
-  for (const l of generateCapture({ events, chats, seed })) {
+  for (const l of generateCapture({ events, chats, seed, history, rich: values.rich })) {
     buf.push(l)
     size += l.length
     if (size > 1 << 20) {

@@ -162,8 +162,17 @@ function socketCall(ctx, method, params) {
   if (!sock) throw new CommandError('not_connected', `no open WhatsApp connection (state: ${wa.connection})`)
   return async () => {
     if (method === 'downloadMedia') return wa.downloadMedia(sock, args[0])
-    const result = await sock[method](...args)
-    if (method === 'sendMessage') wa.rememberSent(result)
+    if (method !== 'sendMessage') return sock[method](...args)
+    let result
+    try {
+      result = await sock.sendMessage(...args)
+    } catch (err) {
+      // Baileys announces our own message only after a successful relay: without this event
+      // nobody but the caller would learn that the message never left.
+      wa.reportSendFailure(args, err)
+      throw err
+    }
+    wa.rememberSent(result)
     return result
   }
 }

@@ -219,6 +219,23 @@ export class WhatsApp {
   }
 
   /** @param {string} event @param {unknown} data */
+  /**
+   * Publish `bridge.send_failed` for a sendMessage that threw.
+   * @param {unknown[]} args the sendMessage arguments [jid, content, options]
+   * @param {unknown} err
+   */
+  reportSendFailure(args, err) {
+    const content = /** @type {Record<string, any>} */ (args[1] ?? {})
+    const options = /** @type {Record<string, any>} */ (args[2] ?? {})
+    this._publishSafe('bridge.send_failed', {
+      jid: args[0],
+      messageId: options.messageId ?? null,
+      text: content.text ?? content.caption ?? null,
+      timestamp: Math.floor(Date.now() / 1000),
+      error: encode(err),
+    })
+  }
+
   _publishSafe(event, data) {
     try {
       this.publish(event, data)

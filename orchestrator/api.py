@@ -1,0 +1,321 @@
+"""REST routes for the helpdesk frontend: chats, messages, sending, contacts, media, QR.
+
+Reads come from the RAM state; anything WhatsApp must do goes to the bridge as a command.
+Every error is a 4xx/5xx JSON body `{"error":{"code","message"}}` with a stable code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import segno
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from orchestrator import domain as d
+from orchestrator.errors import CommandError, TransportError
+from orchestrator.jids import parse_chat_id
+from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.state import Chat, State
+from orchestrator.transport import CommandChannel
+from orchestrator.views import chat_json, contact_json, message_json
+
+log = logging.getLogger("orchestrator.api")
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+MEDIA_KINDS = {"image", "video", "audio", "document", "sticker"}
+SEND_TIMEOUT = 120.0
+
+
+class ApiError(Exception):
+    """A request the API refuses: becomes `{"error":{"code","message"}}` with `status`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    media_dir: Path
+    media_max_bytes: int
+    picture_ttl: float
+
+
+def page_limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(400, "bad_limit", f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+class Api:
+    def __init__(
+        self,
+        state: State,
+        lifecycle: ConnectionLifecycle,
+        commands: CommandChannel,
+        settings: ApiSettings,
+    ) -> None:
+        self.state = state
+        self.lifecycle = lifecycle
+        self.commands = commands
+        self.settings = settings
+        self._pictures: dict[str, tuple[float, str | None]] = {}
+        self._sends: set[asyncio.Task[None]] = set()
+
+    # ---- chats and messages -------------------------------------------------------------
+
+    def chat(self, raw_id: str) -> Chat:
+        chat_id = parse_chat_id(raw_id)
+        if chat_id is None:
+            raise ApiError(400, "invalid_chat_id", f"not a WhatsApp id or phone number: {raw_id!r}")
+        chat = self.state.chats.get(self.state.resolve(chat_id))
+        if chat is None:
+            raise ApiError(404, "chat_not_found", f"no chat {chat_id}")
+        return chat
+
+    async def list_chats(self, request: Request) -> Response:
+        limit = page_limit(request)
+        before = request.query_params.get("before")
+        if before is not None:
+            before = self.chat(before).id
+        chats = self.state.chat_page(limit, before)
+        return JSONResponse({"chats": [chat_json(c, self.state) for c in chats]})
+
+    async def get_chat(self, request: Request) -> Response:
+        return JSONResponse(chat_json(self.chat(request.path_params["chat_id"]), self.state))
+
+    async def list_messages(self, request: Request) -> Response:
+        chat = self.chat(request.path_params["chat_id"])
+        limit = page_limit(request)
+        before = request.query_params.get("before")
+        if before is not None and chat.get(before) is None:
+            raise ApiError(400, "unknown_message", f"no message {before!r} in {chat.id}")
+        messages = self.state.message_page(chat, limit, before)
+        return JSONResponse({"messages": [message_json(m, self.state) for m in messages]})
+
+    async def list_contacts(self, request: Request) -> Response:
+        contacts = [contact_json(c) for c in self.state.contacts.values()]
+        return JSONResponse({"contacts": contacts})
+
+    # ---- sending ------------------------------------------------------------------------
+
+    async def send(self, request: Request) -> Response:
+        body = await self._json_body(request)
+        if not isinstance(body.get("chatId"), str):
+            raise ApiError(400, "invalid_chat_id", "chatId (a jid or phone number) is required")
+        chat_id = parse_chat_id(body["chatId"])
+        if chat_id is None:
+            raise ApiError(
+                400, "invalid_chat_id", f"not a WhatsApp id or phone number: {body['chatId']!r}"
+            )
+        chat_id = self.state.resolve(chat_id)
+        content, pending = self._content(chat_id, body)
+        if not self.lifecycle.connected:
+            raise ApiError(
+                409, "not_connected", f"WhatsApp is not connected (state: {self.lifecycle.state})"
+            )
+        message_id = "3EB0" + secrets.token_hex(10).upper()
+        pending = {**pending, "id": message_id}
+        task = asyncio.create_task(self._relay(chat_id, content, message_id))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+        return JSONResponse({"message": pending}, status_code=202)
+
+    def _content(self, chat_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The Baileys content for sendMessage, and the pending Message the client sees now."""
+        text, quoted_id, media, reaction = (
+            body.get("text"), body.get("quotedId"), body.get("media"), body.get("reaction"),
+        )  # fmt: skip
+        if text is not None and not isinstance(text, str):
+            raise ApiError(400, "bad_text", "text must be a string")
+        pending: dict[str, Any] = {
+            "chatId": chat_id, "fromMe": True, "sender": None, "senderName": None,
+            "timestamp": int(time.time()), "type": "text", "rawKind": None, "text": text,
+            "quotedId": None, "media": None, "ack": d.ACK_PENDING, "status": "pending",
+            "edited": False, "deleted": False, "reactions": [],
+        }  # fmt: skip
+        content: dict[str, Any]
+        if reaction is not None:
+            target = self._message_in(
+                chat_id, reaction.get("messageId") if isinstance(reaction, dict) else None
+            )
+            emoji = reaction.get("emoji", "")
+            if not isinstance(emoji, str) or len(emoji) > 16:
+                raise ApiError(
+                    400, "bad_reaction", "reaction.emoji must be a short string ('' removes)"
+                )
+            content = {"react": {"text": emoji, "key": orjson.loads(target.raw)["key"]}}
+            pending.update(type="reaction", text=emoji)
+        elif media is not None:
+            content = self._media_content(media, text)
+            pending.update(type=media["type"], media={
+                "mimetype": media.get("mimetype"), "fileName": media.get("fileName"),
+                "size": None, "seconds": None, "url": None,
+            })  # fmt: skip
+        elif text:
+            content = {"text": text}
+        else:
+            raise ApiError(400, "empty_message", "send needs text, media or a reaction")
+        if quoted_id is not None:
+            quoted = self._message_in(chat_id, quoted_id)
+            content["__quoted"] = orjson.loads(quoted.raw)
+            pending["quotedId"] = quoted.id
+        return content, pending
+
+    def _message_in(self, chat_id: str, message_id: Any) -> d.Message:
+        chat = self.state.chats.get(chat_id)
+        message = chat.get(message_id) if chat and isinstance(message_id, str) else None
+        if message is None or not message.raw:
+            raise ApiError(400, "unknown_message", f"no message {message_id!r} in {chat_id}")
+        return message
+
+    def _media_content(self, media: Any, caption: str | None) -> dict[str, Any]:
+        if not isinstance(media, dict) or media.get("type") not in MEDIA_KINDS:
+            raise ApiError(400, "bad_media", f"media.type must be one of {sorted(MEDIA_KINDS)}")
+        kind = media["type"]
+        source: Any
+        if isinstance(media.get("base64"), str):
+            try:
+                data = base64.b64decode(media["base64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError(400, "bad_media", "media.base64 is not valid base64") from None
+            if len(data) > self.settings.media_max_bytes:
+                raise ApiError(
+                    413, "media_too_large", f"media over {self.settings.media_max_bytes} bytes"
+                )
+            source = {"$bytes": media["base64"]}
+        elif isinstance(media.get("url"), str) and media["url"].startswith(("https://", "http://")):
+            source = {"url": media["url"]}
+        else:
+            raise ApiError(400, "bad_media", "media needs base64 data or an http(s) url")
+        content: dict[str, Any] = {kind: source}
+        for name in ("mimetype", "fileName"):
+            if isinstance(media.get(name), str):
+                content[name] = media[name]
+        if caption and kind in ("image", "video", "document"):
+            content["caption"] = caption
+        if kind == "audio" and media.get("ptt") is True:
+            content["ptt"] = True
+        return content
+
+    async def _relay(self, chat_id: str, content: dict[str, Any], message_id: str) -> None:
+        options: dict[str, Any] = {"messageId": message_id}
+        quoted = content.pop("__quoted", None)
+        if quoted is not None:
+            options["quoted"] = quoted
+        started = time.monotonic()
+        try:
+            await self.commands.call(
+                "sendMessage", [chat_id, content, options], timeout=SEND_TIMEOUT
+            )
+            log.info(
+                "sent %s to %s in %.0f ms", message_id, chat_id, (time.monotonic() - started) * 1000
+            )
+        except (CommandError, TransportError) as exc:
+            # The bridge publishes bridge.send_failed, which marks the message failed for all.
+            log.warning("sending %s to %s failed: %s", message_id, chat_id, exc)
+
+    async def _json_body(self, request: Request) -> dict[str, Any]:
+        limit = self.settings.media_max_bytes * 4 // 3 + 65536
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+            chunks.append(chunk)
+        try:
+            body = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "invalid_json", "the body must be a JSON object") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", "the body must be a JSON object")
+        return body
+
+    # ---- contacts, media, QR ------------------------------------------------------------
+
+    async def contact_picture(self, request: Request) -> Response:
+        jid = parse_chat_id(request.path_params["jid"])
+        if jid is None:
+            raise ApiError(400, "invalid_chat_id", "not a WhatsApp id or phone number")
+        jid = self.state.resolve(jid)
+        cached = self._pictures.get(jid)
+        if cached is not None and cached[0] > time.monotonic():
+            return JSONResponse({"url": cached[1]})
+        if not self.lifecycle.connected:
+            raise ApiError(409, "not_connected", "WhatsApp is not connected")
+        try:
+            url = await self.commands.call_idempotent("profilePictureUrl", [jid, "image"])
+        except CommandError as exc:
+            # 401/404 from WhatsApp: no picture, or hidden from us. Remember that too.
+            if exc.code != "failed":
+                raise ApiError(502, "bridge_error", exc.message) from None
+            url = None
+        self._pictures[jid] = (time.monotonic() + self.settings.picture_ttl, url)
+        return JSONResponse({"url": url})
+
+    async def media(self, request: Request) -> Response:
+        chat = self.chat(request.path_params["chat_id"])
+        message = chat.get(request.path_params["message_id"])
+        if message is None or message.media is None or not message.raw:
+            raise ApiError(404, "media_not_found", "no media for that message")
+        # The file name is a hash: nothing from the request ever becomes part of a path.
+        name = hashlib.sha256(f"{chat.id}/{message.id}".encode()).hexdigest()
+        path = self.settings.media_dir / name
+        mimetype = message.media.mimetype or "application/octet-stream"
+        if not path.exists():
+            try:
+                result = await self.commands.call(
+                    "downloadMedia", [orjson.loads(message.raw)], timeout=SEND_TIMEOUT
+                )
+                data = base64.b64decode(result["$bytes"])
+            except (CommandError, TransportError, KeyError, TypeError) as exc:
+                raise ApiError(502, "media_unavailable", f"download failed: {exc}") from None
+            _write_atomic(path, data)
+        return FileResponse(path, media_type=mimetype)
+
+    async def qr(self, request: Request) -> Response:
+        return JSONResponse({"qr": self.lifecycle.qr})
+
+    async def qr_image(self, request: Request) -> Response:
+        if self.lifecycle.qr is None:
+            raise ApiError(404, "no_qr", "no QR code now (already linked, or not yet issued)")
+        code = segno.make_qr(self.lifecycle.qr, error="l")
+        buffer = io.BytesIO()
+        if request.url.path.endswith(".svg"):
+            code.save(buffer, kind="svg", scale=6, border=2)
+            return Response(buffer.getvalue(), media_type="image/svg+xml")
+        code.save(buffer, kind="png", scale=8, border=2)
+        return Response(buffer.getvalue(), media_type="image/png")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,185 @@
+"""Issue 3's stream checks, end to end: the bridge replays a capture built from real Baileys
+protos, the orchestrator serves it, and real SSE, WebSocket and long-poll clients read it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.clients import (
+    Envelope,
+    PollReader,
+    SseReader,
+    StreamReader,
+    WebSocketReader,
+    random_drops,
+)
+from tests.conftest import Processes
+from tests.harness import TOKEN, Bridge, Endpoints, Orchestrator, make_capture
+
+
+def run_all(readers: list[StreamReader], final: dict[str, str]) -> None:
+    def done(envelopes: list[Envelope]) -> bool:
+        return bool(envelopes) and envelopes[-1]["id"] == final.get("id")
+
+    errors: list[BaseException] = []
+
+    def run(reader: StreamReader) -> None:
+        try:
+            reader.run(done, timeout=90)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in readers]
+    for thread in threads:
+        thread.start()
+    return_threads = threads
+    for thread in return_threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_sse_websocket_and_long_poll_deliver_one_sequence_through_random_disconnects(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    events = 1500
+    capture = make_capture(tmp_path / "capture.jsonl", events, history=200, rich=True)
+    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
+    orchestrator.wait_healthy()
+    base = orchestrator.base_url
+    # All start at the very first event (""), before the bridge exists.
+    reference = SseReader(base, last_id="")
+    readers: list[StreamReader] = [
+        reference,
+        WebSocketReader(base, last_id=""),
+        PollReader(base, last_id=""),
+        SseReader(base, last_id="", drop_after=random_drops(1, 120)),
+        WebSocketReader(base, last_id="", drop_after=random_drops(2, 120)),
+        PollReader(base, last_id="", drop_after=random_drops(3, 120)),
+    ]
+    final: dict[str, str] = {}
+    runner = threading.Thread(target=run_all, args=(readers, final))
+    runner.start()
+
+    bridge = processes.add(
+        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
+               BRIDGE_REPLAY_RATE=600)
+    )  # fmt: skip
+    state = bridge.wait_seq(events + 2)
+    orchestrator.wait_applied(state["epoch"], events + 2)
+    final["id"] = orchestrator.last_event_id()
+    runner.join(120)
+    assert not runner.is_alive()
+
+    expected = reference.envelopes
+    ids = [e["id"] for e in expected]
+    assert len(ids) == len(set(ids)), "an event was delivered twice"
+    assert len(expected) > 1000
+    assert {e["type"] for e in expected} >= {
+        "new_chat", "new_message", "message_ack", "message_update", "contact_update",
+        "sync_progress", "chat_update",
+    }  # fmt: skip
+    for reader in readers[1:]:
+        name = f"{type(reader).__name__} ({reader.connections} connections)"
+        assert reader.envelopes == expected, name
+    assert all(reader.connections > 3 for reader in readers[3:])
+
+
+def evicted_setup(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> tuple[Orchestrator, str]:
+    capture = make_capture(tmp_path / "capture.jsonl", 600)
+    bridge = processes.add(Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture))
+    state = bridge.wait_seq(602)
+    orchestrator = processes.add(
+        Orchestrator(tmp_path, tmp_path / "orch", endpoints, ORCH_STREAM_RETENTION=100)
+    )
+    orchestrator.wait_healthy()
+    orchestrator.wait_applied(state["epoch"], 602)
+    # seq 2 is chats.upsert: its first new_chat was in the log once, and is long evicted.
+    return orchestrator, f"{state['epoch']}:2:0"
+
+
+def test_a_resume_from_an_evicted_position_gets_resync_first_and_never_a_partial_replay(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    orchestrator, evicted = evicted_setup(tmp_path, endpoints, processes)
+    head = orchestrator.last_event_id()
+
+    for since in (evicted, ""):
+        body = orchestrator.http.get("/events/poll", params={"since": since}).json()
+        assert [e["type"] for e in body["events"]] == ["resync"]
+        assert body["lastEventId"] == head == body["events"][0]["id"]
+
+    sse = SseReader(orchestrator.base_url, last_id=evicted)
+    sse.run(lambda envelopes: len(envelopes) >= 1, timeout=10)
+    assert sse.envelopes[0] == {
+        "id": head, "type": "resync", "data": {"reason": "position_not_retained"}
+    }  # fmt: skip
+
+    with connect(
+        f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}&lastEventId={evicted}"
+    ) as ws:
+        assert '"type":"resync"' in ws.recv(timeout=5)
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1.0)  # nothing after it: the stream goes on from the head
+
+
+def test_malformed_positions_are_a_clear_400(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    orchestrator, _ = evicted_setup(tmp_path, endpoints, processes)
+    for bad in ("garbage", "e:1", "../../etc/passwd", "x" * 500):
+        response = orchestrator.http.get("/events/poll", params={"since": bad})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "bad_event_id"
+        response = orchestrator.http.get("/events", headers={"Last-Event-ID": bad})
+        assert response.status_code == 400
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}&lastEventId=bad")
+
+
+def test_streams_and_rest_need_the_token(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
+    orchestrator.wait_healthy()
+    base = orchestrator.base_url
+    for path in ("/events", "/events/poll", "/chats", "/status", "/admin/bridge", "/qr"):
+        response = httpx.get(base + path, params={"access_token": "wrong"}, timeout=5)
+        assert response.status_code == 401, path
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert httpx.get(base + "/health", timeout=5).json() == {"status": "ok"}
+    poll = httpx.get(base + "/events/poll", params={"access_token": TOKEN, "timeout": 0})
+    assert poll.status_code == 200
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token=wrong")
+
+
+def test_the_chat_websocket_carries_only_that_chat(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    events = 400
+    capture = make_capture(tmp_path / "capture.jsonl", events, chats=5)
+    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
+    orchestrator.wait_healthy()
+    bridge = processes.add(Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture))
+    state = bridge.wait_seq(events + 2)
+    orchestrator.wait_applied(state["epoch"], events + 2)
+    chat_id = orchestrator.http.get("/chats").json()["chats"][0]["id"]
+
+    everything = PollReader(orchestrator.base_url, last_id="")
+    everything.run(lambda e: bool(e) and e[-1]["id"] == orchestrator.last_event_id())
+    reader = WebSocketReader(orchestrator.base_url, last_id="", path=f"/ws/chat/{chat_id}")
+    expected = [
+        e for e in everything.envelopes if e["data"].get("chatId", e["data"].get("id")) == chat_id
+    ]
+    reader.run(lambda e: len(e) >= len(expected), timeout=20)
+    assert reader.envelopes == expected
+    assert {e["type"] for e in expected} >= {"new_message", "new_chat"}
