@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r)$")
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r)")  # use fullmatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,9 +160,10 @@ class State:
             self.stats.orphan_updates += 1
             return
         updated = existing
-        if fact.ack is not None and fact.ack > updated.ack:
+        if fact.ack is not None and _next_ack(updated.ack, fact.ack) != updated.ack:
             updated = dataclasses.replace(updated, ack=fact.ack)
-        if fact.edited and fact.text is not None and updated.text != fact.text:
+        editable = not updated.deleted  # an edit arriving after a revoke must not resurrect it
+        if fact.edited and fact.text is not None and editable and updated.text != fact.text:
             updated = dataclasses.replace(updated, text=fact.text, edited=True)
         if fact.deleted and not updated.deleted:
             updated = dataclasses.replace(updated, deleted=True, text=None, media=None)
@@ -369,7 +370,7 @@ def _merge(old: d.Message, new: d.Message) -> d.Message:
     """A message seen again (history, then a live append): keep what we learned since."""
     return dataclasses.replace(
         new,
-        ack=max(old.ack, new.ack),
+        ack=_next_ack(old.ack, new.ack),
         reactions=old.reactions or new.reactions,
         edited=old.edited or new.edited,
         deleted=old.deleted or new.deleted,
@@ -377,6 +378,14 @@ def _merge(old: d.Message, new: d.Message) -> d.Message:
         media=None if old.deleted else new.media,
         timestamp=old.timestamp or new.timestamp,
     )
+
+
+def _next_ack(current: int, reported: int) -> int:
+    """Acks only go up (a late 'delivered' never undoes 'read'), except that a pending
+    message can fail."""
+    if reported == d.ACK_ERROR:
+        return d.ACK_ERROR if current == d.ACK_PENDING else current
+    return max(current, reported)
 
 
 def _only_ack_differs(a: d.Message, b: d.Message) -> bool:

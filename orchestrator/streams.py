@@ -73,7 +73,7 @@ class Streams:
                 self.stats.resyncs += 1
                 return self.log.head, True
             return 0, False
-        if not EVENT_ID.match(last_id):
+        if not EVENT_ID.fullmatch(last_id):
             raise BadPosition(f"not a stream position: {last_id[:80]!r}")
         offset = self.log.offset_after(last_id)
         if offset is None:

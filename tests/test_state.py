@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import dataclasses
+
+from orchestrator import domain as d
+from orchestrator.state import State
+
+PN = "5511912345678@s.whatsapp.net"
+LID = "123456789012345@lid"
+
+
+def message(
+    message_id: str, chat: str = PN, ts: int = 100, *, alt: str | None = None, **fields: object
+) -> d.Message:
+    base = d.Message(
+        id=message_id, chat_id=chat, chat_alt=alt, from_me=False, sender=chat, sender_alt=None,
+        sender_name="Ana", timestamp=ts, type="text", text=f"text {message_id}", quoted_id=None,
+        media=None, ack=d.ACK_DELIVERED, raw=b"{}",
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+def seen(m: d.Message, live: bool = True) -> d.MessageSeen:
+    return d.MessageSeen(m, live=live)
+
+
+def test_applying_a_fact_twice_changes_nothing_the_second_time() -> None:
+    state = State(window=10, max_messages=100)
+    facts: list[d.Fact] = [
+        d.ChatSeen(PN, False, name="Ana", unread_count=0, timestamp=50),
+        seen(message("a")),
+        d.MessageChanged(PN, "a", ack=d.ACK_READ),
+        d.ReactionSet(PN, "a", "x@s.whatsapp.net", "👍"),
+        d.ContactSeen(PN, name="Ana"),
+        d.SyncProgress(50, 2, False),
+        d.PresenceSeen(PN, {PN: {"lastKnownPresence": "composing"}}),
+    ]
+    first = []
+    for fact in facts:
+        first += state.apply([fact])
+        assert state.apply([fact]) == [], fact
+    assert [c.type for c in first] == [
+        "new_chat", "new_message", "message_ack", "message_update", "contact_update",
+        "sync_progress", "presence",
+    ]  # fmt: skip
+    assert state.chats[PN].unread_count == 1
+
+
+def test_a_lid_chat_merges_into_the_phone_chat_once_the_mapping_is_known() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([seen(message("a", LID, 100))])
+    assert list(state.chats) == [LID]
+    changes = state.apply([d.JidAlias(lid=LID, pn=PN), seen(message("b", LID, 200))])
+    assert [c.type for c in changes] == ["chat_deleted", "new_chat", "new_message"]
+    assert changes[0].data == {"id": LID, "mergedInto": PN}
+    chat = state.chats[PN]
+    assert list(state.chats) == [PN]
+    assert [m.id for m in chat.messages.values()] == ["a", "b"]
+    assert all(m.chat_id == PN for m in chat.messages.values())
+    assert state.resolve(LID) == PN
+
+
+def test_the_alt_jid_on_a_key_is_enough_to_merge() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([seen(message("a", PN, 100))])
+    state.apply([seen(message("b", LID, 200, alt=PN))])
+    assert list(state.chats) == [PN]
+    assert len(state.chats[PN].messages) == 2
+
+
+def test_acks_only_go_up_except_that_a_pending_message_can_fail() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([seen(message("a", ack=d.ACK_PENDING, from_me=True))])
+    state.apply([d.MessageChanged(PN, "a", ack=d.ACK_READ)])
+    state.apply([d.MessageChanged(PN, "a", ack=d.ACK_DELIVERED)])
+    assert state.chats[PN].get("a").ack == d.ACK_READ  # type: ignore[union-attr]
+    state.apply([d.MessageChanged(PN, "a", ack=d.ACK_ERROR)])
+    assert state.chats[PN].get("a").ack == d.ACK_READ  # type: ignore[union-attr]
+    state.apply([seen(message("b", ack=d.ACK_PENDING, from_me=True))])
+    [change] = state.apply([seen(message("b", ack=d.ACK_ERROR, from_me=True), live=False)])
+    assert change.data.ack == d.ACK_ERROR
+
+
+def test_edits_revokes_and_reactions() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([seen(message("a"))])
+    state.apply([d.MessageChanged(PN, "a", text="new", edited=True)])
+    state.apply([d.ReactionSet(PN, "a", "x@s.whatsapp.net", "👍")])
+    state.apply([d.ReactionSet(PN, "a", "x@s.whatsapp.net", "❤️")])
+    state.apply([d.ReactionSet(PN, "a", "y@s.whatsapp.net", "👍")])
+    state.apply([d.ReactionSet(PN, "a", "y@s.whatsapp.net", None)])
+    edited = state.chats[PN].get("a")
+    assert edited is not None and edited.text == "new" and edited.edited
+    assert edited.reactions == (d.Reaction("❤️", "x@s.whatsapp.net"),)
+    state.apply([d.MessageChanged(PN, "a", deleted=True)])
+    assert state.apply([d.MessageChanged(PN, "a", text="again", edited=True)]) == []
+    revoked = state.chats[PN].get("a")
+    assert revoked is not None and revoked.deleted and revoked.text is None
+
+
+def test_history_is_stored_but_not_announced_and_not_unread() -> None:
+    state = State(window=10, max_messages=100)
+    changes = state.apply([d.MessageSeen(message("h"), live=False, history=True)])
+    assert [c.type for c in changes] == ["new_chat"]
+    assert state.chats[PN].unread_count == 0 and len(state.chats[PN].messages) == 1
+
+
+def test_chats_are_ordered_by_activity_and_paged() -> None:
+    state = State(window=10, max_messages=100)
+    jids = [f"55119000000{i:02d}@s.whatsapp.net" for i in range(5)]
+    for i, jid in enumerate(jids):
+        state.apply([seen(message(f"m{i}", jid, 100 + i))])
+    state.apply([seen(message("late", jids[0], 500))])
+    order = [c.id for c in state.chats_by_activity()]
+    assert order == [jids[0], jids[4], jids[3], jids[2], jids[1]]
+    assert [c.id for c in state.chat_page(2, before=jids[4])] == [jids[3], jids[2]]
+
+
+def test_windows_and_the_global_bound_evict_oldest_first() -> None:
+    state = State(window=3, max_messages=5)
+    a, b = PN, "5511900000001@s.whatsapp.net"
+    for i in range(5):
+        state.apply([seen(message(f"a{i}", a, 100 + i))])
+    assert [m.id for m in state.chats[a].messages.values()] == ["a2", "a3", "a4"]
+    for i in range(3):
+        state.apply([seen(message(f"b{i}", b, 200 + i))])
+    # 6 > 5: the least recently active chat (a) gives up its oldest message.
+    assert [m.id for m in state.chats[a].messages.values()] == ["a3", "a4"]
+    assert len(state.chats[b].messages) == 3 and state.stats.messages == 5
+
+
+def test_unknown_targets_are_counted_not_fatal() -> None:
+    state = State(window=3, max_messages=5)
+    assert (
+        state.apply([d.MessageChanged(PN, "nope", ack=4), d.ReactionSet(PN, "x", "y", "z")]) == []
+    )
+    assert state.stats.orphan_updates == 2
+    state.apply([d.Unreadable("messages.upsert", "bad")])
+    assert state.stats.unreadable == 1
