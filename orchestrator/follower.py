@@ -149,7 +149,6 @@ class BridgeFollower:
                     envelope.seq,
                 )
             elif self.position is not None:
-                self.stats.epoch_changes += 1
                 log.info("bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch)
             if not await self._catch_up(verdict.value):
                 return  # the rest of this batch is in the journal; the next catch-up gets it
@@ -205,6 +204,8 @@ class BridgeFollower:
                 log.warning("malformed replayed envelope skipped: %s", exc)
                 continue
             position = self.position
+            if position is not None and envelope.epoch != position.epoch:
+                self.stats.epoch_changes += 1
             if position is not None and envelope.epoch == position.epoch:
                 if envelope.seq <= position.seq:
                     self.stats.duplicates += 1
