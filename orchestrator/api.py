@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,9 @@ class Api:
         lifecycle: ConnectionLifecycle,
         commands: CommandChannel,
         settings: ApiSettings,
+        observe_send: Callable[[float], None] = lambda seconds: None,
     ) -> None:
+        self._observe_send = observe_send
         self.state = state
         self.lifecycle = lifecycle
         self.commands = commands
@@ -123,7 +126,7 @@ class Api:
     # ---- sending ------------------------------------------------------------------------
 
     async def send(self, request: Request) -> Response:
-        body = await self._json_body(request)
+        body = await self.json_body(request)
         if not isinstance(body.get("chatId"), str):
             raise ApiError(400, "invalid_chat_id", "chatId (a jid or phone number) is required")
         chat_id = parse_chat_id(body["chatId"])
@@ -231,6 +234,7 @@ class Api:
             await self.commands.call(
                 "sendMessage", [chat_id, content, options], timeout=SEND_TIMEOUT
             )
+            self._observe_send(time.monotonic() - started)
             log.info(
                 "sent %s to %s in %.0f ms", message_id, chat_id, (time.monotonic() - started) * 1000
             )
@@ -238,7 +242,7 @@ class Api:
             # The bridge publishes bridge.send_failed, which marks the message failed for all.
             log.warning("sending %s to %s failed: %s", message_id, chat_id, exc)
 
-    async def _json_body(self, request: Request) -> dict[str, Any]:
+    async def json_body(self, request: Request) -> dict[str, Any]:
         limit = self.settings.media_max_bytes * 4 // 3 + 65536
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -300,9 +304,11 @@ class Api:
         return FileResponse(path, media_type=mimetype)
 
     async def qr(self, request: Request) -> Response:
+        self.lifecycle.qr_viewed()
         return JSONResponse({"qr": self.lifecycle.qr})
 
     async def qr_image(self, request: Request) -> Response:
+        self.lifecycle.qr_viewed()
         if self.lifecycle.qr is None:
             raise ApiError(404, "no_qr", "no QR code now (already linked, or not yet issued)")
         code = segno.make_qr(self.lifecycle.qr, error="l")

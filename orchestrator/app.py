@@ -49,21 +49,21 @@ class TokenAuth:
 
 
 def create_app(runtime: Runtime, token: str) -> Starlette:
-    api, streams = runtime.api, runtime.streams
+    api, streams, admin = runtime.api, runtime.streams, runtime.admin
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def status(request: Request) -> Response:
         body: dict[str, Any] = runtime.lifecycle.status()
+        supervisor = runtime.supervisor
         body["bridge"] = {
             "alive": runtime.follower.alive,
             "epoch": runtime.follower.stats.bridge_epoch,
+            "restarts": supervisor.restarts if supervisor else None,
+            "nextStartAt": supervisor.next_start_at if supervisor else None,
         }
         return JSONResponse(body)
-
-    async def admin_bridge(request: Request) -> Response:
-        return JSONResponse(runtime.bridge_report())
 
     async def events(request: Request) -> Response | EventStreamResponse:
         return streams.sse_response(request, everything)
@@ -124,7 +124,13 @@ def create_app(runtime: Runtime, token: str) -> Starlette:
             Route("/events/poll", poll),
             WebSocketRoute("/ws", websocket_all),
             WebSocketRoute("/ws/chat/{chat_id}", websocket_chat),
-            Route("/admin/bridge", admin_bridge),
+            Route("/admin/bridge", admin.bridge),
+            Route("/admin/connect", admin.connect, methods=["POST"]),
+            Route("/admin/reconnect", admin.reconnect, methods=["POST"]),
+            Route("/admin/logout", admin.logout, methods=["POST"]),
+            Route("/admin/bridge/restart", admin.restart_bridge, methods=["POST"]),
+            Route("/admin/pairing-code", admin.pairing_code, methods=["POST"]),
+            Route("/metrics", admin.metrics),
         ],
         middleware=[Middleware(TokenAuth, token=token)],
         exception_handlers=handlers,

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
 
     reconnect_initial: float = Field(1.0, gt=0)
     reconnect_max: float = Field(60.0, gt=0)
+    reconnect_stable_after: float = Field(30.0, ge=0)
+    """An open connection that lasts this long resets the reconnect backoff."""
+    qr_rounds: int = Field(5, ge=1)
+    """QR sessions issued in a row before we stop and wait for someone to ask again."""
+    qr_viewer_window: float = Field(120.0, ge=0)
+    qr_terminal: bool | None = None
+    """Draw each new QR in the terminal; unset: when stderr is one (as with `make run`)."""
+    watchdog_timeout: float = Field(90.0, gt=0)
+    """Open, but nothing from WhatsApp for this long: reconnect (the connected-but-silent case)."""
     respawn_initial: float = Field(0.5, gt=0)
     respawn_max: float = Field(30.0, gt=0)
 

@@ -58,6 +58,7 @@ class FollowerStats:
     bridge_seq: int | None = None
     bridge_connection: str | None = None
     bridge_mode: str | None = None
+    bridge_frame_age_ms: int | None = None  # since the bridge last heard from WhatsApp
 
 
 class BridgeFollower:
@@ -279,6 +280,10 @@ class BridgeFollower:
     def close(self) -> None:
         self._applied_log.close()
 
+    def forget_silence(self) -> None:
+        """Start the silence clock over (after acting on it, so we do not act twice)."""
+        self._last_seen = self._clock()
+
     def _heard(self, envelope: Envelope) -> None:
         self._last_seen = self._clock()
         if not self.alive:
@@ -291,6 +296,8 @@ class BridgeFollower:
         data = heartbeat.data if isinstance(heartbeat.data, dict) else {}
         self.stats.bridge_connection = data.get("connection")
         self.stats.bridge_mode = data.get("mode")
+        age = data.get("lastFrameAgeMs")
+        self.stats.bridge_frame_age_ms = age if type(age) is int else None
 
     async def _watch_heartbeats(self) -> None:
         interval = min(0.25, self._heartbeat_timeout / 4)

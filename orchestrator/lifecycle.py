@@ -1,35 +1,56 @@
-"""The WhatsApp connection as the orchestrator sees it, and when to ask the bridge to reconnect.
+"""The WhatsApp connection as the orchestrator sees it, and what to do when it closes.
 
 The bridge never reconnects by itself: after a close its socket is dead and it waits for a
-`connect` command. Which closes deserve one, and how soon, is decided here.
+`connect` command. Every decision is in `POLICY`, one row per disconnect reason (Baileys'
+`DisconnectReason`); the README documents the same table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import CommandError
+from orchestrator.errors import CommandError, TransportError
 from orchestrator.transport import CommandChannel
 from orchestrator.wire import Envelope, Position
 
 log = logging.getLogger("orchestrator.lifecycle")
 
-# Disconnect reasons (Baileys' DisconnectReason) after which reconnecting on our own would be
-# wrong: the user must act (re-link the phone, or decide which session wins).
-TERMINAL_REASONS = {
-    401: ("logged_out", "logged out from the phone: link the device again"),
-    440: ("replaced", "another session replaced this one"),
-    403: ("stopped", "forbidden by WhatsApp"),
-    411: ("stopped", "multi-device mismatch"),
+
+class Reaction(enum.Enum):
+    RECONNECT_NOW = "reconnect now"
+    BACKOFF = "reconnect with backoff"
+    RELINK = "wipe the credentials and show a new QR"
+    STOP = "stop until an operator acts"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    reaction: Reaction
+    state: str
+    explanation: str
+
+
+POLICY: dict[int, Rule] = {
+    515: Rule(Reaction.RECONNECT_NOW, "connecting", "restart required (normal after pairing)"),
+    401: Rule(Reaction.RELINK, "logged_out", "logged out from the phone: scan the new QR"),
+    440: Rule(Reaction.STOP, "replaced", "replaced by another session; POST /admin/reconnect"),
+    403: Rule(Reaction.STOP, "stopped", "forbidden by WhatsApp"),
+    411: Rule(Reaction.STOP, "stopped", "multi-device mismatch: POST /admin/logout, link again"),
 }
-RESTART_REQUIRED = 515
+OTHERWISE = Rule(Reaction.BACKOFF, "close", "connection lost")  # 428, 408, 500, 503, unknown
+QR_TIMED_OUT = 408  # Baileys ends a QR session that nobody scanned with 408
+BAD_SESSION = 500
+BAD_SESSION_REPEATS = 3
+STOPPED_STATES = {"logged_out", "replaced", "stopped"}
 NETWORK_ERROR = re.compile(
     r"\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ECONNRESET)\b"
 )
@@ -40,6 +61,7 @@ class CloseReason:
     status_code: int | None
     message: str
     unreachable: bool
+    hint: str | None = None
 
     @classmethod
     def from_update(cls, update: dict[str, Any]) -> CloseReason:
@@ -50,15 +72,15 @@ class CloseReason:
             return cls(None, "connection closed", False)
         code = encoded.get("statusCode")
         message = str(encoded.get("message") or "connection closed")
-        return cls(
-            code if type(code) is int else None, message, bool(NETWORK_ERROR.search(message))
-        )
+        status_code = code if type(code) is int else None
+        return cls(status_code, message, bool(NETWORK_ERROR.search(message)))
 
     def as_json(self) -> dict[str, Any]:
         return {
             "statusCode": self.status_code,
             "message": self.message,
             "unreachable": self.unreachable,
+            "hint": self.hint,
         }
 
 
@@ -67,21 +89,32 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
     return rng.uniform(0, min(cap, initial * 2 ** min(attempt, 30)))
 
 
+@dataclass(frozen=True)
+class LifecycleSettings:
+    reconnect_initial: float
+    reconnect_max: float
+    stable_after: float  # an open that lasts this long resets the backoff
+    qr_rounds: int  # QR sessions shown before we stop issuing new ones
+    qr_viewer_window: float  # someone "is looking" if they fetched the QR this recently
+
+
 class ConnectionLifecycle:
-    """Consumes `connection.update`s; schedules `connect` commands with backoff."""
+    """Consumes `connection.update`s; decides, and sends the bridge its commands."""
 
     def __init__(
         self,
         commands: CommandChannel,
+        settings: LifecycleSettings,
         *,
-        reconnect_initial: float,
-        reconnect_max: float,
+        viewers: Callable[[], int] = lambda: 0,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._commands = commands
-        self._initial = reconnect_initial
-        self._max = reconnect_max
+        self.settings = settings
+        self._viewers = viewers  # stream clients: they would see a new QR too
         self._rng = rng or random.Random()
+        self._clock = clock
         self.state = "connecting"
         self.qr: str | None = None
         self.me: dict[str, Any] | None = None
@@ -89,6 +122,11 @@ class ConnectionLifecycle:
         self.attempt = 0
         self.next_retry_at: float | None = None
         self.reconnects = 0
+        self.closes: Counter[int | None] = Counter()
+        self.qr_rounds = 0
+        self._qr_viewed_at: float | None = None
+        self._opened_at: float | None = None
+        self._bad_sessions = 0
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -103,8 +141,11 @@ class ConnectionLifecycle:
             "reason": self.last_close.as_json() if self.last_close else None,
             "attempt": self.attempt,
             "nextRetryAt": self.next_retry_at,
+            "qrRounds": self.qr_rounds,
             "me": self.me,
         }
+
+    # ---- events -------------------------------------------------------------------------
 
     def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None:
         for envelope in batch:
@@ -115,9 +156,10 @@ class ConnectionLifecycle:
                 if isinstance(me, dict):
                     self.me = me
             elif envelope.event == "bridge.started":
-                # A new bridge process: its socket starts over (auto-connect), so does our count.
+                # A new bridge process: its socket starts over (it connects at boot).
                 self._cancel_retry()
-                self.state = "connecting"
+                if self.state not in STOPPED_STATES:
+                    self.state = "connecting"
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         """Connection state is re-read from every event, so a lost stretch needs nothing here."""
@@ -125,66 +167,159 @@ class ConnectionLifecycle:
     def _on_update(self, update: dict[str, Any], *, live: bool) -> None:
         if isinstance(update.get("qr"), str):
             self.qr = update["qr"]
-            self.state = "qr"
+            if self.state != "logged_out":  # stays logged_out until the new QR is scanned
+                self.state = "qr"
         connection = update.get("connection")
-        if connection == "connecting":
+        if connection == "connecting" and self.state not in ("qr", "logged_out"):
             self.state = "connecting"
         elif connection == "open":
-            self.state, self.qr, self.attempt = "open", None, 0
-            self.last_close = None
+            self.state, self.qr, self.last_close = "open", None, None
+            self.qr_rounds = 0
+            self._opened_at = self._clock()
             self._cancel_retry()
             log.info("WhatsApp connection open")
         elif connection == "close":
-            self.last_close = CloseReason.from_update(update)
-            self._on_close(self.last_close, live=live)
+            reason = CloseReason.from_update(update)
+            showing_qr = self.qr is not None
+            self.qr = None
+            self.closes[reason.status_code] += 1
+            if live:
+                self._on_close(reason, showing_qr)
+            else:
+                # History, not news: the bridge's current state decides (see reconcile).
+                self.last_close = reason
+                self.state = POLICY.get(reason.status_code or 0, OTHERWISE).state
 
-    def _on_close(self, reason: CloseReason, *, live: bool) -> None:
-        terminal = TERMINAL_REASONS.get(reason.status_code or 0)
-        if terminal is not None:
-            self.state = terminal[0]
-            self._cancel_retry()
-            log.warning("WhatsApp connection closed (%s): %s", reason.status_code, terminal[1])
+    def _on_close(self, reason: CloseReason, showing_qr: bool) -> None:
+        if (
+            self._opened_at is not None
+            and self._clock() - self._opened_at >= self.settings.stable_after
+        ):
+            self.attempt = 0  # it was a stable connection: this is a fresh failure
+        self._opened_at = None
+        if showing_qr and reason.status_code == QR_TIMED_OUT:
+            self._on_qr_expired(reason)
             return
-        self.state = "close"
-        if not live:
-            return  # history, not news: the bridge's current state decides (see reconcile)
-        if reason.status_code == RESTART_REQUIRED:
-            delay = 0.0
-        else:
-            delay = backoff_delay(self.attempt, self._initial, self._max, self._rng)
-        self.attempt += 1
+        self._bad_sessions = self._bad_sessions + 1 if reason.status_code == BAD_SESSION else 0
+        if self._bad_sessions >= BAD_SESSION_REPEATS:
+            reason = _with_hint(
+                reason, "repeated 500: possibly a bad session; POST /admin/logout to link again"
+            )
+        rule = POLICY.get(reason.status_code or 0, OTHERWISE)
+        self.last_close = reason
+        self.state = rule.state
+        self._cancel_retry()
         what = "WhatsApp unreachable" if reason.unreachable else "WhatsApp connection closed"
-        log.warning(
-            "%s (%s: %s); reconnect attempt %d in %.1fs",
-            what,
-            reason.status_code,
-            reason.message,
-            self.attempt,
-            delay,
+        if rule.reaction is Reaction.STOP:
+            log.warning(
+                "%s (%s: %s): %s", what, reason.status_code, reason.message, rule.explanation
+            )
+        elif rule.reaction is Reaction.RELINK:
+            log.warning("%s (%s): %s", what, reason.status_code, rule.explanation)
+            self._run(self._relink())
+        else:
+            delay = 0.0
+            if rule.reaction is Reaction.BACKOFF:
+                delay = backoff_delay(
+                    self.attempt,
+                    self.settings.reconnect_initial,
+                    self.settings.reconnect_max,
+                    self._rng,
+                )
+            self.attempt += 1
+            log.warning(
+                "%s (%s: %s); reconnect attempt %d in %.1fs",
+                what, reason.status_code, reason.message, self.attempt, delay,
+            )  # fmt: skip
+            self._schedule_connect(delay)
+
+    def _on_qr_expired(self, reason: CloseReason) -> None:
+        self.qr_rounds += 1
+        looking = self.someone_is_looking()
+        if self.qr_rounds < self.settings.qr_rounds and looking:
+            self.state = "connecting"
+            log.info("QR expired unscanned; issuing new ones (round %d)", self.qr_rounds + 1)
+            self._schedule_connect(0.0)
+            return
+        why = "nobody is looking at it" if not looking else f"{self.qr_rounds} rounds unscanned"
+        self.state = "stopped"
+        self.last_close = _with_hint(
+            reason, f"QR not scanned ({why}); open /qr or POST /admin/connect for a new one"
         )
-        self._schedule_connect(delay)
+        log.warning("stopped issuing QR codes: %s", why)
+
+    # ---- what people do -----------------------------------------------------------------
+
+    def qr_viewed(self) -> None:
+        """Someone fetched the QR. If we had stopped issuing them, start again."""
+        self._qr_viewed_at = self._clock()
+        if (
+            self.state == "stopped"
+            and self.last_close
+            and self.last_close.status_code == QR_TIMED_OUT
+        ):
+            self.request_connect()
+
+    def someone_is_looking(self) -> bool:
+        recent = self._qr_viewed_at is not None and (
+            self._clock() - self._qr_viewed_at < self.settings.qr_viewer_window
+        )
+        return recent or self._viewers() > 0
+
+    def request_connect(self) -> None:
+        """An operator asks: connect again, whatever stopped us, with a fresh backoff."""
+        self.attempt, self.qr_rounds, self._bad_sessions = 0, 0, 0
+        self.state = "connecting"
+        self._schedule_connect(0.0)
+
+    def request_reconnect(self, why: str) -> None:
+        """Drop the current socket and open a new one (operator, or the watchdog)."""
+        log.warning("reconnecting: %s", why)
+        self.attempt = 0
+        self.state = "connecting"
+        self._cancel_retry()
+        self._run(self._disconnect_then_connect())
+
+    async def logout(self) -> None:
+        """Log out and wipe the credentials; a new QR follows."""
+        self._cancel_retry()
+        self.state, self.me, self.qr = "logged_out", None, None
+        await self._commands.call("logout", {"wipe": True})
+        await self._commands.call("connect")
+
+    # ---- reconciling with the bridge ----------------------------------------------------
 
     def reconcile(self, bridge_connection: str | None, bridge_mode: str | None) -> None:
         """Act on the bridge's current state (from its heartbeats), not on replayed history:
         a bridge whose socket is down and that nobody is about to reconnect gets a `connect`."""
         if bridge_mode != "live" or bridge_connection not in ("close", "idle"):
             return
-        if self.state in {state for state, _ in TERMINAL_REASONS.values()}:
+        if self.state in STOPPED_STATES or self._retry is not None or self._tasks:
             return
-        if self._retry is None and not self._tasks:
-            self.state = "close"
-            self._schedule_connect(backoff_delay(self.attempt, self._initial, self._max, self._rng))
+        self.state = "close"
+        self._schedule_connect(
+            backoff_delay(
+                self.attempt,
+                self.settings.reconnect_initial,
+                self.settings.reconnect_max,
+                self._rng,
+            )
+        )
+
+    # ---- commands -----------------------------------------------------------------------
 
     def _schedule_connect(self, delay: float) -> None:
         self._cancel_retry()
-        loop = asyncio.get_running_loop()
         self.next_retry_at = time.time() + delay
-        self._retry = loop.call_later(delay, self._start_connect)
+        self._retry = asyncio.get_running_loop().call_later(delay, self._start_connect)
 
     def _start_connect(self) -> None:
         self._retry = None
         self.next_retry_at = None
-        task = asyncio.get_running_loop().create_task(self._connect())
+        self._run(self._connect())
+
+    def _run(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -192,11 +327,30 @@ class ConnectionLifecycle:
         self.reconnects += 1
         try:
             await self._commands.call("connect")
-        except CommandError as exc:
+        except (CommandError, TransportError) as exc:
             log.warning("bridge refused connect: %s", exc)
+
+    async def _disconnect_then_connect(self) -> None:
+        try:
+            await self._commands.call("disconnect")
+        except (CommandError, TransportError) as exc:
+            log.warning("bridge refused disconnect: %s", exc)
+        await self._connect()
+
+    async def _relink(self) -> None:
+        try:
+            await self._commands.call("logout", {"wipe": True})
+        except (CommandError, TransportError) as exc:
+            log.error("could not wipe the logged-out credentials: %s", exc)
+            return
+        await self._connect()
 
     def _cancel_retry(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
         self.next_retry_at = None
+
+
+def _with_hint(reason: CloseReason, hint: str) -> CloseReason:
+    return CloseReason(reason.status_code, reason.message, reason.unreachable, hint)

@@ -7,19 +7,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import zmq.asyncio
 
+from orchestrator.admin import Admin
 from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
 from orchestrator.config import Settings
 from orchestrator.eventlog import EventLog
-from orchestrator.follower import BridgeFollower
-from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.follower import BridgeFollower, Consumer
+from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
+from orchestrator.metrics import build_registry
 from orchestrator.normalize import normalize
 from orchestrator.pipeline import Pipeline
+from orchestrator.qr_terminal import TerminalQr
 from orchestrator.state import State
 from orchestrator.streams import Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
@@ -38,19 +42,32 @@ class Runtime:
         self.events = ZmqEventSource(self._context, settings.bridge_pub)
         self.lifecycle = ConnectionLifecycle(
             self.commands,
-            reconnect_initial=settings.reconnect_initial,
-            reconnect_max=settings.reconnect_max,
+            LifecycleSettings(
+                reconnect_initial=settings.reconnect_initial,
+                reconnect_max=settings.reconnect_max,
+                stable_after=settings.reconnect_stable_after,
+                qr_rounds=settings.qr_rounds,
+                qr_viewer_window=settings.qr_viewer_window,
+            ),
+            viewers=lambda: self.streams.stats.sse + self.streams.stats.websocket,
         )
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
         self.event_log = EventLog(
             max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
         )
+        # The lifecycle first: the pipeline streams the connection state it computes.
+        consumers: list[Consumer] = [
+            self.lifecycle,
+            Pipeline(normalize, self.state, self.event_log, self.lifecycle),
+        ]
+        draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
+        if draw_qr:
+            consumers.append(TerminalQr())
         self.follower = BridgeFollower(
             self.events,
             self.commands,
             AppliedLog(settings.data_dir / "applied.log"),
-            # The lifecycle first: the pipeline streams the connection state it computes.
-            [self.lifecycle, Pipeline(normalize, self.state, self.event_log, self.lifecycle)],
+            consumers,
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
             replay_page=settings.replay_page,
         )
@@ -62,6 +79,7 @@ class Runtime:
                 poll_max_timeout=settings.poll_max_timeout,
             ),
         )
+        self.registry, send_latency = build_registry(self)
         self.api = Api(
             self.state,
             self.lifecycle,
@@ -71,7 +89,9 @@ class Runtime:
                 media_max_bytes=settings.media_max_bytes,
                 picture_ttl=settings.picture_ttl,
             ),
+            observe_send=send_latency.observe,
         )
+        self.admin = Admin(self, self.registry)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
             self.supervisor = BridgeSupervisor(
@@ -122,11 +142,27 @@ class Runtime:
             log.warning("the bridge is not answering; serving now, catching up when it does")
 
     async def _reconcile_forever(self) -> None:
+        """Once a heartbeat period: act on what the bridge's heartbeats say right now."""
         while True:
             await asyncio.sleep(self.settings.bridge_heartbeat_timeout)
-            stats = self.follower.stats
-            if self.follower.alive:
-                self.lifecycle.reconcile(stats.bridge_connection, stats.bridge_mode)
+            self.watch()
+
+    def watch(self) -> None:
+        stats, lifecycle = self.follower.stats, self.lifecycle
+        silence = self.follower.silence or 0.0
+        if self.follower.alive:
+            lifecycle.reconcile(stats.bridge_connection, stats.bridge_mode)
+            frame_age = (stats.bridge_frame_age_ms or 0) / 1000
+            if lifecycle.connected and frame_age > self.settings.watchdog_timeout:
+                # Baileys' keep-alive should have noticed; this is the backstop.
+                lifecycle.request_reconnect(f"open, but WhatsApp silent for {frame_age:.0f}s")
+        elif (
+            self.supervisor is not None
+            and silence > self.settings.watchdog_timeout
+            # A bridge that is running but says nothing (hung): start a new one.
+            and self.supervisor.restart(f"no heartbeat for {silence:.0f}s")
+        ):
+            self.follower.forget_silence()
 
     def bridge_report(self) -> dict[str, Any]:
         stats = self.follower.stats
@@ -150,7 +186,12 @@ class Runtime:
             "epochChanges": stats.epoch_changes,
             "positionsLost": stats.positions_lost,
             "reconnects": self.lifecycle.reconnects,
+            "lastFrameAgeMs": stats.bridge_frame_age_ms,
             "spawned": None
             if self.supervisor is None
-            else {"pid": self.supervisor.pid, "restarts": self.supervisor.restarts},
+            else {
+                "pid": self.supervisor.pid,
+                "restarts": self.supervisor.restarts,
+                "nextStartAt": self.supervisor.next_start_at,
+            },
         }

@@ -47,8 +47,10 @@ class BridgeSupervisor:
         self._rng = random.Random()
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
+        self._restart_now = asyncio.Event()
         self.restarts = 0
         self.last_exit: int | None = None
+        self.next_start_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -66,11 +68,16 @@ class BridgeSupervisor:
                 return
             attempt = 0 if time.monotonic() - started > STABLE_AFTER else attempt + 1
             delay = self._initial + backoff_delay(attempt, self._initial, self._max, self._rng)
+            if self._restart_now.is_set():
+                delay = 0.0
+            self._restart_now.clear()
             self.restarts += 1
             log.warning(
                 "bridge exited with %s; restart %d in %.1fs", self.last_exit, self.restarts, delay
             )
+            self.next_start_at = time.time() + delay
             await asyncio.sleep(delay)
+            self.next_start_at = None
 
     async def _run_once(self) -> None:
         process = await asyncio.create_subprocess_exec(
@@ -91,6 +98,17 @@ class BridgeSupervisor:
             _forward_log_line(line)
         self.last_exit = await process.wait()
 
+    def restart(self, why: str) -> bool:
+        """Stop the running bridge so the loop starts a new one at once; False if none runs."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return False
+        log.warning("restarting the bridge: %s", why)
+        self._restart_now.set()
+        process.send_signal(signal.SIGTERM)
+        asyncio.get_running_loop().call_later(STOP_GRACE, _kill_if_running, process)
+        return True
+
     async def stop(self) -> None:
         self._stopping = True
         process = self._process
@@ -103,6 +121,11 @@ class BridgeSupervisor:
             log.warning("bridge ignored SIGTERM for %.0fs; killing it", STOP_GRACE)
             process.kill()
             await process.wait()
+
+
+def _kill_if_running(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
 
 
 def _forward_log_line(line: bytes) -> None:

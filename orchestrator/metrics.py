@@ -1,0 +1,90 @@
+"""Prometheus metrics, read from the components' own counters at scrape time, so the event
+path pays nothing for them. Only the send latency is observed as it happens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import Runtime
+
+
+def counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        rt = self.runtime
+        f = rt.follower.stats
+        yield counter("wa_bridge_events_received", "envelopes received from the bridge", f.received)
+        yield counter("wa_bridge_events_applied", "events applied, exactly once", f.applied)
+        yield counter("wa_bridge_duplicates", "events discarded as already applied", f.duplicates)
+        yield counter("wa_bridge_malformed", "envelopes skipped as malformed", f.malformed)
+        yield counter("wa_bridge_gaps", "seq gaps detected", f.gaps)
+        yield counter("wa_bridge_replays", "replay requests", f.replays)
+        yield counter("wa_bridge_replayed", "events recovered by replay", f.replayed)
+        yield counter("wa_bridge_epoch_changes", "bridge restarts followed", f.epoch_changes)
+        yield counter("wa_bridge_positions_lost", "replays from a position gone", f.positions_lost)
+        yield gauge("wa_bridge_alive", "1 while heartbeats arrive", float(rt.follower.alive))
+        silence = rt.follower.silence
+        yield gauge("wa_bridge_silence_seconds", "since the bridge last spoke", silence or 0.0)
+        if rt.supervisor is not None:
+            yield counter("wa_bridge_restarts", "bridge process restarts", rt.supervisor.restarts)
+
+        lc = rt.lifecycle
+        yield gauge("wa_whatsapp_connected", "1 while WhatsApp is open", float(lc.connected))
+        yield counter("wa_whatsapp_reconnects", "connect commands sent", lc.reconnects)
+        closes = CounterMetricFamily(
+            "wa_whatsapp_closes", "connection closes by status code", labels=["reason"]
+        )
+        for code, count in sorted(lc.closes.items(), key=lambda item: str(item[0])):
+            closes.add_metric([str(code)], count)
+        yield closes
+
+        s = rt.streams.stats
+        clients = GaugeMetricFamily(
+            "wa_stream_clients", "connected stream clients", labels=["kind"]
+        )
+        clients.add_metric(["sse"], s.sse)
+        clients.add_metric(["websocket"], s.websocket)
+        yield clients
+        yield counter(
+            "wa_stream_dropped_slow", "stream clients dropped as too slow", s.dropped_slow
+        )
+        yield counter("wa_stream_resyncs", "resync envelopes sent", s.resyncs)
+        yield gauge("wa_stream_log_entries", "stream events retained", len(rt.event_log))
+
+        st = rt.state.stats
+        yield gauge("wa_state_chats", "chats in RAM", len(rt.state.chats))
+        yield gauge("wa_state_messages", "messages in RAM", st.messages)
+        yield gauge("wa_state_contacts", "contacts in RAM", len(rt.state.contacts))
+        yield counter("wa_state_evicted", "messages evicted by the RAM bounds", st.evicted)
+        yield counter(
+            "wa_normalize_unreadable", "event parts that could not be read", st.unreadable
+        )
+        yield counter("wa_state_orphan_updates", "updates for unknown messages", st.orphan_updates)
+
+
+def build_registry(runtime: Runtime) -> tuple[CollectorRegistry, Histogram]:
+    registry = CollectorRegistry()
+    registry.register(RuntimeCollector(runtime))
+    send_latency = Histogram(
+        "wa_send_seconds",
+        "sendMessage round trip through the bridge",
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
+        registry=registry,
+    )
+    return registry, send_latency
