@@ -26,10 +26,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from orchestrator import domain as d
-from orchestrator.errors import CommandError, TransportError
+from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.jids import parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.state import Chat, State
+from orchestrator.store import Store
+from orchestrator.store.rows import message_from_row
 from orchestrator.transport import CommandChannel
 from orchestrator.views import chat_json, contact_json, message_json
 
@@ -77,6 +79,7 @@ class Api:
         state: State,
         lifecycle: ConnectionLifecycle,
         commands: CommandChannel,
+        store: Store,
         settings: ApiSettings,
         observe_send: Callable[[float], None] = lambda seconds: None,
     ) -> None:
@@ -84,6 +87,7 @@ class Api:
         self.state = state
         self.lifecycle = lifecycle
         self.commands = commands
+        self.store = store
         self.settings = settings
         self._pictures: dict[str, tuple[float, str | None]] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -114,10 +118,33 @@ class Api:
         chat = self.chat(request.path_params["chat_id"])
         limit = page_limit(request)
         before = request.query_params.get("before")
-        if before is not None and chat.get(before) is None:
-            raise ApiError(400, "unknown_message", f"no message {before!r} in {chat.id}")
-        messages = self.state.message_page(chat, limit, before)
+        if before is None or chat.get(before) is not None:
+            messages = self.state.message_page(chat, limit, before)
+            if len(messages) < limit:
+                # RAM holds a window: older history comes from the store. (The oldest in RAM
+                # may not be stored yet, so an unknown cursor here just means nothing older.)
+                oldest = messages[0].id if messages else before
+                older = await self._stored_messages(chat, oldest, limit - len(messages))
+                messages = (older or []) + messages
+        else:
+            stored = await self._stored_messages(chat, before, limit)
+            if stored is None:
+                raise ApiError(400, "unknown_message", f"no message {before!r} in {chat.id}")
+            messages = stored
         return JSONResponse({"messages": [message_json(m, self.state) for m in messages]})
+
+    async def _stored_messages(
+        self, chat: Chat, before: str | None, limit: int
+    ) -> list[d.Message] | None:
+        """Up to `limit` stored messages older than `before`, oldest first; None when the
+        store does not know `before`."""
+        try:
+            rows = await self.store.messages_before(chat.id, before, limit)
+        except StoreError as exc:
+            raise ApiError(
+                503, "store_unavailable", f"history beyond RAM is unavailable: {exc}"
+            ) from None
+        return None if rows is None else [message_from_row(r) for r in reversed(rows)]
 
     async def list_contacts(self, request: Request) -> Response:
         contacts = [contact_json(c) for c in self.state.contacts.values()]

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     poll_max_timeout: float = Field(60.0, gt=0)
     media_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
     picture_ttl: float = Field(3600.0, ge=0)
+    store_flush_interval: float = Field(0.2, gt=0)
+    """How often changes are written to the store, in one batch."""
+    store_max_pending: int = Field(50_000, ge=1)
+    """Rows held while the store is down before they spill to a file under data_dir."""
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
 

@@ -24,6 +24,10 @@ class TransportError(OrchestratorError):
     pass
 
 
+class StoreError(OrchestratorError):
+    pass
+
+
 class CommandError(OrchestratorError):
     def __init__(self, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")

@@ -95,6 +95,7 @@ class BridgeFollower:
         return None if self._last_seen is None else self._clock() - self._last_seen
 
     async def run(self) -> None:
+        """Follow from `self.position` (None: from the oldest event the bridge holds)."""
         self._recorded_through = self._applied_log.open()
         log.info("following the bridge; applied log at %s", self._recorded_through or "start")
         async with asyncio.TaskGroup() as tasks:

@@ -16,6 +16,7 @@ from orchestrator.wire import Envelope, Position
 log = logging.getLogger("orchestrator.pipeline")
 
 Normalizer = Callable[[str, Any], list[d.Fact]]
+Recorder = Callable[[list[Change], Position], None]
 
 
 class Pipeline:
@@ -25,7 +26,9 @@ class Pipeline:
         state: State,
         event_log: EventLog,
         lifecycle: ConnectionLifecycle,
+        record: Recorder,
     ) -> None:
+        self._record = record  # the write-behind: it must not block
         self._normalize = normalize
         self._state = state
         self._log = event_log
@@ -35,8 +38,10 @@ class Pipeline:
 
     def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None:
         items: list[tuple[str, str, str | None, Any]] = []
+        persisted: list[Change] = []
         for envelope in batch:
             changes = self._state.apply(self._normalize(envelope.event, envelope.data))
+            persisted += changes
             if envelope.event == "connection.update":
                 changes.extend(self._connection_changes(envelope.data))
             prefix = f"{envelope.epoch}:{envelope.seq}"
@@ -48,6 +53,8 @@ class Pipeline:
                     (f"{prefix}:{k}", change.type, change.chat_id, change_json(change, self._state))
                 )
         self._log.append(items)
+        if batch:
+            self._record(persisted, batch[-1].position)
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         # Events were lost between the bridge and us: the state may lack them, so every client

@@ -17,6 +17,7 @@ from orchestrator.admin import Admin
 from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
 from orchestrator.config import Settings
+from orchestrator.errors import StoreError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
@@ -25,9 +26,13 @@ from orchestrator.normalize import normalize
 from orchestrator.pipeline import Pipeline
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.state import State
+from orchestrator.store import Store
+from orchestrator.store.rows import chat_from_row, contact_from_row, message_from_row
+from orchestrator.store.sqlite import SqliteStore
 from orchestrator.streams import Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource
+from orchestrator.writebehind import WriteBehind
 
 log = logging.getLogger("orchestrator.runtime")
 
@@ -52,13 +57,23 @@ class Runtime:
             viewers=lambda: self.streams.stats.sse + self.streams.stats.websocket,
         )
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
+        self.store = open_store(settings)
+        self.writebehind = WriteBehind(
+            self.store,
+            self.state,
+            spill_path=settings.data_dir / "store-spill.jsonl",
+            max_pending=settings.store_max_pending,
+            flush_interval=settings.store_flush_interval,
+        )
         self.event_log = EventLog(
             max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
         )
         # The lifecycle first: the pipeline streams the connection state it computes.
         consumers: list[Consumer] = [
             self.lifecycle,
-            Pipeline(normalize, self.state, self.event_log, self.lifecycle),
+            Pipeline(
+                normalize, self.state, self.event_log, self.lifecycle, self.writebehind.record
+            ),
         ]
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
         if draw_qr:
@@ -84,6 +99,7 @@ class Runtime:
             self.state,
             self.lifecycle,
             self.commands,
+            self.store,
             ApiSettings(
                 media_dir=settings.data_dir / "media",
                 media_max_bytes=settings.media_max_bytes,
@@ -110,7 +126,9 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        await self._recover()
         tasks = [
+            asyncio.create_task(self.writebehind.run(), name="writebehind"),
             asyncio.create_task(self.follower.run(), name="follower"),
             asyncio.create_task(self._reconcile_forever(), name="reconcile"),
         ]
@@ -125,10 +143,34 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.writebehind.close(timeout=10.0)
+            await self.store.close()
             self.events.close()
             self.commands.close()
             self.follower.close()
             self._context.term()
+
+    async def _recover(self) -> None:
+        """Load what the store holds and follow the bridge from the position it reached.
+        A store that is down is not fatal: the bridge journal still has recent history."""
+        try:
+            await self.store.open()
+            await self.writebehind.flush()  # a spill file left by the last run goes in first
+            snapshot = await self.store.load(self.settings.chat_window)
+        except StoreError as exc:
+            log.error("store unavailable at start (%s); starting from the bridge journal", exc)
+            return
+        self.state.load(
+            (chat_from_row(r) for r in snapshot.chats),
+            (message_from_row(r) for r in snapshot.messages),
+            (contact_from_row(r) for r in snapshot.contacts),
+            snapshot.aliases,
+        )
+        self.follower.position = snapshot.position
+        log.info(
+            "loaded %d chats and %d messages from the store, at %s",
+            len(snapshot.chats), len(snapshot.messages), snapshot.position,
+        )  # fmt: skip
 
     async def _wait_for_first_catch_up(self) -> None:
         """Serve once the state holds what the bridge holds, so a restart never serves half a
@@ -187,6 +229,12 @@ class Runtime:
             "positionsLost": stats.positions_lost,
             "reconnects": self.lifecycle.reconnects,
             "lastFrameAgeMs": stats.bridge_frame_age_ms,
+            "store": {
+                "up": self.writebehind.stats.store_up,
+                "pendingRows": self.writebehind.pending,
+                "lagSeconds": round(self.writebehind.lag_seconds, 3),
+                "lastError": self.writebehind.stats.last_error,
+            },
             "spawned": None
             if self.supervisor is None
             else {
@@ -195,3 +243,7 @@ class Runtime:
                 "nextStartAt": self.supervisor.next_start_at,
             },
         }
+
+
+def open_store(settings: Settings) -> Store:
+    return SqliteStore(settings.data_dir / "store.sqlite3")

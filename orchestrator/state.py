@@ -14,7 +14,6 @@ canonical id; a chat that began under the LID is merged into it (`chat_deleted` 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,9 +43,9 @@ class Chat:
     archived: bool = False
     pinned: bool = False
     muted: bool = False
-    # (timestamp, arrival) -> Message, oldest first; and id -> key into it
-    messages: SortedDict[tuple[int, int], d.Message] = field(default_factory=SortedDict)
-    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # (timestamp, id) -> Message, oldest first (the store pages in the same order)
+    messages: SortedDict[tuple[int, str], d.Message] = field(default_factory=SortedDict)
+    keys: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def last_message(self) -> d.Message | None:
@@ -88,8 +87,8 @@ class State:
         self.stats = StateStats()
         self.last_unreadable: d.Unreadable | None = None
         self._activity: SortedList[tuple[int, str]] = SortedList()  # (-timestamp, id): newest first
-        self._arrival = itertools.count()
         self._lid_to_pn: dict[str, str] = {}
+        self._new_aliases: dict[str, str] = {}
         self._presence: dict[str, dict[str, Any]] = {}
         self._sync: d.SyncProgress | None = None
 
@@ -125,7 +124,36 @@ class State:
             return None
         return contact.name or contact.notify or contact.verified_name
 
+    def take_new_aliases(self) -> dict[str, str]:
+        """LID -> phone mappings learned since the last call (for the store)."""
+        new, self._new_aliases = self._new_aliases, {}
+        return new
+
+    def oldest_in_ram(self, chat: Chat) -> d.Message | None:
+        return chat.messages.peekitem(0)[1] if chat.messages else None
+
     # ---- writing ------------------------------------------------------------------------
+
+    def load(
+        self,
+        chats: Iterable[Chat],
+        messages: Iterable[d.Message],
+        contacts: Iterable[Contact],
+        aliases: dict[str, str],
+    ) -> None:
+        """Fill an empty state from the store, announcing nothing."""
+        self._lid_to_pn.update(aliases)
+        for chat in chats:
+            self.chats[chat.id] = chat
+            self._activity.add((-chat.timestamp, chat.id))
+        for message in messages:
+            owner = self.chats.get(message.chat_id) or self._chat_for(message.chat_id, [])
+            if message.id not in owner.keys:
+                self._insert(owner, message)
+        for chat in self.chats.values():
+            self._enforce_bounds(chat)
+        for contact in contacts:
+            self.contacts[contact.id] = contact
 
     def apply(self, facts: Iterable[d.Fact]) -> list[Change]:
         changes: list[Change] = []
@@ -285,6 +313,7 @@ class State:
         if self._lid_to_pn.get(lid) == pn:
             return
         self._lid_to_pn[lid] = pn
+        self._new_aliases[lid] = pn
         stray = self.chats.get(lid)
         if stray is not None:
             self._merge_chat(stray, pn, out)
@@ -334,7 +363,7 @@ class State:
             self._activity.add((-timestamp, chat.id))
 
     def _insert(self, chat: Chat, message: d.Message) -> None:
-        key = (message.timestamp, next(self._arrival))
+        key = (message.timestamp, message.id)
         chat.messages[key] = message
         chat.keys[message.id] = key
         self.stats.messages += 1

@@ -1,0 +1,61 @@
+"""Persistence of chats, messages and contacts behind one interface, written behind the
+real-time path. Backends: `sqlite` (the embedded default) and `supabase`.
+
+A `WriteBatch` carries full rows (latest state wins) and the bridge position they bring the
+store up to; a backend writes the rows before the position, so a crash in between makes a
+restart replay a little more (upserts make that harmless), never less.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.wire import Position
+
+Row = dict[str, Any]
+
+
+@dataclass
+class WriteBatch:
+    chats: dict[str, Row] = field(default_factory=dict)
+    messages: dict[tuple[str, str], Row] = field(default_factory=dict)
+    contacts: dict[str, Row] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # lid -> phone jid
+    renamed_chats: dict[str, str] = field(default_factory=dict)  # a LID chat merged into -> pn
+    deleted_chats: set[str] = field(default_factory=set)
+    position: Position | None = None
+
+    def __len__(self) -> int:
+        return (
+            len(self.chats) + len(self.messages) + len(self.contacts) + len(self.aliases)
+            + len(self.renamed_chats) + len(self.deleted_chats)
+        )  # fmt: skip
+
+
+@dataclass
+class Snapshot:
+    chats: list[Row]
+    messages: list[Row]  # the newest `window` per chat
+    contacts: list[Row]
+    aliases: dict[str, str]
+    position: Position | None
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def load(self, window: int) -> Snapshot: ...
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Everything in the batch, rows before position. Raises StoreError."""
+        ...
+
+    async def messages_before(
+        self, chat_id: str, before_id: str | None, limit: int
+    ) -> list[Row] | None:
+        """Up to `limit` messages of the chat older than `before_id` (or the newest), newest
+        first; None when the store does not know `before_id`. Raises StoreError."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,114 @@
+"""Domain objects <-> store rows, the same columns in every backend. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from orchestrator import domain as d
+from orchestrator.state import Chat, Contact
+from orchestrator.store import Row
+
+
+def chat_row(chat: Chat) -> Row:
+    return {
+        "id": chat.id,
+        "name": chat.name,
+        "is_group": chat.is_group,
+        "unread_count": chat.unread_count,
+        "last_activity": chat.timestamp,
+        "archived": chat.archived,
+        "pinned": chat.pinned,
+        "muted": chat.muted,
+    }
+
+
+def contact_row(contact: Contact) -> Row:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "notify": contact.notify,
+        "verified_name": contact.verified_name,
+    }
+
+
+def message_row(message: d.Message) -> Row:
+    media = message.media
+    return {
+        "chat_id": message.chat_id,
+        "id": message.id,
+        "from_me": message.from_me,
+        "sender": message.sender,
+        "sender_name": message.sender_name,
+        "ts": message.timestamp,
+        "type": message.type,
+        "raw_kind": message.raw_kind,
+        "body": message.text,
+        "quoted_id": message.quoted_id,
+        "media": None
+        if media is None
+        else {
+            "mimetype": media.mimetype,
+            "fileName": media.file_name,
+            "size": media.size,
+            "seconds": media.seconds,
+        },
+        "ack": message.ack,
+        "edited": message.edited,
+        "deleted": message.deleted,
+        "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
+        "raw": message.raw.decode() if message.raw else None,
+    }
+
+
+def _json(value: Any) -> Any:
+    # SQLite hands JSON columns back as text; PostgREST as parsed JSON.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def message_from_row(row: Row) -> d.Message:
+    media = _json(row.get("media"))
+    return d.Message(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        chat_alt=None,
+        from_me=bool(row["from_me"]),
+        sender=row.get("sender"),
+        sender_alt=None,
+        sender_name=row.get("sender_name"),
+        timestamp=int(row["ts"]),
+        type=row["type"],
+        text=row.get("body"),
+        quoted_id=row.get("quoted_id"),
+        media=None
+        if not media
+        else d.Media(
+            media.get("mimetype"), media.get("fileName"), media.get("size"), media.get("seconds")
+        ),
+        ack=int(row["ack"]),
+        raw_kind=row.get("raw_kind"),
+        edited=bool(row.get("edited")),
+        deleted=bool(row.get("deleted")),
+        reactions=tuple(
+            d.Reaction(r["emoji"], r["sender"]) for r in _json(row.get("reactions")) or ()
+        ),
+        raw=(row.get("raw") or "").encode(),
+    )
+
+
+def chat_from_row(row: Row) -> Chat:
+    return Chat(
+        id=row["id"],
+        is_group=bool(row["is_group"]),
+        name=row.get("name"),
+        unread_count=int(row.get("unread_count") or 0),
+        timestamp=int(row.get("last_activity") or 0),
+        archived=bool(row.get("archived")),
+        pinned=bool(row.get("pinned")),
+        muted=bool(row.get("muted")),
+    )
+
+
+def contact_from_row(row: Row) -> Contact:
+    return Contact(row["id"], row.get("name"), row.get("notify"), row.get("verified_name"))

@@ -1,0 +1,233 @@
+"""The embedded store: one SQLite file in WAL mode under ORCH_DATA_DIR, zero configuration.
+
+sqlite3 is blocking, so every call runs on one worker thread (a single connection, used by
+one call at a time); the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from orchestrator.errors import StoreError
+from orchestrator.store import Row, Snapshot, WriteBatch
+from orchestrator.wire import Position
+
+T = TypeVar("T")
+
+# Numbered upgrades (PRAGMA user_version): append, never edit a released one.
+UPGRADES = [
+    """
+    CREATE TABLE wa_chats (
+        id TEXT PRIMARY KEY, name TEXT, is_group INTEGER NOT NULL DEFAULT 0,
+        unread_count INTEGER NOT NULL DEFAULT 0, last_activity INTEGER NOT NULL DEFAULT 0,
+        archived INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,
+        muted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE wa_messages (
+        chat_id TEXT NOT NULL, id TEXT NOT NULL, from_me INTEGER NOT NULL, sender TEXT,
+        sender_name TEXT, ts INTEGER NOT NULL, type TEXT NOT NULL, raw_kind TEXT, body TEXT,
+        quoted_id TEXT, media TEXT, ack INTEGER NOT NULL, edited INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0, reactions TEXT NOT NULL DEFAULT '[]', raw TEXT,
+        PRIMARY KEY (chat_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX wa_messages_by_time ON wa_messages (chat_id, ts DESC, id DESC);
+    CREATE TABLE wa_contacts (id TEXT PRIMARY KEY, name TEXT, notify TEXT, verified_name TEXT);
+    CREATE TABLE wa_jid_aliases (lid TEXT PRIMARY KEY, pn TEXT NOT NULL);
+    CREATE TABLE wa_sync_state (id TEXT PRIMARY KEY, epoch TEXT, seq INTEGER);
+    """,
+]
+
+CHAT_COLUMNS = (
+    "id", "name", "is_group", "unread_count", "last_activity", "archived", "pinned", "muted",
+)  # fmt: skip
+MESSAGE_COLUMNS = (
+    "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
+    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw",
+)  # fmt: skip
+CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
+JSON_COLUMNS = {"media", "reactions"}
+
+
+def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    """Built once at import from the constant column lists above: no outside input."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    placeholders = ", ".join("?" * len(columns))
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+    return f"{insert} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+
+
+UPSERT_CHAT = upsert_sql("wa_chats", CHAT_COLUMNS, ("id",))
+UPSERT_MESSAGE = upsert_sql("wa_messages", MESSAGE_COLUMNS, ("chat_id", "id"))
+UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
+
+
+def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(
+        orjson.dumps(row[c]).decode() if c in JSON_COLUMNS and row[c] is not None else row[c]
+        for c in columns
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    async def load(self, window: int) -> Snapshot:
+        return await self._run(lambda db: self._load(db, window))
+
+    async def write(self, batch: WriteBatch) -> None:
+        await self._run(lambda db: self._write(db, batch))
+
+    async def messages_before(
+        self, chat_id: str, before_id: str | None, limit: int
+    ) -> list[Row] | None:
+        return await self._run(lambda db: self._messages_before(db, chat_id, before_id, limit))
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await asyncio.to_thread(db.close)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(self._with_connection, work)
+            except sqlite3.Error as exc:
+                # A failed connection may be a corrupt or vanished file: reopen next time.
+                self._db = None
+                raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
+    def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            self._open_connection()
+        assert self._db is not None
+        return work(self._db)
+
+    def _open(self, db: sqlite3.Connection) -> None:
+        """Opening happens in _with_connection; this only checks the file is readable."""
+        db.execute("SELECT count(*) FROM wa_sync_state").fetchone()
+
+    def _open_connection(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = not self.path.exists()
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            if created:
+                self.path.chmod(0o600)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
+            db.execute("PRAGMA busy_timeout = 5000")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(UPGRADES[version:], start=version + 1):
+                db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._db = db
+
+    @staticmethod
+    def _load(db: sqlite3.Connection, window: int) -> Snapshot:
+        db.row_factory = sqlite3.Row
+        try:
+            chats = [dict(r) for r in db.execute("SELECT * FROM wa_chats")]
+            messages = [
+                dict(r)
+                for r in db.execute(
+                    "SELECT * FROM (SELECT *, ROW_NUMBER() OVER "
+                    "(PARTITION BY chat_id ORDER BY ts DESC, id DESC) AS rn FROM wa_messages) "
+                    "WHERE rn <= ?",
+                    (window,),
+                )
+            ]
+            contacts = [dict(r) for r in db.execute("SELECT * FROM wa_contacts")]
+            aliases = dict(db.execute("SELECT lid, pn FROM wa_jid_aliases").fetchall())
+            row = db.execute("SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'").fetchone()
+        finally:
+            db.row_factory = None
+        position = Position(row[0], row[1]) if row and row[0] else None
+        return Snapshot(chats, messages, contacts, aliases, position)
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
+        with _transaction(db):
+            db.executemany(UPSERT_CHAT, (values(r, CHAT_COLUMNS) for r in batch.chats.values()))
+            for old, new in batch.renamed_chats.items():
+                db.execute(
+                    "UPDATE OR IGNORE wa_messages SET chat_id = ? WHERE chat_id = ?", (new, old)
+                )
+                _delete_chats(db, [old])
+            db.executemany(
+                UPSERT_MESSAGE, (values(r, MESSAGE_COLUMNS) for r in batch.messages.values())
+            )
+            db.executemany(
+                UPSERT_CONTACT, (values(r, CONTACT_COLUMNS) for r in batch.contacts.values())
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO wa_jid_aliases (lid, pn) VALUES (?, ?)",
+                batch.aliases.items(),
+            )
+            _delete_chats(db, batch.deleted_chats)
+            if batch.position is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO wa_sync_state (id, epoch, seq) VALUES ('bridge', ?, ?)",
+                    (batch.position.epoch, batch.position.seq),
+                )
+
+    @staticmethod
+    def _messages_before(
+        db: sqlite3.Connection, chat_id: str, before_id: str | None, limit: int
+    ) -> list[Row] | None:
+        db.row_factory = sqlite3.Row
+        try:
+            if (
+                before_id is not None
+                and not db.execute(
+                    "SELECT 1 FROM wa_messages WHERE chat_id = ? AND id = ?", (chat_id, before_id)
+                ).fetchone()
+            ):
+                return None
+            if before_id is None:
+                cursor = db.execute(
+                    "SELECT * FROM wa_messages WHERE chat_id = ? ORDER BY ts DESC, id DESC LIMIT ?",
+                    (chat_id, limit),
+                )
+            else:
+                cursor = db.execute(
+                    "SELECT m.* FROM wa_messages m, "
+                    "(SELECT ts, id FROM wa_messages WHERE chat_id = ? AND id = ?) b "
+                    "WHERE m.chat_id = ? AND (m.ts, m.id) < (b.ts, b.id) "
+                    "ORDER BY m.ts DESC, m.id DESC LIMIT ?",
+                    (chat_id, before_id, chat_id, limit),
+                )
+            return [dict(r) for r in cursor]
+        finally:
+            db.row_factory = None
+
+
+def _delete_chats(db: sqlite3.Connection, chat_ids: Iterable[str]) -> None:
+    for chat_id in chat_ids:
+        db.execute("DELETE FROM wa_messages WHERE chat_id = ?", (chat_id,))
+        db.execute("DELETE FROM wa_chats WHERE id = ?", (chat_id,))
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

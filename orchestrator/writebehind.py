@@ -1,0 +1,285 @@
+"""Write-behind persistence: the event path records what changed and never waits; a
+background task writes it to the store in batches.
+
+Changes are coalesced (a message acked three times is written once, as it is now). When the
+store fails, the batch is kept and retried with backoff; past `max_pending` rows it spills to a
+local file (JSON Lines, one batch a line), which is drained, oldest first, when the store is
+back. Shutdown flushes, or spills what it cannot write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from orchestrator import domain as d
+from orchestrator.errors import StoreError
+from orchestrator.lifecycle import backoff_delay
+from orchestrator.state import Change, State
+from orchestrator.store import Store, WriteBatch
+from orchestrator.store.rows import chat_row, contact_row, message_row
+from orchestrator.wire import Position
+
+log = logging.getLogger("orchestrator.writebehind")
+
+
+@dataclass
+class WriteBehindStats:
+    written_rows: int = 0
+    batches: int = 0
+    failures: int = 0
+    spilled_batches: int = 0
+    store_up: bool = True
+    last_error: str | None = None
+
+
+class WriteBehind:
+    def __init__(
+        self,
+        store: Store,
+        state: State,
+        *,
+        spill_path: Path,
+        max_pending: int,
+        flush_interval: float,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.spill_path = spill_path
+        self.max_pending = max_pending
+        self.flush_interval = flush_interval
+        self.retry_max = retry_max
+        self.stats = WriteBehindStats()
+        self._chats: set[str] = set()
+        self._messages: dict[tuple[str, str], d.Message] = {}
+        self._contacts: set[str] = set()
+        self._aliases: dict[str, str] = {}
+        self._renamed: dict[str, str] = {}
+        self._deleted: set[str] = set()
+        self._position: Position | None = None
+        self._failed: WriteBatch | None = None
+        self._oldest_change: float | None = None
+        self._attempt = 0
+        self._rng = random.Random()
+
+    # ---- the event path: record only --------------------------------------------------
+
+    def record(self, changes: list[Change], position: Position) -> None:
+        for change in changes:
+            data = change.data
+            if isinstance(data, d.Message):
+                self._messages[(data.chat_id, data.id)] = data
+                self._chats.add(data.chat_id)
+            elif change.type in ("new_chat", "chat_update"):
+                self._chats.add(change.chat_id or "")
+            elif change.type == "message_ack":
+                chat = self.state.chats.get(data["chatId"])
+                message = chat.get(data["messageId"]) if chat else None
+                if message is not None:
+                    self._messages[(message.chat_id, message.id)] = message
+            elif change.type == "contact_update":
+                self._contacts.add(change.chat_id or "")
+            elif change.type == "chat_deleted":
+                self._chat_deleted(data["id"], data.get("mergedInto"))
+        self._aliases.update(self.state.take_new_aliases())
+        self._position = position
+        if self._oldest_change is None:
+            self._oldest_change = time.monotonic()
+
+    def _chat_deleted(self, chat_id: str, merged_into: str | None) -> None:
+        self._chats.discard(chat_id)
+        for key in [k for k in self._messages if k[0] == chat_id]:
+            del self._messages[key]
+        if merged_into:
+            self._renamed[chat_id] = merged_into
+        else:
+            self._deleted.add(chat_id)
+
+    @property
+    def pending(self) -> int:
+        failed = len(self._failed) if self._failed else 0
+        return failed + len(self._chats) + len(self._messages) + len(self._contacts)
+
+    @property
+    def lag_seconds(self) -> float:
+        """Age of the oldest change not yet in the store."""
+        return 0.0 if self._oldest_change is None else time.monotonic() - self._oldest_change
+
+    # ---- the background task ------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._delay())
+            await self.flush()
+
+    def _delay(self) -> float:
+        if self.stats.store_up:
+            return self.flush_interval
+        return self.flush_interval + backoff_delay(self._attempt, 0.5, self.retry_max, self._rng)
+
+    async def flush(self) -> bool:
+        """Write everything pending (spilled batches first). True when nothing is left."""
+        if not await self._drain_spill():
+            self._take_into_failed()
+            self._spill_if_too_big()
+            return False
+        batch = self._take_into_failed()
+        if batch is None:
+            return True
+        try:
+            await self.store.write(batch)
+        except StoreError as exc:
+            self._store_failed(exc)
+            self._spill_if_too_big()
+            return False
+        self._failed = None
+        self._store_back(len(batch))
+        return True
+
+    async def close(self, timeout: float) -> None:
+        """Flush at shutdown; what cannot be written in time goes to the spill file."""
+        try:
+            async with asyncio.timeout(timeout):
+                if await self.flush():
+                    return
+        except TimeoutError:
+            pass
+        self._take_into_failed()
+        if self._failed is not None:
+            self._spill(self._failed)
+            self._failed = None
+
+    def _take_into_failed(self) -> WriteBatch | None:
+        """Merge what changed since into the batch that failed (newer rows win)."""
+        if not (self._chats or self._messages or self._contacts or self._aliases
+                or self._renamed or self._deleted or self._position):  # fmt: skip
+            return self._failed
+        batch = self._failed or WriteBatch()
+        for chat_id in self._chats:
+            chat = self.state.chats.get(chat_id)
+            if chat is not None:
+                batch.chats[chat_id] = chat_row(chat)
+        for key, message in self._messages.items():
+            batch.messages[key] = message_row(message)
+        for contact_id in self._contacts:
+            contact = self.state.contacts.get(contact_id)
+            if contact is not None:
+                batch.contacts[contact_id] = contact_row(contact)
+        batch.aliases.update(self._aliases)
+        for old, new in self._renamed.items():
+            batch.chats.pop(old, None)
+            batch.renamed_chats[old] = new
+        for chat_id in self._deleted:
+            batch.chats.pop(chat_id, None)
+            batch.deleted_chats.add(chat_id)
+        batch.position = self._position or batch.position
+        self._chats, self._messages, self._contacts = set(), {}, set()
+        self._aliases, self._renamed, self._deleted = {}, {}, set()
+        self._failed = batch
+        return batch
+
+    def _store_failed(self, exc: StoreError) -> None:
+        if self.stats.store_up:
+            log.error("store write failed, the real-time path goes on; retrying: %s", exc)
+        self.stats.store_up = False
+        self.stats.failures += 1
+        self.stats.last_error = str(exc)
+        self._attempt += 1
+
+    def _store_back(self, rows: int) -> None:
+        if not self.stats.store_up:
+            log.warning("store is back; %d rows written", rows)
+        self.stats.store_up = True
+        self.stats.last_error = None
+        self.stats.written_rows += rows
+        self.stats.batches += 1
+        self._attempt = 0
+        self._oldest_change = None
+
+    # ---- spilling -----------------------------------------------------------------------
+
+    def _spill_if_too_big(self) -> None:
+        if self._failed is not None and len(self._failed) > self.max_pending:
+            self._spill(self._failed)
+            self._failed = None
+
+    def _spill(self, batch: WriteBatch) -> None:
+        line = orjson.dumps(_encode_batch(batch)) + b"\n"
+        try:
+            self.spill_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.spill_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            # Nowhere to put it: keep it in RAM and keep retrying rather than drop it.
+            log.error("cannot spill %d pending rows to %s: %s", len(batch), self.spill_path, exc)
+            self._failed = batch
+            return
+        self.stats.spilled_batches += 1
+        log.warning("store unavailable: spilled %d rows to %s", len(batch), self.spill_path)
+
+    async def _drain_spill(self) -> bool:
+        """Write spilled batches, oldest first. False if the store refused one."""
+        if not self.spill_path.exists():
+            return True
+        lines = [line for line in self.spill_path.read_bytes().splitlines() if line.strip()]
+        for index, line in enumerate(lines):
+            try:
+                batch = _decode_batch(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                log.error(
+                    "unreadable spilled batch %d in %s skipped: %s", index, self.spill_path, exc
+                )
+                continue
+            try:
+                await self.store.write(batch)
+            except StoreError as exc:
+                self._store_failed(exc)
+                _rewrite(self.spill_path, lines[index:])
+                return False
+            self._store_back(len(batch))
+        self.spill_path.unlink()
+        return True
+
+
+def _rewrite(path: Path, lines: list[bytes]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"".join(line + b"\n" for line in lines))
+    os.replace(tmp, path)
+
+
+def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
+    return {
+        "chats": list(batch.chats.values()),
+        "messages": list(batch.messages.values()),
+        "contacts": list(batch.contacts.values()),
+        "aliases": batch.aliases,
+        "renamed": batch.renamed_chats,
+        "deleted": sorted(batch.deleted_chats),
+        "position": None if batch.position is None else [batch.position.epoch, batch.position.seq],
+    }
+
+
+def _decode_batch(data: dict[str, Any]) -> WriteBatch:
+    position = data["position"]
+    return WriteBatch(
+        chats={row["id"]: row for row in data["chats"]},
+        messages={(row["chat_id"], row["id"]): row for row in data["messages"]},
+        contacts={row["id"]: row for row in data["contacts"]},
+        aliases=dict(data["aliases"]),
+        renamed_chats=dict(data["renamed"]),
+        deleted_chats=set(data["deleted"]),
+        position=None if position is None else Position(position[0], position[1]),
+    )
