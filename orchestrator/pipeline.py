@@ -9,7 +9,7 @@ from typing import Any
 from orchestrator import domain as d
 from orchestrator.eventlog import EventLog
 from orchestrator.lifecycle import ConnectionLifecycle
-from orchestrator.state import Change, State
+from orchestrator.state import INTERNAL_CHANGES, Change, State
 from orchestrator.views import change_json
 from orchestrator.wire import Envelope, Position
 
@@ -48,7 +48,8 @@ class Pipeline:
             if self._resync_reason is not None:
                 items.append((f"{prefix}:r", "resync", None, {"reason": self._resync_reason}))
                 self._resync_reason = None
-            for k, change in enumerate(changes):
+            streamed = [c for c in changes if c.type not in INTERNAL_CHANGES]
+            for k, change in enumerate(streamed):
                 items.append(
                     (f"{prefix}:{k}", change.type, change.chat_id, change_json(change, self._state))
                 )

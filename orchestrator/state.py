@@ -26,7 +26,8 @@ from orchestrator.jids import is_group, is_lid, normalize_jid
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One stream event: its type, the chat it concerns (for per-chat streams), and the object."""
+    """One change: its type, the chat it concerns (for per-chat streams), and the object.
+    Types in INTERNAL_CHANGES are for the store only; the others are stream event types."""
 
     type: str
     chat_id: str | None
@@ -75,6 +76,7 @@ class StateStats:
     evicted: int = 0
 
 
+INTERNAL_CHANGES = frozenset({"history_message"})
 CHAT_FIELDS = ("name", "unread_count", "archived", "pinned", "muted")
 
 
@@ -176,8 +178,8 @@ class State:
         self._insert(chat, message)
         if fact.live and not message.from_me:
             chat.unread_count += 1
-        if not fact.history:
-            out.append(Change("new_message", chat.id, message))
+        # History is stored, but announced only as sync_progress, not message by message.
+        out.append(Change("history_message" if fact.history else "new_message", chat.id, message))
         self._touch(chat, message.timestamp)
         self._enforce_bounds(chat)
 

@@ -276,6 +276,12 @@ class Orchestrator(Process):
         last: str = self.http.get("/events/poll").raise_for_status().json()["lastEventId"]
         return last
 
+    def stop(self) -> None:
+        """SIGTERM and a clean shutdown: uvicorn finishes, then re-raises the signal it caught."""
+        code = self.terminate(timeout=20)
+        assert code in (0, -signal.SIGTERM), f"exit {code}:\n{self.log_tail()}"
+        assert "Finished server process" in self.log_tail(200), self.log_tail()
+
     def applied_positions(self) -> list[tuple[str, int]]:
         positions = []
         for line in (self.data_dir / "applied.log").read_text().splitlines():

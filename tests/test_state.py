@@ -101,7 +101,7 @@ def test_edits_revokes_and_reactions() -> None:
 def test_history_is_stored_but_not_announced_and_not_unread() -> None:
     state = State(window=10, max_messages=100)
     changes = state.apply([d.MessageSeen(message("h"), live=False, history=True)])
-    assert [c.type for c in changes] == ["new_chat"]
+    assert [c.type for c in changes] == ["new_chat", "history_message"]
     assert state.chats[PN].unread_count == 0 and len(state.chats[PN].messages) == 1
 
 

@@ -1,0 +1,116 @@
+"""One contract, every store backend (the `store` fixture is parametrized over them)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from orchestrator import domain as d
+from orchestrator.state import Chat, Contact
+from orchestrator.store import Store, WriteBatch
+from orchestrator.store.rows import (
+    chat_from_row,
+    chat_row,
+    contact_row,
+    message_from_row,
+    message_row,
+)
+from orchestrator.wire import Position
+
+pytestmark = pytest.mark.anyio
+
+CHAT = "5511912345678@s.whatsapp.net"
+LID = "99887766554433@lid"
+
+
+def message(message_id: str, ts: int, chat: str = CHAT, **fields: object) -> d.Message:
+    base = d.Message(
+        id=message_id, chat_id=chat, chat_alt=None, from_me=False, sender=chat, sender_alt=None,
+        sender_name="Ana", timestamp=ts, type="image", text="caption ü 😀", quoted_id="Q1",
+        media=d.Media("image/jpeg", None, 123456789012, None), ack=d.ACK_DELIVERED,
+        reactions=(d.Reaction("👍", "x@s.whatsapp.net"),),
+        raw=b'{"key":{"id":"' + message_id.encode() + b'"},"message":{"$bytes":"AAE="}}',
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+def batch(*messages: d.Message, position: Position | None = None, **extra: object) -> WriteBatch:
+    chats = {m.chat_id: chat_row(Chat(m.chat_id, False, "Ana", 2, m.timestamp)) for m in messages}
+    result = WriteBatch(
+        chats=chats,
+        messages={(m.chat_id, m.id): message_row(m) for m in messages},
+        position=position,
+    )
+    for name, value in extra.items():
+        setattr(result, name, value)
+    return result
+
+
+async def test_rows_round_trip_exactly(store: Store) -> None:
+    original = message("m1", 100)
+    contact = Contact(CHAT, "Ana", "ana", None)
+    await store.write(
+        batch(original, position=Position("e1", 7), contacts={CHAT: contact_row(contact)},
+              aliases={LID: CHAT})
+    )  # fmt: skip
+    snapshot = await store.load(window=10)
+    assert [message_from_row(r) for r in snapshot.messages] == [original]
+    assert message_from_row(snapshot.messages[0]).raw == original.raw
+    assert [chat_from_row(r).id for r in snapshot.chats] == [CHAT]
+    assert chat_from_row(snapshot.chats[0]).unread_count == 2
+    assert snapshot.contacts[0]["notify"] == "ana"
+    assert snapshot.aliases == {LID: CHAT}
+    assert snapshot.position == Position("e1", 7)
+
+
+async def test_an_empty_store_loads_empty(store: Store) -> None:
+    snapshot = await store.load(window=10)
+    assert (snapshot.chats, snapshot.messages, snapshot.position) == ([], [], None)
+
+
+async def test_upserts_keep_the_latest_and_never_duplicate(store: Store) -> None:
+    await store.write(batch(message("m1", 100)))
+    await store.write(batch(message("m1", 100, ack=d.ACK_READ, edited=True, text="new")))
+    await store.write(batch(message("m1", 100, ack=d.ACK_READ, edited=True, text="new")))
+    [row] = (await store.load(window=10)).messages
+    assert (row["ack"], bool(row["edited"]), row["body"]) == (d.ACK_READ, True, "new")
+
+
+async def test_load_keeps_the_newest_window_per_chat(store: Store) -> None:
+    other = "5511900000001@s.whatsapp.net"
+    await store.write(batch(*(message(f"a{i:02d}", 100 + i) for i in range(12))))
+    await store.write(batch(*(message(f"b{i:02d}", 100 + i, chat=other) for i in range(3))))
+    messages = (await store.load(window=5)).messages
+    assert sorted(r["id"] for r in messages if r["chat_id"] == CHAT) == [
+        f"a{i:02d}" for i in range(7, 12)
+    ]
+    assert len([r for r in messages if r["chat_id"] == other]) == 3
+
+
+async def test_paging_backwards(store: Store) -> None:
+    # Two messages share a timestamp: order is (ts, id), as in RAM.
+    await store.write(batch(*(message(f"m{i:02d}", 100 + i // 2) for i in range(10))))
+    newest = await store.messages_before(CHAT, None, 3)
+    assert newest is not None and [r["id"] for r in newest] == ["m09", "m08", "m07"]
+    older = await store.messages_before(CHAT, "m07", 4)
+    assert older is not None and [r["id"] for r in older] == ["m06", "m05", "m04", "m03"]
+    assert await store.messages_before(CHAT, "m00", 4) == []
+    assert await store.messages_before(CHAT, "nope", 4) is None
+
+
+async def test_a_renamed_chat_keeps_its_history_under_the_new_id(store: Store) -> None:
+    await store.write(batch(message("old", 100, chat=LID)))
+    await store.write(batch(message("new", 200), renamed_chats={LID: CHAT}))
+    snapshot = await store.load(window=10)
+    assert [r["id"] for r in snapshot.chats] == [CHAT]
+    assert sorted((r["chat_id"], r["id"]) for r in snapshot.messages) == [
+        (CHAT, "new"), (CHAT, "old"),
+    ]  # fmt: skip
+
+
+async def test_deleted_chats_go_with_their_messages(store: Store) -> None:
+    await store.write(batch(message("m1", 100)))
+    await store.write(WriteBatch(deleted_chats={CHAT}, position=Position("e1", 9)))
+    snapshot = await store.load(window=10)
+    assert (snapshot.chats, snapshot.messages, snapshot.position) == ([], [], Position("e1", 9))
