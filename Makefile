@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
 
-.PHONY: run test test-node test-python lint install clean
+.PHONY: run test test-node test-python lint install services clean
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
 
-test: install lint test-node test-python
+test: install services lint test-node test-python
 
 test-node: $(NODE_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
@@ -24,6 +24,12 @@ lint: install
 	$(VENV)/bin/mypy
 
 install: $(VENV)/.installed $(NODE_MODULES)
+
+# The Supabase schema tests need the machine's PostgreSQL; start it if it is installed but down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null \
+	  || (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start) \
+	  || echo "make: PostgreSQL is not running on 127.0.0.1:5432; the Supabase tests will fail"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) is required (set PYTHON=...)"; exit 1; }

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import io
+import itertools
 import logging
 import os
 import secrets
@@ -22,13 +23,15 @@ from typing import Any
 
 import orjson
 import segno
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from orchestrator import domain as d
 from orchestrator.errors import CommandError, StoreError, TransportError
+from orchestrator.helpdesk import Helpdesk
 from orchestrator.jids import parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.principal import Principal
 from orchestrator.state import Chat, State
 from orchestrator.store import Store
 from orchestrator.store.rows import message_from_row
@@ -64,6 +67,12 @@ class ApiSettings:
     picture_ttl: float
 
 
+def principal_of(connection: HTTPConnection) -> Principal:
+    """Set by the authentication middleware on every non-public route."""
+    principal: Principal = connection.state.principal
+    return principal
+
+
 def page_limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
@@ -80,6 +89,7 @@ class Api:
         lifecycle: ConnectionLifecycle,
         commands: CommandChannel,
         store: Store,
+        helpdesk: Helpdesk,
         settings: ApiSettings,
         observe_send: Callable[[float], None] = lambda seconds: None,
     ) -> None:
@@ -88,34 +98,53 @@ class Api:
         self.lifecycle = lifecycle
         self.commands = commands
         self.store = store
+        self.helpdesk = helpdesk
         self.settings = settings
         self._pictures: dict[str, tuple[float, str | None]] = {}
         self._sends: set[asyncio.Task[None]] = set()
 
     # ---- chats and messages -------------------------------------------------------------
 
-    def chat(self, raw_id: str) -> Chat:
+    def chat_id(self, raw_id: str, principal: Principal) -> str:
+        """The canonical chat id, if the principal may see that chat (403 otherwise: a chat
+        assigned to someone else is forbidden, whether or not it exists)."""
         chat_id = parse_chat_id(raw_id)
         if chat_id is None:
             raise ApiError(400, "invalid_chat_id", f"not a WhatsApp id or phone number: {raw_id!r}")
-        chat = self.state.chats.get(self.state.resolve(chat_id))
+        chat_id = self.state.resolve(chat_id)
+        if not self.helpdesk.can_see(principal, chat_id):
+            raise ApiError(403, "forbidden", f"chat {chat_id} is assigned to another agent")
+        return chat_id
+
+    def chat(self, raw_id: str, principal: Principal) -> Chat:
+        chat_id = self.chat_id(raw_id, principal)
+        chat = self.state.chats.get(chat_id)
         if chat is None:
             raise ApiError(404, "chat_not_found", f"no chat {chat_id}")
         return chat
 
     async def list_chats(self, request: Request) -> Response:
+        principal = principal_of(request)
         limit = page_limit(request)
         before = request.query_params.get("before")
         if before is not None:
-            before = self.chat(before).id
-        chats = self.state.chat_page(limit, before)
-        return JSONResponse({"chats": [chat_json(c, self.state) for c in chats]})
+            before = self.chat(before, principal).id
+        if principal.is_staff:
+            chats = self.state.chat_page(limit, before)
+        else:
+            visible = (
+                c for c in self.state.chats_after(before) if self.helpdesk.can_see(principal, c.id)
+            )
+            chats = list(itertools.islice(visible, limit))
+        extras = self.helpdesk.chat_extras
+        return JSONResponse({"chats": [chat_json(c, self.state, extras) for c in chats]})
 
     async def get_chat(self, request: Request) -> Response:
-        return JSONResponse(chat_json(self.chat(request.path_params["chat_id"]), self.state))
+        chat = self.chat(request.path_params["chat_id"], principal_of(request))
+        return JSONResponse(chat_json(chat, self.state, self.helpdesk.chat_extras))
 
     async def list_messages(self, request: Request) -> Response:
-        chat = self.chat(request.path_params["chat_id"])
+        chat = self.chat(request.path_params["chat_id"], principal_of(request))
         limit = page_limit(request)
         before = request.query_params.get("before")
         if before is None or chat.get(before) is not None:
@@ -156,12 +185,8 @@ class Api:
         body = await self.json_body(request)
         if not isinstance(body.get("chatId"), str):
             raise ApiError(400, "invalid_chat_id", "chatId (a jid or phone number) is required")
-        chat_id = parse_chat_id(body["chatId"])
-        if chat_id is None:
-            raise ApiError(
-                400, "invalid_chat_id", f"not a WhatsApp id or phone number: {body['chatId']!r}"
-            )
-        chat_id = self.state.resolve(chat_id)
+        principal = principal_of(request)
+        chat_id = self.chat_id(body["chatId"], principal)
         content, pending = self._content(chat_id, body)
         if not self.lifecycle.connected:
             raise ApiError(
@@ -169,6 +194,8 @@ class Api:
             )
         message_id = "3EB0" + secrets.token_hex(10).upper()
         pending = {**pending, "id": message_id}
+        if principal.user_id is not None:
+            await self.helpdesk.message_sent(principal, chat_id, message_id)
         task = asyncio.create_task(self._relay(chat_id, content, message_id))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
@@ -291,10 +318,7 @@ class Api:
     # ---- contacts, media, QR ------------------------------------------------------------
 
     async def contact_picture(self, request: Request) -> Response:
-        jid = parse_chat_id(request.path_params["jid"])
-        if jid is None:
-            raise ApiError(400, "invalid_chat_id", "not a WhatsApp id or phone number")
-        jid = self.state.resolve(jid)
+        jid = self.chat_id(request.path_params["jid"], principal_of(request))
         cached = self._pictures.get(jid)
         if cached is not None and cached[0] > time.monotonic():
             return JSONResponse({"url": cached[1]})
@@ -311,7 +335,7 @@ class Api:
         return JSONResponse({"url": url})
 
     async def media(self, request: Request) -> Response:
-        chat = self.chat(request.path_params["chat_id"])
+        chat = self.chat(request.path_params["chat_id"], principal_of(request))
         message = chat.get(request.path_params["message_id"])
         if message is None or message.media is None or not message.raw:
             raise ApiError(404, "media_not_found", "no media for that message")
@@ -331,10 +355,12 @@ class Api:
         return FileResponse(path, media_type=mimetype)
 
     async def qr(self, request: Request) -> Response:
+        _staff_only(request)
         self.lifecycle.qr_viewed()
         return JSONResponse({"qr": self.lifecycle.qr})
 
     async def qr_image(self, request: Request) -> Response:
+        _staff_only(request)
         self.lifecycle.qr_viewed()
         if self.lifecycle.qr is None:
             raise ApiError(404, "no_qr", "no QR code now (already linked, or not yet issued)")
@@ -345,6 +371,11 @@ class Api:
             return Response(buffer.getvalue(), media_type="image/svg+xml")
         code.save(buffer, kind="png", scale=8, border=2)
         return Response(buffer.getvalue(), media_type="image/png")
+
+
+def _staff_only(request: Request) -> None:
+    if not principal_of(request).is_staff:
+        raise ApiError(403, "forbidden", "linking the phone is for admins and supervisors")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

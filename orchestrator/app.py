@@ -16,40 +16,65 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from orchestrator.api import ApiError, error_response
-from orchestrator.auth import presented_token, token_matches
+from orchestrator.api import ApiError, error_response, principal_of
+from orchestrator.auth import presented_token
+from orchestrator.eventlog import Entry
+from orchestrator.helpdesk_api import helpdesk_routes
+from orchestrator.principal import Authenticator, Principal
 from orchestrator.runtime import Runtime
-from orchestrator.streams import EventStreamResponse, everything, for_chat
+from orchestrator.streams import EventStreamResponse, Filter
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("orchestrator.app")
 
 PUBLIC_PATHS = {"/health"}
 
 
-class TokenAuth:
-    """Every route but the public ones needs the API token."""
+class Authentication:
+    """Every route but the public ones needs a token: the API token, or a user's JWT. The
+    principal it names is put in the request state for the routes to check."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
         self.app = app
-        self.token = token
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] in ("http", "websocket")
-            and scope["path"] not in PUBLIC_PATHS
-            and not token_matches(presented_token(HTTPConnection(scope)), self.token)
-        ):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 4401})
+        if scope["type"] in ("http", "websocket") and scope["path"] not in PUBLIC_PATHS:
+            token = presented_token(HTTPConnection(scope))
+            principal = await self.authenticator.authenticate(token)
+            if principal is None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4401})
+                    return
+                response = error_response(401, "unauthorized", "a valid bearer token is required")
+                await response(scope, receive, send)
                 return
-            response = error_response(401, "unauthorized", "a valid bearer token is required")
-            await response(scope, receive, send)
-            return
+            scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 
-def create_app(runtime: Runtime, token: str) -> Starlette:
-    api, streams, admin = runtime.api, runtime.streams, runtime.admin
+def admin_only(handler: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        if not principal_of(request).is_admin:
+            raise ApiError(403, "forbidden", "this route is for admins")
+        return await handler(request)
+
+    return guarded
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    api, streams, admin, helpdesk = runtime.api, runtime.streams, runtime.admin, runtime.helpdesk
+
+    def stream_filter(principal: Principal, chat_id: str | None = None) -> Filter:
+        def keep(entry: Entry) -> bool:
+            if chat_id is not None and entry.chat_id != chat_id:
+                return False
+            if entry.chat_id is None:
+                return entry.type != "qr" or principal.is_staff
+            return helpdesk.can_see(principal, entry.chat_id)
+
+        return keep
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -66,21 +91,26 @@ def create_app(runtime: Runtime, token: str) -> Starlette:
         return JSONResponse(body)
 
     async def events(request: Request) -> Response | EventStreamResponse:
-        return streams.sse_response(request, everything)
+        return streams.sse_response(request, stream_filter(principal_of(request)))
 
     async def poll(request: Request) -> Response:
-        return await streams.poll(request, everything)
+        return await streams.poll(request, stream_filter(principal_of(request)))
 
     async def websocket_all(websocket: WebSocket) -> None:
-        await streams.serve_websocket(websocket, everything)
+        await streams.serve_websocket(websocket, stream_filter(principal_of(websocket)))
 
     async def websocket_chat(websocket: WebSocket) -> None:
+        principal = principal_of(websocket)
         try:
-            chat_id = api.chat(websocket.path_params["chat_id"]).id
+            chat_id = api.chat(websocket.path_params["chat_id"], principal).id
         except ApiError as exc:
-            await websocket.close(code=4404 if exc.status == 404 else 4400, reason=exc.message)
+            code = {403: 4403, 404: 4404}.get(exc.status, 4400)
+            await websocket.close(code=code, reason=exc.message)
             return
-        await streams.serve_websocket(websocket, for_chat(chat_id))
+        await streams.serve_websocket(websocket, stream_filter(principal, chat_id))
+
+    async def me(request: Request) -> Response:
+        return JSONResponse(principal_of(request).as_json())
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -124,15 +154,22 @@ def create_app(runtime: Runtime, token: str) -> Starlette:
             Route("/events/poll", poll),
             WebSocketRoute("/ws", websocket_all),
             WebSocketRoute("/ws/chat/{chat_id}", websocket_chat),
-            Route("/admin/bridge", admin.bridge),
-            Route("/admin/connect", admin.connect, methods=["POST"]),
-            Route("/admin/reconnect", admin.reconnect, methods=["POST"]),
-            Route("/admin/logout", admin.logout, methods=["POST"]),
-            Route("/admin/bridge/restart", admin.restart_bridge, methods=["POST"]),
-            Route("/admin/pairing-code", admin.pairing_code, methods=["POST"]),
-            Route("/metrics", admin.metrics),
+            Route("/me", me),
+            *helpdesk_routes(runtime.helpdesk_api),
+            Route("/admin/bridge", admin_only(admin.bridge)),
+            Route("/admin/connect", admin_only(admin.connect), methods=["POST"]),
+            Route("/admin/reconnect", admin_only(admin.reconnect), methods=["POST"]),
+            Route("/admin/logout", admin_only(admin.logout), methods=["POST"]),
+            Route("/admin/bridge/restart", admin_only(admin.restart_bridge), methods=["POST"]),
+            Route("/admin/pairing-code", admin_only(admin.pairing_code), methods=["POST"]),
+            Route(
+                "/admin/profiles/{user_id}",
+                admin_only(runtime.helpdesk_api.save_profile),
+                methods=["PUT"],
+            ),
+            Route("/metrics", admin_only(admin.metrics)),
         ],
-        middleware=[Middleware(TokenAuth, token=token)],
+        middleware=[Middleware(Authentication, authenticator=runtime.authenticator)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

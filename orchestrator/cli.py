@@ -29,7 +29,7 @@ def main() -> None:
         if settings.api_token
         else load_or_create_token(settings.data_dir / "api-token")
     )
-    app = create_app(Runtime(settings), token)
+    app = create_app(Runtime(settings, token))
     logging.getLogger("orchestrator").info(
         "serving on http://%s:%d (bridge %s)", settings.host, settings.port, settings.bridge_pub
     )

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
 
+    jwks_url: str | None = None
+    """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""
+    supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
+    """Verifies HS256 user tokens (Supabase's legacy JWT secret)."""
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
@@ -78,3 +82,11 @@ class Settings(BaseSettings):
     @property
     def bridge_data_dir(self) -> Path:
         return self.data_dir / "bridge"
+
+    @property
+    def user_jwks_url(self) -> str | None:
+        if self.jwks_url:
+            return self.jwks_url
+        if self.supabase_url:
+            return f"{self.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json"
+        return None

@@ -3,6 +3,8 @@
 OrchestratorError
 ├── MalformedEnvelope      an envelope from the bridge that breaks the wire contract
 ├── TransportError         the ZeroMQ link failed (closed socket, bad endpoint)
+├── StoreError             the store could not read or write (down, full, locked, corrupt)
+│   └── ConflictError      a write broke a uniqueness rule (a tag or shortcut that exists)
 └── CommandError           the bridge answered a command with an error (has `code`)
     └── CommandTimeout     no answer in time (bridge down, busy or unreachable)
 """
@@ -25,6 +27,10 @@ class TransportError(OrchestratorError):
 
 
 class StoreError(OrchestratorError):
+    pass
+
+
+class ConflictError(StoreError):
     pass
 
 

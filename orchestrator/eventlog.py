@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r)")  # use fullmatch
+# <epoch>:<seq>:<k>; k = r for a resync marker, m<n> for helpdesk events. Use fullmatch.
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r|m[0-9]{1,12})")
 
 
 @dataclass(frozen=True, slots=True)

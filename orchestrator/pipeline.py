@@ -10,7 +10,7 @@ from orchestrator import domain as d
 from orchestrator.eventlog import EventLog
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.state import INTERNAL_CHANGES, Change, State
-from orchestrator.views import change_json
+from orchestrator.views import ChatExtras, change_json
 from orchestrator.wire import Envelope, Position
 
 log = logging.getLogger("orchestrator.pipeline")
@@ -27,7 +27,9 @@ class Pipeline:
         event_log: EventLog,
         lifecycle: ConnectionLifecycle,
         record: Recorder,
+        extras: ChatExtras,
     ) -> None:
+        self._extras = extras
         self._record = record  # the write-behind: it must not block
         self._normalize = normalize
         self._state = state
@@ -51,7 +53,12 @@ class Pipeline:
             streamed = [c for c in changes if c.type not in INTERNAL_CHANGES]
             for k, change in enumerate(streamed):
                 items.append(
-                    (f"{prefix}:{k}", change.type, change.chat_id, change_json(change, self._state))
+                    (
+                        f"{prefix}:{k}",
+                        change.type,
+                        change.chat_id,
+                        change_json(change, self._state, self._extras),
+                    )
                 )
         self._log.append(items)
         if batch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import sys
@@ -20,10 +21,13 @@ from orchestrator.config import Settings
 from orchestrator.errors import StoreError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
+from orchestrator.helpdesk import Helpdesk
+from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.metrics import build_registry
 from orchestrator.normalize import normalize
 from orchestrator.pipeline import Pipeline
+from orchestrator.principal import Authenticator
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.state import State
 from orchestrator.store import Store
@@ -38,7 +42,7 @@ log = logging.getLogger("orchestrator.runtime")
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, api_token: str) -> None:
         self.settings = settings
         self._context = zmq.asyncio.Context()
         self.commands = ZmqCommandChannel(
@@ -58,6 +62,15 @@ class Runtime:
         )
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
         self.store = open_store(settings)
+        self.helpdesk = Helpdesk(self.store, self.announce)
+        secret = settings.supabase_jwt_secret
+        self.authenticator = Authenticator(
+            api_token,
+            jwt_secret=secret.get_secret_value() if secret else None,
+            jwks_url=settings.user_jwks_url,
+            profile=self.helpdesk.profile,
+        )
+        self._announced = itertools.count(1)
         self.writebehind = WriteBehind(
             self.store,
             self.state,
@@ -72,7 +85,12 @@ class Runtime:
         consumers: list[Consumer] = [
             self.lifecycle,
             Pipeline(
-                normalize, self.state, self.event_log, self.lifecycle, self.writebehind.record
+                normalize,
+                self.state,
+                self.event_log,
+                self.lifecycle,
+                self.writebehind.record,
+                self.helpdesk.chat_extras,
             ),
         ]
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
@@ -100,6 +118,7 @@ class Runtime:
             self.lifecycle,
             self.commands,
             self.store,
+            self.helpdesk,
             ApiSettings(
                 media_dir=settings.data_dir / "media",
                 media_max_bytes=settings.media_max_bytes,
@@ -108,6 +127,7 @@ class Runtime:
             observe_send=send_latency.observe,
         )
         self.admin = Admin(self, self.registry)
+        self.helpdesk_api = HelpdeskApi(self.helpdesk, self.api)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
             self.supervisor = BridgeSupervisor(
@@ -157,6 +177,7 @@ class Runtime:
             await self.store.open()
             await self.writebehind.flush()  # a spill file left by the last run goes in first
             snapshot = await self.store.load(self.settings.chat_window)
+            await self.helpdesk.load()
         except StoreError as exc:
             log.error("store unavailable at start (%s); starting from the bridge journal", exc)
             return
@@ -171,6 +192,13 @@ class Runtime:
             "loaded %d chats and %d messages from the store, at %s",
             len(snapshot.chats), len(snapshot.messages), snapshot.position,
         )  # fmt: skip
+
+    def announce(self, event_type: str, chat_id: str | None, data: dict[str, Any]) -> None:
+        """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
+        bridge event last applied."""
+        position = self.follower.position
+        prefix = f"{position.epoch}:{position.seq}" if position else "start:0"
+        self.event_log.append([(f"{prefix}:m{next(self._announced)}", event_type, chat_id, data)])
 
     async def _wait_for_first_catch_up(self) -> None:
         """Serve once the state holds what the bridge holds, so a restart never serves half a

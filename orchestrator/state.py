@@ -109,10 +109,14 @@ class State:
         return int(self._activity.index((-chat.timestamp, chat.id)))
 
     def chat_page(self, limit: int, before: str | None) -> list[Chat]:
-        start = 0
-        if before is not None:
-            start = self.chat_rank(self.chats[before]) + 1
+        start = 0 if before is None else self.chat_rank(self.chats[before]) + 1
         return [self.chats[cid] for _, cid in self._activity[start : start + limit]]
+
+    def chats_after(self, before: str | None) -> Iterator[Chat]:
+        """Chats in activity order, starting after `before` (or from the newest)."""
+        start = 0 if before is None else self.chat_rank(self.chats[before]) + 1
+        for _, chat_id in self._activity.islice(start):
+            yield self.chats[chat_id]
 
     def message_page(self, chat: Chat, limit: int, before: str | None) -> list[d.Message]:
         """Oldest first, the `limit` messages before `before` (or the newest)."""

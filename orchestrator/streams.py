@@ -47,14 +47,6 @@ class StreamSettings:
     poll_max_timeout: float
 
 
-def everything(entry: Entry) -> bool:
-    return True
-
-
-def for_chat(chat_id: str) -> Filter:
-    return lambda entry: entry.chat_id == chat_id
-
-
 class Streams:
     def __init__(self, event_log: EventLog, settings: StreamSettings) -> None:
         self.log = event_log

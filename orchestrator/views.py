@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +45,15 @@ def message_json(message: d.Message, state: State) -> dict[str, Any]:
     }
 
 
-def chat_json(chat: Chat, state: State) -> dict[str, Any]:
+ChatExtras = Callable[[str], dict[str, Any]]
+"""Helpdesk fields for a chat (`assignment`, `tags`)."""
+
+
+def no_extras(chat_id: str) -> dict[str, Any]:
+    return {}
+
+
+def chat_json(chat: Chat, state: State, extras: ChatExtras = no_extras) -> dict[str, Any]:
     last = chat.last_message
     return {
         "id": chat.id,
@@ -56,6 +65,7 @@ def chat_json(chat: Chat, state: State) -> dict[str, Any]:
         "archived": chat.archived,
         "pinned": chat.pinned,
         "muted": chat.muted,
+        **extras(chat.id),
     }
 
 
@@ -68,12 +78,12 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
-def change_json(change: Change, state: State) -> Any:
+def change_json(change: Change, state: State, extras: ChatExtras = no_extras) -> Any:
     data = change.data
     if isinstance(data, d.Message):
         return message_json(data, state)
     if isinstance(data, Chat):
-        return chat_json(data, state)
+        return chat_json(data, state, extras)
     if isinstance(data, Contact):
         return contact_json(data)
     if change.type == "message_ack":

@@ -42,6 +42,16 @@ class Snapshot:
     position: Position | None
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """The helpdesk metadata the orchestrator keeps in RAM (every chat listing needs it)."""
+
+    assignments: dict[str, Row]  # chat id -> {"agent_id", "assigned_by", "assigned_at"}
+    tags: dict[int, Row]  # tag id -> {"id", "name", "color"}
+    chat_tags: dict[str, set[int]]
+    profiles: dict[str, Row]  # user id -> {"id", "display_name", "role"}
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -57,5 +67,41 @@ class Store(Protocol):
         """Up to `limit` messages of the chat older than `before_id` (or the newest), newest
         first; None when the store does not know `before_id`. Raises StoreError."""
         ...
+
+    # ---- helpdesk metadata (user actions: awaited, not written behind) --------------------
+
+    async def load_metadata(self) -> Metadata: ...
+
+    async def set_assignment(
+        self, chat_id: str, agent_id: str | None, by: str | None
+    ) -> Row | None:
+        """Assign (or, with None, unassign) a chat; the new assignment row or None."""
+        ...
+
+    async def create_tag(self, name: str, color: str | None) -> Row:
+        """Raises ConflictError when the name exists."""
+        ...
+
+    async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None: ...
+
+    async def add_note(self, chat_id: str, author_id: str | None, body: str) -> Row: ...
+
+    async def list_notes(self, chat_id: str) -> list[Row]: ...
+
+    async def quick_replies(self) -> list[Row]: ...
+
+    async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
+        """Create (no id) or update; None when the id does not exist. Raises ConflictError."""
+        ...
+
+    async def delete_quick_reply(self, reply_id: int) -> bool: ...
+
+    async def save_profile(self, user_id: str, display_name: str | None, role: str) -> Row: ...
+
+    async def log_activity(
+        self, actor_id: str | None, action: str, chat_id: str | None, details: Row
+    ) -> None: ...
+
+    async def activity(self, chat_id: str | None, limit: int) -> list[Row]: ...
 
     async def close(self) -> None: ...

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from orchestrator.errors import StoreError
-from orchestrator.store import Row, Snapshot, WriteBatch
+from orchestrator.errors import ConflictError, StoreError
+from orchestrator.store import Metadata, Row, Snapshot, WriteBatch
 from orchestrator.wire import Position
 
 T = TypeVar("T")
@@ -40,6 +40,41 @@ UPGRADES = [
     CREATE TABLE wa_contacts (id TEXT PRIMARY KEY, name TEXT, notify TEXT, verified_name TEXT);
     CREATE TABLE wa_jid_aliases (lid TEXT PRIMARY KEY, pn TEXT NOT NULL);
     CREATE TABLE wa_sync_state (id TEXT PRIMARY KEY, epoch TEXT, seq INTEGER);
+    """,
+    # The helpdesk metadata, as in supabase/migrations (there with row-level security).
+    """
+    CREATE TABLE profiles (
+        id TEXT PRIMARY KEY, display_name TEXT,
+        role TEXT NOT NULL DEFAULT 'agent' CHECK (role IN ('admin', 'supervisor', 'agent'))
+    );
+    CREATE TABLE chat_assignments (
+        chat_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, assigned_by TEXT,
+        assigned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX chat_assignments_agent ON chat_assignments (agent_id);
+    CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, color TEXT);
+    CREATE TABLE chat_tags (
+        chat_id TEXT NOT NULL, tag_id INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        PRIMARY KEY (chat_id, tag_id)
+    );
+    CREATE TABLE chat_notes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id TEXT NOT NULL, author_id TEXT,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX chat_notes_chat ON chat_notes (chat_id, created_at);
+    CREATE TABLE quick_replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, shortcut TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+        created_by TEXT,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE activity_logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, actor_id TEXT, action TEXT NOT NULL, chat_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX activity_logs_chat ON activity_logs (chat_id, created_at);
     """,
 ]
 
@@ -94,6 +129,135 @@ class SqliteStore:
     ) -> list[Row] | None:
         return await self._run(lambda db: self._messages_before(db, chat_id, before_id, limit))
 
+    # ---- helpdesk metadata ----------------------------------------------------------------
+
+    async def load_metadata(self) -> Metadata:
+        def load(db: sqlite3.Connection) -> Metadata:
+            assignments = {r["chat_id"]: r for r in _rows(db, "SELECT * FROM chat_assignments")}
+            tags = {r["id"]: r for r in _rows(db, "SELECT * FROM tags")}
+            chat_tags: dict[str, set[int]] = {}
+            for r in _rows(db, "SELECT chat_id, tag_id FROM chat_tags"):
+                chat_tags.setdefault(r["chat_id"], set()).add(r["tag_id"])
+            profiles = {r["id"]: r for r in _rows(db, "SELECT * FROM profiles")}
+            return Metadata(assignments, tags, chat_tags, profiles)
+
+        return await self._run(load)
+
+    async def set_assignment(
+        self, chat_id: str, agent_id: str | None, by: str | None
+    ) -> Row | None:
+        def write(db: sqlite3.Connection) -> Row | None:
+            if agent_id is None:
+                db.execute("DELETE FROM chat_assignments WHERE chat_id = ?", (chat_id,))
+                return None
+            db.execute(
+                "INSERT OR REPLACE INTO chat_assignments (chat_id, agent_id, assigned_by) "
+                "VALUES (?, ?, ?)",
+                (chat_id, agent_id, by),
+            )
+            return _rows(db, "SELECT * FROM chat_assignments WHERE chat_id = ?", chat_id)[0]
+
+        return await self._run(write)
+
+    async def create_tag(self, name: str, color: str | None) -> Row:
+        def write(db: sqlite3.Connection) -> Row:
+            cursor = db.execute("INSERT INTO tags (name, color) VALUES (?, ?)", (name, color))
+            return _rows(db, "SELECT * FROM tags WHERE id = ?", cursor.lastrowid)[0]
+
+        return await self._run(write)
+
+    async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None:
+        sql = (
+            "INSERT OR IGNORE INTO chat_tags (chat_id, tag_id) VALUES (?, ?)"
+            if on
+            else "DELETE FROM chat_tags WHERE chat_id = ? AND tag_id = ?"
+        )
+        await self._run(lambda db: db.execute(sql, (chat_id, tag_id)))
+
+    async def add_note(self, chat_id: str, author_id: str | None, body: str) -> Row:
+        def write(db: sqlite3.Connection) -> Row:
+            cursor = db.execute(
+                "INSERT INTO chat_notes (chat_id, author_id, body) VALUES (?, ?, ?)",
+                (chat_id, author_id, body),
+            )
+            return _rows(db, "SELECT * FROM chat_notes WHERE id = ?", cursor.lastrowid)[0]
+
+        return await self._run(write)
+
+    async def list_notes(self, chat_id: str) -> list[Row]:
+        return await self._run(
+            lambda db: _rows(db, "SELECT * FROM chat_notes WHERE chat_id = ? ORDER BY id", chat_id)
+        )
+
+    async def quick_replies(self) -> list[Row]:
+        return await self._run(
+            lambda db: _rows(db, "SELECT * FROM quick_replies ORDER BY shortcut")
+        )
+
+    async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
+        def write(db: sqlite3.Connection) -> Row | None:
+            if reply_id is None:
+                cursor = db.execute(
+                    "INSERT INTO quick_replies (shortcut, body, created_by) VALUES (?, ?, ?)",
+                    (fields["shortcut"], fields["body"], fields.get("created_by")),
+                )
+                target = cursor.lastrowid
+            else:
+                db.execute(
+                    "UPDATE quick_replies SET shortcut = ?, body = ? WHERE id = ?",
+                    (fields["shortcut"], fields["body"], reply_id),
+                )
+                target = reply_id
+            rows = _rows(db, "SELECT * FROM quick_replies WHERE id = ?", target)
+            return rows[0] if rows else None
+
+        return await self._run(write)
+
+    async def delete_quick_reply(self, reply_id: int) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM quick_replies WHERE id = ?", (reply_id,)).rowcount > 0
+
+        return await self._run(write)
+
+    async def save_profile(self, user_id: str, display_name: str | None, role: str) -> Row:
+        def write(db: sqlite3.Connection) -> Row:
+            db.execute(
+                "INSERT INTO profiles (id, display_name, role) VALUES (?, ?, ?) ON CONFLICT (id) "
+                "DO UPDATE SET display_name = excluded.display_name, role = excluded.role",
+                (user_id, display_name, role),
+            )
+            return _rows(db, "SELECT * FROM profiles WHERE id = ?", user_id)[0]
+
+        return await self._run(write)
+
+    async def log_activity(
+        self, actor_id: str | None, action: str, chat_id: str | None, details: Row
+    ) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO activity_logs (actor_id, action, chat_id, details) "
+                "VALUES (?, ?, ?, ?)",
+                (actor_id, action, chat_id, orjson.dumps(details).decode()),
+            )
+        )
+
+    async def activity(self, chat_id: str | None, limit: int) -> list[Row]:
+        def read(db: sqlite3.Connection) -> list[Row]:
+            if chat_id is None:
+                rows = _rows(db, "SELECT * FROM activity_logs ORDER BY id DESC LIMIT ?", limit)
+            else:
+                rows = _rows(
+                    db,
+                    "SELECT * FROM activity_logs WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
+                    chat_id,
+                    limit,
+                )
+            for row in rows:
+                row["details"] = orjson.loads(row["details"])
+            return rows
+
+        return await self._run(read)
+
     async def close(self) -> None:
         async with self._lock:
             if self._db is not None:
@@ -104,6 +268,8 @@ class SqliteStore:
         async with self._lock:
             try:
                 return await asyncio.to_thread(self._with_connection, work)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"conflict: {exc}") from exc
             except sqlite3.Error as exc:
                 # A failed connection may be a corrupt or vanished file: reopen next time.
                 self._db = None
@@ -129,6 +295,7 @@ class SqliteStore:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
             db.execute("PRAGMA busy_timeout = 5000")
+            db.execute("PRAGMA foreign_keys = ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(UPGRADES[version:], start=version + 1):
                 db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
@@ -214,6 +381,12 @@ class SqliteStore:
             return [dict(r) for r in cursor]
         finally:
             db.row_factory = None
+
+
+def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
+    cursor = db.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _delete_chats(db: sqlite3.Connection, chat_ids: Iterable[str]) -> None:

@@ -1,0 +1,119 @@
+"""Who is asking: the static operator token, or a Supabase user (a verified JWT) with the
+role their profile gives them. Roles: admin, supervisor, agent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from orchestrator.auth import token_matches
+
+log = logging.getLogger("orchestrator.principal")
+
+ROLES = ("admin", "supervisor", "agent")
+JWKS_REFRESH_EVERY = 30.0  # seconds between fetches when a token names an unknown key
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str | None  # None: the static API token (an operator)
+    role: str
+    name: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        """Admins and supervisors see and manage every chat."""
+        return self.role in ("admin", "supervisor")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"userId": self.user_id, "role": self.role, "name": self.name}
+
+
+OPERATOR = Principal(None, "admin", "operator (API token)")
+
+
+class Authenticator:
+    """Verifies tokens. User JWTs: HS256 with the project's JWT secret, or an asymmetric key
+    from the project's JWKS (`<SUPABASE_URL>/auth/v1/.well-known/jwks.json`)."""
+
+    def __init__(
+        self,
+        api_token: str,
+        *,
+        jwt_secret: str | None,
+        jwks_url: str | None,
+        profile: Callable[[str], dict[str, Any] | None],
+        audience: str = "authenticated",
+    ) -> None:
+        self._api_token = api_token
+        self._jwt_secret = jwt_secret
+        self._jwks_url = jwks_url
+        self._profile = profile
+        self._audience = audience
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+
+    @property
+    def accepts_users(self) -> bool:
+        return bool(self._jwt_secret or self._jwks_url)
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        if token is None:
+            return None
+        if token_matches(token, self._api_token):
+            return OPERATOR
+        if not self.accepts_users or token.count(".") != 2:
+            return None
+        claims = await self._verify(token)
+        if claims is None:
+            return None
+        user_id = str(claims.get("sub") or "")
+        profile = self._profile(user_id) if user_id else None
+        if profile is None or profile.get("role") not in ROLES:
+            log.info("token for user %s has no helpdesk profile: refused", user_id or "?")
+            return None
+        return Principal(user_id, profile["role"], profile.get("display_name"))
+
+    async def _verify(self, token: str) -> dict[str, Any] | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            algorithm = header.get("alg")
+            if algorithm == "HS256" and self._jwt_secret:
+                key: Any = self._jwt_secret
+            elif algorithm in ("RS256", "ES256", "EdDSA") and self._jwks_url:
+                key = await self._jwks_key(str(header.get("kid")))
+                if key is None:
+                    return None
+            else:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[algorithm], audience=self._audience,
+                options={"require": ["exp", "sub"]},
+            )  # fmt: skip
+            return claims
+        except jwt.PyJWTError as exc:
+            log.info("user token refused: %s", exc)  # never the token itself
+            return None
+
+    async def _jwks_key(self, kid: str) -> Any:
+        if kid not in self._keys and time.monotonic() - self._fetched_at > JWKS_REFRESH_EVERY:
+            self._fetched_at = time.monotonic()
+            assert self._jwks_url is not None
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:
+                    document = (await client.get(self._jwks_url)).raise_for_status().json()
+                keys = jwt.PyJWKSet.from_dict(document).keys
+                self._keys = {str(k.key_id): k.key for k in keys if k.key_id}
+            except (httpx.HTTPError, jwt.PyJWTError, ValueError) as exc:
+                log.error("cannot load the JWKS from %s: %s", self._jwks_url, exc)
+        return self._keys.get(kid)
