@@ -33,6 +33,7 @@ from orchestrator.state import State
 from orchestrator.store import Store
 from orchestrator.store.rows import chat_from_row, contact_from_row, message_from_row
 from orchestrator.store.sqlite import SqliteStore
+from orchestrator.store.supabase import SupabaseStore
 from orchestrator.streams import Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource
@@ -274,4 +275,8 @@ class Runtime:
 
 
 def open_store(settings: Settings) -> Store:
+    """Supabase when it is configured; otherwise the embedded SQLite file."""
+    key = settings.supabase_service_role_key
+    if settings.supabase_url and key:
+        return SupabaseStore(settings.supabase_url, key.get_secret_value())
     return SqliteStore(settings.data_dir / "store.sqlite3")

@@ -1,0 +1,958 @@
+/**
+ * wa-client.js: a browser (and Node 22+) client for the orchestrator's API. No dependencies.
+ *
+ *   import { WaClient } from '/wa-client.js'
+ *   const client = new WaClient({ baseUrl: '', token })
+ *   client.on('chats', (chats) => render(chats))
+ *   await client.connect()
+ *
+ * What it guarantees:
+ * - No gap between snapshot and stream: it asks `/events/poll` (no `since`) for the current
+ *   position first, then fetches the REST snapshots, then streams from that position.
+ * - Exact resume: every (re)connection names the last envelope id applied (`?lastEventId=`);
+ *   a `resync` envelope (the position is no longer retained) refetches the snapshots, while
+ *   the envelopes that arrive meanwhile are held and applied after them.
+ * - Idempotence: an envelope id is applied once; messages are keyed by message id, acks only
+ *   go forward. Overlapping streams (a poll and a stream probe, a replay after a reconnect)
+ *   are harmless.
+ * - Reconnection with jittered exponential backoff. A stream that fails while the server is
+ *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
+ *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
+ *   again and switches back when one works. A server that is down is an outage, not a block.
+ *
+ * Events for UI code (`on(type, fn)` and `subscribe(fn)` both return an unsubscribe function):
+ * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
+ * listener gets `(data, envelope)`), plus `chats` (the ordered list changed), `messages`
+ * (`{chatId}`: a loaded chat's messages changed), `status`, `qr`, `sync`, `presence`,
+ * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`.
+ */
+
+/** Envelope types an EventSource must listen for by name (SSE frames carry `event:`). */
+const STREAM_TYPES = [
+  'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
+  'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
+  'assignment_changed', 'tags_changed', 'note_added',
+]
+const PAGE = 50
+const CHAT_PAGE = 500
+const MAX_CHAT_PAGES = 40
+const SEEN_IDS = 20000
+const POLL_TIMEOUT_S = 25
+/** A stream that opened but closed within this time without delivering anything failed. */
+const HEALTHY_AFTER_MS = 3000
+
+/** An API error: `status` (HTTP, 0 for a network failure), `code` and a human message. */
+export class WaError extends Error {
+  /** @param {number} status @param {string} code @param {string} message */
+  constructor(status, code, message) {
+    super(message)
+    this.name = 'WaError'
+    this.status = status
+    this.code = code
+  }
+}
+
+/**
+ * @typedef {import('./wa-client').Chat} Chat
+ * @typedef {import('./wa-client').Message} Message
+ * @typedef {import('./wa-client').Envelope} Envelope
+ * @typedef {import('./wa-client').Status} Status
+ * @typedef {import('./wa-client').ClientState} ClientState
+ * @typedef {import('./wa-client').WaClientOptions} WaClientOptions
+ * @typedef {import('./wa-client').SendOptions} SendOptions
+ * @typedef {{list: Message[], byId: Map<string, Message>, hasOlder: boolean, loading: Promise<Message[]>|null}} ChatMessages
+ */
+
+export class WaClient {
+  /** @param {WaClientOptions} options */
+  constructor(options) {
+    const o = options ?? /** @type {WaClientOptions} */ ({})
+    if (!o.token) throw new TypeError('WaClient: a token is required')
+    this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
+    this.token = o.token
+    /** @type {'sse'|'websocket'} */
+    this.transport = o.transport === 'websocket' ? 'websocket' : 'sse'
+    this._fetch = o.fetch ?? globalThis.fetch.bind(globalThis)
+    this._EventSource = o.EventSource ?? globalThis.EventSource
+    this._WebSocket = o.WebSocket ?? globalThis.WebSocket
+    this.streamFailuresBeforePoll = o.streamFailuresBeforePoll ?? 3
+    this.streamRetryMs = o.streamRetryMs ?? 30000
+    this.backoffInitialMs = o.backoffInitialMs ?? 500
+    this.backoffMaxMs = o.backoffMaxMs ?? 15000
+    this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
+
+    /** @type {Map<string, Chat>} */
+    this._chats = new Map()
+    /** @type {Chat[]|null} */
+    this._sorted = null
+    /** @type {Map<string, ChatMessages>} */
+    this._messages = new Map()
+    /** @type {Map<string, Record<string, {lastKnownPresence?: string}>>} */
+    this._presence = new Map()
+    /** @type {Status|null} */
+    this._status = null
+    /** @type {string|null} */
+    this._qr = null
+    this._qrVersion = 0
+    /** @type {{progress: number|null, syncType: number|null, isLatest: boolean|null}|null} */
+    this._sync = null
+
+    /** @type {string|null} */
+    this.lastEventId = null
+    /** @type {Set<string>} */
+    this._seen = new Set()
+    /** @type {Envelope[]|null} envelopes held while snapshots reload */
+    this._held = null
+
+    /** @type {Map<string, Set<Function>>} */
+    this._listeners = new Map()
+    /** @type {Set<Function>} */
+    this._subscribers = new Set()
+    this._dirtyChats = false
+    /** @type {Set<string>} */
+    this._dirtyMessages = new Set()
+    this._flushQueued = false
+
+    /** @type {ClientState} */
+    this._state = { link: 'idle', transport: null, attempt: 0, blockedStreams: 0, nextRetryAt: null, lastEventId: null, error: null }
+    this._running = false
+    this._gen = 0 // bumps on every (re)connection: late callbacks of an old one are ignored
+    /** @type {{close(): void}|null} */
+    this._stream = null
+    /** @type {{close(): void}|null} */
+    this._probe = null
+    /** @type {AbortController|null} */
+    this._pollAbort = null
+    /** @type {Set<ReturnType<typeof setTimeout>>} */
+    this._timers = new Set()
+    /** @type {ReturnType<typeof setTimeout>|null} */
+    this._syncRefetch = null
+    this._onOnline = () => {
+      if (this._running && this._state.link === 'reconnecting') this._restartNow()
+    }
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------
+
+  /**
+   * Listen for one event type; returns the unsubscribe function.
+   * @param {string} type @param {(data: any, envelope?: Envelope) => void} fn
+   */
+  on(type, fn) {
+    let set = this._listeners.get(type)
+    if (!set) this._listeners.set(type, (set = new Set()))
+    set.add(fn)
+    return () => void set.delete(fn)
+  }
+
+  /**
+   * Listen for everything, as `{type, data, envelope?}`; returns the unsubscribe function.
+   * @param {(event: {type: string, data: any, envelope?: Envelope}) => void} fn
+   */
+  subscribe(fn) {
+    this._subscribers.add(fn)
+    return () => void this._subscribers.delete(fn)
+  }
+
+  /** @param {string} type @param {any} data @param {Envelope} [envelope] */
+  _emit(type, data, envelope) {
+    for (const fn of this._listeners.get(type) ?? []) this._call(fn, data, envelope)
+    for (const fn of this._subscribers) this._call(fn, { type, data, envelope })
+  }
+
+  /** A listener that throws must not break the client (nor the other listeners). */
+  /** @param {Function} fn @param {any} a @param {any} [b] */
+  _call(fn, a, b) {
+    try {
+      fn(a, b)
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err
+      })
+    }
+  }
+
+  /** Coalesce list notifications: many envelopes in one batch render once. */
+  _queueFlush() {
+    if (this._flushQueued) return
+    this._flushQueued = true
+    queueMicrotask(() => {
+      this._flushQueued = false
+      if (this._dirtyChats) {
+        this._dirtyChats = false
+        this._emit('chats', this.chats())
+      }
+      const dirty = [...this._dirtyMessages]
+      this._dirtyMessages.clear()
+      for (const chatId of dirty) this._emit('messages', { chatId })
+    })
+  }
+
+  _chatsChanged() {
+    this._sorted = null
+    this._dirtyChats = true
+    this._queueFlush()
+  }
+
+  /** @param {string} chatId */
+  _messagesChanged(chatId) {
+    if (!this._messages.has(chatId)) return
+    this._dirtyMessages.add(chatId)
+    this._queueFlush()
+  }
+
+  // ---- reading the cache ------------------------------------------------------------------
+
+  /** Chats, most recent activity first. @returns {Chat[]} */
+  chats() {
+    if (!this._sorted) {
+      this._sorted = [...this._chats.values()].sort(
+        (a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      )
+    }
+    return this._sorted.slice()
+  }
+
+  /** @param {string} chatId @returns {Chat|undefined} */
+  chat(chatId) {
+    return this._chats.get(chatId)
+  }
+
+  /** Connection status (GET /status, then `connection_status` envelopes). @returns {Status|null} */
+  status() {
+    return this._status
+  }
+
+  /** The QR string while WhatsApp waits to be linked, else null. */
+  qr() {
+    return this._qr
+  }
+
+  /** The last `sync_progress`, or null. */
+  syncProgress() {
+    return this._sync
+  }
+
+  /** @param {string} chatId */
+  presence(chatId) {
+    return this._presence.get(chatId) ?? null
+  }
+
+  /** The client's own link state: transport, reconnection, fallback. @returns {ClientState} */
+  clientState() {
+    return { ...this._state, lastEventId: this.lastEventId }
+  }
+
+  /** Messages of a chat as cached now, oldest first (empty until loaded). @param {string} chatId */
+  cachedMessages(chatId) {
+    return this._messages.get(chatId)?.list.slice() ?? []
+  }
+
+  /** Whether older messages may exist before the cached ones. @param {string} chatId */
+  hasOlder(chatId) {
+    return this._messages.get(chatId)?.hasOlder ?? true
+  }
+
+  /**
+   * A chat's messages, oldest first; the newest page is fetched on first use.
+   * @param {string} chatId @returns {Promise<Message[]>}
+   */
+  async messages(chatId) {
+    const entry = this._messages.get(chatId)
+    if (entry) {
+      if (entry.loading) await entry.loading
+      return entry.list.slice()
+    }
+    await this._loadLatest(chatId)
+    return this.cachedMessages(chatId)
+  }
+
+  /**
+   * Fetch the page before the oldest cached message; resolves to the messages added.
+   * @param {string} chatId @returns {Promise<Message[]>}
+   */
+  async loadOlder(chatId) {
+    const entry = this._messages.get(chatId)
+    if (!entry) {
+      await this.messages(chatId)
+      return this.cachedMessages(chatId)
+    }
+    if (entry.loading) await entry.loading
+    if (!entry.hasOlder || entry.list.length === 0) return []
+    const before = entry.list[0].id
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}&before=${enc(before)}`).then((body) => {
+      const page = /** @type {Message[]} */ (body.messages)
+      const added = page.filter((m) => !entry.byId.has(m.id))
+      for (const m of added) entry.byId.set(m.id, m)
+      entry.list = sortMessages([...added, ...entry.list])
+      entry.hasOlder = page.length >= PAGE
+      this._messagesChanged(chatId)
+      return added
+    })
+    entry.loading = task
+    try {
+      return await task
+    } finally {
+      if (entry.loading === task) entry.loading = null
+    }
+  }
+
+  /** The media URL of a message, with the token (for <img src> and links), or null. @param {Message} message */
+  mediaUrl(message) {
+    const url = message?.media?.url
+    if (!url) return null
+    return `${this.baseUrl}${url}${url.includes('?') ? '&' : '?'}access_token=${enc(this.token)}`
+  }
+
+  /** The QR image URL (GET /qr.svg), with the token and a cache-buster. */
+  qrImageUrl() {
+    return `${this.baseUrl}/qr.svg?access_token=${enc(this.token)}&v=${this._qrVersion}`
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  /**
+   * Send a message (text, a reply with quotedId, media); resolves to the pending Message, which
+   * is in the cache at once; its acks follow on the stream.
+   * @param {SendOptions} options @returns {Promise<Message>}
+   */
+  async send({ chatId, text, quotedId, media }) {
+    /** @type {Record<string, unknown>} */
+    const body = { chatId }
+    if (text) body.text = text
+    if (quotedId) body.quotedId = quotedId
+    if (media) body.media = media
+    const { message } = await this._request('POST', '/send', body)
+    this._upsertMessage(message)
+    return message
+  }
+
+  /**
+   * React to a message ('' removes our reaction). The change arrives as `message_update`.
+   * @param {string} chatId @param {string} messageId @param {string} emoji
+   */
+  async react(chatId, messageId, emoji) {
+    const { message } = await this._request('POST', '/send', { chatId, reaction: { messageId, emoji } })
+    return message
+  }
+
+  /** Ask WhatsApp for a pairing code for a phone number (POST /admin/pairing-code). @param {string} phone */
+  async pairingCode(phone) {
+    return this._request('POST', '/admin/pairing-code', { phone })
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  /**
+   * Start: position, snapshots, then the stream. Resolves once the snapshots are loaded
+   * (retrying while the server is unreachable); rejects with a WaError `unauthorized` for a
+   * bad token, and when close() is called before it is done.
+   * @returns {Promise<void>}
+   */
+  async connect() {
+    if (this._running) return
+    this._running = true
+    globalThis.addEventListener?.('online', this._onOnline)
+    this._setState({ link: 'connecting', error: null })
+    const gen = ++this._gen
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { lastEventId } = await this._get('/events/poll')
+        await this._loadSnapshots()
+        if (gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
+        this.lastEventId = lastEventId
+        break
+      } catch (err) {
+        if (err instanceof WaError && err.status === 401) throw err
+        if (!this._running || gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
+        const delay = this._backoff(attempt)
+        this._setState({ link: 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay, error: errorText(err) })
+        await this._sleep(delay)
+      }
+    }
+    this._setState({ attempt: 0, nextRetryAt: null })
+    this._startStream(gen)
+  }
+
+  /** Stop streaming and polling; the cache stays readable. */
+  close() {
+    this._running = false
+    this._gen++
+    globalThis.removeEventListener?.('online', this._onOnline)
+    this._stopTransports()
+    for (const t of this._timers) clearTimeout(t)
+    this._timers.clear()
+    if (this._syncRefetch) clearTimeout(this._syncRefetch)
+    this._setState({ link: 'closed', transport: null, nextRetryAt: null })
+  }
+
+  _stopTransports() {
+    this._stream?.close()
+    this._stream = null
+    this._probe?.close()
+    this._probe = null
+    this._pollAbort?.abort()
+    this._pollAbort = null
+  }
+
+  /** @param {Partial<ClientState>} patch */
+  _setState(patch) {
+    const before = JSON.stringify(this._state)
+    Object.assign(this._state, patch)
+    if (JSON.stringify(this._state) !== before) this._emit('client', this.clientState())
+  }
+
+  /** Full jitter over the upper half: never zero, never in lock-step with other clients. @param {number} attempt */
+  _backoff(attempt) {
+    const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(attempt, 16))
+    return Math.round(cap / 2 + (Math.random() * cap) / 2)
+  }
+
+  /** @param {number} ms */
+  _sleep(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this._timers.delete(t)
+        resolve(undefined)
+      }, ms)
+      this._timers.add(t)
+    })
+  }
+
+  /** @param {() => void} fn @param {number} ms */
+  _later(fn, ms) {
+    const t = setTimeout(() => {
+      this._timers.delete(t)
+      fn()
+    }, ms)
+    this._timers.add(t)
+  }
+
+  _restartNow() {
+    const gen = ++this._gen
+    this._stopTransports()
+    for (const t of this._timers) clearTimeout(t)
+    this._timers.clear()
+    this._startStream(gen)
+  }
+
+  // ---- streaming --------------------------------------------------------------------------
+
+  /** @param {number} gen */
+  _startStream(gen) {
+    if (gen !== this._gen || !this._running) return
+    if (this._state.blockedStreams >= this.streamFailuresBeforePoll) {
+      this._startPolling(gen)
+      return
+    }
+    this._stream = this._open(this.transport, {
+      healthy: () => {
+        if (gen !== this._gen) return
+        this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, nextRetryAt: null, error: null })
+      },
+      failed: (wasHealthy) => {
+        if (gen !== this._gen) return
+        this._stream = null
+        void this._streamFailed(gen, wasHealthy)
+      },
+    })
+  }
+
+  /** @param {number} gen @param {boolean} wasHealthy */
+  async _streamFailed(gen, wasHealthy) {
+    const attempt = wasHealthy ? 0 : this._state.attempt
+    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll.
+    const reachable = !wasHealthy && (await this._reachable())
+    if (gen !== this._gen) return
+    const blocked = reachable ? this._state.blockedStreams + 1 : this._state.blockedStreams
+    if (blocked >= this.streamFailuresBeforePoll) {
+      this._setState({ blockedStreams: blocked })
+      this._startPolling(gen)
+      return
+    }
+    const delay = this._backoff(attempt)
+    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay })
+    this._later(() => this._startStream(gen), delay)
+  }
+
+  async _reachable() {
+    try {
+      const r = await this._fetch(`${this.baseUrl}/health`, { cache: 'no-store' })
+      return r.ok
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Open one stream from lastEventId. `healthy` fires once it has proved itself (SSE open; a
+   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy)` once
+   * when it ends for any reason but close().
+   * @param {'sse'|'websocket'} transport
+   * @param {{healthy(): void, failed(wasHealthy: boolean): void}} hooks
+   * @returns {{close(): void}}
+   */
+  _open(transport, hooks) {
+    const since = this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`
+    let ended = false
+    let healthy = false
+    /** @type {ReturnType<typeof setTimeout>|null} */
+    let timer = null
+    const proved = () => {
+      if (healthy || ended) return
+      healthy = true
+      if (timer) clearTimeout(timer)
+      hooks.healthy()
+    }
+    /** @type {() => void} */
+    let shut = () => {}
+    const end = () => {
+      if (ended) return
+      ended = true
+      if (timer) clearTimeout(timer)
+      shut()
+      hooks.failed(healthy)
+    }
+    /** @param {string} text */
+    const onFrame = (text) => {
+      let envelope
+      try {
+        envelope = JSON.parse(text)
+      } catch {
+        return // not an envelope (nothing else is sent, but never die on it)
+      }
+      proved()
+      this._receive(envelope)
+    }
+    if (transport === 'sse') {
+      const es = new this._EventSource(`${this.baseUrl}/events?access_token=${enc(this.token)}${since}`)
+      es.onopen = proved
+      // We reconnect ourselves (with backoff and ?lastEventId=), never EventSource by itself.
+      es.onerror = end
+      /** @param {MessageEvent} e */
+      const handler = (e) => {
+        if (!ended) onFrame(e.data)
+      }
+      for (const type of STREAM_TYPES) es.addEventListener(type, handler)
+      es.onmessage = handler
+      shut = () => es.close()
+    } else {
+      const base = this.baseUrl || globalThis.location.origin
+      const url = `${base.replace(/^http/, 'ws')}/ws?access_token=${enc(this.token)}${since}`
+      const ws = new this._WebSocket(url)
+      ws.onopen = () => {
+        timer = setTimeout(proved, HEALTHY_AFTER_MS)
+      }
+      ws.onmessage = (/** @type {MessageEvent} */ e) => {
+        if (!ended) onFrame(String(e.data))
+      }
+      ws.onerror = end
+      ws.onclose = (/** @type {CloseEvent} */ e) => {
+        if (e.code === 4401) this._unauthorized()
+        end()
+      }
+      shut = () => {
+        ws.onclose = ws.onerror = ws.onmessage = ws.onopen = null
+        ws.close()
+      }
+    }
+    return {
+      close: () => {
+        ended = true
+        if (timer) clearTimeout(timer)
+        shut()
+      },
+    }
+  }
+
+  // ---- long-poll fallback -----------------------------------------------------------------
+
+  /** @param {number} gen */
+  _startPolling(gen) {
+    this._setState({ link: 'live', transport: 'poll', nextRetryAt: null })
+    void this._pollLoop(gen)
+    this._scheduleProbe(gen)
+  }
+
+  /** @param {number} gen */
+  async _pollLoop(gen) {
+    let failures = 0
+    while (gen === this._gen && this._state.transport === 'poll') {
+      const abort = new AbortController()
+      this._pollAbort = abort
+      try {
+        const since = enc(this.lastEventId ?? '')
+        const body = await this._get(`/events/poll?since=${since}&timeout=${this.pollTimeout}`, abort.signal)
+        if (gen !== this._gen || this._state.transport !== 'poll') return
+        for (const envelope of body.events) this._receive(envelope)
+        // An answer without events still moves us past entries filtered out for this client.
+        if (body.events.length === 0 && body.lastEventId) this.lastEventId = body.lastEventId
+        failures = 0
+        this._setState({ link: 'live', attempt: 0, error: null })
+      } catch (err) {
+        if (abort.signal.aborted || gen !== this._gen) return
+        if (err instanceof WaError && err.status === 401) return
+        const delay = this._backoff(failures++)
+        this._setState({ link: 'reconnecting', attempt: failures, nextRetryAt: Date.now() + delay, error: errorText(err) })
+        await this._sleep(delay)
+      }
+    }
+  }
+
+  /** While polling, try a stream every streamRetryMs; switch back when one proves itself. @param {number} gen */
+  _scheduleProbe(gen) {
+    this._later(() => {
+      if (gen !== this._gen || this._state.transport !== 'poll') return
+      this._probe = this._open(this.transport, {
+        healthy: () => {
+          if (gen !== this._gen) return
+          // Same generation: the probe becomes the stream, the poll stops. Whatever both
+          // delivered is applied once (ids).
+          this._stream = this._probe
+          this._probe = null
+          this._pollAbort?.abort()
+          this._pollAbort = null
+          this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, error: null })
+        },
+        failed: (wasHealthy) => {
+          if (gen !== this._gen) return
+          if (this._stream && this._state.transport !== 'poll') {
+            // It was promoted and has now dropped: reconnect as any stream would.
+            this._stream = null
+            void this._streamFailed(gen, wasHealthy)
+            return
+          }
+          this._probe = null
+          this._scheduleProbe(gen)
+        },
+      })
+    }, this.streamRetryMs)
+  }
+
+  // ---- applying envelopes -----------------------------------------------------------------
+
+  /** @param {Envelope} envelope */
+  _receive(envelope) {
+    if (!envelope || typeof envelope.type !== 'string') return
+    if (this._held) {
+      this._held.push(envelope)
+      return
+    }
+    if (envelope.id) {
+      if (this._seen.has(envelope.id)) return
+      this._seen.add(envelope.id)
+      if (this._seen.size > SEEN_IDS) {
+        // Sets iterate in insertion order: drop the oldest half.
+        let drop = SEEN_IDS / 2
+        for (const id of this._seen) {
+          if (drop-- <= 0) break
+          this._seen.delete(id)
+        }
+      }
+      this.lastEventId = envelope.id
+    }
+    this._apply(envelope)
+  }
+
+  /** @param {Envelope} envelope */
+  _apply(envelope) {
+    const { type } = envelope
+    const data = /** @type {any} */ (envelope.data ?? {})
+    switch (type) {
+      case 'resync':
+        void this._reload('resync')
+        break
+      case 'connection_status':
+        this._status = { ...(this._status ?? /** @type {Status} */ ({})), ...data }
+        if (data.state && data.state !== 'qr') this._qr = null
+        this._emit('status', this._status)
+        break
+      case 'qr':
+        this._qr = data.qr ?? null
+        this._qrVersion++
+        this._emit('qr', this._qr)
+        break
+      case 'new_message':
+      case 'message_update':
+        this._upsertMessage(data)
+        break
+      case 'message_ack':
+        this._ack(data)
+        break
+      case 'new_chat':
+      case 'chat_update':
+        this._chats.set(data.id, { ...this._chats.get(data.id), ...data })
+        this._chatsChanged()
+        break
+      case 'chat_deleted':
+        this._chats.delete(data.id)
+        this._messages.delete(data.id)
+        this._chatsChanged()
+        break
+      case 'contact_update': {
+        const chat = this._chats.get(data.id)
+        if (chat && !chat.name && (data.name || data.notify)) {
+          this._chats.set(chat.id, { ...chat, name: data.name || data.notify })
+          this._chatsChanged()
+        }
+        break
+      }
+      case 'presence':
+        this._presence.set(data.chatId, data.presences ?? {})
+        this._emit('presence', { chatId: data.chatId, presences: data.presences ?? {} })
+        break
+      case 'sync_progress':
+        this._sync = { progress: data.progress ?? null, syncType: data.syncType ?? null, isLatest: data.isLatest ?? null }
+        this._emit('sync', this._sync)
+        this._scheduleSyncRefetch()
+        break
+      case 'assignment_changed':
+      case 'tags_changed': {
+        const chat = this._chats.get(data.chatId)
+        if (chat) {
+          const patch = type === 'tags_changed' ? { tags: data.tags } : { assignment: data.assignment }
+          this._chats.set(chat.id, { ...chat, ...patch })
+          this._chatsChanged()
+        }
+        break
+      }
+      default:
+        break
+    }
+    this._emit(type, data, envelope)
+  }
+
+  /** @param {Message} m */
+  _upsertMessage(m) {
+    if (!m || !m.id || !m.chatId) return
+    const entry = this._messages.get(m.chatId)
+    let merged = m
+    if (entry) {
+      const old = entry.byId.get(m.id)
+      // Acks only go forward (a late pending copy must not undo a delivery).
+      if (old && old.ack > m.ack && m.ack !== 0) merged = { ...m, ack: old.ack, status: old.status }
+      entry.byId.set(m.id, merged)
+      entry.list = old && old.timestamp === merged.timestamp
+        ? entry.list.map((x) => (x.id === m.id ? merged : x))
+        : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
+      this._messagesChanged(m.chatId)
+    }
+    const chat = this._chats.get(m.chatId)
+    if (chat && (chat.lastMessage?.id === m.id || (m.timestamp ?? 0) >= (chat.lastMessage?.timestamp ?? 0))) {
+      if (m.type !== 'reaction') {
+        this._chats.set(chat.id, { ...chat, lastMessage: merged, timestamp: Math.max(chat.timestamp ?? 0, m.timestamp ?? 0) })
+        this._chatsChanged()
+      }
+    }
+  }
+
+  /** @param {{chatId: string, messageId: string, ack: number, status: string}} a */
+  _ack(a) {
+    /** @param {Message} m */
+    const forward = (m) => (a.ack === 0 ? m.ack <= 1 : a.ack > m.ack)
+    const entry = this._messages.get(a.chatId)
+    const m = entry?.byId.get(a.messageId)
+    if (entry && m && forward(m)) {
+      const updated = { ...m, ack: a.ack, status: a.status }
+      entry.byId.set(m.id, updated)
+      entry.list = entry.list.map((x) => (x.id === m.id ? updated : x))
+      this._messagesChanged(a.chatId)
+    }
+    const chat = this._chats.get(a.chatId)
+    if (chat?.lastMessage?.id === a.messageId && forward(chat.lastMessage)) {
+      this._chats.set(chat.id, { ...chat, lastMessage: { ...chat.lastMessage, ack: a.ack, status: a.status } })
+      this._chatsChanged()
+    }
+  }
+
+  // ---- snapshots --------------------------------------------------------------------------
+
+  /** Status, every chat, and the newest page of each chat whose messages are loaded. */
+  async _loadSnapshots() {
+    const [status, chats] = await Promise.all([this._get('/status'), this._allChats()])
+    const loaded = [...this._messages.keys()].filter((id) => chats.some((c) => c.id === id))
+    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE}`).catch(() => null)))
+    this._status = status
+    if (status.state === 'qr') {
+      const { qr } = await this._get('/qr').catch(() => ({ qr: null }))
+      if (qr !== this._qr) this._qrVersion++
+      this._qr = qr
+    } else {
+      this._qr = null
+    }
+    this._chats = new Map(chats.map((c) => [c.id, c]))
+    const previous = this._messages
+    this._messages = new Map()
+    loaded.forEach((id, i) => {
+      const page = pages[i]
+      if (page) this._setPage(id, page.messages)
+    })
+    for (const id of previous.keys()) this._dirtyMessages.add(id)
+    this._chatsChanged()
+    this._emit('status', this._status)
+    this._emit('qr', this._qr)
+    this._emit('snapshot', { chats: this._chats.size })
+  }
+
+  /** @returns {Promise<Chat[]>} */
+  async _allChats() {
+    /** @type {Chat[]} */
+    const all = []
+    let before = ''
+    for (let i = 0; i < MAX_CHAT_PAGES; i++) {
+      const { chats } = await this._get(`/chats?limit=${CHAT_PAGE}${before}`)
+      all.push(...chats)
+      if (chats.length < CHAT_PAGE) break
+      before = `&before=${enc(chats[chats.length - 1].id)}`
+    }
+    return all
+  }
+
+  /** @param {string} chatId @param {Message[]} page */
+  _setPage(chatId, page) {
+    const byId = new Map(page.map((m) => [m.id, m]))
+    this._messages.set(chatId, { list: sortMessages([...byId.values()]), byId, hasOlder: page.length >= PAGE, loading: null })
+    this._messagesChanged(chatId)
+  }
+
+  /** @param {string} chatId */
+  async _loadLatest(chatId) {
+    /** @type {ChatMessages} */
+    const entry = { list: [], byId: new Map(), hasOlder: true, loading: null }
+    this._messages.set(chatId, entry)
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}`).then((body) => {
+      // Envelopes applied while the page was in flight are kept: merge, never drop.
+      for (const m of body.messages) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
+      entry.list = sortMessages([...entry.byId.values()])
+      entry.hasOlder = body.messages.length >= PAGE
+      this._messagesChanged(chatId)
+      return entry.list
+    })
+    entry.loading = task
+    try {
+      await task
+    } catch (err) {
+      this._messages.delete(chatId)
+      throw err
+    } finally {
+      entry.loading = null
+    }
+  }
+
+  /**
+   * Reload the snapshots while the stream goes on: envelopes that arrive meanwhile are held
+   * and applied after, so a snapshot answered just before an event can never hide it.
+   * @param {'resync'|'history sync'} why
+   */
+  async _reload(why) {
+    if (this._held) return
+    this._held = []
+    for (let attempt = 0; this._running; attempt++) {
+      try {
+        await this._loadSnapshots()
+        break
+      } catch (err) {
+        this._emit('error', { message: `reloading after ${why} failed: ${errorText(err)}` })
+        if (err instanceof WaError && err.status === 401) break
+        await this._sleep(this._backoff(attempt))
+      }
+    }
+    const held = this._held
+    this._held = null
+    for (const envelope of held) this._receive(envelope)
+  }
+
+  /** History-synced messages are not streamed one by one: refetch, at most twice a second. */
+  _scheduleSyncRefetch() {
+    if (this._syncRefetch) return
+    this._syncRefetch = setTimeout(() => {
+      this._syncRefetch = null
+      if (this._running) void this._reload('history sync')
+    }, 500)
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  /** @param {string} path @param {AbortSignal} [signal] */
+  _get(path, signal) {
+    return this._request('GET', path, undefined, signal)
+  }
+
+  /**
+   * @param {string} method @param {string} path @param {unknown} [body] @param {AbortSignal} [signal]
+   * @returns {Promise<any>}
+   */
+  async _request(method, path, body, signal) {
+    /** @type {Response} */
+    let response
+    try {
+      response = await this._fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: 'no-store',
+      })
+    } catch (err) {
+      throw new WaError(0, 'network', `cannot reach the server: ${errorText(err)}`)
+    }
+    let payload = null
+    try {
+      payload = await response.json()
+    } catch {
+      payload = null
+    }
+    if (!response.ok) {
+      const error = payload?.error ?? {}
+      if (response.status === 401) this._unauthorized()
+      throw new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
+    }
+    return payload
+  }
+
+  _unauthorized() {
+    if (this._state.link === 'unauthorized') return
+    this._running = false
+    this._gen++
+    this._stopTransports()
+    this._setState({ link: 'unauthorized', transport: null, nextRetryAt: null, error: 'the token was refused' })
+  }
+}
+
+/**
+ * A File (or Blob with a name) as the `media` of send(): base64 and the kind from its type.
+ * @param {File} file @returns {Promise<import('./wa-client').SendMedia>}
+ */
+export async function mediaFromFile(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  const mimetype = file.type || 'application/octet-stream'
+  const kind = /^image\/(jpeg|png)$/.test(mimetype) ? 'image' : mimetype.startsWith('video/') ? 'video' : mimetype.startsWith('audio/') ? 'audio' : 'document'
+  return { type: kind, base64: btoa(binary), mimetype, fileName: file.name || 'file' }
+}
+
+/** @param {string} s */
+function enc(s) {
+  return encodeURIComponent(s)
+}
+
+/** @param {unknown} err */
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** Oldest first; equal timestamps keep their order. @param {Message[]} list */
+function sortMessages(list) {
+  return list
+    .map((m, i) => [m, i])
+    .sort((a, b) => (/** @type {Message} */ (a[0]).timestamp ?? 0) - (/** @type {Message} */ (b[0]).timestamp ?? 0) || /** @type {number} */ (a[1]) - /** @type {number} */ (b[1]))
+    .map(([m]) => /** @type {Message} */ (m))
+}
+
+/** @param {Message[]} list sorted @param {Message} m @returns {Message[]} */
+function insertSorted(list, m) {
+  let i = list.length
+  while (i > 0 && (list[i - 1].timestamp ?? 0) > (m.timestamp ?? 0)) i--
+  return [...list.slice(0, i), m, ...list.slice(i)]
+}
