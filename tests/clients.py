@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,7 +46,9 @@ class StreamReader:
         last_id: str | None = None,
         drop_after: Callable[[], int] | None = None,
         path: str = "",
+        token: str = TOKEN,
     ) -> None:
+        self.token = token
         self.base_url = base_url
         self.last_id = last_id
         self.drop_after = drop_after or (lambda: 10**9)
@@ -72,6 +75,11 @@ class StreamReader:
             raise self.error
         assert done(self.envelopes), f"{type(self).__name__}: gave up with {len(self.envelopes)}"
 
+    def run_for(self, seconds: float) -> None:
+        """Read for a while: for filtered streams, where no id says 'that was all'."""
+        deadline = time.monotonic() + seconds
+        self.run(lambda envelopes: time.monotonic() > deadline, timeout=seconds + 10)
+
     def _take(self, envelope: Envelope) -> None:
         self.envelopes.append(envelope)
         self.last_id = envelope["id"]
@@ -82,7 +90,7 @@ class StreamReader:
 
 class SseReader(StreamReader):
     def _session(self, budget: int, done: Callable[[list[Envelope]], bool]) -> None:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        headers = {"Authorization": f"Bearer {self.token}"}
         if self.last_id is not None:
             headers["Last-Event-ID"] = self.last_id
         timeout = httpx.Timeout(5.0, read=2.0)
@@ -103,7 +111,7 @@ class SseReader(StreamReader):
 class WebSocketReader(StreamReader):
     def _session(self, budget: int, done: Callable[[list[Envelope]], bool]) -> None:
         url = self.base_url.replace("http://", "ws://") + (self.path or "/ws")
-        url += f"?access_token={TOKEN}"
+        url += f"?access_token={self.token}"
         if self.last_id is not None:
             url += f"&lastEventId={self.last_id}"
         with connect(url, open_timeout=5) as ws:
@@ -120,7 +128,7 @@ class WebSocketReader(StreamReader):
 
 class PollReader(StreamReader):
     def _session(self, budget: int, done: Callable[[list[Envelope]], bool]) -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as client:
+        with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as client:
             while budget > 0 and not done(self.envelopes) and not self.stop.is_set():
                 params = {"timeout": "2"}
                 if self.last_id is not None:

@@ -1,0 +1,269 @@
+"""Issue 5's permission checks, end to end: users' JWTs signed by test keys (HS256 with the
+project secret, ES256 through a JWKS), roles from profiles, and filtering on REST and on every
+stream type."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from tests.clients import PollReader, SseReader, WebSocketReader
+from tests.conftest import Processes
+from tests.harness import Bridge, Orchestrator, ipc_endpoints, make_capture, wait_for
+
+SECRET = "project-jwt-secret-for-tests-0123456789"
+ES_KEY = ec.generate_private_key(ec.SECP256R1())
+KID = "test-es256"
+
+
+def user_token(user_id: str, *, algorithm: str = "HS256", ttl: int = 3600, **claims: Any) -> str:
+    payload = {"sub": user_id, "aud": "authenticated", "role": "authenticated",
+               "exp": int(time.time()) + ttl, **claims}  # fmt: skip
+    if algorithm == "ES256":
+        return jwt.encode(payload, ES_KEY, algorithm="ES256", headers={"kid": KID})
+    return jwt.encode(payload, SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def jwks_url() -> Iterator[str]:
+    jwk = json.loads(ECAlgorithm.to_jwk(ES_KEY.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": KID, "alg": "ES256", "use": "sig"}]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+    server.server_close()
+
+
+class Desk:
+    """A running stack with an admin (the API token), a supervisor and two agents."""
+
+    def __init__(self, orchestrator: Orchestrator, bridge: Bridge) -> None:
+        self.orchestrator, self.bridge = orchestrator, bridge
+        self.users = {name: str(uuid.uuid4()) for name in ("supervisor", "agent1", "agent2")}
+        self._clients: list[httpx.Client] = []
+        for name, user_id in self.users.items():
+            role = "supervisor" if name == "supervisor" else "agent"
+            self.admin.put(f"/admin/profiles/{user_id}", json={"role": role, "displayName": name})
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.orchestrator.http
+
+    def client(self, name: str, algorithm: str = "HS256") -> httpx.Client:
+        token = user_token(self.users[name], algorithm=algorithm)
+        client = httpx.Client(
+            base_url=self.orchestrator.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory, jwks_url: str) -> Iterator[Desk]:
+    tmp = tmp_path_factory.mktemp("desk")
+    processes = Processes(tmp)
+    capture = make_capture(tmp / "capture.jsonl", 1500, chats=6)
+    with ipc_endpoints() as endpoints:
+        try:
+            orchestrator = processes.add(
+                Orchestrator(tmp, tmp / "orch", endpoints, SUPABASE_JWT_SECRET=SECRET,
+                             ORCH_JWKS_URL=jwks_url)
+            )  # fmt: skip
+            orchestrator.wait_healthy()
+            # The bridge replays slowly: traffic keeps flowing while the tests watch streams.
+            bridge = processes.add(
+                Bridge(tmp, tmp / "bridge", endpoints, BRIDGE_REPLAY=capture,
+                       BRIDGE_REPLAY_RATE=60)
+            )  # fmt: skip
+            wait_for("chats", lambda: len(orchestrator.http.get("/chats").json()["chats"]) >= 6)
+            desk = Desk(orchestrator, bridge)
+            yield desk
+            desk.close()
+        finally:
+            processes.cleanup()
+
+
+def chat_ids(client: httpx.Client) -> list[str]:
+    return [c["id"] for c in client.get("/chats", params={"limit": 500}).json()["chats"]]
+
+
+def assigned(desk: Desk) -> tuple[str, str, list[str]]:
+    """Chat A for agent1, chat B for agent2, the rest unassigned (by the admin). Picked by id,
+    not by activity, which changes as the replay goes on: every test gets the same split."""
+    chats = sorted(chat_ids(desk.admin))
+    a, b = chats[0], chats[1]
+    for chat, agent in ((a, "agent1"), (b, "agent2")):
+        response = desk.admin.put(f"/chats/{chat}/assignment", json={"agentId": desk.users[agent]})
+        assert response.status_code == 200, response.text
+    return a, b, chats[2:]
+
+
+def test_tokens_are_verified_and_roles_come_from_profiles(desk: Desk) -> None:
+    for algorithm in ("HS256", "ES256"):
+        me = desk.client("agent1", algorithm).get("/me").json()
+        assert me == {"userId": desk.users["agent1"], "role": "agent", "name": "agent1"}
+    base = desk.orchestrator.base_url
+    refused = [
+        user_token(desk.users["agent1"], ttl=-10),  # expired
+        user_token(str(uuid.uuid4())),  # no profile
+        user_token(desk.users["agent1"], aud="somebody-else"),
+        jwt.encode({"sub": desk.users["agent1"], "aud": "authenticated",
+                    "exp": int(time.time()) + 60}, "wrong-secret" * 3, algorithm="HS256"),
+        jwt.encode({"sub": desk.users["agent1"], "exp": int(time.time()) + 60}, None,
+                   algorithm="none"),
+    ]  # fmt: skip
+    for token in refused:
+        response = httpx.get(f"{base}/chats", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, token
+    agent = desk.client("agent1")
+    assert agent.get("/admin/bridge").status_code == 403
+    assert agent.get("/metrics").status_code == 403
+    assert agent.get("/qr").status_code == 403
+    assert desk.client("supervisor").get("/qr").status_code == 200
+
+
+def test_rest_shows_each_agent_only_their_chats_and_the_unassigned(desk: Desk) -> None:
+    a, b, free = assigned(desk)
+    agent1, agent2, supervisor = (
+        desk.client("agent1"),
+        desk.client("agent2"),
+        desk.client("supervisor"),
+    )
+    assert set(chat_ids(agent1)) == {a, *free}
+    assert set(chat_ids(agent2)) == {b, *free}
+    assert set(chat_ids(supervisor)) == {a, b, *free}
+    for path in (f"/chats/{b}", f"/chats/{b}/messages", f"/messages/{b}", f"/chats/{b}/notes",
+                 f"/contacts/{b}/picture"):  # fmt: skip
+        response = agent1.get(path)
+        assert response.status_code == 403, path
+        assert response.json()["error"]["code"] == "forbidden"
+    response = agent1.post("/send", json={"chatId": b, "text": "hi"})
+    assert response.status_code == 403
+    assert agent1.get(f"/chats/{a}").json()["assignment"]["agentId"] == desk.users["agent1"]
+
+
+def test_agents_take_and_release_chats_but_cannot_steal(desk: Desk) -> None:
+    _, b, free = assigned(desk)
+    agent1 = desk.client("agent1")
+    me = desk.users["agent1"]
+    assert agent1.put(f"/chats/{b}/assignment", json={"agentId": me}).status_code == 403
+    taken = agent1.put(f"/chats/{free[0]}/assignment", json={"agentId": me})
+    assert taken.status_code == 200 and taken.json()["assignment"]["agentId"] == me
+    assert free[0] not in chat_ids(desk.client("agent2"))
+    assert agent1.delete(f"/chats/{free[0]}/assignment").status_code == 200
+    assert free[0] in chat_ids(desk.client("agent2"))
+    assert agent1.delete(f"/chats/{b}/assignment").status_code == 403
+    activity = desk.client("supervisor").get("/activity", params={"chatId": free[0]}).json()
+    assert [(e["action"], e["actorId"]) for e in activity["activity"]][:2] == [
+        ("chat_unassigned", me), ("chat_assigned", me),
+    ]  # fmt: skip
+    assert agent1.get("/activity").status_code == 403
+
+
+def test_notes_tags_and_quick_replies_follow_the_roles(desk: Desk) -> None:
+    a, b, _ = assigned(desk)
+    agent1, supervisor = desk.client("agent1"), desk.client("supervisor")
+    note = agent1.post(f"/chats/{a}/notes", json={"body": "customer prefers email"})
+    assert note.status_code == 201 and note.json()["authorId"] == desk.users["agent1"]
+    assert agent1.post(f"/chats/{b}/notes", json={"body": "x"}).status_code == 403
+    assert agent1.post(f"/chats/{a}/notes", json={"body": ""}).status_code == 400
+    assert agent1.post("/tags", json={"name": "nope"}).status_code == 403
+    name = f"vip-{uuid.uuid4().hex[:6]}"
+    tag = supervisor.post("/tags", json={"name": name, "color": "#f00"})
+    assert tag.status_code == 201
+    assert supervisor.post("/tags", json={"name": name}).status_code == 409
+    tagged = agent1.post(f"/chats/{a}/tags", json={"tagId": tag.json()["id"]})
+    assert tagged.status_code == 200 and tagged.json()["tags"][0]["name"] == name
+    assert agent1.post(f"/chats/{b}/tags", json={"tagId": tag.json()["id"]}).status_code == 403
+    assert agent1.post("/quick-replies", json={"shortcut": "/x", "body": "y"}).status_code == 403
+    reply = supervisor.post("/quick-replies", json={"shortcut": f"/{name}", "body": "Hello!"})
+    assert reply.status_code == 201
+    assert any(
+        r["shortcut"] == f"/{name}" for r in agent1.get("/quick-replies").json()["quickReplies"]
+    )
+
+
+def envelope_chat(envelope: dict[str, Any]) -> str | None:
+    data = envelope["data"]
+    return data.get("chatId") or (
+        data.get("id") if envelope["type"] != "connection_status" else None
+    )
+
+
+def test_every_stream_type_carries_only_what_the_user_may_see(desk: Desk) -> None:
+    a, b, free = assigned(desk)
+    token = user_token(desk.users["agent1"])
+    base = desk.orchestrator.base_url
+    # Start from the very first event: history plus whatever the replay adds meanwhile.
+    readers = [
+        SseReader(base, last_id="", token=token),
+        WebSocketReader(base, last_id="", token=token),
+        PollReader(base, last_id="", token=token),
+    ]
+    threads = [threading.Thread(target=r.run_for, args=(4.0,)) for r in readers]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    desk.admin.post(f"/chats/{b}/notes", json={"body": "private to agent2's chat"})
+    desk.admin.post(f"/chats/{a}/notes", json={"body": "for agent1's eyes"})
+    for thread in threads:
+        thread.join()
+    for reader in readers:
+        assert reader.envelopes, type(reader).__name__
+        chats = {envelope_chat(e) for e in reader.envelopes} - {None}
+        assert b not in chats, type(reader).__name__
+        assert a in chats or any(c in chats for c in free)
+        assert not any(e["type"] == "qr" for e in reader.envelopes)
+        notes = [e["data"]["note"]["body"] for e in reader.envelopes if e["type"] == "note_added"]
+        assert "for agent1's eyes" in notes, type(reader).__name__
+        assert "private to agent2's chat" not in notes, type(reader).__name__
+    chat_socket = WebSocketReader(base, last_id="", token=token, path=f"/ws/chat/{b}")
+    with pytest.raises(Exception, match=r"4403|403"):
+        chat_socket.run(lambda e: bool(e), timeout=5)
+
+
+def test_supervisor_streams_see_everything(desk: Desk) -> None:
+    a, b, _ = assigned(desk)
+    token = user_token(desk.users["supervisor"])
+    reader = PollReader(desk.orchestrator.base_url, last_id="", token=token)
+    target = desk.orchestrator.last_event_id()
+    reader.run(lambda e: any(x["id"] == target for x in e), timeout=30)
+    chats = {envelope_chat(e) for e in reader.envelopes}
+    assert {a, b} <= chats
+
+
+def test_sqlite_data_dir_is_owner_only(desk: Desk) -> None:
+    data = Path(desk.orchestrator.data_dir)
+    assert data.stat().st_mode & 0o077 == 0
+    assert (data / "store.sqlite3").stat().st_mode & 0o077 == 0
