@@ -67,6 +67,18 @@ class RuntimeCollector(Collector):
         yield counter("wa_stream_resyncs", "resync envelopes sent", s.resyncs)
         yield gauge("wa_stream_log_entries", "stream events retained", len(rt.event_log))
 
+        wb = rt.writebehind
+        yield gauge("wa_store_up", "1 while store writes succeed", float(wb.stats.store_up))
+        yield gauge("wa_store_pending_rows", "changes not yet in the store", wb.pending)
+        yield gauge(
+            "wa_store_lag_seconds", "age of the oldest change not yet stored", wb.lag_seconds
+        )
+        yield counter("wa_store_written_rows", "rows written to the store", wb.stats.written_rows)
+        yield counter("wa_store_failures", "failed store writes", wb.stats.failures)
+        yield counter(
+            "wa_store_spilled_batches", "batches spilled to disk", wb.stats.spilled_batches
+        )
+
         st = rt.state.stats
         yield gauge("wa_state_chats", "chats in RAM", len(rt.state.chats))
         yield gauge("wa_state_messages", "messages in RAM", st.messages)

@@ -167,6 +167,8 @@ export class WaClient {
 
   connect(): Promise<void>
   close(): void
+  /** Reconnect now instead of at the next backoff step. */
+  reconnectNow(): void
 
   on<K extends keyof ClientEvents>(type: K, fn: (data: ClientEvents[K], envelope?: Envelope) => void): () => void
   subscribe(fn: (event: { type: string; data: unknown; envelope?: Envelope }) => void): () => void
@@ -187,7 +189,7 @@ export class WaClient {
 
   send(options: SendOptions): Promise<Message>
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
-  pairingCode(phone: string): Promise<unknown>
+  pairingCode(phone: string): Promise<{ code: string }>
 
   mediaUrl(message: Message): string | null
   qrImageUrl(): string

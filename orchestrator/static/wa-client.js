@@ -374,6 +374,11 @@ export class WaClient {
     this._startStream(gen)
   }
 
+  /** Reconnect at once instead of waiting for the next backoff step (a "Retry now" button). */
+  reconnectNow() {
+    if (this._running && this._state.link !== 'connecting') this._restartNow()
+  }
+
   /** Stop streaming and polling; the cache stays readable. */
   close() {
     this._running = false

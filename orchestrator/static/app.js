@@ -1,0 +1,740 @@
+/**
+ * The operator console: sign-in, connection state, QR and pairing code, history-sync progress,
+ * chat list, chat window, composer. Plain DOM over wa-client.js; no build step, no framework.
+ * Every piece of text from WhatsApp goes through textContent, never innerHTML.
+ *
+ * URL options: `?access_token=` signs in (then leaves the address bar), `?transport=websocket`
+ * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
+ * while long-polling.
+ */
+import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
+
+const TOKEN_KEY = 'wa-console-token'
+const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '✅']
+const TICKS = /** @type {Record<number, [string, string]>} */ ({
+  0: ['⚠', 'failed'],
+  1: ['🕓', 'pending'],
+  2: ['✓', 'sent'],
+  3: ['✓✓', 'delivered'],
+  4: ['✓✓', 'read'],
+  5: ['✓✓', 'played'],
+})
+const WA_STATES = /** @type {Record<string, [string, string]>} */ ({
+  open: ['WhatsApp connected', 'ok'],
+  connecting: ['Connecting to WhatsApp…', 'warn'],
+  qr: ['Waiting for the QR scan', 'warn'],
+  close: ['WhatsApp disconnected', 'bad'],
+  logged_out: ['Logged out of WhatsApp', 'bad'],
+  replaced: ['Replaced by another session', 'bad'],
+  stopped: ['WhatsApp stopped', 'bad'],
+})
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
+
+/**
+ * Tiny element builder. Children: nodes or strings (as text). Attributes: `class`, `dataset`,
+ * `on*` handlers, anything else via setAttribute (false/null skips it).
+ * @param {string} tag @param {Record<string, any>} [attrs] @param {...(Node|string|null|false|undefined)} children
+ */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue
+    if (k === 'class') el.className = v
+    else if (k === 'dataset') Object.assign(el.dataset, v)
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
+    else el.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children) if (c !== null && c !== false && c !== undefined) el.append(c)
+  return el
+}
+
+// ---- sign-in ----------------------------------------------------------------------------------
+
+function takeTokenFromUrl() {
+  const url = new URL(location.href)
+  const token = url.searchParams.get('access_token')
+  if (token === null) return
+  url.searchParams.delete('access_token')
+  // The token leaves the address bar (and so the history and any shared screenshot).
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash)
+  if (token) sessionStorage.setItem(TOKEN_KEY, token)
+}
+
+function start() {
+  takeTokenFromUrl()
+  const token = sessionStorage.getItem(TOKEN_KEY)
+  if (token) void openConsole(token)
+  else showSignin()
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault()
+    const input = /** @type {HTMLInputElement} */ ($('signin-token'))
+    const value = input.value.trim()
+    if (!value) return
+    sessionStorage.setItem(TOKEN_KEY, value)
+    input.value = ''
+    void openConsole(value)
+  })
+  $('signout').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY)
+    location.reload()
+  })
+}
+
+/** @param {string} [error] */
+function showSignin(error) {
+  $('app').hidden = true
+  $('signin').hidden = false
+  const el = $('signin-error')
+  el.hidden = !error
+  el.textContent = error ?? ''
+  $('signin-token').focus()
+}
+
+// ---- the console ------------------------------------------------------------------------------
+
+/** @type {Console|null} */
+let current = null
+
+/** @param {string} token */
+async function openConsole(token) {
+  current?.client.close()
+  const params = new URL(location.href).searchParams
+  const transport = params.get('transport') === 'websocket' ? 'websocket' : 'sse'
+  const retry = Number(params.get('streamRetryMs'))
+  const client = new WaClient({
+    baseUrl: '',
+    token,
+    transport,
+    streamRetryMs: Number.isFinite(retry) && retry >= 500 ? retry : undefined,
+  })
+  // For tests and curious operators: the live client and its state.
+  Object.assign(window, { __waClient: client })
+  $('signin').hidden = true
+  $('app').hidden = false
+  current = new Console(client)
+  try {
+    await client.connect()
+  } catch (err) {
+    if (err instanceof WaError && err.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY)
+      client.close()
+      showSignin('That token was refused. Check it and try again.')
+    }
+  }
+}
+
+class Console {
+  /** @param {WaClient} client */
+  constructor(client) {
+    this.client = client
+    /** @type {string|null} */
+    this.openId = null
+    /** @type {import('./wa-client').Message|null} */
+    this.replyTo = null
+    /** @type {File|null} */
+    this.file = null
+    this.filter = ''
+    /** @type {Map<string, HTMLElement>} */
+    this.chatEls = new Map()
+    /** @type {Map<string, string>} */
+    this.chatSigs = new Map()
+    /** @type {Map<string, HTMLElement>} */
+    this.msgEls = new Map()
+    /** @type {Map<string, string>} */
+    this.msgSigs = new Map()
+    this.loadingOlder = false
+    /** @type {ReturnType<typeof setInterval>|null} */
+    this.bannerTimer = null
+
+    client.on('chats', () => this.renderChats())
+    client.on('messages', ({ chatId }) => {
+      if (chatId === this.openId) this.renderMessages()
+    })
+    client.on('status', () => this.renderStatus())
+    client.on('qr', () => this.renderStatus())
+    client.on('sync', (s) => this.renderSync(s))
+    client.on('presence', ({ chatId }) => {
+      if (chatId === this.openId) this.renderChatHeader()
+    })
+    client.on('client', () => this.renderLink())
+    client.on('chat_deleted', (d) => {
+      if (d.id === this.openId) {
+        if (d.mergedInto) void this.open(d.mergedInto)
+        else this.closeChat()
+      }
+    })
+    client.on('error', ({ message }) => this.toast(message))
+    client.on('client', (s) => {
+      if (s.link === 'unauthorized') {
+        sessionStorage.removeItem(TOKEN_KEY)
+        showSignin('The server refused the token. Sign in again.')
+      }
+    })
+    this.bind()
+    this.renderLink()
+  }
+
+  bind() {
+    const search = /** @type {HTMLInputElement} */ ($('search'))
+    search.oninput = () => {
+      this.filter = search.value.trim().toLowerCase()
+      this.renderChats()
+    }
+    document.onkeydown = (e) => {
+      const target = /** @type {HTMLElement} */ (e.target)
+      const typing = target.closest('input, textarea')
+      if (e.key === '/' && !typing) {
+        e.preventDefault()
+        search.focus()
+      } else if (e.key === 'Escape' && this.replyTo) {
+        this.setReply(null)
+      }
+    }
+    $('chat-list').onkeydown = (e) => this.chatListKeys(e)
+    $('back').onclick = () => this.closeChat()
+    $('load-older').onclick = () => void this.loadOlder()
+    $('messages').onscroll = () => {
+      if ($('messages').scrollTop < 150) void this.loadOlder()
+    }
+    $('reply-cancel').onclick = () => this.setReply(null)
+    $('file-cancel').onclick = () => this.setFile(null)
+    const file = /** @type {HTMLInputElement} */ ($('file'))
+    file.onchange = () => this.setFile(file.files?.[0] ?? null)
+    const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
+    text.onkeydown = (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault()
+        $('composer').requestSubmit()
+      }
+    }
+    text.oninput = () => autoGrow(text)
+    $('composer').onsubmit = (e) => {
+      e.preventDefault()
+      void this.send()
+    }
+    $('banner-retry').onclick = () => this.client.reconnectNow()
+    $('pairing-form').onsubmit = (e) => {
+      e.preventDefault()
+      void this.pairing()
+    }
+  }
+
+  // ---- link state, WhatsApp state, QR, sync ---------------------------------------------
+
+  renderLink() {
+    const s = this.client.clientState()
+    document.body.dataset.link = s.link
+    document.body.dataset.transport = s.transport ?? ''
+    const pill = $('link-state')
+    const labels = { sse: 'Live', websocket: 'Live (WebSocket)', poll: 'Live (polling)' }
+    const text = s.link === 'live' ? labels[s.transport ?? 'sse'] : s.link === 'reconnecting' ? 'Reconnecting…' : s.link === 'connecting' ? 'Connecting…' : s.link === 'closed' ? 'Offline' : s.link
+    pill.textContent = text
+    pill.className = `pill ${s.link === 'live' ? (s.transport === 'poll' ? 'warn' : 'ok') : s.link === 'reconnecting' ? 'bad' : 'warn'}`
+    pill.title = s.transport === 'poll' ? 'Streaming is blocked on this network; using long-polling and retrying streams' : 'Connection to the server'
+    const banner = $('banner')
+    if (this.bannerTimer) clearInterval(this.bannerTimer)
+    this.bannerTimer = null
+    if (s.link === 'reconnecting') {
+      const update = () => {
+        const left = s.nextRetryAt ? Math.max(0, Math.ceil((s.nextRetryAt - Date.now()) / 1000)) : 0
+        $('banner-text').textContent = `Connection to the server lost${s.error ? ` (${s.error})` : ''}. ${left > 0 ? `Reconnecting in ${left} s…` : 'Reconnecting…'} Messages that arrive meanwhile will appear when it is back.`
+      }
+      update()
+      this.bannerTimer = setInterval(update, 1000)
+      banner.hidden = false
+    } else {
+      banner.hidden = true
+    }
+  }
+
+  renderStatus() {
+    const status = this.client.status()
+    const state = status?.state ?? 'connecting'
+    document.body.dataset.waState = state
+    const [label, tone] = WA_STATES[state] ?? [`WhatsApp: ${state}`, 'warn']
+    const pill = $('wa-state')
+    const reason = status?.reason
+    pill.textContent = reason?.unreachable && state !== 'open' ? 'WhatsApp unreachable' : label
+    pill.className = `pill ${tone}`
+    pill.title = reason?.message ? `Last close: ${reason.message}${reason.statusCode ? ` (${reason.statusCode})` : ''}` : 'WhatsApp connection'
+    const qr = this.client.qr()
+    const linked = state === 'open' || Boolean(status?.me)
+    const showLink = !linked || state === 'qr' || state === 'logged_out' || qr !== null
+    $('link').hidden = !showLink
+    const img = /** @type {HTMLImageElement} */ ($('qr'))
+    if (qr) {
+      const src = this.client.qrImageUrl()
+      if (img.getAttribute('src') !== src) img.src = src
+      img.hidden = false
+      $('qr-none').hidden = true
+    } else {
+      img.hidden = true
+      img.removeAttribute('src')
+      $('qr-none').hidden = false
+      $('qr-none').textContent = state === 'logged_out' ? 'Logged out: a new QR code is on its way…' : 'Waiting for a QR code…'
+    }
+  }
+
+  /** @param {{progress: number|null, isLatest: boolean|null}} s */
+  renderSync(s) {
+    const box = $('sync')
+    const bar = /** @type {HTMLProgressElement} */ ($('sync-bar'))
+    const pct = Math.max(0, Math.min(100, s.progress ?? 0))
+    bar.value = pct
+    bar.setAttribute('aria-valuetext', `${pct}%`)
+    $('sync-label').textContent = pct >= 100 ? 'History synced' : `Syncing history… ${pct}%`
+    box.hidden = false
+    if (pct >= 100) setTimeout(() => (box.hidden = true), 4000)
+  }
+
+  /** @param {string} message */
+  toast(message) {
+    const t = $('toast')
+    t.textContent = message
+    t.hidden = false
+    clearTimeout(/** @type {any} */ (t).timer)
+    ;/** @type {any} */ (t).timer = setTimeout(() => (t.hidden = true), 6000)
+  }
+
+  async pairing() {
+    const input = /** @type {HTMLInputElement} */ ($('pairing-phone'))
+    const out = $('pairing-result')
+    out.textContent = 'Asking WhatsApp…'
+    try {
+      const { code } = await this.client.pairingCode(input.value)
+      out.textContent = `Enter this code on the phone: ${code}`
+    } catch (err) {
+      out.textContent = err instanceof WaError ? `Could not get a code: ${err.message}` : 'Could not get a code.'
+    }
+  }
+
+  // ---- chat list -------------------------------------------------------------------------
+
+  renderChats() {
+    const list = $('chat-list')
+    const chats = this.client.chats().filter((c) => this.matches(c))
+    $('chat-empty').hidden = chats.length > 0
+    $('chat-empty').textContent = this.filter ? 'No chat matches.' : 'No chats yet.'
+    const focusedId = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')?.getAttribute('data-chat-id')
+    const keep = new Set(chats.map((c) => c.id))
+    for (const [id, el] of this.chatEls) {
+      if (!keep.has(id)) {
+        el.remove()
+        this.chatEls.delete(id)
+        this.chatSigs.delete(id)
+      }
+    }
+    chats.forEach((chat, i) => {
+      const sig = JSON.stringify([chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.id === this.openId])
+      let el = this.chatEls.get(chat.id)
+      if (!el || this.chatSigs.get(chat.id) !== sig) {
+        const fresh = this.chatItem(chat)
+        if (el) el.replaceWith(fresh)
+        el = fresh
+        this.chatEls.set(chat.id, el)
+        this.chatSigs.set(chat.id, sig)
+      }
+      // Move only what is out of place: moving a node blurs it.
+      if (list.children[i] !== el) list.insertBefore(el, list.children[i] ?? null)
+    })
+    // Roving tabindex: one item is in the tab order.
+    const items = /** @type {HTMLElement[]} */ ([...list.children])
+    const active = items.find((el) => el.dataset.chatId === (focusedId ?? this.openId)) ?? items[0]
+    for (const el of items) el.tabIndex = el === active ? 0 : -1
+    if (focusedId && document.activeElement !== this.chatEls.get(focusedId)) this.chatEls.get(focusedId)?.focus()
+  }
+
+  /** @param {import('./wa-client').Chat} chat */
+  matches(chat) {
+    if (!this.filter) return true
+    const hay = `${chat.name ?? ''} ${chat.id} ${chat.lastMessage?.text ?? ''} ${(chat.tags ?? []).map((t) => t.name).join(' ')}`.toLowerCase()
+    return hay.includes(this.filter)
+  }
+
+  /** @param {import('./wa-client').Chat} chat */
+  chatItem(chat) {
+    const name = displayName(chat)
+    const last = chat.lastMessage
+    const selected = chat.id === this.openId
+    const preview = last ? messagePreview(last) : ''
+    const tags = chat.tags?.length
+      ? h('span', { class: 'tags' }, ...chat.tags.map((t) => tagChip(t)))
+      : null
+    const assignee = chat.assignment ? h('span', { class: 'assignee', title: 'Assigned to' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`) : null
+    const unread = chat.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${chat.unreadCount} unread` }, String(chat.unreadCount)) : null
+    return h(
+      'li',
+      {
+        class: `chat-item${selected ? ' selected' : ''}${chat.unreadCount > 0 ? ' unread' : ''}`,
+        role: 'option',
+        'aria-selected': selected ? 'true' : 'false',
+        dataset: { chatId: chat.id },
+        onclick: () => void this.open(chat.id),
+      },
+      h('span', { class: `avatar${chat.isGroup ? ' group' : ''}`, 'aria-hidden': 'true' }, initials(name)),
+      h(
+        'span',
+        { class: 'chat-main' },
+        h('span', { class: 'chat-top' }, h('span', { class: 'chat-name' }, name), h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : '')),
+        h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: 'preview' }, preview), unread),
+        assignee || tags ? h('span', { class: 'chat-extra' }, assignee, tags) : null,
+      ),
+    )
+  }
+
+  /** @param {KeyboardEvent} e */
+  chatListKeys(e) {
+    const items = /** @type {HTMLElement[]} */ ([...$('chat-list').children])
+    const i = items.indexOf(/** @type {HTMLElement} */ (document.activeElement))
+    /** @param {number} j */
+    const go = (j) => {
+      const el = items[Math.max(0, Math.min(items.length - 1, j))]
+      if (!el) return
+      for (const x of items) x.tabIndex = -1
+      el.tabIndex = 0
+      el.focus()
+      e.preventDefault()
+    }
+    if (e.key === 'ArrowDown') go(i + 1)
+    else if (e.key === 'ArrowUp') go(i - 1)
+    else if (e.key === 'Home') go(0)
+    else if (e.key === 'End') go(items.length - 1)
+    else if ((e.key === 'Enter' || e.key === ' ') && i >= 0) {
+      e.preventDefault()
+      void this.open(/** @type {string} */ (items[i].dataset.chatId)).then(() => $('composer-text').focus())
+    }
+  }
+
+  // ---- chat window -----------------------------------------------------------------------
+
+  /** @param {string} chatId */
+  async open(chatId) {
+    if (this.openId !== chatId) {
+      this.openId = chatId
+      this.replyTo = null
+      this.setReply(null)
+      this.setFile(null)
+      $('message-list').replaceChildren()
+      this.msgEls.clear()
+      this.msgSigs.clear()
+      $('composer-error').hidden = true
+    }
+    document.body.classList.add('chat-open')
+    $('chat-placeholder').hidden = true
+    $('chat-view').hidden = false
+    this.renderChatHeader()
+    this.renderChats()
+    $('older-status').textContent = 'Loading…'
+    try {
+      await this.client.messages(chatId)
+      $('older-status').textContent = ''
+    } catch (err) {
+      $('older-status').textContent = `Could not load messages: ${err instanceof Error ? err.message : err}`
+    }
+    if (this.openId === chatId) this.renderMessages(true)
+  }
+
+  closeChat() {
+    this.openId = null
+    document.body.classList.remove('chat-open')
+    $('chat-view').hidden = true
+    $('chat-placeholder').hidden = false
+    this.renderChats()
+  }
+
+  renderChatHeader() {
+    const chat = this.openId ? this.client.chat(this.openId) : null
+    if (!chat) return
+    $('chat-title').textContent = displayName(chat)
+    const presences = this.client.presence(chat.id) ?? {}
+    const typing = Object.values(presences).some((p) => p.lastKnownPresence === 'composing' || p.lastKnownPresence === 'recording')
+    $('chat-sub').textContent = typing ? 'typing…' : chat.isGroup ? 'Group' : phoneOf(chat.id)
+    const meta = $('chat-meta')
+    meta.replaceChildren(
+      ...(chat.assignment ? [h('span', { class: 'assignee' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`)] : []),
+      ...(chat.tags ?? []).map((t) => tagChip(t)),
+    )
+  }
+
+  /** @param {boolean} [toBottom] */
+  renderMessages(toBottom = false) {
+    if (!this.openId) return
+    const box = $('messages')
+    const list = $('message-list')
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 120
+    const messages = this.client.cachedMessages(this.openId)
+    const byId = new Map(messages.map((m) => [m.id, m]))
+    const keep = new Set(messages.map((m) => m.id))
+    for (const [id, el] of this.msgEls) {
+      if (!keep.has(id)) {
+        el.remove()
+        this.msgEls.delete(id)
+        this.msgSigs.delete(id)
+      }
+    }
+    const firstBefore = list.firstElementChild
+    const offsetBefore = firstBefore ? /** @type {HTMLElement} */ (firstBefore).offsetTop - box.scrollTop : 0
+    const group = this.client.chat(this.openId)?.isGroup ?? false
+    messages.forEach((m, i) => {
+      const quoted = m.quotedId ? byId.get(m.quotedId) ?? null : null
+      const sig = JSON.stringify([m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text])
+      let el = this.msgEls.get(m.id)
+      if (!el || this.msgSigs.get(m.id) !== sig) {
+        const fresh = this.messageItem(m, quoted, group)
+        if (el) el.replaceWith(fresh)
+        el = fresh
+        this.msgEls.set(m.id, el)
+        this.msgSigs.set(m.id, sig)
+      }
+      if (list.children[i] !== el) list.insertBefore(el, list.children[i] ?? null)
+    })
+    const hasOlder = this.client.hasOlder(this.openId)
+    $('load-older').hidden = !hasOlder
+    if (!hasOlder && !$('older-status').textContent) $('older-status').textContent = 'Beginning of the conversation'
+    if (toBottom || nearBottom) {
+      box.scrollTop = box.scrollHeight
+    } else if (firstBefore && firstBefore.isConnected) {
+      // Older messages were added above: keep what the reader was looking at in place.
+      box.scrollTop = /** @type {HTMLElement} */ (firstBefore).offsetTop - offsetBefore
+    }
+  }
+
+  /**
+   * @param {import('./wa-client').Message} m
+   * @param {import('./wa-client').Message|null} quoted
+   * @param {boolean} group
+   */
+  messageItem(m, quoted, group) {
+    const body = []
+    if (group && !m.fromMe) body.push(h('span', { class: 'sender' }, m.senderName ?? phoneOf(m.sender ?? '')))
+    if (m.quotedId) {
+      body.push(h('blockquote', { class: 'quoted' }, quoted ? messagePreview(quoted) : 'A message not loaded here'))
+    }
+    if (m.deleted) {
+      body.push(h('p', { class: 'deleted' }, '🚫 This message was deleted'))
+    } else {
+      if (m.media) body.push(this.mediaView(m))
+      if (m.text) body.push(h('p', { class: 'text' }, m.text))
+      else if (!m.media) body.push(h('p', { class: 'text muted' }, placeholderFor(m)))
+    }
+    const footer = h(
+      'span',
+      { class: 'footer' },
+      m.edited && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
+      h('time', { datetime: new Date(m.timestamp * 1000).toISOString(), title: new Date(m.timestamp * 1000).toLocaleString() }, clock(m.timestamp)),
+      m.fromMe ? ticks(m) : null,
+    )
+    const reactions = m.reactions?.length ? reactionChips(m.reactions) : null
+    const actions = m.deleted
+      ? null
+      : h(
+          'span',
+          { class: 'actions' },
+          h('button', { type: 'button', class: 'ghost small', 'aria-label': 'Reply to this message', onclick: () => this.setReply(m) }, '↩'),
+          h('button', { type: 'button', class: 'ghost small', 'aria-label': 'React to this message', 'aria-haspopup': 'true', onclick: (/** @type {MouseEvent} */ e) => this.reactMenu(m, /** @type {HTMLElement} */ (e.currentTarget)) }, '☺'),
+        )
+    return h(
+      'li',
+      { class: `msg ${m.fromMe ? 'out' : 'in'}${m.deleted ? ' is-deleted' : ''}`, dataset: { messageId: m.id, ack: String(m.ack) } },
+      h('div', { class: 'bubble' }, ...body, footer),
+      reactions,
+      actions,
+    )
+  }
+
+  /** @param {import('./wa-client').Message} m */
+  mediaView(m) {
+    const media = /** @type {import('./wa-client').Media} */ (m.media)
+    const url = this.client.mediaUrl(m)
+    const label = media.fileName ?? `${m.type}${media.mimetype ? ` (${media.mimetype})` : ''}`
+    const size = media.size ? ` · ${humanSize(media.size)}` : ''
+    const fileLink = () =>
+      url
+        ? h('a', { class: 'file', href: url, download: media.fileName ?? '', target: '_blank', rel: 'noopener' }, `${fileIcon(m.type)} ${label}${size}`)
+        : h('span', { class: 'file' }, `${fileIcon(m.type)} ${label}${size}`)
+    if ((m.type === 'image' || m.type === 'sticker') && url) {
+      const img = h('img', { class: m.type, src: url, alt: m.text || (m.type === 'sticker' ? 'Sticker' : 'Photo'), loading: 'lazy', decoding: 'async' })
+      // Media can be gone (expired on WhatsApp, or a replayed capture): say so, keep the link.
+      img.addEventListener('error', () => img.replaceWith(h('span', { class: 'media-missing' }, `${fileIcon(m.type)} Photo unavailable${size}`)), { once: true })
+      return h('a', { class: 'media', href: url, target: '_blank', rel: 'noopener', 'aria-label': 'Open the photo' }, img)
+    }
+    return fileLink()
+  }
+
+  /** @param {import('./wa-client').Message} m @param {HTMLElement} anchor */
+  reactMenu(m, anchor) {
+    document.querySelector('.react-menu')?.remove()
+    const close = () => {
+      menu.remove()
+      anchor.focus()
+    }
+    const menu = h(
+      'div',
+      { class: 'react-menu', role: 'menu', 'aria-label': 'Reactions', onkeydown: (/** @type {KeyboardEvent} */ e) => {
+        if (e.key === 'Escape') close()
+      } },
+      ...REACTIONS.map((emoji) =>
+        h('button', { type: 'button', role: 'menuitem', class: 'ghost', onclick: () => {
+          close()
+          this.client.react(m.chatId, m.id, emoji).catch((err) => this.toast(`Reaction failed: ${err.message}`))
+        } }, emoji),
+      ),
+    )
+    anchor.parentElement?.append(menu)
+    /** @type {HTMLElement} */ (menu.firstElementChild).focus()
+  }
+
+  async loadOlder() {
+    const chatId = this.openId
+    if (!chatId || this.loadingOlder || !this.client.hasOlder(chatId)) return
+    this.loadingOlder = true
+    $('older-status').textContent = 'Loading older messages…'
+    try {
+      await this.client.loadOlder(chatId)
+      $('older-status').textContent = ''
+    } catch (err) {
+      $('older-status').textContent = `Could not load older messages: ${err instanceof Error ? err.message : err}`
+    } finally {
+      this.loadingOlder = false
+    }
+  }
+
+  // ---- composer --------------------------------------------------------------------------
+
+  /** @param {import('./wa-client').Message|null} m */
+  setReply(m) {
+    this.replyTo = m
+    $('reply-box').hidden = !m
+    $('reply-text').textContent = m ? messagePreview(m) : ''
+    if (m) $('composer-text').focus()
+  }
+
+  /** @param {File|null} file */
+  setFile(file) {
+    this.file = file
+    $('file-box').hidden = !file
+    $('file-name').textContent = file ? `${file.name} (${humanSize(file.size)})` : ''
+    if (!file) /** @type {HTMLInputElement} */ ($('file')).value = ''
+  }
+
+  async send() {
+    const chatId = this.openId
+    const input = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
+    const text = input.value.trim()
+    if (!chatId || (!text && !this.file)) return
+    const error = $('composer-error')
+    const button = /** @type {HTMLButtonElement} */ ($('send'))
+    button.disabled = true
+    try {
+      const media = this.file ? await mediaFromFile(this.file) : undefined
+      await this.client.send({ chatId, text: text || undefined, quotedId: this.replyTo?.id, media })
+      input.value = ''
+      autoGrow(input)
+      this.setReply(null)
+      this.setFile(null)
+      error.hidden = true
+      const box = $('messages')
+      box.scrollTop = box.scrollHeight
+    } catch (err) {
+      error.hidden = false
+      error.textContent = err instanceof WaError && err.code === 'not_connected' ? 'Not sent: WhatsApp is not connected.' : `Not sent: ${err instanceof Error ? err.message : err}`
+    } finally {
+      button.disabled = false
+      input.focus()
+    }
+  }
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+/** @param {import('./wa-client').Chat} chat */
+function displayName(chat) {
+  return chat.name || (chat.isGroup ? 'Unnamed group' : phoneOf(chat.id))
+}
+
+/** @param {string} jid */
+function phoneOf(jid) {
+  const user = jid.split('@')[0].split(':')[0]
+  return /^\d{6,}$/.test(user) ? `+${user}` : user
+}
+
+/** @param {string} name */
+function initials(name) {
+  const words = name.replace(/[^\p{L}\p{N} ]/gu, '').trim().split(/\s+/).filter(Boolean)
+  return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] ?? '?').slice(0, 2)).toUpperCase()
+}
+
+/** @param {import('./wa-client').Message} m */
+function messagePreview(m) {
+  if (m.deleted) return '🚫 Deleted'
+  const icon = m.media ? `${fileIcon(m.type)} ` : ''
+  return `${icon}${m.text ?? m.media?.fileName ?? placeholderFor(m)}`
+}
+
+/** @param {import('./wa-client').Message} m */
+function placeholderFor(m) {
+  return { image: 'Photo', video: 'Video', audio: 'Audio', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact', poll: 'Poll' }[m.type] ?? (m.rawKind ? `Unsupported message (${m.rawKind})` : 'Message')
+}
+
+/** @param {string} type */
+function fileIcon(type) {
+  return { image: '📷', video: '🎬', audio: '🎵', sticker: '🏷', document: '📄' }[type] ?? '📎'
+}
+
+/** @param {import('./wa-client').Message} m */
+function ticks(m) {
+  const [glyph, word] = TICKS[m.ack] ?? ['', '']
+  return h('span', { class: `ticks ack-${m.ack}`, title: word, 'aria-label': word, role: 'img' }, glyph)
+}
+
+/** @param {import('./wa-client').Reaction[]} reactions */
+function reactionChips(reactions) {
+  /** @type {Map<string, number>} */
+  const counts = new Map()
+  for (const r of reactions) if (r.emoji) counts.set(r.emoji, (counts.get(r.emoji) ?? 0) + 1)
+  if (counts.size === 0) return null
+  return h(
+    'span',
+    { class: 'reactions', 'aria-label': `Reactions: ${[...counts].map(([e, n]) => `${e} ${n}`).join(', ')}` },
+    ...[...counts].map(([emoji, n]) => h('span', { class: 'reaction' }, n > 1 ? `${emoji} ${n}` : emoji)),
+  )
+}
+
+/** @param {import('./wa-client').Tag} tag */
+function tagChip(tag) {
+  const el = h('span', { class: 'tag' }, tag.name)
+  if (tag.color && /^#[0-9a-f]{3,8}$/i.test(tag.color)) el.style.setProperty('--tag', tag.color)
+  return el
+}
+
+/** @param {number} ts unix seconds */
+function clock(ts) {
+  return new Date(ts * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+}
+
+/** @param {number} ts unix seconds */
+function shortTime(ts) {
+  const d = new Date(ts * 1000)
+  const now = new Date()
+  if (d.toDateString() === now.toDateString()) return clock(ts)
+  const days = (now.getTime() - d.getTime()) / 86_400_000
+  if (days < 6 && days > 0) return d.toLocaleDateString([], { weekday: 'short' })
+  return d.toLocaleDateString([], { day: 'numeric', month: 'short', year: d.getFullYear() === now.getFullYear() ? undefined : '2-digit' })
+}
+
+/** @param {number} n */
+function humanSize(n) {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`
+  return `${(n / 1024 / 1024).toFixed(1)} MB`
+}
+
+/** @param {HTMLTextAreaElement} el */
+function autoGrow(el) {
+  el.style.height = 'auto'
+  el.style.height = `${Math.min(el.scrollHeight, 160)}px`
+}
+
+start()
