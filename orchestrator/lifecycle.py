@@ -51,6 +51,7 @@ QR_TIMED_OUT = 408  # Baileys ends a QR session that nobody scanned with 408
 BAD_SESSION = 500
 BAD_SESSION_REPEATS = 3
 STOPPED_STATES = {"logged_out", "replaced", "stopped"}
+RECONCILE_GRACE = 10.0  # seconds after a connect during which heartbeats saying "close" are stale
 NETWORK_ERROR = re.compile(
     r"\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ECONNRESET)\b"
 )
@@ -127,6 +128,7 @@ class ConnectionLifecycle:
         self._qr_viewed_at: float | None = None
         self._opened_at: float | None = None
         self._bad_sessions = 0
+        self._last_connect: float | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -296,6 +298,8 @@ class ConnectionLifecycle:
             return
         if self.state in STOPPED_STATES or self._retry is not None or self._tasks:
             return
+        if self._last_connect is not None and self._clock() - self._last_connect < RECONCILE_GRACE:
+            return  # a heartbeat sent before our last connect: not news
         self.state = "close"
         self._schedule_connect(
             backoff_delay(
@@ -325,6 +329,7 @@ class ConnectionLifecycle:
 
     async def _connect(self) -> None:
         self.reconnects += 1
+        self._last_connect = self._clock()
         try:
             await self._commands.call("connect")
         except (CommandError, TransportError) as exc:
