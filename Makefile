@@ -5,18 +5,42 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
 
-.PHONY: run test test-node test-python lint install services clean
+.PHONY: run demo test test-node test-python bench bench-quick lint install install-tools services clean
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
 
-test: install services lint test-node test-python
+# Try it without a phone: the bridge replays a generated helpdesk capture (real Baileys protos)
+# at a human pace and the console shows it; sending works (replay-sends.js answers as WhatsApp
+# would). Fresh state every time, its own ports, so it runs beside `make run`.
+DEMO_DIR := data/demo
+DEMO_PORT ?= 8090
+demo: install
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	node bridge-node/scripts/make-capture.js --demo --events 1500 --now $$(date +%s) --out $(DEMO_DIR)/capture.jsonl
+	@token=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
+	printf '\n  Console: http://127.0.0.1:$(DEMO_PORT)/?access_token=%s\n\n' "$$token"; \
+	ORCH_API_TOKEN=$$token ORCH_PORT=$(DEMO_PORT) ORCH_DATA_DIR=$(DEMO_DIR) ORCH_SPAWN_BRIDGE=true \
+	ORCH_BRIDGE_PUB=tcp://127.0.0.1:5575 ORCH_BRIDGE_ROUTER=tcp://127.0.0.1:5576 \
+	BRIDGE_REPLAY=$(abspath $(DEMO_DIR))/capture.jsonl BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
+	exec $(VENV)/bin/orchestrator
+
+test: install install-tools services lint test-node test-python bench-quick
 
 test-node: $(NODE_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
+	node --test --test-reporter=spec tests/wa-sim/
 
 test-python: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks: figures beside baselines measured in the same run, written to
+# tests/bench/results/ (the quick mode runs within `make test`; it reports, never fails on a target).
+bench: install install-tools
+	$(PY) -m tests.bench.bench
+
+bench-quick: install install-tools
+	$(PY) -m tests.bench.bench --quick --out test-artifacts/bench
 
 lint: install
 	$(VENV)/bin/ruff check orchestrator tests
@@ -43,6 +67,14 @@ $(VENV)/.installed: pyproject.toml
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
+
+# Debian packages the tests use: chromium for the browser tests (never a downloaded build; the
+# emoji font makes their screenshots show what an operator sees), zbarimg to decode the QR PNG,
+# wrk to load the REST API in the benchmarks.
+TOOLS := chromium:chromium zbarimg:zbar-tools wrk:wrk
+install-tools:
+	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing fonts-noto-color-emoji; fi
 
 clean:
 	rm -rf $(VENV) bridge-node/node_modules .pytest_cache .mypy_cache .ruff_cache

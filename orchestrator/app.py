@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -28,7 +30,30 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("orchestrator.app")
 
-PUBLIC_PATHS = {"/health"}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The operator console and its client script are public: the page itself asks for the token.
+CONSOLE_PATHS = {"/", "/wa-client.js"} | {
+    f"/static/{path.name}" for path in STATIC_DIR.iterdir() if path.is_file()
+}
+PUBLIC_PATHS = {"/health", *CONSOLE_PATHS}
+# The console loads nothing from elsewhere and runs no inline script.
+CONSOLE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def console_page(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "index.html", headers=CONSOLE_HEADERS)
+
+
+async def client_script(request: Request) -> Response:
+    return FileResponse(
+        STATIC_DIR / "wa-client.js", media_type="text/javascript", headers=CONSOLE_HEADERS
+    )
 
 
 class Authentication:
@@ -138,6 +163,9 @@ def create_app(runtime: Runtime) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
+            Route("/", console_page),
+            Route("/wa-client.js", client_script),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/status", status),
             Route("/qr", api.qr),
             Route("/qr.svg", api.qr_image),

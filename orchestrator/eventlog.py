@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from orchestrator.wire import dumps
 
 # <epoch>:<seq>:<k>; k = r for a resync marker, m<n> for helpdesk events. Use fullmatch.
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[0-9]{1,15}:([0-9]{1,6}|r|m[0-9]{1,12})")
@@ -43,7 +43,7 @@ class Entry:
 
 
 def envelope_json(event_id: str, event_type: str, data: Any) -> bytes:
-    return orjson.dumps({"id": event_id, "type": event_type, "data": data})
+    return dumps({"id": event_id, "type": event_type, "data": data})
 
 
 class EventLog:

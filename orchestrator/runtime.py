@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -189,6 +190,9 @@ class Runtime:
             snapshot.aliases,
         )
         self.follower.position = snapshot.position
+        # What was loaded lives as long as the process: keep the collector from rescanning it.
+        gc.collect()
+        gc.freeze()
         log.info(
             "loaded %d chats and %d messages from the store, at %s",
             len(snapshot.chats), len(snapshot.messages), snapshot.position,

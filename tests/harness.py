@@ -215,9 +215,11 @@ class Orchestrator(Process):
         endpoints: Endpoints,
         *,
         argv: list[str] | None = None,
+        port: int | None = None,
         **env: str | int,
     ) -> None:
-        self.port = free_port()
+        # A given port: a restart on the same address (clients reconnect to where they were).
+        self.port = port or free_port()
         child_env = {
             **os.environ,
             "ORCH_PORT": str(self.port),

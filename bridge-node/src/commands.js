@@ -18,6 +18,7 @@
  */
 import zmq from 'zeromq'
 import { decode, encode } from './codec.js'
+import { REPLAY_METHODS } from './replay-sends.js'
 import { SendQueue } from './send-queue.js'
 
 const REPLAY_DEFAULT_LIMIT = 1000
@@ -54,6 +55,7 @@ class RawReply {
  * @property {import('./journal.js').Journal} journal
  * @property {{epoch: string, seq: number}} publisher
  * @property {import('./whatsapp.js').WhatsApp|null} whatsapp null in replay mode
+ * @property {import('./replay-sends.js').ReplaySends|null} [replaySends] replay mode: simulated sends, command log
  * @property {number} commandTimeoutMs
  * @property {Record<string, string>} versions
  * @property {{warn: Function, error: Function, debug: Function}} logger
@@ -118,6 +120,7 @@ export function createDispatcher(ctx) {
       return errorReply(null, new CommandError('bad_request', 'request must be an object with a string or number "id"'))
     }
     if (typeof req.method !== 'string') return errorReply(id, new CommandError('bad_request', 'request has no "method"'))
+    ctx.replaySends?.record(req.method, req.params)
     const timeoutMs = requestTimeout(req, ctx.commandTimeoutMs)
     if (timeoutMs === null) return errorReply(id, new CommandError('bad_request', '"timeoutMs" must be a positive integer'))
     try {
@@ -157,6 +160,9 @@ function socketCall(ctx, method, params) {
   const args = decode(params ?? [])
   const spec = SOCKET_METHODS[method]
   if (!spec.check(args)) throw new CommandError('bad_params', `invalid arguments for ${method}`)
+  // Replay mode has no WhatsApp: sends are answered the way WhatsApp would (replay-sends.js).
+  const replaySends = ctx.mode === 'replay' ? ctx.replaySends : null
+  if (replaySends && REPLAY_METHODS.has(method)) return () => replaySends.call(method, args)
   const wa = needLive(ctx)
   const sock = wa.openSocket ?? (spec.whileConnecting && wa.connection === 'connecting' ? wa.sock : null)
   if (!sock) throw new CommandError('not_connected', `no open WhatsApp connection (state: ${wa.connection})`)

@@ -26,8 +26,10 @@ export class ConfigError extends Error {
  * @property {string|null} replay Capture file to replay instead of connecting to WhatsApp.
  * @property {number} replayRate Replay events per second; 0 = as fast as possible.
  * @property {string|null} record Capture file to append every raw event to (live mode).
+ * @property {string|null} commandLog Replay mode: file to append every received command to (JSON lines `{method, params}`).
  * @property {string|null} waUrl WhatsApp WebSocket URL override (tests); null = Baileys default.
  * @property {boolean} autoConnect Open the WhatsApp socket at boot (live mode).
+ * @property {number} keepAliveMs Baileys' keep-alive ping interval; a server silent for this + 5 s is a lost connection (408).
  * @property {number} heartbeatMs Heartbeat period.
  * @property {number} journalMaxEvents Journal retention bound (events).
  * @property {number} journalMaxBytes Journal retention bound (bytes).
@@ -55,8 +57,10 @@ const SPEC = {
   BRIDGE_REPLAY: [undefined, str],
   BRIDGE_REPLAY_RATE: ['0', nonNegativeNumber],
   BRIDGE_RECORD: [undefined, str],
+  BRIDGE_COMMAND_LOG: [undefined, str],
   BRIDGE_WA_URL: [undefined, str],
   BRIDGE_AUTO_CONNECT: ['true', bool],
+  BRIDGE_KEEPALIVE_MS: ['30000', positiveInt],
   BRIDGE_HEARTBEAT_MS: ['1000', positiveInt],
   BRIDGE_JOURNAL_MAX_EVENTS: ['200000', positiveInt],
   BRIDGE_JOURNAL_MAX_BYTES: ['268435456', positiveInt],
@@ -97,8 +101,10 @@ export function readConfig(env) {
     replay: v.BRIDGE_REPLAY,
     replayRate: v.BRIDGE_REPLAY_RATE,
     record: v.BRIDGE_RECORD,
+    commandLog: v.BRIDGE_COMMAND_LOG,
     waUrl: v.BRIDGE_WA_URL,
     autoConnect: v.BRIDGE_AUTO_CONNECT,
+    keepAliveMs: v.BRIDGE_KEEPALIVE_MS,
     heartbeatMs: v.BRIDGE_HEARTBEAT_MS,
     journalMaxEvents: v.BRIDGE_JOURNAL_MAX_EVENTS,
     journalMaxBytes: v.BRIDGE_JOURNAL_MAX_BYTES,

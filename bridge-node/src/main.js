@@ -14,6 +14,7 @@ import { Journal } from './journal.js'
 import { Publisher, bindPubSink } from './publisher.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
+import { ReplaySends } from './replay-sends.js'
 import { removeAuthTrash } from './auth-state.js'
 import { WhatsApp } from './whatsapp.js'
 
@@ -77,7 +78,11 @@ async function main() {
     sink: { send: (f) => sink?.send(f) },
     heartbeatMs: config.heartbeatMs,
     dropSeqs: config.testDropSeqs,
-    status: () => ({ connection: whatsapp ? whatsapp.connection : 'idle', mode }),
+    status: () => ({
+      connection: whatsapp ? whatsapp.connection : 'idle',
+      mode,
+      lastFrameAgeMs: whatsapp ? whatsapp.lastFrameAgeMs : null,
+    }),
   })
   const publish = publisher.publish.bind(publisher)
   const vers = versions()
@@ -94,11 +99,13 @@ async function main() {
     await removeAuthTrash(config.authDir)
     whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder })
   }
+  const replaySends = mode === 'replay' ? new ReplaySends({ publish, logger: logger.child({ module: 'replay-sends' }), commandLog: config.commandLog }) : null
   const dispatch = createDispatcher({
     mode,
     journal,
     publisher,
     whatsapp,
+    replaySends,
     commandTimeoutMs: config.commandTimeoutMs,
     versions: vers,
     logger: logger.child({ module: 'commands' }),
@@ -150,6 +157,7 @@ async function main() {
       process.exit(0)
     }, SHUTDOWN_DEADLINE_MS).unref()
     replayer?.stop()
+    replaySends?.close()
     publisher.stopHeartbeat()
     try {
       await whatsapp?.close()

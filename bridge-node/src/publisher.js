@@ -20,7 +20,7 @@ export function newEpoch() {
 }
 
 /** @typedef {{send(frame: string): void}} Sink  where envelopes go after the journal */
-/** @typedef {{connection: string, mode: 'live'|'replay'}} Status */
+/** @typedef {{connection: string, mode: 'live'|'replay', lastFrameAgeMs?: number|null}} Status */
 
 export class Publisher {
   /**
@@ -63,9 +63,8 @@ export class Publisher {
 
   /** Send one heartbeat now. */
   heartbeat() {
-    const { connection, mode } = this.status()
     this.sink.send(
-      JSON.stringify({ v: 1, epoch: this.epoch, seq: this.seq, ts: Date.now(), event: 'bridge.heartbeat', data: { connection, mode } }),
+      JSON.stringify({ v: 1, epoch: this.epoch, seq: this.seq, ts: Date.now(), event: 'bridge.heartbeat', data: this.status() }),
     )
   }
 

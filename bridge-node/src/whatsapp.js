@@ -40,6 +40,8 @@ export class WhatsApp {
     this.connection = 'idle'
     /** @type {any} current Baileys socket (open or connecting) */
     this.sock = null
+    /** @type {number|null} when the current socket last received a frame */
+    this.lastFrameAt = null
     /** @type {AtomicAuthState|null} loaded once, kept across reconnects (Baileys mutates creds in place) */
     this.auth = null
     /** @type {any} creds.me of the logged-in account */
@@ -87,9 +89,16 @@ export class WhatsApp {
         syncFullHistory: this.config.syncFullHistory,
         getMessage: async (key) => (key?.id ? this.sent.get(key.id) : undefined),
         msgRetryCounterCache: this.retryCounters,
+        keepAliveIntervalMs: this.config.keepAliveMs,
         ...(this.config.waUrl ? { waWebSocketUrl: this.config.waUrl } : {}),
       })
       this.sock = sock
+      this.lastFrameAt = Date.now()
+      // Every frame from WhatsApp, pings included: the orchestrator's watchdog reads its age
+      // from the heartbeats to catch a socket that is "open" but hears nothing.
+      sock.ws?.on?.('message', () => {
+        this.lastFrameAt = Date.now()
+      })
       sock.ev.process((events) => this._onEvents(sock, auth, events))
       return { already: false }
     } catch (err) {
@@ -219,6 +228,11 @@ export class WhatsApp {
   }
 
   /** @param {string} event @param {unknown} data */
+  /** Milliseconds since the open socket last heard from WhatsApp; null unless open. */
+  get lastFrameAgeMs() {
+    return this.connection === 'open' && this.lastFrameAt ? Date.now() - this.lastFrameAt : null
+  }
+
   /**
    * Publish `bridge.send_failed` for a sendMessage that threw.
    * @param {unknown[]} args the sendMessage arguments [jid, content, options]

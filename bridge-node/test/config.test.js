@@ -15,6 +15,7 @@ test('defaults', () => {
   assert.equal(c.replay, null)
   assert.equal(c.replayRate, 0)
   assert.equal(c.autoConnect, true)
+  assert.equal(c.keepAliveMs, 30000)
   assert.equal(c.heartbeatMs, 1000)
   assert.equal(c.journalMaxEvents, 200000)
   assert.equal(c.journalMaxBytes, 268435456)
@@ -34,6 +35,7 @@ test('values are parsed; empty means unset', () => {
     BRIDGE_REPLAY: '/x.jsonl',
     BRIDGE_REPLAY_RATE: '2.5',
     BRIDGE_AUTO_CONNECT: 'no',
+    BRIDGE_KEEPALIVE_MS: '1000',
     BRIDGE_SYNC_FULL_HISTORY: 'TRUE',
     BRIDGE_TEST_DROP_SEQS: '3, 7,',
     BRIDGE_RECORD: '',
@@ -42,6 +44,7 @@ test('values are parsed; empty means unset', () => {
   assert.equal(c.replay, '/x.jsonl')
   assert.equal(c.replayRate, 2.5)
   assert.equal(c.autoConnect, false)
+  assert.equal(c.keepAliveMs, 1000)
   assert.equal(c.syncFullHistory, true)
   assert.deepEqual([...c.testDropSeqs], [3, 7])
   assert.equal(c.record, null)
@@ -52,6 +55,7 @@ test('invalid values raise ConfigError naming the variable', () => {
   for (const [name, value] of [
     ['BRIDGE_HEARTBEAT_MS', 'soon'],
     ['BRIDGE_HEARTBEAT_MS', '0'],
+    ['BRIDGE_KEEPALIVE_MS', '0'],
     ['BRIDGE_RING_SIZE', '1.5'],
     ['BRIDGE_REPLAY_RATE', '-1'],
     ['BRIDGE_AUTO_CONNECT', 'maybe'],
@@ -66,7 +70,7 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 19)
+  assert.equal(names.length, 21)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
   for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS']) assert.ok(names.includes(n), n)
 })

@@ -28,3 +28,31 @@ test('exactly N lines, deterministic per seed, real-shaped payloads', () => {
   const groupMsgs = upserts.map((u) => u.messages[0]).filter((m) => m.key.remoteJid.endsWith('@g.us') && !m.key.fromMe)
   assert.ok(groupMsgs.length > 0 && groupMsgs.every((m) => m.key.participant.endsWith('@s.whatsapp.net')))
 })
+
+test('--demo: identity and an open connection first, named chats, history in chunks, live helpdesk traffic', async () => {
+  const { generateDemoCapture } = await import('../scripts/make-capture.js')
+  const lines = [...generateDemoCapture({ events: 400, chats: 30, seed: 2, now: 1_800_000_000 })]
+  assert.equal(lines.length, 400)
+  assert.deepEqual([...generateDemoCapture({ events: 400, chats: 30, seed: 2, now: 1_800_000_000 })], lines)
+  const events = lines.map((l) => JSON.parse(l))
+  assert.deepEqual(events.slice(0, 3).map((e) => e.event), ['creds.update', 'connection.update', 'connection.update'])
+  assert.equal(events[2].data.connection, 'open')
+  const chats = events.find((e) => e.event === 'chats.upsert').data
+  assert.equal(chats.length, 30)
+  assert.equal(chats.filter((/** @type {any} */ c) => c.id.endsWith('@g.us')).length, 3)
+  const contacts = events.find((e) => e.event === 'contacts.upsert').data
+  assert.ok(contacts.every((/** @type {any} */ c) => /^[A-ZÀ-Ú][a-zà-ú]+ [A-Z][a-z]+$/.test(c.name)), 'people have names')
+  const history = events.filter((e) => e.event === 'messaging-history.set')
+  assert.deepEqual(history.map((e) => e.data.progress), [33, 67, 100])
+  const historyChats = new Set(history.flatMap((e) => e.data.messages.map((/** @type {any} */ m) => m.key.remoteJid)))
+  assert.equal(historyChats.size, 30, 'every chat has a past')
+  assert.ok(history.flatMap((e) => e.data.messages).every((/** @type {any} */ m) => m.messageTimestamp < 1_800_000_000))
+  const kinds = new Set(events.slice(8).map((e) => e.event))
+  for (const kind of ['messages.upsert', 'messages.update', 'messages.reaction', 'presence.update']) assert.ok(kinds.has(kind), kind)
+  const live = events.filter((e) => e.event === 'messages.upsert').map((e) => e.data.messages[0])
+  assert.ok(live.some((m) => m.key.fromMe) && live.some((m) => !m.key.fromMe))
+  assert.ok(live.some((m) => m.message.imageMessage) && live.some((m) => m.message.documentMessage))
+  assert.ok(live.every((m) => m.messageTimestamp >= 1_800_000_000))
+  const acks = events.filter((e) => e.event === 'messages.update' && e.data[0].update.status).map((e) => e.data[0].update.status)
+  assert.deepEqual([...new Set(acks)].sort(), [3, 4])
+})

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import orjson
-
 from orchestrator.domain import (
     ACK_DELIVERED,
     ACK_PLAYED,
@@ -50,6 +48,7 @@ from orchestrator.normalize.values import (
     req_jid,
     req_str,
 )
+from orchestrator.wire import dumps
 
 SELF = "self"
 """The reaction sender for our own reactions. Our own jid has several forms (phone jid, LID,
@@ -357,7 +356,7 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
             edited=edited,
             deleted=stub == STUB_REVOKE,
             reactions=_reactions(info.get("reactions")),
-            raw=orjson.dumps(raw),
+            raw=dumps(raw),
         ),
         live=live,
         history=history,

@@ -145,6 +145,8 @@ class Console {
     /** @type {Map<string, string>} */
     this.msgSigs = new Map()
     this.loadingOlder = false
+    /** Follow new messages while the reader is at the bottom of the chat. */
+    this.stick = true
     /** @type {ReturnType<typeof setInterval>|null} */
     this.bannerTimer = null
 
@@ -195,8 +197,24 @@ class Console {
     $('chat-list').onkeydown = (e) => this.chatListKeys(e)
     $('back').onclick = () => this.closeChat()
     $('load-older').onclick = () => void this.loadOlder()
-    $('messages').onscroll = () => {
-      if ($('messages').scrollTop < 150) void this.loadOlder()
+    const box = $('messages')
+    box.onscroll = () => {
+      this.stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80
+      if (box.scrollTop < 150) void this.loadOlder()
+    }
+    // Content that grows later (a photo decoded, a placeholder swapped in) keeps the newest
+    // message in view for a reader who was at the bottom.
+    const follow = new ResizeObserver(() => {
+      if (this.stick && this.openId) box.scrollTop = box.scrollHeight
+    })
+    follow.observe($('message-list'))
+    follow.observe(box)
+    $('message-list').onclick = (e) => {
+      // Touch screens have no hover: a tap on a message shows its actions.
+      const item = /** @type {HTMLElement} */ (e.target).closest('li.msg')
+      if (!item || /** @type {HTMLElement} */ (e.target).closest('a, button')) return
+      for (const other of $('message-list').querySelectorAll('li.show-actions')) if (other !== item) other.classList.remove('show-actions')
+      item.classList.toggle('show-actions')
     }
     $('reply-cancel').onclick = () => this.setReply(null)
     $('file-cancel').onclick = () => this.setFile(null)
@@ -294,18 +312,21 @@ class Console {
     const t = $('toast')
     t.textContent = message
     t.hidden = false
-    clearTimeout(/** @type {any} */ (t).timer)
-    ;/** @type {any} */ (t).timer = setTimeout(() => (t.hidden = true), 6000)
+    const slot = /** @type {{timer?: ReturnType<typeof setTimeout>}} */ (/** @type {unknown} */ (t))
+    clearTimeout(slot.timer)
+    slot.timer = setTimeout(() => (t.hidden = true), 6000)
   }
 
   async pairing() {
     const input = /** @type {HTMLInputElement} */ ($('pairing-phone'))
     const out = $('pairing-result')
     out.textContent = 'Asking WhatsApp…'
+    out.classList.remove('error')
     try {
       const { code } = await this.client.pairingCode(input.value)
       out.textContent = `Enter this code on the phone: ${code}`
     } catch (err) {
+      out.classList.add('error')
       out.textContent = err instanceof WaError ? `Could not get a code: ${err.message}` : 'Could not get a code.'
     }
   }
@@ -370,7 +391,7 @@ class Console {
         class: `chat-item${selected ? ' selected' : ''}${chat.unreadCount > 0 ? ' unread' : ''}`,
         role: 'option',
         'aria-selected': selected ? 'true' : 'false',
-        dataset: { chatId: chat.id },
+        dataset: { chatId: chat.id, lastMessageId: last?.id ?? '' },
         onclick: () => void this.open(chat.id),
       },
       h('span', { class: `avatar${chat.isGroup ? ' group' : ''}`, 'aria-hidden': 'true' }, initials(name)),
@@ -413,6 +434,7 @@ class Console {
   async open(chatId) {
     if (this.openId !== chatId) {
       this.openId = chatId
+      this.stick = true
       this.replyTo = null
       this.setReply(null)
       this.setFile(null)
@@ -463,7 +485,7 @@ class Console {
     if (!this.openId) return
     const box = $('messages')
     const list = $('message-list')
-    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 120
+    if (toBottom) this.stick = true
     const messages = this.client.cachedMessages(this.openId)
     const byId = new Map(messages.map((m) => [m.id, m]))
     const keep = new Set(messages.map((m) => m.id))
@@ -477,12 +499,16 @@ class Console {
     const firstBefore = list.firstElementChild
     const offsetBefore = firstBefore ? /** @type {HTMLElement} */ (firstBefore).offsetTop - box.scrollTop : 0
     const group = this.client.chat(this.openId)?.isGroup ?? false
+    let previousDay = ''
     messages.forEach((m, i) => {
       const quoted = m.quotedId ? byId.get(m.quotedId) ?? null : null
-      const sig = JSON.stringify([m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text])
+      const day = dayLabel(m.timestamp)
+      const separator = day !== previousDay ? day : ''
+      previousDay = day
+      const sig = JSON.stringify([m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text, separator])
       let el = this.msgEls.get(m.id)
       if (!el || this.msgSigs.get(m.id) !== sig) {
-        const fresh = this.messageItem(m, quoted, group)
+        const fresh = this.messageItem(m, quoted, group, separator)
         if (el) el.replaceWith(fresh)
         el = fresh
         this.msgEls.set(m.id, el)
@@ -493,7 +519,7 @@ class Console {
     const hasOlder = this.client.hasOlder(this.openId)
     $('load-older').hidden = !hasOlder
     if (!hasOlder && !$('older-status').textContent) $('older-status').textContent = 'Beginning of the conversation'
-    if (toBottom || nearBottom) {
+    if (this.stick) {
       box.scrollTop = box.scrollHeight
     } else if (firstBefore && firstBefore.isConnected) {
       // Older messages were added above: keep what the reader was looking at in place.
@@ -505,8 +531,9 @@ class Console {
    * @param {import('./wa-client').Message} m
    * @param {import('./wa-client').Message|null} quoted
    * @param {boolean} group
+   * @param {string} separator a day label when this message starts a new day
    */
-  messageItem(m, quoted, group) {
+  messageItem(m, quoted, group, separator) {
     const body = []
     if (group && !m.fromMe) body.push(h('span', { class: 'sender' }, m.senderName ?? phoneOf(m.sender ?? '')))
     if (m.quotedId) {
@@ -538,9 +565,8 @@ class Console {
     return h(
       'li',
       { class: `msg ${m.fromMe ? 'out' : 'in'}${m.deleted ? ' is-deleted' : ''}`, dataset: { messageId: m.id, ack: String(m.ack) } },
-      h('div', { class: 'bubble' }, ...body, footer),
-      reactions,
-      actions,
+      separator ? h('div', { class: 'day', role: 'separator' }, separator) : null,
+      h('div', { class: 'msg-body' }, h('div', { class: 'bubble' }, ...body, footer), reactions, actions),
     )
   }
 
@@ -583,7 +609,8 @@ class Console {
       ),
     )
     anchor.parentElement?.append(menu)
-    /** @type {HTMLElement} */ (menu.firstElementChild).focus()
+    const first = /** @type {HTMLElement} */ (menu.firstElementChild)
+    first.focus()
   }
 
   async loadOlder() {
@@ -635,6 +662,7 @@ class Console {
       this.setReply(null)
       this.setFile(null)
       error.hidden = true
+      this.stick = true
       const box = $('messages')
       box.scrollTop = box.scrollHeight
     } catch (err) {
@@ -722,6 +750,16 @@ function shortTime(ts) {
   const days = (now.getTime() - d.getTime()) / 86_400_000
   if (days < 6 && days > 0) return d.toLocaleDateString([], { weekday: 'short' })
   return d.toLocaleDateString([], { day: 'numeric', month: 'short', year: d.getFullYear() === now.getFullYear() ? undefined : '2-digit' })
+}
+
+/** @param {number} ts unix seconds */
+function dayLabel(ts) {
+  const d = new Date(ts * 1000)
+  const today = new Date()
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1)
+  if (d.toDateString() === today.toDateString()) return 'Today'
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday'
+  return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: d.getFullYear() === today.getFullYear() ? undefined : 'numeric' })
 }
 
 /** @param {number} n */

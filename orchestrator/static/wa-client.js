@@ -1,5 +1,6 @@
 /**
- * wa-client.js: a browser (and Node 22+) client for the orchestrator's API. No dependencies.
+ * wa-client.js: a browser client for the orchestrator's API (Node 22+ too, with transport
+ * "websocket" or an EventSource passed in). No dependencies.
  *
  *   import { WaClient } from '/wa-client.js'
  *   const client = new WaClient({ baseUrl: '', token })
@@ -643,7 +644,11 @@ export class WaClient {
       this._held.push(envelope)
       return
     }
-    if (envelope.id) {
+    if (envelope.type === 'resync') {
+      // Not an event but an instruction, and it carries the id of the log's newest entry,
+      // which may be one we have applied already: never deduplicated.
+      if (envelope.id) this.lastEventId = envelope.id
+    } else if (envelope.id) {
       if (this._seen.has(envelope.id)) return
       this._seen.add(envelope.id)
       if (this._seen.size > SEEN_IDS) {
@@ -678,6 +683,9 @@ export class WaClient {
         this._emit('qr', this._qr)
         break
       case 'new_message':
+        this._upsertMessage(data)
+        this._stoppedTyping(data)
+        break
       case 'message_update':
         this._upsertMessage(data)
         break
@@ -724,7 +732,8 @@ export class WaClient {
       default:
         break
     }
-    this._emit(type, data, envelope)
+    // qr and presence were announced above, in their client-level shape.
+    if (type !== 'qr' && type !== 'presence') this._emit(type, data, envelope)
   }
 
   /** @param {Message} m */
@@ -749,6 +758,17 @@ export class WaClient {
         this._chatsChanged()
       }
     }
+  }
+
+  /** A message from someone ends their "typing…", as WhatsApp's own apps show it. @param {Message} m */
+  _stoppedTyping(m) {
+    const presences = this._presence.get(m.chatId)
+    const who = m.sender ?? m.chatId
+    const state = presences?.[who]?.lastKnownPresence
+    if (m.fromMe || !presences || (state !== 'composing' && state !== 'recording')) return
+    const next = { ...presences, [who]: { ...presences[who], lastKnownPresence: 'available' } }
+    this._presence.set(m.chatId, next)
+    this._emit('presence', { chatId: m.chatId, presences: next })
   }
 
   /** @param {{chatId: string, messageId: string, ack: number, status: string}} a */

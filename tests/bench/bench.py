@@ -1,0 +1,549 @@
+"""`make bench`: the pipeline's speed and memory, each figure beside a baseline measured in
+the same run (our machines are shared and noisy, so ratios are what compare across runs).
+
+    python -m tests.bench.bench [--quick] [--only NAME ...] [--out DIR]
+
+Writes results/<mode>.json and results/<mode>.md with the machine they ran on. Targets are
+reported, never asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+import websockets
+import zmq
+
+from tests.harness import (
+    REPO,
+    TOKEN,
+    Bridge,
+    Endpoints,
+    Orchestrator,
+    Process,
+    ipc_endpoints,
+    make_capture,
+    wait_for,
+)
+
+RESULTS = REPO / "tests" / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Scale:
+    pipeline_events: int
+    history_messages: int
+    history_chats: int
+    fanout_clients: int
+    fanout_seconds: int
+    fanout_rate: int
+    rest_chats: int
+    rest_seconds: int
+    recovery_messages: int
+
+
+QUICK = Scale(20_000, 20_000, 1_000, 100, 8, 200, 2_000, 3, 40_000)
+FULL = Scale(100_000, 100_000, 5_000, 500, 30, 200, 10_000, 10, 200_000)
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline: float
+    target: str
+    met: bool | None
+    notes: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else float("nan")
+
+
+class Stack:
+    """A bridge and an orchestrator in a temp dir, torn down however the bench ends."""
+
+    def __init__(self, tmp: Path, endpoints: Endpoints) -> None:
+        self.tmp, self.endpoints = tmp, endpoints
+        self.processes: list[Process] = []
+
+    def bridge(self, name: str, **env: str | int) -> Bridge:
+        bridge = Bridge(self.tmp, self.tmp / name, self.endpoints, **env)
+        self.processes.append(bridge)
+        return bridge
+
+    def orchestrator(self, name: str, **env: str | int) -> Orchestrator:
+        orchestrator = Orchestrator(self.tmp, self.tmp / name, self.endpoints, **env)
+        self.processes.append(orchestrator)
+        return orchestrator
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            if process.running:
+                process.kill9()
+            if isinstance(process, Orchestrator):
+                process.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+# ---- 1. transport limit vs pipeline ---------------------------------------------------------
+
+
+def transport_limit(stack: Stack, capture: Path, events: int) -> float:
+    """Events/s a Python subscriber that only decodes envelopes receives from the bridge."""
+    context = zmq.Context.instance()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVHWM, 0)
+    sub.setsockopt(zmq.RECONNECT_IVL, 5)
+    sub.connect(stack.endpoints.pub)
+    stack.bridge("transport", BRIDGE_REPLAY=capture)
+    received, first, last = 0, 0.0, 0.0
+    try:
+        while sub.poll(10_000):
+            envelope = orjson.loads(sub.recv())
+            if envelope["event"] == "bridge.heartbeat":
+                if envelope["seq"] >= events + 2 and received:
+                    break
+                continue
+            received += 1
+            last = time.perf_counter()
+            first = first or last
+            if envelope["seq"] >= events + 2:
+                break
+    finally:
+        sub.close(linger=0)
+    return (received - 1) / (last - first)
+
+
+class SseCounter(threading.Thread):
+    """Reads an SSE stream as raw bytes (a Python line parser would be the bottleneck),
+    counting envelopes and remembering when each id was seen."""
+
+    def __init__(self, url: str, until: Callable[[], str | None]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.until = url, until
+        self.count, self.first, self.last = 0, 0.0, 0.0
+        self.last_id = ""
+
+    def run(self) -> None:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        timeout = httpx.Timeout(10.0, read=None)  # a stream: reads wait as long as it lasts
+        with httpx.stream("GET", self.url, headers=headers, timeout=timeout) as response:
+            tail = b""
+            for chunk in response.iter_raw():
+                now = time.perf_counter()
+                events = chunk.count(b"\nevent: ")
+                if events and not self.first:
+                    self.first = now  # the first envelope, not the connection's preamble
+                self.count += events
+                tail = (tail + chunk)[-4096:]
+                position = tail.rfind(b"id: ")
+                if events and position >= 0:  # a ping comment carries no envelope
+                    self.last_id = tail[position + 4 :].split(b"\n", 1)[0].decode()
+                    self.last = now
+                if self.until() is not None and self.last_id == self.until():
+                    return
+
+
+def pipeline_rate(stack: Stack, capture: Path, events: int) -> tuple[float, str]:
+    orchestrator = stack.orchestrator("pipeline")
+    orchestrator.wait_healthy()
+    final: dict[str, str] = {}
+    reader = SseCounter(f"{orchestrator.base_url}/events", lambda: final.get("id"))
+    reader.start()
+    time.sleep(0.3)
+    bridge = stack.bridge("pipeline-bridge", BRIDGE_REPLAY=capture)
+    state = bridge.wait_seq(events + 2, timeout=120)
+    report = orchestrator.wait_applied(state["epoch"], events + 2, timeout=300)
+    final["id"] = orchestrator.last_event_id()
+    reader.join(120)
+    notes = f"gaps {report['gaps']}, replayed {report['replayed']} of {events}"
+    return events / (reader.last - reader.first), notes
+
+
+def bench_pipeline(tmp: Path, scale: Scale) -> list[Figure]:
+    events = scale.pipeline_events
+    capture = make_capture(tmp / "pipeline.jsonl", events, chats=200)
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            baseline = transport_limit(stack, capture, events)
+        finally:
+            stack.close()
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            rate, notes = pipeline_rate(stack, capture, events)
+        finally:
+            stack.close()
+    target = max(50_000.0, baseline / 4)
+    return [
+        Figure("pipeline events/s (normalize, state, log, 1 SSE client)", rate, "events/s",
+               "bridge -> Python SUB that only decodes", baseline,
+               "≥ 50,000/s or ≥ 1/4 of the transport limit", rate >= target, notes),
+    ]  # fmt: skip
+
+
+# ---- 2. history-sync ingest ------------------------------------------------------------------
+
+
+def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
+    messages, chats = scale.history_messages, scale.history_chats
+    capture = make_capture(tmp / "history.jsonl", 3, chats=chats, history=messages)
+    node = subprocess.run(
+        ["node", "--expose-gc", str(REPO / "tests" / "bench" / "baileys_memory.mjs"), str(capture)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    baileys = json.loads(node.stdout)
+    baileys_per_message = baileys["heapBytes"] / baileys["messages"]
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            orchestrator = stack.orchestrator("history")
+            orchestrator.wait_healthy()
+            process = psutil.Process(orchestrator.popen.pid)
+            rss_before = process.memory_info().rss
+            bridge = stack.bridge("history-bridge", BRIDGE_REPLAY=capture)
+            state = bridge.wait_seq(4, timeout=120)  # the history event is published
+            published = time.perf_counter()
+            orchestrator.wait_applied(state["epoch"], 5, timeout=120)
+
+            def shown() -> float | None:
+                page = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
+                return time.perf_counter() if len(page) >= min(500, chats) else None
+
+            served = wait_for("the history in /chats", shown, timeout=120, interval=0.01)
+            ingest = served - published
+            wait_for(
+                "the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0, 120
+            )
+            rss_per_message = (process.memory_info().rss - rss_before) / messages
+        finally:
+            stack.close()
+    return [
+        Figure(f"history sync of {messages:,} messages over {chats:,} chats: until served",
+               ingest, "s", "target", 2.0, "< 2 s", ingest < 2.0),
+        Figure("RSS per message held (orchestrator process growth)", rss_per_message, "bytes",
+               "Baileys WebMessageInfo objects in Node (heap growth)", baileys_per_message,
+               "≤ half the baseline", rss_per_message <= baileys_per_message / 2),
+    ]  # fmt: skip
+
+
+# ---- 3. fan-out -------------------------------------------------------------------------------
+
+
+async def fanout_clients(
+    base: str, clients: int, seconds: float, seen: dict[int, float]
+) -> tuple[list[float], int, int]:
+    """Half SSE, half WebSocket; latency = receipt here - the bridge's publish (seen[seq])."""
+    latencies: list[float] = []
+    counts = [0, 0]
+    deadline = time.perf_counter() + seconds
+
+    def record(event_id: str) -> None:
+        seq = int(event_id.split(":")[1])
+        published = seen.get(seq)
+        if published is not None:
+            latencies.append(time.perf_counter() - published)
+
+    async def sse(client: httpx.AsyncClient) -> None:
+        async with client.stream(
+            "GET", f"{base}/events", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("id: "):
+                    record(line[4:])
+                    counts[0] += 1
+                if time.perf_counter() > deadline:
+                    return
+
+    async def ws() -> None:
+        url = base.replace("http://", "ws://") + f"/ws?access_token={TOKEN}"
+        async with websockets.connect(url, max_queue=None) as socket:
+            while time.perf_counter() < deadline:
+                try:
+                    frame = await asyncio.wait_for(socket.recv(), timeout=1)
+                except TimeoutError:
+                    continue
+                record(orjson.loads(frame)["id"])
+                counts[1] += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    timeout = httpx.Timeout(10.0, read=None)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        tasks = [sse(client) if i % 2 == 0 else ws() for i in range(clients)]
+        await asyncio.gather(*tasks, return_exceptions=False)
+    return latencies, counts[0], counts[1]
+
+
+def bench_fanout(tmp: Path, scale: Scale) -> list[Figure]:
+    rate, seconds = scale.fanout_rate, scale.fanout_seconds
+    capture = make_capture(tmp / "fanout.jsonl", rate * (seconds + 10), chats=50)
+    results = {}
+    for clients in (1, scale.fanout_clients):
+        with ipc_endpoints() as endpoints:
+            stack = Stack(tmp, endpoints)
+            try:
+                orchestrator = stack.orchestrator(f"fanout-{clients}")
+                orchestrator.wait_healthy()
+                seen: dict[int, float] = {}
+                stop = threading.Event()
+
+                def watch(
+                    endpoint: str = endpoints.pub,
+                    stop: threading.Event = stop,
+                    seen: dict[int, float] = seen,
+                ) -> None:
+                    sub = zmq.Context.instance().socket(zmq.SUB)
+                    sub.setsockopt(zmq.SUBSCRIBE, b"")
+                    sub.connect(endpoint)
+                    while not stop.is_set():
+                        if sub.poll(200):
+                            seen[orjson.loads(sub.recv())["seq"]] = time.perf_counter()
+                    sub.close(linger=0)
+
+                watcher = threading.Thread(target=watch, daemon=True)
+                watcher.start()
+                stack.bridge(
+                    f"fanout-bridge-{clients}", BRIDGE_REPLAY=capture, BRIDGE_REPLAY_RATE=rate
+                )
+                process = psutil.Process(orchestrator.popen.pid)
+                cpu_before = sum(process.cpu_times()[:2])
+                started = time.perf_counter()
+                latencies, sse_count, ws_count = asyncio.run(
+                    fanout_clients(orchestrator.base_url, clients, seconds, seen)
+                )
+                elapsed = time.perf_counter() - started
+                cpu = (sum(process.cpu_times()[:2]) - cpu_before) / elapsed
+                stop.set()
+                report = orchestrator.bridge_report()
+                results[clients] = {
+                    "deliveries": (sse_count + ws_count) / elapsed,
+                    "p50": percentile(latencies, 0.5) * 1000,
+                    "p99": percentile(latencies, 0.99) * 1000,
+                    "cpu": cpu,
+                    "dropped": orchestrator.http.get("/metrics").text.count(
+                        "wa_stream_dropped_slow_total 0.0"
+                    )
+                    == 0,
+                    "gaps": report["gaps"],
+                }
+            finally:
+                stack.close()
+    one, many = results[1], results[scale.fanout_clients]
+    per_core = many["deliveries"] / max(many["cpu"], 0.01)
+    n = scale.fanout_clients
+    return [
+        Figure(f"fan-out to {n} clients: deliveries/s", many["deliveries"], "deliveries/s",
+               "the same stream to 1 client", one["deliveries"], f"{n} x {rate}/s, nothing lost",
+               many["deliveries"] >= 0.95 * n * rate,
+               f"orchestrator CPU {many['cpu']:.2f} cores; {per_core:,.0f} deliveries/s per core "
+               f"(aim: 25,000); gaps {many['gaps']}"),
+        Figure(f"fan-out to {n} clients: publish-to-receive p50", many["p50"], "ms",
+               "1 client p50", one["p50"], "", None),
+        Figure(f"fan-out to {n} clients: publish-to-receive p99", many["p99"], "ms",
+               "1 client p99", one["p99"], "< 100 ms", many["p99"] < 100),
+    ]  # fmt: skip
+
+
+# ---- 4. REST under load -------------------------------------------------------------------------
+
+
+def wrk(url: str, seconds: int, connections: int = 50) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-H", f"Authorization: Bearer {TOKEN}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    figures: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "99%"):
+            value = parts[1]
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+            unit = next(u for u in ("us", "ms", "s") if value.endswith(u))
+            figures[parts[0]] = float(value[: -len(unit)]) * scale[unit]
+        if line.startswith("Requests/sec:"):
+            figures["rps"] = float(parts[1])
+        if "Non-2xx" in line:
+            figures["errors"] = float(parts[-1])
+    return figures
+
+
+def bench_rest(tmp: Path, scale: Scale) -> list[Figure]:
+    chats = scale.rest_chats
+    capture = make_capture(tmp / "rest.jsonl", chats * 3, chats=chats)
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            bridge = stack.bridge("rest-bridge", BRIDGE_REPLAY=capture)
+            state = bridge.wait_seq(chats * 3 + 2, timeout=120)
+            orchestrator = stack.orchestrator("rest")
+            orchestrator.wait_healthy()
+            orchestrator.wait_applied(state["epoch"], chats * 3 + 2, timeout=120)
+            chat = orchestrator.http.get("/chats").json()["chats"][0]["id"]
+            base = orchestrator.base_url
+            health = wrk(f"{base}/health", scale.rest_seconds)
+            listing = wrk(f"{base}/chats?limit=50", scale.rest_seconds)
+            messages = wrk(f"{base}/chats/{chat}/messages?limit=50", scale.rest_seconds)
+        finally:
+            stack.close()
+    figures = []
+    for name, result in (
+        (f"GET /chats ({chats:,} chats)", listing),
+        ("GET /chats/{id}/messages", messages),
+    ):
+        figures.append(Figure(f"{name} p99, 50 connections", result["99%"], "ms",
+                              "GET /health p99", health["99%"], "< 20 ms", result["99%"] < 20,
+                              f"p50 {result['50%']:.2f} ms; {result['rps']:,.0f} req/s "
+                              f"(health {health['rps']:,.0f} req/s)"))  # fmt: skip
+    return figures
+
+
+# ---- 5. restart recovery -------------------------------------------------------------------
+
+
+def fill_store(data_dir: Path, messages: int, chats: int) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.bench.fill_store",
+        str(data_dir),
+        str(messages),
+        str(chats),
+    ]
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def time_to_chats(stack: Stack, name: str, expect: int) -> float:
+    started = time.perf_counter()
+    orchestrator = stack.orchestrator(name)
+    return wait_for(
+        "chats served",
+        lambda: orchestrator.http.get("/chats", params={"limit": 500}).status_code == 200
+        and len(orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]) >= expect
+        and time.perf_counter() - started,
+        timeout=120, interval=0.02,
+    )  # fmt: skip
+
+
+def bench_recovery(tmp: Path, scale: Scale) -> list[Figure]:
+    chats = 1000
+    fill_store(tmp / "recovery", scale.recovery_messages, chats)
+    capture = make_capture(tmp / "tiny.jsonl", 3)
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            bridge = stack.bridge("recovery-bridge", BRIDGE_REPLAY=capture)
+            bridge.wait_seq(5)
+            empty = time_to_chats(stack, "recovery-empty", 1)
+            full = time_to_chats(stack, "recovery", 500)
+        finally:
+            stack.close()
+    return [
+        Figure(f"restart, {scale.recovery_messages:,} messages in SQLite: start to /chats",
+               full, "s", "start to /chats with an empty store", empty, "< 3 s", full < 3.0),
+    ]  # fmt: skip
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
+    "pipeline": bench_pipeline,
+    "history": bench_history,
+    "fanout": bench_fanout,
+    "rest": bench_rest,
+    "recovery": bench_recovery,
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "memoryGiB": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "node": subprocess.run(
+            ["node", "--version"], capture_output=True, text=True
+        ).stdout.strip(),
+        "load": os.getloadavg(),
+    }
+
+
+def markdown(mode: str, when: str, host: dict[str, Any], figures: list[Figure]) -> str:
+    lines = [
+        f"# Benchmarks ({mode})", "",
+        f"{when}; {host['cpus']} cores ({host['cpu']}), {host['memoryGiB']} GiB, Python "
+        f"{host['python']}, Node {host['node']}, load at start {host['load'][0]:.2f}.", "",
+        "| figure | value | baseline (same run) | ratio | target | met | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for f in figures:
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        lines.append(
+            f"| {f.name} | {f.value:,.2f} {f.unit} | {f.baseline_name}: {f.baseline:,.2f} | "
+            f"{f.ratio:.2f} | {f.target} | {met} | {f.notes} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHES))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full"
+    scale = QUICK if args.quick else FULL
+    host = machine()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="wa-bench-") as tmp:
+        for name in args.only or list(BENCHES):
+            started = time.perf_counter()
+            print(f"bench {name} ...", flush=True)
+            new = BENCHES[name](Path(tmp), scale)
+            for f in new:
+                print(
+                    f"  {f.name}: {f.value:,.2f} {f.unit} "
+                    f"(baseline {f.baseline:,.2f}, ratio {f.ratio:.2f})",
+                    flush=True,
+                )
+            print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+            figures += new
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "mode": mode, "when": when, "machine": host, "scale": asdict(scale),
+        "figures": [asdict(f) | {"ratio": f.ratio} for f in figures],
+    }  # fmt: skip
+    (args.out / f"{mode}.json").write_text(json.dumps(document, indent=2) + "\n")
+    (args.out / f"{mode}.md").write_text(markdown(mode, when, host, figures))
+    print(markdown(mode, when, host, figures))
+
+
+if __name__ == "__main__":
+    main()
