@@ -23,6 +23,7 @@ class WaSim(Process):
         super().__init__("wa-sim", argv, {"PATH": "/usr/bin:/bin"}, log_dir / "wa-sim.log")
         ready = wait_for("the simulator", self._ready_line, timeout=20)
         self.ws_url: str = ready["ws"]
+        self.media_ca: str = ready.get("mediaCa", "")
         self.control = httpx.Client(base_url=ready["control"], timeout=30)
 
     def _ready_line(self) -> dict[str, Any] | None:
@@ -53,6 +54,15 @@ class WaSim(Process):
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    def get(self, path: str, **params: str) -> Any:
+        response = self.control.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def bridge_env(self) -> dict[str, str]:
+        """What a bridge needs to talk to this simulator (uploads go over its own TLS CA)."""
+        return {"BRIDGE_WA_URL": self.ws_url, "NODE_EXTRA_CA_CERTS": self.media_ca}
 
     def close(self) -> None:
         self.control.close()
