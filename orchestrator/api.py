@@ -31,11 +31,13 @@ from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.jids import parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.pacing import Pacer
 from orchestrator.principal import Principal
 from orchestrator.state import Chat, State
 from orchestrator.store import Store
 from orchestrator.store.rows import message_from_row
 from orchestrator.transport import CommandChannel
+from orchestrator.urlguard import ForbiddenUrl, check_public_url
 from orchestrator.views import chat_json, contact_json, message_json
 
 log = logging.getLogger("orchestrator.api")
@@ -65,6 +67,7 @@ class ApiSettings:
     media_dir: Path
     media_max_bytes: int
     picture_ttl: float
+    media_url_allowlist: frozenset[str]
 
 
 def principal_of(connection: HTTPConnection) -> Principal:
@@ -90,6 +93,7 @@ class Api:
         commands: CommandChannel,
         store: Store,
         helpdesk: Helpdesk,
+        pacer: Pacer,
         settings: ApiSettings,
         observe_send: Callable[[float], None] = lambda seconds: None,
     ) -> None:
@@ -99,6 +103,7 @@ class Api:
         self.commands = commands
         self.store = store
         self.helpdesk = helpdesk
+        self.pacer = pacer
         self.settings = settings
         self._pictures: dict[str, tuple[float, str | None]] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -188,10 +193,21 @@ class Api:
         principal = principal_of(request)
         chat_id = self.chat_id(body["chatId"], principal)
         content, pending = self._content(chat_id, body)
+        source = content.get(pending["type"]) if isinstance(body.get("media"), dict) else None
+        if isinstance(source, dict) and "url" in source:
+            try:
+                await check_public_url(source["url"], self.settings.media_url_allowlist)
+            except ForbiddenUrl as exc:
+                raise ApiError(400, "media_url_forbidden", str(exc)) from None
         if not self.lifecycle.connected:
             raise ApiError(
                 409, "not_connected", f"WhatsApp is not connected (state: {self.lifecycle.state})"
             )
+        if not self.pacer.admit():
+            raise ApiError(
+                429, "send_queue_full",
+                f"{self.pacer.waiting} messages are waiting to go out; try again shortly",
+            )  # fmt: skip
         message_id = "3EB0" + secrets.token_hex(10).upper()
         pending = {**pending, "id": message_id}
         if principal.user_id is not None:
@@ -279,6 +295,7 @@ class Api:
         return content
 
     async def _relay(self, chat_id: str, content: dict[str, Any], message_id: str) -> None:
+        await self.pacer.acquire()  # the number's pace: a burst is spread out, in order
         options: dict[str, Any] = {"messageId": message_id}
         quoted = content.pop("__quoted", None)
         if quoted is not None:

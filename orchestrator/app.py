@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,6 +30,24 @@ from orchestrator.runtime import Runtime
 from orchestrator.streams import EventStreamResponse, Filter
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_TRACKED_CLIENTS = 10_000
+
+
+def cors(origins_setting: str) -> list[Middleware]:
+    """Browsers on other origins may call the API only when ORCH_CORS_ORIGINS allows them."""
+    origins = [o.strip() for o in origins_setting.split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id"],
+            max_age=600,
+        )
+    ]
+
 
 log = logging.getLogger("orchestrator.app")
 
@@ -60,23 +81,67 @@ class Authentication:
     """Every route but the public ones needs a token: the API token, or a user's JWT. The
     principal it names is put in the request state for the routes to check."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator, failures: FailureLimiter
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in PUBLIC_PATHS:
+            client = (scope.get("client") or ("?", 0))[0]
+            if self.failures.blocked(client):
+                why = "too many failed sign-ins from this address; wait a minute"
+                await refuse(scope, receive, send, 429, "too_many_failures", why)
+                return
             token = presented_token(HTTPConnection(scope))
             principal = await self.authenticator.authenticate(token)
             if principal is None:
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 4401})
-                    return
-                response = error_response(401, "unauthorized", "a valid bearer token is required")
-                await response(scope, receive, send)
+                self.failures.failed(client)
+                log.info("authentication failed from %s on %s", client, scope["path"])
+                why = "a valid bearer token is required"
+                await refuse(scope, receive, send, 401, "unauthorized", why)
                 return
             scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+async def refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4000 + status})
+        return
+    response = error_response(status, code, message)
+    if status == 429:
+        response.headers["retry-after"] = "60"
+    await response(scope, receive, send)
+
+
+class FailureLimiter:
+    """Failed authentications per client address in a sliding minute; bounded memory."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def failed(self, client: str) -> None:
+        times = self._failures.pop(client, None) or deque()
+        times.append(self._clock())
+        self._failures[client] = times
+        while len(self._failures) > MAX_TRACKED_CLIENTS:
+            self._failures.popitem(last=False)
+
+    def blocked(self, client: str) -> bool:
+        times = self._failures.get(client)
+        if not times:
+            return False
+        horizon = self._clock() - 60
+        while times and times[0] < horizon:
+            times.popleft()
+        return len(times) >= self.per_minute
 
 
 def admin_only(handler: Endpoint) -> Endpoint:
@@ -197,7 +262,14 @@ def create_app(runtime: Runtime) -> Starlette:
             ),
             Route("/metrics", admin_only(admin.metrics)),
         ],
-        middleware=[Middleware(Authentication, authenticator=runtime.authenticator)],
+        middleware=[
+            *cors(runtime.settings.cors_origins),
+            Middleware(
+                Authentication,
+                authenticator=runtime.authenticator,
+                failures=FailureLimiter(runtime.settings.auth_failures_per_minute),
+            ),
+        ],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

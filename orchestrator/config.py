@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     """How often changes are written to the store, in one batch."""
     store_max_pending: int = Field(50_000, ge=1)
     """Rows held while the store is down before they spill to a file under data_dir."""
+    send_rate: float = Field(1.0, gt=0)
+    """Messages per second this WhatsApp number sends at most, sustained (token bucket)."""
+    send_burst: int = Field(20, ge=1)
+    send_queue: int = Field(500, ge=1)
+    """Sends waiting their turn before POST /send answers 429."""
+    media_url_allowlist: str = ""
+    """Comma-separated hosts that media URLs may name even when they resolve to private or
+    loopback addresses (everything else must resolve to public addresses: SSRF guard)."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed to call the API from a browser ("" = none, "*" = any)."""
+    auth_failures_per_minute: int = Field(30, ge=1)
+    """Failed authentications from one address per minute before it gets 429."""
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
 

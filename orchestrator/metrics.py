@@ -67,6 +67,12 @@ class RuntimeCollector(Collector):
         yield counter("wa_stream_resyncs", "resync envelopes sent", s.resyncs)
         yield gauge("wa_stream_log_entries", "stream events retained", len(rt.event_log))
 
+        pacer = rt.pacer
+        yield gauge("wa_send_queue_waiting", "sends waiting for the number's pace", pacer.waiting)
+        yield counter("wa_send_paced", "sends that went out", pacer.sent)
+        yield counter("wa_send_delayed", "sends that had to wait for the pace", pacer.delayed)
+        yield counter("wa_send_refused", "sends refused: the queue was full", pacer.refused)
+
         wb = rt.writebehind
         yield gauge("wa_store_up", "1 while store writes succeed", float(wb.stats.store_up))
         yield gauge("wa_store_pending_rows", "changes not yet in the store", wb.pending)

@@ -27,6 +27,7 @@ from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.metrics import build_registry
 from orchestrator.normalize import normalize
+from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.principal import Authenticator
 from orchestrator.qr_terminal import TerminalQr
@@ -114,6 +115,7 @@ class Runtime:
                 poll_max_timeout=settings.poll_max_timeout,
             ),
         )
+        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
         self.registry, send_latency = build_registry(self)
         self.api = Api(
             self.state,
@@ -121,10 +123,14 @@ class Runtime:
             self.commands,
             self.store,
             self.helpdesk,
+            self.pacer,
             ApiSettings(
                 media_dir=settings.data_dir / "media",
                 media_max_bytes=settings.media_max_bytes,
                 picture_ttl=settings.picture_ttl,
+                media_url_allowlist=frozenset(
+                    h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
+                ),
             ),
             observe_send=send_latency.observe,
         )

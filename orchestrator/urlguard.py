@@ -1,0 +1,43 @@
+"""Media URLs that the bridge will fetch: only public addresses, unless the operator allows a
+host. Without this, anyone with a token could make the bridge fetch loopback or private-network
+services (SSRF) and send back what they answer."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+RESOLVE_TIMEOUT = 3.0
+
+
+class ForbiddenUrl(ValueError):
+    pass
+
+
+async def check_public_url(url: str, allowed_hosts: frozenset[str]) -> None:
+    """Raise ForbiddenUrl unless `url` is http(s) and every address its host has is public.
+
+    (A host can re-resolve differently when the bridge fetches it; the allowlist is for the
+    hosts you trust, this check for everything else.)"""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ForbiddenUrl("media.url must be an http(s) URL with a host")
+    host = parts.hostname.lower()
+    if host in allowed_hosts:
+        return
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError) as exc:
+            raise ForbiddenUrl(f"cannot resolve {host}: {exc}") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise ForbiddenUrl(f"{host} resolves to a non-public address ({address})")
