@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
 
-.PHONY: run demo test test-node test-python bench bench-quick lint install install-tools services clean
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint install install-tools services clean
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -75,6 +75,19 @@ TOOLS := chromium:chromium zbarimg:zbar-tools wrk:wrk
 install-tools:
 	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing fonts-noto-color-emoji; fi
+
+# Key pairs for the bridge <-> orchestrator link when they run on different hosts (compose).
+# Z85 keys may hold $ and #, so each value is single-quoted: compose reads it literally.
+curve-keys: install
+	@test ! -e .env || { echo "make: .env exists; remove it to make new keys"; exit 1; }
+	@$(PY) -c 'import zmq; b, o = zmq.curve_keypair(), zmq.curve_keypair(); print(f"BRIDGE_CURVE_PUBLIC_KEY=\x27{b[0].decode()}\x27\nBRIDGE_CURVE_SECRET_KEY=\x27{b[1].decode()}\x27\nORCH_CURVE_PUBLIC_KEY=\x27{o[0].decode()}\x27\nORCH_CURVE_SECRET_KEY=\x27{o[1].decode()}\x27")' > .env
+	@chmod 600 .env && echo "wrote .env (owner-only): CURVE keys for the bridge and the orchestrator"
+
+# Known vulnerabilities in the dependencies. Needs PyPI's and npm's advisory services, which
+# this project's build machines cannot reach, so it is not part of `make test`.
+audit: install
+	$(PY) -m pip install --quiet pip-audit && $(VENV)/bin/pip-audit --skip-editable
+	cd bridge-node && npm audit --omit=dev
 
 clean:
 	rm -rf $(VENV) bridge-node/node_modules .pytest_cache .mypy_cache .ruff_cache

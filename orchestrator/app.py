@@ -25,6 +25,7 @@ from orchestrator.api import ApiError, error_response, principal_of
 from orchestrator.auth import presented_token
 from orchestrator.eventlog import Entry
 from orchestrator.helpdesk_api import helpdesk_routes
+from orchestrator.openapi import openapi_document
 from orchestrator.principal import Authenticator, Principal
 from orchestrator.runtime import Runtime
 from orchestrator.streams import EventStreamResponse, Filter
@@ -56,7 +57,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONSOLE_PATHS = {"/", "/wa-client.js"} | {
     f"/static/{path.name}" for path in STATIC_DIR.iterdir() if path.is_file()
 }
-PUBLIC_PATHS = {"/health", *CONSOLE_PATHS}
+PUBLIC_PATHS = {"/health", "/openapi.json", *CONSOLE_PATHS}
 # The console loads nothing from elsewhere and runs no inline script.
 CONSOLE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -228,6 +229,7 @@ def create_app(runtime: Runtime) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
+            Route("/openapi.json", openapi_document),
             Route("/", console_page),
             Route("/wa-client.js", client_script),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

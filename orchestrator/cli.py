@@ -33,6 +33,14 @@ def main() -> None:
         raise SystemExit(2) from None
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     gc.set_threshold(*GC_THRESHOLDS)
+    unsafe = settings.unsafe_bridge_endpoints()
+    if unsafe:
+        print(
+            f"orchestrator: refusing to talk to the bridge at {', '.join(unsafe)} unencrypted: "
+            "set ORCH_BRIDGE_CURVE_SERVER_KEY (make curve-keys), or run both on one machine",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = (
         settings.api_token.get_secret_value()

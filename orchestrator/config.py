@@ -11,6 +11,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
 
 
+LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+
+
+def leaves_the_machine(endpoint: str) -> bool:
+    """tcp:// to anything but loopback; ipc:// and inproc:// never leave the machine."""
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
+    return not (host.startswith("127.") or host in LOOPBACK_HOSTS)
+
+
 class Settings(BaseSettings):
     """Every orchestrator setting. Environment names are the field names with `ORCH_` in front."""
 
@@ -31,6 +42,12 @@ class Settings(BaseSettings):
     """Run the Node bridge as a child process, restarted when it dies (what `make run` uses)."""
     bridge_command: str = f"node {DEFAULT_BRIDGE_SCRIPT}"
 
+    bridge_curve_server_key: str | None = None
+    """The bridge's CURVE public key (Z85): the link is encrypted and the bridge authenticated.
+    Required when the bridge is not on this machine (make curve-keys)."""
+    curve_public_key: str | None = None
+    curve_secret_key: SecretStr | None = None
+    """Our own CURVE key pair, which the bridge may require (BRIDGE_CURVE_CLIENTS)."""
     bridge_heartbeat_timeout: float = Field(3.0, gt=0)
     """Silence after which the bridge is declared dead: three missed one-second heartbeats."""
     command_timeout: float = Field(10.0, gt=0)
@@ -94,6 +111,12 @@ class Settings(BaseSettings):
     @property
     def bridge_data_dir(self) -> Path:
         return self.data_dir / "bridge"
+
+    def unsafe_bridge_endpoints(self) -> list[str]:
+        """Bridge endpoints that leave this machine with no encryption configured."""
+        if self.bridge_curve_server_key:
+            return []
+        return [e for e in (self.bridge_pub, self.bridge_router) if leaves_the_machine(e)]
 
     @property
     def user_jwks_url(self) -> str | None:

@@ -38,7 +38,7 @@ from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.supabase import SupabaseStore
 from orchestrator.streams import Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
-from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource
+from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource, curve_keys
 from orchestrator.writebehind import WriteBehind
 
 log = logging.getLogger("orchestrator.runtime")
@@ -48,10 +48,16 @@ class Runtime:
     def __init__(self, settings: Settings, api_token: str) -> None:
         self.settings = settings
         self._context = zmq.asyncio.Context()
-        self.commands = ZmqCommandChannel(
-            self._context, settings.bridge_router, settings.command_timeout
+        secret = settings.curve_secret_key
+        curve = curve_keys(
+            settings.bridge_curve_server_key,
+            settings.curve_public_key,
+            secret.get_secret_value() if secret else None,
         )
-        self.events = ZmqEventSource(self._context, settings.bridge_pub)
+        self.commands = ZmqCommandChannel(
+            self._context, settings.bridge_router, settings.command_timeout, curve
+        )
+        self.events = ZmqEventSource(self._context, settings.bridge_pub, curve=curve)
         self.lifecycle = ConnectionLifecycle(
             self.commands,
             LifecycleSettings(

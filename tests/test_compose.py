@@ -77,6 +77,18 @@ def test_the_orchestrator_reaches_the_bridge_by_service_name(compose: dict[str, 
     )
 
 
+def test_the_link_between_the_containers_is_curve_with_matching_keys(
+    compose: dict[str, Any],
+) -> None:
+    bridge = compose["services"]["bridge"]["environment"]
+    orchestrator = compose["services"]["orchestrator"]["environment"]
+    # The bridge binds 0.0.0.0 inside its container, so it needs keys (it refuses otherwise).
+    assert bridge["BRIDGE_CURVE_SECRET_KEY"].startswith("${BRIDGE_CURVE_SECRET_KEY:?")
+    assert bridge["BRIDGE_CURVE_PUBLIC_KEY"] == orchestrator["ORCH_BRIDGE_CURVE_SERVER_KEY"]
+    assert bridge["BRIDGE_CURVE_CLIENTS"] == orchestrator["ORCH_CURVE_PUBLIC_KEY"]
+    assert "ORCH_CURVE_SECRET_KEY" in orchestrator
+
+
 def test_ports_and_healthchecks_agree_with_the_settings(compose: dict[str, Any]) -> None:
     orchestrator = compose["services"]["orchestrator"]
     port = orchestrator["environment"]["ORCH_PORT"]

@@ -271,10 +271,11 @@ function withTimeout(promise, ms, method) {
  * @param {string} opts.endpoint
  * @param {(payload: Buffer) => Promise<string>} opts.dispatch
  * @param {{warn: Function, error: Function}} opts.logger
+ * @param {Record<string, unknown>} [opts.curve] CURVE server options (curve.js)
  * @returns {Promise<{socket: zmq.Router, done: Promise<void>, close(): void}>}
  */
-export async function serveRouter({ endpoint, dispatch, logger }) {
-  const socket = new zmq.Router({ linger: 0 })
+export async function serveRouter({ endpoint, dispatch, logger, curve = {} }) {
+  const socket = new zmq.Router({ linger: 0, ...curve })
   try {
     await socket.bind(endpoint)
   } catch (err) {

@@ -26,6 +26,9 @@ export class ConfigError extends Error {
  * @property {string|null} replay Capture file to replay instead of connecting to WhatsApp.
  * @property {number} replayRate Replay events per second; 0 = as fast as possible.
  * @property {string|null} record Capture file to append every raw event to (live mode).
+ * @property {string|null} curveSecretKey CURVE server keys (Z85); required off loopback
+ * @property {string|null} curvePublicKey
+ * @property {string[]} curveClients client public keys admitted (empty: any with the server key)
  * @property {string|null} commandLog Replay mode: file to append every received command to (JSON lines `{method, params}`).
  * @property {string|null} waUrl WhatsApp WebSocket URL override (tests); null = Baileys default.
  * @property {boolean} autoConnect Open the WhatsApp socket at boot (live mode).
@@ -58,6 +61,9 @@ const SPEC = {
   BRIDGE_REPLAY_RATE: ['0', nonNegativeNumber],
   BRIDGE_RECORD: [undefined, str],
   BRIDGE_COMMAND_LOG: [undefined, str],
+  BRIDGE_CURVE_SECRET_KEY: [undefined, str],
+  BRIDGE_CURVE_PUBLIC_KEY: [undefined, str],
+  BRIDGE_CURVE_CLIENTS: [undefined, str],
   BRIDGE_WA_URL: [undefined, str],
   BRIDGE_AUTO_CONNECT: ['true', bool],
   BRIDGE_KEEPALIVE_MS: ['30000', positiveInt],
@@ -102,6 +108,9 @@ export function readConfig(env) {
     replayRate: v.BRIDGE_REPLAY_RATE,
     record: v.BRIDGE_RECORD,
     commandLog: v.BRIDGE_COMMAND_LOG,
+    curveSecretKey: v.BRIDGE_CURVE_SECRET_KEY ?? null,
+    curvePublicKey: v.BRIDGE_CURVE_PUBLIC_KEY ?? null,
+    curveClients: (v.BRIDGE_CURVE_CLIENTS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     waUrl: v.BRIDGE_WA_URL,
     autoConnect: v.BRIDGE_AUTO_CONNECT,
     keepAliveMs: v.BRIDGE_KEEPALIVE_MS,

@@ -12,6 +12,7 @@ import { readConfig, ConfigError } from './config.js'
 import { createDispatcher, serveRouter } from './commands.js'
 import { Journal } from './journal.js'
 import { Publisher, bindPubSink } from './publisher.js'
+import { serverOptions, startZap } from './curve.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
 import { ReplaySends } from './replay-sends.js'
@@ -87,8 +88,18 @@ async function main() {
   const publish = publisher.publish.bind(publisher)
   const vers = versions()
 
+  /** @type {Record<string, unknown>} */
+  let curve
   try {
-    sink = await bindPubSink({ endpoint: config.pub, hwm: config.pubHwm, logger })
+    curve = serverOptions(config)
+  } catch (err) {
+    logger.fatal({ err: String(err) }, 'unsafe endpoint configuration')
+    journal.close()
+    process.exit(2)
+  }
+  const zap = config.curveClients.length ? await startZap(config.curveClients, logger) : null
+  try {
+    sink = await bindPubSink({ endpoint: config.pub, hwm: config.pubHwm, logger, curve })
   } catch (err) {
     logger.fatal({ endpoint: config.pub, err: String(err) }, 'cannot bind the PUB endpoint (address in use?)')
     journal.close()
@@ -111,7 +122,7 @@ async function main() {
     logger: logger.child({ module: 'commands' }),
   })
   try {
-    router = await serveRouter({ endpoint: config.router, dispatch, logger })
+    router = await serveRouter({ endpoint: config.router, dispatch, logger, curve })
   } catch (err) {
     logger.fatal({ endpoint: config.router, err: String(err) }, 'cannot bind the ROUTER endpoint (address in use?)')
     sink.close()
@@ -168,6 +179,7 @@ async function main() {
     journal.close()
     router.close()
     sink.close()
+    zap?.close()
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))

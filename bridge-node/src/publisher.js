@@ -85,10 +85,11 @@ export class Publisher {
  * @param {string} opts.endpoint
  * @param {number} opts.hwm sendHighWaterMark (also bounds the JS-side queue)
  * @param {{warn: Function}} [opts.logger]
+ * @param {Record<string, unknown>} [opts.curve] CURVE server options (curve.js)
  * @returns {Promise<Sink & {socket: zmq.Publisher, queue: SendQueue, close(): void}>}
  */
-export async function bindPubSink({ endpoint, hwm, logger }) {
-  const socket = new zmq.Publisher({ sendHighWaterMark: hwm, linger: 0 })
+export async function bindPubSink({ endpoint, hwm, logger, curve = {} }) {
+  const socket = new zmq.Publisher({ sendHighWaterMark: hwm, linger: 0, ...curve })
   try {
     await socket.bind(endpoint)
   } catch (err) {

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,11 +28,46 @@ log = logging.getLogger("orchestrator.transport")
 SUB_HWM = 100_000
 
 
+@dataclass(frozen=True)
+class CurveKeys:
+    """CURVE client keys (Z85): the bridge's public key, and our own pair."""
+
+    server_key: str
+    public_key: str
+    secret_key: str
+
+    def apply(self, socket: zmq.asyncio.Socket) -> None:
+        socket.curve_serverkey = self.server_key.encode()
+        socket.curve_publickey = self.public_key.encode()
+        socket.curve_secretkey = self.secret_key.encode()
+
+
+def curve_keys(
+    server_key: str | None, public_key: str | None, secret: str | None
+) -> CurveKeys | None:
+    """Keys for the link, when configured; a client pair is made up if none was given (the
+    link is then encrypted, and the bridge authenticated, but not we to it)."""
+    if not server_key:
+        return None
+    if not (public_key and secret):
+        made_public, made_secret = zmq.curve_keypair()
+        public_key, secret = made_public.decode(), made_secret.decode()
+    return CurveKeys(server_key, public_key, secret)
+
+
 class ZmqEventSource:
-    def __init__(self, context: zmq.asyncio.Context, endpoint: str, hwm: int = SUB_HWM) -> None:
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        endpoint: str,
+        hwm: int = SUB_HWM,
+        curve: CurveKeys | None = None,
+    ) -> None:
         self.endpoint = endpoint
         try:
             self._socket = context.socket(zmq.SUB)
+            if curve is not None:
+                curve.apply(self._socket)
             self._socket.setsockopt(zmq.RCVHWM, hwm)
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.setsockopt(zmq.SUBSCRIBE, b"")
@@ -62,7 +98,13 @@ IDEMPOTENT_ATTEMPTS = 3
 class ZmqCommandChannel:
     """Requests carry an id; one reader task matches replies to the waiting callers."""
 
-    def __init__(self, context: zmq.asyncio.Context, endpoint: str, default_timeout: float) -> None:
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        endpoint: str,
+        default_timeout: float,
+        curve: CurveKeys | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.default_timeout = default_timeout
         self._ids = itertools.count(1)
@@ -71,6 +113,8 @@ class ZmqCommandChannel:
         self._reader: asyncio.Task[None] | None = None
         try:
             self._socket = context.socket(zmq.DEALER)
+            if curve is not None:
+                curve.apply(self._socket)
             self._socket.setsockopt(zmq.LINGER, 0)
             # Without IMMEDIATE a request sent while the bridge is away waits in the queue and is
             # delivered, long after its caller gave up, to the next bridge that comes up.

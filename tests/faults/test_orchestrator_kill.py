@@ -1,0 +1,149 @@
+"""Fault 1: `kill -9` the orchestrator three times (seeded points) while traffic flows and SSE
+and long-poll clients read; fault 5: 200 SSE clients reconnect at once after a restart.
+
+The reference stream comes from a second orchestrator following the same bridge and never
+disturbed: stream ids derive from bridge positions, so every replica names every event alike.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from tests.conftest import Processes
+from tests.faults.common import (
+    ClientRunner,
+    PollClient,
+    SseClient,
+    StreamClient,
+    assert_exactly_once,
+    assert_rest_matches_capture,
+    check_against_reference,
+    wait_applied_at_least,
+)
+from tests.harness import Bridge, Endpoints, Orchestrator, make_capture
+
+EXTRA = 2  # bridge.started and bridge.replay_finished around a replayed capture
+
+
+def start_pair(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> tuple[Orchestrator, Orchestrator]:
+    """The orchestrator under test and an undisturbed reference replica (its own data)."""
+    (tmp_path / "ref").mkdir()
+    victim = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
+    replica = processes.add(Orchestrator(tmp_path / "ref", tmp_path / "ref" / "orch", endpoints))
+    victim.wait_healthy()
+    replica.wait_healthy()
+    return victim, replica
+
+
+def test_kill_9_three_times_under_traffic_with_stream_clients(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    events, rate = 3000, 400
+    last = events + EXTRA
+    capture = make_capture(tmp_path / "capture.jsonl", events, history=200, rich=True)
+    orchestrator, replica = start_pair(tmp_path, endpoints, processes)
+    base = orchestrator.base_url
+    # Everyone starts at the very first event (""), before the bridge exists.
+    truth = SseClient(replica.base_url, read_timeout=60)
+    clients: list[StreamClient] = [
+        SseClient(base, seed=1, backoff=0.3),
+        SseClient(base, seed=2, backoff=0.3),
+        PollClient(base, seed=3, backoff=0.3),
+        PollClient(base, seed=4, backoff=0.3),
+    ]
+    runner = ClientRunner([truth, *clients]).start()
+    bridge = processes.add(
+        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
+               BRIDGE_REPLAY_RATE=rate)
+    )  # fmt: skip
+
+    rng = random.Random(8)
+    kills = sorted(rng.sample(range(300, events - 600), 3))
+    downtimes = []
+    for kill_after in kills:
+        wait_applied_at_least(orchestrator, kill_after)
+        orchestrator.kill9()
+        killed = time.monotonic()
+        time.sleep(rng.uniform(0, 0.5))
+        orchestrator = processes.add(
+            Orchestrator(tmp_path, tmp_path / "orch", endpoints, port=orchestrator.port)
+        )
+        orchestrator.wait_healthy()
+        downtimes.append(time.monotonic() - killed)
+
+    epoch = bridge.wait_seq(last)["epoch"]
+    orchestrator.wait_applied(epoch, last)
+    replica.wait_applied(epoch, last)
+    final = replica.last_event_id()
+    assert orchestrator.last_event_id() == final
+    runner.finish_at(replica.base_url, final)
+    runner.finish_at(base, final)
+    runner.join(60)
+
+    assert_exactly_once(orchestrator.applied_positions(), epoch, last)
+    compared = assert_rest_matches_capture(orchestrator, capture)
+    assert compared > 2000
+    expected = truth.envelopes
+    assert truth.connections == 1 and len(expected) > 2500
+    for n, client in enumerate(clients):
+        name = f"{type(client).__name__} {n} ({client.connections} connections)"
+        counts = check_against_reference(name, client.envelopes, expected)
+        assert client.failures >= 3, f"{name} never saw the orchestrator die"
+        print(f"{name}: {len(client.envelopes)} events, {counts}")
+    print(f"kills after {kills} applied; down {[round(d, 2) for d in downtimes]} s")
+
+
+def test_200_sse_clients_resume_after_a_restart_with_jittered_backoff(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    events, rate, count = 1000, 250, 200
+    last = events + EXTRA
+    capture = make_capture(tmp_path / "capture.jsonl", events, chats=10)
+    orchestrator, replica = start_pair(tmp_path, endpoints, processes)
+    base = orchestrator.base_url
+    truth = SseClient(replica.base_url, read_timeout=60)
+    clients = [SseClient(base, seed=n, backoff=1.0, read_timeout=5) for n in range(count)]
+    runner = ClientRunner([truth, *clients]).start()
+    bridge = processes.add(
+        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
+               BRIDGE_REPLAY_RATE=rate)
+    )  # fmt: skip
+    wait_applied_at_least(orchestrator, 400)
+    connected = sum(c.connections > 0 for c in clients)
+    assert connected == count, f"only {connected} of {count} clients connected"
+
+    orchestrator.kill9()
+    killed = time.monotonic()
+    orchestrator = processes.add(
+        Orchestrator(tmp_path, tmp_path / "orch", endpoints, port=orchestrator.port)
+    )
+    orchestrator.wait_healthy()
+    serving = time.monotonic() - killed
+
+    epoch = bridge.wait_seq(last)["epoch"]
+    orchestrator.wait_applied(epoch, last)
+    replica.wait_applied(epoch, last)
+    final = replica.last_event_id()
+    runner.finish_at(replica.base_url, final)
+    runner.finish_at(base, final)
+    runner.join(90)
+
+    expected = truth.envelopes
+    assert truth.connections == 1 and len(expected) > 1000
+    resumed_exactly = resynced = 0
+    for n, client in enumerate(clients):
+        counts = check_against_reference(f"client {n}", client.envelopes, expected)
+        assert client.connections >= 2, f"client {n} never reconnected"
+        resumed_exactly += counts["resyncs"] == 0
+        resynced += counts["resyncs"] > 0
+    back = sorted(max(c.reconnected_at) - killed for c in clients)
+    assert orchestrator.running
+    print(
+        f"{count} clients: serving again {serving:.2f}s after the kill; all reconnected "
+        f"{back[-1]:.2f}s after it (median {back[len(back) // 2]:.2f}s); "
+        f"{resumed_exactly} resumed exactly, {resynced} via resync"
+    )
