@@ -43,6 +43,7 @@ from orchestrator.views import chat_json, contact_json, message_json
 log = logging.getLogger("orchestrator.api")
 
 MAX_PAGE = 500
+MAX_CACHED_PAGES = 256
 DEFAULT_PAGE = 50
 MEDIA_KINDS = {"image", "video", "audio", "document", "sticker"}
 SEND_TIMEOUT = 120.0
@@ -106,6 +107,8 @@ class Api:
         self.pacer = pacer
         self.settings = settings
         self._pictures: dict[str, tuple[float, str | None]] = {}
+        self._chat_pages: dict[tuple[str | None, str | None], tuple[tuple[int, int], bytes]] = {}
+        self._message_pages: dict[tuple[str, int, str | None], tuple[int, bytes]] = {}
         self._sends: set[asyncio.Task[None]] = set()
 
     # ---- chats and messages -------------------------------------------------------------
@@ -144,6 +147,23 @@ class Api:
         extras = self.helpdesk.chat_extras
         return JSONResponse({"chats": [chat_json(c, self.state, extras) for c in chats]})
 
+    async def list_chats_cached(self, request: Request) -> Response:
+        """Staff all see the same list, and it changes only when the state or the helpdesk
+        metadata does: encode each (limit, before) page once per change, not per request."""
+        if not principal_of(request).is_staff:
+            return await self.list_chats(request)
+        key = (request.query_params.get("limit"), request.query_params.get("before"))
+        generation = (self.state.generation, self.helpdesk.generation)
+        cached = self._chat_pages.get(key)
+        if cached is None or cached[0] != generation:
+            response = await self.list_chats(request)
+            if response.status_code != 200:
+                return response
+            if len(self._chat_pages) > MAX_CACHED_PAGES:
+                self._chat_pages.clear()
+            cached = self._chat_pages[key] = (generation, bytes(response.body))
+        return Response(cached[1], media_type="application/json")
+
     async def get_chat(self, request: Request) -> Response:
         chat = self.chat(request.path_params["chat_id"], principal_of(request))
         return JSONResponse(chat_json(chat, self.state, self.helpdesk.chat_extras))
@@ -152,14 +172,24 @@ class Api:
         chat = self.chat(request.path_params["chat_id"], principal_of(request))
         limit = page_limit(request)
         before = request.query_params.get("before")
+        # A page is the same for everyone who may see the chat: encode it once per change.
+        key = (chat.id, limit, before)
+        cached = self._message_pages.get(key)
+        if cached is not None and cached[0] == self.state.generation:
+            return Response(cached[1], media_type="application/json")
         if before is None or chat.get(before) is not None:
             messages = self.state.message_page(chat, limit, before)
-            if len(messages) < limit:
-                # RAM holds a window: older history comes from the store. (The oldest in RAM
-                # may not be stored yet, so an unknown cursor here just means nothing older.)
-                oldest = messages[0].id if messages else before
-                older = await self._stored_messages(chat, oldest, limit - len(messages))
-                messages = (older or []) + messages
+            if len(messages) == limit:  # all from RAM: safe to keep (the store may still lag)
+                body = orjson.dumps({"messages": [message_json(m, self.state) for m in messages]})
+                if len(self._message_pages) > MAX_CACHED_PAGES:
+                    self._message_pages.clear()
+                self._message_pages[key] = (self.state.generation, body)
+                return Response(body, media_type="application/json")
+            # RAM holds a window: older history comes from the store. (The oldest in RAM may
+            # not be stored yet, so an unknown cursor here just means nothing older.)
+            oldest = messages[0].id if messages else before
+            older = await self._stored_messages(chat, oldest, limit - len(messages))
+            messages = (older or []) + messages
         else:
             stored = await self._stored_messages(chat, before, limit)
             if stored is None:

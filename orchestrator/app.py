@@ -237,7 +237,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/qr", api.qr),
             Route("/qr.svg", api.qr_image),
             Route("/qr.png", api.qr_image),
-            Route("/chats", api.list_chats),
+            Route("/chats", api.list_chats_cached),
             Route("/chats/{chat_id}", api.get_chat),
             Route("/chats/{chat_id}/messages", api.list_messages),
             Route("/messages/{chat_id}", api.list_messages),

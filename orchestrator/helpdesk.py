@@ -29,6 +29,7 @@ class Helpdesk:
         self.store = store
         self._announce = announce  # (type, chat id, data) onto the streams
         self.metadata = Metadata({}, {}, {}, {})
+        self.generation = 0  # goes up with every metadata change (chat lists show it)
 
     async def load(self) -> None:
         self.metadata = await self.store.load_metadata()
@@ -79,6 +80,7 @@ class Helpdesk:
         row = await self.store.set_assignment(chat_id, agent_id, actor.user_id)
         assert row is not None
         self.metadata.assignments[chat_id] = row
+        self.generation += 1
         action = "chat_transferred" if current else "chat_assigned"
         await self._changed(actor, action, chat_id, {"agentId": agent_id})
         return self._assignment_json(chat_id)
@@ -91,6 +93,7 @@ class Helpdesk:
             raise Forbidden("only staff may unassign another agent's chat")
         await self.store.set_assignment(chat_id, None, actor.user_id)
         del self.metadata.assignments[chat_id]
+        self.generation += 1
         await self._changed(actor, "chat_unassigned", chat_id, {"agentId": current["agent_id"]})
 
     async def _changed(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
@@ -111,6 +114,7 @@ class Helpdesk:
             raise Forbidden("only staff create tags")
         row = await self.store.create_tag(name, color)  # ConflictError when it exists
         self.metadata.tags[row["id"]] = row
+        self.generation += 1
         await self.store.log_activity(actor.user_id, "tag_created", None, {"name": name})
         return tag_json(row)
 
@@ -125,6 +129,7 @@ class Helpdesk:
             tagged.add(tag_id)
         else:
             tagged.discard(tag_id)
+        self.generation += 1
         action = "chat_tagged" if on else "chat_untagged"
         await self.store.log_activity(actor.user_id, action, chat_id, {"tagId": tag_id})
         self._announce(
@@ -175,6 +180,7 @@ class Helpdesk:
             raise Forbidden("only admins manage profiles")
         row = await self.store.save_profile(user_id, display_name, role)
         self.metadata.profiles[user_id] = row
+        self.generation += 1
         await self.store.log_activity(
             actor.user_id, "profile_saved", None, {"userId": user_id, "role": role}
         )

@@ -87,6 +87,7 @@ class State:
         self.chats: dict[str, Chat] = {}
         self.contacts: dict[str, Contact] = {}
         self.stats = StateStats()
+        self.generation = 0  # goes up whenever anything a reader could see changed
         self.last_unreadable: d.Unreadable | None = None
         self._activity: SortedList[tuple[int, str]] = SortedList()  # (-timestamp, id): newest first
         self._lid_to_pn: dict[str, str] = {}
@@ -167,6 +168,8 @@ class State:
             handler = HANDLERS.get(type(fact))
             if handler is not None:
                 handler(self, fact, changes)
+        if changes:
+            self.generation += 1
         return changes
 
     def _message_seen(self, fact: d.MessageSeen, out: list[Change]) -> None:
