@@ -57,10 +57,11 @@ class Scale:
     rest_chats: int
     rest_seconds: int
     recovery_messages: int
+    e2e_messages: int
 
 
-QUICK = Scale(20_000, 20_000, 1_000, 100, 8, 200, 2_000, 3, 40_000)
-FULL = Scale(100_000, 100_000, 5_000, 500, 30, 200, 10_000, 10, 200_000)
+QUICK = Scale(20_000, 20_000, 1_000, 100, 8, 200, 2_000, 3, 40_000, 100)
+FULL = Scale(100_000, 100_000, 5_000, 500, 30, 200, 10_000, 10, 200_000, 500)
 
 
 @dataclass
@@ -473,6 +474,74 @@ def bench_recovery(tmp: Path, scale: Scale) -> list[Figure]:
     ]  # fmt: skip
 
 
+# ---- 6. end to end through real Baileys decryption ------------------------------------------
+
+
+def bench_e2e(tmp: Path, scale: Scale) -> list[Figure]:
+    """Messages a simulated contact sends (Signal-encrypted, decrypted by the unmodified
+    Baileys in the bridge) until a client has them; baseline: the offered load, how fast the
+    simulator took the sends (a ratio of 1 means decryption and the pipeline keep up)."""
+    from tests.wasim import WaSim
+
+    count = scale.e2e_messages
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        try:
+            sim = WaSim(tmp)
+            stack.processes.append(sim)
+            stack.bridge("e2e-bridge", **sim.bridge_env())
+            orchestrator = stack.orchestrator("e2e")
+            orchestrator.wait_healthy(timeout=30)
+            qr = wait_for("a QR", lambda: orchestrator.http.get("/qr").json()["qr"], timeout=30)
+            sim.scan(qr)
+            wait_for("open", lambda: orchestrator.status()["state"] == "open", timeout=40)
+            sim.post("/contacts", {"phone": "5511955550005", "name": "Eva"})
+            warm = sim.post("/send", {"from": "5511955550005", "kind": "text", "text": "warm-up"})
+            wait_for("the warm-up", lambda: _served(orchestrator, warm["id"]), timeout=30)
+            since = orchestrator.last_event_id()
+            sent: dict[str, float] = {}
+            started = time.perf_counter()
+            for i in range(count):
+                reply = sim.post(
+                    "/send", {"from": "5511955550005", "kind": "text", "text": f"m{i}"}
+                )
+                sent[reply["id"]] = time.perf_counter()
+            offered = count / (time.perf_counter() - started)
+            arrived = _await_new_messages(orchestrator, since, set(sent))
+            elapsed = max(arrived.values()) - started
+            latencies = [arrived[i] - sent[i] for i in sent]
+        finally:
+            stack.close()
+    rate = count / elapsed
+    return [
+        Figure(f"{count} messages through real Baileys decryption, send to client", rate,
+               "messages/s", "offered: the simulator's send rate", offered, "", None,
+               f"latency p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+               f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms (sent one by one over the "
+               "simulator's HTTP API)"),
+    ]  # fmt: skip
+
+
+def _served(orchestrator: Orchestrator, message_id: str) -> bool:
+    page = orchestrator.http.get("/events/poll", params={"since": "", "timeout": 0}).json()
+    return any(e["data"].get("id") == message_id for e in page["events"])
+
+
+def _await_new_messages(orchestrator: Orchestrator, since: str, ids: set[str]) -> dict[str, float]:
+    """When each of `ids` reached a long-polling client."""
+    arrived: dict[str, float] = {}
+    deadline = time.perf_counter() + 120
+    while len(arrived) < len(ids) and time.perf_counter() < deadline:
+        body = orchestrator.http.get("/events/poll", params={"since": since, "timeout": 5}).json()
+        now = time.perf_counter()
+        for envelope in body["events"]:
+            if envelope["type"] == "new_message" and envelope["data"]["id"] in ids:
+                arrived.setdefault(envelope["data"]["id"], now)
+        since = body["lastEventId"]
+    assert len(arrived) == len(ids), f"{len(arrived)} of {len(ids)} arrived"
+    return arrived
+
+
 # ---- the run ---------------------------------------------------------------------------------
 
 BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
@@ -481,6 +550,7 @@ BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "fanout": bench_fanout,
     "rest": bench_rest,
     "recovery": bench_recovery,
+    "e2e": bench_e2e,
 }
 
 
