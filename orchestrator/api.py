@@ -81,7 +81,8 @@ def page_limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isdigit() alone accepts "²" and 5000-digit numbers, which int() then rejects.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(400, "bad_limit", f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)
 
@@ -188,7 +189,10 @@ class Api:
             # RAM holds a window: older history comes from the store. (The oldest in RAM may
             # not be stored yet, so an unknown cursor here just means nothing older.)
             oldest = messages[0].id if messages else before
-            older = await self._stored_messages(chat, oldest, limit - len(messages))
+            try:
+                older = await self._stored_messages(chat, oldest, limit - len(messages))
+            except ApiError:
+                older = None  # the store is down: what RAM holds is still the right answer
             messages = (older or []) + messages
         else:
             stored = await self._stored_messages(chat, before, limit)
@@ -316,8 +320,11 @@ class Api:
             raise ApiError(400, "bad_media", "media needs base64 data or an http(s) url")
         content: dict[str, Any] = {kind: source}
         for name in ("mimetype", "fileName"):
-            if isinstance(media.get(name), str):
-                content[name] = media[name]
+            value = media.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > 255):
+                raise ApiError(400, "bad_media", f"media.{name} must be a short string")
+            if value is not None:
+                content[name] = value
         if caption and kind in ("image", "video", "document"):
             content["caption"] = caption
         if kind == "audio" and media.get("ptt") is True:
@@ -374,6 +381,8 @@ class Api:
         try:
             url = await self.commands.call_idempotent("profilePictureUrl", [jid, "image"])
         except CommandError as exc:
+            if exc.code in ("not_connected", "replay_mode"):
+                raise ApiError(409, "not_connected", exc.message) from None
             # 401/404 from WhatsApp: no picture, or hidden from us. Remember that too.
             if exc.code != "failed":
                 raise ApiError(502, "bridge_error", exc.message) from None

@@ -17,6 +17,7 @@ from orchestrator.wire import Envelope, Position
 log = logging.getLogger("orchestrator.applied_log")
 
 COMPACT_AT_BYTES = 64 * 1024 * 1024
+MAX_UNWRITTEN = 16 * 1024 * 1024  # ~400k records held while the disk is full
 
 
 class AppliedLog:
@@ -25,6 +26,9 @@ class AppliedLog:
         self.compact_at = compact_at
         self._fd = -1
         self._size = 0
+        self._unwritten = b""
+        self.failures = 0
+        self.dropped = 0  # records lost because the disk stayed full past MAX_UNWRITTEN
 
     def open(self) -> Position | None:
         """Open for appending and return the last applied position (None for a new log)."""
@@ -35,13 +39,36 @@ class AppliedLog:
         return position
 
     def append(self, envelopes: Iterable[Envelope]) -> None:
-        data = "".join(f"{e.epoch} {e.seq} {e.event}\n" for e in envelopes).encode()
-        if not data:
+        """Record a batch. Never raises: a full or read-only disk must not stop the real-time
+        path. What cannot be written waits in memory (bounded) and goes out, in order and
+        from exactly where a partial write stopped, once the disk takes it again."""
+        self._unwritten += "".join(f"{e.epoch} {e.seq} {e.event}\n" for e in envelopes).encode()
+        if not self._unwritten:
             return
-        os.write(self._fd, data)
-        self._size += len(data)
+        try:
+            while self._unwritten:
+                written = os.write(self._fd, self._unwritten)
+                self._size += written
+                self._unwritten = self._unwritten[written:]
+        except OSError as exc:
+            if self.failures == 0:
+                log.error("cannot write the applied log %s: %s; holding records", self.path, exc)
+            self.failures += 1
+            if len(self._unwritten) > MAX_UNWRITTEN:
+                cut = self._unwritten.index(b"\n", len(self._unwritten) - MAX_UNWRITTEN) + 1
+                self.dropped += self._unwritten[:cut].count(b"\n")
+                self._unwritten = self._unwritten[cut:]
+            return
+        if self.failures:
+            log.warning("applied log %s writable again after %d failures", self.path, self.failures)
+            self.failures = 0
         if self._size >= self.compact_at:
-            self._compact(data.splitlines()[-1] + b"\n")
+            self._compact()
+
+    def retry(self) -> None:
+        """Write what a full disk held back, if anything (called periodically)."""
+        if self._unwritten:
+            self.append(())
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -49,13 +76,20 @@ class AppliedLog:
             os.close(self._fd)
             self._fd = -1
 
-    def _compact(self, last_line: bytes) -> None:
-        tmp = self.path.with_suffix(".compact")
-        tmp.write_bytes(last_line)
-        os.replace(tmp, self.path)
-        os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
-        self._size = len(last_line)
+    def _compact(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(max(0, self._size - 4096))
+                last_line = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
+            tmp = self.path.with_suffix(".compact")
+            tmp.write_bytes(last_line)
+            os.replace(tmp, self.path)
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+            self._size = len(last_line)
+        except OSError as exc:
+            log.error("cannot compact the applied log %s: %s", self.path, exc)
+            return
         log.info("applied log compacted to its last position in %s", self.path)
 
     def _repair_and_read_last(self) -> Position | None:

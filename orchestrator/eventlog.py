@@ -57,6 +57,9 @@ class EventLog:
         self._first = 0  # offset of _entries[0]
         self._index: dict[str, int] = {}
         self._appended: asyncio.Event | None = None
+        # False when the log began mid-history (a restart resumed from the store's position):
+        # then "from the very first event" cannot be served, only a resync.
+        self.from_the_start = True
 
     @property
     def head(self) -> int:

@@ -181,6 +181,7 @@ class BridgeFollower:
                 return self._catch_up_failed(reason, exc)
             except TransportError as exc:
                 return self._catch_up_failed(reason, exc)
+            self._last_seen = self._clock()  # it answered: alive, even while no PUB arrives
             batch = self._accept_replayed(result.get("events") or [])
             self._apply(batch, replayed=True)
             filled += len(batch)
@@ -304,6 +305,7 @@ class BridgeFollower:
         interval = min(0.25, self._heartbeat_timeout / 4)
         while True:
             await asyncio.sleep(interval)
+            self._applied_log.retry()  # records a full disk held back, once it takes them
             silence = self.silence
             if self.alive and silence is not None and silence > self._heartbeat_timeout:
                 self.alive = False

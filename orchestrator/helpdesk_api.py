@@ -29,7 +29,7 @@ def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = True)
 
 def _int_param(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # fits a 64-bit id
         raise ApiError(400, f"bad_{name}", f"{name} must be a positive integer")
     return int(raw)
 

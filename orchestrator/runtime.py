@@ -168,6 +168,8 @@ class Runtime:
         ]
         if self.supervisor is not None:
             tasks.append(asyncio.create_task(self.supervisor.run(), name="supervisor"))
+        for task in tasks:
+            task.add_done_callback(_report_crash)
         try:
             await self._wait_for_first_catch_up()
             yield
@@ -202,6 +204,7 @@ class Runtime:
             snapshot.aliases,
         )
         self.follower.position = snapshot.position
+        self.event_log.from_the_start = snapshot.position is None
         # What was loaded lives as long as the process: keep the collector from rescanning it.
         gc.collect()
         gc.freeze()
@@ -288,6 +291,12 @@ class Runtime:
                 "nextStartAt": self.supervisor.next_start_at,
             },
         }
+
+
+def _report_crash(task: asyncio.Task[Any]) -> None:
+    """A background task must never end by itself; if one does, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
 
 def open_store(settings: Settings) -> Store:

@@ -25,6 +25,7 @@ from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
 log = logging.getLogger("orchestrator.streams")
 
 BATCH = 500
+DEFAULT_POLL_TIMEOUT = 25.0
 Filter = Callable[[Entry], bool]
 
 
@@ -61,7 +62,7 @@ class Streams:
         if last_id is None:
             return self.log.head, False
         if last_id == "":
-            if self.log.first > 0:
+            if self.log.first > 0 or not self.log.from_the_start:
                 self.stats.resyncs += 1
                 return self.log.head, True
             return 0, False
@@ -151,7 +152,8 @@ class Streams:
     async def poll(self, request: Request, keep: Filter) -> Response:
         params = request.query_params
         try:
-            timeout = float(params.get("timeout", "25"))
+            default = min(DEFAULT_POLL_TIMEOUT, self.settings.poll_max_timeout)
+            timeout = float(params.get("timeout", default))
         except ValueError:
             timeout = -1
         if not 0 <= timeout <= self.settings.poll_max_timeout:

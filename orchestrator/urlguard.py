@@ -21,7 +21,11 @@ async def check_public_url(url: str, allowed_hosts: frozenset[str]) -> None:
 
     (A host can re-resolve differently when the bridge fetches it; the allowlist is for the
     hosts you trust, this check for everything else.)"""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for an out-of-range port
+    except ValueError as exc:
+        raise ForbiddenUrl(f"media.url is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ForbiddenUrl("media.url must be an http(s) URL with a host")
     host = parts.hostname.lower()
@@ -31,7 +35,7 @@ async def check_public_url(url: str, allowed_hosts: frozenset[str]) -> None:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         loop = asyncio.get_running_loop()
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = port or (443 if parts.scheme == "https" else 80)
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT):
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -7,6 +7,7 @@ event within an epoch (a bridge boot). Heartbeats repeat the current seq without
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from orchestrator.errors import MalformedEnvelope
 
 WIRE_VERSION = 1
+EPOCH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 HEARTBEAT = "bridge.heartbeat"
 
 
@@ -60,8 +62,9 @@ def parse_envelope(raw: bytes | dict[str, Any]) -> Envelope:
     if obj.get("v") != WIRE_VERSION:
         raise MalformedEnvelope(f"unsupported wire version {obj.get('v')!r}")
     epoch, seq, ts, event = obj.get("epoch"), obj.get("seq"), obj.get("ts"), obj.get("event")
-    if not isinstance(epoch, str) or not epoch:
-        raise MalformedEnvelope("missing epoch")
+    if not isinstance(epoch, str) or not EPOCH.fullmatch(epoch):
+        # It becomes part of stream ids, the applied log and JSON spliced as bytes.
+        raise MalformedEnvelope(f"bad epoch {str(epoch)[:40]!r}")
     if type(seq) is not int or seq < 0:
         raise MalformedEnvelope(f"bad seq {seq!r} in epoch {epoch}")
     if type(ts) is not int:

@@ -1,0 +1,234 @@
+"""Fault 6: the orchestrator's data directory misbehaves: (a) the SQLite file is corrupt,
+(b) another process holds the database's write lock, (c) the disk is full. The real-time path
+goes on in each case, the store is reported down with its error, and it recovers when it can,
+without destroying what it cannot read."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Processes
+from tests.faults.common import (
+    assert_exactly_once,
+    assert_rest_matches_capture,
+    metric,
+    wait_applied_at_least,
+)
+from tests.harness import (
+    Bridge,
+    Endpoints,
+    Orchestrator,
+    ipc_endpoints,
+    make_capture,
+    wait_for,
+)
+from tests.test_persistence import capture_messages, stored_message_keys
+
+EXTRA = 2
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def store_report(orchestrator: Orchestrator) -> dict[str, object]:
+    store: dict[str, object] = orchestrator.bridge_report()["store"]
+    return store
+
+
+def expected_keys(capture: Path) -> list[tuple[str, str]]:
+    return sorted((chat, m) for chat, ids in capture_messages(capture).items() for m in ids)
+
+
+@dataclass
+class CorruptStore:
+    orchestrator: Orchestrator
+    capture: Path
+    database: Path
+    digest: str
+
+
+@pytest.fixture(scope="module")
+def corrupt_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorruptStore]:
+    """An orchestrator restarted on a store whose first 100 bytes were overwritten while it
+    was stopped; the bridge still holds the whole history in its journal."""
+    tmp_path = tmp_path_factory.mktemp("corrupt")
+    processes = Processes(tmp_path)
+    events = 1500
+    capture = make_capture(tmp_path / "capture.jsonl", events, history=200, rich=True)
+    data = tmp_path / "orch"
+    with ipc_endpoints() as endpoints:
+        try:
+            bridge = processes.add(
+                Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture)
+            )
+            epoch = bridge.wait_seq(events + EXTRA)["epoch"]
+            orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
+            orchestrator.wait_healthy()
+            orchestrator.wait_applied(epoch, events + EXTRA)
+            wait_for("the store", lambda: store_report(orchestrator)["pendingRows"] == 0)
+            orchestrator.stop()
+
+            database = data / "store.sqlite3"
+            wal = data / "store.sqlite3-wal"
+            assert not wal.exists() or wal.stat().st_size == 0, "a clean stop checkpoints"
+            raw = bytearray(database.read_bytes())
+            raw[:100] = bytes((i * 37 + 11) % 256 for i in range(100))
+            database.write_bytes(bytes(raw))
+
+            orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
+            orchestrator.wait_healthy()
+            orchestrator.wait_applied(epoch, events + EXTRA)
+            yield CorruptStore(orchestrator, capture, database, sha256(database))
+        finally:
+            processes.cleanup()
+
+
+# Runs before the next test, which stops the orchestrator.
+def test_with_a_corrupt_store_every_chat_message_is_still_listed_from_ram(
+    corrupt_store: CorruptStore,
+) -> None:
+    assert_rest_matches_capture(corrupt_store.orchestrator, corrupt_store.capture)
+
+
+def test_a_corrupt_sqlite_file_is_reported_left_alone_and_the_journal_serves_history(
+    corrupt_store: CorruptStore,
+) -> None:
+    orchestrator = corrupt_store.orchestrator
+    assert_rest_matches_capture(orchestrator, corrupt_store.capture, messages=False)
+    assert orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
+    store = wait_for(
+        "the store reported down",
+        lambda: (s := store_report(orchestrator))["up"] is False and s,
+        timeout=15,
+    )
+    error = str(store["lastError"])
+    assert "store.sqlite3" in error and "not a database" in error, error
+    assert metric(orchestrator, "wa_store_up") == 0
+    time.sleep(1)  # a few more write attempts
+    assert sha256(corrupt_store.database) == corrupt_store.digest
+    orchestrator.stop()  # the shutdown flush fails too: what it holds goes to the spill file
+    assert sha256(corrupt_store.database) == corrupt_store.digest, "the corrupt file was changed"
+    assert (corrupt_store.database.parent / "store-spill.jsonl").stat().st_size > 0
+    log = orchestrator.log_path.read_text()
+    assert "Traceback" not in log, log[-3000:]
+    print(f"lastError: {error}")
+
+
+def hold_write_lock(database: Path) -> subprocess.Popen[str]:
+    """Another process that takes SQLite's exclusive lock and keeps it until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sqlite3, sys, time\n"
+            f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+            "db.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_write_lock_held_by_another_process_degrades_then_recovers(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    events = 3000
+    capture = make_capture(tmp_path / "capture.jsonl", events, chats=10)
+    data = tmp_path / "orch"
+    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
+    orchestrator.wait_healthy()
+    wait_for("the store file", lambda: (data / "store.sqlite3").exists())
+    holder = hold_write_lock(data / "store.sqlite3")
+    try:
+        bridge = processes.add(
+            Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
+                   BRIDGE_REPLAY_RATE=600)
+        )  # fmt: skip
+        store = wait_for(
+            "the store reported down",
+            lambda: (s := store_report(orchestrator))["up"] is False and s,
+            timeout=30,
+        )
+        assert "locked" in str(store["lastError"]), store
+        # The real-time path goes on while the store is locked.
+        wait_applied_at_least(orchestrator, 1500)
+        assert store_report(orchestrator)["pendingRows"] > 0
+        assert orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
+    finally:
+        holder.kill()  # a crash while holding the lock: the OS releases it
+        holder.wait(5)
+        assert holder.stdout is not None
+        holder.stdout.close()
+
+    state = bridge.wait_seq(events + EXTRA)
+    orchestrator.wait_applied(state["epoch"], events + EXTRA)
+    report = wait_for(
+        "the store to catch up",
+        lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+        timeout=60,
+    )
+    assert report["lastError"] is None
+    assert sorted(stored_message_keys(data)) == expected_keys(capture)
+    print(f"locked: {store['lastError']}; recovered, {len(expected_keys(capture))} rows stored")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a 2 MB tmpfs (needs CAP_SYS_ADMIN): {result.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_keeps_the_real_time_path_alive_and_the_store_catches_up(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes, small_disk: Path
+) -> None:
+    events = 6000
+    capture = make_capture(tmp_path / "capture.jsonl", events, chats=20, rich=True)
+    data = small_disk / "orch"
+    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
+    orchestrator.wait_healthy()
+    bridge = processes.add(
+        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
+               BRIDGE_REPLAY_RATE=1500)
+    )  # fmt: skip
+    store = wait_for(
+        "the store reported down",
+        lambda: (s := store_report(orchestrator))["up"] is False and s,
+        timeout=30,
+    )
+    assert "full" in str(store["lastError"]), store
+    state = bridge.wait_seq(events + EXTRA)
+    orchestrator.wait_applied(state["epoch"], events + EXTRA, timeout=10)
+    assert orchestrator.running
+    assert_rest_matches_capture(orchestrator, capture)
+    assert store_report(orchestrator)["pendingRows"] > 0
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    report = wait_for(
+        "the store to catch up",
+        lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+        timeout=60,
+    )
+    assert report["lastError"] is None
+    assert sorted(stored_message_keys(data)) == expected_keys(capture)
+    assert_exactly_once(orchestrator.applied_positions(), state["epoch"], events + EXTRA)
+    print(f"disk full: {store['lastError']}; recovered after growing the disk")
