@@ -6,9 +6,10 @@ so on start, on a seq gap, on a new epoch (bridge restart) and when a heartbeat 
 not seen, we ask the bridge to `replay` from the last applied position. Anything at or below that
 position is discarded, so replays and live traffic can overlap freely.
 
-The consumers keep their state in RAM, so a restart rebuilds it by replaying everything the
-bridge still holds. The applied log, the durable record, must not record those events twice:
-until the replay passes the position it last recorded, batches go to the consumers only.
+On start the follower resumes from `position`: the one stored with the data the runtime
+loaded, or None (an empty store) to replay everything the bridge still holds. The applied log,
+the audit record of every applied event, must not record an event twice: until a replay
+passes the position it last recorded, batches go to the consumers only.
 """
 
 from __future__ import annotations
