@@ -967,17 +967,23 @@ function errorText(err) {
   return err instanceof Error ? err.message : String(err)
 }
 
-/** Oldest first; equal timestamps keep their order. @param {Message[]} list */
+/**
+ * The server's order: oldest first, and within one second (WhatsApp's resolution) by message
+ * id, so the page and every REST answer list the same messages the same way.
+ * @param {Message} a @param {Message} b @returns {number}
+ */
+function compareMessages(a, b) {
+  return (a.timestamp ?? 0) - (b.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+}
+
+/** @param {Message[]} list @returns {Message[]} */
 function sortMessages(list) {
-  return list
-    .map((m, i) => [m, i])
-    .sort((a, b) => (/** @type {Message} */ (a[0]).timestamp ?? 0) - (/** @type {Message} */ (b[0]).timestamp ?? 0) || /** @type {number} */ (a[1]) - /** @type {number} */ (b[1]))
-    .map(([m]) => /** @type {Message} */ (m))
+  return [...list].sort(compareMessages)
 }
 
 /** @param {Message[]} list sorted @param {Message} m @returns {Message[]} */
 function insertSorted(list, m) {
   let i = list.length
-  while (i > 0 && (list[i - 1].timestamp ?? 0) > (m.timestamp ?? 0)) i--
+  while (i > 0 && compareMessages(list[i - 1], m) > 0) i--
   return [...list.slice(0, i), m, ...list.slice(i)]
 }
