@@ -31,15 +31,8 @@ class Entry:
     type: str
     chat_id: str | None
     json: bytes  # the envelope {"id","type","data"}, encoded once
+    sse: bytes  # the same as an SSE frame, also once: never per client
     at: float
-
-    @property
-    def sse(self) -> bytes:
-        return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-            self.id.encode(),
-            self.type.encode(),
-            self.json,
-        )
 
 
 def envelope_json(event_id: str, event_type: str, data: Any) -> bytes:
@@ -85,14 +78,13 @@ class EventLog:
         now = self._clock()
         for event_id, event_type, chat_id, data in items:
             offset = self.head
-            entry = Entry(
-                offset,
-                event_id,
-                event_type,
-                chat_id,
-                envelope_json(event_id, event_type, data),
-                now,
+            json = envelope_json(event_id, event_type, data)
+            sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (
+                event_id.encode(),
+                event_type.encode(),
+                json,
             )
+            entry = Entry(offset, event_id, event_type, chat_id, json, sse, now)
             self._entries.append(entry)
             self._index[event_id] = offset
         while len(self._entries) > self.max_entries:
