@@ -262,8 +262,8 @@ export async function startBridge(t, { dir, waUrl, env = {} }) {
         })
       }
     },
-    /** Skip everything received so far. */
-    skip() {
+    /** Forget everything received so far: later waits see only new events. */
+    forgetReceived() {
       cursor = events.length
     },
     /** SIGTERM and wait for exit; resolves with the exit code. */
@@ -277,7 +277,7 @@ export async function startBridge(t, { dir, waUrl, env = {} }) {
   // Commands answer once the ROUTER is bound; a heartbeat proves the subscription is live.
   await waitUntil(async () => (await bridge.call('state')).ok, 'bridge command socket')
   await waitUntil(() => events.some((e) => e.event === 'bridge.heartbeat'), 'bridge heartbeat')
-  bridge.skip()
+  bridge.forgetReceived()
   return bridge
 }
 
