@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 
 USER_SERVER = "s.whatsapp.net"
-GROUP_SERVER = "g.us"
-LID_SERVER = "lid"
-CHAT_SERVERS = {USER_SERVER, GROUP_SERVER, LID_SERVER}
 PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{6,22}$")
 JID = re.compile(r"^[0-9A-Za-z.+_-]{1,64}(:[0-9]{1,4})?@(s\.whatsapp\.net|g\.us|lid)$")
 
@@ -29,11 +26,6 @@ def is_lid(jid: str) -> bool:
 
 def is_group(jid: str) -> bool:
     return jid.endswith("@g.us")
-
-
-def is_chat(jid: str) -> bool:
-    """Status broadcasts, broadcast lists and newsletters are not helpdesk chats."""
-    return jid.rpartition("@")[2] in CHAT_SERVERS
 
 
 def parse_chat_id(value: str) -> str | None:

@@ -136,9 +136,6 @@ class State:
         new, self._new_aliases = self._new_aliases, {}
         return new
 
-    def oldest_in_ram(self, chat: Chat) -> d.Message | None:
-        return chat.messages.peekitem(0)[1] if chat.messages else None
-
     # ---- writing ------------------------------------------------------------------------
 
     def load(
