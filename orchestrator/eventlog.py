@@ -49,7 +49,9 @@ class EventLog:
         self._entries: deque[Entry] = deque()
         self._first = 0  # offset of _entries[0]
         self._index: dict[str, int] = {}
-        self._appended: asyncio.Event | None = None
+        # One future per waiting client, resolved together on the next append: waking N clients
+        # costs N callbacks, no task or timer per client beyond the one each owns.
+        self._waiters: list[asyncio.Future[bool]] = []
         # False when the log began mid-history (a restart resumed from the store's position):
         # then "from the very first event" cannot be served, only a resync.
         self.from_the_start = True
@@ -90,9 +92,7 @@ class EventLog:
         while len(self._entries) > self.max_entries:
             self._drop_first()
         self._expire()
-        if self._appended is not None:
-            self._appended.set()
-            self._appended = None
+        self._wake(True)
 
     def offset_after(self, event_id: str) -> int | None:
         """Where a client that has seen `event_id` resumes; None when it is not retained."""
@@ -106,18 +106,35 @@ class EventLog:
         end = min(len(self._entries), start + limit)
         return [self._entries[i] for i in range(start, end)]
 
-    async def wait(self, offset: int, timeout: float) -> bool:
-        """Wait until there is an entry at `offset` or later; False on timeout."""
+    def waiter(self, offset: int) -> asyncio.Future[bool]:
+        """A future that becomes True once there is an entry at `offset` or later. It carries no
+        timer: `release_waiters` (the streams' ping tick) or its holder resolves it otherwise."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self.head > offset:
-            return True
-        if self._appended is None:
-            self._appended = asyncio.Event()
+            future.set_result(True)
+        else:
+            self._waiters.append(future)
+        return future
+
+    def release_waiters(self) -> None:
+        """Resolve every pending waiter with False (nothing new): one tick wakes all idle
+        clients, instead of a timer per client per wait."""
+        self._wake(False)
+
+    async def wait(self, offset: int, timeout: float) -> bool:
+        """Wait until there is an entry at `offset` or later; False on timeout or release."""
+        waiter = self.waiter(offset)
         try:
             async with asyncio.timeout(timeout):
-                await self._appended.wait()
+                return await waiter
         except TimeoutError:
             return self.head > offset
-        return True
+
+    def _wake(self, value: bool) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(value)
 
     def _drop_first(self) -> None:
         entry = self._entries.popleft()

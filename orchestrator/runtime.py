@@ -165,6 +165,7 @@ class Runtime:
             asyncio.create_task(self.writebehind.run(), name="writebehind"),
             asyncio.create_task(self.follower.run(), name="follower"),
             asyncio.create_task(self._reconcile_forever(), name="reconcile"),
+            asyncio.create_task(self.streams.run(), name="streams"),
         ]
         if self.supervisor is not None:
             tasks.append(asyncio.create_task(self.supervisor.run(), name="supervisor"))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,6 +54,67 @@ class Streams:
         self.log = event_log
         self.settings = settings
         self.stats = StreamStats()
+        # Client task -> deadline of the write it is blocked in. `run` cancels overdue ones:
+        # one sweep a tick instead of a timer per write, which at hundreds of clients and
+        # hundreds of events a second is a large share of the fan-out cost.
+        self._writing: dict[asyncio.Task[Any], float] = {}
+        self._overdue: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        """Ping idle clients every ping interval and drop clients whose write is overdue."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        tick = min(1.0, settings.send_timeout / 4, settings.ping_interval)
+        next_ping = loop.time() + settings.ping_interval
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for task, deadline in list(self._writing.items()):
+                if deadline <= now and task not in self._overdue:
+                    self._overdue.add(task)
+                    task.cancel()
+            if now >= next_ping:
+                self.log.release_waiters()
+                next_ping = now + settings.ping_interval
+
+    async def timed_write(self, write: Awaitable[None], kind: str) -> None:
+        """Await `write`; raise TimeoutError (counted, logged) if it outlasts the send timeout."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._writing[task] = asyncio.get_running_loop().time() + self.settings.send_timeout
+        try:
+            await write
+        except asyncio.CancelledError:
+            if task not in self._overdue:
+                raise  # a shutdown, not a slow client
+            self._overdue.discard(task)
+            task.uncancel()
+            self.stats.dropped_slow += 1
+            log.warning("%s client too slow; dropped", kind)
+            raise TimeoutError from None
+        finally:
+            del self._writing[task]
+
+    async def wait(self, offset: int, gone: asyncio.Future[None]) -> bool:
+        """Wait for an entry at `offset` or later (True), the ping tick (False), or the client
+        going away (False). The log's future is awaited directly and `gone` resolves it: no
+        task, timer or asyncio.wait per wake-up."""
+        waiter = self.log.waiter(offset)
+        if waiter.done():
+            return waiter.result()
+        if gone.done():
+            waiter.cancel()
+            return False
+
+        def wake(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(False)
+
+        gone.add_done_callback(wake)
+        try:
+            return await waiter
+        finally:
+            gone.remove_done_callback(wake)
 
     def start_offset(self, last_id: str | None) -> tuple[int, bool]:
         """Where to start, and whether a resync must come first. Raises BadPosition.
@@ -117,13 +179,14 @@ class Streams:
             if resync:
                 await self._ws_send(websocket, [self.resync_envelope()[1]])
             while not reader.done():
+                if self.log.head <= offset:
+                    await self.wait(offset, reader)
+                    continue
                 offset, entries, fell_behind = self.pending(offset, keep)
                 if fell_behind:
                     await self._ws_send(websocket, [self.resync_envelope()[1]])
                 elif entries:
                     await self._ws_send(websocket, [e.json for e in entries])
-                else:
-                    await self._wait_or_disconnect(offset, reader)
         except (WebSocketDisconnect, TimeoutError, OSError):
             pass
         finally:
@@ -133,19 +196,7 @@ class Streams:
                 await websocket.close()
 
     async def _ws_send(self, websocket: WebSocket, frames: list[bytes]) -> None:
-        try:
-            async with asyncio.timeout(self.settings.send_timeout):
-                for frame in frames:
-                    await websocket.send_text(frame.decode())
-        except TimeoutError:
-            self.stats.dropped_slow += 1
-            log.warning("websocket client too slow; dropped")
-            raise
-
-    async def _wait_or_disconnect(self, offset: int, reader: asyncio.Task[None]) -> None:
-        waiter = asyncio.create_task(self.log.wait(offset, self.settings.ping_interval))
-        await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        await self.timed_write(_send_frames(websocket, frames), "websocket")
 
     # ---- long-poll ----------------------------------------------------------------------
 
@@ -182,11 +233,12 @@ class Streams:
             if entries:
                 return poll_response([e.json for e in entries], entries[-1].id)
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0 or not await self.log.wait(offset, remaining):
+            if remaining <= 0:
                 # Nothing for this client: it resumes from the last entry it was shown, or
                 # from where it asked if filtered entries were all it missed.
                 passed = self.log.read(offset - 1, 1) if offset > 0 else []
                 return poll_response([], passed[0].id if passed else since)
+            await self.log.wait(offset, remaining)  # False (timeout, ping tick): look again
 
 
 def poll_response(envelopes: list[bytes], last_id: str) -> Response:
@@ -197,6 +249,11 @@ def poll_response(envelopes: list[bytes], last_id: str) -> Response:
 
 def bad_position(exc: BadPosition) -> Response:
     return JSONResponse({"error": {"code": "bad_event_id", "message": str(exc)}}, status_code=400)
+
+
+async def _send_frames(websocket: WebSocket, frames: list[bytes]) -> None:
+    for frame in frames:
+        await websocket.send_text(frame.decode())
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:
@@ -238,19 +295,15 @@ class EventStreamResponse:
             first = b"retry: 2000\n\n" + (self._resync_frame() if self.resync else b"")
             await self._write(send, first)
             while not disconnected.done():
+                if streams.log.head <= offset:
+                    if not await streams.wait(offset, disconnected) and not disconnected.done():
+                        await self._write(send, b": ping\n\n")
+                    continue
                 offset, entries, fell_behind = streams.pending(offset, self.keep)
                 if fell_behind:
                     await self._write(send, self._resync_frame())
                 elif entries:
                     await self._write(send, b"".join(e.sse for e in entries))
-                else:
-                    waiter = asyncio.create_task(
-                        streams.log.wait(offset, streams.settings.ping_interval)
-                    )
-                    await asyncio.wait({waiter, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-                    if waiter.done() and not waiter.result():
-                        await self._write(send, b": ping\n\n")
-                    waiter.cancel()
         except (TimeoutError, OSError):
             pass
         finally:
@@ -264,13 +317,8 @@ class EventStreamResponse:
         return b"id: %s\nevent: resync\ndata: %s\n\n" % (event_id.encode(), payload)
 
     async def _write(self, send: Send, chunk: bytes) -> None:
-        try:
-            async with asyncio.timeout(self.streams.settings.send_timeout):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except TimeoutError:
-            self.streams.stats.dropped_slow += 1
-            log.warning("SSE client too slow; dropped")
-            raise
+        message = {"type": "http.response.body", "body": chunk, "more_body": True}
+        await self.streams.timed_write(send(message), "SSE")
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -4,6 +4,7 @@ protos, the orchestrator serves it, and real SSE, WebSocket and long-poll client
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,8 @@ from tests.clients import (
     random_drops,
 )
 from tests.conftest import Processes
-from tests.harness import TOKEN, Bridge, Endpoints, Orchestrator, make_capture
+from tests.faults.common import metric
+from tests.harness import TOKEN, Bridge, Endpoints, Orchestrator, make_capture, wait_for
 
 
 def run_all(readers: list[StreamReader], final: dict[str, str]) -> None:
@@ -183,3 +185,38 @@ def test_the_chat_websocket_carries_only_that_chat(
     reader.run(lambda e: len(e) >= len(expected), timeout=20)
     assert reader.envelopes == expected
     assert {e["type"] for e in expected} >= {"new_message", "new_chat"}
+
+
+def test_idle_clients_get_pings_a_long_poll_waits_its_whole_timeout_and_a_close_is_noticed(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    """The ping tick wakes every idle stream client at once; it must not end a long-poll early,
+    and a client that hangs up while idle must be let go without waiting for a ping."""
+    orchestrator = processes.add(
+        Orchestrator(tmp_path, tmp_path / "orch", endpoints, ORCH_SSE_PING_INTERVAL=0.5)
+    )
+    orchestrator.wait_healthy()
+    base, auth = orchestrator.base_url, {"Authorization": f"Bearer {TOKEN}"}
+
+    with httpx.stream("GET", base + "/events", headers=auth, timeout=10) as response:
+        started, pings = time.monotonic(), 0
+        for line in response.iter_lines():
+            pings += line == ": ping"
+            if pings == 3:
+                break
+        assert 1.0 <= time.monotonic() - started < 8, "pings not at the ping interval"
+        assert metric(orchestrator, 'wa_stream_clients{kind="sse"}') == 1
+    wait_for("the closed SSE client let go", lambda: metric(
+        orchestrator, 'wa_stream_clients{kind="sse"}') == 0, timeout=2)  # fmt: skip
+
+    with connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}"):
+        wait_for("the WebSocket client counted", lambda: metric(
+            orchestrator, 'wa_stream_clients{kind="websocket"}') == 1)  # fmt: skip
+    wait_for("the closed WebSocket client let go", lambda: metric(
+        orchestrator, 'wa_stream_clients{kind="websocket"}') == 0, timeout=2)  # fmt: skip
+
+    since = orchestrator.http.get("/events/poll").json()["lastEventId"]
+    started = time.monotonic()
+    response = orchestrator.http.get("/events/poll", params={"since": since, "timeout": 2})
+    assert response.status_code == 200 and response.json()["events"] == []
+    assert time.monotonic() - started >= 1.9, "the ping tick ended the long-poll early"
