@@ -180,7 +180,7 @@ class Api:
             return Response(cached[1], media_type="application/json")
         if before is None or chat.get(before) is not None:
             messages = self.state.message_page(chat, limit, before)
-            if len(messages) == limit:  # all from RAM: safe to keep (the store may still lag)
+            if len(messages) == limit or chat.complete:  # all from RAM: safe to keep
                 body = orjson.dumps({"messages": [message_json(m, self.state) for m in messages]})
                 if len(self._message_pages) > MAX_CACHED_PAGES:
                     self._message_pages.clear()

@@ -47,6 +47,9 @@ class Chat:
     # (timestamp, id) -> Message, oldest first (the store pages in the same order)
     messages: SortedDict[tuple[int, str], d.Message] = field(default_factory=SortedDict)
     keys: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # RAM holds every message this chat has had: a short page is the whole story and needs no
+    # trip to the store. False once its window lost a message, or when the store was not read.
+    complete: bool = False
 
     @property
     def last_message(self) -> d.Message | None:
@@ -94,6 +97,8 @@ class State:
         self._new_aliases: dict[str, str] = {}
         self._presence: dict[str, dict[str, Any]] = {}
         self._sync: d.SyncProgress | None = None
+        # The store's history was loaded, so a chat it did not hold has no older messages there.
+        self._history_loaded = False
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -145,7 +150,9 @@ class State:
         contacts: Iterable[Contact],
         aliases: dict[str, str],
     ) -> None:
-        """Fill an empty state from the store, announcing nothing."""
+        """Fill an empty state from the store (the newest `window` messages of each chat),
+        announcing nothing."""
+        self._history_loaded = True
         self._lid_to_pn.update(aliases)
         for chat in chats:
             self.chats[chat.id] = chat
@@ -155,6 +162,7 @@ class State:
             if message.id not in owner.keys:
                 self._insert(owner, message)
         for chat in self.chats.values():
+            chat.complete = len(chat.messages) < self.window  # a full window may have more
             self._enforce_bounds(chat)
         for contact in contacts:
             self.contacts[contact.id] = contact
@@ -336,6 +344,7 @@ class State:
             if target.get(message.id) is None:
                 self._insert(target, dataclasses.replace(message, chat_id=into_id))
         target.unread_count += stray.unread_count
+        target.complete = target.complete and stray.complete
         target.name = target.name or stray.name
         self._touch(target, stray.timestamp)
         self.stats.messages -= len(stray.messages)
@@ -357,7 +366,9 @@ class State:
     def _chat_for(self, chat_id: str, out: list[Change]) -> Chat:
         chat = self.chats.get(chat_id)
         if chat is None:
-            chat = self.chats[chat_id] = Chat(chat_id, is_group(chat_id))
+            chat = self.chats[chat_id] = Chat(
+                chat_id, is_group(chat_id), complete=self._history_loaded
+            )
             self._activity.add((0, chat_id))
             out.append(Change("new_chat", chat_id, chat))
         return chat
@@ -384,6 +395,7 @@ class State:
     def _evict_oldest(self, chat: Chat) -> None:
         _, message = chat.messages.popitem(0)
         del chat.keys[message.id]
+        chat.complete = False
         self.stats.messages -= 1
         self.stats.evicted += 1
 

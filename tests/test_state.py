@@ -137,3 +137,23 @@ def test_unknown_targets_are_counted_not_fatal() -> None:
     assert state.stats.orphan_updates == 2
     state.apply([d.Unreadable("messages.upsert", "bad")])
     assert state.stats.unreadable == 1
+
+
+def test_a_chat_is_complete_only_while_ram_provably_holds_all_its_messages() -> None:
+    """`complete` lets a short page skip the store; claiming it wrongly would hide history."""
+    other = "5511988887777@s.whatsapp.net"
+    unread = State(window=3, max_messages=100)  # the store was never read (it was down)
+    unread.apply([seen(message("a"))])
+    assert not unread.chats[PN].complete
+
+    state = State(window=3, max_messages=100)
+    stored = [message(f"s{i}", other, ts=i) for i in range(3)]  # a full window: maybe more
+    state.load([], [message("a", ts=1), *stored], [], {})
+    assert state.chats[PN].complete and not state.chats[other].complete
+    state.apply([seen(message("n", LID, 5))])  # a chat the store did not hold
+    assert state.chats[LID].complete
+    state.apply([seen(message(m, ts=t)) for m, t in (("b", 2), ("c", 3), ("d", 4))])
+    assert [m.id for m in state.chats[PN].messages.values()] == ["b", "c", "d"]
+    assert not state.chats[PN].complete, "a message left the window"
+    state.apply([d.JidAlias(lid=LID, pn=PN)])  # a complete chat merged into an incomplete one
+    assert not state.chats[PN].complete
