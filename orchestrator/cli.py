@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from orchestrator.app import create_app
 from orchestrator.auth import load_or_create_token
+from orchestrator.coalesce import CoalescingWebSocketProtocol
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
 
@@ -61,4 +62,9 @@ def main() -> None:
         # Protocol-level pings drop WebSocket clients that vanished without closing.
         ws_ping_interval=settings.sse_ping_interval,
         ws_ping_timeout=settings.stream_send_timeout,
+        # Every event is encoded once for all clients. permessage-deflate would compress it
+        # again per client (a zlib stream per connection): at hundreds of clients, more CPU
+        # than the whole fan-out, for small JSON frames. A proxy in front can compress.
+        ws_per_message_deflate=False,
+        ws=CoalescingWebSocketProtocol,
     )

@@ -199,17 +199,21 @@ def test_idle_clients_get_pings_a_long_poll_waits_its_whole_timeout_and_a_close_
     base, auth = orchestrator.base_url, {"Authorization": f"Bearer {TOKEN}"}
 
     with httpx.stream("GET", base + "/events", headers=auth, timeout=10) as response:
+        # Held in a name: leaving a `for` over it would close the generator, and the response.
+        lines = response.iter_lines()
         started, pings = time.monotonic(), 0
-        for line in response.iter_lines():
-            pings += line == ": ping"
-            if pings == 3:
-                break
+        while pings < 3:
+            pings += next(lines) == ": ping"
         assert 1.0 <= time.monotonic() - started < 8, "pings not at the ping interval"
         assert metric(orchestrator, 'wa_stream_clients{kind="sse"}') == 1
     wait_for("the closed SSE client let go", lambda: metric(
         orchestrator, 'wa_stream_clients{kind="sse"}') == 0, timeout=2)  # fmt: skip
 
-    with connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}"):
+    with connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}") as socket:
+        # The client offers permessage-deflate, as browsers do; compressing each frame once per
+        # client would undo encoding each event once for all of them.
+        assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
         wait_for("the WebSocket client counted", lambda: metric(
             orchestrator, 'wa_stream_clients{kind="websocket"}') == 1)  # fmt: skip
     wait_for("the closed WebSocket client let go", lambda: metric(
