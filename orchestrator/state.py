@@ -93,6 +93,10 @@ class State:
         self.generation = 0  # goes up whenever anything a reader could see changed
         self.last_unreadable: d.Unreadable | None = None
         self._activity: SortedList[tuple[int, str]] = SortedList()  # (-timestamp, id): newest first
+        # Chats whose timestamp went up during `apply`, with the one they are filed under in
+        # _activity: each is re-filed once per apply, not once per message (a history sync
+        # touches a chat hundreds of times).
+        self._unfiled: dict[str, int] = {}
         self._lid_to_pn: dict[str, str] = {}
         self._new_aliases: dict[str, str] = {}
         self._presence: dict[str, dict[str, Any]] = {}
@@ -169,10 +173,13 @@ class State:
 
     def apply(self, facts: Iterable[d.Fact]) -> list[Change]:
         changes: list[Change] = []
-        for fact in facts:
-            handler = HANDLERS.get(type(fact))
-            if handler is not None:
-                handler(self, fact, changes)
+        try:
+            for fact in facts:
+                handler = HANDLERS.get(type(fact))
+                if handler is not None:
+                    handler(self, fact, changes)
+        finally:
+            self._file_activity()
         if changes:
             self.generation += 1
         return changes
@@ -271,6 +278,7 @@ class State:
             out.append(Change("chat_update", chat.id, chat))
 
     def _chat_removed(self, fact: d.ChatRemoved, out: list[Change]) -> None:
+        self._file_activity()  # before the chat leaves self.chats
         chat = self.chats.pop(self.resolve(fact.id), None)
         if chat is None:
             return
@@ -336,6 +344,7 @@ class State:
             self.contacts[pn] = dataclasses.replace(contact, id=pn)
 
     def _merge_chat(self, stray: Chat, into_id: str, out: list[Change]) -> None:
+        self._file_activity()
         del self.chats[stray.id]
         self._activity.remove((-stray.timestamp, stray.id))
         is_new = into_id not in self.chats
@@ -375,9 +384,14 @@ class State:
 
     def _touch(self, chat: Chat, timestamp: int) -> None:
         if timestamp > chat.timestamp:
-            self._activity.remove((-chat.timestamp, chat.id))
+            self._unfiled.setdefault(chat.id, chat.timestamp)
             chat.timestamp = timestamp
-            self._activity.add((-timestamp, chat.id))
+
+    def _file_activity(self) -> None:
+        for chat_id, filed in self._unfiled.items():
+            self._activity.remove((-filed, chat_id))
+            self._activity.add((-self.chats[chat_id].timestamp, chat_id))
+        self._unfiled.clear()
 
     def _insert(self, chat: Chat, message: d.Message) -> None:
         key = (message.timestamp, message.id)
@@ -405,6 +419,7 @@ class State:
         if self.stats.messages <= self.max_messages:
             return
         # Over the global bound: the least recently active chats give up their oldest first.
+        self._file_activity()
         for _, chat_id in reversed(self._activity):
             victim = self.chats[chat_id]
             while victim.messages and self.stats.messages > self.max_messages:

@@ -157,3 +157,23 @@ def test_a_chat_is_complete_only_while_ram_provably_holds_all_its_messages() -> 
     assert not state.chats[PN].complete, "a message left the window"
     state.apply([d.JidAlias(lid=LID, pn=PN)])  # a complete chat merged into an incomplete one
     assert not state.chats[PN].complete
+
+
+def test_activity_order_holds_when_chats_move_merge_and_leave_within_one_apply() -> None:
+    """Chats are re-filed by activity once per apply: removals and merges in the same batch
+    must still find them where they are filed."""
+    other = "5511988887777@s.whatsapp.net"
+    state = State(window=10, max_messages=100)
+    state.apply([seen(message("a", PN, 100)), seen(message("b", other, 200))])
+    state.apply(
+        [
+            seen(message("c", PN, 300)),  # PN moves ahead of `other`...
+            d.ChatRemoved(PN),  # ...and leaves in the same batch
+            seen(message("d", LID, 400)),
+            seen(message("e", LID, 500)),
+            d.JidAlias(lid=LID, pn=PN),  # a chat that moved twice merges into a new one
+        ]
+    )
+    assert [c.id for c in state.chats_by_activity()] == [PN, other]
+    assert state.chats[PN].timestamp == 500
+    assert state.chat_page(10, None) == [state.chats[PN], state.chats[other]]
