@@ -133,32 +133,42 @@ class BridgeFollower:
                     self._catch_up_reason = self._catch_up_reason or "heartbeat"
                 continue
             verdict = classify(self.position, envelope)
+            if verdict in (Verdict.GAP, Verdict.NEW_EPOCH):
+                self._apply(pending, replayed=False)
+                pending = []
+                self._note_jump(verdict, envelope)
+                # Up to this event, not through it: it is here already, and it may be large.
+                if not await self._catch_up(verdict.value, until=envelope.position):
+                    return  # the rest of this batch is in the journal; the next catch-up gets it
+                verdict = classify(self.position, envelope)
             if verdict is Verdict.APPLY:
                 pending.append(envelope)
                 self.position = envelope.position
-                continue
-            if verdict is Verdict.DUPLICATE:
+            elif verdict is Verdict.DUPLICATE:
                 self.stats.duplicates += 1
-                continue
-            self._apply(pending, replayed=False)
-            pending = []
-            if verdict is Verdict.GAP:
-                assert self.position is not None
-                self.stats.gaps += 1
-                log.warning(
-                    "gap in epoch %s: expected seq %d, got %d; replaying",
-                    envelope.epoch,
-                    self.position.seq + 1,
-                    envelope.seq,
-                )
-            elif self.position is not None:
-                log.info("bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch)
-            if not await self._catch_up(verdict.value):
-                return  # the rest of this batch is in the journal; the next catch-up gets it
+            else:  # the journal did not lead up to it: take it from there too
+                self._apply(pending, replayed=False)
+                pending = []
+                if not await self._catch_up(verdict.value):
+                    return
         self._apply(pending, replayed=False)
 
-    async def _catch_up(self, reason: str) -> bool:
-        """Replay from the last applied position until the bridge has nothing newer."""
+    def _note_jump(self, verdict: Verdict, envelope: Envelope) -> None:
+        if verdict is Verdict.GAP:
+            assert self.position is not None
+            self.stats.gaps += 1
+            log.warning(
+                "gap in epoch %s: expected seq %d, got %d; replaying",
+                envelope.epoch,
+                self.position.seq + 1,
+                envelope.seq,
+            )
+        elif self.position is not None:
+            log.info("bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch)
+
+    async def _catch_up(self, reason: str, until: Position | None = None) -> bool:
+        """Replay from the last applied position until the bridge has nothing newer, or up to
+        (not including) `until`."""
         self.stats.replays += 1
         if self._recorded_through is not None and not self.ready.is_set():
             try:
@@ -168,11 +178,13 @@ class BridgeFollower:
         filled = 0
         while True:
             position = self.position
-            params = {
+            params: dict[str, Any] = {
                 "epoch": position.epoch if position else None,
                 "seq": position.seq if position else 0,
                 "limit": self._replay_page,
             }
+            if until is not None:
+                params["until"] = {"epoch": until.epoch, "seq": until.seq}
             try:
                 result = await self._replay(params)
             except CommandError as exc:

@@ -206,7 +206,7 @@ function state(ctx) {
  * @returns {RawReply}
  */
 function replay(ctx, params, id) {
-  if (!isObj(params)) throw new CommandError('bad_request', 'replay params must be an object {"epoch","seq","limit"?}')
+  if (!isObj(params)) throw new CommandError('bad_request', 'replay params must be an object {"epoch","seq","limit"?,"until"?}')
   const p = /** @type {Record<string, any>} */ (params)
   const epoch = p.epoch ?? null
   if (epoch !== null && typeof epoch !== 'string') throw new CommandError('bad_params', '"epoch" must be a string or null')
@@ -214,11 +214,26 @@ function replay(ctx, params, id) {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new CommandError('bad_params', '"seq" must be a non-negative integer')
   const limit = p.limit ?? REPLAY_DEFAULT_LIMIT
   if (!Number.isSafeInteger(limit) || limit < 1) throw new CommandError('bad_params', '"limit" must be a positive integer')
+  const until = p.until ?? null
+  if (until !== null && !(isObj(until) && typeof until.epoch === 'string' && Number.isSafeInteger(until.seq) && until.seq >= 1)) {
+    throw new CommandError('bad_params', '"until" must be null or {"epoch": string, "seq": positive integer}')
+  }
   const res = ctx.journal.readAfter(epoch === null ? null : { epoch, seq }, Math.min(limit, REPLAY_MAX_LIMIT), REPLAY_MAX_BYTES)
   if ('gone' in res) {
     throw new CommandError('position_gone', `position ${epoch}:${seq} is no longer in the journal`, { oldest: res.oldest, last: res.last })
   }
-  return new RawReply(`{"id":${JSON.stringify(id)},"ok":true,"result":{"events":[${res.events.join(',')}],"more":${res.more}}}`)
+  let { events, more } = res
+  if (until !== null) {
+    // The caller already holds `until` (a live event that revealed a gap): stop just before it,
+    // so a large event (a history sync) is neither sent nor parsed twice.
+    const head = `{"v":1,"epoch":${JSON.stringify(until.epoch)},"seq":${until.seq},`
+    const end = events.findIndex((line) => line.startsWith(head))
+    if (end >= 0) {
+      events = events.slice(0, end)
+      more = false
+    }
+  }
+  return new RawReply(`{"id":${JSON.stringify(id)},"ok":true,"result":{"events":[${events.join(',')}],"more":${more}}}`)
 }
 
 /** @param {any} req @param {number} fallback @returns {number|null} */

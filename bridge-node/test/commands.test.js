@@ -155,6 +155,18 @@ test('replay returns stored envelopes verbatim; position_gone carries oldest and
   assert.deepEqual(gone.error.oldest, { epoch: 'E1', seq: 1 })
   assert.deepEqual(gone.error.last, { epoch: 'E1', seq: 30 })
   assert.equal((await call({ id: 1, method: 'replay', params: { epoch: 'E1', seq: -1 } })).error.code, 'bad_params')
+  // until: everything before that position, never it; `more` false once it is reached.
+  const upTo = await call({ id: 'u', method: 'replay', params: { epoch: 'E1', seq: 10, until: { epoch: 'E1', seq: 14 } } })
+  assert.deepEqual(upTo.result.events.map((/** @type {any} */ e) => e.seq), [11, 12, 13])
+  assert.equal(upTo.result.more, false)
+  const pastPage = await call({ id: 'u', method: 'replay', params: { epoch: 'E1', seq: 10, limit: 2, until: { epoch: 'E1', seq: 14 } } })
+  assert.deepEqual(pastPage.result.events.map((/** @type {any} */ e) => e.seq), [11, 12])
+  assert.equal(pastPage.result.more, true)
+  const elsewhere = await call({ id: 'u', method: 'replay', params: { epoch: 'E1', seq: 28, until: { epoch: 'E2', seq: 1 } } })
+  assert.deepEqual(elsewhere.result.events.map((/** @type {any} */ e) => e.seq), [29, 30])
+  for (const until of [5, { epoch: 'E1' }, { epoch: 'E1', seq: 0 }, { epoch: 1, seq: 2 }]) {
+    assert.equal((await call({ id: 1, method: 'replay', params: { epoch: 'E1', seq: 1, until } })).error.code, 'bad_params')
+  }
   assert.equal((await call({ id: 1, method: 'replay', params: { epoch: 5, seq: 1 } })).error.code, 'bad_params')
 })
 
