@@ -12,8 +12,8 @@ JID = re.compile(r"^[0-9A-Za-z.+_-]{1,64}(:[0-9]{1,4})?@(s\.whatsapp\.net|g\.us|
 def normalize_jid(jid: str) -> str:
     """Drop the device part: `123:7@s.whatsapp.net` -> `123@s.whatsapp.net`; `c.us` -> phone."""
     user, at, server = jid.partition("@")
-    if not at:
-        return jid
+    if not at or (":" not in user and server != "c.us"):
+        return jid  # already plain: the same string, not a copy (this runs for every message)
     user = user.split(":", 1)[0]
     if server == "c.us":
         server = USER_SERVER

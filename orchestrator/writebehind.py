@@ -24,11 +24,13 @@ from orchestrator import domain as d
 from orchestrator.errors import StoreError
 from orchestrator.lifecycle import backoff_delay
 from orchestrator.state import Change, State
-from orchestrator.store import Store, WriteBatch
+from orchestrator.store import Row, Store, WriteBatch
 from orchestrator.store.rows import chat_row, contact_row, message_row
 from orchestrator.wire import Position
 
 log = logging.getLogger("orchestrator.writebehind")
+
+ENCODE_SLICE = 2000  # messages turned into rows between two passes of the event loop
 
 
 @dataclass
@@ -61,6 +63,9 @@ class WriteBehind:
         self.stats = WriteBehindStats()
         self._chats: set[str] = set()
         self._messages: dict[tuple[str, str], d.Message] = {}
+        # Messages being turned into rows a slice at a time (see _encode_messages), and the rows.
+        self._encoding: dict[tuple[str, str], d.Message] = {}
+        self._message_rows: dict[tuple[str, str], Row] = {}
         self._contacts: set[str] = set()
         self._aliases: dict[str, str] = {}
         self._renamed: dict[str, str] = {}
@@ -97,8 +102,9 @@ class WriteBehind:
 
     def _chat_deleted(self, chat_id: str, merged_into: str | None) -> None:
         self._chats.discard(chat_id)
-        for key in [k for k in self._messages if k[0] == chat_id]:
-            del self._messages[key]
+        for pending in (self._messages, self._encoding, self._message_rows):
+            for key in [k for k in pending if k[0] == chat_id]:
+                del pending[key]
         if merged_into:
             self._renamed[chat_id] = merged_into
         else:
@@ -107,7 +113,8 @@ class WriteBehind:
     @property
     def pending(self) -> int:
         failed = len(self._failed) if self._failed else 0
-        return failed + len(self._chats) + len(self._messages) + len(self._contacts)
+        messages = len(self._messages) + len(self._encoding) + len(self._message_rows)
+        return failed + len(self._chats) + messages + len(self._contacts)
 
     @property
     def lag_seconds(self) -> float:
@@ -132,6 +139,7 @@ class WriteBehind:
             self._take_into_failed()
             self._spill_if_too_big()
             return False
+        await self._encode_messages()
         batch = self._take_into_failed()
         if batch is None:
             return True
@@ -158,17 +166,34 @@ class WriteBehind:
             self._spill(self._failed)
             self._failed = None
 
+    async def _encode_messages(self) -> None:
+        """Turn pending messages into rows a slice at a time, letting the event loop run in
+        between: a history sync's 100,000 rows must not hold up the API for half a second."""
+        self._encoding, self._messages = self._messages, {}
+        try:
+            for n, (key, message) in enumerate(list(self._encoding.items()), 1):
+                if key in self._encoding:  # not dropped meanwhile with its chat
+                    self._message_rows[key] = message_row(message)
+                    del self._encoding[key]
+                if n % ENCODE_SLICE == 0:
+                    await asyncio.sleep(0)
+        finally:  # cancelled (shutdown): what was not encoded is still pending
+            for key, message in self._encoding.items():
+                self._messages.setdefault(key, message)
+            self._encoding = {}
+
     def _take_into_failed(self) -> WriteBatch | None:
         """Merge what changed since into the batch that failed (newer rows win)."""
-        if not (self._chats or self._messages or self._contacts or self._aliases
-                or self._renamed or self._deleted or self._position):  # fmt: skip
+        if not (self._chats or self._messages or self._message_rows or self._contacts
+                or self._aliases or self._renamed or self._deleted or self._position):  # fmt: skip
             return self._failed
         batch = self._failed or WriteBatch()
         for chat_id in self._chats:
             chat = self.state.chats.get(chat_id)
             if chat is not None:
                 batch.chats[chat_id] = chat_row(chat)
-        for key, message in self._messages.items():
+        batch.messages.update(self._message_rows)
+        for key, message in self._messages.items():  # newer than the encoded rows
             batch.messages[key] = message_row(message)
         for contact_id in self._contacts:
             contact = self.state.contacts.get(contact_id)
@@ -183,6 +208,7 @@ class WriteBehind:
             batch.deleted_chats.add(chat_id)
         batch.position = self._position or batch.position
         self._chats, self._messages, self._contacts = set(), {}, set()
+        self._message_rows = {}
         self._aliases, self._renamed, self._deleted = {}, {}, set()
         self._failed = batch
         return batch
