@@ -102,13 +102,28 @@ class WriteBehind:
 
     def _chat_deleted(self, chat_id: str, merged_into: str | None) -> None:
         self._chats.discard(chat_id)
-        for pending in (self._messages, self._encoding, self._message_rows):
+        unstored: list[str] = []
+        pending_rows: list[dict[tuple[str, str], Any]] = [
+            self._messages, self._encoding, self._message_rows,
+        ]  # fmt: skip
+        if self._failed is not None:
+            pending_rows.append(self._failed.messages)
+        for pending in pending_rows:
             for key in [k for k in pending if k[0] == chat_id]:
                 del pending[key]
-        if merged_into:
-            self._renamed[chat_id] = merged_into
-        else:
+                unstored.append(key[1])
+        if not merged_into:
             self._deleted.add(chat_id)
+            return
+        # The store renames what it holds; what it does not hold yet goes in under the chat the
+        # messages now live in (dropping it would lose a new contact's first messages, which
+        # arrive under its LID moments before the mapping that merges the chat).
+        self._renamed[chat_id] = merged_into
+        target = self.state.chats.get(merged_into)
+        for message_id in unstored:
+            message = target.get(message_id) if target is not None else None
+            if message is not None:
+                self._messages[(merged_into, message_id)] = message
 
     @property
     def pending(self) -> int:
