@@ -51,6 +51,17 @@ class Message:
     raw: bytes = field(default=b"", compare=False, repr=False)
     """The wire-encoded `{key, message, messageTimestamp}` as compact JSON: enough to download
     the media, quote or react, without keeping the Baileys object."""
+    arrival: int = field(default=0, compare=False, repr=False)
+    """When we first saw it (microseconds, increasing): orders messages of the same second,
+    which WhatsApp's timestamps cannot. 0 until the state takes it in."""
+
+
+def with_arrival(message: Message, arrival: int) -> Message:
+    """`message`, stamped with its arrival. Only for a Message nothing else holds yet (fresh
+    from the normalizer): it is set in place, because dataclasses.replace on every message of
+    a 100,000-message history sync costs a quarter of a second."""
+    object.__setattr__(message, "arrival", arrival)
+    return message
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ canonical id; a chat that began under the LID is merged into it (`chat_deleted` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ class Change:
     data: Any
 
 
+MessageKey = tuple[int, int, str]  # (timestamp, arrival, id)
+
+
 @dataclass(slots=True)
 class Chat:
     id: str
@@ -44,9 +48,9 @@ class Chat:
     archived: bool = False
     pinned: bool = False
     muted: bool = False
-    # (timestamp, id) -> Message, oldest first (the store pages in the same order)
-    messages: SortedDict[tuple[int, str], d.Message] = field(default_factory=SortedDict)
-    keys: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # (timestamp, arrival, id) -> Message, oldest first (the store pages in the same order)
+    messages: SortedDict[MessageKey, d.Message] = field(default_factory=SortedDict)
+    keys: dict[str, MessageKey] = field(default_factory=dict)
     # RAM holds every message this chat has had: a short page is the whole story and needs no
     # trip to the store. False once its window lost a message, or when the store was not read.
     complete: bool = False
@@ -84,8 +88,16 @@ CHAT_FIELDS = ("name", "unread_count", "archived", "pinned", "muted")
 
 
 class State:
-    def __init__(self, *, window: int, max_messages: int) -> None:
+    def __init__(
+        self,
+        *,
+        window: int,
+        max_messages: int,
+        clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+    ) -> None:
         self.window = window
+        self._clock_us = clock_us
+        self._last_arrival = 0
         self.max_messages = max_messages
         self.chats: dict[str, Chat] = {}
         self.contacts: dict[str, Contact] = {}
@@ -394,7 +406,10 @@ class State:
         self._unfiled.clear()
 
     def _insert(self, chat: Chat, message: d.Message) -> None:
-        key = (message.timestamp, message.id)
+        if not message.arrival:  # new here (a stored one keeps the arrival it was stored with)
+            self._last_arrival = max(self._last_arrival + 1, self._clock_us())
+            message = d.with_arrival(message, self._last_arrival)
+        key = (message.timestamp, message.arrival, message.id)
         chat.messages[key] = message
         chat.keys[message.id] = key
         self.stats.messages += 1
@@ -432,6 +447,7 @@ def _merge(old: d.Message, new: d.Message) -> d.Message:
     """A message seen again (history, then a live append): keep what we learned since."""
     return dataclasses.replace(
         new,
+        arrival=old.arrival,
         ack=_next_ack(old.ack, new.ack),
         reactions=old.reactions or new.reactions,
         edited=old.edited or new.edited,

@@ -177,3 +177,20 @@ def test_activity_order_holds_when_chats_move_merge_and_leave_within_one_apply()
     assert [c.id for c in state.chats_by_activity()] == [PN, other]
     assert state.chats[PN].timestamp == 500
     assert state.chat_page(10, None) == [state.chats[PN], state.chats[other]]
+
+
+def test_messages_of_one_second_keep_the_order_they_arrived_in() -> None:
+    ticks = iter(range(1, 100))
+    state = State(window=10, max_messages=100, clock_us=lambda: next(ticks))
+    burst = ["z", "a", "m"]  # one second, ids in no useful order
+    state.apply([seen(message(m, ts=100)) for m in burst] + [seen(message("x", ts=99))])
+    chat = state.chats[PN]
+    assert [m.id for m in state.message_page(chat, 10, None)] == ["x", *burst]
+    assert state.message_page(chat, 2, "m") == [chat.get("z"), chat.get("a")]
+    # Seen again (history after the live append) or edited: the message keeps its place.
+    state.apply([seen(message("z", ts=100), live=False), d.MessageChanged(PN, "a", text="b")])
+    assert [m.id for m in state.message_page(chat, 10, None)] == ["x", *burst]
+    # From the store, messages keep the arrival they were stored with.
+    restored = State(window=10, max_messages=100, clock_us=lambda: 10**9)
+    restored.load([], list(chat.messages.values()), [], {})
+    assert [m.id for m in restored.message_page(restored.chats[PN], 10, None)] == ["x", *burst]

@@ -968,12 +968,13 @@ function errorText(err) {
 }
 
 /**
- * The server's order: oldest first, and within one second (WhatsApp's resolution) by message
- * id, so the page and every REST answer list the same messages the same way.
+ * The server's order: oldest first. Within one second (WhatsApp's resolution) the server
+ * orders by arrival, which a client cannot see: messages of the same second keep the order
+ * they came in (from a REST page, or appended from the stream), as sorts here are stable.
  * @param {Message} a @param {Message} b @returns {number}
  */
 function compareMessages(a, b) {
-  return (a.timestamp ?? 0) - (b.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  return (a.timestamp ?? 0) - (b.timestamp ?? 0)
 }
 
 /** @param {Message[]} list @returns {Message[]} */

@@ -59,6 +59,7 @@ def message_row(message: d.Message) -> Row:
         "deleted": message.deleted,
         "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
         "raw": message.raw.decode() if message.raw else None,
+        "arrival": message.arrival,
     }
 
 
@@ -94,6 +95,7 @@ def message_from_row(row: Row) -> d.Message:
             d.Reaction(r["emoji"], r["sender"]) for r in _json(row.get("reactions")) or ()
         ),
         raw=(row.get("raw") or "").encode(),
+        arrival=int(row.get("arrival") or 0),
     )
 
 

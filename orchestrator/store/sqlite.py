@@ -76,6 +76,12 @@ UPGRADES = [
     );
     CREATE INDEX activity_logs_chat ON activity_logs (chat_id, created_at);
     """,
+    # Same-second messages in the order they arrived (WhatsApp timestamps are in seconds).
+    """
+    ALTER TABLE wa_messages ADD COLUMN arrival INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX wa_messages_by_time;
+    CREATE INDEX wa_messages_by_time ON wa_messages (chat_id, ts DESC, arrival DESC, id DESC);
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -83,7 +89,7 @@ CHAT_COLUMNS = (
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
-    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw",
+    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
 JSON_COLUMNS = {"media", "reactions"}
@@ -312,8 +318,8 @@ class SqliteStore:
             messages = [
                 dict(r)
                 for r in db.execute(
-                    "SELECT * FROM (SELECT *, ROW_NUMBER() OVER "
-                    "(PARTITION BY chat_id ORDER BY ts DESC, id DESC) AS rn FROM wa_messages) "
+                    "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id "
+                    "ORDER BY ts DESC, arrival DESC, id DESC) AS rn FROM wa_messages) "
                     "WHERE rn <= ?",
                     (window,),
                 )
@@ -367,15 +373,16 @@ class SqliteStore:
                 return None
             if before_id is None:
                 cursor = db.execute(
-                    "SELECT * FROM wa_messages WHERE chat_id = ? ORDER BY ts DESC, id DESC LIMIT ?",
+                    "SELECT * FROM wa_messages WHERE chat_id = ? "
+                    "ORDER BY ts DESC, arrival DESC, id DESC LIMIT ?",
                     (chat_id, limit),
                 )
             else:
                 cursor = db.execute(
                     "SELECT m.* FROM wa_messages m, "
-                    "(SELECT ts, id FROM wa_messages WHERE chat_id = ? AND id = ?) b "
-                    "WHERE m.chat_id = ? AND (m.ts, m.id) < (b.ts, b.id) "
-                    "ORDER BY m.ts DESC, m.id DESC LIMIT ?",
+                    "(SELECT ts, arrival, id FROM wa_messages WHERE chat_id = ? AND id = ?) b "
+                    "WHERE m.chat_id = ? AND (m.ts, m.arrival, m.id) < (b.ts, b.arrival, b.id) "
+                    "ORDER BY m.ts DESC, m.arrival DESC, m.id DESC LIMIT ?",
                     (chat_id, before_id, chat_id, limit),
                 )
             return [dict(r) for r in cursor]

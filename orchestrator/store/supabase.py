@@ -92,7 +92,8 @@ class SupabaseStore:
 
     async def _newest(self, chat_id: str, limit: int) -> list[Row]:
         query = self._db().table("wa_messages").select("*").eq("chat_id", chat_id)
-        return await self._rows(query.order("ts", desc=True).order("id", desc=True).limit(limit))
+        newest_first = query.order("ts", desc=True).order("arrival", desc=True)
+        return await self._rows(newest_first.order("id", desc=True).limit(limit))
 
     async def write(self, batch: WriteBatch) -> None:
         await self.open()
@@ -129,18 +130,23 @@ class SupabaseStore:
         if before_id is None:
             return await self._newest(chat_id, limit)
         table = self._db().table("wa_messages")
-        cursor = await self._rows(table.select("ts,id").eq("chat_id", chat_id).eq("id", before_id))
+        cursor = await self._rows(
+            table.select("ts,arrival,id").eq("chat_id", chat_id).eq("id", before_id)
+        )
         if not cursor:
             return None
-        ts = cursor[0]["ts"]
-        # (ts, id) < (T, I), without row comparison: same time with a smaller id, then older.
-        same = await self._rows(
+        ts, arrival = cursor[0]["ts"], cursor[0]["arrival"]
+        # (ts, arrival, id) < (T, A, I) without row comparison: the same second (a few rows,
+        # compared here), then older seconds.
+        same_second = await self._rows(
             self._db().table("wa_messages").select("*").eq("chat_id", chat_id).eq("ts", ts)
-            .lt("id", before_id).order("id", desc=True).limit(limit)
+            .order("arrival", desc=True).order("id", desc=True)
         )  # fmt: skip
+        same = [r for r in same_second if (r["arrival"], r["id"]) < (arrival, before_id)]
         older = await self._rows(
             self._db().table("wa_messages").select("*").eq("chat_id", chat_id).lt("ts", ts)
-            .order("ts", desc=True).order("id", desc=True).limit(limit)
+            .order("ts", desc=True).order("arrival", desc=True).order("id", desc=True)
+            .limit(limit)
         )  # fmt: skip
         return (same + older)[:limit]
 

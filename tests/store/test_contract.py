@@ -114,3 +114,17 @@ async def test_deleted_chats_go_with_their_messages(store: Store) -> None:
     await store.write(WriteBatch(deleted_chats={CHAT}, position=Position("e1", 9)))
     snapshot = await store.load(window=10)
     assert (snapshot.chats, snapshot.messages, snapshot.position) == ([], [], Position("e1", 9))
+
+
+async def test_messages_of_one_second_page_in_arrival_order(store: Store) -> None:
+    """WhatsApp timestamps are seconds and ids are random: arrival orders a burst."""
+    burst = [message(f"m{9 - i}", 100, arrival=1000 + i) for i in range(5)]  # ids reversed
+    await store.write(batch(*burst, message("older", 99, arrival=5000)))
+    newest_first = ["m5", "m6", "m7", "m8", "m9", "older"]
+    page = await store.messages_before(CHAT, None, 10)
+    assert page is not None and [r["id"] for r in page] == newest_first
+    after_cursor = await store.messages_before(CHAT, "m7", 10)
+    assert after_cursor is not None and [r["id"] for r in after_cursor] == newest_first[3:]
+    snapshot = await store.load(window=3)
+    assert sorted(r["id"] for r in snapshot.messages) == ["m5", "m6", "m7"]
+    assert [message_from_row(r).arrival for r in page] == [1004, 1003, 1002, 1001, 1000, 5000]

@@ -163,7 +163,7 @@ def test_expected_indexes_exist(db: Conn) -> None:
     rows = as_superuser(db, "select indexdef from pg_indexes where schemaname = 'public'")
     defs = {row[0].split(" USING btree ")[1] for row in rows}
     for index in (
-        "(chat_id, ts DESC, id DESC)",
+        "(chat_id, ts DESC, arrival DESC, id DESC)",
         "(agent_id)",
         "(tag_id)",
         "(chat_id, created_at)",
