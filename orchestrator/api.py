@@ -47,6 +47,8 @@ MAX_CACHED_PAGES = 256
 DEFAULT_PAGE = 50
 MEDIA_KINDS = {"image", "video", "audio", "document", "sticker"}
 SEND_TIMEOUT = 120.0
+READ_TIMEOUT = 30.0
+MAX_READ_RECEIPTS = 100
 
 
 class ApiError(Exception):
@@ -213,6 +215,24 @@ class Api:
                 503, "store_unavailable", f"history beyond RAM is unavailable: {exc}"
             ) from None
         return None if rows is None else [message_from_row(r) for r in reversed(rows)]
+
+    async def mark_read(self, request: Request) -> Response:
+        """Send read receipts for the chat's newest incoming messages (its unread ones, at least
+        the last). Its unreadCount goes to 0 when the bridge reports them sent: a chat_update
+        on the streams, for every agent."""
+        chat = self.chat(request.path_params["chat_id"], principal_of(request))
+        keys = unread_keys(chat)
+        if keys:
+            try:
+                await self.commands.call("readMessages", [keys], timeout=READ_TIMEOUT)
+            except CommandError as exc:
+                if exc.code == "not_connected":
+                    raise ApiError(409, "not_connected", exc.message) from None
+                raise ApiError(502, "bridge_error", exc.message) from None
+            except TransportError as exc:
+                raise ApiError(502, "bridge_error", str(exc)) from None
+            log.info("read receipts for %d messages of %s", len(keys), chat.id)
+        return JSONResponse({"chatId": chat.id, "receipts": len(keys)})
 
     async def list_contacts(self, request: Request) -> Response:
         contacts = [contact_json(c) for c in self.state.contacts.values()]
@@ -439,3 +459,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def unread_keys(chat: Chat) -> list[dict[str, Any]]:
+    """The wire keys of the chat's newest incoming messages: as many as are unread (at least
+    one, so a chat marked unread on the phone can be read again), newest first."""
+    wanted = min(max(chat.unread_count, 1), MAX_READ_RECEIPTS)
+    keys: list[dict[str, Any]] = []
+    for message in reversed(chat.messages.values()):
+        if len(keys) == wanted:
+            break
+        if not message.from_me and message.raw and message.type != "reaction":
+            keys.append(orjson.loads(message.raw)["key"])
+    return keys

@@ -242,6 +242,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/chats/{chat_id}/messages", api.list_messages),
             Route("/messages/{chat_id}", api.list_messages),
             Route("/send", api.send, methods=["POST"]),
+            Route("/chats/{chat_id}/read", api.mark_read, methods=["POST"]),
             Route("/contacts", api.list_contacts),
             Route("/contacts/{jid}/picture", api.contact_picture),
             Route("/media/{chat_id}/{message_id}", api.media),

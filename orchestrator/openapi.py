@@ -519,6 +519,25 @@ PATHS: dict[str, dict[str, Schema]] = {
             operation_id="send",
         )
     },
+    "/chats/{chatId}/read": {
+        "post": op(
+            "send read receipts for the chat's unread messages; unreadCount goes to 0 on the "
+            "streams (chat_update) once they are sent",
+            {
+                "200": json_body(obj({"chatId": STRING, "receipts": INT})),
+                **errors(
+                    e400="invalid_chat_id",
+                    e403=CHAT_403,
+                    e404="chat_not_found",
+                    e409="not_connected",
+                    e502="bridge_error",
+                ),
+            },
+            tag="chats",
+            params=[CHAT_ID],
+            operation_id="markRead",
+        )
+    },
     "/contacts": {
         "get": op(
             "contacts",

@@ -205,6 +205,41 @@ def test_what_the_orchestrator_sends_is_decrypted_exactly_and_acks_follow(linked
     assert seen[-1] == "read"
 
 
+def test_reading_a_chat_sends_read_receipts_and_clears_its_unread_count(linked: Linked) -> None:
+    edu = "5511955550005"  # a contact of its own: no other test reads or writes it
+    linked.sim.post("/contacts", {"phone": edu, "name": "Edu"})
+    ids = [linked.sim.post("/send", {"from": edu, "kind": "text", "text": t})["id"]
+           for t in ("bom dia", "alguém aí?")]  # fmt: skip
+    for message_id in ids:
+        linked.message(jid(edu), message_id)
+
+    def chat() -> dict[str, Any]:
+        response = linked.orchestrator.http.get(f"/chats/{jid(edu)}")
+        return dict(response.raise_for_status().json())
+
+    wait_for("two unread", lambda: chat()["unreadCount"] == 2)
+    since = linked.orchestrator.last_event_id()
+    response = linked.orchestrator.http.post(f"/chats/{edu}/read")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"chatId": jid(edu), "receipts": 2}
+
+    def read_receipts() -> list[str] | None:
+        reads = [r for r in linked.sim.get("/receipts") if r["type"] == "read"]
+        got = sorted(i for r in reads for i in r["ids"] if i in ids)
+        return got if got == sorted(ids) else None
+
+    wait_for("the read receipts at WhatsApp", read_receipts, timeout=15)
+    assert chat()["unreadCount"] == 0
+    updates = PollReader(linked.orchestrator.base_url, last_id=since)
+    updates.run(lambda e: any(x["type"] == "chat_update" and x["data"]["id"] == jid(edu)
+                              for x in e), 15)  # fmt: skip
+    updated = [x["data"] for x in updates.envelopes
+               if x["type"] == "chat_update" and x["data"]["id"] == jid(edu)]  # fmt: skip
+    assert updated[-1]["unreadCount"] == 0
+    unknown = linked.orchestrator.http.post(f"/chats/{jid('5511900000000')}/read")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "chat_not_found"
+
+
 def test_messages_sent_while_the_bridge_was_down_arrive_once(linked: Linked) -> None:
     linked.bridge.terminate()
     wait_for("the bridge declared dead", lambda: not linked.orchestrator.bridge_report()["alive"])

@@ -168,6 +168,13 @@ function socketCall(ctx, method, params) {
   if (!sock) throw new CommandError('not_connected', `no open WhatsApp connection (state: ${wa.connection})`)
   return async () => {
     if (method === 'downloadMedia') return wa.downloadMedia(sock, args[0])
+    if (method === 'readMessages') {
+      await sock.readMessages(args[0])
+      // Read receipts change nothing Baileys announces: this event is how the orchestrator,
+      // and through it every agent, learns the chat was read.
+      wa.reportRead(args[0])
+      return null
+    }
     if (method !== 'sendMessage') return sock[method](...args)
     let result
     try {

@@ -21,7 +21,7 @@ const MEDIA_KINDS = /** @type {const} */ (['image', 'video', 'audio', 'document'
 const DEFAULT_ME = '0@s.whatsapp.net'
 
 /** Methods this module answers in replay mode. */
-export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia'])
+export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia', 'readMessages'])
 
 export class ReplaySends {
   /**
@@ -70,7 +70,19 @@ export class ReplaySends {
   async call(method, args) {
     if (method === 'sendMessage') return this.sendMessage(args[0], args[1], args[2] ?? {})
     if (method === 'downloadMedia') return this.downloadMedia(args[0])
+    if (method === 'readMessages') return this.readMessages(args[0])
     throw new Error(`${method} is not available in replay mode`)
+  }
+
+  /**
+   * Read receipts: WhatsApp takes them and says nothing; the bridge announces them as it does
+   * in live mode (`bridge.messages_read`).
+   * @param {Array<Record<string, unknown>>} keys
+   */
+  readMessages(keys) {
+    this.logger.info({ count: keys.length }, 'replay: messages read (simulated)')
+    this.publish('bridge.messages_read', encode({ keys }))
+    return null
   }
 
   /**

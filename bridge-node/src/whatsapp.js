@@ -250,6 +250,14 @@ export class WhatsApp {
     })
   }
 
+  /**
+   * Publish `bridge.messages_read` for read receipts sent with readMessages.
+   * @param {Array<Record<string, unknown>>} keys the message keys that were read
+   */
+  reportRead(keys) {
+    this._publishSafe('bridge.messages_read', { keys })
+  }
+
   _publishSafe(event, data) {
     try {
       this.publish(event, data)

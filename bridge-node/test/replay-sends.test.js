@@ -44,6 +44,13 @@ test('a text send answers like WhatsApp: upsert (append, pending), then the serv
   assert.ok(!JSON.stringify(logger.records).includes('secret'))
 })
 
+test('read receipts are announced as bridge.messages_read, with the keys read', async (t) => {
+  const { sends, published } = setup(t)
+  const keys = [{ remoteJid: JID, id: 'IN1', fromMe: false }, { remoteJid: JID, id: 'IN2', fromMe: false }]
+  assert.equal(await sends.call('readMessages', [keys]), null)
+  assert.deepEqual(published, [{ event: 'bridge.messages_read', data: { keys } }])
+})
+
 test('a reply quotes, a reaction reacts, an id is made when none is given', async (t) => {
   const { sends } = setup(t)
   const quoted = decode({ key: { remoteJid: JID, fromMe: false, id: 'Q1' }, message: { conversation: 'where is my order?' } })

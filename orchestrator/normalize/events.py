@@ -123,6 +123,13 @@ def _messages_upsert(event: str, data: Any) -> list[Fact]:
     )
 
 
+def _messages_read(event: str, data: Any) -> list[Fact]:
+    """The bridge's report of read receipts we sent: the chats they belong to are read."""
+    keys = as_list(as_dict(data, "data").get("keys"), "data.keys")
+    chats = dict.fromkeys(req_jid(as_dict(k, "data.keys[]"), "remoteJid", "key") for k in keys)
+    return [ChatSeen(c, is_group(c), unread_count=0) for c in chats if not is_hidden(c)]
+
+
 def _send_failed(event: str, data: Any) -> list[Fact]:
     """The bridge's report of a sendMessage that threw: Baileys never announced the message,
     so this is the only place it appears, as failed (ack 0)."""
@@ -371,6 +378,7 @@ _HANDLERS: dict[str, Handler] = {
     "presence.update": _presence,
     "lid-mapping.update": _lid_mapping,
     "bridge.send_failed": _send_failed,
+    "bridge.messages_read": _messages_read,
 }
 
 

@@ -144,13 +144,19 @@ class Console {
     this.msgEls = new Map()
     /** @type {Map<string, string>} */
     this.msgSigs = new Map()
+    /** chats with a mark-read request in flight, and when one last failed (ms) */
+    this.reading = new Set()
+    this.readFailedAt = new Map()
     this.loadingOlder = false
     /** Follow new messages while the reader is at the bottom of the chat. */
     this.stick = true
     /** @type {ReturnType<typeof setInterval>|null} */
     this.bannerTimer = null
 
-    client.on('chats', () => this.renderChats())
+    client.on('chats', () => {
+      this.renderChats()
+      if (this.openId && document.visibilityState === 'visible') this.markRead(this.openId)
+    })
     client.on('messages', ({ chatId }) => {
       if (chatId === this.openId) this.renderMessages()
     })
@@ -456,6 +462,23 @@ class Console {
       $('older-status').textContent = `Could not load messages: ${err instanceof Error ? err.message : err}`
     }
     if (this.openId === chatId) this.renderMessages(true)
+    this.markRead(chatId)
+  }
+
+  /**
+   * The open chat is read (on opening, and as messages arrive while it is on screen); a
+   * failure (WhatsApp not connected) only leaves it unread. @param {string} chatId
+   */
+  markRead(chatId) {
+    if ((this.client.chat(chatId)?.unreadCount ?? 0) === 0 || this.reading.has(chatId)) return
+    if (Date.now() - (this.readFailedAt.get(chatId) ?? 0) < 10_000) return // not on every event
+    this.reading.add(chatId)
+    this.client.markRead(chatId)
+      .catch((err) => {
+        this.readFailedAt.set(chatId, Date.now())
+        console.warn('mark read failed', err)
+      })
+      .finally(() => this.reading.delete(chatId))
   }
 
   closeChat() {

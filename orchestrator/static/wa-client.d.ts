@@ -189,6 +189,7 @@ export class WaClient {
 
   send(options: SendOptions): Promise<Message>
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
+  markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   pairingCode(phone: string): Promise<{ code: string }>
 
   mediaUrl(message: Message): string | null

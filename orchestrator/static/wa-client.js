@@ -337,6 +337,15 @@ export class WaClient {
     return message
   }
 
+  /**
+   * Mark a chat read: read receipts for its unread messages go to WhatsApp, and its unreadCount
+   * drops to 0 for everyone when they have gone (a chat_update on the stream).
+   * @param {string} chatId @returns {Promise<{chatId: string, receipts: number}>}
+   */
+  async markRead(chatId) {
+    return this._request('POST', `/chats/${encodeURIComponent(chatId)}/read`)
+  }
+
   /** Ask WhatsApp for a pairing code for a phone number (POST /admin/pairing-code). @param {string} phone */
   async pairingCode(phone) {
     return this._request('POST', '/admin/pairing-code', { phone })

@@ -14,6 +14,7 @@
  *   POST /send {from, to?, kind, text?, target?, emoji?, bytes?, mimetype?, fileName?} -> {id, devices}
  *   GET  /received?to=          -> [{id, to, from, participant?, type, t, recipients, message, media?}]
  *   POST /receipt {id, from, type}               -> {id, to, type}
+ *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
  *
  * Errors are `{"error": {"code", "message"}}`.
@@ -35,6 +36,7 @@ export function routes(sim) {
     'POST /send': (body) => sim.send(body),
     'GET /received': (_body, url) => sim.received(url.searchParams.get('to')),
     'POST /receipt': (body) => sim.receipt(body),
+    'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
