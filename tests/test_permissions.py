@@ -170,6 +170,8 @@ def test_rest_shows_each_agent_only_their_chats_and_the_unassigned(desk: Desk) -
         assert response.json()["error"]["code"] == "forbidden"
     response = agent1.post("/send", json={"chatId": b, "text": "hi"})
     assert response.status_code == 403
+    response = agent1.post(f"/chats/{b}/read")  # nor read another agent's chat
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     assert agent1.get(f"/chats/{a}").json()["assignment"]["agentId"] == desk.users["agent1"]
 
 
