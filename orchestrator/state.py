@@ -206,6 +206,14 @@ class State:
                 self._replace(chat, merged)
                 out.append(Change("message_update", chat.id, merged))
             return
+        # First seen now: stamped, so that messages of one second keep their order. (Stored
+        # ones keep theirs; rows from before arrival was kept have 0 and sort by id, as the
+        # store sorts them.)
+        self._last_arrival = arrival = max(self._last_arrival + 1, self._clock_us())
+        if message.arrival:  # stamped before (a fact applied to a second State): not ours to touch
+            message = dataclasses.replace(message, arrival=arrival)
+        else:
+            message = d.with_arrival(message, arrival)
         self._insert(chat, message)
         if fact.live and not message.from_me:
             chat.unread_count += 1
@@ -406,9 +414,6 @@ class State:
         self._unfiled.clear()
 
     def _insert(self, chat: Chat, message: d.Message) -> None:
-        if not message.arrival:  # new here (a stored one keeps the arrival it was stored with)
-            self._last_arrival = max(self._last_arrival + 1, self._clock_us())
-            message = d.with_arrival(message, self._last_arrival)
         key = (message.timestamp, message.arrival, message.id)
         chat.messages[key] = message
         chat.keys[message.id] = key

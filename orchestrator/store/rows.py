@@ -68,6 +68,12 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+def _reactions(value: Any) -> tuple[d.Reaction, ...]:
+    if not value or value == "[]":  # most messages: no reaction, and no JSON to parse
+        return ()
+    return tuple(d.Reaction(r["emoji"], r["sender"]) for r in _json(value))
+
+
 def message_from_row(row: Row) -> d.Message:
     media = _json(row.get("media"))
     return d.Message(
@@ -91,9 +97,7 @@ def message_from_row(row: Row) -> d.Message:
         raw_kind=row.get("raw_kind"),
         edited=bool(row.get("edited")),
         deleted=bool(row.get("deleted")),
-        reactions=tuple(
-            d.Reaction(r["emoji"], r["sender"]) for r in _json(row.get("reactions")) or ()
-        ),
+        reactions=_reactions(row.get("reactions")),
         raw=(row.get("raw") or "").encode(),
         arrival=int(row.get("arrival") or 0),
     )

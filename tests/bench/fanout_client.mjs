@@ -102,6 +102,17 @@ function fail(connection, kind) {
   }
 }
 
+/** `fn`, however often the result is called, runs once. @param {() => void} fn */
+function once(fn) {
+  let done = false
+  return () => {
+    if (!done) {
+      done = true
+      fn()
+    }
+  }
+}
+
 // ---- SSE ------------------------------------------------------------------------------------
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients, maxFreeSockets: clients })
@@ -114,14 +125,8 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: clients, maxFreeSock
  * @returns {{close: () => void}}
  */
 function sse(opened) {
-  let done = false
   const state = { failed: false }
-  const settle = () => {
-    if (!done) {
-      done = true
-      opened()
-    }
-  }
+  const settle = once(opened)
   const headers = { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' }
   const request = http.get(`${base}/events`, { agent, headers }, (response) => {
     if (response.statusCode !== 200) {
@@ -177,14 +182,8 @@ function sse(opened) {
  * would fail here rather than measure something else.
  */
 function ws(opened) {
-  let done = false
   const state = { failed: false }
-  const settle = () => {
-    if (!done) {
-      done = true
-      opened()
-    }
-  }
+  const settle = once(opened)
   const url = `${base.replace(/^http/, 'ws')}/ws?access_token=${encodeURIComponent(token)}`
   const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS })
   socket.on('open', () => {
