@@ -115,6 +115,9 @@ class BridgeFollower:
                 await asyncio.sleep(0.5)
                 continue
             await self._handle_live(raws)
+            # A burst keeps the socket readable, so the awaits above need not suspend: let
+            # the stream clients and the API run between two batches.
+            await asyncio.sleep(0)
 
     async def _handle_live(self, raws: list[bytes]) -> None:
         pending: list[Envelope] = []
