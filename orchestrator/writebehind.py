@@ -23,6 +23,7 @@ import orjson
 from orchestrator import domain as d
 from orchestrator.errors import StoreError
 from orchestrator.lifecycle import backoff_delay
+from orchestrator.memory import LARGE_BATCH, release_free_memory
 from orchestrator.state import Change, State
 from orchestrator.store import Row, Store, WriteBatch
 from orchestrator.store.rows import chat_row, contact_row, message_row
@@ -166,6 +167,8 @@ class WriteBehind:
             return False
         self._failed = None
         self._store_back(len(batch))
+        if len(batch) >= LARGE_BATCH:  # a history sync: its parse tree and rows are garbage now
+            await asyncio.to_thread(release_free_memory)
         return True
 
     async def close(self, timeout: float) -> None:
