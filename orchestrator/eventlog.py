@@ -102,7 +102,9 @@ class EventLog:
         return offset + 1
 
     def read(self, offset: int, limit: int) -> list[Entry]:
-        start = max(offset, self.first) - self._first
+        """Up to `limit` entries from `offset`. Expiry is left to `first`, which every reader
+        consults before reading: an entry just past its age is still a correct answer."""
+        start = max(offset, self._first) - self._first
         end = min(len(self._entries), start + limit)
         return [self._entries[i] for i in range(start, end)]
 

@@ -387,26 +387,21 @@ PATHS: dict[str, dict[str, Schema]] = {
             operation_id="qr",
         )
     },
-    "/qr.svg": {
-        "get": op(
-            "the QR code as SVG (staff)",
-            {
-                "200": {"description": "image", "content": {"image/svg+xml": {}}},
-                **errors(e403=STAFF, e404="no_qr"),
-            },
-            tag="connection",
-            operation_id="qrSvg",
-        )
-    },
-    "/qr.png": {
-        "get": op(
-            "the QR code as PNG (staff)",
-            {
-                "200": {"description": "image", "content": {"image/png": {}}},
-                **errors(e403=STAFF, e404="no_qr"),
-            },
-            tag="connection",
-            operation_id="qrPng",
+    **{
+        f"/qr.{kind}": {
+            "get": op(
+                f"the QR code as {kind.upper()} (staff)",
+                {
+                    "200": {"description": "image", "content": {media_type: {}}},
+                    **errors(e403=STAFF, e404="no_qr"),
+                },
+                tag="connection",
+                operation_id=operation_id,
+            )
+        }
+        for kind, media_type, operation_id in (
+            ("svg", "image/svg+xml", "qrSvg"),
+            ("png", "image/png", "qrPng"),
         )
     },
     "/me": {
