@@ -79,10 +79,9 @@ class Streams:
 
     async def timed_write(self, write: Awaitable[None], kind: str) -> None:
         """Await `write`; raise TimeoutError (counted, logged) if it outlasts the send timeout."""
-        loop = asyncio.get_running_loop()  # once: each lookup is a getpid() system call
-        task = asyncio.current_task(loop)
+        task = asyncio.current_task()
         assert task is not None
-        self._writing[task] = loop.time() + self.settings.send_timeout
+        self._writing[task] = asyncio.get_running_loop().time() + self.settings.send_timeout
         try:
             await write
         except asyncio.CancelledError:
