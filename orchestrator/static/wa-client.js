@@ -755,7 +755,7 @@ export class WaClient {
       // Acks only go forward (a late pending copy must not undo a delivery).
       if (old && old.ack > m.ack && m.ack !== 0) merged = { ...m, ack: old.ack, status: old.status }
       entry.byId.set(m.id, merged)
-      entry.list = old && old.timestamp === merged.timestamp
+      entry.list = old && compareMessages(old, merged) === 0
         ? entry.list.map((x) => (x.id === m.id ? merged : x))
         : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
       this._messagesChanged(m.chatId)
@@ -977,13 +977,13 @@ function errorText(err) {
 }
 
 /**
- * The server's order: oldest first. Within one second (WhatsApp's resolution) the server
- * orders by arrival, which a client cannot see: messages of the same second keep the order
- * they came in (from a REST page, or appended from the stream), as sorts here are stable.
+ * The server's order, oldest first: by timestamp (seconds, WhatsApp's resolution), then by
+ * arrival (when the orchestrator first had it), then by id, so that the messages of one
+ * second show as the server pages them however they reached this client.
  * @param {Message} a @param {Message} b @returns {number}
  */
 function compareMessages(a, b) {
-  return (a.timestamp ?? 0) - (b.timestamp ?? 0)
+  return (a.timestamp ?? 0) - (b.timestamp ?? 0) || (a.arrival ?? 0) - (b.arrival ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }
 
 /** @param {Message[]} list @returns {Message[]} */

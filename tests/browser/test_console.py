@@ -26,7 +26,7 @@ import orjson
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute
 
-from tests.browser.conftest import Console, Stack, wait_dom_matches_rest
+from tests.browser.conftest import Console, Stack, demo_capture, wait_dom_matches_rest
 from tests.harness import TOKEN, wait_for
 
 PHONE = {"width": 390, "height": 844}
@@ -209,6 +209,74 @@ def test_recovers_after_the_orchestrator_is_killed_and_restarted(
         return dict(shown) == rest
 
     wait_for("the chat list to match the server", list_matches, 10)
+
+
+# Message pages answered by the server but handed to the page only once the test says so.
+HOLD_MESSAGE_PAGES = r"""
+(() => {
+  const fetchNow = window.fetch.bind(window)
+  let release
+  const released = new Promise((resolve) => { release = resolve })
+  window.__heldPages = 0
+  window.__releasePages = () => release()
+  window.fetch = async (input, init) => {
+    const response = await fetchNow(input, init)
+    const url = String(input instanceof Request ? input.url : input)
+    if (/\/chats\/[^/]+\/messages\?/.test(url) && !url.includes('before=')) {
+      window.__heldPages++
+      await released
+    }
+    return response
+  }
+})()
+"""
+
+
+def one_second_capture(path: Path) -> tuple[Path, int]:
+    """The demo capture with every live message in the same second, as in a busy group."""
+    demo_capture(path, events=200)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    live = [e for e in lines if e["event"] == "messages.upsert" and e["data"]["type"] == "notify"]
+    second = live[0]["data"]["messages"][0]["messageTimestamp"]
+    for event in live:
+        for message in event["data"]["messages"]:
+            message["messageTimestamp"] = second
+    path.write_bytes(b"\n".join(map(orjson.dumps, lines)) + b"\n")
+    return path, second
+
+
+def test_messages_of_one_second_show_in_the_server_order_however_they_arrive(
+    stack: Callable[..., Stack], console: Callable[..., Console], tmp_path: Path
+) -> None:
+    """WhatsApp's timestamps are whole seconds; the server orders the messages of one second by
+    when it had them (`arrival`). A chat's first page answered before a message of the same
+    second, but handed to the page after that message came over the stream, must still show
+    the server's order, not the order the page learned of them."""
+    capture, second = one_second_capture(tmp_path / "capture.jsonl")
+    s = stack(events=200, rate=5, capture=capture)
+    history_applied(s)
+    group = "12036304000000000@g.us"  # the demo's busiest chat
+    wait_for(
+        "a live message in the group",
+        lambda: any(
+            m["timestamp"] == second for m in s.rest(f"/chats/{group}/messages")["messages"]
+        ),
+    )
+    c = console(s.url, setup=lambda page: page.add_init_script(HOLD_MESSAGE_PAGES))
+    c.wait_live("sse")
+    c.page.click(f'#chat-list > li[data-chat-id="{group}"]')
+    wait_for("the page to have its answer", lambda: c.page.evaluate("window.__heldPages") == 1)
+    newer = next_new_message(s, group, s.orchestrator.last_event_id())["data"]
+    assert newer["timestamp"] == second
+    wait_for(
+        "the stream to bring the newer message",
+        lambda: (
+            newer["id"]
+            in c.page.evaluate("id => window.__waClient.cachedMessages(id).map(m => m.id)", group)
+        ),
+    )
+    c.page.evaluate("window.__releasePages()")
+    wait_dom_matches_rest(c, s, group)
 
 
 @pytest.mark.parametrize("transport", ["sse", "websocket"])
