@@ -114,7 +114,10 @@ class WebSocketReader(StreamReader):
         url += f"?access_token={self.token}"
         if self.last_id is not None:
             url += f"&lastEventId={self.last_id}"
-        with connect(url, open_timeout=5) as ws:
+        # max_queue=None: the client keeps reading the socket even with frames unread here.
+        # With the default (16 frames), a close with more unread frames waits out its whole
+        # close timeout (10 s) for the server's close reply, which sits unread behind them.
+        with connect(url, open_timeout=5, max_queue=None) as ws:
             while True:
                 try:
                     frame = ws.recv(timeout=2.0)
