@@ -280,8 +280,7 @@ class Api:
             raise ApiError(400, "bad_text", "text must be a string")
         pending: dict[str, Any] = {
             "chatId": chat_id, "fromMe": True, "sender": None, "senderName": None,
-            "timestamp": int(time.time()), "arrival": time.time_ns() // 1000, "type": "text",
-            "rawKind": None, "text": text,
+            "timestamp": int(time.time()), "type": "text", "rawKind": None, "text": text,
             "quotedId": None, "media": None, "ack": d.ACK_PENDING, "status": "pending",
             "edited": False, "deleted": False, "reactions": [],
         }  # fmt: skip

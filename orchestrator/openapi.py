@@ -97,11 +97,6 @@ SCHEMAS: dict[str, Schema] = {
             "sender": {**nullable(STRING), "description": "author jid; null for your own"},
             "senderName": nullable(STRING),
             "timestamp": {**INT, "description": "unix seconds, the message's own time"},
-            "arrival": {
-                **INT,
-                "description": "microseconds when the orchestrator first had it (0: unknown); "
-                "orders the messages of one second",
-            },
             "type": {"enum": MESSAGE_TYPES},
             "rawKind": {**nullable(STRING), "description": "for unknown: WhatsApp's kind"},
             "text": {**nullable(STRING), "description": "body or caption"},

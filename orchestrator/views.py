@@ -24,7 +24,6 @@ def message_json(message: d.Message, state: State) -> dict[str, Any]:
         "senderName": message.sender_name
         or (state.contact_name(message.sender) if message.sender else None),
         "timestamp": message.timestamp,
-        "arrival": message.arrival,
         "type": message.type,
         "rawKind": message.raw_kind,
         "text": message.text,

@@ -25,8 +25,6 @@ export interface Message {
   senderName: string | null
   /** Unix seconds. */
   timestamp: number
-  /** Microseconds when the orchestrator first had it (0: unknown): orders messages of one second. */
-  arrival: number
   type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown' | string
   rawKind?: string | null
   text: string | null

@@ -324,7 +324,11 @@ export class WaClient {
     if (quotedId) body.quotedId = quotedId
     if (media) body.media = media
     const { message } = await this._request('POST', '/send', body)
-    this._upsertMessage(message)
+    // The stream can bring the sent message (with its media url and acks) before this answer
+    // arrives: the pending copy must not replace it.
+    const cached = this._messages.get(message.chatId)?.byId.get(message.id)
+    if (cached) return cached
+    if (this._chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(message)
     return message
   }
 
@@ -755,7 +759,7 @@ export class WaClient {
       // Acks only go forward (a late pending copy must not undo a delivery).
       if (old && old.ack > m.ack && m.ack !== 0) merged = { ...m, ack: old.ack, status: old.status }
       entry.byId.set(m.id, merged)
-      entry.list = old && compareMessages(old, merged) === 0
+      entry.list = old && old.timestamp === merged.timestamp
         ? entry.list.map((x) => (x.id === m.id ? merged : x))
         : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
       this._messagesChanged(m.chatId)
@@ -855,9 +859,15 @@ export class WaClient {
     const entry = { list: [], byId: new Map(), hasOlder: true, loading: null }
     this._messages.set(chatId, entry)
     const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}`).then((body) => {
-      // Envelopes applied while the page was in flight are kept: merge, never drop.
-      for (const m of body.messages) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
-      entry.list = sortMessages([...entry.byId.values()])
+      // Envelopes applied while the page was in flight are kept: merge, never drop. The page
+      // is in the server's order, so a message it has keeps its place there (with the stream's
+      // copy, which may be newer); one it lacks reached the server after it was answered, so
+      // it goes after the page's messages of its second.
+      const paged = new Set(body.messages.map((m) => m.id))
+      let list = body.messages.map((m) => entry.byId.get(m.id) ?? m)
+      for (const m of entry.list) if (!paged.has(m.id)) list = insertSorted(list, m)
+      for (const m of list) entry.byId.set(m.id, m)
+      entry.list = list
       entry.hasOlder = body.messages.length >= PAGE
       this._messagesChanged(chatId)
       return entry.list
@@ -977,13 +987,13 @@ function errorText(err) {
 }
 
 /**
- * The server's order, oldest first: by timestamp (seconds, WhatsApp's resolution), then by
- * arrival (when the orchestrator first had it), then by id, so that the messages of one
- * second show as the server pages them however they reached this client.
+ * The server's order: oldest first. Within one second (WhatsApp's resolution) the server
+ * orders by arrival, which a client cannot see: messages of the same second keep the order
+ * they came in (from a REST page, or appended from the stream), as sorts here are stable.
  * @param {Message} a @param {Message} b @returns {number}
  */
 function compareMessages(a, b) {
-  return (a.timestamp ?? 0) - (b.timestamp ?? 0) || (a.arrival ?? 0) - (b.arrival ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  return (a.timestamp ?? 0) - (b.timestamp ?? 0)
 }
 
 /** @param {Message[]} list @returns {Message[]} */

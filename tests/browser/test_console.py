@@ -427,6 +427,59 @@ def test_sending_reaches_the_bridge_and_shows_with_its_ack(
     assert set(log) == {"method", "params"}
 
 
+# POST /send answered by the server but handed to the page only once the test says so.
+HOLD_SEND_ANSWERS = r"""
+(() => {
+  const fetchNow = window.fetch.bind(window)
+  let release
+  const released = new Promise((resolve) => { release = resolve })
+  window.__releaseSends = () => release()
+  window.fetch = async (input, init) => {
+    const response = await fetchNow(input, init)
+    const url = String(input instanceof Request ? input.url : input)
+    if (init?.method === 'POST' && url.endsWith('/send')) await released
+    return response
+  }
+})()
+"""
+
+
+def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_copy(
+    stack: Callable[..., Stack], console: Callable[..., Console]
+) -> None:
+    """The stream can deliver a sent photo (with its media url and ack) before the answer to
+    POST /send reaches the page: the pending copy in that answer must not replace it."""
+    s = stack(events=400, rate=1)
+    chats = history_applied(s)
+    chat = next(ch["id"] for ch in chats if not ch["isGroup"])
+    c = console(s.url, setup=lambda page: page.add_init_script(HOLD_SEND_ANSWERS))
+    c.wait_live("sse")
+    c.open_chat(chat)
+    c.page.set_input_files(
+        "#file", files=[{"name": "label.png", "mimeType": "image/png", "buffer": png(96, 64)}]
+    )
+    c.page.click("#send")
+    sent = wait_for("the photo to reach the bridge", lambda: s.commands("sendMessage"))
+    photo_id = sent[0]["params"][2]["messageId"]
+
+    def cached() -> dict[str, Any] | None:
+        found: dict[str, Any] | None = c.page.evaluate(
+            "([chat, id]) => window.__waClient.cachedMessages(chat).find((m) => m.id === id)",
+            [chat, photo_id],
+        )
+        return found
+
+    wait_for("the stream to bring the photo", lambda: (cached() or {}).get("ack") == 2)
+    c.page.evaluate("window.__releaseSends()")
+    c.page.wait_for_selector("#file-box", state="hidden")  # the send has resolved
+    after = cached()
+    assert after is not None and after["media"]["url"] is not None, after
+    assert after["ack"] == 2, after
+    img = c.page.locator(f'li[data-message-id="{photo_id}"] img')
+    wait_for("the photo to load", lambda: img.evaluate("i => i.complete && i.naturalWidth") == 96)
+    assert c.dom_message_ids().count(photo_id) == 1
+
+
 def test_shows_the_qr_and_the_pairing_form_when_not_linked(
     stack: Callable[..., Stack], console: Callable[..., Console], tmp_path: Path
 ) -> None:
