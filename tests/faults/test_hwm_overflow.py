@@ -47,8 +47,9 @@ def test_pub_hwm_overflow_while_the_orchestrator_is_frozen_is_detected_and_fille
     try:
         wait_applied_at_least(orchestrator, lead + 1)
         wait_for("a heartbeat", lambda: orchestrator.bridge_report()["seq"] == lead + 1)
+        # The lead goes through the same tiny HWM: on a busy machine it may overflow too (and
+        # be filled). What counts is that the burst makes a gap of its own.
         before = orchestrator.bridge_report()
-        assert before["gaps"] == 0, before
 
         orchestrator.pause()
         frozen = time.monotonic()
@@ -67,7 +68,7 @@ def test_pub_hwm_overflow_while_the_orchestrator_is_frozen_is_detected_and_fille
     report = orchestrator.wait_applied(epoch, last, timeout=60)
     caught_up = time.monotonic() - resumed
     assert_exactly_once(orchestrator.applied_positions(), epoch, last)
-    assert report["gaps"] >= 1 and report["replayed"] > 0, report
+    assert report["gaps"] > before["gaps"] and report["replayed"] > before["replayed"], report
     assert report["appliedEvents"] == last, report
     assert report["malformed"] == 0, report
     assert report["alive"], report
