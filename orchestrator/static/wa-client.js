@@ -313,7 +313,7 @@ export class WaClient {
   // ---- writing ----------------------------------------------------------------------------
 
   /**
-   * Send a message (text, a reply with quotedId, media); resolves to the pending Message, which
+   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending, or the stream's newer copy if that came first), which
    * is in the cache at once; its acks follow on the stream.
    * @param {SendOptions} options @returns {Promise<Message>}
    */
