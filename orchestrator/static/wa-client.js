@@ -313,8 +313,9 @@ export class WaClient {
   // ---- writing ----------------------------------------------------------------------------
 
   /**
-   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending, or the stream's newer copy if that came first), which
-   * is in the cache at once; its acks follow on the stream.
+   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending,
+   * or the stream's newer copy if that came first), which is in the cache at once; its acks
+   * follow on the stream.
    * @param {SendOptions} options @returns {Promise<Message>}
    */
   async send({ chatId, text, quotedId, media }) {
@@ -863,10 +864,10 @@ export class WaClient {
       // is in the server's order, so a message it has keeps its place there (with the stream's
       // copy, which may be newer); one it lacks reached the server after it was answered, so
       // it goes after the page's messages of its second.
+      for (const m of body.messages) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
       const paged = new Set(body.messages.map((m) => m.id))
-      let list = body.messages.map((m) => entry.byId.get(m.id) ?? m)
+      let list = body.messages.map((m) => entry.byId.get(m.id))
       for (const m of entry.list) if (!paged.has(m.id)) list = insertSorted(list, m)
-      for (const m of list) entry.byId.set(m.id, m)
       entry.list = list
       entry.hasOlder = body.messages.length >= PAGE
       this._messagesChanged(chatId)

@@ -211,25 +211,33 @@ def test_recovers_after_the_orchestrator_is_killed_and_restarted(
     wait_for("the chat list to match the server", list_matches, 10)
 
 
-# Message pages answered by the server but handed to the page only once the test says so.
-HOLD_MESSAGE_PAGES = r"""
+# Answers the server gave, handed to the page only once the test calls window.__release().
+HOLD_ANSWERS = r"""
 (() => {
+  const held = (method, url) => %s
   const fetchNow = window.fetch.bind(window)
   let release
   const released = new Promise((resolve) => { release = resolve })
-  window.__heldPages = 0
-  window.__releasePages = () => release()
+  window.__held = 0
+  window.__release = () => release()
   window.fetch = async (input, init) => {
     const response = await fetchNow(input, init)
     const url = String(input instanceof Request ? input.url : input)
-    if (/\/chats\/[^/]+\/messages\?/.test(url) && !url.includes('before=')) {
-      window.__heldPages++
+    if (held(init?.method ?? 'GET', url)) {
+      window.__held++
       await released
     }
     return response
   }
 })()
 """
+FIRST_MESSAGE_PAGES = r"/\/chats\/[^/]+\/messages\?/.test(url) && !url.includes('before=')"
+SEND_ANSWERS = "method === 'POST' && url.endsWith('/send')"
+
+
+def hold_answers(held: str) -> Callable[[Page], None]:
+    """A console `setup` that holds the answers `held(method, url)` (JavaScript) picks."""
+    return lambda page: page.add_init_script(HOLD_ANSWERS % held)
 
 
 def one_second_capture(path: Path) -> tuple[Path, int]:
@@ -262,10 +270,10 @@ def test_messages_of_one_second_show_in_the_server_order_however_they_arrive(
             m["timestamp"] == second for m in s.rest(f"/chats/{group}/messages")["messages"]
         ),
     )
-    c = console(s.url, setup=lambda page: page.add_init_script(HOLD_MESSAGE_PAGES))
+    c = console(s.url, setup=hold_answers(FIRST_MESSAGE_PAGES))
     c.wait_live("sse")
     c.page.click(f'#chat-list > li[data-chat-id="{group}"]')
-    wait_for("the page to have its answer", lambda: c.page.evaluate("window.__heldPages") == 1)
+    wait_for("the page to have its answer", lambda: c.page.evaluate("window.__held") == 1)
     newer = next_new_message(s, group, s.orchestrator.last_event_id())["data"]
     assert newer["timestamp"] == second
     wait_for(
@@ -275,7 +283,7 @@ def test_messages_of_one_second_show_in_the_server_order_however_they_arrive(
             in c.page.evaluate("id => window.__waClient.cachedMessages(id).map(m => m.id)", group)
         ),
     )
-    c.page.evaluate("window.__releasePages()")
+    c.page.evaluate("window.__release()")
     wait_dom_matches_rest(c, s, group)
 
 
@@ -427,23 +435,6 @@ def test_sending_reaches_the_bridge_and_shows_with_its_ack(
     assert set(log) == {"method", "params"}
 
 
-# POST /send answered by the server but handed to the page only once the test says so.
-HOLD_SEND_ANSWERS = r"""
-(() => {
-  const fetchNow = window.fetch.bind(window)
-  let release
-  const released = new Promise((resolve) => { release = resolve })
-  window.__releaseSends = () => release()
-  window.fetch = async (input, init) => {
-    const response = await fetchNow(input, init)
-    const url = String(input instanceof Request ? input.url : input)
-    if (init?.method === 'POST' && url.endsWith('/send')) await released
-    return response
-  }
-})()
-"""
-
-
 def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_copy(
     stack: Callable[..., Stack], console: Callable[..., Console]
 ) -> None:
@@ -452,7 +443,7 @@ def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_c
     s = stack(events=400, rate=1)
     chats = history_applied(s)
     chat = next(ch["id"] for ch in chats if not ch["isGroup"])
-    c = console(s.url, setup=lambda page: page.add_init_script(HOLD_SEND_ANSWERS))
+    c = console(s.url, setup=hold_answers(SEND_ANSWERS))
     c.wait_live("sse")
     c.open_chat(chat)
     c.page.set_input_files(
@@ -470,7 +461,7 @@ def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_c
         return found
 
     wait_for("the stream to bring the photo", lambda: (cached() or {}).get("ack") == 2)
-    c.page.evaluate("window.__releaseSends()")
+    c.page.evaluate("window.__release()")
     c.page.wait_for_selector("#file-box", state="hidden")  # the send has resolved
     after = cached()
     assert after is not None and after["media"]["url"] is not None, after
