@@ -91,8 +91,10 @@ test('every event is forwarded encoded, in map order; creds.update carries no ke
   const rec = fs.readFileSync(path.join(dir, 'rec.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
   assert.deepEqual(rec.map((r) => ({ event: r.event, data: r.data })), published)
   // creds were persisted, atomically, with the key material.
-  await sleep(50)
-  const creds = JSON.parse(fs.readFileSync(path.join(config.authDir, 'creds.json'), 'utf8'))
+  // The write is asynchronous: wait for it (a fixed 50 ms lost the race on a busy machine).
+  const credsFile = path.join(config.authDir, 'creds.json')
+  for (let waited = 0; !fs.existsSync(credsFile) && waited < 5000; waited += 20) await sleep(20)
+  const creds = JSON.parse(fs.readFileSync(credsFile, 'utf8'))
   assert.equal(creds.me.id, '5511:1@s.whatsapp.net')
 })
 
