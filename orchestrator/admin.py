@@ -1,68 +1,152 @@
-"""Operator routes (`/admin/...`, `/metrics`): connection control, pairing by code, the bridge."""
+"""Routes about the WhatsApp connection and the bridge: the status every agent sees, linking
+the phone (QR, pairing code), and the operators' controls, report and metrics."""
 
 from __future__ import annotations
 
+import io
 import re
-from typing import TYPE_CHECKING
 
+import segno
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from orchestrator.api import ApiError
-from orchestrator.errors import CommandError, TransportError
-
-if TYPE_CHECKING:
-    from orchestrator.runtime import Runtime
+from orchestrator import shapes as s
+from orchestrator.calls import Call
+from orchestrator.commands import Bridge
+from orchestrator.errors import BadRequest, Code, Conflict, NotFound
+from orchestrator.follower import BridgeFollower
+from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.supervisor import BridgeSupervisor
+from orchestrator.writebehind import WriteBehind
 
 PHONE_DIGITS = re.compile(r"[0-9]{8,15}")
 
 
 class Admin:
-    def __init__(self, runtime: Runtime, registry: CollectorRegistry) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        lifecycle: ConnectionLifecycle,
+        follower: BridgeFollower,
+        writebehind: WriteBehind,
+        supervisor: BridgeSupervisor | None,
+        bridge: Bridge,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.follower = follower
+        self.writebehind = writebehind
+        self.supervisor = supervisor
+        self.bridge = bridge
         self.registry = registry
 
-    async def bridge(self, request: Request) -> Response:
-        return JSONResponse(self.runtime.bridge_report())
+    # ---- everyone -----------------------------------------------------------------------
 
-    async def connect(self, request: Request) -> Response:
-        self.runtime.lifecycle.request_connect()
-        return JSONResponse(self.runtime.lifecycle.status(), status_code=202)
+    async def status(self, call: Call[None]) -> s.Status:
+        return self.full_status()
 
-    async def reconnect(self, request: Request) -> Response:
-        self.runtime.lifecycle.request_reconnect("asked by an operator")
-        return JSONResponse(self.runtime.lifecycle.status(), status_code=202)
+    def full_status(self) -> s.Status:
+        supervisor, lifecycle = self.supervisor, self.lifecycle
+        return {
+            **lifecycle.connection_status(),
+            "attempt": lifecycle.attempt,
+            "nextRetryAt": lifecycle.next_retry_at,
+            "qrRounds": lifecycle.qr_rounds,
+            "me": lifecycle.me,
+            "bridge": {
+                "alive": self.follower.alive,
+                "epoch": self.follower.stats.bridge_epoch,
+                "restarts": supervisor.restarts if supervisor else None,
+                "nextStartAt": supervisor.next_start_at if supervisor else None,
+            },
+        }
 
-    async def logout(self, request: Request) -> Response:
-        try:
-            await self.runtime.lifecycle.logout()
-        except (CommandError, TransportError) as exc:
-            raise ApiError(502, "bridge_error", f"logout failed: {exc}") from None
-        return JSONResponse(self.runtime.lifecycle.status())
+    # ---- linking the phone (staff) ------------------------------------------------------
 
-    async def restart_bridge(self, request: Request) -> Response:
-        supervisor = self.runtime.supervisor
-        if supervisor is None:
-            raise ApiError(
-                409, "not_spawned", "the bridge runs elsewhere (ORCH_SPAWN_BRIDGE=false)"
-            )
-        if not supervisor.restart("asked by an operator"):
-            raise ApiError(409, "bridge_not_running", "the bridge is not running right now")
-        return JSONResponse({"restarting": True}, status_code=202)
+    async def qr(self, call: Call[None]) -> s.QrText:
+        self.lifecycle.qr_viewed()
+        return {"qr": self.lifecycle.qr}
 
-    async def pairing_code(self, request: Request) -> Response:
-        body = await self.runtime.api.json_body(request)
-        phone = re.sub(r"[\s()+.-]", "", str(body.get("phone", "")))
+    async def qr_svg(self, call: Call[None]) -> Response:
+        return self._qr_image("svg")
+
+    async def qr_png(self, call: Call[None]) -> Response:
+        return self._qr_image("png")
+
+    def _qr_image(self, kind: str) -> Response:
+        self.lifecycle.qr_viewed()
+        if self.lifecycle.qr is None:
+            raise NotFound(Code.NO_QR, "no QR code now (already linked, or not yet issued)")
+        code = segno.make_qr(self.lifecycle.qr, error="l")
+        buffer = io.BytesIO()
+        if kind == "svg":
+            code.save(buffer, kind="svg", scale=6, border=2)
+            return Response(buffer.getvalue(), media_type="image/svg+xml")
+        code.save(buffer, kind="png", scale=8, border=2)
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    async def pairing_code(self, call: Call[s.PairingBody]) -> s.PairingCode:
+        phone = re.sub(r"[\s()+.-]", "", call.body["phone"])
         if not PHONE_DIGITS.fullmatch(phone):
-            raise ApiError(400, "invalid_phone", "phone: the number in international format")
-        try:
-            code = await self.runtime.commands.call("requestPairingCode", [phone])
-        except CommandError as exc:
-            if exc.code in ("not_connected", "replay_mode"):
-                raise ApiError(409, "not_connected", exc.message) from None
-            raise ApiError(502, "bridge_error", exc.message) from None
-        return JSONResponse({"code": code})
+            raise BadRequest(Code.INVALID_PHONE, "phone: the number in international format")
+        return {"code": await self.bridge.request_pairing_code(phone)}
 
-    async def metrics(self, request: Request) -> Response:
+    # ---- operators (admin) --------------------------------------------------------------
+
+    async def connect(self, call: Call[None]) -> s.Status:
+        self.lifecycle.request_connect()
+        return self.full_status()
+
+    async def reconnect(self, call: Call[None]) -> s.Status:
+        self.lifecycle.request_reconnect("asked by an operator")
+        return self.full_status()
+
+    async def logout(self, call: Call[None]) -> s.Status:
+        await self.lifecycle.logout()
+        return self.full_status()
+
+    async def restart_bridge(self, call: Call[None]) -> s.Restarting:
+        if self.supervisor is None:
+            raise Conflict(Code.NOT_SPAWNED, "the bridge runs elsewhere (ORCH_SPAWN_BRIDGE=false)")
+        if not self.supervisor.restart("asked by an operator"):
+            raise Conflict(Code.BRIDGE_NOT_RUNNING, "the bridge is not running right now")
+        return {"restarting": True}
+
+    async def report(self, call: Call[None]) -> s.BridgeReport:
+        follower, writebehind, supervisor = self.follower, self.writebehind, self.supervisor
+        stats, silence, position = follower.stats, follower.silence, follower.position
+        return {
+            "alive": follower.alive,
+            "epoch": stats.bridge_epoch,
+            "seq": stats.bridge_seq,
+            "connection": stats.bridge_connection,
+            "mode": stats.bridge_mode,
+            "applied": {"epoch": position.epoch, "seq": position.seq} if position else None,
+            "lastHeartbeatAgeMs": None if silence is None else round(silence * 1000),
+            "received": stats.received,
+            "appliedEvents": stats.applied,
+            "duplicates": stats.duplicates,
+            "malformed": stats.malformed,
+            "gaps": stats.gaps,
+            "replays": stats.replays,
+            "replayed": stats.replayed,
+            "epochChanges": stats.epoch_changes,
+            "positionsLost": stats.positions_lost,
+            "reconnects": self.lifecycle.reconnects,
+            "lastFrameAgeMs": stats.bridge_frame_age_ms,
+            "store": {
+                "up": writebehind.stats.store_up,
+                "pendingRows": writebehind.pending,
+                "lagSeconds": round(writebehind.lag_seconds, 3),
+                "lastError": writebehind.stats.last_error,
+            },
+            "spawned": None
+            if supervisor is None
+            else {
+                "pid": supervisor.pid,
+                "restarts": supervisor.restarts,
+                "nextStartAt": supervisor.next_start_at,
+            },
+        }
+
+    async def metrics(self, call: Call[None]) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,37 +1,153 @@
-"""The HTTP application: routes over the runtime, token auth, and JSON errors everywhere."""
+"""The HTTP layer: the route table made into Starlette routes, and errors made into answers.
+
+For each operation: admit the caller (the route's access), read and validate the body against
+its shape, call the handler, encode what it returns. Errors become answers here and only here,
+`{"error":{"code","message"}}` with the code's status: ApiError as raised; the store's, the
+bridge's and the link's errors by the exception handlers below; anything else is a 500 that
+is logged. A WebSocket route accepts first, then refuses by closing with 4000 + the status and
+a JSON reason: a browser can read a close code, never a refused handshake.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from orchestrator.api import ApiError, error_response, principal_of
-from orchestrator.auth import presented_token
-from orchestrator.eventlog import Entry
-from orchestrator.helpdesk_api import helpdesk_routes
-from orchestrator.openapi import openapi_document
-from orchestrator.principal import Authenticator, Principal
-from orchestrator.runtime import Runtime
-from orchestrator.streams import EventStreamResponse, Filter
+from orchestrator.auth import Gate
+from orchestrator.calls import Call
+from orchestrator.commands import refusal
+from orchestrator.errors import (
+    ApiError,
+    BadRequest,
+    Code,
+    CommandError,
+    ConflictError,
+    StoreError,
+    TooLarge,
+    TransportError,
+)
+from orchestrator.routes import FIELD_REFUSALS, OPERATIONS, Operation, body_field_code
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-MAX_TRACKED_CLIENTS = 10_000
+log = logging.getLogger("orchestrator.app")
+
+JSON = "application/json"
+MAX_CLOSE_REASON = 123  # bytes: what a WebSocket close frame has room for
+
+
+def error_response(code: Code, message: str) -> Response:
+    body = orjson.dumps({"error": {"code": code.value, "message": message}})
+    headers = {"retry-after": "60"} if code is Code.TOO_MANY_FAILURES else None
+    return Response(body, status_code=code.status, media_type=JSON, headers=headers)
+
+
+def close_reason(code: Code, message: str) -> str:
+    """`{"code","message"}` as JSON, the message shortened until it fits a close frame."""
+    while True:
+        reason = orjson.dumps({"code": code.value, "message": message}).decode()
+        if len(reason.encode()) <= MAX_CLOSE_REASON or not message:
+            return reason
+        message = message[: len(message) - max(1, len(reason.encode()) - MAX_CLOSE_REASON)]
+
+
+class Body:
+    """Reads a request body: at most `limit` bytes of JSON, validated against a shape. A field
+    that fails is refused with its code (`bad_<field>`, or its own: routes.FIELD_CODES)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._adapters: dict[Any, TypeAdapter[Any]] = {}
+
+    async def read(self, request: Request, shape: Any) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            raise TooLarge(Code.BODY_TOO_LARGE, f"request body over {self.limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.limit:
+                raise TooLarge(Code.BODY_TOO_LARGE, f"request body over {self.limit} bytes")
+            chunks.append(chunk)
+        try:
+            data = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError:
+            raise BadRequest(Code.INVALID_JSON, "the body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise BadRequest(Code.INVALID_JSON, "the body must be a JSON object")
+        adapter = self._adapters.get(shape)
+        if adapter is None:
+            adapter = self._adapters[shape] = TypeAdapter(shape)
+        try:
+            return adapter.validate_python(data, strict=True)
+        except ValidationError as exc:
+            raise field_refusal(exc) from None
+
+
+def field_refusal(exc: ValidationError) -> BadRequest:
+    error = exc.errors(include_url=False)[0]
+    location = [str(part) for part in error["loc"]]
+    name = location[0]
+    code = FIELD_REFUSALS.get((name, error["type"])) or body_field_code(name)
+    return BadRequest(code, f"{'.'.join(location)}: {error['msg']}")
+
+
+def encode(result: Any, status: int) -> Any:
+    """A handler's answer as an ASGI app: a shape becomes JSON; a Response (or a stream) is
+    already one."""
+    if result is None:
+        return Response(status_code=status)
+    if isinstance(result, dict | list):
+        return Response(orjson.dumps(result), status_code=status, media_type=JSON)
+    return result
+
+
+def bind(
+    handler: Callable[..., Any], handlers: list[object]
+) -> Callable[[Call[Any]], Awaitable[Any]]:
+    """The table names unbound methods; this is the instance's."""
+    for instance in handlers:
+        if getattr(type(instance), handler.__name__, None) is handler:
+            bound: Callable[[Call[Any]], Awaitable[Any]] = getattr(instance, handler.__name__)
+            return bound
+    raise LookupError(f"no handler instance for {handler.__qualname__}")
+
+
+def route(
+    op: Operation, handler: Callable[[Call[Any]], Awaitable[Any]], gate: Gate, body: Body
+) -> BaseRoute:
+    if op.websocket:
+
+        async def serve(websocket: WebSocket) -> None:
+            await websocket.accept()
+            try:
+                principal = await gate.admit(websocket, op.access)
+                await handler(Call(websocket, principal, None))
+            except ApiError as exc:
+                with contextlib.suppress(Exception):
+                    await websocket.close(
+                        4000 + exc.code.status, close_reason(exc.code, exc.message)
+                    )
+
+        return WebSocketRoute(op.path, serve)
+
+    async def endpoint(request: Request) -> Any:
+        principal = await gate.admit(request, op.access)
+        payload = None if op.body is None else await body.read(request, op.body)
+        return encode(await handler(Call(request, principal, payload)), op.status)
+
+    return Route(op.path, endpoint, methods=[op.method])
 
 
 def cors(origins_setting: str) -> list[Middleware]:
@@ -50,229 +166,72 @@ def cors(origins_setting: str) -> list[Middleware]:
     ]
 
 
-log = logging.getLogger("orchestrator.app")
+# ---- errors to answers ---------------------------------------------------------------------
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The operator console and its client script are public: the page itself asks for the token.
-CONSOLE_PATHS = {"/", "/wa-client.js"} | {
-    f"/static/{path.name}" for path in STATIC_DIR.iterdir() if path.is_file()
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.code, exc.message)
+
+
+async def command_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CommandError)
+    code = refusal(exc)
+    log.warning("%s %s: bridge command failed: %s", request.method, request.url.path, exc)
+    return error_response(code, f"{exc.method} failed: {exc.code}: {exc.message}")
+
+
+async def transport_error(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: bridge unreachable: %s", request.method, request.url.path, exc)
+    return error_response(Code.BRIDGE_ERROR, f"the bridge is unreachable: {exc}")
+
+
+async def conflict_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConflictError)
+    return error_response(Code.named(exc.code), exc.message)
+
+
+async def store_error(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: store failed: %s", request.method, request.url.path, exc)
+    return error_response(Code.STORE_UNAVAILABLE, f"the store is unavailable: {exc}")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}
+    return error_response(codes.get(exc.status_code, Code.BAD_REQUEST), str(exc.detail))
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(Code.INTERNAL, "unexpected error; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    ApiError: api_error,
+    CommandError: command_error,
+    TransportError: transport_error,
+    ConflictError: conflict_error,
+    StoreError: store_error,
+    HTTPException: http_error,
+    Exception: unexpected,
 }
-PUBLIC_PATHS = {"/health", "/openapi.json", *CONSOLE_PATHS}
-# The console loads nothing from elsewhere and runs no inline script.
-CONSOLE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
-async def console_page(request: Request) -> Response:
-    return FileResponse(STATIC_DIR / "index.html", headers=CONSOLE_HEADERS)
-
-
-async def client_script(request: Request) -> Response:
-    return FileResponse(
-        STATIC_DIR / "wa-client.js", media_type="text/javascript", headers=CONSOLE_HEADERS
-    )
-
-
-class Authentication:
-    """Every route but the public ones needs a token: the API token, or a user's JWT. The
-    principal it names is put in the request state for the routes to check."""
-
-    def __init__(
-        self, app: ASGIApp, authenticator: Authenticator, failures: FailureLimiter
-    ) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.failures = failures
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and scope["path"] not in PUBLIC_PATHS:
-            client = (scope.get("client") or ("?", 0))[0]
-            if self.failures.blocked(client):
-                why = "too many failed sign-ins from this address; wait a minute"
-                await refuse(scope, receive, send, 429, "too_many_failures", why)
-                return
-            token = presented_token(HTTPConnection(scope))
-            principal = await self.authenticator.authenticate(token)
-            if principal is None:
-                self.failures.failed(client)
-                log.info("authentication failed from %s on %s", client, scope["path"])
-                why = "a valid bearer token is required"
-                await refuse(scope, receive, send, 401, "unauthorized", why)
-                return
-            scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-
-async def refuse(
-    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
-) -> None:
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 4000 + status})
-        return
-    response = error_response(status, code, message)
-    if status == 429:
-        response.headers["retry-after"] = "60"
-    await response(scope, receive, send)
-
-
-class FailureLimiter:
-    """Failed authentications per client address in a sliding minute; bounded memory."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def failed(self, client: str) -> None:
-        times = self._failures.pop(client, None) or deque()
-        times.append(self._clock())
-        self._failures[client] = times
-        while len(self._failures) > MAX_TRACKED_CLIENTS:
-            self._failures.popitem(last=False)
-
-    def blocked(self, client: str) -> bool:
-        times = self._failures.get(client)
-        if not times:
-            return False
-        horizon = self._clock() - 60
-        while times and times[0] < horizon:
-            times.popleft()
-        return len(times) >= self.per_minute
-
-
-def admin_only(handler: Endpoint) -> Endpoint:
-    async def guarded(request: Request) -> Response:
-        if not principal_of(request).is_admin:
-            raise ApiError(403, "forbidden", "this route is for admins")
-        return await handler(request)
-
-    return guarded
-
-
-def create_app(runtime: Runtime) -> Starlette:
-    api, streams, admin, helpdesk = runtime.api, runtime.streams, runtime.admin, runtime.helpdesk
-
-    def stream_filter(principal: Principal, chat_id: str | None = None) -> Filter:
-        def keep(entry: Entry) -> bool:
-            if chat_id is not None and entry.chat_id != chat_id:
-                return False
-            if entry.chat_id is None:
-                return entry.type != "qr" or principal.is_staff
-            return helpdesk.can_see(principal, entry.chat_id)
-
-        return keep
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def status(request: Request) -> Response:
-        body: dict[str, Any] = runtime.lifecycle.status()
-        supervisor = runtime.supervisor
-        body["bridge"] = {
-            "alive": runtime.follower.alive,
-            "epoch": runtime.follower.stats.bridge_epoch,
-            "restarts": supervisor.restarts if supervisor else None,
-            "nextStartAt": supervisor.next_start_at if supervisor else None,
-        }
-        return JSONResponse(body)
-
-    async def events(request: Request) -> Response | EventStreamResponse:
-        return streams.sse_response(request, stream_filter(principal_of(request)))
-
-    async def poll(request: Request) -> Response:
-        return await streams.poll(request, stream_filter(principal_of(request)))
-
-    async def websocket_all(websocket: WebSocket) -> None:
-        await streams.serve_websocket(websocket, stream_filter(principal_of(websocket)))
-
-    async def websocket_chat(websocket: WebSocket) -> None:
-        principal = principal_of(websocket)
-        try:
-            chat_id = api.chat(websocket.path_params["chat_id"], principal).id
-        except ApiError as exc:
-            code = {403: 4403, 404: 4404}.get(exc.status, 4400)
-            await websocket.close(code=code, reason=exc.message)
-            return
-        await streams.serve_websocket(websocket, stream_filter(principal, chat_id))
-
-    async def me(request: Request) -> Response:
-        return JSONResponse(principal_of(request).as_json())
-
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
-
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "unexpected error; it has been logged")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with runtime.running():
-            yield
-
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        ApiError: api_error,
-        HTTPException: http_error,
-        Exception: unexpected,
-    }
+def create_app(
+    handlers: list[object],
+    gate: Gate,
+    *,
+    max_body: int,
+    cors_origins: str = "",
+    lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    """The app over these handler instances (one of each class the route table names)."""
+    body = Body(max_body)
+    routes = [route(op, bind(op.handler, handlers), gate, body) for op in OPERATIONS]
     return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/openapi.json", openapi_document),
-            Route("/", console_page),
-            Route("/wa-client.js", client_script),
-            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-            Route("/status", status),
-            Route("/qr", api.qr),
-            Route("/qr.svg", api.qr_image),
-            Route("/qr.png", api.qr_image),
-            Route("/chats", api.list_chats_cached),
-            Route("/chats/{chat_id}", api.get_chat),
-            Route("/chats/{chat_id}/messages", api.list_messages),
-            Route("/messages/{chat_id}", api.list_messages),
-            Route("/send", api.send, methods=["POST"]),
-            Route("/chats/{chat_id}/read", api.mark_read, methods=["POST"]),
-            Route("/contacts", api.list_contacts),
-            Route("/contacts/{jid}/picture", api.contact_picture),
-            Route("/media/{chat_id}/{message_id}", api.media),
-            Route("/events", events),
-            Route("/events/poll", poll),
-            WebSocketRoute("/ws", websocket_all),
-            WebSocketRoute("/ws/chat/{chat_id}", websocket_chat),
-            Route("/me", me),
-            *helpdesk_routes(runtime.helpdesk_api),
-            Route("/admin/bridge", admin_only(admin.bridge)),
-            Route("/admin/connect", admin_only(admin.connect), methods=["POST"]),
-            Route("/admin/reconnect", admin_only(admin.reconnect), methods=["POST"]),
-            Route("/admin/logout", admin_only(admin.logout), methods=["POST"]),
-            Route("/admin/bridge/restart", admin_only(admin.restart_bridge), methods=["POST"]),
-            Route("/admin/pairing-code", admin_only(admin.pairing_code), methods=["POST"]),
-            Route(
-                "/admin/profiles/{user_id}",
-                admin_only(runtime.helpdesk_api.save_profile),
-                methods=["PUT"],
-            ),
-            Route("/metrics", admin_only(admin.metrics)),
-        ],
-        middleware=[
-            *cors(runtime.settings.cors_origins),
-            Middleware(
-                Authentication,
-                authenticator=runtime.authenticator,
-                failures=FailureLimiter(runtime.settings.auth_failures_per_minute),
-            ),
-        ],
-        exception_handlers=handlers,
+        routes=routes,
+        middleware=cors(cors_origins),
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -1,15 +1,35 @@
-"""Bearer-token authentication: the header, or `?access_token=` for EventSource and WebSocket."""
+"""Who may call a route: the bearer token (or `?access_token=` for EventSource and WebSocket),
+the role the route table asks for, signed media links, and the limit on failed sign-ins."""
 
 from __future__ import annotations
 
-import hmac
+import enum
 import logging
 import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
+from orchestrator.errors import Code, Forbidden, TooMany, Unauthorized
+from orchestrator.medialinks import MediaLinks
+from orchestrator.principal import Authenticator, Principal
+
 log = logging.getLogger("orchestrator.auth")
+
+MAX_TRACKED_CLIENTS = 10_000
+
+
+class Access(enum.Enum):
+    """Who may call a route."""
+
+    PUBLIC = "no credential"
+    USER = "any signed-in user"
+    STAFF = "admins and supervisors"
+    ADMIN = "admins"
+    SIGNED = "a signed link, or any signed-in user"
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -18,11 +38,6 @@ def presented_token(conn: HTTPConnection) -> str | None:
     if scheme.lower() == "bearer" and value:
         return value.strip()
     return conn.query_params.get("access_token") or None
-
-
-def token_matches(presented: str | None, expected: str) -> bool:
-    # compare_digest takes as long whatever the first differing byte: no timing oracle.
-    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def load_or_create_token(path: Path) -> str:
@@ -35,3 +50,67 @@ def load_or_create_token(path: Path) -> str:
     path.write_text(token + "\n")
     log.info("no ORCH_API_TOKEN set: generated one, stored in %s", path)
     return token
+
+
+class FailureLimiter:
+    """Failed authentications per client address in a sliding minute; bounded memory."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def failed(self, client: str) -> None:
+        times = self._failures.pop(client, None) or deque()
+        times.append(self._clock())
+        self._failures[client] = times
+        while len(self._failures) > MAX_TRACKED_CLIENTS:
+            self._failures.popitem(last=False)
+
+    def blocked(self, client: str) -> bool:
+        times = self._failures.get(client)
+        if not times:
+            return False
+        horizon = self._clock() - 60
+        while times and times[0] < horizon:
+            times.popleft()
+        return len(times) >= self.per_minute
+
+
+class Gate:
+    """Checks a connection against what its route asks for; raises the refusal."""
+
+    def __init__(
+        self, authenticator: Authenticator, failures: FailureLimiter, links: MediaLinks
+    ) -> None:
+        self._authenticator = authenticator
+        self._failures = failures
+        self._links = links
+
+    async def admit(self, conn: HTTPConnection, access: Access) -> Principal | None:
+        """The principal, or None on a public route or a signed media link."""
+        if access is Access.PUBLIC:
+            return None
+        params = conn.query_params
+        if access is Access.SIGNED and "sig" in params:
+            path = conn.path_params
+            self._links.verify(path["chatId"], path["messageId"], params.get("exp"), params["sig"])
+            return None
+        principal = await self._authenticator.authenticate(presented_token(conn))
+        if principal is None:
+            # A valid credential is never refused for the failures of others behind the same
+            # address (a proxy serving a whole team): only failures are limited.
+            client = (conn.client.host if conn.client else None) or "?"
+            if self._failures.blocked(client):
+                raise TooMany(
+                    Code.TOO_MANY_FAILURES,
+                    "too many failed sign-ins from this address; wait a minute",
+                )
+            self._failures.failed(client)
+            log.info("authentication failed from %s on %s", client, conn.url.path)
+            raise Unauthorized(Code.UNAUTHORIZED, "a valid bearer token is required")
+        if access is Access.STAFF and not principal.is_staff:
+            raise Forbidden(Code.FORBIDDEN, "this route is for admins and supervisors")
+        if access is Access.ADMIN and not principal.is_admin:
+            raise Forbidden(Code.FORBIDDEN, "this route is for admins")
+        return principal

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
+import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 from pydantic import ValidationError
 
-from orchestrator.app import create_app
 from orchestrator.auth import load_or_create_token
 from orchestrator.coalesce import CoalescingWebSocketProtocol
 from orchestrator.config import Settings
@@ -24,6 +26,36 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # pipeline's throughput (tests/bench). Collect young objects less often; see also gc.freeze()
 # after recovery in runtime.
 GC_THRESHOLDS = (50_000, 20, 100)
+
+
+TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query (`"WebSocket /ws?access_token=..."
+    [accepted]`), whatever access_log says: no token reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
+class Server(uvicorn.Server):
+    """uvicorn, which on SIGTERM or Ctrl-C also ends every stream at once: uvicorn waits for
+    open responses to finish before it shuts the app down (the write-behind's last flush, the
+    bridge's stop), and a stream never finishes by itself."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._on_exit()
+        await super().shutdown(sockets)
 
 
 def main() -> None:
@@ -43,17 +75,24 @@ def main() -> None:
         )
         raise SystemExit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    token = (
-        settings.api_token.get_secret_value()
-        if settings.api_token
-        else load_or_create_token(settings.data_dir / "api-token")
+    if settings.api_token:
+        token, where = settings.api_token.get_secret_value(), "ORCH_API_TOKEN"
+    else:
+        token_file = settings.data_dir / "api-token"
+        token, where = load_or_create_token(token_file), f"the file {token_file}"
+    runtime = Runtime(settings, token)
+    # Where to go and where the token is; never the token (logs and terminals are shared).
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        f"\n  Console: http://{host}:{settings.port}/\n  Sign in with the API token in {where}\n",
+        file=sys.stderr,
+        flush=True,
     )
-    app = create_app(Runtime(settings, token))
     logging.getLogger("orchestrator").info(
         "serving on http://%s:%d (bridge %s)", settings.host, settings.port, settings.bridge_pub
     )
-    uvicorn.run(
-        app,
+    config = uvicorn.Config(
+        runtime.app(),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -68,3 +107,5 @@ def main() -> None:
         ws_per_message_deflate=False,
         ws=CoalescingWebSocketProtocol,
     )
+    logging.getLogger("uvicorn.error").addFilter(RedactTokens())  # after Config set logging up
+    Server(config, on_exit=runtime.streams.shutdown).run()

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     sse_ping_interval: float = Field(15.0, gt=0)
     poll_max_timeout: float = Field(60.0, gt=0)
     media_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    media_link_ttl: int = Field(24 * 3600, ge=60)
+    """How long a signed media link (`media.url`) stays valid, in seconds (3/4 of it at least).
+    Keep it above stream_retention_seconds: a replayed event's links must still work."""
     picture_ttl: float = Field(3600.0, ge=0)
     store_flush_interval: float = Field(0.2, gt=0)
     """How often changes are written to the store, in one batch."""
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )
+
+    @property
+    def max_body_bytes(self) -> int:
+        """A request body's limit: the base64 of the largest media, and room for the rest."""
+        return self.media_max_bytes * 4 // 3 + 65_536
 
     @property
     def bridge_data_dir(self) -> Path:

@@ -1,17 +1,109 @@
-"""The orchestrator's errors, one tree. Foreign errors (zmq, OS) are translated where they occur.
+"""The orchestrator's errors, one tree. Foreign errors (zmq, sqlite, httpx, OS) are translated
+where they occur; the HTTP layer (`app.py`) turns these into answers, once, in its exception
+handlers: a route never catches an error to translate it.
 
 OrchestratorError
 ├── MalformedEnvelope      an envelope from the bridge that breaks the wire contract
-├── TransportError         the ZeroMQ link failed (closed socket, bad endpoint)
-├── StoreError             the store could not read or write (down, full, locked, corrupt)
-│   └── ConflictError      a write broke a uniqueness rule (a tag or shortcut that exists)
-└── CommandError           the bridge answered a command with an error (has `code`)
-    └── CommandTimeout     no answer in time (bridge down, busy or unreachable)
+├── TransportError         the link to the bridge failed (closed socket, bad endpoint)  -> 502
+├── StoreError             the store could not read or write (down, full, locked)       -> 503
+│   └── ConflictError      a write broke a uniqueness rule (has `code`: tag_exists, ...) -> 409
+├── CommandError           the bridge answered a command with an error (has `code`)     -> 409/502
+│   └── CommandTimeout     no answer in time (bridge down, busy or unreachable)         -> 502
+└── ApiError               a request the API refuses (has `code`, which fixes the status)
+    ├── BadRequest         400: the request is malformed or names something that is not there
+    │   └── BadPosition    400 bad_event_id: a stream position that is not one
+    ├── Unauthorized       401: no valid credential
+    ├── Forbidden          403: a valid credential that may not do this
+    ├── NotFound           404: no such chat, message, media, QR, ...
+    ├── Conflict           409: not now (not connected, bridge not running)
+    ├── TooLarge           413: body or media over the limit
+    ├── TooMany            429: over a rate or queue limit
+    └── Unavailable        502/503: WhatsApp, the bridge or the store failed
+
+`Code` is the closed set of error codes the API answers with, each with its one HTTP status:
+the OpenAPI document lists, per operation and status, the codes it can carry.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, ClassVar
+
+
+class Code(enum.StrEnum):
+    """Every error code of the API, with its HTTP status."""
+
+    status: int
+
+    def __new__(cls, value: str, status: int) -> Code:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        return member
+
+    @classmethod
+    def named(cls, value: str) -> Code:
+        """The member with this value; ValueError if there is none."""
+        return cls(value)  # type: ignore[call-arg]  # the value lookup, not __new__
+
+    # 400: what the client sent cannot be served
+    BAD_REQUEST = "bad_request", 400
+    INVALID_JSON = "invalid_json", 400
+    BAD_LIMIT = "bad_limit", 400
+    BAD_TIMEOUT = "bad_timeout", 400
+    BAD_EVENT_ID = "bad_event_id", 400
+    INVALID_CHAT_ID = "invalid_chat_id", 400
+    UNKNOWN_MESSAGE = "unknown_message", 400
+    EMPTY_MESSAGE = "empty_message", 400
+    BAD_TEXT = "bad_text", 400
+    BLANK_TEXT = "blank_text", 400
+    TEXT_TOO_LONG = "text_too_long", 400
+    BAD_QUOTED_ID = "bad_quotedId", 400
+    BAD_REACTION = "bad_reaction", 400
+    REACTION_NOT_EMOJI = "reaction_not_emoji", 400
+    BAD_MEDIA = "bad_media", 400
+    MEDIA_SOURCE_CONFLICT = "media_source_conflict", 400
+    MEDIA_URL_FORBIDDEN = "media_url_forbidden", 400
+    INVALID_PHONE = "invalid_phone", 400
+    BAD_ROLE = "bad_role", 400
+    BAD_USER_ID = "bad_user_id", 400
+    BAD_AGENT_ID = "bad_agentId", 400
+    BAD_NAME = "bad_name", 400
+    BAD_COLOR = "bad_color", 400
+    BAD_TAG_ID = "bad_tagId", 400
+    BAD_TAG_ID_PATH = "bad_tag_id", 400
+    BAD_BODY = "bad_body", 400
+    BAD_SHORTCUT = "bad_shortcut", 400
+    BAD_REPLY_ID = "bad_reply_id", 400
+    BAD_DISPLAY_NAME = "bad_displayName", 400
+    # 401, 403: who is asking
+    UNAUTHORIZED = "unauthorized", 401
+    FORBIDDEN = "forbidden", 403
+    NO_PROFILE = "no_profile", 403
+    MEDIA_LINK_EXPIRED = "media_link_expired", 403
+    BAD_MEDIA_SIGNATURE = "bad_media_signature", 403
+    # 404, 405: what is asked for
+    NOT_FOUND = "not_found", 404
+    CHAT_NOT_FOUND = "chat_not_found", 404
+    MEDIA_NOT_FOUND = "media_not_found", 404
+    NO_QR = "no_qr", 404
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405
+    # 409: not possible now, or it exists
+    NOT_CONNECTED = "not_connected", 409
+    NOT_SPAWNED = "not_spawned", 409
+    BRIDGE_NOT_RUNNING = "bridge_not_running", 409
+    TAG_EXISTS = "tag_exists", 409
+    QUICK_REPLY_EXISTS = "quick_reply_exists", 409
+    # 413, 429: limits
+    BODY_TOO_LARGE = "body_too_large", 413
+    MEDIA_TOO_LARGE = "media_too_large", 413
+    TOO_MANY_FAILURES = "too_many_failures", 429
+    SEND_QUEUE_FULL = "send_queue_full", 429
+    # 5xx: something behind us failed
+    INTERNAL = "internal", 500
+    BRIDGE_ERROR = "bridge_error", 502
+    MEDIA_UNAVAILABLE = "media_unavailable", 502
+    STORE_UNAVAILABLE = "store_unavailable", 503
 
 
 class OrchestratorError(Exception):
@@ -31,12 +123,21 @@ class StoreError(OrchestratorError):
 
 
 class ConflictError(StoreError):
-    pass
+    """A uniqueness rule: `code` says which (tag_exists, quick_reply_exists); the message names
+    the value, never the database's own text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class CommandError(OrchestratorError):
-    def __init__(self, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
+    def __init__(
+        self, method: str, code: str, message: str, extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"{method}: {code}: {message}")
+        self.method = method
         self.code = code
         self.message = message
         self.extra = extra or {}
@@ -44,4 +145,55 @@ class CommandError(OrchestratorError):
 
 class CommandTimeout(CommandError):
     def __init__(self, method: str, seconds: float) -> None:
-        super().__init__("timeout", f"bridge did not answer {method!r} within {seconds:g}s")
+        super().__init__(method, "timeout", f"bridge did not answer {method!r} within {seconds:g}s")
+
+
+class ApiError(OrchestratorError):
+    """A request the API refuses: `{"error":{"code","message"}}` with the code's status."""
+
+    status: ClassVar[int | None] = None  # a subclass answers with this status only
+
+    def __init__(self, code: Code, message: str) -> None:
+        expected = type(self).status
+        if expected is not None and code.status != expected:
+            raise TypeError(f"{type(self).__name__} cannot carry {code} ({code.status})")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class BadPosition(BadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.BAD_EVENT_ID, message)
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+class TooMany(ApiError):
+    status = 429
+
+
+class Unavailable(ApiError):
+    """Any 5xx code: WhatsApp or the bridge (502), the store (503)."""

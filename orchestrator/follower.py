@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.applied_log import AppliedLog
+from orchestrator.commands import Bridge, ReplayPage
 from orchestrator.errors import CommandError, MalformedEnvelope, TransportError
-from orchestrator.transport import CommandChannel, EventSource
+from orchestrator.transport import EventSource
 from orchestrator.wire import Envelope, Position, Verdict, classify, is_behind, parse_envelope
 
 log = logging.getLogger("orchestrator.follower")
@@ -66,7 +67,7 @@ class BridgeFollower:
     def __init__(
         self,
         events: EventSource,
-        commands: CommandChannel,
+        bridge: Bridge,
         applied_log: AppliedLog,
         consumers: Sequence[Consumer],
         *,
@@ -75,7 +76,7 @@ class BridgeFollower:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._events = events
-        self._commands = commands
+        self._bridge = bridge
         self._applied_log = applied_log
         self._consumers = consumers
         self._heartbeat_timeout = heartbeat_timeout
@@ -180,16 +181,8 @@ class BridgeFollower:
                 return self._catch_up_failed(reason, exc)
         filled = 0
         while True:
-            position = self.position
-            params: dict[str, Any] = {
-                "epoch": position.epoch if position else None,
-                "seq": position.seq if position else 0,
-                "limit": self._replay_page,
-            }
-            if until is not None:
-                params["until"] = {"epoch": until.epoch, "seq": until.seq}
             try:
-                result = await self._replay(params)
+                result = await self._replay(self.position, self._replay_page, until)
             except CommandError as exc:
                 if exc.code == "position_gone":
                     self._position_gone(exc.extra.get("oldest"))
@@ -198,10 +191,10 @@ class BridgeFollower:
             except TransportError as exc:
                 return self._catch_up_failed(reason, exc)
             self._last_seen = self._clock()  # it answered: alive, even while no PUB arrives
-            batch = self._accept_replayed(result.get("events") or [])
+            batch = self._accept_replayed(result["events"])
             self._apply(batch, replayed=True)
             filled += len(batch)
-            if not result.get("more") or not result.get("events"):
+            if not result["more"] or not result["events"]:
                 break
         self._catch_up_reason = None
         self.ready.set()
@@ -240,17 +233,19 @@ class BridgeFollower:
             self.position = envelope.position
         return batch
 
-    async def _replay(self, params: dict[str, Any]) -> Any:
+    async def _replay(
+        self, after: Position | None, limit: int, until: Position | None = None
+    ) -> ReplayPage:
         if self.ready.is_set():
-            return await self._commands.call_idempotent("replay", params)
-        return await self._commands.call("replay", params, timeout=FIRST_ATTEMPT_TIMEOUT)
+            return await self._bridge.replay(after, limit, until=until)
+        return await self._bridge.replay(after, limit, until=until, timeout=FIRST_ATTEMPT_TIMEOUT)
 
     async def _check_recorded_position(self) -> None:
         """If the bridge no longer holds the recorded position, all it holds is new to the log."""
         position = self._recorded_through
         assert position is not None
         try:
-            await self._replay({"epoch": position.epoch, "seq": position.seq, "limit": 1})
+            await self._replay(position, 1)
         except CommandError as exc:
             if exc.code != "position_gone":
                 raise

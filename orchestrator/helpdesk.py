@@ -8,20 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator import shapes as s
+from orchestrator.errors import Code, Forbidden, NotFound
 from orchestrator.principal import Principal
 from orchestrator.store import Metadata, Row, Store
 
 log = logging.getLogger("orchestrator.helpdesk")
 
-Announce = Callable[[str, str | None, dict[str, Any]], None]
-
-
-class Forbidden(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
+Announce = Callable[[s.EventType, str | None, Any], None]
 
 
 class Helpdesk:
@@ -46,10 +40,20 @@ class Helpdesk:
         assignment = self.metadata.assignments.get(chat_id)
         return assignment is None or assignment["agent_id"] == principal.user_id
 
-    def chat_extras(self, chat_id: str) -> dict[str, Any]:
-        return {"assignment": self._assignment_json(chat_id), "tags": self._tags_json(chat_id)}
+    def not_yours(self, chat_id: str) -> Forbidden:
+        return Forbidden(Code.FORBIDDEN, f"chat {chat_id} is assigned to another agent")
 
-    def _assignment_json(self, chat_id: str) -> dict[str, Any] | None:
+    def chat_extras(self, chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
+        return self._assignment_json(chat_id), self._tags_json(chat_id)
+
+    def agents(self) -> list[s.Agent]:
+        """Everyone with a helpdesk profile, by name: what an "assign to" picker lists."""
+        profiles = sorted(
+            self.metadata.profiles.values(), key=lambda p: (p.get("display_name") or "", p["id"])
+        )
+        return [{"id": p["id"], "name": p.get("display_name"), "role": p["role"]} for p in profiles]
+
+    def _assignment_json(self, chat_id: str) -> s.Assignment | None:
         row = self.metadata.assignments.get(chat_id)
         if row is None:
             return None
@@ -61,22 +65,24 @@ class Helpdesk:
             "assignedAt": str(row.get("assigned_at")),
         }
 
-    def _tags_json(self, chat_id: str) -> list[dict[str, Any]]:
+    def _tags_json(self, chat_id: str) -> list[s.Tag]:
         tags = self.metadata.tags
         ids = sorted(self.metadata.chat_tags.get(chat_id, ()))
         return [tag_json(tags[i]) for i in ids if i in tags]
 
     # ---- assignments --------------------------------------------------------------------
 
-    async def assign(self, actor: Principal, chat_id: str, agent_id: str) -> dict[str, Any] | None:
+    async def assign(self, actor: Principal, chat_id: str, agent_id: str) -> s.Assignment | None:
         current = self.metadata.assignments.get(chat_id)
         if agent_id not in self.metadata.profiles:
-            raise NotFound(f"no agent {agent_id}")
+            raise NotFound(Code.NOT_FOUND, f"no agent {agent_id}")
         if not actor.is_staff:
             own = current is not None and current["agent_id"] == actor.user_id
             takes = current is None and agent_id == actor.user_id
             if not (own or takes):
-                raise Forbidden("agents may take unassigned chats and hand on their own")
+                raise Forbidden(
+                    Code.FORBIDDEN, "agents may take unassigned chats and hand on their own"
+                )
         row = await self.store.set_assignment(chat_id, agent_id, actor.user_id)
         assert row is not None
         self.metadata.assignments[chat_id] = row
@@ -90,7 +96,7 @@ class Helpdesk:
         if current is None:
             return
         if not actor.is_staff and current["agent_id"] != actor.user_id:
-            raise Forbidden("only staff may unassign another agent's chat")
+            raise Forbidden(Code.FORBIDDEN, "only staff may unassign another agent's chat")
         await self.store.set_assignment(chat_id, None, actor.user_id)
         del self.metadata.assignments[chat_id]
         self.generation += 1
@@ -106,12 +112,10 @@ class Helpdesk:
 
     # ---- tags ---------------------------------------------------------------------------
 
-    def tags(self) -> list[dict[str, Any]]:
+    def tags(self) -> list[s.Tag]:
         return [tag_json(t) for t in sorted(self.metadata.tags.values(), key=lambda t: t["name"])]
 
-    async def create_tag(self, actor: Principal, name: str, color: str | None) -> dict[str, Any]:
-        if not actor.is_staff:
-            raise Forbidden("only staff create tags")
+    async def create_tag(self, actor: Principal, name: str, color: str | None) -> s.Tag:
         row = await self.store.create_tag(name, color)  # ConflictError when it exists
         self.metadata.tags[row["id"]] = row
         self.generation += 1
@@ -120,7 +124,7 @@ class Helpdesk:
 
     async def set_tag(self, actor: Principal, chat_id: str, tag_id: int, on: bool) -> None:
         if tag_id not in self.metadata.tags:
-            raise NotFound(f"no tag {tag_id}")
+            raise NotFound(Code.NOT_FOUND, f"no tag {tag_id}")
         tagged = self.metadata.chat_tags.setdefault(chat_id, set())
         if (tag_id in tagged) == on:
             return
@@ -138,46 +142,40 @@ class Helpdesk:
 
     # ---- notes and quick replies --------------------------------------------------------
 
-    async def add_note(self, actor: Principal, chat_id: str, body: str) -> dict[str, Any]:
+    async def add_note(self, actor: Principal, chat_id: str, body: str) -> s.Note:
         row = await self.store.add_note(chat_id, actor.user_id, body)
         await self.store.log_activity(actor.user_id, "note_added", chat_id, {"noteId": row["id"]})
         note = note_json(row)
         self._announce("note_added", chat_id, {"chatId": chat_id, "note": note})
         return note
 
-    async def notes(self, chat_id: str) -> list[dict[str, Any]]:
+    async def notes(self, chat_id: str) -> list[s.Note]:
         return [note_json(r) for r in await self.store.list_notes(chat_id)]
 
-    async def quick_replies(self) -> list[dict[str, Any]]:
+    async def quick_replies(self) -> list[s.QuickReply]:
         return [quick_reply_json(r) for r in await self.store.quick_replies()]
 
     async def save_quick_reply(
         self, actor: Principal, reply_id: int | None, shortcut: str, body: str
-    ) -> dict[str, Any]:
-        if not actor.is_staff:
-            raise Forbidden("only staff edit quick replies")
+    ) -> s.QuickReply:
         fields = {"shortcut": shortcut, "body": body, "created_by": actor.user_id}
         row = await self.store.save_quick_reply(reply_id, fields)
         if row is None:
-            raise NotFound(f"no quick reply {reply_id}")
+            raise NotFound(Code.NOT_FOUND, f"no quick reply {reply_id}")
         action = "quick_reply_created" if reply_id is None else "quick_reply_updated"
         await self.store.log_activity(actor.user_id, action, None, {"id": row["id"]})
         return quick_reply_json(row)
 
     async def delete_quick_reply(self, actor: Principal, reply_id: int) -> None:
-        if not actor.is_staff:
-            raise Forbidden("only staff edit quick replies")
         if not await self.store.delete_quick_reply(reply_id):
-            raise NotFound(f"no quick reply {reply_id}")
+            raise NotFound(Code.NOT_FOUND, f"no quick reply {reply_id}")
         await self.store.log_activity(actor.user_id, "quick_reply_deleted", None, {"id": reply_id})
 
     # ---- people -------------------------------------------------------------------------
 
     async def save_profile(
-        self, actor: Principal, user_id: str, display_name: str | None, role: str
-    ) -> dict[str, Any]:
-        if not actor.is_admin:
-            raise Forbidden("only admins manage profiles")
+        self, actor: Principal, user_id: str, display_name: str | None, role: s.Role
+    ) -> s.Profile:
         row = await self.store.save_profile(user_id, display_name, role)
         self.metadata.profiles[user_id] = row
         self.generation += 1
@@ -193,11 +191,11 @@ class Helpdesk:
         )
 
 
-def tag_json(row: Row) -> dict[str, Any]:
+def tag_json(row: Row) -> s.Tag:
     return {"id": row["id"], "name": row["name"], "color": row.get("color")}
 
 
-def note_json(row: Row) -> dict[str, Any]:
+def note_json(row: Row) -> s.Note:
     return {
         "id": row["id"],
         "chatId": row["chat_id"],
@@ -207,5 +205,5 @@ def note_json(row: Row) -> dict[str, Any]:
     }
 
 
-def quick_reply_json(row: Row) -> dict[str, Any]:
+def quick_reply_json(row: Row) -> s.QuickReply:
     return {"id": row["id"], "shortcut": row["shortcut"], "body": row["body"]}

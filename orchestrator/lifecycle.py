@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import shapes as s
+from orchestrator.commands import Bridge
 from orchestrator.errors import CommandError, TransportError
-from orchestrator.transport import CommandChannel
 from orchestrator.wire import Envelope, Position
 
 log = logging.getLogger("orchestrator.lifecycle")
@@ -35,7 +36,7 @@ class Reaction(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Rule:
     reaction: Reaction
-    state: str
+    state: s.ConnectionState
     explanation: str
 
 
@@ -76,7 +77,7 @@ class CloseReason:
         status_code = code if type(code) is int else None
         return cls(status_code, message, bool(NETWORK_ERROR.search(message)))
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> s.CloseReason:
         return {
             "statusCode": self.status_code,
             "message": self.message,
@@ -104,19 +105,19 @@ class ConnectionLifecycle:
 
     def __init__(
         self,
-        commands: CommandChannel,
+        bridge: Bridge,
         settings: LifecycleSettings,
         *,
         viewers: Callable[[], int] = lambda: 0,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._commands = commands
+        self._bridge = bridge
         self.settings = settings
         self._viewers = viewers  # stream clients: they would see a new QR too
         self._rng = rng or random.Random()
         self._clock = clock
-        self.state = "connecting"
+        self.state: s.ConnectionState = "connecting"
         self.qr: str | None = None
         self.me: dict[str, Any] | None = None
         self.last_close: CloseReason | None = None
@@ -136,15 +137,11 @@ class ConnectionLifecycle:
     def connected(self) -> bool:
         return self.state == "open"
 
-    def status(self) -> dict[str, Any]:
+    def connection_status(self) -> s.ConnectionStatus:
         return {
             "connected": self.connected,
             "state": self.state,
             "reason": self.last_close.as_json() if self.last_close else None,
-            "attempt": self.attempt,
-            "nextRetryAt": self.next_retry_at,
-            "qrRounds": self.qr_rounds,
-            "me": self.me,
         }
 
     # ---- events -------------------------------------------------------------------------
@@ -286,8 +283,8 @@ class ConnectionLifecycle:
         """Log out and wipe the credentials; a new QR follows."""
         self._cancel_retry()
         self.state, self.me, self.qr = "logged_out", None, None
-        await self._commands.call("logout", {"wipe": True})
-        await self._commands.call("connect")
+        await self._bridge.logout(wipe=True)
+        await self._bridge.connect()
 
     # ---- reconciling with the bridge ----------------------------------------------------
 
@@ -331,20 +328,20 @@ class ConnectionLifecycle:
         self.reconnects += 1
         self._last_connect = self._clock()
         try:
-            await self._commands.call("connect")
+            await self._bridge.connect()
         except (CommandError, TransportError) as exc:
             log.warning("bridge refused connect: %s", exc)
 
     async def _disconnect_then_connect(self) -> None:
         try:
-            await self._commands.call("disconnect")
+            await self._bridge.disconnect()
         except (CommandError, TransportError) as exc:
             log.warning("bridge refused disconnect: %s", exc)
         await self._connect()
 
     async def _relink(self) -> None:
         try:
-            await self._commands.call("logout", {"wipe": True})
+            await self._bridge.logout(wipe=True)
         except (CommandError, TransportError) as exc:
             log.error("could not wipe the logged-out credentials: %s", exc)
             return

@@ -4,14 +4,20 @@ path pays nothing for them. Only the send latency is observed as it happens."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from orchestrator.runtime import Runtime
+from orchestrator.eventlog import EventLog
+from orchestrator.follower import BridgeFollower
+from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.pacing import Pacer
+from orchestrator.state import State
+from orchestrator.streams import Streams
+from orchestrator.supervisor import BridgeSupervisor
+from orchestrator.writebehind import WriteBehind
 
 
 def counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
@@ -22,12 +28,26 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-class RuntimeCollector(Collector):
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+@dataclass(frozen=True)
+class Measured:
+    """The components whose counters are exported."""
+
+    follower: BridgeFollower
+    supervisor: BridgeSupervisor | None
+    lifecycle: ConnectionLifecycle
+    streams: Streams
+    event_log: EventLog
+    pacer: Pacer
+    writebehind: WriteBehind
+    state: State
+
+
+class ComponentCollector(Collector):
+    def __init__(self, measured: Measured) -> None:
+        self.measured = measured
 
     def collect(self) -> Iterator[Metric]:
-        rt = self.runtime
+        rt = self.measured
         f = rt.follower.stats
         yield counter("wa_bridge_events_received", "envelopes received from the bridge", f.received)
         yield counter("wa_bridge_events_applied", "events applied, exactly once", f.applied)
@@ -96,9 +116,9 @@ class RuntimeCollector(Collector):
         yield counter("wa_state_orphan_updates", "updates for unknown messages", st.orphan_updates)
 
 
-def build_registry(runtime: Runtime) -> tuple[CollectorRegistry, Histogram]:
+def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:
     registry = CollectorRegistry()
-    registry.register(RuntimeCollector(runtime))
+    registry.register(ComponentCollector(measured))
     send_latency = Histogram(
         "wa_send_seconds",
         "sendMessage round trip through the bridge",

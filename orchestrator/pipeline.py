@@ -9,8 +9,9 @@ from typing import Any
 from orchestrator import domain as d
 from orchestrator.eventlog import EventLog
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.shapes import ConnectionStatus
 from orchestrator.state import INTERNAL_CHANGES, Change, State
-from orchestrator.views import ChatExtras, change_json
+from orchestrator.views import Views
 from orchestrator.wire import Envelope, Position
 
 log = logging.getLogger("orchestrator.pipeline")
@@ -27,15 +28,15 @@ class Pipeline:
         event_log: EventLog,
         lifecycle: ConnectionLifecycle,
         record: Recorder,
-        extras: ChatExtras,
+        views: Views,
     ) -> None:
-        self._extras = extras
+        self._views = views
         self._record = record  # the write-behind: it must not block
         self._normalize = normalize
         self._state = state
         self._log = event_log
         self._lifecycle = lifecycle
-        self._last_connection: dict[str, Any] | None = None
+        self._last_connection: ConnectionStatus | None = None
         self._resync_reason: str | None = None
 
     def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None:
@@ -57,7 +58,7 @@ class Pipeline:
                         f"{prefix}:{k}",
                         change.type,
                         change.chat_id,
-                        change_json(change, self._state, self._extras),
+                        self._views.change(change),
                     )
                 )
         self._log.append(items)
@@ -71,8 +72,7 @@ class Pipeline:
 
     def _connection_changes(self, update: Any) -> list[Change]:
         changes = []
-        status = self._lifecycle.status()
-        connection = {k: status[k] for k in ("connected", "state", "reason")}
+        connection = self._lifecycle.connection_status()
         if connection != self._last_connection:
             self._last_connection = connection
             changes.append(Change("connection_status", None, connection))

@@ -3,16 +3,18 @@ role their profile gives them. Roles: admin, supervisor, agent."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
 
-from orchestrator.auth import token_matches
+from orchestrator import shapes as s
+from orchestrator.errors import Code, Forbidden
 
 log = logging.getLogger("orchestrator.principal")
 
@@ -20,10 +22,15 @@ ROLES = ("admin", "supervisor", "agent")
 JWKS_REFRESH_EVERY = 30.0  # seconds between fetches when a token names an unknown key
 
 
+def token_matches(presented: str | None, expected: str) -> bool:
+    # compare_digest takes as long whatever the first differing byte: no timing oracle.
+    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: str | None  # None: the static API token (an operator)
-    role: str
+    role: s.Role
     name: str | None = None
 
     @property
@@ -34,9 +41,6 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"userId": self.user_id, "role": self.role, "name": self.name}
 
 
 OPERATOR = Principal(None, "admin", "operator (API token)")
@@ -68,6 +72,9 @@ class Authenticator:
         return bool(self._jwt_secret or self._jwks_url)
 
     async def authenticate(self, token: str | None) -> Principal | None:
+        """The principal a token names; None for no token or one that is not valid. A valid
+        user token without a helpdesk profile raises Forbidden (no_profile): it is not a
+        forgery, and its owner needs to hear that an admin must give them a role."""
         if token is None:
             return None
         if token_matches(token, self._api_token):
@@ -81,8 +88,12 @@ class Authenticator:
         profile = self._profile(user_id) if user_id else None
         if profile is None or profile.get("role") not in ROLES:
             log.info("token for user %s has no helpdesk profile: refused", user_id or "?")
-            return None
-        return Principal(user_id, profile["role"], profile.get("display_name"))
+            raise Forbidden(
+                Code.NO_PROFILE,
+                "this user has no helpdesk profile: an admin must give them a role "
+                "(PUT /admin/profiles/{userId})",
+            )
+        return Principal(user_id, cast(s.Role, profile["role"]), profile.get("display_name"))
 
     async def _verify(self, token: str) -> dict[str, Any] | None:
         try:

@@ -13,53 +13,56 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import zmq.asyncio
+from starlette.applications import Starlette
 
 from orchestrator.admin import Admin
 from orchestrator.api import Api, ApiSettings
+from orchestrator.app import create_app
 from orchestrator.applied_log import AppliedLog
+from orchestrator.auth import FailureLimiter, Gate
+from orchestrator.commands import Bridge
 from orchestrator.config import Settings
+from orchestrator.console import Console
 from orchestrator.errors import StoreError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
-from orchestrator.metrics import build_registry
+from orchestrator.medialinks import MediaLinks
+from orchestrator.metrics import Measured, build_registry
 from orchestrator.normalize import normalize
+from orchestrator.openapi import document_bytes
 from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.principal import Authenticator
 from orchestrator.qr_terminal import TerminalQr
+from orchestrator.shapes import EventType
 from orchestrator.state import State
 from orchestrator.store import Store
 from orchestrator.store.rows import chat_from_row, contact_from_row, message_from_row
 from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.supabase import SupabaseStore
-from orchestrator.streams import Streams, StreamSettings
+from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
-from orchestrator.transport.zmq import ZmqCommandChannel, ZmqEventSource, curve_keys
+from orchestrator.transport import BridgeLink
+from orchestrator.transport.zmq import ZmqLink, curve_keys
+from orchestrator.views import Views
 from orchestrator.writebehind import WriteBehind
 
 log = logging.getLogger("orchestrator.runtime")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, api_token: str) -> None:
+    """`link`: how to reach the bridge; by default ZeroMQ at the configured endpoints."""
+
+    def __init__(self, settings: Settings, api_token: str, link: BridgeLink | None = None) -> None:
         self.settings = settings
-        self._context = zmq.asyncio.Context()
-        secret = settings.curve_secret_key
-        curve = curve_keys(
-            settings.bridge_curve_server_key,
-            settings.curve_public_key,
-            secret.get_secret_value() if secret else None,
-        )
-        self.commands = ZmqCommandChannel(
-            self._context, settings.bridge_router, settings.command_timeout, curve
-        )
-        self.events = ZmqEventSource(self._context, settings.bridge_pub, curve=curve)
+        self.link = link or zmq_link(settings)
+        self.events = self.link.events
+        self.bridge = Bridge(self.link.commands)
         self.lifecycle = ConnectionLifecycle(
-            self.commands,
+            self.bridge,
             LifecycleSettings(
                 reconnect_initial=settings.reconnect_initial,
                 reconnect_max=settings.reconnect_max,
@@ -79,6 +82,8 @@ class Runtime:
             jwks_url=settings.user_jwks_url,
             profile=self.helpdesk.profile,
         )
+        self.links = MediaLinks(api_token, settings.media_link_ttl)
+        self.views = Views(self.state, self.links, self.helpdesk.chat_extras)
         self._announced = itertools.count(1)
         self.writebehind = WriteBehind(
             self.store,
@@ -99,7 +104,7 @@ class Runtime:
                 self.event_log,
                 self.lifecycle,
                 self.writebehind.record,
-                self.helpdesk.chat_extras,
+                self.views,
             ),
         ]
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
@@ -107,7 +112,7 @@ class Runtime:
             consumers.append(TerminalQr())
         self.follower = BridgeFollower(
             self.events,
-            self.commands,
+            self.bridge,
             AppliedLog(settings.data_dir / "applied.log"),
             consumers,
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
@@ -122,26 +127,6 @@ class Runtime:
             ),
         )
         self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
-        self.registry, send_latency = build_registry(self)
-        self.api = Api(
-            self.state,
-            self.lifecycle,
-            self.commands,
-            self.store,
-            self.helpdesk,
-            self.pacer,
-            ApiSettings(
-                media_dir=settings.data_dir / "media",
-                media_max_bytes=settings.media_max_bytes,
-                picture_ttl=settings.picture_ttl,
-                media_url_allowlist=frozenset(
-                    h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
-                ),
-            ),
-            observe_send=send_latency.observe,
-        )
-        self.admin = Admin(self, self.registry)
-        self.helpdesk_api = HelpdeskApi(self.helpdesk, self.api)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
             self.supervisor = BridgeSupervisor(
@@ -157,6 +142,66 @@ class Runtime:
                 respawn_initial=settings.respawn_initial,
                 respawn_max=settings.respawn_max,
             )
+        self.registry, send_latency = build_registry(
+            Measured(
+                self.follower, self.supervisor, self.lifecycle, self.streams, self.event_log,
+                self.pacer, self.writebehind, self.state,
+            )
+        )  # fmt: skip
+        self.api = Api(
+            self.state,
+            self.lifecycle,
+            self.bridge,
+            self.store,
+            self.helpdesk,
+            self.pacer,
+            self.views,
+            self.links,
+            ApiSettings(
+                media_dir=settings.data_dir / "media",
+                media_max_bytes=settings.media_max_bytes,
+                picture_ttl=settings.picture_ttl,
+                media_url_allowlist=frozenset(
+                    h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
+                ),
+            ),
+            observe_send=send_latency.observe,
+        )
+        self.admin = Admin(
+            self.lifecycle, self.follower, self.writebehind, self.supervisor, self.bridge,
+            self.registry,
+        )  # fmt: skip
+        self.gate = Gate(
+            self.authenticator,
+            FailureLimiter(settings.auth_failures_per_minute),
+            self.links,
+        )
+
+    def app(self) -> Starlette:
+        """The HTTP application over this runtime; it runs the runtime for as long as it lives."""
+        handlers: list[object] = [
+            Console(document_bytes()),
+            self.api,
+            self.admin,
+            HelpdeskApi(self.helpdesk, self.api),
+            StreamRoutes(
+                self.streams,
+                self.helpdesk.can_see,
+                lambda raw_id, principal: self.api.chat(raw_id, principal).id,
+            ),
+        ]
+        return create_app(
+            handlers,
+            self.gate,
+            max_body=self.settings.max_body_bytes,
+            cors_origins=self.settings.cors_origins,
+            lifespan=self.lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with self.running():
+            yield
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -182,10 +227,8 @@ class Runtime:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.writebehind.close(timeout=10.0)
             await self.store.close()
-            self.events.close()
-            self.commands.close()
+            self.link.close()
             self.follower.close()
-            self._context.term()
 
     async def _recover(self) -> None:
         """Load what the store holds and follow the bridge from the position it reached.
@@ -214,7 +257,7 @@ class Runtime:
             len(snapshot.chats), len(snapshot.messages), snapshot.position,
         )  # fmt: skip
 
-    def announce(self, event_type: str, chat_id: str | None, data: dict[str, Any]) -> None:
+    def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
         """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
         bridge event last applied."""
         position = self.follower.position
@@ -255,49 +298,21 @@ class Runtime:
         ):
             self.follower.forget_silence()
 
-    def bridge_report(self) -> dict[str, Any]:
-        stats = self.follower.stats
-        silence = self.follower.silence
-        position = self.follower.position
-        return {
-            "alive": self.follower.alive,
-            "epoch": stats.bridge_epoch,
-            "seq": stats.bridge_seq,
-            "connection": stats.bridge_connection,
-            "mode": stats.bridge_mode,
-            "applied": {"epoch": position.epoch, "seq": position.seq} if position else None,
-            "lastHeartbeatAgeMs": None if silence is None else round(silence * 1000),
-            "received": stats.received,
-            "appliedEvents": stats.applied,
-            "duplicates": stats.duplicates,
-            "malformed": stats.malformed,
-            "gaps": stats.gaps,
-            "replays": stats.replays,
-            "replayed": stats.replayed,
-            "epochChanges": stats.epoch_changes,
-            "positionsLost": stats.positions_lost,
-            "reconnects": self.lifecycle.reconnects,
-            "lastFrameAgeMs": stats.bridge_frame_age_ms,
-            "store": {
-                "up": self.writebehind.stats.store_up,
-                "pendingRows": self.writebehind.pending,
-                "lagSeconds": round(self.writebehind.lag_seconds, 3),
-                "lastError": self.writebehind.stats.last_error,
-            },
-            "spawned": None
-            if self.supervisor is None
-            else {
-                "pid": self.supervisor.pid,
-                "restarts": self.supervisor.restarts,
-                "nextStartAt": self.supervisor.next_start_at,
-            },
-        }
-
 
 def _report_crash(task: asyncio.Task[Any]) -> None:
     """A background task must never end by itself; if one does, say so loudly."""
     if not task.cancelled() and task.exception() is not None:
         log.critical("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+
+def zmq_link(settings: Settings) -> ZmqLink:
+    secret = settings.curve_secret_key
+    curve = curve_keys(
+        settings.bridge_curve_server_key,
+        settings.curve_public_key,
+        secret.get_secret_value() if secret else None,
+    )
+    return ZmqLink(settings.bridge_pub, settings.bridge_router, settings.command_timeout, curve)
 
 
 def open_store(settings: Settings) -> Store:

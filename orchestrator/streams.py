@@ -5,6 +5,10 @@ exactly what came after, or, when that position is no longer retained, a `resync
 and then the live stream: never a partial replay. A client holds only an offset into the shared
 log; each write sends everything it has pending in one go, under a timeout, so a client that
 stops reading is dropped instead of slowing anyone else.
+
+On shutdown (`shutdown`, on SIGTERM) every stream ends at once, so that the server can stop:
+SSE clients get a `retry:` hint and the end of the response, WebSocket clients close code 1012
+(service restart), long-polls their answer. Each resumes from its last id on the next server.
 """
 
 from __future__ import annotations
@@ -16,22 +20,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from orchestrator.calls import Call
+from orchestrator.errors import BadPosition, BadRequest, Code
 from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
+from orchestrator.principal import Principal
 
 log = logging.getLogger("orchestrator.streams")
 
 BATCH = 500
 DEFAULT_POLL_TIMEOUT = 25.0
+SERVICE_RESTART = 1012  # WebSocket close code: the server is going away, reconnect
+RETRY_AFTER_SHUTDOWN_MS = 3000
 Filter = Callable[[Entry], bool]
-
-
-class BadPosition(ValueError):
-    pass
 
 
 @dataclass
@@ -59,6 +63,12 @@ class Streams:
         # hundreds of events a second is a large share of the fan-out cost.
         self._writing: dict[asyncio.Task[Any], float] = {}
         self._overdue: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    def shutdown(self) -> None:
+        """End every stream now, and every stream opened from now on."""
+        self.closing = True
+        self.log.release_waiters()
 
     async def run(self) -> None:
         """Ping idle clients every ping interval and drop clients whose write is overdue."""
@@ -98,7 +108,9 @@ class Streams:
     async def wait(self, offset: int, gone: asyncio.Future[None]) -> bool:
         """Wait for an entry at `offset` or later (True), the ping tick (False), or the client
         going away (False). The log's future is awaited directly and `gone` resolves it: no
-        task, timer or asyncio.wait per wake-up."""
+        task, timer or asyncio.wait per wake-up. A shutdown releases every waiter."""
+        if self.closing:
+            return False
         waiter = self.log.waiter(offset)
         if waiter.done():
             return waiter.result()
@@ -152,33 +164,27 @@ class Streams:
 
     # ---- SSE ----------------------------------------------------------------------------
 
-    def sse_response(self, request: Request, keep: Filter) -> Response | EventStreamResponse:
-        last_id = request.headers.get("last-event-id")
-        if last_id is None:
-            last_id = request.query_params.get("lastEventId")
-        try:
-            offset, resync = self.start_offset(last_id)
-        except BadPosition as exc:
-            return bad_position(exc)
+    def sse_response(self, last_id: str | None, keep: Filter) -> EventStreamResponse:
+        offset, resync = self.start_offset(last_id)
         return EventStreamResponse(self, offset, resync, keep)
 
     # ---- WebSocket ----------------------------------------------------------------------
 
-    async def serve_websocket(self, websocket: WebSocket, keep: Filter) -> None:
-        params = websocket.query_params
-        last_id = params.get("lastEventId", params.get("since"))
-        try:
-            offset, resync = self.start_offset(last_id)
-        except BadPosition as exc:
-            await websocket.close(code=4400, reason=str(exc)[:120])
-            return
-        await websocket.accept()
+    async def serve_websocket(
+        self, websocket: WebSocket, last_id: str | None, keep: Filter
+    ) -> None:
+        """Serve an accepted WebSocket until it closes, or the server does."""
+        offset, resync = self.start_offset(last_id)
         self.stats.websocket += 1
         reader = asyncio.create_task(_drain_incoming(websocket))
+        code = 1000
         try:
             if resync:
                 await self._ws_send(websocket, [self.resync_envelope()[1]])
             while not reader.done():
+                if self.closing:
+                    code = SERVICE_RESTART
+                    break
                 if self.log.head <= offset:
                     await self.wait(offset, reader)
                     continue
@@ -193,34 +199,28 @@ class Streams:
             self.stats.websocket -= 1
             reader.cancel()
             with contextlib.suppress(Exception):
-                await websocket.close()
+                await websocket.close(code)
 
     async def _ws_send(self, websocket: WebSocket, frames: list[bytes]) -> None:
         await self.timed_write(_send_frames(websocket, frames), "websocket")
 
     # ---- long-poll ----------------------------------------------------------------------
 
-    async def poll(self, request: Request, keep: Filter) -> Response:
-        params = request.query_params
+    async def poll(self, since: str | None, timeout_param: str | None, keep: Filter) -> Response:
         try:
             default = min(DEFAULT_POLL_TIMEOUT, self.settings.poll_max_timeout)
-            timeout = float(params.get("timeout", default))
+            timeout = default if timeout_param is None else float(timeout_param)
         except ValueError:
             timeout = -1
         if not 0 <= timeout <= self.settings.poll_max_timeout:
-            return JSONResponse(
-                {"error": {"code": "bad_timeout", "message": "timeout must be seconds "
-                           f"between 0 and {self.settings.poll_max_timeout:g}"}},
-                status_code=400,
-            )  # fmt: skip
-        since = params.get("since", params.get("lastEventId"))
+            raise BadRequest(
+                Code.BAD_TIMEOUT,
+                f"timeout must be seconds between 0 and {self.settings.poll_max_timeout:g}",
+            )
         if since is None:
             # No position yet: the client starts here, after fetching the REST snapshots.
             return poll_response([], self.log.last_id or "")
-        try:
-            offset, resync = self.start_offset(since)
-        except BadPosition as exc:
-            return bad_position(exc)
+        offset, resync = self.start_offset(since)
         if resync:
             event_id, resync_json = self.resync_envelope()
             return poll_response([resync_json], event_id)
@@ -233,7 +233,7 @@ class Streams:
             if entries:
                 return poll_response([e.json for e in entries], entries[-1].id)
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            if remaining <= 0 or self.closing:
                 # Nothing for this client: it resumes from the last entry it was shown, or
                 # from where it asked if filtered entries were all it missed.
                 passed = self.log.read(offset - 1, 1) if offset > 0 else []
@@ -245,10 +245,6 @@ def poll_response(envelopes: list[bytes], last_id: str) -> Response:
     # The envelopes are already JSON: splice them in rather than decode and re-encode.
     body = b'{"events":[' + b",".join(envelopes) + b'],"lastEventId":"' + last_id.encode() + b'"}'
     return Response(body, media_type="application/json")
-
-
-def bad_position(exc: BadPosition) -> Response:
-    return JSONResponse({"error": {"code": "bad_event_id", "message": str(exc)}}, status_code=400)
 
 
 async def _send_frames(websocket: WebSocket, frames: list[bytes]) -> None:
@@ -295,6 +291,9 @@ class EventStreamResponse:
             first = b"retry: 2000\n\n" + (self._resync_frame() if self.resync else b"")
             await self._write(send, first)
             while not disconnected.done():
+                if streams.closing:
+                    await self._write(send, b"retry: %d\n\n" % RETRY_AFTER_SHUTDOWN_MS)
+                    break
                 if streams.log.head <= offset:
                     if not await streams.wait(offset, disconnected) and not disconnected.done():
                         await self._write(send, b": ping\n\n")
@@ -324,3 +323,54 @@ class EventStreamResponse:
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+Visibility = Callable[[Principal, str], bool]
+ChatResolver = Callable[[str, Principal], str]
+
+
+class StreamRoutes:
+    """The stream routes: what each principal may see of the log (an agent: the chats they
+    may see, and the QR only for staff)."""
+
+    def __init__(self, streams: Streams, can_see: Visibility, chat_id: ChatResolver) -> None:
+        self.streams = streams
+        self._can_see = can_see
+        self._chat_id = chat_id
+
+    def _filter(self, principal: Principal, chat_id: str | None = None) -> Filter:
+        can_see = self._can_see
+
+        def keep(entry: Entry) -> bool:
+            if chat_id is not None and entry.chat_id != chat_id:
+                return False
+            if entry.chat_id is None:
+                return entry.type != "qr" or principal.is_staff
+            return can_see(principal, entry.chat_id)
+
+        return keep
+
+    async def events(self, call: Call[None]) -> EventStreamResponse:
+        last_id = call.connection.headers.get("last-event-id")
+        if last_id is None:
+            last_id = call.query("lastEventId")
+        return self.streams.sse_response(last_id, self._filter(call.user))
+
+    async def poll(self, call: Call[None]) -> Response:
+        since = call.query("since")
+        if since is None:
+            since = call.query("lastEventId")
+        return await self.streams.poll(since, call.query("timeout"), self._filter(call.user))
+
+    async def websocket(self, call: Call[None]) -> None:
+        await self._serve(call, self._filter(call.user))
+
+    async def websocket_chat(self, call: Call[None]) -> None:
+        chat_id = self._chat_id(call.path("chatId"), call.user)
+        await self._serve(call, self._filter(call.user, chat_id))
+
+    async def _serve(self, call: Call[None], keep: Filter) -> None:
+        last_id = call.query("lastEventId")
+        if last_id is None:
+            last_id = call.query("since")
+        await self.streams.serve_websocket(call.websocket, last_id, keep)

@@ -1,75 +1,29 @@
-"""API objects (camelCase JSON, as DESIGN.md fixes them) from the state's objects. Pure."""
+"""The API's objects (`shapes`) from the state's objects. No I/O: the helpdesk fields come from
+a callable, media links from the signer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from orchestrator import domain as d
+from orchestrator import shapes as s
+from orchestrator.medialinks import MediaLinks
 from orchestrator.state import Change, Chat, Contact, State
 
-
-def media_url(chat_id: str, message_id: str) -> str:
-    return f"/media/{quote(chat_id, safe='')}/{quote(message_id, safe='')}"
-
-
-def message_json(message: d.Message, state: State) -> dict[str, Any]:
-    media = message.media
-    return {
-        "id": message.id,
-        "chatId": message.chat_id,
-        "fromMe": message.from_me,
-        "sender": message.sender,
-        "senderName": message.sender_name
-        or (state.contact_name(message.sender) if message.sender else None),
-        "timestamp": message.timestamp,
-        "type": message.type,
-        "rawKind": message.raw_kind,
-        "text": message.text,
-        "quotedId": message.quoted_id,
-        "media": None
-        if media is None
-        else {
-            "mimetype": media.mimetype,
-            "fileName": media.file_name,
-            "size": media.size,
-            "seconds": media.seconds,
-            "url": media_url(message.chat_id, message.id),
-        },
-        "ack": message.ack,
-        "status": d.ACK_NAMES[message.ack] if 0 <= message.ack < len(d.ACK_NAMES) else None,
-        "edited": message.edited,
-        "deleted": message.deleted,
-        "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
-    }
+ChatExtras = Callable[[str], tuple[s.Assignment | None, list[s.Tag]]]
+"""A chat's helpdesk fields: its assignment and its tags."""
 
 
-ChatExtras = Callable[[str], dict[str, Any]]
-"""Helpdesk fields for a chat (`assignment`, `tags`)."""
+def no_extras(chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
+    return None, []
 
 
-def no_extras(chat_id: str) -> dict[str, Any]:
-    return {}
+def ack_status(ack: int) -> s.AckStatus | None:
+    return d.ACK_NAMES[ack] if 0 <= ack < len(d.ACK_NAMES) else None  # type: ignore[return-value]
 
 
-def chat_json(chat: Chat, state: State, extras: ChatExtras = no_extras) -> dict[str, Any]:
-    last = chat.last_message
-    return {
-        "id": chat.id,
-        "name": chat.name or state.contact_name(chat.id),
-        "isGroup": chat.is_group,
-        "unreadCount": chat.unread_count,
-        "timestamp": chat.timestamp,
-        "lastMessage": None if last is None else message_json(last, state),
-        "archived": chat.archived,
-        "pinned": chat.pinned,
-        "muted": chat.muted,
-        **extras(chat.id),
-    }
-
-
-def contact_json(contact: Contact) -> dict[str, Any]:
+def contact_json(contact: Contact) -> s.Contact:
     return {
         "id": contact.id,
         "name": contact.name,
@@ -78,14 +32,70 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
-def change_json(change: Change, state: State, extras: ChatExtras = no_extras) -> Any:
-    data = change.data
-    if isinstance(data, d.Message):
-        return message_json(data, state)
-    if isinstance(data, Chat):
-        return chat_json(data, state, extras)
-    if isinstance(data, Contact):
-        return contact_json(data)
-    if change.type == "message_ack":
-        return {**data, "status": d.ACK_NAMES[data["ack"]]}
-    return data
+class Views:
+    def __init__(self, state: State, links: MediaLinks, extras: ChatExtras = no_extras) -> None:
+        self._state = state
+        self._links = links
+        self._extras = extras
+
+    def message(self, message: d.Message) -> s.Message:
+        media = message.media
+        sender = message.sender
+        return {
+            "id": message.id,
+            "chatId": message.chat_id,
+            "fromMe": message.from_me,
+            "sender": sender,
+            "senderName": message.sender_name
+            or (self._state.contact_name(sender) if sender else None),
+            "timestamp": message.timestamp,
+            "type": message.type,  # type: ignore[typeddict-item]  # the normalizer's kinds
+            "rawKind": message.raw_kind,
+            "text": message.text,
+            "quotedId": message.quoted_id,
+            "media": None
+            if media is None
+            else {
+                "mimetype": media.mimetype,
+                "fileName": media.file_name,
+                "size": media.size,
+                "seconds": media.seconds,
+                "url": self._links.url(message.chat_id, message.id),
+            },
+            "ack": message.ack,
+            "status": ack_status(message.ack),
+            "edited": message.edited,
+            "deleted": message.deleted,
+            "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
+        }
+
+    def chat(self, chat: Chat) -> s.Chat:
+        last = chat.last_message
+        assignment, tags = self._extras(chat.id)
+        return {
+            "id": chat.id,
+            "name": chat.name or self._state.contact_name(chat.id),
+            "isGroup": chat.is_group,
+            "unreadCount": chat.unread_count,
+            "timestamp": chat.timestamp,
+            "lastMessage": None if last is None else self.message(last),
+            "archived": chat.archived,
+            "pinned": chat.pinned,
+            "muted": chat.muted,
+            "assignment": assignment,
+            "tags": tags,
+            "participants": None,
+        }
+
+    def change(self, change: Change) -> Any:
+        """The `data` of the stream event for a state change."""
+        data = change.data
+        if isinstance(data, d.Message):
+            return self.message(data)
+        if isinstance(data, Chat):
+            return self.chat(data)
+        if isinstance(data, Contact):
+            return contact_json(data)
+        if change.type == "message_ack":
+            return {**data, "status": d.ACK_NAMES[data["ack"]]}
+        return data

@@ -18,6 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.clients import PollReader, SseReader, WebSocketReader
 from tests.conftest import Processes
@@ -136,7 +138,6 @@ def test_tokens_are_verified_and_roles_come_from_profiles(desk: Desk) -> None:
     base = desk.orchestrator.base_url
     refused = [
         user_token(desk.users["agent1"], ttl=-10),  # expired
-        user_token(str(uuid.uuid4())),  # no profile
         user_token(desk.users["agent1"], aud="somebody-else"),
         jwt.encode({"sub": desk.users["agent1"], "aud": "authenticated",
                     "exp": int(time.time()) + 60}, "wrong-secret" * 3, algorithm="HS256"),
@@ -146,11 +147,44 @@ def test_tokens_are_verified_and_roles_come_from_profiles(desk: Desk) -> None:
     for token in refused:
         response = httpx.get(f"{base}/chats", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
+        assert response.json()["error"]["code"] == "unauthorized"
     agent = desk.client("agent1")
     assert agent.get("/admin/bridge").status_code == 403
     assert agent.get("/metrics").status_code == 403
     assert agent.get("/qr").status_code == 403
     assert desk.client("supervisor").get("/qr").status_code == 200
+
+
+def test_a_signed_in_user_without_a_profile_hears_so(desk: Desk) -> None:
+    """A valid Supabase user whom no admin has given a role yet: 403 no_profile on REST and on
+    a stream, not the 401 of a forged token (and not counted as a failed sign-in)."""
+    token = user_token(str(uuid.uuid4()))
+    base = desk.orchestrator.base_url
+    for _ in range(3):
+        response = httpx.get(f"{base}/chats", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "no_profile"
+        assert "profile" in response.json()["error"]["message"]
+    ws_url = base.replace("http", "ws")
+    with connect(f"{ws_url}/ws?access_token={token}", open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        assert ws.close_code == 4403
+        assert json.loads(ws.close_reason)["code"] == "no_profile"
+
+
+def test_any_signed_in_user_lists_the_agents(desk: Desk) -> None:
+    """GET /agents: what an "assign to" picker needs, for every role."""
+    expected = sorted(
+        ({"id": desk.users[name], "name": name, "role": role}
+         for name, role in (("agent1", "agent"), ("agent2", "agent"),
+                            ("supervisor", "supervisor"))),
+        key=lambda agent: agent["name"],
+    )  # fmt: skip
+    for name in ("agent1", "supervisor"):
+        agents = desk.client(name).get("/agents").raise_for_status().json()["agents"]
+        assert [a for a in agents if a["id"] in desk.users.values()] == expected
+    assert httpx.get(f"{desk.orchestrator.base_url}/agents").status_code == 401
 
 
 def test_rest_shows_each_agent_only_their_chats_and_the_unassigned(desk: Desk) -> None:

@@ -3,6 +3,7 @@ URLs, failed-auth rate limiting, the CORS allowlist, and tokens kept out of the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.conftest import Processes
 from tests.harness import BRIDGE_DIR, TOKEN, Bridge, Orchestrator, ipc_endpoints, wait_for
@@ -122,12 +124,24 @@ def test_repeated_failed_sign_ins_are_rate_limited_and_tokens_never_logged(
         for _ in range(7)
     ]
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429], codes
-    # Blocked means blocked: even the right token waits out the minute from this address.
-    blocked = httpx.get(
-        f"{orchestrator.base_url}/chats", headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+    blocked = httpx.get(f"{orchestrator.base_url}/chats", headers={"Authorization": "Bearer x"})
     assert blocked.status_code == 429 and blocked.headers["retry-after"] == "60"
     assert blocked.json()["error"]["code"] == "too_many_failures"
+    # Behind a proxy that serves a whole team, one stale tab's failures must not lock out
+    # everyone else: from the blocked address, the right token (header, query, WebSocket)
+    # still gets in, while wrong ones stay refused.
+    good = httpx.get(f"{orchestrator.base_url}/chats", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert good.status_code == 200, good.text
+    assert httpx.get(f"{orchestrator.base_url}/me?access_token={TOKEN}").status_code == 200
+    ws_url = orchestrator.base_url.replace("http", "ws")
+    with connect(f"{ws_url}/ws?access_token={TOKEN}", open_timeout=5) as ws:
+        with contextlib.suppress(TimeoutError):  # an envelope, or nothing new: both fine
+            ws.recv(timeout=0.5)  # a refusal would close it (4429): ConnectionClosed here
+        assert ws.close_code is None
+    again = httpx.get(
+        f"{orchestrator.base_url}/chats", headers={"Authorization": f"Bearer {wrong}"}
+    )
+    assert again.status_code == 429
     log = orchestrator.log_path.read_text()
     assert wrong not in log and TOKEN not in log
     assert httpx.get(f"{orchestrator.base_url}/health").status_code == 200

@@ -3,13 +3,14 @@ protos, the orchestrator serves it, and real SSE, WebSocket and long-poll client
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.clients import (
@@ -143,8 +144,43 @@ def test_malformed_positions_are_a_clear_400(
         assert response.json()["error"]["code"] == "bad_event_id"
         response = orchestrator.http.get("/events", headers={"Last-Event-ID": bad})
         assert response.status_code == 400
-    with pytest.raises(InvalidStatus):
-        connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token={TOKEN}&lastEventId=bad")
+        assert response.json()["error"]["code"] == "bad_event_id"
+
+
+def websocket_refusal(url: str) -> tuple[int | None, dict[str, str]]:
+    """The close code and JSON reason of a WebSocket the server refuses."""
+    with connect(url, open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        reason: dict[str, str] = json.loads(ws.close_reason or "{}")
+        return ws.close_code, reason
+
+
+def test_websocket_refusals_are_distinct_close_codes_with_the_rest_error_codes(
+    tmp_path: Path, endpoints: Endpoints, processes: Processes
+) -> None:
+    """A browser cannot read a refused handshake, only a close: each refusal is the REST
+    status + 4000, with the REST error code in a JSON reason (it was a bare 403 before)."""
+    orchestrator, _ = evicted_setup(tmp_path, endpoints, processes)
+    ws = f"ws://127.0.0.1:{orchestrator.port}"
+    unknown_chat = "5511900000001@s.whatsapp.net"
+    cases = {
+        f"{ws}/ws": (4401, "unauthorized", "/chats", {}),
+        f"{ws}/ws?access_token=wrong": (4401, "unauthorized", "/chats", {"access_token": "x"}),
+        f"{ws}/ws?access_token={TOKEN}&lastEventId=bad": (
+            4400, "bad_event_id", "/events/poll", {"access_token": TOKEN, "since": "bad"},
+        ),
+        f"{ws}/ws/chat/{unknown_chat}?access_token={TOKEN}": (
+            4404, "chat_not_found", f"/chats/{unknown_chat}", {"access_token": TOKEN},
+        ),
+    }  # fmt: skip
+    for url, (close_code, code, rest_path, params) in cases.items():
+        got_code, reason = websocket_refusal(url)
+        assert (got_code, reason.get("code")) == (close_code, code), (url, got_code, reason)
+        assert reason["message"], url
+        rest = httpx.get(orchestrator.base_url + rest_path, params=params, timeout=5)
+        assert rest.status_code == close_code - 4000, rest.text
+        assert rest.json()["error"]["code"] == code
 
 
 def test_streams_and_rest_need_the_token(
@@ -160,8 +196,6 @@ def test_streams_and_rest_need_the_token(
     assert httpx.get(base + "/health", timeout=5).json() == {"status": "ok"}
     poll = httpx.get(base + "/events/poll", params={"access_token": TOKEN, "timeout": 0})
     assert poll.status_code == 200
-    with pytest.raises(InvalidStatus):
-        connect(f"ws://127.0.0.1:{orchestrator.port}/ws?access_token=wrong")
 
 
 def test_the_chat_websocket_carries_only_that_chat(

@@ -275,7 +275,8 @@ class SqliteStore:
             try:
                 return await asyncio.to_thread(self._with_connection, work)
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"conflict: {exc}") from exc
+                code = "tag_exists" if "tags." in str(exc) else "quick_reply_exists"
+                raise ConflictError(code, "that name exists") from exc
             except sqlite3.Error as exc:
                 # A failed connection may be a corrupt or vanished file: reopen next time.
                 self._db = None

@@ -51,7 +51,8 @@ class SupabaseStore:
             return await request
         except APIError as exc:
             if str(exc.code or "").startswith("23"):
-                raise ConflictError(f"supabase: {exc.message}") from exc
+                code = "tag_exists" if "tags" in str(exc.message) else "quick_reply_exists"
+                raise ConflictError(code, "that name exists") from exc
             raise StoreError(f"supabase {self.url}: {exc.code} {exc.message}") from exc
         except (httpx.HTTPError, OSError) as exc:
             raise StoreError(f"supabase {self.url}: {exc}") from exc

@@ -145,7 +145,9 @@ class ZmqCommandChannel:
             return message.get("result")
         error = message.get("error") or {}
         extra = {k: v for k, v in error.items() if k not in ("code", "message")}
-        raise CommandError(str(error.get("code", "failed")), str(error.get("message", "")), extra)
+        raise CommandError(
+            method, str(error.get("code", "failed")), str(error.get("message", "")), extra
+        )
 
     async def call_idempotent(self, method: str, params: Any = None) -> Any:
         retrying = AsyncRetrying(
@@ -182,3 +184,19 @@ class ZmqCommandChannel:
         if self._reader is not None:
             self._reader.cancel()
         self._socket.close(linger=0)
+
+
+class ZmqLink:
+    """The event subscription and the command channel to one bridge, on one context."""
+
+    def __init__(
+        self, pub: str, router: str, command_timeout: float, curve: CurveKeys | None
+    ) -> None:
+        self._context = zmq.asyncio.Context()
+        self.events = ZmqEventSource(self._context, pub, curve=curve)
+        self.commands = ZmqCommandChannel(self._context, router, command_timeout, curve)
+
+    def close(self) -> None:
+        self.events.close()
+        self.commands.close()
+        self._context.term()

@@ -21,13 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.commands import Bridge
 from orchestrator.domain import Fact, Unreadable
 from orchestrator.eventlog import EventLog
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
+from orchestrator.medialinks import MediaLinks
 from orchestrator.normalize import handled_events, normalize
 from orchestrator.pipeline import Pipeline
 from orchestrator.state import State
-from orchestrator.views import no_extras
+from orchestrator.views import Views
 from orchestrator.wire import Envelope
 from tests.normalize.conftest import Cases
 
@@ -176,13 +178,14 @@ class NoCommands:
 def pipeline(state: State) -> tuple[Pipeline, EventLog]:
     event_log = EventLog(max_entries=100_000, max_age=3600)
     lifecycle = ConnectionLifecycle(
-        NoCommands(),
+        Bridge(NoCommands()),
         LifecycleSettings(
             reconnect_initial=1, reconnect_max=60, stable_after=30, qr_rounds=5,
             qr_viewer_window=120,
         ),
     )  # fmt: skip
-    return Pipeline(normalize, state, event_log, lifecycle, lambda *_: None, no_extras), event_log
+    views = Views(state, MediaLinks("secret", 3600))
+    return Pipeline(normalize, state, event_log, lifecycle, lambda *_: None, views), event_log
 
 
 @pytest.fixture(scope="module")

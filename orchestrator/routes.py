@@ -1,0 +1,699 @@
+"""The route table: every operation of the API, declared once.
+
+Each entry names its method and path, the handler, who may call it, its parameters, its body
+and answer shapes (`shapes`), and the error codes it can answer with. `app.py` builds the
+Starlette routes from it (authentication, role checks, body validation, encoding), and
+`openapi.py` the OpenAPI document. The codes that come with an entry's form are added to its
+list, not repeated here: a credential's (401/403/429) on every non-public route, `forbidden`
+on staff and admin routes, a JSON body's (invalid_json, body_too_large, bad_<field>), and each
+parameter's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator import shapes as s
+from orchestrator.admin import Admin
+from orchestrator.api import Api
+from orchestrator.auth import Access
+from orchestrator.console import Console
+from orchestrator.errors import Code
+from orchestrator.helpdesk_api import HelpdeskApi
+from orchestrator.streams import StreamRoutes
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["path", "query", "header"]
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    errors: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    name: str  # the operationId
+    summary: str
+    handler: Handler  # a method of one of the handler classes, unbound
+    tag: str
+    access: Access = Access.USER
+    params: tuple[Param, ...] = ()
+    body: Any = None  # a shape; None: no body
+    answer: Any = None  # a shape (JSON); None: no JSON body (see `content`)
+    status: int = 200
+    content: str = "application/json"
+    errors: tuple[Code, ...] = ()
+    websocket: bool = False
+
+
+DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+CHAT_ID = Param(
+    "chatId",
+    "path",
+    "a jid, or a phone number in any usual notation",
+    errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN),
+)
+LIMIT = Param(
+    "limit",
+    "query",
+    "page size (default 50)",
+    {"type": "integer", "minimum": 1, "maximum": 500},
+    errors=(Code.BAD_LIMIT,),
+)
+LAST_EVENT_ID = Param(
+    "lastEventId",
+    "query",
+    "resume after this stream id ('' = from the start)",
+    errors=(Code.BAD_EVENT_ID,),
+)
+SINCE = Param("since", "query", "the same as lastEventId", errors=(Code.BAD_EVENT_ID,))
+REPLY_ID = Param("replyId", "path", "the quick reply's id", DIGITS, (Code.BAD_REPLY_ID,))
+STATUS_ERRORS = (Code.STORE_UNAVAILABLE,)
+WEBSOCKET_CLOSES = (
+    "A refusal is an accepted connection closed at once with 4000 + the HTTP status (4400 bad "
+    "lastEventId, 4401 no or wrong token, 4403 forbidden or no profile, 4404 no such chat, "
+    "4429 too many failed sign-ins) and a JSON reason {code, message}. On a server shutdown: "
+    "1012, then reconnect and resume."
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    # ---- public ------------------------------------------------------------------------
+    Operation(
+        "GET",
+        "/health",
+        "health",
+        "liveness",
+        Console.health,
+        "meta",
+        access=Access.PUBLIC,
+        answer=s.Health,
+    ),
+    Operation(
+        "GET",
+        "/openapi.json",
+        "openapi",
+        "this document",
+        Console.openapi,
+        "meta",
+        access=Access.PUBLIC,
+        answer=dict[str, Any],
+    ),
+    Operation(
+        "GET",
+        "/",
+        "console",
+        "the operator console",
+        Console.page,
+        "console",
+        access=Access.PUBLIC,
+        content="text/html",
+    ),
+    Operation(
+        "GET",
+        "/wa-client.js",
+        "clientScript",
+        "the dependency-free stream client (ES module)",
+        Console.client_script,
+        "console",
+        access=Access.PUBLIC,
+        content="text/javascript",
+    ),
+    Operation(
+        "GET",
+        "/static/{file}",
+        "staticFile",
+        "the console's files",
+        Console.static_file,
+        "console",
+        access=Access.PUBLIC,
+        content="*/*",
+        errors=(Code.NOT_FOUND,),
+        params=(Param("file", "path", "a file of the console, e.g. app.js"),),
+    ),
+    # ---- the connection ----------------------------------------------------------------
+    Operation(
+        "GET",
+        "/status",
+        "status",
+        "the WhatsApp connection and the bridge",
+        Admin.status,
+        "connection",
+        answer=s.Status,
+    ),
+    Operation(
+        "GET",
+        "/qr",
+        "qr",
+        "the current QR code text",
+        Admin.qr,
+        "connection",
+        access=Access.STAFF,
+        answer=s.QrText,
+    ),
+    Operation(
+        "GET",
+        "/qr.svg",
+        "qrSvg",
+        "the QR code as SVG",
+        Admin.qr_svg,
+        "connection",
+        access=Access.STAFF,
+        content="image/svg+xml",
+        errors=(Code.NO_QR,),
+    ),
+    Operation(
+        "GET",
+        "/qr.png",
+        "qrPng",
+        "the QR code as PNG",
+        Admin.qr_png,
+        "connection",
+        access=Access.STAFF,
+        content="image/png",
+        errors=(Code.NO_QR,),
+    ),
+    Operation(
+        "POST",
+        "/admin/pairing-code",
+        "pairingCode",
+        "link by phone number instead of QR",
+        Admin.pairing_code,
+        "connection",
+        access=Access.ADMIN,
+        body=s.PairingBody,
+        answer=s.PairingCode,
+        errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+    ),
+    # ---- people ------------------------------------------------------------------------
+    Operation(
+        "GET",
+        "/me",
+        "me",
+        "who the token names",
+        HelpdeskApi.me,
+        "people",
+        answer=s.Me,
+    ),
+    Operation(
+        "GET",
+        "/agents",
+        "agents",
+        "everyone with a helpdesk profile (an assign-to picker)",
+        HelpdeskApi.agents,
+        "people",
+        answer=s.AgentList,
+    ),
+    Operation(
+        "PUT",
+        "/admin/profiles/{userId}",
+        "saveProfile",
+        "set a user's role",
+        HelpdeskApi.save_profile,
+        "people",
+        access=Access.ADMIN,
+        body=s.ProfileBody,
+        answer=s.Profile,
+        errors=STATUS_ERRORS,
+        params=(
+            Param(
+                "userId",
+                "path",
+                "the Supabase user id",
+                {"type": "string", "maxLength": 100},
+                (Code.BAD_USER_ID,),
+            ),
+        ),
+    ),
+    # ---- chats and messages ------------------------------------------------------------
+    Operation(
+        "GET",
+        "/chats",
+        "listChats",
+        "chats, newest activity first",
+        Api.list_chats,
+        "chats",
+        answer=s.ChatList,
+        errors=(Code.CHAT_NOT_FOUND,),
+        params=(
+            LIMIT,
+            Param(
+                "before",
+                "query",
+                "the last chat id of the previous page",
+                errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN),
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/chats/{chatId}",
+        "getChat",
+        "one chat",
+        Api.get_chat,
+        "chats",
+        params=(CHAT_ID,),
+        answer=s.Chat,
+        errors=(Code.CHAT_NOT_FOUND,),
+    ),
+    *(
+        Operation(
+            "GET",
+            path,
+            name,
+            "a chat's messages, oldest first",
+            Api.list_messages,
+            "chats",
+            answer=s.MessageList,
+            errors=(Code.CHAT_NOT_FOUND, Code.UNKNOWN_MESSAGE, *STATUS_ERRORS),
+            params=(
+                CHAT_ID,
+                LIMIT,
+                Param("before", "query", "the oldest message id of the previous page"),
+            ),
+        )
+        for path, name in (
+            ("/chats/{chatId}/messages", "listMessages"),
+            ("/messages/{chatId}", "listMessagesShort"),
+        )
+    ),
+    Operation(
+        "POST",
+        "/send",
+        "send",
+        "send a message, media or reaction: 202 with it pending; the rest comes on the streams",
+        Api.send,
+        "chats",
+        body=s.SendBody,
+        answer=s.SendAccepted,
+        status=202,
+        errors=(
+            Code.INVALID_CHAT_ID,
+            Code.FORBIDDEN,
+            Code.CHAT_NOT_FOUND,
+            Code.EMPTY_MESSAGE,
+            Code.BLANK_TEXT,
+            Code.TEXT_TOO_LONG,
+            Code.UNKNOWN_MESSAGE,
+            Code.REACTION_NOT_EMOJI,
+            Code.MEDIA_SOURCE_CONFLICT,
+            Code.MEDIA_URL_FORBIDDEN,
+            Code.MEDIA_TOO_LARGE,
+            Code.NOT_CONNECTED,
+            Code.SEND_QUEUE_FULL,
+            Code.BRIDGE_ERROR,
+        ),
+    ),
+    Operation(
+        "POST",
+        "/chats/{chatId}/read",
+        "markRead",
+        "send read receipts for the chat's unread messages; unreadCount goes to 0 on the "
+        "streams (chat_update) once they are sent",
+        Api.mark_read,
+        "chats",
+        params=(CHAT_ID,),
+        answer=s.ReadReceipts,
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+    ),
+    Operation(
+        "GET",
+        "/contacts",
+        "listContacts",
+        "contacts",
+        Api.list_contacts,
+        "chats",
+        answer=s.ContactList,
+    ),
+    Operation(
+        "GET",
+        "/contacts/{jid}/picture",
+        "contactPicture",
+        "a profile picture's URL (cached for ORCH_PICTURE_TTL)",
+        Api.contact_picture,
+        "chats",
+        answer=s.Picture,
+        errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+        params=(
+            Param(
+                "jid",
+                "path",
+                "a jid or phone number",
+                errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN),
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/media/{chatId}/{messageId}",
+        "media",
+        "a message's media bytes (downloaded through the bridge once, then cached): through "
+        "the signed link in `media.url`, or with a token",
+        Api.media,
+        "chats",
+        access=Access.SIGNED,
+        content="*/*",
+        errors=(Code.CHAT_NOT_FOUND, Code.MEDIA_NOT_FOUND, Code.MEDIA_UNAVAILABLE),
+        params=(
+            CHAT_ID,
+            Param("messageId", "path", "the message's id"),
+            Param("exp", "query", "the link's expiry (unix seconds)", DIGITS),
+            Param("sig", "query", "the link's signature"),
+        ),
+    ),
+    # ---- streams -----------------------------------------------------------------------
+    Operation(
+        "GET",
+        "/events",
+        "events",
+        "SSE stream of envelopes (`id:`, `event:`, `data:` = Envelope; `: ping` comments)",
+        StreamRoutes.events,
+        "streams",
+        content="text/event-stream",
+        params=(
+            LAST_EVENT_ID,
+            Param(
+                "Last-Event-ID",
+                "header",
+                "as EventSource sends it; wins over lastEventId",
+                errors=(Code.BAD_EVENT_ID,),
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/events/poll",
+        "poll",
+        "long-poll: what came after `since` (no since: answers at once with the position)",
+        StreamRoutes.poll,
+        "streams",
+        answer=s.Poll,
+        params=(
+            Param(
+                "since",
+                "query",
+                "the last id seen ('' = from the start)",
+                errors=(Code.BAD_EVENT_ID,),
+            ),
+            LAST_EVENT_ID,
+            Param(
+                "timeout",
+                "query",
+                "seconds to wait for news (default 25; at most ORCH_POLL_MAX_TIMEOUT)",
+                {"type": "number", "minimum": 0},
+                (Code.BAD_TIMEOUT,),
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/ws",
+        "websocket",
+        "WebSocket stream of every envelope: one Envelope (JSON) per text frame. "
+        + WEBSOCKET_CLOSES,
+        StreamRoutes.websocket,
+        "streams",
+        websocket=True,
+        params=(LAST_EVENT_ID, SINCE),
+    ),
+    Operation(
+        "GET",
+        "/ws/chat/{chatId}",
+        "websocketChat",
+        "WebSocket stream of one chat's envelopes. " + WEBSOCKET_CLOSES,
+        StreamRoutes.websocket_chat,
+        "streams",
+        websocket=True,
+        params=(CHAT_ID, LAST_EVENT_ID, SINCE),
+        errors=(Code.CHAT_NOT_FOUND,),
+    ),
+    # ---- helpdesk ----------------------------------------------------------------------
+    Operation(
+        "PUT",
+        "/chats/{chatId}/assignment",
+        "assign",
+        "assign or transfer the chat",
+        HelpdeskApi.assign,
+        "helpdesk",
+        params=(CHAT_ID,),
+        body=s.AssignBody,
+        answer=s.ChatAssignment,
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "DELETE",
+        "/chats/{chatId}/assignment",
+        "unassign",
+        "release the chat",
+        HelpdeskApi.unassign,
+        "helpdesk",
+        params=(CHAT_ID,),
+        answer=s.ChatAssignment,
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "POST",
+        "/chats/{chatId}/tags",
+        "tagChat",
+        "tag the chat",
+        HelpdeskApi.tag_chat,
+        "helpdesk",
+        params=(CHAT_ID,),
+        body=s.ChatTagBody,
+        answer=s.ChatTags,
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "DELETE",
+        "/chats/{chatId}/tags/{tagId}",
+        "untagChat",
+        "untag the chat",
+        HelpdeskApi.untag_chat,
+        "helpdesk",
+        answer=s.ChatTags,
+        params=(CHAT_ID, Param("tagId", "path", "the tag's id", DIGITS, (Code.BAD_TAG_ID_PATH,))),
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/chats/{chatId}/notes",
+        "listNotes",
+        "the chat's notes",
+        HelpdeskApi.notes,
+        "helpdesk",
+        params=(CHAT_ID,),
+        answer=s.NoteList,
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "POST",
+        "/chats/{chatId}/notes",
+        "addNote",
+        "add a note",
+        HelpdeskApi.add_note,
+        "helpdesk",
+        params=(CHAT_ID,),
+        body=s.NoteBody,
+        answer=s.Note,
+        status=201,
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/tags",
+        "tags",
+        "tags",
+        HelpdeskApi.tags,
+        "helpdesk",
+        answer=s.TagList,
+    ),
+    Operation(
+        "POST",
+        "/tags",
+        "createTag",
+        "create a tag (names are unique, whatever their case)",
+        HelpdeskApi.create_tag,
+        "helpdesk",
+        access=Access.STAFF,
+        body=s.TagBody,
+        answer=s.Tag,
+        status=201,
+        errors=(Code.TAG_EXISTS, *STATUS_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/quick-replies",
+        "quickReplies",
+        "quick replies",
+        HelpdeskApi.quick_replies,
+        "helpdesk",
+        answer=s.QuickReplyList,
+        errors=STATUS_ERRORS,
+    ),
+    Operation(
+        "POST",
+        "/quick-replies",
+        "createQuickReply",
+        "create a quick reply (shortcuts are unique, whatever their case)",
+        HelpdeskApi.create_quick_reply,
+        "helpdesk",
+        access=Access.STAFF,
+        body=s.QuickReplyBody,
+        answer=s.QuickReply,
+        status=201,
+        errors=(Code.QUICK_REPLY_EXISTS, *STATUS_ERRORS),
+    ),
+    Operation(
+        "PUT",
+        "/quick-replies/{replyId}",
+        "updateQuickReply",
+        "edit a quick reply",
+        HelpdeskApi.update_quick_reply,
+        "helpdesk",
+        access=Access.STAFF,
+        params=(REPLY_ID,),
+        body=s.QuickReplyBody,
+        answer=s.QuickReply,
+        errors=(Code.NOT_FOUND, Code.QUICK_REPLY_EXISTS, *STATUS_ERRORS),
+    ),
+    Operation(
+        "DELETE",
+        "/quick-replies/{replyId}",
+        "deleteQuickReply",
+        "delete a quick reply",
+        HelpdeskApi.delete_quick_reply,
+        "helpdesk",
+        access=Access.STAFF,
+        params=(REPLY_ID,),
+        status=204,
+        errors=(Code.NOT_FOUND, *STATUS_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/activity",
+        "activity",
+        "the activity log, newest first",
+        HelpdeskApi.activity,
+        "helpdesk",
+        access=Access.STAFF,
+        answer=s.ActivityList,
+        params=(
+            Param(
+                "chatId",
+                "query",
+                "only this chat's activity",
+                errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN),
+            ),
+            LIMIT,
+        ),
+        errors=STATUS_ERRORS,
+    ),
+    # ---- operators ---------------------------------------------------------------------
+    Operation(
+        "GET",
+        "/admin/bridge",
+        "bridgeReport",
+        "the bridge link and its counters",
+        Admin.report,
+        "admin",
+        access=Access.ADMIN,
+        answer=s.BridgeReport,
+    ),
+    Operation(
+        "POST",
+        "/admin/connect",
+        "connect",
+        "connect again, whatever stopped us, with a fresh backoff",
+        Admin.connect,
+        "admin",
+        access=Access.ADMIN,
+        answer=s.Status,
+        status=202,
+    ),
+    Operation(
+        "POST",
+        "/admin/reconnect",
+        "reconnect",
+        "drop the WhatsApp socket and open a new one",
+        Admin.reconnect,
+        "admin",
+        access=Access.ADMIN,
+        answer=s.Status,
+        status=202,
+    ),
+    Operation(
+        "POST",
+        "/admin/logout",
+        "logout",
+        "log out and wipe the credentials; a new QR follows",
+        Admin.logout,
+        "admin",
+        access=Access.ADMIN,
+        answer=s.Status,
+        errors=(Code.BRIDGE_ERROR, Code.NOT_CONNECTED),
+    ),
+    Operation(
+        "POST",
+        "/admin/bridge/restart",
+        "restartBridge",
+        "restart the spawned bridge",
+        Admin.restart_bridge,
+        "admin",
+        access=Access.ADMIN,
+        answer=s.Restarting,
+        status=202,
+        errors=(Code.NOT_SPAWNED, Code.BRIDGE_NOT_RUNNING),
+    ),
+    Operation(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics",
+        Admin.metrics,
+        "admin",
+        access=Access.ADMIN,
+        content="text/plain",
+    ),
+)
+
+
+def implied_errors(op: Operation) -> tuple[Code, ...]:
+    """What an operation can answer beyond its own list: what its form brings."""
+    codes: list[Code] = []
+    if op.access is not Access.PUBLIC:
+        codes += [Code.UNAUTHORIZED, Code.NO_PROFILE, Code.TOO_MANY_FAILURES]
+    if op.access is Access.SIGNED:
+        codes += [Code.BAD_MEDIA_SIGNATURE, Code.MEDIA_LINK_EXPIRED]
+    if op.access in (Access.STAFF, Access.ADMIN):
+        codes.append(Code.FORBIDDEN)
+    if op.body is not None:
+        fields = list(op.body.__annotations__)
+        codes += [Code.INVALID_JSON, Code.BODY_TOO_LARGE, *map(body_field_code, fields)]
+        codes += [code for (name, _), code in FIELD_REFUSALS.items() if name in fields]
+    for param in op.params:
+        codes += param.errors
+    return tuple(codes)
+
+
+def all_errors(op: Operation) -> tuple[Code, ...]:
+    """Every code the operation can answer with, each once, in the closed set's order."""
+    mine = set(op.errors) | set(implied_errors(op))
+    return tuple(code for code in Code if code in mine)
+
+
+FIELD_CODES = {"chatId": Code.INVALID_CHAT_ID, "phone": Code.INVALID_PHONE}
+"""A body field whose refusal is not `bad_<field>`."""
+
+FIELD_REFUSALS = {("text", "string_too_long"): Code.TEXT_TOO_LONG}
+"""A (field, validation error) with a code of its own."""
+
+
+def body_field_code(name: str) -> Code:
+    return FIELD_CODES.get(name) or Code.named(f"bad_{name}")

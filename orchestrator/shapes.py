@@ -1,0 +1,471 @@
+"""Every JSON shape of the API and of the streams, defined once.
+
+The views build these as plain dicts (a TypedDict costs nothing at run time: no validation on
+the event path); mypy checks that they build them right; pydantic's TypeAdapter turns them
+into the JSON schemas of the OpenAPI document (`openapi.py`), from which the JS client's types
+are generated. Request bodies are shapes too: the HTTP layer validates them with the same
+TypeAdapters, so what is documented is what is checked.
+
+Field names are camelCase, as DESIGN.md fixes them. A field typed `X | None` is always present
+and may be null; `NotRequired` marks a field that may be absent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import Field, StringConstraints
+from typing_extensions import TypedDict
+
+AckStatus = Literal["error", "pending", "sent", "delivered", "read", "played"]
+MessageType = Literal[
+    "text", "image", "video", "audio", "document", "sticker", "location", "contact", "poll",
+    "reaction", "unknown",
+]  # fmt: skip
+MediaKind = Literal["image", "video", "audio", "document", "sticker"]
+ConnectionState = Literal["connecting", "open", "close", "qr", "logged_out", "replaced", "stopped"]
+Role = Literal["admin", "supervisor", "agent"]
+AdminRole = Literal["admin", "superadmin"]
+
+# ---- WhatsApp objects ----------------------------------------------------------------------
+
+
+class Media(TypedDict):
+    mimetype: str | None
+    fileName: str | None
+    size: int | None
+    seconds: int | None
+    url: Annotated[
+        str | None,
+        Field(
+            description="a signed link to the bytes (no token needed) that expires after "
+            "ORCH_MEDIA_LINK_TTL; null on a message still pending"
+        ),
+    ]
+
+
+class Reaction(TypedDict):
+    emoji: str
+    sender: str
+
+
+class Message(TypedDict):
+    id: Annotated[str, Field(description="WhatsApp's key.id")]
+    chatId: str
+    fromMe: bool
+    sender: Annotated[str | None, Field(description="author jid; null for your own")]
+    senderName: str | None
+    timestamp: Annotated[int, Field(description="unix seconds, the message's own time")]
+    type: MessageType
+    rawKind: Annotated[str | None, Field(description="for unknown: WhatsApp's message kind")]
+    text: Annotated[str | None, Field(description="body or caption")]
+    quotedId: str | None
+    media: Media | None
+    ack: Annotated[int, Field(ge=0, le=5, description="0 error .. 5 played")]
+    status: AckStatus | None
+    edited: bool
+    deleted: bool
+    reactions: list[Reaction]
+
+
+class Participant(TypedDict):
+    id: str
+    admin: Annotated[AdminRole | None, Field(description="null for a plain member")]
+
+
+class Assignment(TypedDict):
+    agentId: str
+    agentName: str | None
+    assignedBy: str | None
+    assignedAt: str
+
+
+class Tag(TypedDict):
+    id: int
+    name: str
+    color: str | None
+
+
+class Chat(TypedDict):
+    id: Annotated[str, Field(description="jid")]
+    name: str | None
+    isGroup: bool
+    unreadCount: int
+    timestamp: Annotated[int, Field(description="last activity, unix seconds")]
+    lastMessage: Message | None
+    archived: bool
+    pinned: bool
+    muted: bool
+    assignment: Assignment | None
+    tags: list[Tag]
+    participants: Annotated[
+        list[Participant] | None, Field(description="a group's members; null for a person")
+    ]
+
+
+class Contact(TypedDict):
+    id: str
+    name: str | None
+    notify: Annotated[str | None, Field(description="push name")]
+    verifiedName: str | None
+
+
+# ---- the connection ------------------------------------------------------------------------
+
+
+class CloseReason(TypedDict):
+    statusCode: Annotated[int | None, Field(description="Baileys' DisconnectReason")]
+    message: str
+    unreachable: Annotated[bool, Field(description="a network error: WhatsApp not reached")]
+    hint: Annotated[str | None, Field(description="what an operator can do about it")]
+
+
+class BridgeStatus(TypedDict):
+    alive: Annotated[bool, Field(description="its heartbeats arrive")]
+    epoch: Annotated[str | None, Field(description="names one bridge process run")]
+    restarts: Annotated[
+        int | None, Field(description="restarts of the spawned bridge; null when not spawned")
+    ]
+    nextStartAt: Annotated[
+        float | None, Field(description="unix time the spawned bridge starts again, if down")
+    ]
+
+
+class ConnectionStatus(TypedDict):
+    connected: bool
+    state: ConnectionState
+    reason: CloseReason | None
+
+
+class Status(ConnectionStatus):
+    attempt: Annotated[int, Field(description="reconnect attempts since the last stable open")]
+    nextRetryAt: Annotated[float | None, Field(description="unix time of the next reconnect")]
+    qrRounds: Annotated[int, Field(description="QR codes shown unscanned in a row")]
+    me: Annotated[dict[str, Any] | None, Field(description="the linked account (id, name)")]
+    bridge: BridgeStatus
+
+
+# ---- helpdesk ------------------------------------------------------------------------------
+
+
+class Note(TypedDict):
+    id: int
+    chatId: str
+    authorId: str | None
+    body: str
+    createdAt: str
+
+
+class QuickReply(TypedDict):
+    id: int
+    shortcut: str
+    body: str
+
+
+class Activity(TypedDict):
+    id: int
+    actorId: str | None
+    action: str
+    chatId: str | None
+    details: Any
+    createdAt: str
+
+
+class Profile(TypedDict):
+    id: str
+    displayName: str | None
+    role: Role
+
+
+class Agent(TypedDict):
+    id: str
+    name: str | None
+    role: Role
+
+
+class Me(TypedDict):
+    userId: Annotated[str | None, Field(description="null for the API token")]
+    role: Role
+    name: str | None
+
+
+# ---- stream events: `data` of each envelope type -------------------------------------------
+
+
+class Qr(TypedDict):
+    qr: str
+
+
+class MessageAck(TypedDict):
+    chatId: str
+    messageId: str
+    ack: Annotated[int, Field(ge=0, le=5)]
+    status: AckStatus
+
+
+class ChatDeleted(TypedDict):
+    id: str
+    mergedInto: NotRequired[
+        Annotated[str, Field(description="a LID chat merged into this phone-number chat")]
+    ]
+
+
+class Presence(TypedDict):
+    chatId: str
+    presences: Annotated[
+        dict[str, dict[str, Any]],
+        Field(description="participant jid -> {lastKnownPresence, lastSeen?}"),
+    ]
+
+
+class SyncProgress(TypedDict):
+    progress: int | None
+    syncType: int | None
+    isLatest: bool | None
+
+
+class Resync(TypedDict):
+    reason: Annotated[str, Field(description="refetch the REST snapshots, then carry on")]
+
+
+class AssignmentChanged(TypedDict):
+    chatId: str
+    assignment: Assignment | None
+
+
+class TagsChanged(TypedDict):
+    chatId: str
+    tags: list[Tag]
+
+
+class NoteAdded(TypedDict):
+    chatId: str
+    note: Note
+
+
+EVENT_DATA: dict[str, Any] = {
+    "connection_status": ConnectionStatus,
+    "qr": Qr,
+    "new_message": Message,
+    "message_update": Message,
+    "message_ack": MessageAck,
+    "new_chat": Chat,
+    "chat_update": Chat,
+    "chat_deleted": ChatDeleted,
+    "contact_update": Contact,
+    "presence": Presence,
+    "sync_progress": SyncProgress,
+    "resync": Resync,
+    "assignment_changed": AssignmentChanged,
+    "tags_changed": TagsChanged,
+    "note_added": NoteAdded,
+}
+"""Each stream event type and the shape of its `data`: the one list of event types."""
+
+EventType = Literal[
+    "connection_status", "qr", "new_message", "message_update", "message_ack", "new_chat",
+    "chat_update", "chat_deleted", "contact_update", "presence", "sync_progress", "resync",
+    "assignment_changed", "tags_changed", "note_added",
+]  # fmt: skip
+"""The same names, for mypy (a test checks the two agree)."""
+
+# ---- responses -----------------------------------------------------------------------------
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: Annotated[str, Field(description="for people")]
+
+
+class Error(TypedDict):
+    error: ErrorDetail
+
+
+class ChatList(TypedDict):
+    chats: list[Chat]
+
+
+class MessageList(TypedDict):
+    messages: list[Message]
+
+
+class ContactList(TypedDict):
+    contacts: list[Contact]
+
+
+class Picture(TypedDict):
+    url: str | None
+
+
+class QrText(TypedDict):
+    qr: str | None
+
+
+class SendAccepted(TypedDict):
+    message: Annotated[Message, Field(description="status pending; the rest on the streams")]
+
+
+class ReadReceipts(TypedDict):
+    chatId: str
+    receipts: int
+
+
+class Poll(TypedDict):
+    events: list[Any]  # envelopes: the document gives them the Envelope schema
+    lastEventId: str
+
+
+class ChatAssignment(TypedDict):
+    chatId: str
+    assignment: Assignment | None
+
+
+class ChatTags(TypedDict):
+    chatId: str
+    tags: list[Tag]
+
+
+class NoteList(TypedDict):
+    notes: list[Note]
+
+
+class TagList(TypedDict):
+    tags: list[Tag]
+
+
+class QuickReplyList(TypedDict):
+    quickReplies: list[QuickReply]
+
+
+class ActivityList(TypedDict):
+    activity: list[Activity]
+
+
+class AgentList(TypedDict):
+    agents: list[Agent]
+
+
+class PairingCode(TypedDict):
+    code: str
+
+
+class Restarting(TypedDict):
+    restarting: Literal[True]
+
+
+class Applied(TypedDict):
+    epoch: str
+    seq: int
+
+
+class StoreReport(TypedDict):
+    up: bool
+    pendingRows: int
+    lagSeconds: float
+    lastError: str | None
+
+
+class SpawnedBridge(TypedDict):
+    pid: int | None
+    restarts: int
+    nextStartAt: float | None
+
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class BridgeReport(TypedDict):
+    alive: bool
+    epoch: str | None
+    seq: int | None
+    connection: str | None
+    mode: str | None
+    applied: Applied | None
+    lastHeartbeatAgeMs: int | None
+    received: Count
+    appliedEvents: Count
+    duplicates: Count
+    malformed: Count
+    gaps: Count
+    replays: Count
+    replayed: Count
+    epochChanges: Count
+    positionsLost: Count
+    reconnects: Count
+    lastFrameAgeMs: int | None
+    store: StoreReport
+    spawned: SpawnedBridge | None
+
+
+# ---- request bodies ------------------------------------------------------------------------
+
+
+MAX_TEXT = 65_536  # what WhatsApp accepts in one message
+MAX_NOTE = 10_000
+
+# Strings that are not blank once trimmed (they are trimmed), of at most so many characters.
+Trimmed20 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Trimmed50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Trimmed100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TrimmedNote = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE)
+]
+
+
+class MediaBody(TypedDict):
+    type: MediaKind
+    base64: NotRequired[Annotated[str, Field(description="the bytes (or give url)")]]
+    url: NotRequired[
+        Annotated[str, Field(pattern=r"^https?://", description="fetched by the server")]
+    ]
+    mimetype: NotRequired[Annotated[str, Field(max_length=255)]]
+    fileName: NotRequired[Annotated[str, Field(max_length=255)]]
+    ptt: NotRequired[Annotated[bool, Field(description="an audio sent as a voice note")]]
+
+
+class ReactionBody(TypedDict):
+    messageId: str
+    emoji: Annotated[str, Field(description="one emoji; '' removes your reaction")]
+
+
+class SendBody(TypedDict):
+    chatId: Annotated[str, Field(description="a jid, or a phone number in any usual notation")]
+    text: NotRequired[Annotated[str, Field(max_length=MAX_TEXT)]]
+    quotedId: NotRequired[str]
+    media: NotRequired[MediaBody]
+    reaction: NotRequired[ReactionBody]
+
+
+class AssignBody(TypedDict):
+    agentId: Trimmed100
+
+
+class TagBody(TypedDict):
+    name: Trimmed50
+    color: NotRequired[Trimmed20]
+
+
+class ChatTagBody(TypedDict):
+    tagId: int
+
+
+class NoteBody(TypedDict):
+    body: TrimmedNote
+
+
+class QuickReplyBody(TypedDict):
+    shortcut: Trimmed50
+    body: TrimmedNote
+
+
+class ProfileBody(TypedDict):
+    role: Role
+    displayName: NotRequired[Trimmed100]
+
+
+class PairingBody(TypedDict):
+    phone: Annotated[str, Field(description="the number in international format")]
