@@ -21,7 +21,7 @@ const MEDIA_KINDS = /** @type {const} */ (['image', 'video', 'audio', 'document'
 const DEFAULT_ME = '0@s.whatsapp.net'
 
 /** Methods this module answers in replay mode. */
-export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia', 'readMessages'])
+export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia', 'readMessages', 'groupMetadata'])
 
 export class ReplaySends {
   /**
@@ -71,7 +71,20 @@ export class ReplaySends {
     if (method === 'sendMessage') return this.sendMessage(args[0], args[1], args[2] ?? {})
     if (method === 'downloadMedia') return this.downloadMedia(args[0])
     if (method === 'readMessages') return this.readMessages(args[0])
+    if (method === 'groupMetadata') return this.groupMetadata(args[0])
     throw new Error(`${method} is not available in replay mode`)
+  }
+
+  /**
+   * The groups a replay knows are the capture's, which the orchestrator has from the capture
+   * itself: any other is one WhatsApp does not know, and answers as WhatsApp does
+   * (`item-not-found`, a Boom with status 404).
+   * @param {string} jid
+   */
+  groupMetadata(jid) {
+    const error = new Error(`item-not-found: no group ${jid} in this replay`)
+    Object.assign(error, { output: { statusCode: 404 } })
+    throw error
   }
 
   /**

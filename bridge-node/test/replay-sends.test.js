@@ -51,6 +51,16 @@ test('read receipts are announced as bridge.messages_read, with the keys read', 
   assert.deepEqual(published, [{ event: 'bridge.messages_read', data: { keys } }])
 })
 
+test('a group the replay does not know is one WhatsApp does not know: failed, status 404', async (t) => {
+  const { sends, published } = setup(t)
+  await assert.rejects(sends.call('groupMetadata', ['120363000000000000@g.us']), (err) => {
+    assert.match(err.message, /item-not-found/)
+    assert.equal(err.output.statusCode, 404)
+    return true
+  })
+  assert.deepEqual(published, [], 'nothing published')
+})
+
 test('a reply quotes, a reaction reacts, an id is made when none is given', async (t) => {
   const { sends } = setup(t)
   const quoted = decode({ key: { remoteJid: JID, fromMe: false, id: 'Q1' }, message: { conversation: 'where is my order?' } })
