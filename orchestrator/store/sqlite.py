@@ -82,17 +82,22 @@ UPGRADES = [
     DROP INDEX wa_messages_by_time;
     CREATE INDEX wa_messages_by_time ON wa_messages (chat_id, ts DESC, arrival DESC, id DESC);
     """,
+    # A group's members and their admin roles: JSON [{"id", "admin"}]; NULL when not known.
+    """
+    ALTER TABLE wa_chats ADD COLUMN participants TEXT;
+    """,
 ]
 
 CHAT_COLUMNS = (
     "id", "name", "is_group", "unread_count", "last_activity", "archived", "pinned", "muted",
+    "participants",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
     "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
-JSON_COLUMNS = {"media", "reactions"}
+JSON_COLUMNS = {"media", "reactions", "participants"}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
