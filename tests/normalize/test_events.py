@@ -427,7 +427,8 @@ def test_raw_has_no_other_fields(cases: Cases) -> None:
 def test_a_group_whose_members_cannot_be_read_costs_only_that_group(cases: Cases) -> None:
     full = cases["groups_update_full"]["data"][0]
     other = {**full, "id": "120363040000000009@g.us", "participants": []}
-    for admin in ("owner", {}, 1):
+    admins: list[Any] = ["owner", {}, 1]
+    for admin in admins:
         odd_role = {**full, "participants": [{**full["participants"][0], "admin": admin}]}
         [unreadable, fact] = normalize("groups.update", [odd_role, other])
         assert unreadable == Unreadable(
