@@ -31,7 +31,13 @@ class StoreError(OrchestratorError):
 
 
 class ConflictError(StoreError):
-    pass
+    """`code` is stable ("tag_exists", "quick_reply_exists"); `message` names the value in
+    conflict and never carries SQL or driver text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class CommandError(OrchestratorError):

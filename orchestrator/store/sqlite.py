@@ -14,11 +14,20 @@ from typing import Any, TypeVar
 
 import orjson
 
-from orchestrator.errors import ConflictError, StoreError
-from orchestrator.store import Metadata, Row, Snapshot, WriteBatch
+from orchestrator.errors import StoreError
+from orchestrator.store import (
+    Metadata,
+    Row,
+    Snapshot,
+    WriteBatch,
+    constraint_broken,
+    quick_reply_exists,
+    tag_exists,
+)
 from orchestrator.wire import Position
 
 T = TypeVar("T")
+
 
 # Numbered upgrades (PRAGMA user_version): append, never edit a released one.
 UPGRADES = [
@@ -172,7 +181,13 @@ class SqliteStore:
 
     async def create_tag(self, name: str, color: str | None) -> Row:
         def write(db: sqlite3.Connection) -> Row:
-            cursor = db.execute("INSERT INTO tags (name, color) VALUES (?, ?)", (name, color))
+            try:
+                cursor = db.execute("INSERT INTO tags (name, color) VALUES (?, ?)", (name, color))
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                    raise
+                sql = "SELECT name FROM tags WHERE lower(name) = lower(?)"
+                raise tag_exists(_first(db, sql, name) or name) from exc
             return _rows(db, "SELECT * FROM tags WHERE id = ?", cursor.lastrowid)[0]
 
         return await self._run(write)
@@ -206,19 +221,30 @@ class SqliteStore:
         )
 
     async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
+        shortcut = fields["shortcut"]
+
         def write(db: sqlite3.Connection) -> Row | None:
-            if reply_id is None:
-                cursor = db.execute(
-                    "INSERT INTO quick_replies (shortcut, body, created_by) VALUES (?, ?, ?)",
-                    (fields["shortcut"], fields["body"], fields.get("created_by")),
+            try:
+                if reply_id is None:
+                    cursor = db.execute(
+                        "INSERT INTO quick_replies (shortcut, body, created_by) VALUES (?, ?, ?)",
+                        (shortcut, fields["body"], fields.get("created_by")),
+                    )
+                    target = cursor.lastrowid
+                else:
+                    db.execute(
+                        "UPDATE quick_replies SET shortcut = ?, body = ? WHERE id = ?",
+                        (shortcut, fields["body"], reply_id),
+                    )
+                    target = reply_id
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                    raise
+                sql = (
+                    "SELECT shortcut FROM quick_replies WHERE lower(shortcut) = lower(?) "
+                    "AND id IS NOT ?"
                 )
-                target = cursor.lastrowid
-            else:
-                db.execute(
-                    "UPDATE quick_replies SET shortcut = ?, body = ? WHERE id = ?",
-                    (fields["shortcut"], fields["body"], reply_id),
-                )
-                target = reply_id
+                raise quick_reply_exists(_first(db, sql, shortcut, reply_id) or shortcut) from exc
             rows = _rows(db, "SELECT * FROM quick_replies WHERE id = ?", target)
             return rows[0] if rows else None
 
@@ -280,7 +306,7 @@ class SqliteStore:
             try:
                 return await asyncio.to_thread(self._with_connection, work)
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"conflict: {exc}") from exc
+                raise constraint_broken() from exc
             except sqlite3.Error as exc:
                 # A failed connection may be a corrupt or vanished file: reopen next time.
                 self._db = None
@@ -393,6 +419,12 @@ def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:
+    """The first column of the first row, or None."""
+    row = db.execute(sql, params).fetchone()
+    return None if row is None else row[0]
 
 
 def _delete_chats(db: sqlite3.Connection, chat_ids: Iterable[str]) -> None:
