@@ -29,6 +29,39 @@ from orchestrator.wire import Position
 T = TypeVar("T")
 
 
+def _unique_folded(table: str, column: str) -> str:
+    """SQL making `column` unique whatever its case, on a table that may already hold values
+    differing only in case: the first (lowest id) keeps its value, each later one gets
+    " (n)", n the smallest number from 2 that no value holds yet in any case. Deterministic, and
+    the new values collide with nothing (what precedes " (n)" and n are read back unambiguously,
+    so two renamed values differ, and none equals a value that was there). Built at import
+    from constants only: no outside input."""
+    return f"""
+    CREATE TEMP TABLE folded_renames AS
+    WITH RECURSIVE
+        numbers(n) AS (
+            SELECT 2 UNION ALL SELECT n + 1 FROM numbers WHERE n <= (SELECT count(*) FROM {table})
+        ),
+        ranked AS (
+            SELECT id, {column} AS value, lower({column}) AS folded,
+                ROW_NUMBER() OVER (PARTITION BY lower({column}) ORDER BY id) - 1 AS k
+            FROM {table}
+        ),
+        later AS (SELECT * FROM ranked WHERE k > 0),
+        free AS (
+            SELECT g.folded, numbers.n, ROW_NUMBER() OVER (PARTITION BY g.folded ORDER BY n) AS k
+            FROM (SELECT DISTINCT folded FROM later) g, numbers
+            WHERE g.folded || ' (' || numbers.n || ')' NOT IN (SELECT lower({column}) FROM {table})
+        )
+    SELECT later.id, later.value || ' (' || free.n || ')' AS value
+    FROM later JOIN free ON free.folded = later.folded AND free.k = later.k;
+    UPDATE {table} SET {column} = (SELECT value FROM folded_renames r WHERE r.id = {table}.id)
+    WHERE id IN (SELECT id FROM folded_renames);
+    DROP TABLE folded_renames;
+    CREATE UNIQUE INDEX {table}_lower_{column}_key ON {table} (lower({column}));
+    """  # noqa: S608
+
+
 # Numbered upgrades (PRAGMA user_version): append, never edit a released one.
 UPGRADES = [
     """
@@ -95,6 +128,9 @@ UPGRADES = [
     """
     ALTER TABLE wa_chats ADD COLUMN participants TEXT;
     """,
+    # "Billing" and "billing" are one tag, "/Hi" and "/hi" one shortcut. SQLite's lower() folds
+    # ASCII letters only (no ICU here); PostgreSQL's folds by its locale.
+    _unique_folded("tags", "name") + _unique_folded("quick_replies", "shortcut"),
 ]
 
 CHAT_COLUMNS = (

@@ -47,11 +47,16 @@ def assert_conflict(exc: ConflictError, code: str, message: str) -> None:
     assert not DRIVER_WORDS.search(exc.message), exc.message
 
 
-async def test_a_tag_name_is_unique(store: Store) -> None:
+async def test_a_tag_name_is_unique_whatever_its_case(store: Store) -> None:
     await store.create_tag("Billing", None)
-    with pytest.raises(ConflictError) as caught:
-        await store.create_tag("Billing", "#000")
-    assert_conflict(caught.value, "tag_exists", "a tag named 'Billing' exists")
+    for name in ("Billing", "billing", "BILLING"):
+        with pytest.raises(ConflictError) as caught:
+            await store.create_tag(name, "#000")
+        assert_conflict(caught.value, "tag_exists", "a tag named 'Billing' exists")
+    other = await store.create_tag("billing (EU)", None)
+    metadata = await store.load_metadata()
+    assert sorted(t["name"] for t in metadata.tags.values()) == ["Billing", "billing (EU)"]
+    assert metadata.tags[other["id"]]["color"] is None
 
 
 async def test_notes_in_order(store: Store, make_user: MakeUser) -> None:
@@ -88,22 +93,27 @@ async def test_activity_newest_first_per_chat(store: Store, make_user: MakeUser)
     assert len(await store.activity(None, 2)) == 2
 
 
-async def test_a_quick_reply_shortcut_is_unique(store: Store) -> None:
+async def test_a_quick_reply_shortcut_is_unique_whatever_its_case(store: Store) -> None:
     hi = await store.save_quick_reply(None, {"shortcut": "/Hi", "body": "Hello!"})
     bye = await store.save_quick_reply(None, {"shortcut": "/bye", "body": "Bye!"})
     assert hi is not None and bye is not None
+    for shortcut in ("/Hi", "/hi"):
+        with pytest.raises(ConflictError) as caught:
+            await store.save_quick_reply(None, {"shortcut": shortcut, "body": "dup"})
+        assert_conflict(
+            caught.value, "quick_reply_exists", "a quick reply with the shortcut '/Hi' exists"
+        )
+    # another reply's shortcut, in another case: refused, and the reply is as it was
     with pytest.raises(ConflictError) as caught:
-        await store.save_quick_reply(None, {"shortcut": "/Hi", "body": "dup"})
+        await store.save_quick_reply(bye["id"], {"shortcut": "/HI", "body": "changed"})
     assert_conflict(
         caught.value, "quick_reply_exists", "a quick reply with the shortcut '/Hi' exists"
     )
-    with pytest.raises(ConflictError) as caught:
-        await store.save_quick_reply(bye["id"], {"shortcut": "/Hi", "body": "changed"})
-    assert_conflict(
-        caught.value, "quick_reply_exists", "a quick reply with the shortcut '/Hi' exists"
-    )
+    # its own shortcut in another case is no conflict
+    renamed = await store.save_quick_reply(hi["id"], {"shortcut": "/HI", "body": "Hello!"})
+    assert renamed is not None and renamed["shortcut"] == "/HI"
     replies = {r["id"]: (r["shortcut"], r["body"]) for r in await store.quick_replies()}
-    assert replies == {hi["id"]: ("/Hi", "Hello!"), bye["id"]: ("/bye", "Bye!")}
+    assert replies == {hi["id"]: ("/HI", "Hello!"), bye["id"]: ("/bye", "Bye!")}
 
 
 async def test_other_broken_rules_say_so_without_the_database_wording(store: Store) -> None:
