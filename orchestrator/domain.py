@@ -8,7 +8,7 @@ jids of one person into one canonical id, using the `JidAlias` facts and the `*_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 # ack values on the wire and in the API; Baileys' WebMessageInfo.Status
 ACK_ERROR, ACK_PENDING, ACK_SENT, ACK_DELIVERED, ACK_READ, ACK_PLAYED = range(6)
@@ -104,6 +104,20 @@ class ReactionSet:
     emoji: str | None  # None: removed
 
 
+AdminRole = Literal["admin", "superadmin"]  # a group member's role; None: not an admin
+ParticipantAction = Literal["add", "remove", "promote", "demote", "modify"]
+PARTICIPANT_ACTIONS: tuple[ParticipantAction, ...] = get_args(ParticipantAction)
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """A member of a group and its admin role (None: not an admin)."""
+
+    id: str
+    admin: AdminRole | None = None
+    alt: str | None = None  # the same person's other jid (LID or phone), when the event names it
+
+
 @dataclass(frozen=True, slots=True)
 class ChatSeen:
     """chats.upsert/update, groups.upsert/update, history chats. None = not in this event."""
@@ -116,6 +130,7 @@ class ChatSeen:
     archived: bool | None = None
     pinned: bool | None = None
     muted: bool | None = None
+    participants: tuple[Participant, ...] | None = None  # a group's whole membership
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +163,12 @@ class PresenceSeen:
 
 @dataclass(frozen=True, slots=True)
 class ParticipantsChanged:
+    """group-participants.update: `action` done to some members of a group. `admin` of each
+    participant is what the event said (Baileys sends null for most actions)."""
+
     chat_id: str
-    participants: tuple[str, ...]
-    action: str  # add remove promote demote modify
+    participants: tuple[Participant, ...]
+    action: ParticipantAction
 
 
 @dataclass(frozen=True, slots=True)

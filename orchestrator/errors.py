@@ -92,6 +92,7 @@ class Code(enum.StrEnum):
     NOT_CONNECTED = "not_connected", 409
     NOT_SPAWNED = "not_spawned", 409
     BRIDGE_NOT_RUNNING = "bridge_not_running", 409
+    CONFLICT = "conflict", 409
     TAG_EXISTS = "tag_exists", 409
     QUICK_REPLY_EXISTS = "quick_reply_exists", 409
     # 413, 429: limits
@@ -123,8 +124,8 @@ class StoreError(OrchestratorError):
 
 
 class ConflictError(StoreError):
-    """A uniqueness rule: `code` says which (tag_exists, quick_reply_exists); the message names
-    the value, never the database's own text."""
+    """A write broke a rule of the store. `code` is stable (tag_exists, quick_reply_exists, or
+    conflict for any other rule); `message` names the value, never SQL or driver text."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

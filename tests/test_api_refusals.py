@@ -168,8 +168,8 @@ def test_a_group_whatsapp_does_not_know_is_404_not_a_ghost(stack: Orchestrator) 
 
 def test_media_urls_are_signed_links_that_need_no_token(stack: Orchestrator) -> None:
     http = stack.http
-    sent = http.post("/send", json={"chatId": PERSON, "media": {"type": "image", "base64": PNG,
-                                                                 "mimetype": "image/png"}})  # fmt: skip
+    media = {"type": "image", "base64": PNG, "mimetype": "image/png"}
+    sent = http.post("/send", json={"chatId": PERSON, "media": media})
     assert sent.status_code == 202, sent.text
     message_id = sent.json()["message"]["id"]
 

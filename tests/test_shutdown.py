@@ -100,8 +100,7 @@ def test_sigterm_ends_every_stream_then_flushes_stops_the_bridge_and_exits(
         orchestrator.signal_group(signal.SIGTERM)
         async with asyncio.timeout(30):  # before the fix: never
             await asyncio.gather(*tasks)
-            while orchestrator.running:
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(orchestrator.popen.wait)
         return time.monotonic() - sent
 
     took = asyncio.run(scenario())
@@ -110,7 +109,8 @@ def test_sigterm_ends_every_stream_then_flushes_stops_the_bridge_and_exits(
     for out in results["sse"]:
         # The stream ends with a reconnection hint after the one given at connect.
         assert [line for line in out["lines"] if line.startswith("retry:")][-2:] == [
-            "retry: 2000", "retry: 3000"
+            "retry: 2000",
+            "retry: 3000",
         ], out["lines"][-5:]
     assert {out["code"] for out in results["ws"]} == {1012}
     assert all(out["status"] == 200 and out["body"]["events"] == [] for out in results["poll"])
@@ -145,4 +145,3 @@ def _exited(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] == "Z"
     return True
-

@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from orchestrator import domain as d
-from orchestrator.state import State
+from orchestrator.state import Change, Chat, State
 
 PN = "5511912345678@s.whatsapp.net"
 LID = "123456789012345@lid"
@@ -34,6 +34,8 @@ def test_applying_a_fact_twice_changes_nothing_the_second_time() -> None:
         d.ContactSeen(PN, name="Ana"),
         d.SyncProgress(50, 2, False),
         d.PresenceSeen(PN, {PN: {"lastKnownPresence": "composing"}}),
+        d.ChatSeen(GROUP, True, participants=(d.Participant(PN, "admin"),)),
+        d.ParticipantsChanged(GROUP, (d.Participant(LID),), "add"),
     ]
     first = []
     for fact in facts:
@@ -41,7 +43,7 @@ def test_applying_a_fact_twice_changes_nothing_the_second_time() -> None:
         assert state.apply([fact]) == [], fact
     assert [c.type for c in first] == [
         "new_chat", "new_message", "message_ack", "message_update", "contact_update",
-        "sync_progress", "presence",
+        "sync_progress", "presence", "new_chat", "chat_update",
     ]  # fmt: skip
     assert state.chats[PN].unread_count == 1
 
@@ -194,3 +196,106 @@ def test_messages_of_one_second_keep_the_order_they_arrived_in() -> None:
     restored = State(window=10, max_messages=100, clock_us=lambda: 10**9)
     restored.load([], list(chat.messages.values()), [], {})
     assert [m.id for m in restored.message_page(restored.chats[PN], 10, None)] == ["x", *burst]
+
+
+# ---- group members ----------------------------------------------------------------------
+
+GROUP = "120363040000000001@g.us"
+ME_PN, ME_LID = "5511900000001@s.whatsapp.net", "100000000000001@lid"
+BOB_PN, BOB_LID = "5511977776666@s.whatsapp.net", "300000000000003@lid"
+P = d.Participant
+
+
+def members(*participants: d.Participant) -> d.ChatSeen:
+    return d.ChatSeen(GROUP, True, name="Support", participants=participants)
+
+
+def test_members_and_their_roles_come_from_the_group_metadata() -> None:
+    state = State(window=10, max_messages=100)
+    metadata = members(P(ME_LID, "superadmin", alt=ME_PN), P(BOB_PN), P(LID, "admin"))
+    [change] = state.apply([metadata])
+    chat = state.chats[GROUP]
+    assert change == Change("new_chat", GROUP, chat)
+    # ids are canonical: the LID a member object pairs with a phone jid resolves to it
+    assert chat.participants == {ME_PN: "superadmin", BOB_PN: None, LID: "admin"}
+    assert state.resolve(ME_LID) == ME_PN
+    assert state.apply([metadata]) == []
+    assert state.apply([members(P(BOB_PN), P(LID, "admin"), P(ME_PN, "superadmin"))]) == []
+    assert state.apply([d.ChatSeen(GROUP, True, name="Support (EU)")]) == [
+        Change("chat_update", GROUP, chat)
+    ]
+    assert chat.participants == {ME_PN: "superadmin", BOB_PN: None, LID: "admin"}
+    # the whole list replaces what was there
+    assert state.apply([members(P(ME_PN, "superadmin"), P(LID))]) == [
+        Change("chat_update", GROUP, chat)
+    ]
+    assert chat.participants == {ME_PN: "superadmin", LID: None}
+    # a 1:1 chat has none, whatever an event says
+    state.apply([d.ChatSeen(PN, False, participants=(P(BOB_PN),))])
+    assert state.chats[PN].participants is None
+
+
+def test_each_participant_action_changes_the_group_once() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([members(P(ME_PN, "superadmin"))])
+    chat = state.chats[GROUP]
+    steps: list[tuple[d.ParticipantAction, d.Participant, dict[str, d.AdminRole | None]]] = [
+        ("add", P(BOB_PN), {ME_PN: "superadmin", BOB_PN: None}),
+        ("promote", P(BOB_PN), {ME_PN: "superadmin", BOB_PN: "admin"}),
+        ("demote", P(BOB_PN), {ME_PN: "superadmin", BOB_PN: None}),
+        ("promote", P(BOB_PN, "superadmin"), {ME_PN: "superadmin", BOB_PN: "superadmin"}),
+        ("demote", P(ME_PN), {ME_PN: None, BOB_PN: "superadmin"}),
+        ("remove", P(BOB_PN), {ME_PN: None}),
+        ("modify", P(PN), {ME_PN: None, PN: None}),  # a new number joins under it
+        ("remove", P(ME_PN), {PN: None}),
+        ("remove", P(PN), {}),
+    ]
+    for action, participant, expected in steps:
+        fact = d.ParticipantsChanged(GROUP, (participant,), action)
+        assert state.apply([fact]) == [Change("chat_update", GROUP, chat)], (action, participant)
+        assert chat.participants == expected, (action, participant)
+        assert state.apply([fact]) == [], f"{action} applied twice"
+        assert chat.participants == expected
+    # a member added again keeps the role he has
+    state.apply([d.ParticipantsChanged(GROUP, (P(BOB_PN, "admin"),), "add")])
+    assert state.apply([d.ParticipantsChanged(GROUP, (P(BOB_PN),), "add")]) == []
+    assert chat.participants == {BOB_PN: "admin"}
+
+
+def test_participant_events_for_a_group_never_seen_start_its_member_list() -> None:
+    state = State(window=10, max_messages=100)
+    [change] = state.apply([d.ParticipantsChanged(GROUP, (P(BOB_PN),), "promote")])
+    assert change.type == "new_chat" and state.chats[GROUP].participants == {BOB_PN: "admin"}
+    other = "120363040000000002@g.us"
+    [change] = state.apply([d.ParticipantsChanged(other, (P(BOB_PN),), "remove")])
+    assert change.type == "new_chat" and state.chats[other].participants is None
+    assert state.apply([d.ParticipantsChanged(PN, (P(BOB_PN),), "add")]) == []  # not a group
+    assert PN not in state.chats
+
+
+def test_members_under_a_lid_are_filed_again_under_the_phone_jid() -> None:
+    state = State(window=10, max_messages=100)
+    state.apply([members(P(ME_PN, "superadmin"), P(BOB_LID, "admin"), P(LID))])
+    chat = state.chats[GROUP]
+    # a participant event carrying the pair learns it, and names the member once
+    changes = state.apply([d.ParticipantsChanged(GROUP, (P(BOB_LID, alt=BOB_PN),), "demote")])
+    assert changes == [Change("chat_update", GROUP, chat)]
+    assert chat.participants == {ME_PN: "superadmin", LID: None, BOB_PN: None}
+    # a mapping learned on its own re-files, and says so
+    changes = state.apply([d.JidAlias(lid=LID, pn=PN)])
+    assert changes == [Change("chat_update", GROUP, chat)]
+    assert chat.participants == {ME_PN: "superadmin", BOB_PN: None, PN: None}
+    assert state.apply([d.JidAlias(lid=LID, pn=PN)]) == []
+    # events naming the LID now land on the phone jid
+    state.apply([d.ParticipantsChanged(GROUP, (P(LID),), "promote")])
+    assert chat.participants == {ME_PN: "superadmin", BOB_PN: None, PN: "admin"}
+
+
+def test_stored_members_are_canonical_once_loaded() -> None:
+    state = State(window=10, max_messages=100)
+    stored = Chat(GROUP, True, "Support", participants={LID: "admin", BOB_LID: None})
+    state.load([stored], [], [], {LID: PN})
+    chat = state.chats[GROUP]
+    assert chat.participants == {PN: "admin", BOB_LID: None}
+    state.apply([d.JidAlias(lid=BOB_LID, pn=BOB_PN)])
+    assert chat.participants == {PN: "admin", BOB_PN: None}

@@ -17,6 +17,8 @@ from typing import Any
 
 from orchestrator.domain import (
     ACK_ERROR,
+    PARTICIPANT_ACTIONS,
+    AdminRole,
     ChatRemoved,
     ChatRemovedAllMessages,
     ChatSeen,
@@ -26,6 +28,8 @@ from orchestrator.domain import (
     Message,
     MessageSeen,
     MessagesRemoved,
+    Participant,
+    ParticipantAction,
     ParticipantsChanged,
     PresenceSeen,
     SyncProgress,
@@ -46,6 +50,7 @@ from orchestrator.normalize.values import (
     opt_bool,
     opt_int,
     opt_jid,
+    opt_list,
     opt_str,
     req_jid,
     req_str,
@@ -243,6 +248,7 @@ def _chat(item: Any) -> ChatSeen | None:
         # which a pure function has not: any end time counts as muted.
         pinned=_flag(chat, "pinned"),
         muted=_flag(chat, "muteEndTime"),
+        participants=_history_members(chat.get("participant")) if is_group(jid) else None,
     )
 
 
@@ -301,30 +307,74 @@ def _contacts(event: str, data: Any) -> list[Fact]:
 
 
 def _group(item: Any) -> ChatSeen | None:
+    """A GroupMetadata (groups.upsert), or a partial one (groups.update: only what changed,
+    so `participants` is there only when the whole membership is, as after
+    groupFetchAllParticipating)."""
     group = as_dict(item, "group")
     jid = req_jid(group, "id", "group")
     if is_hidden(jid):
         return None
-    return ChatSeen(id=jid, is_group=True, name=opt_str(group.get("subject"), "group.subject"))
+    members = group.get("participants")
+    return ChatSeen(
+        id=jid,
+        is_group=True,
+        name=opt_str(group.get("subject"), "group.subject"),
+        participants=None if members is None else _members(members, "group.participants"),
+    )
 
 
 def _groups(event: str, data: Any) -> list[Fact]:
     return _each(event, data, "groups", _group)
 
 
-def _participant_id(item: Any) -> str:
-    """A participant: a jid string (Baileys 6) or a GroupParticipant object (Baileys 7)."""
+_ADMIN_ROLES: dict[str, AdminRole] = {"admin": "admin", "superadmin": "superadmin"}
+_RANKS: dict[int, AdminRole | None] = {0: None, 1: "admin", 2: "superadmin"}  # proto's Rank
+_ACTIONS: dict[str, ParticipantAction] = {action: action for action in PARTICIPANT_ACTIONS}
+
+
+def _member(item: Any) -> Participant:
+    """A participant: a jid string (Baileys 6), or a Baileys 7 GroupParticipant: `id`, the
+    same person's other jid in `phoneNumber` (when `id` is a LID) or `lid` (when it is a phone
+    jid), and `admin` (null, "admin" or "superadmin"). See Socket/groups.js
+    extractGroupMetadata and Socket/messages-recv.js handleGroupNotification."""
     if type(item) is str:
         jid = opt_jid(item, "participant")
         if jid is None:
             raise ShapeError("participant: empty")
-        return jid
+        return Participant(jid)
     participant = as_dict(item, "participant")
-    for name in ("id", "phoneNumber", "lid"):
-        jid = opt_jid(participant.get(name), f"participant.{name}")
-        if jid is not None:
-            return jid
-    raise ShapeError("participant: no id")
+    jid = opt_jid(participant.get("id"), "participant.id")
+    alt = opt_jid(participant.get("phoneNumber"), "participant.phoneNumber") or opt_jid(
+        participant.get("lid"), "participant.lid"
+    )
+    if jid is None:
+        jid, alt = alt, None
+    if jid is None:
+        raise ShapeError("participant: no id")
+    admin = participant.get("admin")
+    role = None if admin is None else _ADMIN_ROLES.get(admin) if type(admin) is str else None
+    if admin is not None and role is None:
+        raise ShapeError("participant.admin: not null, 'admin' or 'superadmin'")
+    return Participant(jid, role, None if alt == jid else alt)
+
+
+def _members(items: Any, where: str) -> tuple[Participant, ...]:
+    return tuple(_member(item) for item in as_list(items, where))
+
+
+def _history_members(items: Any) -> tuple[Participant, ...] | None:
+    """A history Conversation's `participant` (proto GroupParticipant: `userJid`, `rank`).
+    Empty (as in most history chunks) means not in this event, not an empty group."""
+    members = []
+    for item in opt_list(items, "chat.participant"):
+        participant = as_dict(item, "chat.participant[]")
+        rank = opt_int(participant.get("rank"), "chat.participant[].rank") or 0
+        if rank not in _RANKS:
+            raise ShapeError("chat.participant[].rank: unknown rank")
+        members.append(
+            Participant(req_jid(participant, "userJid", "chat.participant[]"), _RANKS[rank])
+        )
+    return tuple(members) or None
 
 
 def _group_participants(event: str, data: Any) -> list[Fact]:
@@ -332,10 +382,10 @@ def _group_participants(event: str, data: Any) -> list[Fact]:
     jid = req_jid(payload, "id", "data")
     if is_hidden(jid):
         return []
-    action = req_str(payload, "action", "data")
-    participants = tuple(
-        _participant_id(p) for p in as_list(payload.get("participants"), "participants")
-    )
+    action = _ACTIONS.get(req_str(payload, "action", "data"))
+    if action is None:
+        raise ShapeError("data.action: not add, remove, promote, demote or modify")
+    participants = _members(payload.get("participants"), "participants")
     return [ParticipantsChanged(jid, participants, action)]
 
 

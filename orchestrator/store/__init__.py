@@ -11,9 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orchestrator.errors import ConflictError
 from orchestrator.wire import Position
 
 Row = dict[str, Any]
+
+
+def tag_exists(name: str) -> ConflictError:
+    """A tag's name is unique whatever its case; `name` is the one that exists."""
+    return ConflictError("tag_exists", f"a tag named {name!r} exists")
+
+
+def quick_reply_exists(shortcut: str) -> ConflictError:
+    """A quick reply's shortcut is unique whatever its case; `shortcut` is the one that exists."""
+    return ConflictError(
+        "quick_reply_exists", f"a quick reply with the shortcut {shortcut!r} exists"
+    )
+
+
+def constraint_broken() -> ConflictError:
+    """Any other integrity rule a write broke (a foreign key, a check): a bug upstream of the
+    store, told without the database's wording."""
+    return ConflictError("conflict", "the write breaks a rule of the store")
 
 
 @dataclass
@@ -79,7 +98,7 @@ class Store(Protocol):
         ...
 
     async def create_tag(self, name: str, color: str | None) -> Row:
-        """Raises ConflictError when the name exists."""
+        """Raises ConflictError `tag_exists` when the name exists in any case."""
         ...
 
     async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None: ...
@@ -91,7 +110,8 @@ class Store(Protocol):
     async def quick_replies(self) -> list[Row]: ...
 
     async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
-        """Create (no id) or update; None when the id does not exist. Raises ConflictError."""
+        """Create (no id) or update; None when the id does not exist. Raises ConflictError
+        `quick_reply_exists` when another reply has the shortcut in any case."""
         ...
 
     async def delete_quick_reply(self, reply_id: int) -> bool: ...

@@ -21,6 +21,10 @@ def chat_row(chat: Chat) -> Row:
         "archived": chat.archived,
         "pinned": chat.pinned,
         "muted": chat.muted,
+        # [{"id", "admin"}], as the API shows them; None when not known (or not a group)
+        "participants": None
+        if chat.participants is None
+        else [{"id": jid, "admin": admin} for jid, admin in chat.participants.items()],
     }
 
 
@@ -113,7 +117,14 @@ def chat_from_row(row: Row) -> Chat:
         archived=bool(row.get("archived")),
         pinned=bool(row.get("pinned")),
         muted=bool(row.get("muted")),
+        participants=_participants(row.get("participants")),
     )
+
+
+def _participants(value: Any) -> dict[str, d.AdminRole | None] | None:
+    if value is None:
+        return None
+    return {p["id"]: p["admin"] for p in _json(value)}
 
 
 def contact_from_row(row: Row) -> Contact:

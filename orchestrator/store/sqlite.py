@@ -14,11 +14,53 @@ from typing import Any, TypeVar
 
 import orjson
 
-from orchestrator.errors import ConflictError, StoreError
-from orchestrator.store import Metadata, Row, Snapshot, WriteBatch
+from orchestrator.errors import StoreError
+from orchestrator.store import (
+    Metadata,
+    Row,
+    Snapshot,
+    WriteBatch,
+    constraint_broken,
+    quick_reply_exists,
+    tag_exists,
+)
 from orchestrator.wire import Position
 
 T = TypeVar("T")
+
+
+def _unique_folded(table: str, column: str) -> str:
+    """SQL making `column` unique whatever its case, on a table that may already hold values
+    differing only in case: the first (lowest id) keeps its value, each later one gets
+    " (n)", n the smallest number from 2 that no value holds yet in any case. Deterministic, and
+    the new values collide with nothing (what precedes " (n)" and n are read back unambiguously,
+    so two renamed values differ, and none equals a value that was there). Built at import
+    from constants only: no outside input."""
+    return f"""
+    CREATE TEMP TABLE folded_renames AS
+    WITH RECURSIVE
+        numbers(n) AS (
+            SELECT 2 UNION ALL SELECT n + 1 FROM numbers WHERE n <= (SELECT count(*) FROM {table})
+        ),
+        ranked AS (
+            SELECT id, {column} AS value, lower({column}) AS folded,
+                ROW_NUMBER() OVER (PARTITION BY lower({column}) ORDER BY id) - 1 AS k
+            FROM {table}
+        ),
+        later AS (SELECT * FROM ranked WHERE k > 0),
+        free AS (
+            SELECT g.folded, numbers.n, ROW_NUMBER() OVER (PARTITION BY g.folded ORDER BY n) AS k
+            FROM (SELECT DISTINCT folded FROM later) g, numbers
+            WHERE g.folded || ' (' || numbers.n || ')' NOT IN (SELECT lower({column}) FROM {table})
+        )
+    SELECT later.id, later.value || ' (' || free.n || ')' AS value
+    FROM later JOIN free ON free.folded = later.folded AND free.k = later.k;
+    UPDATE {table} SET {column} = (SELECT value FROM folded_renames r WHERE r.id = {table}.id)
+    WHERE id IN (SELECT id FROM folded_renames);
+    DROP TABLE folded_renames;
+    CREATE UNIQUE INDEX {table}_lower_{column}_key ON {table} (lower({column}));
+    """  # noqa: S608
+
 
 # Numbered upgrades (PRAGMA user_version): append, never edit a released one.
 UPGRADES = [
@@ -82,17 +124,25 @@ UPGRADES = [
     DROP INDEX wa_messages_by_time;
     CREATE INDEX wa_messages_by_time ON wa_messages (chat_id, ts DESC, arrival DESC, id DESC);
     """,
+    # A group's members and their admin roles: JSON [{"id", "admin"}]; NULL when not known.
+    """
+    ALTER TABLE wa_chats ADD COLUMN participants TEXT;
+    """,
+    # "Billing" and "billing" are one tag, "/Hi" and "/hi" one shortcut. SQLite's lower() folds
+    # ASCII letters only (no ICU here); PostgreSQL's folds by its locale.
+    _unique_folded("tags", "name") + _unique_folded("quick_replies", "shortcut"),
 ]
 
 CHAT_COLUMNS = (
     "id", "name", "is_group", "unread_count", "last_activity", "archived", "pinned", "muted",
+    "participants",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
     "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
-JSON_COLUMNS = {"media", "reactions"}
+JSON_COLUMNS = {"media", "reactions", "participants"}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -167,7 +217,13 @@ class SqliteStore:
 
     async def create_tag(self, name: str, color: str | None) -> Row:
         def write(db: sqlite3.Connection) -> Row:
-            cursor = db.execute("INSERT INTO tags (name, color) VALUES (?, ?)", (name, color))
+            try:
+                cursor = db.execute("INSERT INTO tags (name, color) VALUES (?, ?)", (name, color))
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                    raise
+                sql = "SELECT name FROM tags WHERE lower(name) = lower(?)"
+                raise tag_exists(_first(db, sql, name) or name) from exc
             return _rows(db, "SELECT * FROM tags WHERE id = ?", cursor.lastrowid)[0]
 
         return await self._run(write)
@@ -201,19 +257,30 @@ class SqliteStore:
         )
 
     async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
+        shortcut = fields["shortcut"]
+
         def write(db: sqlite3.Connection) -> Row | None:
-            if reply_id is None:
-                cursor = db.execute(
-                    "INSERT INTO quick_replies (shortcut, body, created_by) VALUES (?, ?, ?)",
-                    (fields["shortcut"], fields["body"], fields.get("created_by")),
+            try:
+                if reply_id is None:
+                    cursor = db.execute(
+                        "INSERT INTO quick_replies (shortcut, body, created_by) VALUES (?, ?, ?)",
+                        (shortcut, fields["body"], fields.get("created_by")),
+                    )
+                    target = cursor.lastrowid
+                else:
+                    db.execute(
+                        "UPDATE quick_replies SET shortcut = ?, body = ? WHERE id = ?",
+                        (shortcut, fields["body"], reply_id),
+                    )
+                    target = reply_id
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                    raise
+                sql = (
+                    "SELECT shortcut FROM quick_replies WHERE lower(shortcut) = lower(?) "
+                    "AND id IS NOT ?"
                 )
-                target = cursor.lastrowid
-            else:
-                db.execute(
-                    "UPDATE quick_replies SET shortcut = ?, body = ? WHERE id = ?",
-                    (fields["shortcut"], fields["body"], reply_id),
-                )
-                target = reply_id
+                raise quick_reply_exists(_first(db, sql, shortcut, reply_id) or shortcut) from exc
             rows = _rows(db, "SELECT * FROM quick_replies WHERE id = ?", target)
             return rows[0] if rows else None
 
@@ -275,8 +342,7 @@ class SqliteStore:
             try:
                 return await asyncio.to_thread(self._with_connection, work)
             except sqlite3.IntegrityError as exc:
-                code = "tag_exists" if "tags." in str(exc) else "quick_reply_exists"
-                raise ConflictError(code, "that name exists") from exc
+                raise constraint_broken() from exc
             except sqlite3.Error as exc:
                 # A failed connection may be a corrupt or vanished file: reopen next time.
                 self._db = None
@@ -389,6 +455,12 @@ def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:
+    """The first column of the first row, or None."""
+    row = db.execute(sql, params).fetchone()
+    return None if row is None else row[0]
 
 
 def _delete_chats(db: sqlite3.Connection, chat_ids: Iterable[str]) -> None:

@@ -15,7 +15,15 @@ from postgrest import APIError
 from postgrest.types import ReturnMethod
 
 from orchestrator.errors import ConflictError, StoreError
-from orchestrator.store import Metadata, Row, Snapshot, WriteBatch
+from orchestrator.store import (
+    Metadata,
+    Row,
+    Snapshot,
+    WriteBatch,
+    constraint_broken,
+    quick_reply_exists,
+    tag_exists,
+)
 from orchestrator.wire import Position
 from supabase import AsyncClient, acreate_client
 
@@ -23,6 +31,14 @@ T = TypeVar("T")
 CHUNK = 500  # rows per request: PostgREST bodies stay small, requests stay few
 PAGE = 1000  # rows per read page (PostgREST's usual max-rows)
 PARALLEL_READS = 16
+UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integrity rules
+
+
+class _Duplicate(ConflictError):
+    """A unique key was taken: the caller, who knows which, says so (see create_tag)."""
+
+    def __init__(self) -> None:
+        super().__init__("conflict", "the value exists")
 
 
 class SupabaseStore:
@@ -50,9 +66,11 @@ class SupabaseStore:
         try:
             return await request
         except APIError as exc:
-            if str(exc.code or "").startswith("23"):
-                code = "tag_exists" if "tags" in str(exc.message) else "quick_reply_exists"
-                raise ConflictError(code, "that name exists") from exc
+            code = str(exc.code or "")
+            if code == UNIQUE_VIOLATION:
+                raise _Duplicate() from exc
+            if code.startswith("23"):
+                raise constraint_broken() from exc
             raise StoreError(f"supabase {self.url}: {exc.code} {exc.message}") from exc
         except (httpx.HTTPError, OSError) as exc:
             raise StoreError(f"supabase {self.url}: {exc}") from exc
@@ -174,9 +192,21 @@ class SupabaseStore:
         return (await self._rows(table.upsert(row, on_conflict="chat_id")))[0]
 
     async def create_tag(self, name: str, color: str | None) -> Row:
-        return (await self._rows(self._db().table("tags").insert({"name": name, "color": color})))[
-            0
-        ]
+        try:
+            rows = await self._rows(self._db().table("tags").insert({"name": name, "color": color}))
+        except _Duplicate as exc:
+            raise tag_exists(await self._taken("tags", "name", name, None)) from exc
+        return rows[0]
+
+    async def _taken(self, table: str, column: str, value: str, other_than: int | None) -> str:
+        """The value in `column` that `value` collided with (case aside). The catalogues are
+        small; read whole, compared here rather than through a pattern filter that would need
+        escaping. Python folds case as PostgreSQL does for all but rare letters: else `value`."""
+        folded = value.lower()
+        for row in await self._all(table, "id"):
+            if row[column].lower() == folded and row["id"] != other_than:
+                return str(row[column])
+        return value
 
     async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None:
         table = self._db().table("chat_tags")
@@ -200,10 +230,15 @@ class SupabaseStore:
 
     async def save_quick_reply(self, reply_id: int | None, fields: Row) -> Row | None:
         table = self._db().table("quick_replies")
-        if reply_id is None:
-            return (await self._rows(table.insert(fields)))[0]
-        changes = {"shortcut": fields["shortcut"], "body": fields["body"]}
-        rows = await self._rows(table.update(changes).eq("id", reply_id))
+        try:
+            if reply_id is None:
+                return (await self._rows(table.insert(fields)))[0]
+            changes = {"shortcut": fields["shortcut"], "body": fields["body"]}
+            rows = await self._rows(table.update(changes).eq("id", reply_id))
+        except _Duplicate as exc:
+            shortcut = fields["shortcut"]
+            taken = await self._taken("quick_replies", "shortcut", shortcut, reply_id)
+            raise quick_reply_exists(taken) from exc
         return rows[0] if rows else None
 
     async def delete_quick_reply(self, reply_id: int) -> bool:

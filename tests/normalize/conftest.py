@@ -15,12 +15,15 @@ GENERATOR = REPO / "tests" / "fixtures" / "make-fixtures.mjs"
 
 # The ids and times the generator uses (its "ids and times" block).
 T = 1_700_000_000
+ME_PN = "5511900000001@s.whatsapp.net"
 ME_LID = "100000000000001@lid"
 ANA_PN = "5511988887777@s.whatsapp.net"
 ANA_LID = "200000000000002@lid"
 BOB_PN = "5511977776666@s.whatsapp.net"
 BOB_LID = "300000000000003@lid"
+BOB_NEW_PN = "5511955554444@s.whatsapp.net"
 GROUP = "120363040000000001@g.us"
+GROUP2 = "120363040000000002@g.us"
 BIG = 9007199254740993  # 2^53 + 1
 UINT64_MAX = 2**64 - 1
 

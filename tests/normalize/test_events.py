@@ -26,11 +26,13 @@ from orchestrator.domain import (
     MessageChanged,
     MessageSeen,
     MessagesRemoved,
+    Participant,
     ParticipantsChanged,
     PresenceSeen,
     Reaction,
     ReactionSet,
     SyncProgress,
+    Unreadable,
 )
 from orchestrator.normalize import SELF, normalize
 from tests.normalize.conftest import (
@@ -38,9 +40,12 @@ from tests.normalize.conftest import (
     ANA_PN,
     BIG,
     BOB_LID,
+    BOB_NEW_PN,
     BOB_PN,
     GROUP,
+    GROUP2,
     ME_LID,
+    ME_PN,
     UINT64_MAX,
     Cases,
     T,
@@ -199,7 +204,13 @@ EXPECTED: dict[str, list[Fact]] = {
             archived=False,
             pinned=True,
             muted=True,
+            participants=(
+                Participant(ME_LID, "superadmin"),
+                Participant(BOB_LID, "admin"),
+                Participant(ANA_LID),
+            ),
         ),
+        chat(GROUP2, name="Old group", timestamp=T),  # no members in this chunk: None, not ()
         chat(ANA_LID, name="Ana", unread_count=0, timestamp=T + 9, archived=True),
         chat(BOB_PN, timestamp=BIG, pinned=False, muted=False),
         ContactSeen(ANA_LID, name="Ana", alt=ANA_PN),
@@ -304,10 +315,47 @@ EXPECTED: dict[str, list[Fact]] = {
         ContactSeen(BOB_PN, verified_name="Bob Ltd", alt=BOB_LID),
     ],
     "contacts_update": [ContactSeen(ANA_LID, notify="Ana Paula"), ContactSeen(BOB_PN)],
-    "groups_upsert": [chat(GROUP, name="Support team")],
+    "groups_upsert": [
+        chat(
+            GROUP,
+            name="Support team",
+            participants=(
+                Participant(ME_LID, "superadmin", alt=ME_PN),
+                Participant(BOB_LID, None, alt=BOB_PN),
+            ),
+        )
+    ],
+    # a partial update has no participants: None (not in this event), not () (nobody)
     "groups_update": [chat(GROUP, name="Support team (EU)"), chat(GROUP)],
-    "group_participants_objects": [ParticipantsChanged(GROUP, (ANA_LID, ME_LID), "add")],
-    "group_participants_strings": [ParticipantsChanged(GROUP, (ANA_LID,), "promote")],
+    "groups_update_full": [
+        chat(
+            GROUP,
+            name="Support team",
+            participants=(
+                Participant(ME_LID, "superadmin", alt=ME_PN),
+                Participant(ANA_LID, "admin", alt=ANA_PN),
+                Participant(BOB_PN, None, alt=BOB_LID),
+            ),
+        )
+    ],
+    "group_participants_objects": [
+        ParticipantsChanged(
+            GROUP, (Participant(ANA_LID, alt=ANA_PN), Participant(ME_LID, alt=ME_PN)), "add"
+        )
+    ],
+    "group_participants_strings": [ParticipantsChanged(GROUP, (Participant(ANA_LID),), "promote")],
+    "group_participants_promote": [
+        ParticipantsChanged(GROUP, (Participant(ANA_LID, alt=ANA_PN),), "promote")
+    ],
+    "group_participants_demote": [
+        ParticipantsChanged(GROUP, (Participant(BOB_PN, alt=BOB_LID),), "demote")
+    ],
+    "group_participants_remove": [
+        ParticipantsChanged(
+            GROUP, (Participant(ANA_LID, alt=ANA_PN), Participant(BOB_LID)), "remove"
+        )
+    ],
+    "group_participants_modify": [ParticipantsChanged(GROUP, (Participant(BOB_NEW_PN),), "modify")],
     "presence": [
         PresenceSeen(
             GROUP,
@@ -374,3 +422,29 @@ def test_raw_has_no_other_fields(cases: Cases) -> None:
     case = cases["history_set"]
     for message in messages_of(normalize(case["event"], case["data"])).values():
         assert set(orjson.loads(message.raw)) == {"key", "message", "messageTimestamp"}
+
+
+def test_a_group_whose_members_cannot_be_read_costs_only_that_group(cases: Cases) -> None:
+    full = cases["groups_update_full"]["data"][0]
+    other = {**full, "id": "120363040000000009@g.us", "participants": []}
+    admins: list[Any] = ["owner", {}, 1]
+    for admin in admins:
+        odd_role = {**full, "participants": [{**full["participants"][0], "admin": admin}]}
+        [unreadable, fact] = normalize("groups.update", [odd_role, other])
+        assert unreadable == Unreadable(
+            "groups.update", "groups[0]: participant.admin: not null, 'admin' or 'superadmin'"
+        )
+    assert fact == chat(other["id"], name="Support team", participants=())  # really nobody
+
+    history = cases["history_set"]["data"]
+    group = {**history["chats"][0], "participant": [{"userJid": ME_LID, "rank": 7}]}
+    facts = normalize("messaging-history.set", {**history, "chats": [group]})
+    assert [f.reason for f in facts if isinstance(f, Unreadable)] == [
+        "chats[0]: chat.participant[].rank: unknown rank"
+    ]
+
+
+def test_an_unknown_participant_action_is_unreadable(cases: Cases) -> None:
+    data = {**cases["group_participants_objects"]["data"], "action": "invite"}
+    [fact] = normalize("group-participants.update", data)
+    assert isinstance(fact, Unreadable) and "data.action" in fact.reason

@@ -40,6 +40,8 @@ GARBAGE: list[Any] = [
     {"jid": 5, "all": True},
     {"id": None, "participants": "x", "action": 1},
     {"id": "g@g.us", "participants": [None, {}], "action": "add"},
+    {"id": "g@g.us", "participants": [{"id": "a@lid", "admin": []}], "action": "add"},
+    {"chats": [{"id": "g@g.us", "participant": [{"userJid": "a@lid", "rank": "x"}]}]},
     {"id": "a@s.whatsapp.net", "presences": []},
     {"lid": 1, "pn": None},
     {"chats": "x", "contacts": None, "messages": [1], "lidPnMappings": {}, "progress": "x"},

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from orchestrator import domain as d
-from orchestrator.state import Chat, Contact
+from orchestrator.state import Chat, Contact, State
 from orchestrator.store import Store, WriteBatch
 from orchestrator.store.rows import (
     chat_from_row,
@@ -128,3 +128,44 @@ async def test_messages_of_one_second_page_in_arrival_order(store: Store) -> Non
     snapshot = await store.load(window=3)
     assert sorted(r["id"] for r in snapshot.messages) == ["m5", "m6", "m7"]
     assert [message_from_row(r).arrival for r in page] == [1004, 1003, 1002, 1001, 1000, 5000]
+
+
+GROUP = "120363040000000001@g.us"
+BOB = "5511977776666@s.whatsapp.net"
+
+
+async def test_group_members_survive_a_restart(store: Store) -> None:
+    """Members and roles go from the state to the store and back into a new state, in order;
+    a 1:1 chat (and a group whose members were never seen) stores none."""
+    state = State(window=10, max_messages=100)
+    state.apply(
+        [
+            d.ChatSeen(GROUP, True, name="Support", participants=(
+                d.Participant(BOB, "superadmin"), d.Participant(LID, "admin"),
+                d.Participant(CHAT),
+            )),
+            d.ChatSeen(CHAT, False, name="Ana"),
+            d.ChatSeen("120363040000000002@g.us", True, name="Quiet"),
+        ]
+    )  # fmt: skip
+    await store.write(WriteBatch(chats={c.id: chat_row(c) for c in state.chats.values()}))
+
+    restarted = State(window=10, max_messages=100)
+    snapshot = await store.load(window=10)
+    restarted.load((chat_from_row(r) for r in snapshot.chats), [], [], snapshot.aliases)
+    group = restarted.chats[GROUP].participants
+    assert group is not None and list(group.items()) == [
+        (BOB, "superadmin"), (LID, "admin"), (CHAT, None),
+    ]  # fmt: skip
+    assert restarted.chats[CHAT].participants is None
+    assert restarted.chats["120363040000000002@g.us"].participants is None
+
+    # changed, then emptied: the latest row wins, and an empty group is not an unknown one
+    state.apply([d.ParticipantsChanged(GROUP, (d.Participant(LID),), "demote")])
+    await store.write(WriteBatch(chats={GROUP: chat_row(state.chats[GROUP])}))
+    [row] = [r for r in (await store.load(window=10)).chats if r["id"] == GROUP]
+    assert chat_from_row(row).participants == {BOB: "superadmin", LID: None, CHAT: None}
+    state.apply([d.ChatSeen(GROUP, True, participants=())])
+    await store.write(WriteBatch(chats={GROUP: chat_row(state.chats[GROUP])}))
+    [row] = [r for r in (await store.load(window=10)).chats if r["id"] == GROUP]
+    assert chat_from_row(row).participants == {}

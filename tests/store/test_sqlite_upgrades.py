@@ -8,16 +8,19 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from orchestrator.store.rows import message_from_row
+from orchestrator.errors import ConflictError
+from orchestrator.store import Metadata, Row
+from orchestrator.store.rows import chat_from_row, message_from_row
 from orchestrator.store.sqlite import UPGRADES, SqliteStore
 
 CHAT = "5511912345678@s.whatsapp.net"
+GROUP = "120363040000000001@g.us"
 
 
 def test_a_store_from_before_arrival_ordering_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(UPGRADES[:-1], start=1):
+    for number, script in enumerate(UPGRADES[:2], start=1):  # the arrival column is #3
         db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     db.execute("INSERT INTO wa_chats (id) VALUES (?)", (CHAT,))
     for message_id in ("b", "a"):
@@ -40,3 +43,76 @@ def test_a_store_from_before_arrival_ordering_upgrades_in_place(tmp_path: Path) 
     ids, arrivals, version = asyncio.run(read())
     assert version == len(UPGRADES)
     assert ids == ["b", "a"] and arrivals == [0, 0]  # rows from before keep the id order
+
+
+def test_chats_from_before_group_members_load_with_none_known(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:3], start=1):  # the members column is #4
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO wa_chats (id, name, is_group) VALUES (?, 'Support', 1)", (GROUP,))
+    db.close()
+
+    async def read() -> list[Row]:
+        store = SqliteStore(path)
+        await store.open()
+        chats = (await store.load(window=10)).chats
+        await store.close()
+        return chats
+
+    [row] = asyncio.run(read())
+    chat = chat_from_row(row)
+    assert (chat.id, chat.is_group, chat.name, chat.participants) == (GROUP, True, "Support", None)
+
+
+def test_case_only_duplicates_from_before_are_renamed_and_then_refused(tmp_path: Path) -> None:
+    """Upgrade 5 makes names unique whatever their case on a file that already breaks that:
+    the later duplicates are renamed " (n)" with the first n free, and keep their ids."""
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:4], start=1):  # case-insensitive names are #5
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    tags = ["Billing", "billing", "vip", "BILLING", "billing (2)", "VIP", "Billing (2)"]
+    db.executemany("INSERT INTO tags (name) VALUES (?)", [(t,) for t in tags])
+    db.execute("INSERT INTO chat_tags (chat_id, tag_id) VALUES (?, 4)", (CHAT,))
+    shortcuts = ["/hi", "/Hi", "/HI", "/bye"]
+    db.executemany(
+        "INSERT INTO quick_replies (shortcut, body) VALUES (?, 'x')", [(s,) for s in shortcuts]
+    )
+    db.close()
+
+    async def upgrade() -> tuple[Metadata, list[Row], list[str]]:
+        store = SqliteStore(path)
+        await store.open()
+        metadata = await store.load_metadata()
+        replies = await store.quick_replies()
+        refused = []
+        for name in ("bIlLiNg", "billing (3)", "Vip"):
+            try:
+                await store.create_tag(name, None)
+            except ConflictError as exc:
+                refused.append(exc.message)
+        await store.close()
+        return metadata, replies, refused
+
+    metadata, replies, refused = asyncio.run(upgrade())
+    assert {t["id"]: t["name"] for t in metadata.tags.values()} == {
+        1: "Billing",
+        2: "billing (3)",  # " (2)" is taken, in another case, by tag 5
+        3: "vip",
+        4: "BILLING (4)",
+        5: "billing (2)",
+        6: "VIP (2)",
+        7: "Billing (2) (2)",  # a duplicate of tag 5, in its own group
+    }
+    assert metadata.chat_tags == {CHAT: {4}}
+    assert sorted((r["id"], r["shortcut"]) for r in replies) == [
+        (1, "/hi"), (2, "/Hi (2)"), (3, "/HI (3)"), (4, "/bye"),
+    ]  # fmt: skip
+    assert refused == [
+        "a tag named 'Billing' exists",
+        "a tag named 'billing (3)' exists",
+        "a tag named 'vip' exists",
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)

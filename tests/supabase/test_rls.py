@@ -126,6 +126,48 @@ def test_migrations_apply_cleanly_to_an_empty_database(supabase_dsn: str) -> Non
         assert conn.execute(tables).fetchall() == [(len(TABLES),)]
 
 
+def test_case_only_duplicates_from_before_are_renamed_and_then_refused(supabase_dsn: str) -> None:
+    """The migration making tag names and shortcuts unique whatever their case runs on a
+    database that already breaks that: the later duplicates are renamed " (n)" with the first
+    n free (as SQLite's upgrade 5 does), and keep their ids."""
+    files = migration_files()
+    [target] = [f for f in files if f.name.endswith("_case_insensitive_names.sql")]
+    before, after = files[: files.index(target)], files[files.index(target) :]
+    with supabase_database(migrate=False) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        apply_migrations(dsn, before)
+        tags = ["Billing", "billing", "vip", "BILLING", "billing (2)", "VIP", "Billing (2)"]
+        for name in tags:
+            conn.execute("insert into public.tags (name) values (%s)", (name,))
+        conn.execute("insert into public.chat_tags (chat_id, tag_id) values ('c@g.us', 4)")
+        for shortcut in ("/hi", "/Hi", "/HI", "/bye"):
+            conn.execute(
+                "insert into public.quick_replies (shortcut, body) values (%s, 'x')", (shortcut,)
+            )
+        apply_migrations(dsn, after)
+        assert conn.execute("select id, name from public.tags order by id").fetchall() == [
+            (1, "Billing"),
+            (2, "billing (3)"),  # " (2)" is taken, in another case, by tag 5
+            (3, "vip"),
+            (4, "BILLING (4)"),
+            (5, "billing (2)"),
+            (6, "VIP (2)"),
+            (7, "Billing (2) (2)"),  # a duplicate of tag 5, in its own group
+        ]
+        assert conn.execute("select chat_id, tag_id from public.chat_tags").fetchall() == [
+            ("c@g.us", 4)
+        ]
+        replies = "select id, shortcut from public.quick_replies order by id"
+        assert conn.execute(replies).fetchall() == [
+            (1, "/hi"), (2, "/Hi (2)"), (3, "/HI (3)"), (4, "/bye"),
+        ]  # fmt: skip
+        for statement, value in (
+            ("insert into public.tags (name) values (%s)", "bIlLiNg"),
+            ("insert into public.quick_replies (shortcut, body) values (%s, 'x')", "/BYE"),
+        ):
+            with pytest.raises(errors.UniqueViolation):
+                conn.execute(statement, (value,))
+
+
 def test_every_table_exists_with_rls_enabled(db: Conn) -> None:
     rows = as_superuser(
         db,
@@ -169,6 +211,8 @@ def test_expected_indexes_exist(db: Conn) -> None:
         "(chat_id, created_at)",
         "(actor_id, created_at)",
         "(last_activity DESC)",
+        "(lower(name))",
+        "(lower(shortcut))",
     ):
         assert index in defs
 
