@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import Field, StringConstraints
 from typing_extensions import TypedDict
 
+from orchestrator.domain import AdminRole
+
 AckStatus = Literal["error", "pending", "sent", "delivered", "read", "played"]
 MessageType = Literal[
     "text", "image", "video", "audio", "document", "sticker", "location", "contact", "poll",
@@ -25,7 +27,6 @@ MessageType = Literal[
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
 ConnectionState = Literal["connecting", "open", "close", "qr", "logged_out", "replaced", "stopped"]
 Role = Literal["admin", "supervisor", "agent"]
-AdminRole = Literal["admin", "superadmin"]
 
 # ---- WhatsApp objects ----------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class Views:
     def chat(self, chat: Chat) -> s.Chat:
         last = chat.last_message
         assignment, tags = self._extras(chat.id)
+        members = chat.participants
         return {
             "id": chat.id,
             "name": chat.name or self._state.contact_name(chat.id),
@@ -84,7 +85,9 @@ class Views:
             "muted": chat.muted,
             "assignment": assignment,
             "tags": tags,
-            "participants": None,
+            "participants": None
+            if members is None
+            else [{"id": jid, "admin": role} for jid, role in members.items()],
         }
 
     def change(self, change: Change) -> Any:

@@ -1,0 +1,65 @@
+"""The orchestrator in this process, for route tests that need no other process: the real app
+and runtime (SQLite store in a temporary directory), the in-memory bridge behind the transport
+protocols, and httpx calling the app through its ASGI transport.
+
+    async with served(tmp_path) as s:
+        s.bridge.publish("chats.upsert", [...])
+        await s.applied()
+        chat = (await s.http.get("/chats/...")).json()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from orchestrator.config import Settings
+from orchestrator.runtime import Runtime
+from orchestrator.transport.memory import CommandHandler, MemoryBridge
+from tests.harness import TOKEN
+
+
+@dataclass
+class Served:
+    runtime: Runtime
+    bridge: MemoryBridge
+    http: httpx.AsyncClient
+
+    async def applied(self, timeout: float = 10.0) -> None:
+        """Until the orchestrator has applied everything the bridge published."""
+        seq = len(self.bridge.journal)
+        async with asyncio.timeout(timeout):
+            while True:
+                position = self.runtime.follower.position
+                if seq == 0 or (position is not None and position.seq >= seq):
+                    return
+                await asyncio.sleep(0.005)
+
+    def publish_capture(self, capture: Path) -> None:
+        for line in capture.read_text().splitlines():
+            record = json.loads(line)
+            self.bridge.publish(record["event"], record["data"])
+
+
+@contextlib.asynccontextmanager
+async def served(
+    tmp_path: Path, handler: CommandHandler | None = None, **settings: Any
+) -> AsyncIterator[Served]:
+    bridge = MemoryBridge(handler)
+    config = Settings(data_dir=tmp_path, **{"startup_timeout": 5.0, **settings})
+    runtime = Runtime(config, TOKEN, link=bridge)
+    transport = httpx.ASGITransport(app=runtime.app())
+    async with (
+        runtime.running(),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://app", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http,
+    ):
+        yield Served(runtime, bridge, http)
