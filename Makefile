@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint install install-tools services clean
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools services clean
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -41,6 +41,10 @@ bench: install install-tools
 
 bench-quick: install install-tools
 	$(PY) -m tests.bench.bench --quick --out test-artifacts/bench
+
+# The JS client's types, generated from the OpenAPI document (a test fails when they drift).
+types: install
+	$(PY) -m orchestrator.typescript > orchestrator/static/wa-api.d.ts
 
 lint: install
 	$(VENV)/bin/ruff check orchestrator tests

@@ -11,9 +11,12 @@ from typing import Any, get_args
 import pytest
 
 from orchestrator import errors
+from orchestrator.console import STATIC_DIR as STATIC
 from orchestrator.errors import ApiError, Code
+from orchestrator.openapi import document
 from orchestrator.routes import OPERATIONS, all_errors, body_field_code
 from orchestrator.shapes import EVENT_DATA, EventType
+from orchestrator.typescript import declarations
 from tests.inprocess import served
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +45,25 @@ def test_the_error_tree_is_drawn_in_its_docstring() -> None:
     ]  # fmt: skip
     drawn = re.findall(r"[├└]── (\w+)", doc)
     assert sorted(drawn) == sorted(set(classes) - {"OrchestratorError"})
+
+
+def test_the_js_clients_types_are_generated_from_the_document() -> None:
+    committed = (STATIC / "wa-api.d.ts").read_text()
+    assert committed == declarations(document()), "run `make types` and commit the result"
+
+
+def test_the_readme_names_every_operation() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+    def template(text: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", text)
+
+    missing = [
+        f"{op.method} {op.path}"
+        for op in OPERATIONS
+        if f"{op.method} {template(op.path)}" not in template(readme)
+    ]
+    assert missing == []
 
 
 def test_every_body_field_has_an_error_code_and_every_code_a_status() -> None:

@@ -1,0 +1,507 @@
+// Generated from the orchestrator's OpenAPI document by orchestrator/typescript.py
+// (`make types`). Do not edit: change orchestrator/shapes.py and regenerate.
+
+export interface Activity {
+  id: number
+  actorId: string | null
+  action: string
+  chatId: string | null
+  details: unknown
+  createdAt: string
+}
+
+export interface ActivityList {
+  activity: Activity[]
+}
+
+export interface Agent {
+  id: string
+  name: string | null
+  role: 'admin' | 'supervisor' | 'agent'
+}
+
+export interface AgentList {
+  agents: Agent[]
+}
+
+export interface Applied {
+  epoch: string
+  seq: number
+}
+
+export interface AssignBody {
+  agentId: string
+}
+
+export interface Assignment {
+  agentId: string
+  agentName: string | null
+  assignedBy: string | null
+  assignedAt: string
+}
+
+export interface AssignmentChanged {
+  chatId: string
+  assignment: Assignment | null
+}
+
+export interface AssignmentChangedEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'assignment_changed'
+  data: AssignmentChanged
+}
+
+export interface BridgeReport {
+  alive: boolean
+  epoch: string | null
+  seq: number | null
+  connection: string | null
+  mode: string | null
+  applied: Applied | null
+  lastHeartbeatAgeMs: number | null
+  received: number
+  appliedEvents: number
+  duplicates: number
+  malformed: number
+  gaps: number
+  replays: number
+  replayed: number
+  epochChanges: number
+  positionsLost: number
+  reconnects: number
+  lastFrameAgeMs: number | null
+  store: StoreReport
+  spawned: SpawnedBridge | null
+}
+
+export interface BridgeStatus {
+  /** its heartbeats arrive */
+  alive: boolean
+  /** names one bridge process run */
+  epoch: string | null
+  /** restarts of the spawned bridge; null when not spawned */
+  restarts: number | null
+  /** unix time the spawned bridge starts again, if down */
+  nextStartAt: number | null
+}
+
+export interface Chat {
+  /** jid */
+  id: string
+  name: string | null
+  isGroup: boolean
+  unreadCount: number
+  /** last activity, unix seconds */
+  timestamp: number
+  lastMessage: Message | null
+  archived: boolean
+  pinned: boolean
+  muted: boolean
+  assignment: Assignment | null
+  tags: Tag[]
+  /** a group's members; null for a person */
+  participants: Participant[] | null
+}
+
+export interface ChatAssignment {
+  chatId: string
+  assignment: Assignment | null
+}
+
+export interface ChatDeleted {
+  id: string
+  /** a LID chat merged into this phone-number chat */
+  mergedInto?: string
+}
+
+export interface ChatDeletedEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'chat_deleted'
+  data: ChatDeleted
+}
+
+export interface ChatList {
+  chats: Chat[]
+}
+
+export interface ChatTagBody {
+  tagId: number
+}
+
+export interface ChatTags {
+  chatId: string
+  tags: Tag[]
+}
+
+export interface ChatUpdateEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'chat_update'
+  data: Chat
+}
+
+export interface CloseReason {
+  /** Baileys' DisconnectReason */
+  statusCode: number | null
+  message: string
+  /** a network error: WhatsApp not reached */
+  unreachable: boolean
+  /** what an operator can do about it */
+  hint: string | null
+}
+
+export interface ConnectionStatus {
+  connected: boolean
+  state: 'connecting' | 'open' | 'close' | 'qr' | 'logged_out' | 'replaced' | 'stopped'
+  reason: CloseReason | null
+}
+
+export interface ConnectionStatusEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'connection_status'
+  data: ConnectionStatus
+}
+
+export interface Contact {
+  id: string
+  name: string | null
+  /** push name */
+  notify: string | null
+  verifiedName: string | null
+}
+
+export interface ContactList {
+  contacts: Contact[]
+}
+
+export interface ContactUpdateEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'contact_update'
+  data: Contact
+}
+
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope
+
+export interface Health {
+  status: 'ok'
+}
+
+export interface Me {
+  /** null for the API token */
+  userId: string | null
+  role: 'admin' | 'supervisor' | 'agent'
+  name: string | null
+}
+
+export interface Media {
+  mimetype: string | null
+  fileName: string | null
+  size: number | null
+  seconds: number | null
+  /** a signed link to the bytes (no token needed) that expires after ORCH_MEDIA_LINK_TTL; null on a message still pending */
+  url: string | null
+}
+
+export interface MediaBody {
+  type: 'image' | 'video' | 'audio' | 'document' | 'sticker'
+  /** the bytes (or give url) */
+  base64?: string
+  /** fetched by the server */
+  url?: string
+  mimetype?: string
+  fileName?: string
+  /** an audio sent as a voice note */
+  ptt?: boolean
+}
+
+export interface Message {
+  /** WhatsApp's key.id */
+  id: string
+  chatId: string
+  fromMe: boolean
+  /** author jid; null for your own */
+  sender: string | null
+  senderName: string | null
+  /** unix seconds, the message's own time */
+  timestamp: number
+  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown'
+  /** for unknown: WhatsApp's message kind */
+  rawKind: string | null
+  /** body or caption */
+  text: string | null
+  quotedId: string | null
+  media: Media | null
+  /** 0 error .. 5 played */
+  ack: number
+  status: 'error' | 'pending' | 'sent' | 'delivered' | 'read' | 'played' | null
+  edited: boolean
+  deleted: boolean
+  reactions: Reaction[]
+}
+
+export interface MessageAck {
+  chatId: string
+  messageId: string
+  ack: number
+  status: 'error' | 'pending' | 'sent' | 'delivered' | 'read' | 'played'
+}
+
+export interface MessageAckEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'message_ack'
+  data: MessageAck
+}
+
+export interface MessageList {
+  messages: Message[]
+}
+
+export interface MessageUpdateEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'message_update'
+  data: Message
+}
+
+export interface NewChatEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'new_chat'
+  data: Chat
+}
+
+export interface NewMessageEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'new_message'
+  data: Message
+}
+
+export interface Note {
+  id: number
+  chatId: string
+  authorId: string | null
+  body: string
+  createdAt: string
+}
+
+export interface NoteAdded {
+  chatId: string
+  note: Note
+}
+
+export interface NoteAddedEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'note_added'
+  data: NoteAdded
+}
+
+export interface NoteBody {
+  body: string
+}
+
+export interface NoteList {
+  notes: Note[]
+}
+
+export interface PairingBody {
+  /** the number in international format */
+  phone: string
+}
+
+export interface PairingCode {
+  code: string
+}
+
+export interface Participant {
+  id: string
+  /** null for a plain member */
+  admin: 'admin' | 'superadmin' | null
+}
+
+export interface Picture {
+  url: string | null
+}
+
+export interface Poll {
+  events: Envelope[]
+  lastEventId: string
+}
+
+export interface Presence {
+  chatId: string
+  /** participant jid -> {lastKnownPresence, lastSeen?} */
+  presences: Record<string, Record<string, unknown>>
+}
+
+export interface PresenceEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'presence'
+  data: Presence
+}
+
+export interface Profile {
+  id: string
+  displayName: string | null
+  role: 'admin' | 'supervisor' | 'agent'
+}
+
+export interface ProfileBody {
+  role: 'admin' | 'supervisor' | 'agent'
+  displayName?: string
+}
+
+export interface Qr {
+  qr: string
+}
+
+export interface QrEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'qr'
+  data: Qr
+}
+
+export interface QrText {
+  qr: string | null
+}
+
+export interface QuickReply {
+  id: number
+  shortcut: string
+  body: string
+}
+
+export interface QuickReplyBody {
+  shortcut: string
+  body: string
+}
+
+export interface QuickReplyList {
+  quickReplies: QuickReply[]
+}
+
+export interface Reaction {
+  emoji: string
+  sender: string
+}
+
+export interface ReactionBody {
+  messageId: string
+  /** one emoji; '' removes your reaction */
+  emoji: string
+}
+
+export interface ReadReceipts {
+  chatId: string
+  receipts: number
+}
+
+export interface Restarting {
+  restarting: true
+}
+
+export interface Resync {
+  /** refetch the REST snapshots, then carry on */
+  reason: string
+}
+
+export interface ResyncEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'resync'
+  data: Resync
+}
+
+export interface SendAccepted {
+  /** status pending; the rest on the streams */
+  message: Message
+}
+
+export interface SendBody {
+  /** a jid, or a phone number in any usual notation */
+  chatId: string
+  text?: string
+  quotedId?: string
+  media?: MediaBody
+  reaction?: ReactionBody
+}
+
+export interface SpawnedBridge {
+  pid: number | null
+  restarts: number
+  nextStartAt: number | null
+}
+
+export interface Status {
+  connected: boolean
+  state: 'connecting' | 'open' | 'close' | 'qr' | 'logged_out' | 'replaced' | 'stopped'
+  reason: CloseReason | null
+  /** reconnect attempts since the last stable open */
+  attempt: number
+  /** unix time of the next reconnect */
+  nextRetryAt: number | null
+  /** QR codes shown unscanned in a row */
+  qrRounds: number
+  /** the linked account (id, name) */
+  me: Record<string, unknown> | null
+  bridge: BridgeStatus
+}
+
+export interface StoreReport {
+  up: boolean
+  pendingRows: number
+  lagSeconds: number
+  lastError: string | null
+}
+
+export interface SyncProgress {
+  progress: number | null
+  syncType: number | null
+  isLatest: boolean | null
+}
+
+export interface SyncProgressEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'sync_progress'
+  data: SyncProgress
+}
+
+export interface Tag {
+  id: number
+  name: string
+  color: string | null
+}
+
+export interface TagBody {
+  name: string
+  color?: string
+}
+
+export interface TagList {
+  tags: Tag[]
+}
+
+export interface TagsChanged {
+  chatId: string
+  tags: Tag[]
+}
+
+export interface TagsChangedEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'tags_changed'
+  data: TagsChanged
+}
+
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added'
+
+export type ErrorCode = 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_displayName' | 'bad_event_id' | 'bad_limit' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_json' | 'invalid_phone' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_found' | 'not_spawned' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
