@@ -12,15 +12,14 @@ run: install
 
 # Try it without a phone: the bridge replays a generated helpdesk capture (real Baileys protos)
 # at a human pace and the console shows it; sending works (replay-sends.js answers as WhatsApp
-# would). Fresh state every time, its own ports, so it runs beside `make run`.
+# would). Fresh state every time, its own ports, so it runs beside `make run`. The orchestrator
+# prints the console's address and where the token is: a fresh one in data/demo/api-token.
 DEMO_DIR := data/demo
 DEMO_PORT ?= 8090
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	node bridge-node/scripts/make-capture.js --demo --events 1500 --now $$(date +%s) --out $(DEMO_DIR)/capture.jsonl
-	@token=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
-	printf '\n  Console: http://127.0.0.1:$(DEMO_PORT)/?access_token=%s\n\n' "$$token"; \
-	ORCH_API_TOKEN=$$token ORCH_PORT=$(DEMO_PORT) ORCH_DATA_DIR=$(DEMO_DIR) ORCH_SPAWN_BRIDGE=true \
+	ORCH_PORT=$(DEMO_PORT) ORCH_DATA_DIR=$(DEMO_DIR) ORCH_SPAWN_BRIDGE=true \
 	ORCH_BRIDGE_PUB=tcp://127.0.0.1:5575 ORCH_BRIDGE_ROUTER=tcp://127.0.0.1:5576 \
 	BRIDGE_REPLAY=$(abspath $(DEMO_DIR))/capture.jsonl BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
 	exec $(VENV)/bin/orchestrator

@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import struct
 import subprocess
 import sys
@@ -537,6 +538,56 @@ def _await_new_messages(orchestrator: Orchestrator, since: str, ids: set[str]) -
     return arrived
 
 
+# ---- 7. shutdown with stream clients -------------------------------------------------------
+
+
+def sigterm_to_exit(tmp: Path, capture: Path, clients: int) -> float:
+    """Seconds from SIGTERM until the orchestrator has exited, with `clients` stream clients
+    (a Node process: even SSE, odd WebSocket) connected; it must end their streams itself."""
+    with ipc_endpoints() as endpoints:
+        stack = Stack(tmp, endpoints)
+        client: subprocess.Popen[str] | None = None
+        try:
+            bridge = stack.bridge(f"shutdown-bridge-{clients}", BRIDGE_REPLAY=capture)
+            state = bridge.wait_seq(2)
+            orchestrator = stack.orchestrator(f"shutdown-{clients}")
+            orchestrator.wait_healthy()
+            orchestrator.wait_applied(state["epoch"], state["seq"])
+            if clients:
+                client = subprocess.Popen(
+                    ["node", str(FANOUT_CLIENT), "--base", orchestrator.base_url, "--token",
+                     TOKEN, "--clients", str(clients), "--seconds", "600",
+                     "--out", str(tmp / "shutdown.bin")],
+                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL, text=True,
+                )  # fmt: skip
+                assert client.stdout is not None
+                ready = client.stdout.readline().strip()
+                assert ready == "READY", f"shutdown clients: {ready!r} (exit {client.poll()})"
+            started = time.perf_counter()
+            orchestrator.signal_group(signal.SIGTERM)
+            orchestrator.popen.wait(120)
+            return time.perf_counter() - started
+        finally:
+            if client is not None and client.poll() is None:
+                client.kill()
+                client.wait(10)
+            stack.close()
+
+
+def bench_shutdown(tmp: Path, scale: Scale) -> list[Figure]:
+    capture = make_capture(tmp / "shutdown.jsonl", 200, chats=20)
+    clients = scale.fanout_clients
+    idle = sigterm_to_exit(tmp, capture, 0)
+    busy = sigterm_to_exit(tmp, capture, clients)
+    return [
+        Figure(f"shutdown with {clients} stream clients: SIGTERM to exit", busy, "s",
+               "with no client", idle, "< 3 s", busy < 3.0,
+               "every stream ended by the server (SSE retry hint, WebSocket 1012), then the "
+               "store flushed"),
+    ]  # fmt: skip
+
+
 # ---- the run ---------------------------------------------------------------------------------
 
 BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
@@ -546,6 +597,7 @@ BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "rest": bench_rest,
     "recovery": bench_recovery,
     "e2e": bench_e2e,
+    "shutdown": bench_shutdown,
 }
 
 
