@@ -25,6 +25,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """In-process tests (tests/inprocess.py) run on asyncio, as uvicorn serves the app."""
+    return "asyncio"
+
+
+@pytest.fixture
 def endpoints() -> Iterator[Endpoints]:
     with ipc_endpoints() as endpoints:
         yield endpoints

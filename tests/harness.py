@@ -4,6 +4,13 @@ Nothing here is faked: the bridge runs stock Baileys (or replays a capture throu
 publishing path), the orchestrator is `python -m orchestrator`, and both talk real ZeroMQ.
 Endpoints are ipc:// sockets in a fresh directory and HTTP ports are probed free, so tests can
 run in any order, in parallel, on a machine whose usual ports are taken.
+
+A test starts what it needs with `stack()`, as uvicorn's tests do with `run_server(config)`:
+
+    with stack(tmp_path, capture=make_capture(tmp_path / "c.jsonl", 600)) as s:
+        s.orchestrator.http.get("/chats")
+
+Route checks that need no process run in-process instead (tests/inprocess.py).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +80,19 @@ def make_capture(
     return path
 
 
+def demo_capture(path: Path, events: int, seed: int = 1, now: int | None = None) -> Path:
+    """The --demo capture: WhatsApp linked and open first (so sends go out: the replaying bridge
+    answers them as WhatsApp would), named people and groups, a history sync, live traffic;
+    timed around `now` (default: a fixed time, so a seed yields the same bytes)."""
+    subprocess.run(
+        ["node", str(BRIDGE_DIR / "scripts" / "make-capture.js"), "--out", str(path), "--demo",
+         "--events", str(events), "--seed", str(seed),
+         *(["--now", str(now)] if now is not None else [])],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
 @dataclass(frozen=True)
 class Endpoints:
     pub: str
@@ -120,6 +140,16 @@ class BridgeClient:
         reply = self.call(method, params, timeout)
         assert reply["ok"], reply
         return reply["result"]
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.result("state", timeout=2.0)
+        return state
+
+    def wait_seq(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The bridge's state once it has journaled `seq` events in its current epoch."""
+        return wait_for(
+            f"bridge seq {seq}", lambda: (s := self.state())["seq"] >= seq and s, timeout
+        )
 
     def journal(self) -> list[dict[str, Any]]:
         """Every envelope the bridge still holds, oldest first."""
@@ -183,7 +213,7 @@ class Process:
 
 class Bridge(Process):
     def __init__(
-        self, log_dir: Path, data_dir: Path, endpoints: Endpoints, **env: str | int
+        self, log_dir: Path, data_dir: Path, endpoints: Endpoints, **env: str | int | float
     ) -> None:
         child_env = {
             **os.environ,
@@ -196,15 +226,10 @@ class Bridge(Process):
         self.client = BridgeClient(endpoints.router)
 
     def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = self.client.result("state", timeout=2.0)
-        return state
+        return self.client.state()
 
     def wait_seq(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
-        return wait_for(
-            f"bridge seq {seq}",
-            lambda: (s := self.state())["seq"] >= seq and s,
-            timeout,
-        )
+        return self.client.wait_seq(seq, timeout)
 
 
 class Orchestrator(Process):
@@ -216,7 +241,7 @@ class Orchestrator(Process):
         *,
         argv: list[str] | None = None,
         port: int | None = None,
-        **env: str | int,
+        **env: str | int | float,
     ) -> None:
         # A given port: a restart on the same address (clients reconnect to where they were).
         self.port = port or free_port()
@@ -293,3 +318,207 @@ class Orchestrator(Process):
 
     def close(self) -> None:
         self.http.close()
+
+
+# ---- one stack ------------------------------------------------------------------------------
+
+P = TypeVar("P", bound=Process)
+Env = Mapping[str, str | int | float]
+
+
+class Stack:
+    """A bridge and an orchestrator on their own endpoints, made by `stack()`: the processes
+    started for a test, their directories, and what tests do with them. Every process started
+    here (or handed to `add`) is killed when the `stack()` block ends, however it ends.
+
+    Directories: the bridge's data in `tmp/bridge`, the orchestrator's in `data` (`tmp/orch`),
+    their logs in `tmp`. `orchestrator` is the one on `data`; one started on another data
+    directory (a replica) is returned and cleaned up, and leaves `orchestrator` alone.
+    """
+
+    def __init__(
+        self,
+        tmp: Path,
+        endpoints: Endpoints,
+        *,
+        capture: Path | None,
+        data: Path,
+        bridge_env: Env,
+        orchestrator_env: Env,
+    ) -> None:
+        self.tmp = tmp
+        self.endpoints = endpoints
+        self.capture = capture
+        self.data = data
+        self.bridge_env = dict(bridge_env)
+        self.orchestrator_env = dict(orchestrator_env)
+        # Asks whichever bridge binds the endpoints: started here, or spawned by the orchestrator.
+        self.client = BridgeClient(endpoints.router)
+        self._bridge: Bridge | None = None
+        self._orchestrator: Orchestrator | None = None
+        self._started: list[Process] = []
+
+    @property
+    def bridge(self) -> Bridge:
+        if self._bridge is None:
+            raise AssertionError("this stack started no bridge (yet)")
+        return self._bridge
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        if self._orchestrator is None:
+            raise AssertionError("this stack started no orchestrator (yet)")
+        return self._orchestrator
+
+    @property
+    def base_url(self) -> str:
+        return self.orchestrator.base_url
+
+    def add(self, process: P) -> P:
+        """Another process for this test (a simulator, a stand-in): killed with the stack."""
+        self._started.append(process)
+        return process
+
+    def start_bridge(self, capture: Path | None = None, **env: str | int | float) -> Bridge:
+        """A bridge on `tmp/bridge` (the journal of any earlier one), replaying `capture` (by
+        default the stack's); `env` over the stack's `bridge_env`."""
+        if capture is not None:
+            self.capture = capture
+        replay = {"BRIDGE_REPLAY": str(self.capture)} if self.capture is not None else {}
+        child_env = {**replay, **self.bridge_env, **env}
+        self._bridge = self.add(Bridge(self.tmp, self.tmp / "bridge", self.endpoints, **child_env))
+        return self._bridge
+
+    def start_orchestrator(
+        self,
+        *,
+        port: int | None = None,
+        data: Path | None = None,
+        log_dir: Path | None = None,
+        argv: list[str] | None = None,
+        healthy: bool = True,
+        timeout: float = 30.0,
+        **env: str | int | float,
+    ) -> Orchestrator:
+        """An orchestrator on `data` (the stack's by default), serving on `port` (a free one
+        by default); healthy when this returns unless `healthy=False`."""
+        orchestrator = self.add(
+            Orchestrator(
+                log_dir or self.tmp, data or self.data, self.endpoints, argv=argv, port=port,
+                **{**self.orchestrator_env, **env},
+            )
+        )  # fmt: skip
+        if data is None or data == self.data:
+            self._orchestrator = orchestrator
+        if healthy:
+            orchestrator.wait_healthy(timeout)
+        return orchestrator
+
+    def restart_orchestrator(self, *, kill: bool = True) -> Orchestrator:
+        """`kill -9` (or, with kill=False, a clean stop), then a new one on the same data and
+        the same port: clients reconnect to where they were."""
+        old = self.orchestrator
+        if kill:
+            old.kill9()
+        else:
+            old.stop()
+        return self.start_orchestrator(port=old.port)
+
+    def restart_bridge(self, capture: Path | None = None, **env: str | int | float) -> Bridge:
+        """`kill -9` the bridge, then a new one on the same journal: a new epoch."""
+        self.bridge.kill9()
+        return self.start_bridge(capture, **env)
+
+    @property
+    def last(self) -> int:
+        """The bridge's seq once it has replayed the capture: one envelope per line, between
+        bridge.started and bridge.replay_finished."""
+        assert self.capture is not None, "this stack replays no capture"
+        return len(self.capture.read_bytes().splitlines()) + 2
+
+    def published(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The bridge's state once it has journaled the whole capture."""
+        return self.client.wait_seq(self.last, timeout)
+
+    def applied(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the bridge has journaled the whole capture and the orchestrator applied all of
+        it; the orchestrator's /admin/bridge report."""
+        state = self.published(timeout)
+        return self.orchestrator.wait_applied(state["epoch"], state["seq"], timeout)
+
+    def wait_open(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the orchestrator says WhatsApp is open; its /status."""
+        return wait_for(
+            "WhatsApp open", lambda: (s := self.orchestrator.status())["connected"] and s, timeout
+        )
+
+    def close(self) -> None:
+        for process in reversed(self._started):
+            if process.running:
+                process.kill9()
+            close = getattr(process, "close", None)
+            if close is not None:
+                close()
+
+
+@contextlib.contextmanager
+def stack(
+    tmp: Path,
+    *,
+    capture: Path | None = None,
+    events: int | None = None,
+    demo: bool = False,
+    bridge: bool = True,
+    orchestrator: bool = True,
+    bridge_first: bool = True,
+    spawn_bridge: bool = False,
+    wait: bool = True,
+    bridge_env: Env | None = None,
+    orchestrator_env: Env | None = None,
+    endpoints: Endpoints | None = None,
+    port: int | None = None,
+    data: Path | None = None,
+    timeout: float = 30.0,
+) -> Iterator[Stack]:
+    """Start a stack in `tmp`, yield it, and kill what it started however the block ends.
+
+    The bridge replays `capture`, or a new one of `events` events (`make_capture`, or with
+    `demo` the --demo capture); without either it connects to WhatsApp (`BRIDGE_WA_URL`).
+    By default the bridge starts first and journals the whole capture, then the orchestrator
+    joins and applies it all (a late joiner); `bridge_first=False`: the orchestrator is up
+    first and the bridge starts after it. `wait=False`: do not wait for the capture (a slow
+    replay the test watches, or a capture that never ends). `bridge=False`: no bridge yet
+    (`s.start_bridge()`); `orchestrator=False`: none yet (`s.start_orchestrator()`);
+    `spawn_bridge`: the orchestrator runs the bridge itself, as `make run` does, and
+    `bridge_env` goes to it through the orchestrator's environment. `endpoints` (tcp://, for
+    CURVE) instead of fresh ipc:// ones; `port` for the orchestrator; `data` for its data dir.
+    """
+    if events is not None:
+        assert capture is None, "a capture, or a number of events for a new one: not both"
+        capture = (demo_capture if demo else make_capture)(tmp / "capture.jsonl", events)
+    with contextlib.ExitStack() as exits:
+        if endpoints is None:
+            endpoints = exits.enter_context(ipc_endpoints())
+        own_bridge = bridge and not spawn_bridge
+        orchestrator_env = dict(orchestrator_env or {})
+        if spawn_bridge:
+            replay = {"BRIDGE_REPLAY": str(capture)} if capture is not None else {}
+            orchestrator_env = {"ORCH_SPAWN_BRIDGE": "true", **replay, **(bridge_env or {}),
+                                **orchestrator_env}  # fmt: skip
+        s = Stack(
+            tmp, endpoints, capture=capture, data=data or tmp / "orch",
+            bridge_env=bridge_env or {}, orchestrator_env=orchestrator_env,
+        )  # fmt: skip
+        exits.callback(s.close)
+        waiting = wait and capture is not None
+        if own_bridge and bridge_first:
+            s.start_bridge()
+            if waiting:
+                s.published(timeout)
+        if orchestrator:
+            s.start_orchestrator(port=port, timeout=timeout)
+        if own_bridge and not bridge_first:
+            s.start_bridge()
+        if waiting and orchestrator and (own_bridge or spawn_bridge):
+            s.applied(timeout)
+        yield s

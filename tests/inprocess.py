@@ -25,12 +25,21 @@ from orchestrator.runtime import Runtime
 from orchestrator.transport.memory import CommandHandler, MemoryBridge
 from tests.harness import TOKEN
 
+BASE_URL = "http://app"
+
 
 @dataclass
 class Served:
     runtime: Runtime
     bridge: MemoryBridge
     http: httpx.AsyncClient
+    """A client with the API token."""
+    transport: httpx.ASGITransport
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        """Another client of the same app: `token` as its bearer, or no credential at all."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.AsyncClient(transport=self.transport, base_url=BASE_URL, headers=headers)
 
     async def applied(self, timeout: float = 10.0) -> None:
         """Until the orchestrator has applied everything the bridge published."""
@@ -59,7 +68,7 @@ async def served(
     async with (
         runtime.running(),
         httpx.AsyncClient(
-            transport=transport, base_url="http://app", headers={"Authorization": f"Bearer {TOKEN}"}
+            transport=transport, base_url=BASE_URL, headers={"Authorization": f"Bearer {TOKEN}"}
         ) as http,
     ):
-        yield Served(runtime, bridge, http)
+        yield Served(runtime, bridge, http, transport)

@@ -25,11 +25,6 @@ GROUP = "120363000000000001@g.us"
 ANA, BIA, CAIO = (f"55119000000{n}@s.whatsapp.net" for n in ("01", "02", "03"))
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # ---- the contract about itself --------------------------------------------------------------
 
 
