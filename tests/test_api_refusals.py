@@ -1,13 +1,16 @@
-"""What a new user ran into (issue 12, defects d-f, h, i), against a real stack: the Node bridge
-replaying a demo capture (WhatsApp open, so sends go as far as they can) and `python -m
-orchestrator`. Each answer is checked as the frontend sees it: status and error code."""
+"""What a new user ran into (issue 12, defects d-f, h, i). What reaches the bridge runs against
+a real stack: the Node bridge replaying a demo capture (WhatsApp open, so sends go as far as they
+can) and `python -m orchestrator`; what the routes refuse before any bridge command runs
+in-process (tests/inprocess.py). Each answer is checked as the frontend sees it: status and
+error code."""
 
 from __future__ import annotations
 
 import base64
-import subprocess
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,8 +18,8 @@ import httpx
 import pytest
 
 from orchestrator.medialinks import MediaLinks
-from tests.conftest import Processes
-from tests.harness import BRIDGE_DIR, TOKEN, Bridge, Orchestrator, ipc_endpoints, wait_for
+from tests.harness import TOKEN, Orchestrator, stack, wait_for
+from tests.inprocess import served
 
 PERSON = "5511900000021@s.whatsapp.net"  # Ana Silva, in the demo capture
 UNKNOWN_PERSON = "5511900000999@s.whatsapp.net"
@@ -30,28 +33,27 @@ PNG = base64.b64encode(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
-    tmp = tmp_path_factory.mktemp("refusals")
-    capture = tmp / "capture.jsonl"
-    subprocess.run(
-        ["node", str(BRIDGE_DIR / "scripts" / "make-capture.js"), "--demo", "--events", "60",
-         "--out", str(capture)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    processes = Processes(tmp)
-    with ipc_endpoints() as endpoints:
-        try:
-            bridge = processes.add(Bridge(tmp, tmp / "bridge", endpoints, BRIDGE_REPLAY=capture))
-            bridge.wait_seq(62)
-            orchestrator = processes.add(
-                Orchestrator(tmp, tmp / "orch", endpoints, ORCH_SEND_RATE=50, ORCH_SEND_BURST=50)
-            )
-            orchestrator.wait_healthy()
-            wait_for("open", lambda: orchestrator.status()["connected"])
-            wait_for("the demo chats", lambda: orchestrator.http.get(f"/chats/{PERSON}").is_success)
-            yield orchestrator
-        finally:
-            processes.cleanup()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    env = {"ORCH_SEND_RATE": 50, "ORCH_SEND_BURST": 50}
+    with stack(tmp_path_factory.mktemp("refusals"), events=60, demo=True,
+               orchestrator_env=env) as s:  # fmt: skip
+        s.wait_open()
+        wait_for("the demo chats", lambda: s.orchestrator.http.get(f"/chats/{PERSON}").is_success)
+        yield s.orchestrator
+
+
+@contextlib.asynccontextmanager
+async def in_process(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process, WhatsApp open, with PERSON's chat and one message from them."""
+    async with served(tmp_path) as s:
+        s.bridge.publish("connection.update", {"connection": "open"})
+        s.bridge.publish("chats.upsert", [{"id": PERSON, "conversationTimestamp": 1}])
+        s.bridge.publish("messages.upsert", {"type": "notify", "messages": [{
+            "key": {"remoteJid": PERSON, "id": "FROM-ANA", "fromMe": False},
+            "messageTimestamp": 1, "message": {"conversation": "olá"},
+        }]})  # fmt: skip
+        await s.applied()
+        yield s.http
 
 
 def refusal(response: httpx.Response) -> tuple[int, str]:
@@ -61,51 +63,58 @@ def refusal(response: httpx.Response) -> tuple[int, str]:
 # ---- d. metadata for a chat that does not exist ---------------------------------------------
 
 
-def test_metadata_routes_refuse_a_chat_that_does_not_exist(stack: Orchestrator) -> None:
-    http = stack.http
-    assert refusal(http.get(f"/chats/{UNKNOWN_PERSON}")) == (404, "chat_not_found")
-    http.put("/admin/profiles/agent-d", json={"role": "agent"}).raise_for_status()
-    tag = http.post("/tags", json={"name": f"d-{time.monotonic_ns()}"}).raise_for_status().json()
-    calls = [
-        ("PUT", f"/chats/{UNKNOWN_PERSON}/assignment", {"agentId": "agent-d"}),
-        ("DELETE", f"/chats/{UNKNOWN_PERSON}/assignment", None),
-        ("GET", f"/chats/{UNKNOWN_PERSON}/notes", None),
-        ("POST", f"/chats/{UNKNOWN_PERSON}/notes", {"body": "a note about nobody"}),
-        ("POST", f"/chats/{UNKNOWN_PERSON}/tags", {"tagId": tag["id"]}),
-        ("DELETE", f"/chats/{UNKNOWN_PERSON}/tags/{tag['id']}", None),
-    ]
-    for method, path, body in calls:
-        response = http.request(method, path, json=body)
-        assert refusal(response) == (404, "chat_not_found"), (method, path, response.text)
-    # ... and nothing was written for it.
-    activity = http.get("/activity", params={"chatId": UNKNOWN_PERSON}).json()["activity"]
-    assert activity == []
+@pytest.mark.anyio
+async def test_metadata_routes_refuse_a_chat_that_does_not_exist(tmp_path: Path) -> None:
+    async with in_process(tmp_path) as http:
+        assert refusal(await http.get(f"/chats/{UNKNOWN_PERSON}")) == (404, "chat_not_found")
+        (await http.put("/admin/profiles/agent-d", json={"role": "agent"})).raise_for_status()
+        tag = (await http.post("/tags", json={"name": "d-tag"})).raise_for_status().json()
+        calls = [
+            ("PUT", f"/chats/{UNKNOWN_PERSON}/assignment", {"agentId": "agent-d"}),
+            ("DELETE", f"/chats/{UNKNOWN_PERSON}/assignment", None),
+            ("GET", f"/chats/{UNKNOWN_PERSON}/notes", None),
+            ("POST", f"/chats/{UNKNOWN_PERSON}/notes", {"body": "a note about nobody"}),
+            ("POST", f"/chats/{UNKNOWN_PERSON}/tags", {"tagId": tag["id"]}),
+            ("DELETE", f"/chats/{UNKNOWN_PERSON}/tags/{tag['id']}", None),
+        ]
+        for method, path, body in calls:
+            response = await http.request(method, path, json=body)
+            assert refusal(response) == (404, "chat_not_found"), (method, path, response.text)
+        # ... and nothing was written for it.
+        activity = (await http.get("/activity", params={"chatId": UNKNOWN_PERSON})).json()
+        assert activity["activity"] == []
 
 
 # ---- e. duplicate names ---------------------------------------------------------------------
 
 
-def test_duplicate_tag_names_and_shortcuts_are_409_whatever_their_case(stack: Orchestrator) -> None:
-    http = stack.http
-    first = http.post("/tags", json={"name": "billing", "color": "#f00"})
-    assert first.status_code == 201, first.text
-    for name in ("billing", "Billing", "  BILLING "):
-        response = http.post("/tags", json={"name": name})
-        assert refusal(response) == (409, "tag_exists"), (name, response.text)
-        message = response.json()["error"]["message"]
-        assert "UNIQUE" not in message and "constraint" not in message.lower(), message
-    names = [t["name"].lower() for t in http.get("/tags").json()["tags"]]
-    assert names.count("billing") == 1
+@pytest.mark.anyio
+async def test_duplicate_tag_names_and_shortcuts_are_409_whatever_their_case(
+    tmp_path: Path,
+) -> None:
+    async with in_process(tmp_path) as http:
+        first = await http.post("/tags", json={"name": "billing", "color": "#f00"})
+        assert first.status_code == 201, first.text
+        for name in ("billing", "Billing", "  BILLING "):
+            response = await http.post("/tags", json={"name": name})
+            assert refusal(response) == (409, "tag_exists"), (name, response.text)
+            message = response.json()["error"]["message"]
+            assert "UNIQUE" not in message and "constraint" not in message.lower(), message
+        names = [t["name"].lower() for t in (await http.get("/tags")).json()["tags"]]
+        assert names.count("billing") == 1
 
-    reply = http.post("/quick-replies", json={"shortcut": "hello", "body": "Hello!"})
-    assert reply.status_code == 201, reply.text
-    other = http.post("/quick-replies", json={"shortcut": "bye", "body": "Bye!"}).json()
-    for shortcut in ("hello", "HELLO"):
-        response = http.post("/quick-replies", json={"shortcut": shortcut, "body": "again"})
-        assert refusal(response) == (409, "quick_reply_exists"), response.text
-    renamed = http.put(f"/quick-replies/{other['id']}", json={"shortcut": "Hello", "body": "x"})
-    assert refusal(renamed) == (409, "quick_reply_exists"), renamed.text
-    assert "UNIQUE" not in renamed.json()["error"]["message"]
+        reply = await http.post("/quick-replies", json={"shortcut": "hello", "body": "Hello!"})
+        assert reply.status_code == 201, reply.text
+        other = (await http.post("/quick-replies", json={"shortcut": "bye", "body": "Bye!"})).json()
+        for shortcut in ("hello", "HELLO"):
+            body = {"shortcut": shortcut, "body": "again"}
+            response = await http.post("/quick-replies", json=body)
+            assert refusal(response) == (409, "quick_reply_exists"), response.text
+        renamed = await http.put(
+            f"/quick-replies/{other['id']}", json={"shortcut": "Hello", "body": "x"}
+        )
+        assert refusal(renamed) == (409, "quick_reply_exists"), renamed.text
+        assert "UNIQUE" not in renamed.json()["error"]["message"]
 
 
 # ---- f. POST /send ------------------------------------------------------------------------
@@ -128,19 +137,20 @@ def test_duplicate_tag_names_and_shortcuts_are_409_whatever_their_case(stack: Or
         pytest.param({}, "empty_message", id="nothing to send"),
     ],
 )  # fmt: skip
-def test_send_refuses_what_whatsapp_would_not_take(
-    stack: Orchestrator, body: dict[str, Any], code: str
+@pytest.mark.anyio
+async def test_send_refuses_what_whatsapp_would_not_take(
+    tmp_path: Path, body: dict[str, Any], code: str
 ) -> None:
-    http = stack.http
-    if "reaction" in body:
-        newest = http.get(f"/chats/{PERSON}/messages", params={"limit": 1}).json()["messages"]
-        body["reaction"]["messageId"] = newest[-1]["id"]
-    response = http.post("/send", json={"chatId": PERSON, **body})
+    async with in_process(tmp_path) as http:
+        if "reaction" in body:
+            page = await http.get(f"/chats/{PERSON}/messages", params={"limit": 1})
+            body["reaction"]["messageId"] = page.json()["messages"][-1]["id"]
+        response = await http.post("/send", json={"chatId": PERSON, **body})
     assert refusal(response) == (400, code), response.text[:300]
 
 
-def test_send_takes_what_whatsapp_takes(stack: Orchestrator) -> None:
-    http = stack.http
+def test_send_takes_what_whatsapp_takes(live: Orchestrator) -> None:
+    http = live.http
     newest = http.get(f"/chats/{PERSON}/messages", params={"limit": 1}).json()["messages"][-1]
     for emoji in ("👍", "👍🏽", "👨‍👩‍👧", "🇧🇷", "❤️", ""):
         reaction = {"messageId": newest["id"], "emoji": emoji}
@@ -150,10 +160,10 @@ def test_send_takes_what_whatsapp_takes(stack: Orchestrator) -> None:
     assert response.status_code == 202, response.text[:300]
 
 
-def test_a_group_whatsapp_does_not_know_is_404_not_a_ghost(stack: Orchestrator) -> None:
+def test_a_group_whatsapp_does_not_know_is_404_not_a_ghost(live: Orchestrator) -> None:
     """It used to be accepted, and a group that exists nowhere appeared with the message
     "sent" in it."""
-    http = stack.http
+    http = live.http
     response = http.post("/send", json={"chatId": UNKNOWN_GROUP, "text": "hello?"})
     assert refusal(response) == (404, "chat_not_found"), response.text
     assert http.get(f"/chats/{UNKNOWN_GROUP}").status_code == 404
@@ -166,8 +176,8 @@ def test_a_group_whatsapp_does_not_know_is_404_not_a_ghost(stack: Orchestrator) 
 # ---- i. media links without the token -------------------------------------------------------
 
 
-def test_media_urls_are_signed_links_that_need_no_token(stack: Orchestrator) -> None:
-    http = stack.http
+def test_media_urls_are_signed_links_that_need_no_token(live: Orchestrator) -> None:
+    http = live.http
     media = {"type": "image", "base64": PNG, "mimetype": "image/png"}
     sent = http.post("/send", json={"chatId": PERSON, "media": media})
     assert sent.status_code == 202, sent.text
@@ -184,7 +194,7 @@ def test_media_urls_are_signed_links_that_need_no_token(stack: Orchestrator) -> 
     assert 0.7 * 86400 < lifetime <= 86400 + 5, lifetime  # ORCH_MEDIA_LINK_TTL: a day
     assert "access_token" not in url and "test-token" not in url
     # No token at all: the link is the credential.
-    fetched = httpx.get(stack.base_url + url, timeout=10)
+    fetched = httpx.get(live.base_url + url, timeout=10)
     assert fetched.status_code == 200, fetched.text
     assert fetched.content == base64.b64decode(PNG)
     assert fetched.headers["content-type"] == "image/png"
@@ -196,27 +206,30 @@ def test_media_urls_are_signed_links_that_need_no_token(stack: Orchestrator) -> 
         f"{path}X?exp={query['exp'][0]}&sig={query['sig'][0]}",
     ]
     for bad in forged:
-        assert refusal(httpx.get(stack.base_url + bad, timeout=10)) == (403, "bad_media_signature")
-    assert refusal(httpx.get(stack.base_url + path, timeout=10)) == (401, "unauthorized")
+        assert refusal(httpx.get(live.base_url + bad, timeout=10)) == (403, "bad_media_signature")
+    assert refusal(httpx.get(live.base_url + path, timeout=10)) == (401, "unauthorized")
     # With the token, the plain path still serves API clients.
     assert http.get(path).content == base64.b64decode(PNG)
 
 
-def test_an_expired_media_link_says_so(stack: Orchestrator) -> None:
+@pytest.mark.anyio
+async def test_an_expired_media_link_says_so(tmp_path: Path) -> None:
     ttl = 86400
     issued_long_ago = MediaLinks(TOKEN, ttl, clock=lambda: time.time() - 2 * ttl)
     url = issued_long_ago.url(PERSON, "ANY")
-    assert refusal(httpx.get(stack.base_url + url, timeout=10)) == (403, "media_link_expired")
+    async with served(tmp_path) as s, s.client() as anonymous:
+        assert refusal(await anonymous.get(url)) == (403, "media_link_expired")
 
 
 # ---- h. agents ----------------------------------------------------------------------------
 
 
-def test_agents_lists_everyone_with_a_profile(stack: Orchestrator) -> None:
-    http = stack.http
-    http.put("/admin/profiles/agent-h1", json={"role": "agent", "displayName": "Ana"})
-    http.put("/admin/profiles/sup-h2", json={"role": "supervisor", "displayName": "Bia"})
-    agents = http.get("/agents").raise_for_status().json()["agents"]
+@pytest.mark.anyio
+async def test_agents_lists_everyone_with_a_profile(tmp_path: Path) -> None:
+    async with in_process(tmp_path) as http:
+        await http.put("/admin/profiles/agent-h1", json={"role": "agent", "displayName": "Ana"})
+        await http.put("/admin/profiles/sup-h2", json={"role": "supervisor", "displayName": "Bia"})
+        agents = (await http.get("/agents")).raise_for_status().json()["agents"]
     assert {"id": "agent-h1", "name": "Ana", "role": "agent"} in agents
     assert {"id": "sup-h2", "name": "Bia", "role": "supervisor"} in agents
     assert set(agents[0]) == {"id", "name", "role"}

@@ -1,6 +1,6 @@
 """Issue 3's REST checks: after a history sync plus live traffic (reactions, edits, revokes,
 acks), `/chats` and `/chats/{id}/messages` equal a straightforward computation over the same
-capture; and bad requests get clear 4xx errors."""
+capture (real processes); and bad requests get clear 4xx errors (in-process: routes only)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Processes
-from tests.harness import Bridge, Orchestrator, ipc_endpoints, make_capture
+from tests.harness import Orchestrator, make_capture, stack
+from tests.inprocess import served
 
 EVENTS = 1500
 
@@ -112,28 +112,17 @@ def all_pages(orchestrator: Orchestrator, path: str, key: str, newest_first: boo
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestrator, Path]]:
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestrator, Path]]:
     tmp_path = tmp_path_factory.mktemp("rest")
-    processes = Processes(tmp_path)
     capture = make_capture(tmp_path / "capture.jsonl", EVENTS, history=300, rich=True)
-    with ipc_endpoints() as endpoints:
-        try:
-            bridge = processes.add(
-                Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture)
-            )
-            state = bridge.wait_seq(EVENTS + 2)
-            orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(state["epoch"], EVENTS + 2)
-            yield orchestrator, capture
-        finally:
-            processes.cleanup()
+    with stack(tmp_path, capture=capture) as s:
+        yield s.orchestrator, capture
 
 
 def test_chats_and_messages_equal_a_reference_computed_from_the_capture(
-    served: tuple[Orchestrator, Path],
+    replayed: tuple[Orchestrator, Path],
 ) -> None:
-    orchestrator, capture = served
+    orchestrator, capture = replayed
     expected = reference(capture)
     chats = list(all_pages(orchestrator, "/chats", "chats", newest_first=True))
 
@@ -198,46 +187,46 @@ def test_chats_and_messages_equal_a_reference_computed_from_the_capture(
         ("GET", "/contacts/bad/picture", None, 400, "invalid_chat_id"),
     ],
 )  # fmt: skip
-def test_bad_requests_get_a_clear_error(
-    served: tuple[Orchestrator, Path],
-    method: str,
-    path: str,
-    body: Any,
-    status: int,
-    code: str,
+@pytest.mark.anyio
+async def test_bad_requests_get_a_clear_error(
+    tmp_path: Path, method: str, path: str, body: Any, status: int, code: str
 ) -> None:
-    orchestrator, _ = served
     content = body if isinstance(body, bytes) else None if body is None else json.dumps(body)
-    response = orchestrator.http.request(method, path, content=content)
+    async with served(tmp_path) as s:
+        response = await s.http.request(method, path, content=content)
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
 
 
-def test_oversized_media_is_413(served: tuple[Orchestrator, Path]) -> None:
-    orchestrator, _ = served
+@pytest.mark.anyio
+async def test_oversized_media_is_413(tmp_path: Path) -> None:
     big = base64.b64encode(b"x" * (16 * 1024 * 1024 + 1)).decode()
-    response = orchestrator.http.post(
-        "/send", json={"chatId": "5511912345678", "media": {"type": "image", "base64": big}}
-    )
+    async with served(tmp_path) as s:
+        response = await s.http.post(
+            "/send", json={"chatId": "5511912345678", "media": {"type": "image", "base64": big}}
+        )
     assert response.status_code == 413
     assert response.json()["error"]["code"] in {"media_too_large", "body_too_large"}
 
 
-def test_message_paging_rejects_unknown_cursors_and_media_needs_media(
-    served: tuple[Orchestrator, Path],
+@pytest.mark.anyio
+async def test_message_paging_rejects_unknown_cursors_and_media_needs_media(
+    tmp_path: Path,
 ) -> None:
-    orchestrator, _ = served
-    chat = orchestrator.http.get("/chats").json()["chats"][0]
-    response = orchestrator.http.get(f"/chats/{chat['id']}/messages", params={"before": "x"})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_message"
-    messages = orchestrator.http.get(f"/chats/{chat['id']}/messages").json()["messages"]
-    plain = next(m for m in messages if m["media"] is None)
-    response = orchestrator.http.get(f"/media/{chat['id']}/{plain['id']}")
-    assert response.status_code == 404 and response.json()["error"]["code"] == "media_not_found"
-    # In replay mode the bridge has no WhatsApp to download from: a clear 502, not a hang.
-    with_media = next((m for c in [chat] for m in messages if m["media"]), None)
-    if with_media is not None:
-        response = orchestrator.http.get(with_media["media"]["url"])
-        assert response.status_code == 502
-        assert response.json()["error"]["code"] == "media_unavailable"
+    async with served(tmp_path) as s:
+        s.publish_capture(make_capture(tmp_path / "capture.jsonl", EVENTS, history=300, rich=True))
+        await s.applied()
+        chat = (await s.http.get("/chats")).json()["chats"][0]
+        response = await s.http.get(f"/chats/{chat['id']}/messages", params={"before": "x"})
+        assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_message"
+        messages = (await s.http.get(f"/chats/{chat['id']}/messages")).json()["messages"]
+        plain = next(m for m in messages if m["media"] is None)
+        response = await s.http.get(f"/media/{chat['id']}/{plain['id']}")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "media_not_found"
+        # Replaying, the bridge has no WhatsApp to download from: a clear 502, not a hang.
+        with_media = next((m for c in [chat] for m in messages if m["media"]), None)
+        if with_media is not None:
+            response = await s.http.get(with_media["media"]["url"])
+            assert response.status_code == 502
+            assert response.json()["error"]["code"] == "media_unavailable"

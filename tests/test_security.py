@@ -1,12 +1,12 @@
-"""Issue 8's security checks against a real stack: the outbound pace, the SSRF guard on media
-URLs, failed-auth rate limiting, the CORS allowlist, and tokens kept out of the logs."""
+"""Issue 8's security checks: against a real stack, the outbound pace, failed-auth rate limiting
+and tokens kept out of the logs; in-process (routes only), the SSRF guard on media URLs and the
+CORS allowlist."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +14,31 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import Processes
-from tests.harness import BRIDGE_DIR, TOKEN, Bridge, Orchestrator, ipc_endpoints, wait_for
+from tests.harness import TOKEN, Bridge, Orchestrator, stack, wait_for
+from tests.inprocess import Served, served
 
 CHAT = "5511912345678@s.whatsapp.net"
-
-
-def demo_capture(path: Path) -> Path:
-    """A capture that starts linked and open, so sends go out (replay mode answers them)."""
-    subprocess.run(
-        ["node", str(BRIDGE_DIR / "scripts" / "make-capture.js"), "--demo", "--events", "60",
-         "--out", str(path)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
+ALLOWLIST = {"media_url_allowlist": "media.internal.test"}
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestrator, Bridge]]:
-    tmp = tmp_path_factory.mktemp("security")
-    processes = Processes(tmp)
-    with ipc_endpoints() as endpoints:
-        try:
-            bridge = processes.add(
-                Bridge(tmp, tmp / "bridge", endpoints, BRIDGE_REPLAY=demo_capture(tmp / "c.jsonl"))
-            )
-            bridge.wait_seq(62)
-            orchestrator = processes.add(
-                Orchestrator(tmp, tmp / "orch", endpoints, ORCH_SEND_RATE=4, ORCH_SEND_BURST=2,
-                             ORCH_SEND_QUEUE=5, ORCH_AUTH_FAILURES_PER_MINUTE=5,
-                             ORCH_CORS_ORIGINS="https://helpdesk.example",
-                             ORCH_MEDIA_URL_ALLOWLIST="media.internal.test")
-            )  # fmt: skip
-            orchestrator.wait_healthy()
-            wait_for("open", lambda: orchestrator.status()["connected"])
-            yield orchestrator, bridge
-        finally:
-            processes.cleanup()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestrator, Bridge]]:
+    env = {"ORCH_SEND_RATE": 4, "ORCH_SEND_BURST": 2, "ORCH_SEND_QUEUE": 5,
+           "ORCH_AUTH_FAILURES_PER_MINUTE": 5}  # fmt: skip
+    # The demo capture starts linked and open, so sends go out (replay mode answers them).
+    with stack(tmp_path_factory.mktemp("security"), events=60, demo=True,
+               orchestrator_env=env) as s:  # fmt: skip
+        s.wait_open()
+        yield s.orchestrator, s.bridge
+
+
+@contextlib.asynccontextmanager
+async def open_in_process(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
+    """The app in-process with WhatsApp open, so sends get as far as the media checks."""
+    async with served(tmp_path, **settings) as s:
+        s.bridge.publish("connection.update", {"connection": "open"})
+        await s.applied()
+        yield s
 
 
 def appends(bridge: Bridge) -> list[dict[str, Any]]:
@@ -59,9 +47,9 @@ def appends(bridge: Bridge) -> list[dict[str, Any]]:
 
 
 def test_sends_go_out_at_the_numbers_pace_and_a_flood_is_refused(
-    stack: tuple[Orchestrator, Bridge],
+    live: tuple[Orchestrator, Bridge],
 ) -> None:
-    orchestrator, bridge = stack
+    orchestrator, bridge = live
     before = len(appends(bridge))
     statuses = [
         orchestrator.http.post("/send", json={"chatId": CHAT, "text": f"msg {i}"}).status_code
@@ -92,30 +80,30 @@ def test_sends_go_out_at_the_numbers_pace_and_a_flood_is_refused(
      "http://169.254.169.254/latest/meta-data", "http://[::1]/x", "file:///etc/passwd",
      "ftp://example.com/x", "http://0.0.0.0/"],
 )  # fmt: skip
-def test_media_urls_that_point_inside_are_refused(
-    stack: tuple[Orchestrator, Bridge], url: str
-) -> None:
-    orchestrator, _ = stack
+@pytest.mark.anyio
+async def test_media_urls_that_point_inside_are_refused(tmp_path: Path, url: str) -> None:
     body = {"chatId": CHAT, "media": {"type": "image", "url": url}}
-    response = orchestrator.http.post("/send", json=body)
+    async with open_in_process(tmp_path, **ALLOWLIST) as s:
+        response = await s.http.post("/send", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] in ("media_url_forbidden", "bad_media")
 
 
-def test_an_allowlisted_host_may_be_private(stack: tuple[Orchestrator, Bridge]) -> None:
-    orchestrator, _ = stack
+@pytest.mark.anyio
+async def test_an_allowlisted_host_may_be_private(tmp_path: Path) -> None:
     body = {
         "chatId": CHAT,
         "media": {"type": "document", "url": "http://media.internal.test/a.pdf"},
     }
-    response = orchestrator.http.post("/send", json=body)
+    async with open_in_process(tmp_path, **ALLOWLIST) as s:
+        response = await s.http.post("/send", json=body)
     assert response.status_code in (202, 429), response.text
 
 
 def test_repeated_failed_sign_ins_are_rate_limited_and_tokens_never_logged(
-    stack: tuple[Orchestrator, Bridge],
+    live: tuple[Orchestrator, Bridge],
 ) -> None:
-    orchestrator, _ = stack
+    orchestrator, _ = live
     wrong = "definitely-not-the-token-0123456789"
     codes = [
         httpx.get(
@@ -147,12 +135,14 @@ def test_repeated_failed_sign_ins_are_rate_limited_and_tokens_never_logged(
     assert httpx.get(f"{orchestrator.base_url}/health").status_code == 200
 
 
-def test_cors_allows_only_the_configured_origins(stack: tuple[Orchestrator, Bridge]) -> None:
-    orchestrator, _ = stack
+@pytest.mark.anyio
+async def test_cors_allows_only_the_configured_origins(tmp_path: Path) -> None:
     preflight = {"Access-Control-Request-Method": "GET",
                  "Access-Control-Request-Headers": "authorization"}  # fmt: skip
-    url = f"{orchestrator.base_url}/chats"
-    allowed = httpx.options(url, headers={"Origin": "https://helpdesk.example", **preflight})
+    async with served(tmp_path, cors_origins="https://helpdesk.example") as s:
+        allowed, other = [
+            await s.http.options("/chats", headers={"Origin": origin, **preflight})
+            for origin in ("https://helpdesk.example", "https://evil.example")
+        ]
     assert allowed.headers.get("access-control-allow-origin") == "https://helpdesk.example"
-    other = httpx.options(url, headers={"Origin": "https://evil.example", **preflight})
     assert "access-control-allow-origin" not in other.headers
