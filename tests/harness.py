@@ -468,7 +468,7 @@ def stack(
     capture: Path | None = None,
     events: int | None = None,
     demo: bool = False,
-    bridge: bool = True,
+    bridge: bool | None = None,
     orchestrator: bool = True,
     bridge_first: bool = True,
     spawn_bridge: bool = False,
@@ -483,12 +483,13 @@ def stack(
     """Start a stack in `tmp`, yield it, and kill what it started however the block ends.
 
     The bridge replays `capture`, or a new one of `events` events (`make_capture`, or with
-    `demo` the --demo capture); without either it connects to WhatsApp (`BRIDGE_WA_URL`).
+    `demo` the --demo capture); there is a bridge when there is a capture, or with
+    `bridge=True` one that connects to WhatsApp (`BRIDGE_WA_URL` in `bridge_env`).
     By default the bridge starts first and journals the whole capture, then the orchestrator
     joins and applies it all (a late joiner); `bridge_first=False`: the orchestrator is up
     first and the bridge starts after it. `wait=False`: do not wait for the capture (a slow
-    replay the test watches, or a capture that never ends). `bridge=False`: no bridge yet
-    (`s.start_bridge()`); `orchestrator=False`: none yet (`s.start_orchestrator()`);
+    replay the test watches, or a capture that never ends). `bridge=False`: no bridge (yet:
+    `s.start_bridge()`); `orchestrator=False`: none yet (`s.start_orchestrator()`);
     `spawn_bridge`: the orchestrator runs the bridge itself, as `make run` does, and
     `bridge_env` goes to it through the orchestrator's environment. `endpoints` (tcp://, for
     CURVE) instead of fresh ipc:// ones; `port` for the orchestrator; `data` for its data dir.
@@ -499,6 +500,8 @@ def stack(
     with contextlib.ExitStack() as exits:
         if endpoints is None:
             endpoints = exits.enter_context(ipc_endpoints())
+        if bridge is None:
+            bridge = capture is not None
         own_bridge = bridge and not spawn_bridge
         orchestrator_env = dict(orchestrator_env or {})
         if spawn_bridge:
