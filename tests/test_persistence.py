@@ -8,8 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import Processes
-from tests.harness import Bridge, Endpoints, Orchestrator, make_capture, wait_for
+from tests.harness import Orchestrator, make_capture, stack, wait_for
 
 
 def capture_messages(capture: Path) -> dict[str, list[str]]:
@@ -41,123 +40,107 @@ def served_messages(orchestrator: Orchestrator, chat_id: str) -> list[str]:
         before = page["messages"][0]["id"]
 
 
-def test_kill_9_during_heavy_ingest_loses_and_duplicates_nothing(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
+def test_kill_9_during_heavy_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     events = 20_000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=30)
-    data = tmp_path / "orch"
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-    orchestrator.wait_healthy()
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-               BRIDGE_REPLAY_RATE=8000)
-    )  # fmt: skip
-    wait_for("ingest under way", lambda: len(stored_message_keys(data)) > 2000, timeout=30)
-    orchestrator.kill9()
-    acknowledged = stored_message_keys(data)
-    assert len(acknowledged) == len(set(acknowledged))
-    assert len(acknowledged) < 17_000, "the kill came too late to test anything"
+    with stack(
+        tmp_path, capture=capture, bridge_first=False, wait=False,
+        bridge_env={"BRIDGE_REPLAY_RATE": 8000},
+    ) as s:  # fmt: skip
+        data = s.data
+        wait_for("ingest under way", lambda: len(stored_message_keys(data)) > 2000, timeout=30)
+        s.orchestrator.kill9()
+        acknowledged = stored_message_keys(data)
+        assert len(acknowledged) == len(set(acknowledged))
+        assert len(acknowledged) < 17_000, "the kill came too late to test anything"
 
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-    orchestrator.wait_healthy()
-    state = bridge.wait_seq(events + 2)
-    orchestrator.wait_applied(state["epoch"], events + 2, timeout=60)
+        orchestrator = s.start_orchestrator()
+        s.applied(timeout=60)
 
-    expected = capture_messages(capture)
-    for chat_id, ids in expected.items():
-        assert served_messages(orchestrator, chat_id) == ids, chat_id
-    wait_for(
-        "the store to catch up", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0
-    )
-    stored = stored_message_keys(data)
-    assert len(stored) == len(set(stored)) == sum(len(ids) for ids in expected.values())
-    assert set(acknowledged) <= set(stored)
+        expected = capture_messages(capture)
+        for chat_id, ids in expected.items():
+            assert served_messages(orchestrator, chat_id) == ids, chat_id
+        wait_for(
+            "the store to catch up",
+            lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0,
+        )
+        stored = stored_message_keys(data)
+        assert len(stored) == len(set(stored)) == sum(len(ids) for ids in expected.values())
+        assert set(acknowledged) <= set(stored)
 
 
-def test_a_store_outage_keeps_the_real_time_path_alive_and_catches_up(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
+def test_a_store_outage_keeps_the_real_time_path_alive_and_catches_up(tmp_path: Path) -> None:
     events = 3000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=10)
-    data = tmp_path / "orch"
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-    orchestrator.wait_healthy()
-    wait_for("the store file", lambda: (data / "store.sqlite3").exists())
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        orchestrator, data = s.orchestrator, s.data
+        wait_for("the store file", lambda: (data / "store.sqlite3").exists())
 
-    # The outage: another process holds SQLite's write lock for a while.
-    locked, release = threading.Event(), threading.Event()
+        # The outage: another process holds SQLite's write lock for a while.
+        locked, release = threading.Event(), threading.Event()
 
-    def hold_lock() -> None:
-        db = sqlite3.connect(data / "store.sqlite3", isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(60)
-        db.execute("ROLLBACK")
-        db.close()
+        def hold_lock() -> None:
+            db = sqlite3.connect(data / "store.sqlite3", isolation_level=None)
+            db.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(60)
+            db.execute("ROLLBACK")
+            db.close()
 
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    assert locked.wait(10)
-    try:
-        bridge = processes.add(
-            Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-                   BRIDGE_REPLAY_RATE=400)
-        )  # fmt: skip
-        report = wait_for(
-            "the store to be reported down",
-            lambda: (r := orchestrator.bridge_report())["store"]["up"] is False and r,
-            timeout=30,
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        assert locked.wait(10)
+        try:
+            s.start_bridge(BRIDGE_REPLAY_RATE=400)
+            report = wait_for(
+                "the store to be reported down",
+                lambda: (r := orchestrator.bridge_report())["store"]["up"] is False and r,
+                timeout=30,
+            )
+            assert report["store"]["lastError"]
+            # RAM and the streams go on: messages keep arriving while the store is down.
+            seen = orchestrator.bridge_report()["appliedEvents"]
+            wait_for(
+                "live traffic", lambda: orchestrator.bridge_report()["appliedEvents"] > seen + 200
+            )
+            chats = orchestrator.http.get("/chats").json()["chats"]
+            assert (
+                chats
+                and orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
+            )
+            assert orchestrator.bridge_report()["store"]["pendingRows"] > 0
+        finally:
+            release.set()
+            holder.join(10)
+
+        s.applied()
+        wait_for(
+            "the store to catch up completely",
+            lambda: (r := orchestrator.bridge_report()["store"])["up"] and r["pendingRows"] == 0,
+            timeout=60,
         )
-        assert report["store"]["lastError"]
-        # RAM and the streams go on: messages keep arriving while the store is down.
-        seen = orchestrator.bridge_report()["appliedEvents"]
-        wait_for("live traffic", lambda: orchestrator.bridge_report()["appliedEvents"] > seen + 200)
-        chats = orchestrator.http.get("/chats").json()["chats"]
-        assert (
-            chats and orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
+        expected = capture_messages(capture)
+        assert sorted(stored_message_keys(data)) == sorted(
+            (chat, m) for chat, ids in expected.items() for m in ids
         )
-        assert orchestrator.bridge_report()["store"]["pendingRows"] > 0
-    finally:
-        release.set()
-        holder.join(10)
-
-    state = bridge.wait_seq(events + 2)
-    orchestrator.wait_applied(state["epoch"], events + 2)
-    wait_for(
-        "the store to catch up completely",
-        lambda: (s := orchestrator.bridge_report()["store"])["up"] and s["pendingRows"] == 0,
-        timeout=60,
-    )
-    expected = capture_messages(capture)
-    assert sorted(stored_message_keys(data)) == sorted(
-        (chat, m) for chat, ids in expected.items() for m in ids
-    )
 
 
 def test_history_pages_back_beyond_the_ram_window_in_order_across_a_restart(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
+    tmp_path: Path,
 ) -> None:
     events = 2000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=4, history=400)
-    data = tmp_path / "orch"
-    bridge = processes.add(Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture))
-    state = bridge.wait_seq(events + 2)
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints, ORCH_CHAT_WINDOW=25))
-    orchestrator.wait_healthy()
-    orchestrator.wait_applied(state["epoch"], events + 2)
-    expected = capture_messages(capture)
-    wait_for("the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0)
-    for restart in (False, True):
-        if restart:
-            orchestrator.stop()
-            started = time.monotonic()
-            orchestrator = processes.add(
-                Orchestrator(tmp_path, data, endpoints, ORCH_CHAT_WINDOW=25)
-            )
-            orchestrator.wait_healthy()
-            assert time.monotonic() - started < 20
-        for chat_id, ids in expected.items():
-            ram = orchestrator.http.get(f"/chats/{chat_id}/messages", params={"limit": 500})
-            assert len(ids) > 25 and len(ram.json()["messages"]) == min(500, len(ids))
-            assert served_messages(orchestrator, chat_id) == ids, chat_id
+    with stack(tmp_path, capture=capture, orchestrator_env={"ORCH_CHAT_WINDOW": 25}) as s:
+        orchestrator = s.orchestrator
+        expected = capture_messages(capture)
+        wait_for("the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0)
+        for restart in (False, True):
+            if restart:
+                orchestrator.stop()
+                started = time.monotonic()
+                orchestrator = s.start_orchestrator()
+                assert time.monotonic() - started < 20
+            for chat_id, ids in expected.items():
+                ram = orchestrator.http.get(f"/chats/{chat_id}/messages", params={"limit": 500})
+                assert len(ids) > 25 and len(ram.json()["messages"]) == min(500, len(ids))
+                assert served_messages(orchestrator, chat_id) == ids, chat_id
