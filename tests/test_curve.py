@@ -9,16 +9,7 @@ from pathlib import Path
 
 import zmq
 
-from tests.conftest import Processes
-from tests.harness import (
-    BRIDGE_MAIN,
-    Bridge,
-    Endpoints,
-    Orchestrator,
-    free_port,
-    make_capture,
-    wait_for,
-)
+from tests.harness import BRIDGE_MAIN, Endpoints, free_port, make_capture, stack, wait_for
 
 
 def keypair() -> tuple[str, str]:
@@ -40,34 +31,32 @@ def received_anything(endpoint: str, client: tuple[str, str] | None, server_key:
         sub.close()
 
 
-def test_a_curve_link_carries_the_stream_and_keeps_strangers_out(
-    tmp_path: Path, processes: Processes
-) -> None:
+def test_a_curve_link_carries_the_stream_and_keeps_strangers_out(tmp_path: Path) -> None:
     server, orchestrator_keys, stranger = keypair(), keypair(), keypair()
     endpoints = Endpoints(f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}")
     capture = make_capture(tmp_path / "capture.jsonl", 300)
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-               BRIDGE_CURVE_PUBLIC_KEY=server[0], BRIDGE_CURVE_SECRET_KEY=server[1],
-               BRIDGE_CURVE_CLIENTS=orchestrator_keys[0])
-    )  # fmt: skip
-    orchestrator = processes.add(
-        Orchestrator(tmp_path, tmp_path / "orch", endpoints,
-                     ORCH_BRIDGE_CURVE_SERVER_KEY=server[0],
-                     ORCH_CURVE_PUBLIC_KEY=orchestrator_keys[0],
-                     ORCH_CURVE_SECRET_KEY=orchestrator_keys[1])
-    )  # fmt: skip
-    orchestrator.wait_healthy()
-    # The ROUTER is CURVE too: the test's own plain client cannot ask it anything.
-    report = wait_for(
-        "the orchestrator to follow over CURVE",
-        lambda: (r := orchestrator.bridge_report())["applied"] and r["applied"]["seq"] == 302 and r,
-    )
-    assert report["replayed"] > 0  # the replay commands went over the CURVE ROUTER too
-    assert not received_anything(endpoints.pub, None, server[0]), "plain text got through"
-    assert not received_anything(endpoints.pub, stranger, server[0]), "an unlisted key got in"
-    assert received_anything(endpoints.pub, orchestrator_keys, server[0])
-    assert "zap: refused a client key" in bridge.log_path.read_text()
+    # The ROUTER is CURVE too: the test's own plain client cannot ask it anything, so the stack
+    # waits for nothing.
+    with stack(
+        tmp_path, capture=capture, endpoints=endpoints, wait=False,
+        bridge_env={"BRIDGE_CURVE_PUBLIC_KEY": server[0], "BRIDGE_CURVE_SECRET_KEY": server[1],
+                    "BRIDGE_CURVE_CLIENTS": orchestrator_keys[0]},
+        orchestrator_env={"ORCH_BRIDGE_CURVE_SERVER_KEY": server[0],
+                          "ORCH_CURVE_PUBLIC_KEY": orchestrator_keys[0],
+                          "ORCH_CURVE_SECRET_KEY": orchestrator_keys[1]},
+    ) as s:  # fmt: skip
+        orchestrator = s.orchestrator
+        report = wait_for(
+            "the orchestrator to follow over CURVE",
+            lambda: (
+                (r := orchestrator.bridge_report())["applied"] and r["applied"]["seq"] == 302 and r
+            ),
+        )
+        assert report["replayed"] > 0  # the replay commands went over the CURVE ROUTER too
+        assert not received_anything(endpoints.pub, None, server[0]), "plain text got through"
+        assert not received_anything(endpoints.pub, stranger, server[0]), "an unlisted key got in"
+        assert received_anything(endpoints.pub, orchestrator_keys, server[0])
+        assert "zap: refused a client key" in s.bridge.log_path.read_text()
 
 
 def test_both_refuse_to_go_unencrypted_off_the_machine(tmp_path: Path) -> None:

@@ -12,16 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import Processes
-from tests.harness import (
-    Bridge,
-    Endpoints,
-    Orchestrator,
-    Process,
-    free_port,
-    make_capture,
-    wait_for,
-)
+from tests.harness import Process, free_port, make_capture, stack, wait_for
 from tests.postgrest.conftest import SECRET, token
 from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
 
@@ -58,46 +49,42 @@ def capture_keys(capture: Path) -> set[tuple[str, str]]:
 
 
 def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes, supabase_dsn: str
+    tmp_path: Path, supabase_dsn: str
 ) -> None:
     events = 2500
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=8)
     port = free_port()
-    standin = processes.add(start_standin(tmp_path, supabase_dsn, port))
     supabase = {"SUPABASE_URL": f"http://127.0.0.1:{port}",
                 "SUPABASE_SERVICE_ROLE_KEY": token("service_role")}  # fmt: skip
-    data = tmp_path / "orch"
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints, **supabase))
-    orchestrator.wait_healthy()
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-               BRIDGE_REPLAY_RATE=500)
-    )  # fmt: skip
-    wait_for("rows in Supabase", lambda: len(stored(supabase_dsn)) > 100, timeout=30)
+    with stack(
+        tmp_path, capture=capture, bridge=False, orchestrator=False, orchestrator_env=supabase
+    ) as s:
+        standin = s.add(start_standin(tmp_path, supabase_dsn, port))
+        orchestrator = s.start_orchestrator()
+        s.start_bridge(BRIDGE_REPLAY_RATE=500)
+        wait_for("rows in Supabase", lambda: len(stored(supabase_dsn)) > 100, timeout=30)
 
-    standin.kill9()  # Supabase unreachable
-    wait_for("the store reported down", lambda: not orchestrator.bridge_report()["store"]["up"])
-    applied = orchestrator.bridge_report()["appliedEvents"]
-    wait_for("live traffic without the store",
-             lambda: orchestrator.bridge_report()["appliedEvents"] > applied + 200)  # fmt: skip
-    assert orchestrator.http.get("/chats").status_code == 200
-    metrics = orchestrator.http.get("/metrics").text
-    assert "wa_store_up 0.0" in metrics and "wa_store_pending_rows" in metrics
+        standin.kill9()  # Supabase unreachable
+        wait_for("the store reported down", lambda: not orchestrator.bridge_report()["store"]["up"])
+        applied = orchestrator.bridge_report()["appliedEvents"]
+        wait_for("live traffic without the store",
+                 lambda: orchestrator.bridge_report()["appliedEvents"] > applied + 200)  # fmt: skip
+        assert orchestrator.http.get("/chats").status_code == 200
+        metrics = orchestrator.http.get("/metrics").text
+        assert "wa_store_up 0.0" in metrics and "wa_store_pending_rows" in metrics
 
-    standin = processes.add(start_standin(tmp_path, supabase_dsn, port))
-    state = bridge.wait_seq(events + 2)
-    orchestrator.wait_applied(state["epoch"], events + 2)
-    wait_for(
-        "Supabase to catch up completely",
-        lambda: (s := orchestrator.bridge_report()["store"])["up"] and s["pendingRows"] == 0,
-        timeout=60,
-    )
-    assert stored(supabase_dsn) == capture_keys(capture)
+        standin = s.add(start_standin(tmp_path, supabase_dsn, port))
+        s.applied()
+        wait_for(
+            "Supabase to catch up completely",
+            lambda: (r := orchestrator.bridge_report()["store"])["up"] and r["pendingRows"] == 0,
+            timeout=60,
+        )
+        assert stored(supabase_dsn) == capture_keys(capture)
 
-    # A restart reads back from Supabase: the chats are there before the bridge says anything.
-    orchestrator.stop()
-    bridge.kill9()
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints, **supabase))
-    orchestrator.wait_healthy()
-    chats = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
-    assert {c["id"] for c in chats} == {chat for chat, _ in capture_keys(capture)}
+        # A restart reads back from Supabase: the chats are there before the bridge says anything.
+        orchestrator.stop()
+        s.bridge.kill9()
+        orchestrator = s.start_orchestrator()
+        chats = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
+        assert {c["id"] for c in chats} == {chat for chat, _ in capture_keys(capture)}
