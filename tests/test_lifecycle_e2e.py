@@ -3,6 +3,7 @@ Baileys, and the orchestrator supervising it (ORCH_SPAWN_BRIDGE), as `make run` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,12 +16,10 @@ from typing import Any
 import pytest
 
 from tests.clients import SseReader
-from tests.conftest import Processes
-from tests.harness import BridgeClient, Endpoints, Orchestrator, ipc_endpoints, wait_for
+from tests.harness import BridgeClient, Endpoints, Orchestrator, Stack, stack, wait_for
 from tests.wasim import PHONE, WaSim
 
 FAST = {
-    "ORCH_SPAWN_BRIDGE": "true",
     "ORCH_RECONNECT_INITIAL": "0.3",
     "ORCH_RECONNECT_MAX": "1.5",
     "ORCH_RESPAWN_INITIAL": "0.2",
@@ -29,10 +28,17 @@ FAST = {
 }
 
 
-def start(tmp: Path, endpoints: Endpoints, sim: WaSim, data: Path, **env: str) -> Orchestrator:
-    orchestrator = Orchestrator(tmp, data, endpoints, BRIDGE_WA_URL=sim.ws_url, **(FAST | env))
-    orchestrator.wait_healthy(timeout=30)
-    return orchestrator
+@contextlib.contextmanager
+def simulated(tmp: Path, **env: str) -> Iterator[tuple[Stack, WaSim]]:
+    """A WhatsApp simulator and an orchestrator running the bridge itself, as `make run` does."""
+    with stack(tmp, spawn_bridge=True, orchestrator=False, orchestrator_env=FAST | env) as s:
+        sim = s.add(WaSim(tmp))
+        start(s, sim)
+        yield s, sim
+
+
+def start(s: Stack, sim: WaSim) -> Orchestrator:
+    return s.start_orchestrator(timeout=30, BRIDGE_WA_URL=sim.ws_url)
 
 
 def state_is(orchestrator: Orchestrator, *states: str, timeout: float = 30) -> dict[str, Any]:
@@ -54,35 +60,37 @@ def pair(orchestrator: Orchestrator, sim: WaSim) -> dict[str, Any]:
     return state_is(orchestrator, "open")
 
 
-def test_fresh_start_shows_the_qr_pairs_and_opens(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
-    sim = processes.add(WaSim(tmp_path))
-    orchestrator = processes.add(start(tmp_path, endpoints, sim, tmp_path / "data"))
-    events = SseReader(orchestrator.base_url, last_id="")
-    watcher = threading.Thread(target=events.run_for, args=(25.0,), daemon=True)
-    watcher.start()
+def test_fresh_start_shows_the_qr_pairs_and_opens(tmp_path: Path) -> None:
+    with simulated(tmp_path) as (s, sim):
+        orchestrator = s.orchestrator
+        events = SseReader(orchestrator.base_url, last_id="")
+        watcher = threading.Thread(target=events.run, args=(opened, 30.0), daemon=True)
+        watcher.start()
 
-    png = wait_for(
-        "/qr.png", lambda: (r := orchestrator.http.get("/qr.png")).status_code == 200 and r
-    )
-    assert png.headers["content-type"] == "image/png"
-    qr = orchestrator.http.get("/qr").json()["qr"]
-    produced = [u["qr"] for u in connection_updates(endpoints) if u.get("qr")]
-    assert qr == produced[-1], "the QR served is not the one Baileys produced"
-    assert decode_png(tmp_path, png.content) == qr
-    assert qr.startswith("2@") or "," in qr
+        png = wait_for(
+            "/qr.png", lambda: (r := orchestrator.http.get("/qr.png")).status_code == 200 and r
+        )
+        assert png.headers["content-type"] == "image/png"
+        qr = orchestrator.http.get("/qr").json()["qr"]
+        produced = [u["qr"] for u in connection_updates(s.endpoints) if u.get("qr")]
+        assert qr == produced[-1], "the QR served is not the one Baileys produced"
+        assert decode_png(tmp_path, png.content) == qr
+        assert qr.startswith("2@") or "," in qr
 
-    sim.scan(qr)
-    status = state_is(orchestrator, "open")
-    assert status["connected"] is True
-    assert status["me"]["id"].startswith(PHONE)
-    closes = orchestrator.status()["reason"]
-    assert closes is None  # cleared once open
-    watcher.join(30)
-    states = [e["data"]["state"] for e in events.envelopes if e["type"] == "connection_status"]
-    assert_subsequence(["qr", "connecting", "open"], states)
-    assert any(e["type"] == "qr" for e in events.envelopes)
+        sim.scan(qr)
+        status = state_is(orchestrator, "open")
+        assert status["connected"] is True
+        assert status["me"]["id"].startswith(PHONE)
+        closes = orchestrator.status()["reason"]
+        assert closes is None  # cleared once open
+        watcher.join(30)
+        states = [e["data"]["state"] for e in events.envelopes if e["type"] == "connection_status"]
+        assert_subsequence(["qr", "connecting", "open"], states)
+        assert any(e["type"] == "qr" for e in events.envelopes)
+
+
+def opened(envelopes: list[dict[str, Any]]) -> bool:
+    return any(e["type"] == "connection_status" and e["data"]["state"] == "open" for e in envelopes)
 
 
 def assert_subsequence(wanted: list[str], seen: list[str]) -> None:
@@ -113,16 +121,9 @@ def decode_png(tmp: Path, png: bytes) -> str:
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestrator, WaSim]]:
     """One paired stack for the disconnect-reason cases (each leaves it open again)."""
-    tmp = tmp_path_factory.mktemp("linked")
-    processes = Processes(tmp)
-    with ipc_endpoints() as endpoints:
-        try:
-            sim = processes.add(WaSim(tmp))
-            orchestrator = processes.add(start(tmp, endpoints, sim, tmp / "data"))
-            pair(orchestrator, sim)
-            yield orchestrator, sim
-        finally:
-            processes.cleanup()
+    with simulated(tmp_path_factory.mktemp("linked")) as (s, sim):
+        pair(s.orchestrator, sim)
+        yield s.orchestrator, sim
 
 
 def reopen(orchestrator: Orchestrator, sim: WaSim) -> None:
@@ -218,46 +219,40 @@ def test_admin_logout_wipes_and_relinks(linked: tuple[Orchestrator, WaSim]) -> N
     state_is(orchestrator, "open")
 
 
-def test_a_restarted_stack_logs_in_with_its_saved_credentials(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
-    sim = processes.add(WaSim(tmp_path))
-    data = tmp_path / "data"
-    orchestrator = processes.add(start(tmp_path, endpoints, sim, data))
-    pair(orchestrator, sim)
-    registrations = sim.state()["registrations"]
-    orchestrator.stop()
-    orchestrator = processes.add(start(tmp_path, endpoints, sim, data))
-    state_is(orchestrator, "open")
-    assert orchestrator.http.get("/qr").json()["qr"] is None
-    assert sim.state()["registrations"] == registrations  # logged in, never re-registered
-    assert (data / "bridge" / "auth").stat().st_mode & 0o077 == 0
+def test_a_restarted_stack_logs_in_with_its_saved_credentials(tmp_path: Path) -> None:
+    with simulated(tmp_path) as (s, sim):
+        orchestrator = s.orchestrator
+        pair(orchestrator, sim)
+        registrations = sim.state()["registrations"]
+        orchestrator.stop()
+        orchestrator = start(s, sim)
+        state_is(orchestrator, "open")
+        assert orchestrator.http.get("/qr").json()["qr"] is None
+        assert sim.state()["registrations"] == registrations  # logged in, never re-registered
+        assert (s.data / "bridge" / "auth").stat().st_mode & 0o077 == 0
 
 
-def test_silence_trips_the_watchdog_and_a_killed_bridge_is_restarted(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
-    sim = processes.add(WaSim(tmp_path))
+def test_silence_trips_the_watchdog_and_a_killed_bridge_is_restarted(tmp_path: Path) -> None:
     # Baileys' own keep-alive is slow here (30 s): the orchestrator's watchdog must act first.
-    orchestrator = processes.add(
-        start(tmp_path, endpoints, sim, tmp_path / "data", BRIDGE_KEEPALIVE_MS="30000",
-              ORCH_WATCHDOG_TIMEOUT="3")
-    )  # fmt: skip
-    pair(orchestrator, sim)
-    accepted = sim.state()["accepted"]
-    sim.post("/silence", {"on": True})
-    wait_for("the watchdog to reconnect", lambda: sim.state()["accepted"] > accepted, timeout=20)
-    assert "WhatsApp silent" in orchestrator.log_path.read_text()
-    sim.post("/silence", {"on": False})
-    state_is(orchestrator, "open")
+    with simulated(tmp_path, BRIDGE_KEEPALIVE_MS="30000", ORCH_WATCHDOG_TIMEOUT="3") as (s, sim):
+        orchestrator = s.orchestrator
+        pair(orchestrator, sim)
+        accepted = sim.state()["accepted"]
+        sim.post("/silence", {"on": True})
+        wait_for(
+            "the watchdog to reconnect", lambda: sim.state()["accepted"] > accepted, timeout=20
+        )
+        assert "WhatsApp silent" in orchestrator.log_path.read_text()
+        sim.post("/silence", {"on": False})
+        state_is(orchestrator, "open")
 
-    pid = orchestrator.bridge_report()["spawned"]["pid"]
-    os.kill(pid, signal.SIGKILL)
-    wait_for(
-        "a new bridge",
-        lambda: (p := orchestrator.bridge_report()["spawned"]["pid"]) and p != pid,
-        timeout=20,
-    )
-    assert orchestrator.bridge_report()["spawned"]["restarts"] >= 1
-    state_is(orchestrator, "open")
-    assert orchestrator.http.get("/qr").json()["qr"] is None  # logged back in, no QR
+        pid = orchestrator.bridge_report()["spawned"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_for(
+            "a new bridge",
+            lambda: (p := orchestrator.bridge_report()["spawned"]["pid"]) and p != pid,
+            timeout=20,
+        )
+        assert orchestrator.bridge_report()["spawned"]["restarts"] >= 1
+        state_is(orchestrator, "open")
+        assert orchestrator.http.get("/qr").json()["qr"] is None  # logged back in, no QR

@@ -7,14 +7,12 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.clients import PollReader, SseReader, WebSocketReader
-from tests.conftest import Processes
-from tests.harness import Bridge, Orchestrator, ipc_endpoints, wait_for
+from tests.harness import Stack, stack, wait_for
 from tests.wasim import WaSim
 
 ANA, BRUNO, CARLA = "5511911110001", "5511922220002", "5511933330003"
@@ -25,27 +23,16 @@ def jid(phone: str) -> str:
 
 
 class Linked:
-    """A paired stack whose bridge the tests start and stop themselves."""
+    """A paired stack whose bridge the tests stop and start themselves."""
 
-    def __init__(self, tmp: Path, processes: Processes, endpoints: Any) -> None:
-        self.tmp, self.processes, self.endpoints = tmp, processes, endpoints
-        self.sim = processes.add(WaSim(tmp))
-        self.bridge = self.start_bridge()
-        self.orchestrator = processes.add(
-            Orchestrator(tmp, tmp / "orch", endpoints, ORCH_RECONNECT_INITIAL="0.3",
-                         ORCH_RECONNECT_MAX="1")
-        )  # fmt: skip
-        self.orchestrator.wait_healthy(timeout=30)
+    def __init__(self, s: Stack, sim: WaSim) -> None:
+        self.stack, self.sim = s, sim
+        self.orchestrator = s.orchestrator
         qr = wait_for("a QR", lambda: self.orchestrator.http.get("/qr").json()["qr"], timeout=30)
         self.sim.scan(qr)
         self.wait_open()
         for phone, name in ((ANA, "Ana"), (BRUNO, "Bruno"), (CARLA, "Carla")):
             self.sim.post("/contacts", {"phone": phone, "name": name})
-
-    def start_bridge(self) -> Bridge:
-        return self.processes.add(
-            Bridge(self.tmp, self.tmp / "bridge", self.endpoints, **self.sim.bridge_env())
-        )
 
     def wait_open(self) -> None:
         wait_for(
@@ -67,12 +54,11 @@ class Linked:
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linked]:
     tmp = tmp_path_factory.mktemp("linked")
-    processes = Processes(tmp)
-    with ipc_endpoints() as endpoints:
-        try:
-            yield Linked(tmp, processes, endpoints)
-        finally:
-            processes.cleanup()
+    with stack(tmp, orchestrator=False) as s:
+        sim = s.add(WaSim(tmp))
+        s.start_bridge(**sim.bridge_env())
+        s.start_orchestrator(timeout=30, ORCH_RECONNECT_INITIAL="0.3", ORCH_RECONNECT_MAX="1")
+        yield Linked(s, sim)
 
 
 def test_a_contact_writes_and_every_client_sees_it(linked: Linked) -> None:
@@ -241,11 +227,11 @@ def test_reading_a_chat_sends_read_receipts_and_clears_its_unread_count(linked: 
 
 
 def test_messages_sent_while_the_bridge_was_down_arrive_once(linked: Linked) -> None:
-    linked.bridge.terminate()
+    linked.stack.bridge.terminate()
     wait_for("the bridge declared dead", lambda: not linked.orchestrator.bridge_report()["alive"])
     sent = [linked.sim.post("/send", {"from": ANA, "kind": "text", "text": f"offline {i}"})["id"]
             for i in range(5)]  # fmt: skip
-    linked.bridge = linked.start_bridge()
+    linked.stack.start_bridge(**linked.sim.bridge_env())
     linked.wait_open()
     for message_id in sent:
         linked.message(jid(ANA), message_id, timeout=40)
