@@ -20,8 +20,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Processes
-from tests.harness import TOKEN, Endpoints, Orchestrator, make_capture, wait_for
+from tests.harness import TOKEN, make_capture, stack
 
 EVENTS = 300
 SSE, WEBSOCKETS, POLLS = 20, 20, 10
@@ -60,67 +59,66 @@ async def poll_client(base: str, last_id: str, out: dict[str, Any]) -> None:
 
 
 def test_sigterm_ends_every_stream_then_flushes_stops_the_bridge_and_exits(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
+    tmp_path: Path,
 ) -> None:
     capture = make_capture(tmp_path / "capture.jsonl", EVENTS, chats=10)
-    orchestrator = processes.add(
-        Orchestrator(
-            tmp_path, tmp_path / "orch", endpoints, ORCH_SPAWN_BRIDGE="true",
-            BRIDGE_REPLAY=capture, ORCH_STORE_FLUSH_INTERVAL="30",
-        )
-    )  # fmt: skip
-    orchestrator.wait_healthy()
     # The bridge's events are applied, and (a 30 s flush interval) not yet all stored.
-    wait_for("the capture applied", lambda: orchestrator.bridge_report()["appliedEvents"] >= EVENTS)
-    report = orchestrator.bridge_report()
-    applied, bridge_pid = report["applied"], report["spawned"]["pid"]
-    assert report["store"]["pendingRows"] > 0, report["store"]
-    last_id = orchestrator.last_event_id()
+    with stack(
+        tmp_path, capture=capture, spawn_bridge=True,
+        orchestrator_env={"ORCH_STORE_FLUSH_INTERVAL": "30"},
+    ) as s:  # fmt: skip
+        orchestrator = s.orchestrator
+        report = orchestrator.bridge_report()
+        applied, bridge_pid = report["applied"], report["spawned"]["pid"]
+        assert report["store"]["pendingRows"] > 0, report["store"]
+        last_id = orchestrator.last_event_id()
 
-    results: dict[str, list[dict[str, Any]]] = {"sse": [], "ws": [], "poll": []}
+        results: dict[str, list[dict[str, Any]]] = {"sse": [], "ws": [], "poll": []}
 
-    async def scenario() -> float:
-        base = orchestrator.base_url
-        started = [asyncio.Event() for _ in range(SSE)]
-        tasks = []
-        for event in started:
-            out: dict[str, Any] = {}
-            results["sse"].append(out)
-            tasks.append(asyncio.create_task(sse_client(base, event, out)))
-        for _ in range(WEBSOCKETS):
-            results["ws"].append(out := {})
-            tasks.append(asyncio.create_task(websocket_client(base, out)))
-        for _ in range(POLLS):
-            results["poll"].append(out := {})
-            tasks.append(asyncio.create_task(poll_client(base, last_id, out)))
-        async with asyncio.timeout(30):
-            await asyncio.gather(*(event.wait() for event in started))
-            await wait_clients(base, SSE + WEBSOCKETS)
-        sent = time.monotonic()
-        orchestrator.signal_group(signal.SIGTERM)
-        async with asyncio.timeout(30):  # before the fix: never
-            await asyncio.gather(*tasks)
-            await asyncio.to_thread(orchestrator.popen.wait)
-        return time.monotonic() - sent
+        async def scenario() -> float:
+            base = orchestrator.base_url
+            started = [asyncio.Event() for _ in range(SSE)]
+            tasks = []
+            for event in started:
+                out: dict[str, Any] = {}
+                results["sse"].append(out)
+                tasks.append(asyncio.create_task(sse_client(base, event, out)))
+            for _ in range(WEBSOCKETS):
+                results["ws"].append(out := {})
+                tasks.append(asyncio.create_task(websocket_client(base, out)))
+            for _ in range(POLLS):
+                results["poll"].append(out := {})
+                tasks.append(asyncio.create_task(poll_client(base, last_id, out)))
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(event.wait() for event in started))
+                await wait_clients(base, SSE + WEBSOCKETS)
+            sent = time.monotonic()
+            orchestrator.signal_group(signal.SIGTERM)
+            async with asyncio.timeout(30):  # before the fix: never
+                await asyncio.gather(*tasks)
+                await asyncio.to_thread(orchestrator.popen.wait)
+            return time.monotonic() - sent
 
-    took = asyncio.run(scenario())
-    print(f"SIGTERM to exit with {SSE + WEBSOCKETS + POLLS} clients: {took:.2f} s")
-    assert orchestrator.popen.returncode in (0, -signal.SIGTERM), orchestrator.log_tail()
-    for out in results["sse"]:
-        # The stream ends with a reconnection hint after the one given at connect.
-        assert [line for line in out["lines"] if line.startswith("retry:")][-2:] == [
-            "retry: 2000",
-            "retry: 3000",
-        ], out["lines"][-5:]
-    assert {out["code"] for out in results["ws"]} == {1012}
-    assert all(out["status"] == 200 and out["body"]["events"] == [] for out in results["poll"])
-    # The write-behind flushed on the way out: the store reached what was applied.
-    with sqlite3.connect(tmp_path / "orch" / "store.sqlite3") as db:
-        stored = db.execute("SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'").fetchone()
-    assert stored == (applied["epoch"], applied["seq"])
-    # The spawned bridge stopped with it (the orchestrator waited for it to exit).
-    assert _exited(bridge_pid)
-    assert "Finished server process" in orchestrator.log_tail(200)
+        took = asyncio.run(scenario())
+        print(f"SIGTERM to exit with {SSE + WEBSOCKETS + POLLS} clients: {took:.2f} s")
+        assert orchestrator.popen.returncode in (0, -signal.SIGTERM), orchestrator.log_tail()
+        for out in results["sse"]:
+            # The stream ends with a reconnection hint after the one given at connect.
+            assert [line for line in out["lines"] if line.startswith("retry:")][-2:] == [
+                "retry: 2000",
+                "retry: 3000",
+            ], out["lines"][-5:]
+        assert {out["code"] for out in results["ws"]} == {1012}
+        assert all(out["status"] == 200 and out["body"]["events"] == [] for out in results["poll"])
+        # The write-behind flushed on the way out: the store reached what was applied.
+        with sqlite3.connect(s.data / "store.sqlite3") as db:
+            stored = db.execute(
+                "SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'"
+            ).fetchone()
+        assert stored == (applied["epoch"], applied["seq"])
+        # The spawned bridge stopped with it (the orchestrator waited for it to exit).
+        assert _exited(bridge_pid)
+        assert "Finished server process" in orchestrator.log_tail(200)
 
 
 async def wait_clients(base: str, streams: int) -> None:
