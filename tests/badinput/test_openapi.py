@@ -42,8 +42,7 @@ from orchestrator.config import Settings
 from orchestrator.openapi import document
 from orchestrator.routes import OPERATIONS
 from orchestrator.runtime import Runtime
-from tests.conftest import Processes
-from tests.harness import TOKEN, Bridge, Orchestrator, ipc_endpoints, make_capture
+from tests.harness import TOKEN, Orchestrator, make_capture, stack
 
 EVENTS = 300
 CHECKS = [
@@ -63,39 +62,19 @@ NOT_FUZZED = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
     tmp_path = tmp_path_factory.mktemp("openapi")
-    processes = Processes(tmp_path)
     capture = make_capture(tmp_path / "capture.jsonl", EVENTS, history=50, rich=True)
     with capture.open("a") as f:  # WhatsApp open: sends go as far as they can
         f.write(json.dumps({"event": "connection.update", "data": {"connection": "open"}}) + "\n")
-    with ipc_endpoints() as endpoints:
-        try:
-            bridge = processes.add(
-                Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture)
-            )
-            state = bridge.wait_seq(EVENTS + 3)
-            orchestrator = processes.add(
-                Orchestrator(
-                    tmp_path,
-                    tmp_path / "orch",
-                    endpoints,
-                    # A long-poll waits at most this long, so a generated `timeout` cannot
-                    # stall the run; larger ones are 400 bad_timeout (documented).
-                    ORCH_POLL_MAX_TIMEOUT="0.5",
-                )
-            )
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(state["epoch"], EVENTS + 3)
-            http = orchestrator.http
-            http.put("/admin/profiles/agent-1", json={"role": "agent"}).raise_for_status()
-            http.post("/tags", json={"name": "vip"}).raise_for_status()
-            http.post(
-                "/quick-replies", json={"shortcut": "hi", "body": "Hello!"}
-            ).raise_for_status()
-            yield orchestrator
-        finally:
-            processes.cleanup()
+    # A long-poll waits at most ORCH_POLL_MAX_TIMEOUT, so a generated `timeout` cannot stall the
+    # run; larger ones are 400 bad_timeout (documented).
+    with stack(tmp_path, capture=capture, orchestrator_env={"ORCH_POLL_MAX_TIMEOUT": "0.5"}) as s:
+        http = s.orchestrator.http
+        http.put("/admin/profiles/agent-1", json={"role": "agent"}).raise_for_status()
+        http.post("/tags", json={"name": "vip"}).raise_for_status()
+        http.post("/quick-replies", json={"shortcut": "hi", "body": "Hello!"}).raise_for_status()
+        yield s.orchestrator
 
 
 # The document is generated in-process, so the operations are known at collection time; the
@@ -122,8 +101,8 @@ class Known:
 
 
 @pytest.fixture(scope="module")
-def known(stack: Orchestrator) -> Known:
-    http = stack.http
+def known(live: Orchestrator) -> Known:
+    http = live.http
     chats = [c["id"] for c in http.get("/chats", params={"limit": 500}).json()["chats"]]
     messages = {
         chat: [m["id"] for m in http.get(f"/chats/{chat}/messages").json()["messages"]]
@@ -208,11 +187,11 @@ def offline(case: Any) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_conforms(
-    stack: Orchestrator, known: Known, case: Any, data: st.DataObject
+    live: Orchestrator, known: Known, case: Any, data: st.DataObject
 ) -> None:
     realistic(case, data, known)
     offline(case)
-    response = case.call(base_url=stack.base_url, timeout=10)
+    response = case.call(base_url=live.base_url, timeout=10)
     # A 502/503 the operation documents is the bridge or the store refusing (in replay mode
     # the bridge has no WhatsApp), not a server error; status_code_conformance still checks
     # that it is documented.
@@ -248,8 +227,8 @@ def test_every_route_is_declared_and_every_declaration_routed(tmp_path: Path) ->
     assert len(declared) == len(OPERATIONS), "an operation is declared twice"
 
 
-def test_the_document_is_served_publicly(stack: Orchestrator) -> None:
-    response = httpx.get(f"{stack.base_url}/openapi.json")
+def test_the_document_is_served_publicly(live: Orchestrator) -> None:
+    response = httpx.get(f"{live.base_url}/openapi.json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == DOCUMENT
@@ -292,28 +271,28 @@ def test_the_document_is_served_publicly(stack: Orchestrator) -> None:
     ],
 )  # fmt: skip
 def test_found_by_fuzzing(
-    stack: Orchestrator, known: Known, method: str, path: str, template: str, body: Any
+    live: Orchestrator, known: Known, method: str, path: str, template: str, body: Any
 ) -> None:
     """What schemathesis (and reading the code it pointed at) found: each must answer a
     documented 4xx, or succeed with a body that matches the document."""
     chat = known.chats[0]
     content = None if body is None else json.dumps(body).replace("CHAT", chat)
-    response = stack.http.request(
+    response = live.http.request(
         method, path.replace("CHAT", chat), content=content, headers={"Connection": "close"}
     )  # (after a 500 uvicorn drops the connection)
     assert response.status_code < 500, response.text
     schema[template][method].validate_response(response)
 
 
-def test_poll_without_a_timeout_works_whatever_the_maximum(stack: Orchestrator) -> None:
-    response = stack.http.get("/events/poll", params={"since": ""})
+def test_poll_without_a_timeout_works_whatever_the_maximum(live: Orchestrator) -> None:
+    response = live.http.get("/events/poll", params={"since": ""})
     assert response.status_code == 200, response.text
 
 
-def test_operator_actions_answer_as_documented(stack: Orchestrator) -> None:
+def test_operator_actions_answer_as_documented(live: Orchestrator) -> None:
     """The three left out of the generated run, once each (logout last: it ends the session;
     so this test runs last in the module)."""
     for path in ("/admin/connect", "/admin/reconnect", "/admin/logout"):
-        response = stack.http.post(path)
+        response = live.http.post(path)
         assert response.status_code < 500 or response.status_code == 502, response.text
         schema[path]["POST"].validate_response(response)

@@ -12,6 +12,7 @@ journal nothing live would ever be applied.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -19,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import zmq
 
-from tests.conftest import Processes
-from tests.harness import Endpoints, Orchestrator, wait_for
+from tests.harness import Endpoints, Orchestrator, stack, wait_for
 
 EPOCH = "lb2x9k-a1b2c3"
 CHAT = "5511900000001@s.whatsapp.net"
@@ -101,18 +100,18 @@ class FakeBridge:
         self._context.term()
 
 
-@pytest.fixture
-def fake_bridge(endpoints: Endpoints) -> Iterator[FakeBridge]:
-    bridge = FakeBridge(endpoints, journal=[envelope(1)])
-    yield bridge
-    bridge.close()
+@contextlib.contextmanager
+def faked(tmp_path: Path, journal: list[bytes]) -> Iterator[tuple[Orchestrator, FakeBridge]]:
+    """The fake bridge on a stack's endpoints, then the real orchestrator, healthy."""
+    with stack(tmp_path, orchestrator=False) as s:
+        bridge = FakeBridge(s.endpoints, journal)
+        try:
+            yield s.start_orchestrator(), bridge
+        finally:
+            bridge.close()
 
 
-def start_orchestrator(
-    processes: Processes, tmp_path: Path, endpoints: Endpoints, bridge: FakeBridge
-) -> Orchestrator:
-    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
-    orchestrator.wait_healthy()
+def wait_heard(orchestrator: Orchestrator, bridge: FakeBridge) -> None:
     # PUB/SUB joins late: heartbeat until the orchestrator hears them.
     seen = 0
 
@@ -124,7 +123,6 @@ def start_orchestrator(
 
     wait_for("the orchestrator to hear the fake bridge", hears, timeout=20, interval=0.1)
     assert orchestrator.bridge_report()["applied"] == {"epoch": EPOCH, "seq": 1}
-    return orchestrator
 
 
 MALFORMED: list[Any] = [
@@ -157,62 +155,58 @@ MALFORMED: list[Any] = [
 MALFORMED_COUNT = len(MALFORMED) + 1  # the multipart message counts twice
 
 
-def test_garbage_is_counted_and_never_moves_the_position(
-    processes: Processes, tmp_path: Path, endpoints: Endpoints, fake_bridge: FakeBridge
-) -> None:
-    orchestrator = start_orchestrator(processes, tmp_path, endpoints, fake_bridge)
-    before = orchestrator.bridge_report()
-    frames = [
-        *MALFORMED[:7],
-        envelope(2),  # valid, in order: applied
-        envelope(1),  # seq going backwards: a duplicate
-        envelope(2),  # the same seq again: a duplicate
-        *MALFORMED[7:],
-        envelope(3),  # applied
-        envelope(5),  # a gap: replay (empty page), not applied
-        envelope(4),  # in order again: applied
-        envelope(1, epoch="other-epoch"),  # a new epoch: replay (empty page), not applied
-        envelope(5),  # applied
-        heartbeat(5),
-    ]
-    fake_bridge.publish(frames)
+def test_garbage_is_counted_and_never_moves_the_position(tmp_path: Path) -> None:
+    with faked(tmp_path, journal=[envelope(1)]) as (orchestrator, fake_bridge):
+        wait_heard(orchestrator, fake_bridge)
+        before = orchestrator.bridge_report()
+        frames = [
+            *MALFORMED[:7],
+            envelope(2),  # valid, in order: applied
+            envelope(1),  # seq going backwards: a duplicate
+            envelope(2),  # the same seq again: a duplicate
+            *MALFORMED[7:],
+            envelope(3),  # applied
+            envelope(5),  # a gap: replay (empty page), not applied
+            envelope(4),  # in order again: applied
+            envelope(1, epoch="other-epoch"),  # a new epoch: replay (empty page), not applied
+            envelope(5),  # applied
+            heartbeat(5),
+        ]
+        fake_bridge.publish(frames)
 
-    report = wait_for(
-        "the orchestrator to apply seq 5",
-        lambda: (r := orchestrator.bridge_report())["applied"] == {"epoch": EPOCH, "seq": 5} and r,
-        timeout=20,
-    )
-    wait_for(
-        "every frame to be received",
-        lambda: orchestrator.bridge_report()["received"] - before["received"] >= len(frames) + 1,
-    )
-    report = orchestrator.bridge_report()
-    assert report["malformed"] - before["malformed"] == MALFORMED_COUNT
-    assert report["duplicates"] - before["duplicates"] == 2
-    assert report["gaps"] - before["gaps"] == 1
-    assert report["applied"] == {"epoch": EPOCH, "seq": 5}
-    assert report["alive"] is True
-    # The durable record: exactly the valid, in-order envelopes, each once.
-    assert orchestrator.applied_positions() == [(EPOCH, seq) for seq in range(1, 6)]
-    chat = orchestrator.http.get(f"/chats/{CHAT}").raise_for_status().json()
-    assert chat["name"] == f"{EPOCH} 5"
-    assert orchestrator.running and orchestrator.http.get("/health").status_code == 200
+        report = wait_for(
+            "the orchestrator to apply seq 5",
+            lambda: (
+                (r := orchestrator.bridge_report())["applied"] == {"epoch": EPOCH, "seq": 5} and r
+            ),
+            timeout=20,
+        )
+        wait_for(
+            "every frame to be received",
+            lambda: (
+                orchestrator.bridge_report()["received"] - before["received"] >= len(frames) + 1
+            ),
+        )
+        report = orchestrator.bridge_report()
+        assert report["malformed"] - before["malformed"] == MALFORMED_COUNT
+        assert report["duplicates"] - before["duplicates"] == 2
+        assert report["gaps"] - before["gaps"] == 1
+        assert report["applied"] == {"epoch": EPOCH, "seq": 5}
+        assert report["alive"] is True
+        # The durable record: exactly the valid, in-order envelopes, each once.
+        assert orchestrator.applied_positions() == [(EPOCH, seq) for seq in range(1, 6)]
+        chat = orchestrator.http.get(f"/chats/{CHAT}").raise_for_status().json()
+        assert chat["name"] == f"{EPOCH} 5"
+        assert orchestrator.running and orchestrator.http.get("/health").status_code == 200
 
 
-def test_an_epoch_outside_the_id_alphabet_is_malformed(
-    processes: Processes, tmp_path: Path, endpoints: Endpoints
-) -> None:
+def test_an_epoch_outside_the_id_alphabet_is_malformed(tmp_path: Path) -> None:
     """Epochs become stream ids and applied.log fields: an epoch with a quote, a space or a
     newline must be refused like any other malformed envelope, not applied."""
     odd = 'odd epoch"\n'
-    bridge = FakeBridge(endpoints, journal=[envelope(1, epoch=odd)])
-    try:
-        orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
-        orchestrator.wait_healthy()
+    with faked(tmp_path, journal=[envelope(1, epoch=odd)]) as (orchestrator, _):
         poll = orchestrator.http.get("/events/poll", params={"since": "", "timeout": 0})
         assert poll.status_code == 200
         poll.json()  # the envelopes are spliced in as JSON: this must still parse
         report = orchestrator.bridge_report()
         assert report["applied"] is None and report["malformed"] == 1
-    finally:
-        bridge.close()
