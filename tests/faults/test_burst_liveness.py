@@ -9,43 +9,40 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import Processes
 from tests.faults.common import ClientRunner, SseClient
-from tests.harness import Bridge, Endpoints, Orchestrator, make_capture
+from tests.harness import make_capture, stack
 
 EVENTS, EXTRA = 40_000, 2
 
 
-def test_the_api_and_the_streams_are_served_during_a_burst(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
+def test_the_api_and_the_streams_are_served_during_a_burst(tmp_path: Path) -> None:
     capture = make_capture(tmp_path / "capture.jsonl", EVENTS, chats=200)
-    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
-    orchestrator.wait_healthy()
-    reader = SseClient(orchestrator.base_url, read_timeout=60)
-    runner = ClientRunner([reader]).start()
-    processes.add(Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture))
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        orchestrator = s.orchestrator
+        reader = SseClient(orchestrator.base_url, read_timeout=60)
+        runner = ClientRunner([reader]).start()
+        s.start_bridge()
 
-    slowest, polls, applied_at_end = 0.0, 0, None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        report = orchestrator.http.get("/admin/bridge", timeout=60).json()
-        slowest = max(slowest, time.monotonic() - started)
-        polls += 1
-        if report["applied"] and report["applied"]["seq"] >= EVENTS + EXTRA:
-            applied_at_end = time.time()  # the clients stamp arrivals with time.time()
-            break
-        time.sleep(0.05)
-    assert applied_at_end is not None, "the burst was not applied in 120 s"
-    runner.finish_at(orchestrator.base_url, orchestrator.last_event_id())
-    runner.join(60)
-    first_delivery = reader.arrivals[0]
-    summary = (
-        f"{polls} API calls during the burst, slowest {slowest * 1000:.0f} ms; the stream's "
-        f"first event came {applied_at_end - first_delivery:.2f} s before the last was applied"
-    )
-    print(summary)
-    assert polls >= 5, f"the burst was too short to test anything: {summary}"
-    assert slowest < 1.0, summary
-    assert applied_at_end - first_delivery > 0.5, summary
+        slowest, polls, applied_at_end = 0.0, 0, None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            report = orchestrator.http.get("/admin/bridge", timeout=60).json()
+            slowest = max(slowest, time.monotonic() - started)
+            polls += 1
+            if report["applied"] and report["applied"]["seq"] >= EVENTS + EXTRA:
+                applied_at_end = time.time()  # the clients stamp arrivals with time.time()
+                break
+            time.sleep(0.05)
+        assert applied_at_end is not None, "the burst was not applied in 120 s"
+        runner.finish_at(orchestrator.base_url, orchestrator.last_event_id())
+        runner.join(60)
+        first_delivery = reader.arrivals[0]
+        summary = (
+            f"{polls} API calls during the burst, slowest {slowest * 1000:.0f} ms; the stream's "
+            f"first event came {applied_at_end - first_delivery:.2f} s before the last was applied"
+        )
+        print(summary)
+        assert polls >= 5, f"the burst was too short to test anything: {summary}"
+        assert slowest < 1.0, summary
+        assert applied_at_end - first_delivery > 0.5, summary
