@@ -402,9 +402,11 @@ class Stack:
     ) -> Orchestrator:
         """An orchestrator on `data` (the stack's by default), serving on `port` (a free one
         by default); healthy when this returns unless `healthy=False`."""
+        log_dir = log_dir or self.tmp
+        log_dir.mkdir(parents=True, exist_ok=True)
         orchestrator = self.add(
             Orchestrator(
-                log_dir or self.tmp, data or self.data, self.endpoints, argv=argv, port=port,
+                log_dir, data or self.data, self.endpoints, argv=argv, port=port,
                 **{**self.orchestrator_env, **env},
             )
         )  # fmt: skip
@@ -494,6 +496,7 @@ def stack(
     `bridge_env` goes to it through the orchestrator's environment. `endpoints` (tcp://, for
     CURVE) instead of fresh ipc:// ones; `port` for the orchestrator; `data` for its data dir.
     """
+    tmp.mkdir(parents=True, exist_ok=True)
     if events is not None:
         assert capture is None, "a capture, or a number of events for a new one: not both"
         capture = (demo_capture if demo else make_capture)(tmp / "capture.jsonl", events)

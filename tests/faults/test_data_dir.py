@@ -15,21 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Processes
 from tests.faults.common import (
     assert_exactly_once,
     assert_rest_matches_capture,
     metric,
     wait_applied_at_least,
 )
-from tests.harness import (
-    Bridge,
-    Endpoints,
-    Orchestrator,
-    ipc_endpoints,
-    make_capture,
-    wait_for,
-)
+from tests.harness import Orchestrator, make_capture, stack, wait_for
 from tests.test_persistence import capture_messages, stored_message_keys
 
 EXTRA = 2
@@ -61,35 +53,23 @@ def corrupt_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorruptS
     """An orchestrator restarted on a store whose first 100 bytes were overwritten while it
     was stopped; the bridge still holds the whole history in its journal."""
     tmp_path = tmp_path_factory.mktemp("corrupt")
-    processes = Processes(tmp_path)
     events = 1500
     capture = make_capture(tmp_path / "capture.jsonl", events, history=200, rich=True)
-    data = tmp_path / "orch"
-    with ipc_endpoints() as endpoints:
-        try:
-            bridge = processes.add(
-                Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture)
-            )
-            epoch = bridge.wait_seq(events + EXTRA)["epoch"]
-            orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(epoch, events + EXTRA)
-            wait_for("the store", lambda: store_report(orchestrator)["pendingRows"] == 0)
-            orchestrator.stop()
+    with stack(tmp_path, capture=capture) as s:
+        orchestrator = s.orchestrator
+        wait_for("the store", lambda: store_report(orchestrator)["pendingRows"] == 0)
+        orchestrator.stop()
 
-            database = data / "store.sqlite3"
-            wal = data / "store.sqlite3-wal"
-            assert not wal.exists() or wal.stat().st_size == 0, "a clean stop checkpoints"
-            raw = bytearray(database.read_bytes())
-            raw[:100] = bytes((i * 37 + 11) % 256 for i in range(100))
-            database.write_bytes(bytes(raw))
+        database = s.data / "store.sqlite3"
+        wal = s.data / "store.sqlite3-wal"
+        assert not wal.exists() or wal.stat().st_size == 0, "a clean stop checkpoints"
+        raw = bytearray(database.read_bytes())
+        raw[:100] = bytes((i * 37 + 11) % 256 for i in range(100))
+        database.write_bytes(bytes(raw))
 
-            orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(epoch, events + EXTRA)
-            yield CorruptStore(orchestrator, capture, database, sha256(database))
-        finally:
-            processes.cleanup()
+        orchestrator = s.start_orchestrator()
+        s.applied()
+        yield CorruptStore(orchestrator, capture, database, sha256(database))
 
 
 # Runs before the next test, which stops the orchestrator.
@@ -139,47 +119,40 @@ def hold_write_lock(database: Path) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_write_lock_held_by_another_process_degrades_then_recovers(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
-) -> None:
+def test_a_write_lock_held_by_another_process_degrades_then_recovers(tmp_path: Path) -> None:
     events = 3000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=10)
-    data = tmp_path / "orch"
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-    orchestrator.wait_healthy()
-    wait_for("the store file", lambda: (data / "store.sqlite3").exists())
-    holder = hold_write_lock(data / "store.sqlite3")
-    try:
-        bridge = processes.add(
-            Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-                   BRIDGE_REPLAY_RATE=600)
-        )  # fmt: skip
-        store = wait_for(
-            "the store reported down",
-            lambda: (s := store_report(orchestrator))["up"] is False and s,
-            timeout=30,
-        )
-        assert "locked" in str(store["lastError"]), store
-        # The real-time path goes on while the store is locked.
-        wait_applied_at_least(orchestrator, 1500)
-        assert store_report(orchestrator)["pendingRows"] > 0
-        assert orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
-    finally:
-        holder.kill()  # a crash while holding the lock: the OS releases it
-        holder.wait(5)
-        assert holder.stdout is not None
-        holder.stdout.close()
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        orchestrator, data = s.orchestrator, s.data
+        wait_for("the store file", lambda: (data / "store.sqlite3").exists())
+        holder = hold_write_lock(data / "store.sqlite3")
+        try:
+            s.start_bridge(BRIDGE_REPLAY_RATE=600)
+            store = wait_for(
+                "the store reported down",
+                lambda: (s := store_report(orchestrator))["up"] is False and s,
+                timeout=30,
+            )
+            assert "locked" in str(store["lastError"]), store
+            # The real-time path goes on while the store is locked.
+            wait_applied_at_least(orchestrator, 1500)
+            assert store_report(orchestrator)["pendingRows"] > 0
+            assert orchestrator.http.get("/events/poll", params={"since": ""}).json()["events"]
+        finally:
+            holder.kill()  # a crash while holding the lock: the OS releases it
+            holder.wait(5)
+            assert holder.stdout is not None
+            holder.stdout.close()
 
-    state = bridge.wait_seq(events + EXTRA)
-    orchestrator.wait_applied(state["epoch"], events + EXTRA)
-    report = wait_for(
-        "the store to catch up",
-        lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
-        timeout=60,
-    )
-    assert report["lastError"] is None
-    assert sorted(stored_message_keys(data)) == expected_keys(capture)
-    print(f"locked: {store['lastError']}; recovered, {len(expected_keys(capture))} rows stored")
+        s.applied()
+        report = wait_for(
+            "the store to catch up",
+            lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+            timeout=60,
+        )
+        assert report["lastError"] is None
+        assert sorted(stored_message_keys(data)) == expected_keys(capture)
+        print(f"locked: {store['lastError']}; recovered, {len(expected_keys(capture))} rows stored")
 
 
 @pytest.fixture
@@ -201,36 +174,33 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_keeps_the_real_time_path_alive_and_the_store_catches_up(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes, small_disk: Path
+    tmp_path: Path, small_disk: Path
 ) -> None:
     events = 6000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=20, rich=True)
     data = small_disk / "orch"
-    orchestrator = processes.add(Orchestrator(tmp_path, data, endpoints))
-    orchestrator.wait_healthy()
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-               BRIDGE_REPLAY_RATE=1500)
-    )  # fmt: skip
-    store = wait_for(
-        "the store reported down",
-        lambda: (s := store_report(orchestrator))["up"] is False and s,
-        timeout=30,
-    )
-    assert "full" in str(store["lastError"]), store
-    state = bridge.wait_seq(events + EXTRA)
-    orchestrator.wait_applied(state["epoch"], events + EXTRA, timeout=10)
-    assert orchestrator.running
-    assert_rest_matches_capture(orchestrator, capture)
-    assert store_report(orchestrator)["pendingRows"] > 0
+    with stack(tmp_path, capture=capture, bridge=False, data=data) as s:
+        orchestrator = s.orchestrator
+        s.start_bridge(BRIDGE_REPLAY_RATE=1500)
+        store = wait_for(
+            "the store reported down",
+            lambda: (s := store_report(orchestrator))["up"] is False and s,
+            timeout=30,
+        )
+        assert "full" in str(store["lastError"]), store
+        state = s.published()
+        orchestrator.wait_applied(state["epoch"], events + EXTRA, timeout=10)
+        assert orchestrator.running
+        assert_rest_matches_capture(orchestrator, capture)
+        assert store_report(orchestrator)["pendingRows"] > 0
 
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    report = wait_for(
-        "the store to catch up",
-        lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
-        timeout=60,
-    )
-    assert report["lastError"] is None
-    assert sorted(stored_message_keys(data)) == expected_keys(capture)
-    assert_exactly_once(orchestrator.applied_positions(), state["epoch"], events + EXTRA)
-    print(f"disk full: {store['lastError']}; recovered after growing the disk")
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        report = wait_for(
+            "the store to catch up",
+            lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+            timeout=60,
+        )
+        assert report["lastError"] is None
+        assert sorted(stored_message_keys(data)) == expected_keys(capture)
+        assert_exactly_once(orchestrator.applied_positions(), state["epoch"], events + EXTRA)
+        print(f"disk full: {store['lastError']}; recovered after growing the disk")

@@ -13,68 +13,65 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import Processes
 from tests.faults.common import assert_exactly_once, wait_applied_at_least
-from tests.harness import Bridge, Endpoints, Orchestrator, make_capture, wait_for
+from tests.harness import make_capture, stack, wait_for
 
 EXTRA = 2
 
 
 def test_pub_hwm_overflow_while_the_orchestrator_is_frozen_is_detected_and_filled(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
+    tmp_path: Path,
 ) -> None:
     events, lead = 20_000, 200
     last = events + EXTRA
     lines = make_capture(tmp_path / "capture.jsonl", events, chats=20).read_bytes().splitlines()
     fifo = tmp_path / "capture.fifo"
     os.mkfifo(fifo)
-    orchestrator = processes.add(Orchestrator(tmp_path, tmp_path / "orch", endpoints))
-    orchestrator.wait_healthy()
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=fifo, BRIDGE_PUB_HWM=10)
-    )  # fmt: skip
-    burst = threading.Event()
+    with stack(tmp_path, capture=fifo, bridge=False) as s:
+        orchestrator = s.orchestrator
+        bridge = s.start_bridge(BRIDGE_PUB_HWM=10)
+        burst = threading.Event()
 
-    def feed() -> None:
-        with open(fifo, "wb") as pipe:  # blocks until the bridge opens it
-            pipe.write(b"\n".join(lines[:lead]) + b"\n")
-            pipe.flush()
-            burst.wait(60)
-            pipe.write(b"\n".join(lines[lead:]) + b"\n")
+        def feed() -> None:
+            with open(fifo, "wb") as pipe:  # blocks until the bridge opens it
+                pipe.write(b"\n".join(lines[:lead]) + b"\n")
+                pipe.flush()
+                burst.wait(60)
+                pipe.write(b"\n".join(lines[lead:]) + b"\n")
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    try:
-        wait_applied_at_least(orchestrator, lead + 1)
-        wait_for("a heartbeat", lambda: orchestrator.bridge_report()["seq"] == lead + 1)
-        # The lead goes through the same tiny HWM: on a busy machine it may overflow too (and
-        # be filled). What counts is that the burst makes a gap of its own.
-        before = orchestrator.bridge_report()
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        try:
+            wait_applied_at_least(orchestrator, lead + 1)
+            wait_for("a heartbeat", lambda: orchestrator.bridge_report()["seq"] == lead + 1)
+            # The lead goes through the same tiny HWM: on a busy machine it may overflow too (and
+            # be filled). What counts is that the burst makes a gap of its own.
+            before = orchestrator.bridge_report()
 
-        orchestrator.pause()
-        frozen = time.monotonic()
-        burst.set()
-        feeder.join(30)
-        bridge.wait_seq(last)
-        published = time.monotonic() - frozen
-        time.sleep(max(0.0, 1.5 - published))
-        orchestrator.resume()
-        resumed = time.monotonic()
-    finally:
-        burst.set()
-        orchestrator.resume()
+            orchestrator.pause()
+            frozen = time.monotonic()
+            burst.set()
+            feeder.join(30)
+            bridge.wait_seq(last)
+            published = time.monotonic() - frozen
+            time.sleep(max(0.0, 1.5 - published))
+            orchestrator.resume()
+            resumed = time.monotonic()
+        finally:
+            burst.set()
+            orchestrator.resume()
 
-    epoch = bridge.state()["epoch"]
-    report = orchestrator.wait_applied(epoch, last, timeout=60)
-    caught_up = time.monotonic() - resumed
-    assert_exactly_once(orchestrator.applied_positions(), epoch, last)
-    assert report["gaps"] > before["gaps"] and report["replayed"] > before["replayed"], report
-    assert report["appliedEvents"] == last, report
-    assert report["malformed"] == 0, report
-    assert report["alive"], report
-    print(
-        f"{events - lead} events published in {published:.2f}s into a frozen subscriber "
-        f"(PUB HWM 10): gaps {report['gaps']}, replayed {report['replayed']}, "
-        f"received live {report['received']}, duplicates {report['duplicates']}; "
-        f"all {last} applied once {caught_up:.2f}s after SIGCONT"
-    )
+        epoch = bridge.state()["epoch"]
+        report = orchestrator.wait_applied(epoch, last, timeout=60)
+        caught_up = time.monotonic() - resumed
+        assert_exactly_once(orchestrator.applied_positions(), epoch, last)
+        assert report["gaps"] > before["gaps"] and report["replayed"] > before["replayed"], report
+        assert report["appliedEvents"] == last, report
+        assert report["malformed"] == 0, report
+        assert report["alive"], report
+        print(
+            f"{events - lead} events published in {published:.2f}s into a frozen subscriber "
+            f"(PUB HWM 10): gaps {report['gaps']}, replayed {report['replayed']}, "
+            f"received live {report['received']}, duplicates {report['duplicates']}; "
+            f"all {last} applied once {caught_up:.2f}s after SIGCONT"
+        )

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 
-from tests.conftest import Processes
 from tests.faults.common import (
     ClientRunner,
     Envelope,
@@ -28,7 +27,7 @@ from tests.faults.common import (
     percentile,
     rss_mb,
 )
-from tests.harness import TOKEN, Bridge, Endpoints, Orchestrator, make_capture, wait_for
+from tests.harness import TOKEN, make_capture, stack, wait_for
 
 EXTRA = 2
 EVENTS, RATE, NORMAL_CLIENTS = 12_000, 1500, 3
@@ -80,85 +79,77 @@ def sse_envelopes(raw: bytes) -> list[Envelope]:
     return envelopes
 
 
-def burst(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes, capture: Path, stuck: bool
-) -> dict[str, Any]:
-    tmp_path.mkdir()
-    orchestrator = processes.add(
-        Orchestrator(tmp_path, tmp_path / "orch", endpoints, ORCH_STREAM_SEND_TIMEOUT=SEND_TIMEOUT)
-    )
-    orchestrator.wait_healthy()
-    stuck_client = StuckClient(orchestrator.port) if stuck else None
-    clients = [SseClient(orchestrator.base_url, read_timeout=60) for _ in range(NORMAL_CLIENTS)]
-    # The baseline has a fourth client too, one that reads: on a saturated 2-core machine any
-    # extra client costs the others latency, and what is measured is the cost of not reading.
-    fourth = [] if stuck else [SseClient(orchestrator.base_url, read_timeout=60)]
-    runner = ClientRunner(clients + fourth).start()
-    wait_for("the clients", lambda: all(c.connections for c in clients))
-    rss_before = rss_mb(orchestrator.popen.pid)
-    rss_max = [rss_before]
-    sampling = threading.Event()
+def burst(tmp_path: Path, capture: Path, stuck: bool) -> dict[str, Any]:
+    with stack(
+        tmp_path, capture=capture, bridge=False,
+        orchestrator_env={"ORCH_STREAM_SEND_TIMEOUT": SEND_TIMEOUT},
+    ) as s:  # fmt: skip
+        orchestrator = s.orchestrator
+        stuck_client = StuckClient(orchestrator.port) if stuck else None
+        clients = [SseClient(orchestrator.base_url, read_timeout=60) for _ in range(NORMAL_CLIENTS)]
+        # The baseline has a fourth client too, one that reads: on a saturated 2-core machine any
+        # extra client costs the others latency, and what is measured is the cost of not reading.
+        fourth = [] if stuck else [SseClient(orchestrator.base_url, read_timeout=60)]
+        runner = ClientRunner(clients + fourth).start()
+        wait_for("the clients", lambda: all(c.connections for c in clients))
+        rss_before = rss_mb(orchestrator.popen.pid)
+        rss_max = [rss_before]
+        sampling = threading.Event()
 
-    def sample() -> None:
-        while not sampling.is_set():
-            rss_max[0] = max(rss_max[0], rss_mb(orchestrator.popen.pid))
-            time.sleep(0.1)
+        def sample() -> None:
+            while not sampling.is_set():
+                rss_max[0] = max(rss_max[0], rss_mb(orchestrator.popen.pid))
+                time.sleep(0.1)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    bridge = processes.add(
-        Bridge(tmp_path, tmp_path / "bridge", endpoints, BRIDGE_REPLAY=capture,
-               BRIDGE_REPLAY_RATE=RATE)
-    )  # fmt: skip
-    state = bridge.wait_seq(EVENTS + EXTRA, timeout=60)
-    orchestrator.wait_applied(state["epoch"], EVENTS + EXTRA, timeout=60)
-    final = orchestrator.last_event_id()
-    runner.finish_at(orchestrator.base_url, final)
-    runner.join(60)
-    sampling.set()
-    sampler.join(5)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        bridge = s.start_bridge(BRIDGE_REPLAY_RATE=RATE)
+        s.applied(timeout=60)
+        final = orchestrator.last_event_id()
+        runner.finish_at(orchestrator.base_url, final)
+        runner.join(60)
+        sampling.set()
+        sampler.join(5)
 
-    published = {e["seq"]: e["ts"] / 1000 for e in bridge.client.journal()}
-    latencies = [
-        at - published[int(envelope["id"].split(":")[1])]
-        for client in clients
-        for envelope, at in zip(client.envelopes, client.arrivals, strict=True)
-    ]
-    result: dict[str, Any] = {
-        "p50": percentile(latencies, 50),
-        "p99": percentile(latencies, 99),
-        "max": max(latencies),
-        "rss_before": rss_before,
-        "rss_growth": rss_max[0] - rss_before,
-        "reference": clients[0].envelopes,
-        "events": len(clients[0].envelopes),
-    }
-    for client in clients[1:]:
-        check_against_reference("normal client", client.envelopes, clients[0].envelopes)
-    if stuck_client is not None:
-        wait_for("the stuck client dropped", lambda: metric(
-            orchestrator, "wa_stream_dropped_slow_total") >= 1, timeout=10)  # fmt: skip
-        result["dropped"] = metric(orchestrator, "wa_stream_dropped_slow_total")
-        got = sse_envelopes(stuck_client.read_all())
-        result["stuck_got"] = len(got)
-        # Resume from the last id the stuck client did get.
-        resumed = SseClient(orchestrator.base_url, last_id=got[-1]["id"] if got else "")
-        again = ClientRunner([resumed]).start()
-        again.finish_at(orchestrator.base_url, final)
-        again.join(30)
-        result["resumed"] = resumed.envelopes
-        result["stuck_envelopes"] = got
-    bridge.kill9()
-    orchestrator.kill9()
-    return result
+        published = {e["seq"]: e["ts"] / 1000 for e in bridge.client.journal()}
+        latencies = [
+            at - published[int(envelope["id"].split(":")[1])]
+            for client in clients
+            for envelope, at in zip(client.envelopes, client.arrivals, strict=True)
+        ]
+        result: dict[str, Any] = {
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "max": max(latencies),
+            "rss_before": rss_before,
+            "rss_growth": rss_max[0] - rss_before,
+            "reference": clients[0].envelopes,
+            "events": len(clients[0].envelopes),
+        }
+        for client in clients[1:]:
+            check_against_reference("normal client", client.envelopes, clients[0].envelopes)
+        if stuck_client is not None:
+            wait_for("the stuck client dropped", lambda: metric(
+                orchestrator, "wa_stream_dropped_slow_total") >= 1, timeout=10)  # fmt: skip
+            result["dropped"] = metric(orchestrator, "wa_stream_dropped_slow_total")
+            got = sse_envelopes(stuck_client.read_all())
+            result["stuck_got"] = len(got)
+            # Resume from the last id the stuck client did get.
+            resumed = SseClient(orchestrator.base_url, last_id=got[-1]["id"] if got else "")
+            again = ClientRunner([resumed]).start()
+            again.finish_at(orchestrator.base_url, final)
+            again.join(30)
+            result["resumed"] = resumed.envelopes
+            result["stuck_envelopes"] = got
+        return result
 
 
 def test_a_client_that_stops_reading_is_dropped_without_hurting_the_others(
-    tmp_path: Path, endpoints: Endpoints, processes: Processes
+    tmp_path: Path,
 ) -> None:
     capture = make_capture(tmp_path / "capture.jsonl", EVENTS, chats=20)
-    base = burst(tmp_path / "without", endpoints, processes, capture, stuck=False)
-    run = burst(tmp_path / "with", endpoints, processes, capture, stuck=True)
+    base = burst(tmp_path / "without", capture, stuck=False)
+    run = burst(tmp_path / "with", capture, stuck=True)
 
     summary = (
         f"{run['events']} stream events at {RATE} ev/s to {NORMAL_CLIENTS} SSE clients: "
