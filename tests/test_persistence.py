@@ -43,10 +43,8 @@ def served_messages(orchestrator: Orchestrator, chat_id: str) -> list[str]:
 def test_kill_9_during_heavy_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     events = 20_000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=30)
-    with stack(
-        tmp_path, capture=capture, bridge_first=False, wait=False,
-        bridge_env={"BRIDGE_REPLAY_RATE": 8000},
-    ) as s:  # fmt: skip
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        s.start_bridge(BRIDGE_REPLAY_RATE=8000)
         data = s.data
         wait_for("ingest under way", lambda: len(stored_message_keys(data)) > 2000, timeout=30)
         s.orchestrator.kill9()

@@ -57,10 +57,8 @@ def test_late_joiner_applies_the_whole_journal_in_order(tmp_path: Path) -> None:
 def test_orchestrator_killed_mid_stream_resumes_without_hole_or_repeat(tmp_path: Path) -> None:
     events, rate = 3000, 1000
     capture = make_capture(tmp_path / "capture.jsonl", events)
-    with stack(
-        tmp_path, capture=capture, bridge_first=False, wait=False,
-        bridge_env={"BRIDGE_REPLAY_RATE": rate},
-    ) as s:  # fmt: skip
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        s.start_bridge(BRIDGE_REPLAY_RATE=rate)
         rng = random.Random(2)
         for kill_after in sorted(rng.sample(range(300, events - 500), 2)):
             wait_applied_at_least(s.orchestrator, kill_after)
@@ -87,17 +85,15 @@ def test_bridge_killed_mid_replay_new_epoch_and_old_tail_recovered(
 ) -> None:
     events = 3000
     capture = make_capture(tmp_path / "capture.jsonl", events)
-    with stack(
-        tmp_path, capture=capture, bridge_first=False, wait=False,
-        bridge_env={"BRIDGE_REPLAY_RATE": 1000},
-    ) as s:  # fmt: skip
+    with stack(tmp_path, capture=capture, bridge=False) as s:
+        s.start_bridge(BRIDGE_REPLAY_RATE=1000)
         wait_applied_at_least(s.orchestrator, 1000)
         if not orchestrator_up:
             s.orchestrator.kill9()
             time.sleep(0.5)  # the bridge goes on publishing to nobody
         old_epoch = s.bridge.state()["epoch"]
 
-        bridge = s.restart_bridge(BRIDGE_REPLAY_RATE=0)  # as fast as it can
+        bridge = s.restart_bridge()
         new_state = bridge.wait_seq(events + EXTRA_EVENTS)
         assert new_state["epoch"] != old_epoch
         old_last = journal_epochs(bridge)[old_epoch]
