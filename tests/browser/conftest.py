@@ -8,7 +8,6 @@ have (a captured photo's bytes are on WhatsApp's servers, not in the capture).
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,17 +18,8 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from tests.conftest import Processes
-from tests.harness import (
-    BRIDGE_DIR,
-    REPO,
-    TOKEN,
-    Bridge,
-    Endpoints,
-    Orchestrator,
-    ipc_endpoints,
-    wait_for,
-)
+from tests import harness
+from tests.harness import REPO, TOKEN, Orchestrator, Stack, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,30 +52,24 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 def demo_capture(path: Path, events: int, seed: int = 7) -> Path:
     """The --demo capture (connection open first, so sends work), timed around now."""
-    subprocess.run(
-        ["node", str(BRIDGE_DIR / "scripts" / "make-capture.js"), "--out", str(path), "--demo",
-         "--events", str(events), "--seed", str(seed), "--now", str(int(time.time()) - 60)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
+    return harness.demo_capture(path, events, seed, now=int(time.time()) - 60)
 
 
 @dataclass
-class Stack:
-    """A replaying bridge and an orchestrator following it, for one test."""
+class Live:
+    """A replaying bridge and an orchestrator following it (a tests/harness.py stack), with
+    what the console tests ask of them."""
 
-    processes: Processes
-    endpoints: Endpoints
-    tmp: Path
-    capture: Path
-    bridge: Bridge
-    orchestrator: Orchestrator
+    stack: Stack
     command_log: Path
-    orchestrator_env: dict[str, str | int] = field(default_factory=dict)
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        return self.stack.orchestrator
 
     @property
     def url(self) -> str:
-        return self.orchestrator.base_url
+        return self.stack.base_url
 
     def rest(self, path: str) -> Any:
         return self.orchestrator.http.get(path).raise_for_status().json()
@@ -102,25 +86,17 @@ class Stack:
 
     def kill_orchestrator(self) -> None:
         self.orchestrator.kill9()
-        self.orchestrator.close()
 
     def start_orchestrator(self, port: int | None = None) -> None:
-        self.orchestrator = self.processes.add(
-            Orchestrator(
-                self.tmp, self.tmp / "orch", self.endpoints, port=port, **self.orchestrator_env
-            )
-        )
-        self.orchestrator.wait_healthy()
+        self.stack.start_orchestrator(port=port)
 
     def replay_done(self, timeout: float = 60.0) -> None:
         """Wait until the bridge has published the whole capture and the orchestrator applied it."""
-        lines = len(self.capture.read_bytes().splitlines())
-        state = self.bridge.wait_seq(lines + 2, timeout)  # + bridge.started, replay_finished
-        self.orchestrator.wait_applied(state["epoch"], state["seq"], timeout)
+        self.stack.applied(timeout)
 
 
 @pytest.fixture
-def stack(processes: Processes, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+def stack(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     with contextlib.ExitStack() as exits:
 
         def start(
@@ -130,25 +106,18 @@ def stack(processes: Processes, tmp_path: Path) -> Iterator[Callable[..., Stack]
             seed: int = 7,
             capture: Path | None = None,
             orchestrator_env: dict[str, str | int] | None = None,
-        ) -> Stack:
-            endpoints = exits.enter_context(ipc_endpoints())
+        ) -> Live:
             capture = capture or demo_capture(tmp_path / "capture.jsonl", events, seed)
             command_log = tmp_path / "commands.jsonl"
-            bridge = processes.add(
-                Bridge(
-                    tmp_path, tmp_path / "bridge", endpoints,
-                    BRIDGE_REPLAY=str(capture), BRIDGE_REPLAY_RATE=rate,
-                    BRIDGE_COMMAND_LOG=str(command_log), BRIDGE_LOG_LEVEL="warn",
+            bridge_env = {"BRIDGE_REPLAY_RATE": rate, "BRIDGE_COMMAND_LOG": str(command_log),
+                          "BRIDGE_LOG_LEVEL": "warn"}  # fmt: skip
+            s = exits.enter_context(
+                harness.stack(
+                    tmp_path, capture=capture, wait=False, bridge_env=bridge_env,
+                    orchestrator_env=orchestrator_env,
                 )
             )  # fmt: skip
-            env = orchestrator_env or {}
-            orchestrator = processes.add(
-                Orchestrator(tmp_path, tmp_path / "orch", endpoints, **env)
-            )
-            orchestrator.wait_healthy()
-            return Stack(
-                processes, endpoints, tmp_path, capture, bridge, orchestrator, command_log, env
-            )
+            return Live(s, command_log)
 
         yield start
 
@@ -256,7 +225,7 @@ def console(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callab
     assert not problems, "errors on the page's console:\n" + "\n".join(problems)
 
 
-def wait_dom_matches_rest(c: Console, stack: Stack, chat_id: str, timeout: float = 15.0) -> None:
+def wait_dom_matches_rest(c: Console, stack: Live, chat_id: str, timeout: float = 15.0) -> None:
     """The open chat shows exactly the REST answer (its newest messages): none lost, none twice."""
 
     twice: list[list[str]] = []

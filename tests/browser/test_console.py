@@ -26,14 +26,14 @@ import orjson
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute
 
-from tests.browser.conftest import Console, Stack, demo_capture, wait_dom_matches_rest
+from tests.browser.conftest import Console, Live, demo_capture, wait_dom_matches_rest
 from tests.harness import TOKEN, wait_for
 
 PHONE = {"width": 390, "height": 844}
 CHATS = 30  # the demo capture's
 
 
-def history_applied(s: Stack) -> list[dict[str, Any]]:
+def history_applied(s: Live) -> list[dict[str, Any]]:
     """The chats, once the capture's history sync has been applied (every chat has a message)."""
 
     def ready() -> list[dict[str, Any]] | None:
@@ -44,7 +44,7 @@ def history_applied(s: Stack) -> list[dict[str, Any]]:
     return wait_for("the history sync to be applied", ready, 20)
 
 
-def next_new_message(s: Stack, chat_id: str, since: str, timeout: float = 30.0) -> dict[str, Any]:
+def next_new_message(s: Live, chat_id: str, since: str, timeout: float = 30.0) -> dict[str, Any]:
     """Long-poll the orchestrator (not the page) for the next message in `chat_id`: the
     `new_message` envelope."""
     deadline = time.monotonic() + timeout
@@ -65,7 +65,7 @@ def shows_message(c: Console, message_id: str, timeout_ms: float) -> None:
 
 
 def test_lists_chats_opens_one_and_shows_live_messages(
-    stack: Callable[..., Stack], console: Callable[..., Console]
+    stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     s = stack(events=600, rate=4)
     chats = history_applied(s)
@@ -159,7 +159,7 @@ def test_lists_chats_opens_one_and_shows_live_messages(
 
 @pytest.mark.parametrize("retention", [None, 20], ids=["default-retention", "tiny-retention"])
 def test_recovers_after_the_orchestrator_is_killed_and_restarted(
-    retention: int | None, stack: Callable[..., Stack], console: Callable[..., Console]
+    retention: int | None, stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     """A restarted orchestrator reloads its state from the store and follows the bridge from
     the position stored with it: a page whose last event came after that position resumes
@@ -254,7 +254,7 @@ def one_second_capture(path: Path) -> tuple[Path, int]:
 
 
 def test_messages_of_one_second_show_in_the_server_order_however_they_arrive(
-    stack: Callable[..., Stack], console: Callable[..., Console], tmp_path: Path
+    stack: Callable[..., Live], console: Callable[..., Console], tmp_path: Path
 ) -> None:
     """WhatsApp's timestamps are whole seconds; the server orders the messages of one second by
     when it had them (`arrival`). A chat's first page answered before a message of the same
@@ -289,7 +289,7 @@ def test_messages_of_one_second_show_in_the_server_order_however_they_arrive(
 
 @pytest.mark.parametrize("transport", ["sse", "websocket"])
 def test_falls_back_to_polling_when_streams_are_blocked_and_streams_again(
-    transport: str, stack: Callable[..., Stack], console: Callable[..., Console]
+    transport: str, stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     s = stack(events=900, rate=6)
     history_applied(s)
@@ -354,7 +354,7 @@ def png(width: int, height: int) -> bytes:
 
 
 def test_sending_reaches_the_bridge_and_shows_with_its_ack(
-    stack: Callable[..., Stack], console: Callable[..., Console]
+    stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     s = stack(events=400, rate=1)
     chats = history_applied(s)
@@ -436,7 +436,7 @@ def test_sending_reaches_the_bridge_and_shows_with_its_ack(
 
 
 def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_copy(
-    stack: Callable[..., Stack], console: Callable[..., Console]
+    stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     """The stream can deliver a sent photo (with its media url and ack) before the answer to
     POST /send reaches the page: the pending copy in that answer must not replace it."""
@@ -472,7 +472,7 @@ def test_a_send_answered_after_the_stream_brought_its_message_keeps_the_stream_c
 
 
 def test_shows_the_qr_and_the_pairing_form_when_not_linked(
-    stack: Callable[..., Stack], console: Callable[..., Console], tmp_path: Path
+    stack: Callable[..., Live], console: Callable[..., Console], tmp_path: Path
 ) -> None:
     events = [
         {"event": "connection.update", "data": {"connection": "connecting"}},
