@@ -379,7 +379,7 @@ class Stack:
         self._started.append(process)
         return process
 
-    def start_bridge(self, capture: Path | None = None, **env: str | int | float) -> Bridge:
+    def start_bridge(self, capture: Path | None = None, /, **env: str | int | float) -> Bridge:
         """A bridge on `tmp/bridge` (the journal of any earlier one), replaying `capture` (by
         default the stack's); `env` over the stack's `bridge_env`."""
         if capture is not None:
@@ -426,7 +426,7 @@ class Stack:
             old.stop()
         return self.start_orchestrator(port=old.port)
 
-    def restart_bridge(self, capture: Path | None = None, **env: str | int | float) -> Bridge:
+    def restart_bridge(self, capture: Path | None = None, /, **env: str | int | float) -> Bridge:
         """`kill -9` the bridge, then a new one on the same journal: a new epoch."""
         self.bridge.kill9()
         return self.start_bridge(capture, **env)

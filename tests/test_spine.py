@@ -125,7 +125,9 @@ def test_forced_drops_are_detected_as_gaps_and_filled(tmp_path: Path) -> None:
     capture = make_capture(tmp_path / "capture.jsonl", events)
     # 300-302 vanish mid-stream (a live gap); the very last event vanishes too, so only the next
     # heartbeat can reveal it.
-    drops = {"BRIDGE_REPLAY_RATE": rate, "BRIDGE_TEST_DROP_SEQS": f"300,301,302,{last}"}
+    drops: dict[str, str | int] = {
+        "BRIDGE_REPLAY_RATE": rate, "BRIDGE_TEST_DROP_SEQS": f"300,301,302,{last}"
+    }  # fmt: skip
     with stack(tmp_path, capture=capture, bridge_first=False, bridge_env=drops) as s:
         report = s.orchestrator.bridge_report()
         epoch = s.bridge.state()["epoch"]

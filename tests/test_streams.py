@@ -176,7 +176,7 @@ async def test_streams_and_rest_need_the_token(tmp_path: Path) -> None:
             assert response.status_code == 401, path
             assert response.json()["error"]["code"] == "unauthorized"
         assert (await anonymous.get("/health")).json() == {"status": "ok"}
-        params = {"access_token": TOKEN, "timeout": 0}
+        params: dict[str, str | int] = {"access_token": TOKEN, "timeout": 0}
         assert (await anonymous.get("/events/poll", params=params)).status_code == 200
 
 

@@ -31,17 +31,7 @@ import orjson
 import psutil
 import zmq
 
-from tests.harness import (
-    REPO,
-    TOKEN,
-    Bridge,
-    Endpoints,
-    Orchestrator,
-    Process,
-    ipc_endpoints,
-    make_capture,
-    wait_for,
-)
+from tests.harness import REPO, TOKEN, Orchestrator, Stack, make_capture, stack, wait_for
 
 RESULTS = REPO / "tests" / "bench" / "results"
 
@@ -80,31 +70,6 @@ class Figure:
         return self.value / self.baseline if self.baseline else float("nan")
 
 
-class Stack:
-    """A bridge and an orchestrator in a temp dir, torn down however the bench ends."""
-
-    def __init__(self, tmp: Path, endpoints: Endpoints) -> None:
-        self.tmp, self.endpoints = tmp, endpoints
-        self.processes: list[Process] = []
-
-    def bridge(self, name: str, **env: str | int) -> Bridge:
-        bridge = Bridge(self.tmp, self.tmp / name, self.endpoints, **env)
-        self.processes.append(bridge)
-        return bridge
-
-    def orchestrator(self, name: str, **env: str | int) -> Orchestrator:
-        orchestrator = Orchestrator(self.tmp, self.tmp / name, self.endpoints, **env)
-        self.processes.append(orchestrator)
-        return orchestrator
-
-    def close(self) -> None:
-        for process in reversed(self.processes):
-            if process.running:
-                process.kill9()
-            if isinstance(process, Orchestrator):
-                process.close()
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -113,30 +78,31 @@ def percentile(values: list[float], q: float) -> float:
 # ---- 1. transport limit vs pipeline ---------------------------------------------------------
 
 
-def transport_limit(stack: Stack, capture: Path, events: int) -> float:
+def transport_limit(tmp: Path, capture: Path, events: int) -> float:
     """Events/s a Python subscriber that only decodes envelopes receives from the bridge."""
     context = zmq.Context.instance()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.setsockopt(zmq.RCVHWM, 0)
     sub.setsockopt(zmq.RECONNECT_IVL, 5)
-    sub.connect(stack.endpoints.pub)
-    stack.bridge("transport", BRIDGE_REPLAY=capture)
     received, first, last = 0, 0.0, 0.0
-    try:
-        while sub.poll(10_000):
-            envelope = orjson.loads(sub.recv())
-            if envelope["event"] == "bridge.heartbeat":
-                if envelope["seq"] >= events + 2 and received:
+    with stack(tmp, capture=capture, bridge=False, orchestrator=False) as s:
+        sub.connect(s.endpoints.pub)
+        s.start_bridge()
+        try:
+            while sub.poll(10_000):
+                envelope = orjson.loads(sub.recv())
+                if envelope["event"] == "bridge.heartbeat":
+                    if envelope["seq"] >= events + 2 and received:
+                        break
+                    continue
+                received += 1
+                last = time.perf_counter()
+                first = first or last
+                if envelope["seq"] >= events + 2:
                     break
-                continue
-            received += 1
-            last = time.perf_counter()
-            first = first or last
-            if envelope["seq"] >= events + 2:
-                break
-    finally:
-        sub.close(linger=0)
+        finally:
+            sub.close(linger=0)
     return (received - 1) / (last - first)
 
 
@@ -170,18 +136,18 @@ class SseCounter(threading.Thread):
                     return
 
 
-def pipeline_rate(stack: Stack, capture: Path, events: int) -> tuple[float, str]:
-    orchestrator = stack.orchestrator("pipeline")
-    orchestrator.wait_healthy()
-    final: dict[str, str] = {}
-    reader = SseCounter(f"{orchestrator.base_url}/events", lambda: final.get("id"))
-    reader.start()
-    time.sleep(0.3)
-    bridge = stack.bridge("pipeline-bridge", BRIDGE_REPLAY=capture)
-    state = bridge.wait_seq(events + 2, timeout=120)
-    report = orchestrator.wait_applied(state["epoch"], events + 2, timeout=300)
-    final["id"] = orchestrator.last_event_id()
-    reader.join(120)
+def pipeline_rate(tmp: Path, capture: Path, events: int) -> tuple[float, str]:
+    with stack(tmp, capture=capture, bridge=False) as s:
+        orchestrator = s.orchestrator
+        final: dict[str, str] = {}
+        reader = SseCounter(f"{orchestrator.base_url}/events", lambda: final.get("id"))
+        reader.start()
+        time.sleep(0.3)
+        s.start_bridge()
+        state = s.published(timeout=120)
+        report = orchestrator.wait_applied(state["epoch"], events + 2, timeout=300)
+        final["id"] = orchestrator.last_event_id()
+        reader.join(120)
     notes = f"gaps {report['gaps']}, replayed {report['replayed']} of {events}"
     return events / (reader.last - reader.first), notes
 
@@ -189,18 +155,8 @@ def pipeline_rate(stack: Stack, capture: Path, events: int) -> tuple[float, str]
 def bench_pipeline(tmp: Path, scale: Scale) -> list[Figure]:
     events = scale.pipeline_events
     capture = make_capture(tmp / "pipeline.jsonl", events, chats=200)
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            baseline = transport_limit(stack, capture, events)
-        finally:
-            stack.close()
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            rate, notes = pipeline_rate(stack, capture, events)
-        finally:
-            stack.close()
+    baseline = transport_limit(tmp / "transport", capture, events)
+    rate, notes = pipeline_rate(tmp / "pipeline", capture, events)
     target = max(50_000.0, baseline / 4)
     return [
         Figure("pipeline events/s (normalize, state, log, 1 SSE client)", rate, "events/s",
@@ -223,30 +179,25 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
     # Like for like: the growth of each process's resident memory.
     baileys_per_message = baileys["rssBytes"] / baileys["messages"]
     baileys_heap = baileys["heapBytes"] / baileys["messages"]
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            orchestrator = stack.orchestrator("history")
-            orchestrator.wait_healthy()
-            process = psutil.Process(orchestrator.popen.pid)
-            rss_before = process.memory_info().rss
-            bridge = stack.bridge("history-bridge", BRIDGE_REPLAY=capture)
-            state = bridge.wait_seq(4, timeout=120)  # the history event is published
-            published = time.perf_counter()
-            orchestrator.wait_applied(state["epoch"], 5, timeout=120)
+    with stack(tmp / "history", capture=capture, bridge=False) as s:
+        orchestrator = s.orchestrator
+        process = psutil.Process(orchestrator.popen.pid)
+        rss_before = process.memory_info().rss
+        bridge = s.start_bridge()
+        state = bridge.wait_seq(4, timeout=120)  # the history event is published
+        published = time.perf_counter()
+        orchestrator.wait_applied(state["epoch"], 5, timeout=120)
 
-            def shown() -> float | None:
-                page = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
-                return time.perf_counter() if len(page) >= min(500, chats) else None
+        def shown() -> float | None:
+            page = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
+            return time.perf_counter() if len(page) >= min(500, chats) else None
 
-            served = wait_for("the history in /chats", shown, timeout=120, interval=0.01)
-            ingest = served - published
-            wait_for(
-                "the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0, 120
-            )
-            rss_per_message = (process.memory_info().rss - rss_before) / messages
-        finally:
-            stack.close()
+        served = wait_for("the history in /chats", shown, timeout=120, interval=0.01)
+        ingest = served - published
+        wait_for(
+            "the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0, 120
+        )
+        rss_per_message = (process.memory_info().rss - rss_before) / messages
     return [
         Figure(f"history sync of {messages:,} messages over {chats:,} chats: until served",
                ingest, "s", "target", 2.0, "< 2 s", ingest < 2.0),
@@ -274,19 +225,17 @@ def fanout_run(tmp: Path, scale: Scale, capture: Path, clients: int) -> dict[str
     both wall-clock milliseconds on this machine."""
     rate, seconds = scale.fanout_rate, scale.fanout_seconds
     records = tmp / f"fanout-{clients}.bin"
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
+    with stack(tmp / f"fanout-{clients}", capture=capture, bridge=False) as s:
         client: subprocess.Popen[str] | None = None
         stop = threading.Event()
         try:
-            orchestrator = stack.orchestrator(f"fanout-{clients}")
-            orchestrator.wait_healthy()
+            orchestrator = s.orchestrator
             seen: dict[int, float] = {}
 
             def watch() -> None:
                 sub = zmq.Context.instance().socket(zmq.SUB)
                 sub.setsockopt(zmq.SUBSCRIBE, b"")
-                sub.connect(endpoints.pub)
+                sub.connect(s.endpoints.pub)
                 while not stop.is_set():
                     if sub.poll(200):
                         seen[orjson.loads(sub.recv())["seq"]] = time.time() * 1000
@@ -308,7 +257,7 @@ def fanout_run(tmp: Path, scale: Scale, capture: Path, clients: int) -> dict[str
             orchestrator_before = cpu_seconds(orchestrator_process)
             client_before = cpu_seconds(client_process)
             started = time.perf_counter()
-            stack.bridge(f"fanout-bridge-{clients}", BRIDGE_REPLAY=capture, BRIDGE_REPLAY_RATE=rate)
+            s.start_bridge(BRIDGE_REPLAY_RATE=rate)
             time.sleep(max(0.0, started + seconds - time.perf_counter()))
             orchestrator_cpu = cpu_seconds(orchestrator_process) - orchestrator_before
             client_cpu = cpu_seconds(client_process) - client_before
@@ -324,7 +273,6 @@ def fanout_run(tmp: Path, scale: Scale, capture: Path, clients: int) -> dict[str
             if client is not None and client.poll() is None:
                 client.kill()
                 client.wait(10)
-            stack.close()
     latencies = [
         received - seen[seq]
         for seq, received in struct.iter_unpack("<Id", records.read_bytes())
@@ -397,21 +345,12 @@ def wrk(url: str, seconds: int, connections: int = 50) -> dict[str, float]:
 def bench_rest(tmp: Path, scale: Scale) -> list[Figure]:
     chats = scale.rest_chats
     capture = make_capture(tmp / "rest.jsonl", chats * 3, chats=chats)
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            bridge = stack.bridge("rest-bridge", BRIDGE_REPLAY=capture)
-            state = bridge.wait_seq(chats * 3 + 2, timeout=120)
-            orchestrator = stack.orchestrator("rest")
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(state["epoch"], chats * 3 + 2, timeout=120)
-            chat = orchestrator.http.get("/chats").json()["chats"][0]["id"]
-            base = orchestrator.base_url
-            health = wrk(f"{base}/health", scale.rest_seconds)
-            listing = wrk(f"{base}/chats?limit=50", scale.rest_seconds)
-            messages = wrk(f"{base}/chats/{chat}/messages?limit=50", scale.rest_seconds)
-        finally:
-            stack.close()
+    with stack(tmp / "rest", capture=capture, timeout=120) as s:
+        chat = s.orchestrator.http.get("/chats").json()["chats"][0]["id"]
+        base = s.orchestrator.base_url
+        health = wrk(f"{base}/health", scale.rest_seconds)
+        listing = wrk(f"{base}/chats?limit=50", scale.rest_seconds)
+        messages = wrk(f"{base}/chats/{chat}/messages?limit=50", scale.rest_seconds)
     figures = []
     for name, result in (
         (f"GET /chats ({chats:,} chats)", listing),
@@ -439,9 +378,9 @@ def fill_store(data_dir: Path, messages: int, chats: int) -> None:
     subprocess.run(command, check=True, cwd=REPO)
 
 
-def time_to_chats(stack: Stack, name: str, expect: int) -> float:
+def time_to_chats(s: Stack, data: Path, expect: int) -> float:
     started = time.perf_counter()
-    orchestrator = stack.orchestrator(name)
+    orchestrator = s.start_orchestrator(data=data, healthy=False)
     return wait_for(
         "chats served",
         lambda: orchestrator.http.get("/chats", params={"limit": 500}).status_code == 200
@@ -455,15 +394,9 @@ def bench_recovery(tmp: Path, scale: Scale) -> list[Figure]:
     chats = 1000
     fill_store(tmp / "recovery", scale.recovery_messages, chats)
     capture = make_capture(tmp / "tiny.jsonl", 3)
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            bridge = stack.bridge("recovery-bridge", BRIDGE_REPLAY=capture)
-            bridge.wait_seq(5)
-            empty = time_to_chats(stack, "recovery-empty", 1)
-            full = time_to_chats(stack, "recovery", 500)
-        finally:
-            stack.close()
+    with stack(tmp / "recovery-stack", capture=capture, orchestrator=False) as s:
+        empty = time_to_chats(s, tmp / "recovery-empty", 1)
+        full = time_to_chats(s, tmp / "recovery", 500)
     return [
         Figure(f"restart, {scale.recovery_messages:,} messages in SQLite: start to /chats",
                full, "s", "start to /chats with an empty store", empty, "< 3 s", full < 3.0),
@@ -480,34 +413,26 @@ def bench_e2e(tmp: Path, scale: Scale) -> list[Figure]:
     from tests.wasim import WaSim
 
     count = scale.e2e_messages
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
-        try:
-            sim = WaSim(tmp)
-            stack.processes.append(sim)
-            stack.bridge("e2e-bridge", **sim.bridge_env())
-            orchestrator = stack.orchestrator("e2e")
-            orchestrator.wait_healthy(timeout=30)
-            qr = wait_for("a QR", lambda: orchestrator.http.get("/qr").json()["qr"], timeout=30)
-            sim.scan(qr)
-            wait_for("open", lambda: orchestrator.status()["state"] == "open", timeout=40)
-            sim.post("/contacts", {"phone": "5511955550005", "name": "Eva"})
-            warm = sim.post("/send", {"from": "5511955550005", "kind": "text", "text": "warm-up"})
-            wait_for("the warm-up", lambda: _served(orchestrator, warm["id"]), timeout=30)
-            since = orchestrator.last_event_id()
-            sent: dict[str, float] = {}
-            started = time.perf_counter()
-            for i in range(count):
-                reply = sim.post(
-                    "/send", {"from": "5511955550005", "kind": "text", "text": f"m{i}"}
-                )
-                sent[reply["id"]] = time.perf_counter()
-            offered = count / (time.perf_counter() - started)
-            arrived = _await_new_messages(orchestrator, since, set(sent))
-            elapsed = max(arrived.values()) - started
-            latencies = [arrived[i] - sent[i] for i in sent]
-        finally:
-            stack.close()
+    with stack(tmp / "e2e", orchestrator=False) as s:
+        sim = s.add(WaSim(s.tmp))
+        s.start_bridge(**sim.bridge_env())
+        orchestrator = s.start_orchestrator(timeout=30)
+        qr = wait_for("a QR", lambda: orchestrator.http.get("/qr").json()["qr"], timeout=30)
+        sim.scan(qr)
+        wait_for("open", lambda: orchestrator.status()["state"] == "open", timeout=40)
+        sim.post("/contacts", {"phone": "5511955550005", "name": "Eva"})
+        warm = sim.post("/send", {"from": "5511955550005", "kind": "text", "text": "warm-up"})
+        wait_for("the warm-up", lambda: _served(orchestrator, warm["id"]), timeout=30)
+        since = orchestrator.last_event_id()
+        sent: dict[str, float] = {}
+        started = time.perf_counter()
+        for i in range(count):
+            reply = sim.post("/send", {"from": "5511955550005", "kind": "text", "text": f"m{i}"})
+            sent[reply["id"]] = time.perf_counter()
+        offered = count / (time.perf_counter() - started)
+        arrived = _await_new_messages(orchestrator, since, set(sent))
+        elapsed = max(arrived.values()) - started
+        latencies = [arrived[i] - sent[i] for i in sent]
     rate = count / elapsed
     return [
         Figure(f"{count} messages through real Baileys decryption, send to client", rate,
@@ -544,15 +469,10 @@ def _await_new_messages(orchestrator: Orchestrator, since: str, ids: set[str]) -
 def sigterm_to_exit(tmp: Path, capture: Path, clients: int) -> float:
     """Seconds from SIGTERM until the orchestrator has exited, with `clients` stream clients
     (a Node process: even SSE, odd WebSocket) connected; it must end their streams itself."""
-    with ipc_endpoints() as endpoints:
-        stack = Stack(tmp, endpoints)
+    with stack(tmp / f"shutdown-{clients}", capture=capture) as s:
+        orchestrator = s.orchestrator
         client: subprocess.Popen[str] | None = None
         try:
-            bridge = stack.bridge(f"shutdown-bridge-{clients}", BRIDGE_REPLAY=capture)
-            state = bridge.wait_seq(2)
-            orchestrator = stack.orchestrator(f"shutdown-{clients}")
-            orchestrator.wait_healthy()
-            orchestrator.wait_applied(state["epoch"], state["seq"])
             if clients:
                 client = subprocess.Popen(
                     ["node", str(FANOUT_CLIENT), "--base", orchestrator.base_url, "--token",
@@ -572,7 +492,6 @@ def sigterm_to_exit(tmp: Path, capture: Path, clients: int) -> float:
             if client is not None and client.poll() is None:
                 client.kill()
                 client.wait(10)
-            stack.close()
 
 
 def bench_shutdown(tmp: Path, scale: Scale) -> list[Figure]:

@@ -109,8 +109,10 @@ def stack(tmp_path: Path) -> Iterator[Callable[..., Live]]:
         ) -> Live:
             capture = capture or demo_capture(tmp_path / "capture.jsonl", events, seed)
             command_log = tmp_path / "commands.jsonl"
-            bridge_env = {"BRIDGE_REPLAY_RATE": rate, "BRIDGE_COMMAND_LOG": str(command_log),
-                          "BRIDGE_LOG_LEVEL": "warn"}  # fmt: skip
+            bridge_env: dict[str, str | float] = {
+                "BRIDGE_REPLAY_RATE": rate, "BRIDGE_COMMAND_LOG": str(command_log),
+                "BRIDGE_LOG_LEVEL": "warn",
+            }  # fmt: skip
             s = exits.enter_context(
                 harness.stack(
                     tmp_path, capture=capture, wait=False, bridge_env=bridge_env,
