@@ -15,7 +15,8 @@
  *   the envelopes that arrive meanwhile are held and applied after them.
  * - Idempotence: an envelope id is applied once; messages are keyed by message id, acks only
  *   go forward. Overlapping streams (a poll and a stream probe, a replay after a reconnect)
- *   are harmless.
+ *   are harmless. These rules, and the cache they keep, are wa-cache.js (pure, no I/O); this
+ *   module is the connection state machine and HTTP around it.
  * - Reconnection with jittered exponential backoff. A stream that fails while the server is
  *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
  *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
@@ -28,16 +29,12 @@
  * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`.
  */
 
-/** Envelope types an EventSource must listen for by name (SSE frames carry `event:`). */
-const STREAM_TYPES = [
-  'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
-  'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
-  'assignment_changed', 'tags_changed', 'note_added',
-]
-const PAGE = 50
+// From /wa-client.js this is /static/wa-cache.js (a URL's ".." stops at the root); from
+// /static/wa-client.js and from the source tree (Node) it is the file beside this one.
+import { ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../static/wa-cache.js'
+
 const CHAT_PAGE = 500
 const MAX_CHAT_PAGES = 40
-const SEEN_IDS = 20000
 const POLL_TIMEOUT_S = 25
 /** A stream that opened but closed within this time without delivering anything failed. */
 const HEALTHY_AFTER_MS = 3000
@@ -61,7 +58,8 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').ClientState} ClientState
  * @typedef {import('./wa-client').WaClientOptions} WaClientOptions
  * @typedef {import('./wa-client').SendOptions} SendOptions
- * @typedef {{list: Message[], byId: Map<string, Message>, hasOlder: boolean, loading: Promise<Message[]>|null}} ChatMessages
+ * @typedef {import('./wa-cache').MessageList} MessageList
+ * @typedef {import('./wa-cache').Changes} Changes
  */
 
 export class WaClient {
@@ -82,28 +80,10 @@ export class WaClient {
     this.backoffMaxMs = o.backoffMaxMs ?? 15000
     this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
 
-    /** @type {Map<string, Chat>} */
-    this._chats = new Map()
-    /** @type {Chat[]|null} */
-    this._sorted = null
-    /** @type {Map<string, ChatMessages>} */
-    this._messages = new Map()
-    /** @type {Map<string, Record<string, {lastKnownPresence?: string}>>} */
-    this._presence = new Map()
-    /** @type {Status|null} */
-    this._status = null
-    /** @type {string|null} */
-    this._qr = null
-    this._qrVersion = 0
-    /** @type {{progress: number|null, syncType: number|null, isLatest: boolean|null}|null} */
-    this._sync = null
-
-    /** @type {string|null} */
-    this.lastEventId = null
-    /** @type {Set<string>} */
-    this._seen = new Set()
-    /** @type {Envelope[]|null} envelopes held while snapshots reload */
-    this._held = null
+    /** Everything known, and the rules that change it. */
+    this._cache = new WaCache()
+    /** @type {WeakMap<MessageList, Promise<unknown>>} a page in flight for a message list */
+    this._loading = new WeakMap()
 
     /** @type {Map<string, Set<Function>>} */
     this._listeners = new Map()
@@ -189,54 +169,52 @@ export class WaClient {
     })
   }
 
-  _chatsChanged() {
-    this._sorted = null
-    this._dirtyChats = true
-    this._queueFlush()
-  }
-
-  /** @param {string} chatId */
-  _messagesChanged(chatId) {
-    if (!this._messages.has(chatId)) return
-    this._dirtyMessages.add(chatId)
-    this._queueFlush()
+  /** Lists changed: tell UI code (once per batch). @param {Changes} changes */
+  _listsChanged(changes) {
+    if (changes.chats) this._dirtyChats = true
+    for (const chatId of changes.messages) this._dirtyMessages.add(chatId)
+    if (changes.chats || changes.messages.size > 0) this._queueFlush()
   }
 
   // ---- reading the cache ------------------------------------------------------------------
 
+  /** The position: the id of the last envelope applied. @type {string|null} */
+  get lastEventId() {
+    return this._cache.lastEventId
+  }
+
+  set lastEventId(id) {
+    this._cache.lastEventId = id
+  }
+
   /** Chats, most recent activity first. @returns {Chat[]} */
   chats() {
-    if (!this._sorted) {
-      this._sorted = [...this._chats.values()].sort(
-        (a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-      )
-    }
-    return this._sorted.slice()
+    return this._cache.chats()
   }
 
   /** @param {string} chatId @returns {Chat|undefined} */
   chat(chatId) {
-    return this._chats.get(chatId)
+    return this._cache.chat(chatId)
   }
 
   /** Connection status (GET /status, then `connection_status` envelopes). @returns {Status|null} */
   status() {
-    return this._status
+    return this._cache.status()
   }
 
   /** The QR string while WhatsApp waits to be linked, else null. */
   qr() {
-    return this._qr
+    return this._cache.qr()
   }
 
   /** The last `sync_progress`, or null. */
   syncProgress() {
-    return this._sync
+    return this._cache.syncProgress()
   }
 
   /** @param {string} chatId */
   presence(chatId) {
-    return this._presence.get(chatId) ?? null
+    return this._cache.presence(chatId)
   }
 
   /** The client's own link state: transport, reconnection, fallback. @returns {ClientState} */
@@ -246,12 +224,12 @@ export class WaClient {
 
   /** Messages of a chat as cached now, oldest first (empty until loaded). @param {string} chatId */
   cachedMessages(chatId) {
-    return this._messages.get(chatId)?.list.slice() ?? []
+    return this._cache.messages(chatId)
   }
 
   /** Whether older messages may exist before the cached ones. @param {string} chatId */
   hasOlder(chatId) {
-    return this._messages.get(chatId)?.hasOlder ?? true
+    return this._cache.hasOlder(chatId)
   }
 
   /**
@@ -259,9 +237,10 @@ export class WaClient {
    * @param {string} chatId @returns {Promise<Message[]>}
    */
   async messages(chatId) {
-    const entry = this._messages.get(chatId)
+    const entry = this._cache.messageList(chatId)
     if (entry) {
-      if (entry.loading) await entry.loading
+      const loading = this._loading.get(entry)
+      if (loading) await loading
       return entry.list.slice()
     }
     await this._loadLatest(chatId)
@@ -273,28 +252,25 @@ export class WaClient {
    * @param {string} chatId @returns {Promise<Message[]>}
    */
   async loadOlder(chatId) {
-    const entry = this._messages.get(chatId)
+    const entry = this._cache.messageList(chatId)
     if (!entry) {
       await this.messages(chatId)
       return this.cachedMessages(chatId)
     }
-    if (entry.loading) await entry.loading
+    const loading = this._loading.get(entry)
+    if (loading) await loading
     if (!entry.hasOlder || entry.list.length === 0) return []
     const before = entry.list[0].id
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}&before=${enc(before)}`).then((body) => {
-      const page = /** @type {Message[]} */ (body.messages)
-      const added = page.filter((m) => !entry.byId.has(m.id))
-      for (const m of added) entry.byId.set(m.id, m)
-      entry.list = sortMessages([...added, ...entry.list])
-      entry.hasOlder = page.length >= PAGE
-      this._messagesChanged(chatId)
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}&before=${enc(before)}`).then((body) => {
+      const { added, changes } = this._cache.applyOlder(entry, body.messages)
+      this._listsChanged(changes)
       return added
     })
-    entry.loading = task
+    this._loading.set(entry, task)
     try {
       return await task
     } finally {
-      if (entry.loading === task) entry.loading = null
+      if (this._loading.get(entry) === task) this._loading.delete(entry)
     }
   }
 
@@ -307,7 +283,7 @@ export class WaClient {
 
   /** The QR image URL (GET /qr.svg), with the token and a cache-buster. */
   qrImageUrl() {
-    return `${this.baseUrl}/qr.svg?access_token=${enc(this.token)}&v=${this._qrVersion}`
+    return `${this.baseUrl}/qr.svg?access_token=${enc(this.token)}&v=${this._cache.qrVersion}`
   }
 
   // ---- writing ----------------------------------------------------------------------------
@@ -326,11 +302,10 @@ export class WaClient {
     if (media) body.media = media
     const { message } = await this._request('POST', '/send', body)
     // The stream can bring the sent message (with its media url and acks) before this answer
-    // arrives: the pending copy must not replace it.
-    const cached = this._messages.get(message.chatId)?.byId.get(message.id)
-    if (cached) return cached
-    if (this._chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(message)
-    return message
+    // arrives: the pending copy must not replace it (the cache's rule).
+    const sent = this._cache.applySent(message)
+    this._listsChanged(sent.changes)
+    return sent.message
   }
 
   /**
@@ -553,7 +528,7 @@ export class WaClient {
       const handler = (e) => {
         if (!ended) onFrame(e.data)
       }
-      for (const type of STREAM_TYPES) es.addEventListener(type, handler)
+      for (const type of ENVELOPE_TYPES) es.addEventListener(type, handler)
       es.onmessage = handler
       shut = () => es.close()
     } else {
@@ -651,157 +626,19 @@ export class WaClient {
 
   // ---- applying envelopes -----------------------------------------------------------------
 
-  /** @param {Envelope} envelope */
+  /** Apply one envelope (the cache's rules), then tell UI code and act on its hooks. @param {Envelope} envelope */
   _receive(envelope) {
-    if (!envelope || typeof envelope.type !== 'string') return
-    if (this._held) {
-      this._held.push(envelope)
-      return
-    }
-    if (envelope.type === 'resync') {
-      // Not an event but an instruction, and it carries the id of the log's newest entry,
-      // which may be one we have applied already: never deduplicated.
-      if (envelope.id) this.lastEventId = envelope.id
-    } else if (envelope.id) {
-      if (this._seen.has(envelope.id)) return
-      this._seen.add(envelope.id)
-      if (this._seen.size > SEEN_IDS) {
-        // Sets iterate in insertion order: drop the oldest half.
-        let drop = SEEN_IDS / 2
-        for (const id of this._seen) {
-          if (drop-- <= 0) break
-          this._seen.delete(id)
-        }
-      }
-      this.lastEventId = envelope.id
-    }
-    this._apply(envelope)
-  }
-
-  /** @param {Envelope} envelope */
-  _apply(envelope) {
-    const { type } = envelope
-    const data = /** @type {any} */ (envelope.data ?? {})
-    switch (type) {
-      case 'resync':
-        void this._reload('resync')
-        break
-      case 'connection_status':
-        this._status = { ...(this._status ?? /** @type {Status} */ ({})), ...data }
-        if (data.state && data.state !== 'qr') this._qr = null
-        this._emit('status', this._status)
-        break
-      case 'qr':
-        this._qr = data.qr ?? null
-        this._qrVersion++
-        this._emit('qr', this._qr)
-        break
-      case 'new_message':
-        this._upsertMessage(data)
-        this._stoppedTyping(data)
-        break
-      case 'message_update':
-        this._upsertMessage(data)
-        break
-      case 'message_ack':
-        this._ack(data)
-        break
-      case 'new_chat':
-      case 'chat_update':
-        this._chats.set(data.id, { ...this._chats.get(data.id), ...data })
-        this._chatsChanged()
-        break
-      case 'chat_deleted':
-        this._chats.delete(data.id)
-        this._messages.delete(data.id)
-        this._chatsChanged()
-        break
-      case 'contact_update': {
-        const chat = this._chats.get(data.id)
-        if (chat && !chat.name && (data.name || data.notify)) {
-          this._chats.set(chat.id, { ...chat, name: data.name || data.notify })
-          this._chatsChanged()
-        }
-        break
-      }
-      case 'presence':
-        this._presence.set(data.chatId, data.presences ?? {})
-        this._emit('presence', { chatId: data.chatId, presences: data.presences ?? {} })
-        break
-      case 'sync_progress':
-        this._sync = { progress: data.progress ?? null, syncType: data.syncType ?? null, isLatest: data.isLatest ?? null }
-        this._emit('sync', this._sync)
-        this._scheduleSyncRefetch()
-        break
-      case 'assignment_changed':
-      case 'tags_changed': {
-        const chat = this._chats.get(data.chatId)
-        if (chat) {
-          const patch = type === 'tags_changed' ? { tags: data.tags } : { assignment: data.assignment }
-          this._chats.set(chat.id, { ...chat, ...patch })
-          this._chatsChanged()
-        }
-        break
-      }
-      default:
-        break
-    }
+    const changes = this._cache.receive(envelope)
+    if (!changes.applied) return
+    this._listsChanged(changes)
+    if (changes.status) this._emit('status', this._cache.status())
+    if (changes.qr) this._emit('qr', this._cache.qr())
+    for (const presence of changes.presence) this._emit('presence', presence)
+    if (changes.sync) this._emit('sync', this._cache.syncProgress())
+    if (changes.refetch) this._scheduleSyncRefetch()
+    if (changes.reload) void this._reload(changes.reload)
     // qr and presence were announced above, in their client-level shape.
-    if (type !== 'qr' && type !== 'presence') this._emit(type, data, envelope)
-  }
-
-  /** @param {Message} m */
-  _upsertMessage(m) {
-    if (!m || !m.id || !m.chatId) return
-    const entry = this._messages.get(m.chatId)
-    let merged = m
-    if (entry) {
-      const old = entry.byId.get(m.id)
-      // Acks only go forward (a late pending copy must not undo a delivery).
-      if (old && old.ack > m.ack && m.ack !== 0) merged = { ...m, ack: old.ack, status: old.status }
-      entry.byId.set(m.id, merged)
-      entry.list = old && old.timestamp === merged.timestamp
-        ? entry.list.map((x) => (x.id === m.id ? merged : x))
-        : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
-      this._messagesChanged(m.chatId)
-    }
-    const chat = this._chats.get(m.chatId)
-    if (chat && (chat.lastMessage?.id === m.id || (m.timestamp ?? 0) >= (chat.lastMessage?.timestamp ?? 0))) {
-      if (m.type !== 'reaction') {
-        this._chats.set(chat.id, { ...chat, lastMessage: merged, timestamp: Math.max(chat.timestamp ?? 0, m.timestamp ?? 0) })
-        this._chatsChanged()
-      }
-    }
-  }
-
-  /** A message from someone ends their "typing…", as WhatsApp's own apps show it. @param {Message} m */
-  _stoppedTyping(m) {
-    const presences = this._presence.get(m.chatId)
-    const who = m.sender ?? m.chatId
-    const state = presences?.[who]?.lastKnownPresence
-    if (m.fromMe || !presences || (state !== 'composing' && state !== 'recording')) return
-    const next = { ...presences, [who]: { ...presences[who], lastKnownPresence: 'available' } }
-    this._presence.set(m.chatId, next)
-    this._emit('presence', { chatId: m.chatId, presences: next })
-  }
-
-  /** @param {{chatId: string, messageId: string, ack: number, status: string}} a */
-  _ack(a) {
-    /** @param {Message} m */
-    const forward = (m) => (a.ack === 0 ? m.ack <= 1 : a.ack > m.ack)
-    const entry = this._messages.get(a.chatId)
-    const m = entry?.byId.get(a.messageId)
-    if (entry && m && forward(m)) {
-      const updated = { ...m, ack: a.ack, status: a.status }
-      entry.byId.set(m.id, updated)
-      entry.list = entry.list.map((x) => (x.id === m.id ? updated : x))
-      this._messagesChanged(a.chatId)
-    }
-    const chat = this._chats.get(a.chatId)
-    if (chat?.lastMessage?.id === a.messageId && forward(chat.lastMessage)) {
-      this._chats.set(chat.id, { ...chat, lastMessage: { ...chat.lastMessage, ack: a.ack, status: a.status } })
-      this._chatsChanged()
-    }
+    if (envelope.type !== 'qr' && envelope.type !== 'presence') this._emit(envelope.type, envelope.data ?? {}, envelope)
   }
 
   // ---- snapshots --------------------------------------------------------------------------
@@ -809,28 +646,19 @@ export class WaClient {
   /** Status, every chat, and the newest page of each chat whose messages are loaded. */
   async _loadSnapshots() {
     const [status, chats] = await Promise.all([this._get('/status'), this._allChats()])
-    const loaded = [...this._messages.keys()].filter((id) => chats.some((c) => c.id === id))
-    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE}`).catch(() => null)))
-    this._status = status
-    if (status.state === 'qr') {
-      const { qr } = await this._get('/qr').catch(() => ({ qr: null }))
-      if (qr !== this._qr) this._qrVersion++
-      this._qr = qr
-    } else {
-      this._qr = null
-    }
-    this._chats = new Map(chats.map((c) => [c.id, c]))
-    const previous = this._messages
-    this._messages = new Map()
+    const loaded = this._cache.loadedChatIds(chats)
+    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE_SIZE}`).catch(() => null)))
+    let qr = null
+    if (status.state === 'qr') ({ qr } = await this._get('/qr').catch(() => ({ qr: null })))
+    /** @type {Map<string, Message[]>} */
+    const byChat = new Map()
     loaded.forEach((id, i) => {
-      const page = pages[i]
-      if (page) this._setPage(id, page.messages)
+      if (pages[i]) byChat.set(id, pages[i].messages)
     })
-    for (const id of previous.keys()) this._dirtyMessages.add(id)
-    this._chatsChanged()
-    this._emit('status', this._status)
-    this._emit('qr', this._qr)
-    this._emit('snapshot', { chats: this._chats.size })
+    this._listsChanged(this._cache.applySnapshot({ status, chats, qr, pages: byChat }))
+    this._emit('status', this._cache.status())
+    this._emit('qr', this._cache.qr())
+    this._emit('snapshot', { chats: this._cache.chats().length })
   }
 
   /** @returns {Promise<Chat[]>} */
@@ -847,40 +675,21 @@ export class WaClient {
     return all
   }
 
-  /** @param {string} chatId @param {Message[]} page */
-  _setPage(chatId, page) {
-    const byId = new Map(page.map((m) => [m.id, m]))
-    this._messages.set(chatId, { list: sortMessages([...byId.values()]), byId, hasOlder: page.length >= PAGE, loading: null })
-    this._messagesChanged(chatId)
-  }
-
   /** @param {string} chatId */
   async _loadLatest(chatId) {
-    /** @type {ChatMessages} */
-    const entry = { list: [], byId: new Map(), hasOlder: true, loading: null }
-    this._messages.set(chatId, entry)
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}`).then((body) => {
-      // Envelopes applied while the page was in flight are kept: merge, never drop. The page
-      // is in the server's order, so a message it has keeps its place there (with the stream's
-      // copy, which may be newer); one it lacks reached the server after it was answered, so
-      // it goes after the page's messages of its second.
-      for (const m of body.messages) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
-      const paged = new Set(body.messages.map((m) => m.id))
-      let list = body.messages.map((m) => entry.byId.get(m.id))
-      for (const m of entry.list) if (!paged.has(m.id)) list = insertSorted(list, m)
-      entry.list = list
-      entry.hasOlder = body.messages.length >= PAGE
-      this._messagesChanged(chatId)
+    const entry = this._cache.startLatest(chatId)
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}`).then((body) => {
+      this._listsChanged(this._cache.applyLatest(entry, body.messages))
       return entry.list
     })
-    entry.loading = task
+    this._loading.set(entry, task)
     try {
       await task
     } catch (err) {
-      this._messages.delete(chatId)
+      this._cache.dropLatest(chatId)
       throw err
     } finally {
-      entry.loading = null
+      this._loading.delete(entry)
     }
   }
 
@@ -890,8 +699,7 @@ export class WaClient {
    * @param {'resync'|'history sync'} why
    */
   async _reload(why) {
-    if (this._held) return
-    this._held = []
+    if (!this._cache.hold()) return
     for (let attempt = 0; this._running; attempt++) {
       try {
         await this._loadSnapshots()
@@ -902,9 +710,7 @@ export class WaClient {
         await this._sleep(this._backoff(attempt))
       }
     }
-    const held = this._held
-    this._held = null
-    for (const envelope of held) this._receive(envelope)
+    for (const envelope of this._cache.release()) this._receive(envelope)
   }
 
   /** History-synced messages are not streamed one by one: refetch, at most twice a second. */
@@ -985,26 +791,4 @@ function enc(s) {
 /** @param {unknown} err */
 function errorText(err) {
   return err instanceof Error ? err.message : String(err)
-}
-
-/**
- * The server's order: oldest first. Within one second (WhatsApp's resolution) the server
- * orders by arrival, which a client cannot see: messages of the same second keep the order
- * they came in (from a REST page, or appended from the stream), as sorts here are stable.
- * @param {Message} a @param {Message} b @returns {number}
- */
-function compareMessages(a, b) {
-  return (a.timestamp ?? 0) - (b.timestamp ?? 0)
-}
-
-/** @param {Message[]} list @returns {Message[]} */
-function sortMessages(list) {
-  return [...list].sort(compareMessages)
-}
-
-/** @param {Message[]} list sorted @param {Message} m @returns {Message[]} */
-function insertSorted(list, m) {
-  let i = list.length
-  while (i > 0 && compareMessages(list[i - 1], m) > 0) i--
-  return [...list.slice(0, i), m, ...list.slice(i)]
 }
