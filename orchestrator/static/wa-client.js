@@ -21,6 +21,9 @@
  *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
  *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
  *   again and switches back when one works. A server that is down is an outage, not a block.
+ * - The token never goes into a URL that is shown: media URLs are signed by the server, and
+ *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
+ *   cannot set headers, pass `?access_token=`.
  *
  * Events for UI code (`on(type, fn)` and `subscribe(fn)` both return an unsubscribe function):
  * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
@@ -274,16 +277,27 @@ export class WaClient {
     }
   }
 
-  /** The media URL of a message, with the token (for <img src> and links), or null. @param {Message} message */
+  /**
+   * The media URL of a message (for <img src> and links), or null. The server signs it (an
+   * expiry and a signature in its query): it never carries the token.
+   * @param {Message} message
+   */
   mediaUrl(message) {
     const url = message?.media?.url
-    if (!url) return null
-    return `${this.baseUrl}${url}${url.includes('?') ? '&' : '?'}access_token=${enc(this.token)}`
+    return url ? `${this.baseUrl}${url}` : null
   }
 
-  /** The QR image URL (GET /qr.svg), with the token and a cache-buster. */
-  qrImageUrl() {
-    return `${this.baseUrl}/qr.svg?access_token=${enc(this.token)}&v=${this._cache.qrVersion}`
+  /**
+   * The QR image (GET /qr.svg, the token in a header), or null when there is no QR. Show it
+   * with URL.createObjectURL (and revoke the previous one): a URL with the token would land in
+   * the browser's history and in proxies' logs.
+   * @returns {Promise<Blob|null>}
+   */
+  async qrImage() {
+    const response = await this._fetchResponse('GET', '/qr.svg')
+    if (response.status === 404) return null
+    if (!response.ok) throw await this._failure(response, 'GET', '/qr.svg')
+    return response.blob()
   }
 
   // ---- writing ----------------------------------------------------------------------------
@@ -734,10 +748,23 @@ export class WaClient {
    * @returns {Promise<any>}
    */
   async _request(method, path, body, signal) {
-    /** @type {Response} */
-    let response
+    const response = await this._fetchResponse(method, path, body, signal)
+    if (!response.ok) throw await this._failure(response, method, path)
     try {
-      response = await this._fetch(`${this.baseUrl}${path}`, {
+      return await response.json()
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * The response, with the token in the header; a network failure as a WaError.
+   * @param {string} method @param {string} path @param {unknown} [body] @param {AbortSignal} [signal]
+   * @returns {Promise<Response>}
+   */
+  async _fetchResponse(method, path, body, signal) {
+    try {
+      return await this._fetch(`${this.baseUrl}${path}`, {
         method,
         headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -747,18 +774,22 @@ export class WaClient {
     } catch (err) {
       throw new WaError(0, 'network', `cannot reach the server: ${errorText(err)}`)
     }
+  }
+
+  /**
+   * A failed response as a WaError (its JSON `error`); a 401 stops the client.
+   * @param {Response} response @param {string} method @param {string} path @returns {Promise<WaError>}
+   */
+  async _failure(response, method, path) {
     let payload = null
     try {
       payload = await response.json()
     } catch {
       payload = null
     }
-    if (!response.ok) {
-      const error = payload?.error ?? {}
-      if (response.status === 401) this._unauthorized()
-      throw new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
-    }
-    return payload
+    const error = payload?.error ?? {}
+    if (response.status === 401) this._unauthorized()
+    return new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
   }
 
   _unauthorized() {
