@@ -12,7 +12,9 @@
  *   position first, then fetches the REST snapshots, then streams from that position.
  * - Exact resume: every (re)connection names the last envelope id applied (`?lastEventId=`);
  *   a `resync` envelope (the position is no longer retained) refetches the snapshots, while
- *   the envelopes that arrive meanwhile are held and applied after them.
+ *   the envelopes that arrive meanwhile are held and applied after them. A position the server
+ *   refuses as malformed (WebSocket close 4400, long-poll 400 `bad_event_id`) is dropped: the
+ *   client starts over as connect() does (a new position, the snapshots, the stream).
  * - Idempotence: an envelope id is applied once; messages are keyed by message id, acks only
  *   go forward. Overlapping streams (a poll and a stream probe, a replay after a reconnect)
  *   are harmless. These rules, and the cache they keep, are wa-cache.js (pure, no I/O); this
@@ -20,7 +22,10 @@
  * - Reconnection with jittered exponential backoff. A stream that fails while the server is
  *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
  *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
- *   again and switches back when one works. A server that is down is an outage, not a block.
+ *   again and switches back when one works. A server that is down is an outage, not a block,
+ *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
+ *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`.
@@ -63,6 +68,7 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').SendOptions} SendOptions
  * @typedef {import('./wa-cache').MessageList} MessageList
  * @typedef {import('./wa-cache').Changes} Changes
+ * @typedef {{code: number, message: string}} CloseInfo a WebSocket close the server chose
  */
 
 export class WaClient {
@@ -438,10 +444,15 @@ export class WaClient {
   }
 
   _restartNow() {
-    const gen = ++this._gen
-    this._stopTransports()
     for (const t of this._timers) clearTimeout(t)
     this._timers.clear()
+    if (this.lastEventId === null) {
+      // No position (not yet, or dropped): streaming from "now" would leave a gap.
+      void this._startOver('reconnecting now', false)
+      return
+    }
+    const gen = ++this._gen
+    this._stopTransports()
     this._startStream(gen)
   }
 
@@ -459,19 +470,26 @@ export class WaClient {
         if (gen !== this._gen) return
         this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, nextRetryAt: null, error: null })
       },
-      failed: (wasHealthy) => {
+      failed: (wasHealthy, close) => {
         if (gen !== this._gen) return
         this._stream = null
-        void this._streamFailed(gen, wasHealthy)
+        void this._streamFailed(gen, wasHealthy, close)
       },
     })
   }
 
-  /** @param {number} gen @param {boolean} wasHealthy */
-  async _streamFailed(gen, wasHealthy) {
+  /** @param {number} gen @param {boolean} wasHealthy @param {CloseInfo|null} [close] */
+  async _streamFailed(gen, wasHealthy, close = null) {
     const attempt = wasHealthy ? 0 : this._state.attempt
-    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll.
-    const reachable = !wasHealthy && (await this._reachable())
+    if (close?.code === 4400) {
+      // The server cannot resume from our position (not one of its ids): drop it, start over.
+      void this._startOver(`the server refused the stream position (${close.message})`)
+      return
+    }
+    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll. A close the
+    // server chose (a restart, a refusal) is neither: it reached us.
+    const fromServer = close !== null && (close.code === 1012 || (close.code >= 4000 && close.code < 5000))
+    const reachable = !wasHealthy && !fromServer && (await this._reachable())
     if (gen !== this._gen) return
     const blocked = reachable ? this._state.blockedStreams + 1 : this._state.blockedStreams
     if (blocked >= this.streamFailuresBeforePoll) {
@@ -480,8 +498,43 @@ export class WaClient {
       return
     }
     const delay = this._backoff(attempt)
-    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay })
+    /** @type {Partial<ClientState>} */
+    const refused = close && close.code >= 4000 ? { error: close.message } : {}
+    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay, ...refused })
     this._later(() => this._startStream(gen), delay)
+  }
+
+  /**
+   * Start over as connect() does, after the server refused our position: a new position, the
+   * snapshots, then the stream from there. After a backoff (unless `wait` is false), so that a
+   * server that keeps refusing is not asked in a tight loop.
+   * @param {string} why @param {boolean} [wait]
+   */
+  async _startOver(why, wait = true) {
+    const gen = ++this._gen
+    this._stopTransports()
+    this.lastEventId = null
+    for (let attempt = this._state.attempt; ; attempt++) {
+      if (wait) {
+        const delay = this._backoff(attempt)
+        this._setState({ link: 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay, error: why })
+        await this._sleep(delay)
+        if (gen !== this._gen || !this._running) return
+      }
+      wait = true
+      try {
+        const { lastEventId } = await this._get('/events/poll')
+        await this._loadSnapshots()
+        if (gen !== this._gen) return
+        this.lastEventId = lastEventId
+        break
+      } catch (err) {
+        if (gen !== this._gen || (err instanceof WaError && err.status === 401)) return
+        why = errorText(err)
+      }
+    }
+    this._setState({ nextRetryAt: null })
+    this._startStream(gen)
   }
 
   async _reachable() {
@@ -495,10 +548,11 @@ export class WaClient {
 
   /**
    * Open one stream from lastEventId. `healthy` fires once it has proved itself (SSE open; a
-   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy)` once
-   * when it ends for any reason but close().
+   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy, close)`
+   * once when it ends for any reason but close(), with the WebSocket's close code and reason
+   * when the server chose them (else null).
    * @param {'sse'|'websocket'} transport
-   * @param {{healthy(): void, failed(wasHealthy: boolean): void}} hooks
+   * @param {{healthy(): void, failed(wasHealthy: boolean, close: CloseInfo|null): void}} hooks
    * @returns {{close(): void}}
    */
   _open(transport, hooks) {
@@ -515,12 +569,14 @@ export class WaClient {
     }
     /** @type {() => void} */
     let shut = () => {}
+    /** @type {CloseInfo|null} */
+    let closed = null
     const end = () => {
       if (ended) return
       ended = true
       if (timer) clearTimeout(timer)
       shut()
-      hooks.failed(healthy)
+      hooks.failed(healthy, closed)
     }
     /** @param {string} text */
     const onFrame = (text) => {
@@ -557,6 +613,10 @@ export class WaClient {
       }
       ws.onerror = end
       ws.onclose = (/** @type {CloseEvent} */ e) => {
+        // The server refuses with an accepted connection closed at once: 4401 the token,
+        // 4400 the position, 4403/4404/4429 the rest; 1012 is a restart. Reason: JSON
+        // {"code","message"}. Anything else (1006...) did not come from it.
+        if (e.code === 1012 || (e.code >= 4000 && e.code < 5000)) closed = { code: e.code, message: closeMessage(e) }
         if (e.code === 4401) this._unauthorized()
         end()
       }
@@ -601,6 +661,10 @@ export class WaClient {
       } catch (err) {
         if (abort.signal.aborted || gen !== this._gen) return
         if (err instanceof WaError && err.status === 401) return
+        if (err instanceof WaError && err.code === 'bad_event_id') {
+          void this._startOver(`the server refused the stream position (${err.message})`)
+          return
+        }
         const delay = this._backoff(failures++)
         this._setState({ link: 'reconnecting', attempt: failures, nextRetryAt: Date.now() + delay, error: errorText(err) })
         await this._sleep(delay)
@@ -623,12 +687,12 @@ export class WaClient {
           this._pollAbort = null
           this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, error: null })
         },
-        failed: (wasHealthy) => {
+        failed: (wasHealthy, close) => {
           if (gen !== this._gen) return
           if (this._stream && this._state.transport !== 'poll') {
             // It was promoted and has now dropped: reconnect as any stream would.
             this._stream = null
-            void this._streamFailed(gen, wasHealthy)
+            void this._streamFailed(gen, wasHealthy, close)
             return
           }
           this._probe = null
@@ -822,4 +886,18 @@ function enc(s) {
 /** @param {unknown} err */
 function errorText(err) {
   return err instanceof Error ? err.message : String(err)
+}
+
+/**
+ * A WebSocket close's reason: the server's JSON `{"code","message"}`, or the text as it is.
+ * @param {CloseEvent} e
+ */
+function closeMessage(e) {
+  try {
+    const reason = JSON.parse(e.reason)
+    if (reason && typeof reason.message === 'string') return reason.code ? `${reason.code}: ${reason.message}` : reason.message
+  } catch {
+    // not JSON
+  }
+  return e.reason || `closed with ${e.code}`
 }
