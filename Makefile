@@ -29,6 +29,7 @@ test: install install-tools services lint test-node test-python bench-quick
 test-node: $(NODE_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
 	node --test --test-reporter=spec tests/wa-sim/
+	node --test --test-reporter=spec tests/console/
 
 test-python: install
 	$(PY) -m pytest $(PYTEST_ARGS)

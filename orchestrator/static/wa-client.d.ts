@@ -192,8 +192,10 @@ export class WaClient {
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   pairingCode(phone: string): Promise<{ code: string }>
 
+  /** baseUrl + the message's media url (signed by the server; never the token), or null. */
   mediaUrl(message: Message): string | null
-  qrImageUrl(): string
+  /** GET /qr.svg with the token in a header, or null when there is no QR: show it with URL.createObjectURL. */
+  qrImage(): Promise<Blob | null>
 }
 
 export function mediaFromFile(file: File): Promise<SendMedia>
