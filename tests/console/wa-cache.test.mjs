@@ -434,11 +434,6 @@ describe('chats', () => {
     list.pop()
     assert.equal(cache.chats().length, list.length + 1, 'a copy')
   })
-
-  test('unreadCount: the stream does not carry the increments of live messages', { todo: 'the server counts a live incoming message as unread but sends only new_message (no chat_update): badges are stale until the next chat_update or reload' }, () => {
-    const cache = live(demo)
-    assert.deepEqual(cache.chats(), demo.rest.final.chats)
-  })
 })
 
 describe('presence', () => {
@@ -537,14 +532,5 @@ describe('sending', () => {
     cache.applySent(text)
     receiveAll(cache, stream.slice(upTo('new_message', text.id).length))
     assert.deepEqual(cache.messages(text.chatId), live(demo).messages(text.chatId))
-  })
-})
-
-describe('a LID chat merged into a loaded phone chat', () => {
-  test('the loaded list lacks the moved messages', { todo: 'chat_deleted {mergedInto} carries no messages: a loaded target list needs a refetch (the cache has no hook for it yet)' }, () => {
-    const cache = live(rich)
-    const [pn] = Object.keys(rich.rest.final.pages).filter((id) => cache.messages(id).some((m) => m.id === '3EB0LIDSECOND000002'))
-    const page = rich.rest.final.pages[pn]
-    assert.deepEqual(ids(cache.messages(pn)), ids(page.slice(page.length - cache.messages(pn).length)))
   })
 })
