@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.applied_log import AppliedLog, read_positions
-from orchestrator.wire import Envelope
+from orchestrator.wire import Envelope, Position
 from tests.conftest import Processes
 from tests.faults.common import (
     assert_exactly_once,
@@ -295,3 +296,26 @@ def test_the_applied_log_writes_all_a_full_disk_held_back_once_it_has_room(
     assert [p.seq for p in read_positions(log.path)] == list(range(1, last + 1))
     assert log.path.read_bytes().endswith(b"\n")
     log.close()
+
+
+def test_a_clean_stop_writes_what_the_full_disk_held_back_once_it_has_room(
+    small_disk: Path,
+) -> None:
+    # Stopped after the disk grew but before the next retry: the records must not go with the
+    # process, or the next start resumes past them (from the store's position) for good.
+    log, last = a_log_the_disk_refuses(small_disk)
+    grow(small_disk)
+    log.close()
+    assert AppliedLog(log.path).open() == Position("e1", last)
+    assert [p.seq for p in read_positions(log.path)] == list(range(1, last + 1))
+
+
+def test_a_clean_stop_on_a_disk_still_full_says_what_the_record_lacks(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, last = a_log_the_disk_refuses(small_disk)
+    complete = log.path.read_bytes().count(b"\n")  # the cut line goes at the next start
+    with caplog.at_level(logging.ERROR, logger="orchestrator.applied_log"):
+        log.close()
+    assert f"{last - complete} records" in caplog.text, caplog.text
+    assert AppliedLog(log.path).open() == Position("e1", complete)
