@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
+# The TypeScript compiler, only for the tests that compile the console client's declarations.
+CONSOLE_TEST_MODULES := tests/console/node_modules/.package-lock.json
 
 .PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools services clean
 
@@ -26,9 +28,10 @@ demo: install
 
 test: install install-tools services lint test-node test-python bench-quick
 
-test-node: $(NODE_MODULES)
+test-node: $(NODE_MODULES) $(CONSOLE_TEST_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
 	node --test --test-reporter=spec tests/wa-sim/
+	node --test --test-reporter=spec tests/console/
 
 test-python: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -67,6 +70,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # npm ci writes node_modules/.package-lock.json, so this reruns only when the lock file changes.
+$(CONSOLE_TEST_MODULES): tests/console/package-lock.json
+	cd tests/console && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -93,4 +100,4 @@ audit: install
 	cd bridge-node && npm audit --omit=dev
 
 clean:
-	rm -rf $(VENV) bridge-node/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -71,10 +71,25 @@ class AppliedLog:
             self.append(())
 
     def close(self) -> None:
-        if self._fd >= 0:
+        """Write what a full disk held back, if it takes it now, then sync and close. Never
+        raises. Records left in memory would be lost for good: the next start resumes from
+        the store's position, which may be past them, so they are never replayed to the log."""
+        if self._fd < 0:
+            return
+        self.retry()
+        if self._unwritten:
+            log.error(
+                "applied log %s: closing with %d records the disk refused; they are missing "
+                "from the record",
+                self.path,
+                self._unwritten.count(b"\n"),
+            )
+        try:
             os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        except OSError as exc:
+            log.error("cannot sync the applied log %s: %s", self.path, exc)
+        os.close(self._fd)
+        self._fd = -1
 
     def _compact(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -108,4 +109,9 @@ def main() -> None:
         ws=CoalescingWebSocketProtocol,
     )
     logging.getLogger("uvicorn.error").addFilter(RedactTokens())  # after Config set logging up
-    Server(config, on_exit=runtime.streams.shutdown).run()
+    server = Server(config, on_exit=runtime.streams.shutdown)
+    # As uvicorn.run: Ctrl-C is re-raised once the shutdown is done; it is not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # it never served (a taken port, a failed startup): uvicorn's code

@@ -28,7 +28,6 @@ class Method:
     offline: Code = Code.NOT_CONNECTED  # ... and when WhatsApp is not connected
 
 
-STATE = Method("state", idempotent=True)
 REPLAY = Method("replay", idempotent=True)
 CONNECT = Method("connect")
 DISCONNECT = Method("disconnect")
@@ -48,7 +47,7 @@ PAIRING_CODE = Method("requestPairingCode")
 METHODS = {
     m.name: m
     for m in (
-        STATE, REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
+        REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
         PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE,
     )
 }  # fmt: skip

@@ -17,8 +17,7 @@ OrchestratorError
     ├── NotFound           404: no such chat, message, media, QR, ...
     ├── Conflict           409: not now (not connected, bridge not running)
     ├── TooLarge           413: body or media over the limit
-    ├── TooMany            429: over a rate or queue limit
-    └── Unavailable        502/503: WhatsApp, the bridge or the store failed
+    └── TooMany            429: over a rate or queue limit
 
 `Code` is the closed set of error codes the API answers with, each with its one HTTP status:
 the OpenAPI document lists, per operation and status, the codes it can carry.
@@ -194,7 +193,3 @@ class TooLarge(ApiError):
 
 class TooMany(ApiError):
     status = 429
-
-
-class Unavailable(ApiError):
-    """Any 5xx code: WhatsApp or the bridge (502), the store (503)."""

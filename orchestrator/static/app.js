@@ -152,6 +152,11 @@ class Console {
     this.stick = true
     /** @type {ReturnType<typeof setInterval>|null} */
     this.bannerTimer = null
+    /** The QR whose image is shown or on its way, and the object URL showing it. */
+    /** @type {string|null} */
+    this.qrFor = null
+    /** @type {string|null} */
+    this.qrUrl = null
 
     client.on('chats', () => {
       this.renderChats()
@@ -289,16 +294,42 @@ class Console {
     $('link').hidden = !showLink
     const img = /** @type {HTMLImageElement} */ ($('qr'))
     if (qr) {
-      const src = this.client.qrImageUrl()
-      if (img.getAttribute('src') !== src) img.src = src
-      img.hidden = false
-      $('qr-none').hidden = true
+      if (qr !== this.qrFor) void this.showQr(qr)
     } else {
-      img.hidden = true
-      img.removeAttribute('src')
-      $('qr-none').hidden = false
+      this.qrFor = null
+      this.setQrImage(null)
       $('qr-none').textContent = state === 'logged_out' ? 'Logged out: a new QR code is on its way…' : 'Waiting for a QR code…'
     }
+    $('qr-none').hidden = !img.hidden
+  }
+
+  /**
+   * Fetch the QR's image with the token in a header and show it from an object URL: an
+   * <img src> with the token would put it in the history and in proxies' logs.
+   * @param {string} qr
+   */
+  async showQr(qr) {
+    this.qrFor = qr
+    let blob = null
+    try {
+      blob = await this.client.qrImage()
+    } catch (err) {
+      console.warn('QR image failed', err)
+    }
+    if (this.qrFor !== qr) return // a newer QR (or none) since
+    if (blob) this.setQrImage(blob)
+    else this.qrFor = null // none yet: the next status or qr event asks again
+  }
+
+  /** @param {Blob|null} blob the image to show, or null for none */
+  setQrImage(blob) {
+    const img = /** @type {HTMLImageElement} */ ($('qr'))
+    if (this.qrUrl) URL.revokeObjectURL(this.qrUrl)
+    this.qrUrl = blob ? URL.createObjectURL(blob) : null
+    if (this.qrUrl) img.src = this.qrUrl
+    else img.removeAttribute('src')
+    img.hidden = !this.qrUrl
+    $('qr-none').hidden = !img.hidden
   }
 
   /** @param {{progress: number|null, isLatest: boolean|null}} s */

@@ -1,86 +1,24 @@
 // Types for wa-client.js (the orchestrator's browser client). See README.md, "API".
 
+import type {
+  Chat,
+  ChatDeleted,
+  Envelope,
+  MediaBody,
+  Message,
+  MessageAck,
+  Presence,
+  Resync,
+  SendBody,
+  Status,
+  SyncProgress,
+} from './wa-api'
+
+// The API's shapes are generated from the server's OpenAPI document (wa-api.d.ts); only the
+// client's own types are written here.
+export type * from './wa-api'
+
 export type Ack = 0 | 1 | 2 | 3 | 4 | 5
-export type AckStatus = 'error' | 'pending' | 'sent' | 'delivered' | 'read' | 'played'
-
-export interface Media {
-  mimetype: string | null
-  fileName: string | null
-  size: number | null
-  seconds: number | null
-  /** Served by the orchestrator (`GET /media/...`); see WaClient.mediaUrl. */
-  url: string | null
-}
-
-export interface Reaction {
-  emoji: string
-  sender: string
-}
-
-export interface Message {
-  id: string
-  chatId: string
-  fromMe: boolean
-  sender: string | null
-  senderName: string | null
-  /** Unix seconds. */
-  timestamp: number
-  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown' | string
-  rawKind?: string | null
-  text: string | null
-  quotedId: string | null
-  media: Media | null
-  ack: Ack
-  status: AckStatus | null
-  edited: boolean
-  deleted: boolean
-  reactions: Reaction[]
-}
-
-export interface Assignment {
-  agentId: string
-  agentName: string | null
-  assignedBy?: string | null
-  assignedAt?: string | null
-}
-
-export interface Tag {
-  id: string | number
-  name: string
-  color: string | null
-}
-
-export interface Chat {
-  id: string
-  name: string | null
-  isGroup: boolean
-  unreadCount: number
-  /** Last activity, unix seconds. */
-  timestamp: number | null
-  lastMessage: Message | null
-  archived: boolean
-  pinned: boolean
-  muted: boolean
-  /** Helpdesk metadata, when the server has it. */
-  assignment?: Assignment | null
-  tags?: Tag[]
-}
-
-export interface Status {
-  connected: boolean
-  state: 'connecting' | 'open' | 'close' | 'qr' | 'logged_out' | 'replaced' | 'stopped' | string
-  reason: { statusCode?: number | null; message?: string | null; unreachable?: boolean } | null
-  attempt?: number
-  nextRetryAt?: number | null
-  me?: { id: string; name?: string } | null
-  bridge?: { alive: boolean; epoch: string | null }
-}
-
-export interface Envelope<T = unknown> {
-  id: string
-  type: string
-  data: T
-}
 
 export interface ClientState {
   /** idle -> connecting -> live; reconnecting while the stream (or poll) is down. */
@@ -115,40 +53,28 @@ export interface WaClientOptions {
   pollTimeout?: number
 }
 
-export interface SendMedia {
-  type: 'image' | 'video' | 'audio' | 'document' | 'sticker'
-  base64?: string
-  url?: string
-  mimetype?: string
-  fileName?: string
-  ptt?: boolean
-}
+export type SendMedia = MediaBody
 
-export interface SendOptions {
-  /** A jid or a phone number. */
-  chatId: string
-  text?: string
-  quotedId?: string
-  media?: SendMedia
-}
+/** POST /send's body without the reaction (see react()). */
+export type SendOptions = Omit<SendBody, 'reaction'>
 
 export interface ClientEvents {
   chats: Chat[]
   messages: { chatId: string }
   status: Status | null
   qr: string | null
-  sync: { progress: number | null; syncType: number | null; isLatest: boolean | null }
-  presence: { chatId: string; presences: Record<string, { lastKnownPresence?: string }> }
+  sync: SyncProgress
+  presence: Presence
   client: ClientState
   snapshot: { chats: number }
   error: { message: string }
   new_message: Message
   message_update: Message
-  message_ack: { chatId: string; messageId: string; ack: Ack; status: AckStatus }
+  message_ack: MessageAck
   new_chat: Chat
   chat_update: Chat
-  chat_deleted: { id: string; mergedInto?: string }
-  resync: { reason: string }
+  chat_deleted: ChatDeleted
+  resync: Resync
   [type: string]: unknown
 }
 
@@ -192,8 +118,10 @@ export class WaClient {
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   pairingCode(phone: string): Promise<{ code: string }>
 
+  /** baseUrl + the message's media url (signed by the server; never the token), or null. */
   mediaUrl(message: Message): string | null
-  qrImageUrl(): string
+  /** GET /qr.svg with the token in a header, or null when there is no QR: show it with URL.createObjectURL. */
+  qrImage(): Promise<Blob | null>
 }
 
 export function mediaFromFile(file: File): Promise<SendMedia>

@@ -12,14 +12,23 @@
  *   position first, then fetches the REST snapshots, then streams from that position.
  * - Exact resume: every (re)connection names the last envelope id applied (`?lastEventId=`);
  *   a `resync` envelope (the position is no longer retained) refetches the snapshots, while
- *   the envelopes that arrive meanwhile are held and applied after them.
+ *   the envelopes that arrive meanwhile are held and applied after them. A position the server
+ *   refuses as malformed (WebSocket close 4400, long-poll 400 `bad_event_id`) is dropped: the
+ *   client starts over as connect() does (a new position, the snapshots, the stream).
  * - Idempotence: an envelope id is applied once; messages are keyed by message id, acks only
  *   go forward. Overlapping streams (a poll and a stream probe, a replay after a reconnect)
- *   are harmless.
+ *   are harmless. These rules, and the cache they keep, are wa-cache.js (pure, no I/O); this
+ *   module is the connection state machine and HTTP around it.
  * - Reconnection with jittered exponential backoff. A stream that fails while the server is
  *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
  *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
- *   again and switches back when one works. A server that is down is an outage, not a block.
+ *   again and switches back when one works. A server that is down is an outage, not a block,
+ *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
+ *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ * - The token never goes into a URL that is shown: media URLs are signed by the server, and
+ *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
+ *   cannot set headers, pass `?access_token=`.
  *
  * Events for UI code (`on(type, fn)` and `subscribe(fn)` both return an unsubscribe function):
  * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
@@ -28,16 +37,12 @@
  * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`.
  */
 
-/** Envelope types an EventSource must listen for by name (SSE frames carry `event:`). */
-const STREAM_TYPES = [
-  'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
-  'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
-  'assignment_changed', 'tags_changed', 'note_added',
-]
-const PAGE = 50
+// From /wa-client.js this is /static/wa-cache.js (a URL's ".." stops at the root); from
+// /static/wa-client.js and from the source tree (Node) it is the file beside this one.
+import { ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../static/wa-cache.js'
+
 const CHAT_PAGE = 500
 const MAX_CHAT_PAGES = 40
-const SEEN_IDS = 20000
 const POLL_TIMEOUT_S = 25
 /** A stream that opened but closed within this time without delivering anything failed. */
 const HEALTHY_AFTER_MS = 3000
@@ -61,7 +66,9 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').ClientState} ClientState
  * @typedef {import('./wa-client').WaClientOptions} WaClientOptions
  * @typedef {import('./wa-client').SendOptions} SendOptions
- * @typedef {{list: Message[], byId: Map<string, Message>, hasOlder: boolean, loading: Promise<Message[]>|null}} ChatMessages
+ * @typedef {import('./wa-cache').MessageList} MessageList
+ * @typedef {import('./wa-cache').Changes} Changes
+ * @typedef {{code: number, message: string}} CloseInfo a WebSocket close the server chose
  */
 
 export class WaClient {
@@ -82,28 +89,10 @@ export class WaClient {
     this.backoffMaxMs = o.backoffMaxMs ?? 15000
     this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
 
-    /** @type {Map<string, Chat>} */
-    this._chats = new Map()
-    /** @type {Chat[]|null} */
-    this._sorted = null
-    /** @type {Map<string, ChatMessages>} */
-    this._messages = new Map()
-    /** @type {Map<string, Record<string, {lastKnownPresence?: string}>>} */
-    this._presence = new Map()
-    /** @type {Status|null} */
-    this._status = null
-    /** @type {string|null} */
-    this._qr = null
-    this._qrVersion = 0
-    /** @type {{progress: number|null, syncType: number|null, isLatest: boolean|null}|null} */
-    this._sync = null
-
-    /** @type {string|null} */
-    this.lastEventId = null
-    /** @type {Set<string>} */
-    this._seen = new Set()
-    /** @type {Envelope[]|null} envelopes held while snapshots reload */
-    this._held = null
+    /** Everything known, and the rules that change it. */
+    this._cache = new WaCache()
+    /** @type {WeakMap<MessageList, Promise<unknown>>} a page in flight for a message list */
+    this._loading = new WeakMap()
 
     /** @type {Map<string, Set<Function>>} */
     this._listeners = new Map()
@@ -189,54 +178,52 @@ export class WaClient {
     })
   }
 
-  _chatsChanged() {
-    this._sorted = null
-    this._dirtyChats = true
-    this._queueFlush()
-  }
-
-  /** @param {string} chatId */
-  _messagesChanged(chatId) {
-    if (!this._messages.has(chatId)) return
-    this._dirtyMessages.add(chatId)
-    this._queueFlush()
+  /** Lists changed: tell UI code (once per batch). @param {Changes} changes */
+  _listsChanged(changes) {
+    if (changes.chats) this._dirtyChats = true
+    for (const chatId of changes.messages) this._dirtyMessages.add(chatId)
+    if (changes.chats || changes.messages.size > 0) this._queueFlush()
   }
 
   // ---- reading the cache ------------------------------------------------------------------
 
+  /** The position: the id of the last envelope applied. @type {string|null} */
+  get lastEventId() {
+    return this._cache.lastEventId
+  }
+
+  set lastEventId(id) {
+    this._cache.lastEventId = id
+  }
+
   /** Chats, most recent activity first. @returns {Chat[]} */
   chats() {
-    if (!this._sorted) {
-      this._sorted = [...this._chats.values()].sort(
-        (a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-      )
-    }
-    return this._sorted.slice()
+    return this._cache.chats()
   }
 
   /** @param {string} chatId @returns {Chat|undefined} */
   chat(chatId) {
-    return this._chats.get(chatId)
+    return this._cache.chat(chatId)
   }
 
   /** Connection status (GET /status, then `connection_status` envelopes). @returns {Status|null} */
   status() {
-    return this._status
+    return this._cache.status()
   }
 
   /** The QR string while WhatsApp waits to be linked, else null. */
   qr() {
-    return this._qr
+    return this._cache.qr()
   }
 
   /** The last `sync_progress`, or null. */
   syncProgress() {
-    return this._sync
+    return this._cache.syncProgress()
   }
 
   /** @param {string} chatId */
   presence(chatId) {
-    return this._presence.get(chatId) ?? null
+    return this._cache.presence(chatId)
   }
 
   /** The client's own link state: transport, reconnection, fallback. @returns {ClientState} */
@@ -246,12 +233,12 @@ export class WaClient {
 
   /** Messages of a chat as cached now, oldest first (empty until loaded). @param {string} chatId */
   cachedMessages(chatId) {
-    return this._messages.get(chatId)?.list.slice() ?? []
+    return this._cache.messages(chatId)
   }
 
   /** Whether older messages may exist before the cached ones. @param {string} chatId */
   hasOlder(chatId) {
-    return this._messages.get(chatId)?.hasOlder ?? true
+    return this._cache.hasOlder(chatId)
   }
 
   /**
@@ -259,9 +246,10 @@ export class WaClient {
    * @param {string} chatId @returns {Promise<Message[]>}
    */
   async messages(chatId) {
-    const entry = this._messages.get(chatId)
+    const entry = this._cache.messageList(chatId)
     if (entry) {
-      if (entry.loading) await entry.loading
+      const loading = this._loading.get(entry)
+      if (loading) await loading
       return entry.list.slice()
     }
     await this._loadLatest(chatId)
@@ -273,41 +261,49 @@ export class WaClient {
    * @param {string} chatId @returns {Promise<Message[]>}
    */
   async loadOlder(chatId) {
-    const entry = this._messages.get(chatId)
+    const entry = this._cache.messageList(chatId)
     if (!entry) {
       await this.messages(chatId)
       return this.cachedMessages(chatId)
     }
-    if (entry.loading) await entry.loading
+    const loading = this._loading.get(entry)
+    if (loading) await loading
     if (!entry.hasOlder || entry.list.length === 0) return []
     const before = entry.list[0].id
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}&before=${enc(before)}`).then((body) => {
-      const page = /** @type {Message[]} */ (body.messages)
-      const added = page.filter((m) => !entry.byId.has(m.id))
-      for (const m of added) entry.byId.set(m.id, m)
-      entry.list = sortMessages([...added, ...entry.list])
-      entry.hasOlder = page.length >= PAGE
-      this._messagesChanged(chatId)
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}&before=${enc(before)}`).then((body) => {
+      const { added, changes } = this._cache.applyOlder(entry, body.messages)
+      this._listsChanged(changes)
       return added
     })
-    entry.loading = task
+    this._loading.set(entry, task)
     try {
       return await task
     } finally {
-      if (entry.loading === task) entry.loading = null
+      if (this._loading.get(entry) === task) this._loading.delete(entry)
     }
   }
 
-  /** The media URL of a message, with the token (for <img src> and links), or null. @param {Message} message */
+  /**
+   * The media URL of a message (for <img src> and links), or null. The server signs it (an
+   * expiry and a signature in its query): it never carries the token.
+   * @param {Message} message
+   */
   mediaUrl(message) {
     const url = message?.media?.url
-    if (!url) return null
-    return `${this.baseUrl}${url}${url.includes('?') ? '&' : '?'}access_token=${enc(this.token)}`
+    return url ? `${this.baseUrl}${url}` : null
   }
 
-  /** The QR image URL (GET /qr.svg), with the token and a cache-buster. */
-  qrImageUrl() {
-    return `${this.baseUrl}/qr.svg?access_token=${enc(this.token)}&v=${this._qrVersion}`
+  /**
+   * The QR image (GET /qr.svg, the token in a header), or null when there is no QR. Show it
+   * with URL.createObjectURL (and revoke the previous one): a URL with the token would land in
+   * the browser's history and in proxies' logs.
+   * @returns {Promise<Blob|null>}
+   */
+  async qrImage() {
+    const response = await this._fetchResponse('GET', '/qr.svg')
+    if (response.status === 404) return null
+    if (!response.ok) throw await this._failure(response, 'GET', '/qr.svg')
+    return response.blob()
   }
 
   // ---- writing ----------------------------------------------------------------------------
@@ -326,11 +322,10 @@ export class WaClient {
     if (media) body.media = media
     const { message } = await this._request('POST', '/send', body)
     // The stream can bring the sent message (with its media url and acks) before this answer
-    // arrives: the pending copy must not replace it.
-    const cached = this._messages.get(message.chatId)?.byId.get(message.id)
-    if (cached) return cached
-    if (this._chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(message)
-    return message
+    // arrives: the pending copy must not replace it (the cache's rule).
+    const sent = this._cache.applySent(message)
+    this._listsChanged(sent.changes)
+    return sent.message
   }
 
   /**
@@ -449,10 +444,15 @@ export class WaClient {
   }
 
   _restartNow() {
-    const gen = ++this._gen
-    this._stopTransports()
     for (const t of this._timers) clearTimeout(t)
     this._timers.clear()
+    if (this.lastEventId === null) {
+      // No position (not yet, or dropped): streaming from "now" would leave a gap.
+      void this._startOver('reconnecting now', false)
+      return
+    }
+    const gen = ++this._gen
+    this._stopTransports()
     this._startStream(gen)
   }
 
@@ -470,19 +470,26 @@ export class WaClient {
         if (gen !== this._gen) return
         this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, nextRetryAt: null, error: null })
       },
-      failed: (wasHealthy) => {
+      failed: (wasHealthy, close) => {
         if (gen !== this._gen) return
         this._stream = null
-        void this._streamFailed(gen, wasHealthy)
+        void this._streamFailed(gen, wasHealthy, close)
       },
     })
   }
 
-  /** @param {number} gen @param {boolean} wasHealthy */
-  async _streamFailed(gen, wasHealthy) {
+  /** @param {number} gen @param {boolean} wasHealthy @param {CloseInfo|null} [close] */
+  async _streamFailed(gen, wasHealthy, close = null) {
     const attempt = wasHealthy ? 0 : this._state.attempt
-    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll.
-    const reachable = !wasHealthy && (await this._reachable())
+    if (close?.code === 4400) {
+      // The server cannot resume from our position (not one of its ids): drop it, start over.
+      void this._startOver(`the server refused the stream position (${close.message})`)
+      return
+    }
+    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll. A close the
+    // server chose (a restart, a refusal) is neither: it reached us.
+    const fromServer = close !== null && (close.code === 1012 || (close.code >= 4000 && close.code < 5000))
+    const reachable = !wasHealthy && !fromServer && (await this._reachable())
     if (gen !== this._gen) return
     const blocked = reachable ? this._state.blockedStreams + 1 : this._state.blockedStreams
     if (blocked >= this.streamFailuresBeforePoll) {
@@ -491,8 +498,43 @@ export class WaClient {
       return
     }
     const delay = this._backoff(attempt)
-    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay })
+    /** @type {Partial<ClientState>} */
+    const refused = close && close.code >= 4000 ? { error: close.message } : {}
+    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay, ...refused })
     this._later(() => this._startStream(gen), delay)
+  }
+
+  /**
+   * Start over as connect() does, after the server refused our position: a new position, the
+   * snapshots, then the stream from there. After a backoff (unless `wait` is false), so that a
+   * server that keeps refusing is not asked in a tight loop.
+   * @param {string} why @param {boolean} [wait]
+   */
+  async _startOver(why, wait = true) {
+    const gen = ++this._gen
+    this._stopTransports()
+    this.lastEventId = null
+    for (let attempt = this._state.attempt; ; attempt++) {
+      if (wait) {
+        const delay = this._backoff(attempt)
+        this._setState({ link: 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay, error: why })
+        await this._sleep(delay)
+        if (gen !== this._gen || !this._running) return
+      }
+      wait = true
+      try {
+        const { lastEventId } = await this._get('/events/poll')
+        await this._loadSnapshots()
+        if (gen !== this._gen) return
+        this.lastEventId = lastEventId
+        break
+      } catch (err) {
+        if (gen !== this._gen || (err instanceof WaError && err.status === 401)) return
+        why = errorText(err)
+      }
+    }
+    this._setState({ nextRetryAt: null })
+    this._startStream(gen)
   }
 
   async _reachable() {
@@ -506,10 +548,11 @@ export class WaClient {
 
   /**
    * Open one stream from lastEventId. `healthy` fires once it has proved itself (SSE open; a
-   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy)` once
-   * when it ends for any reason but close().
+   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy, close)`
+   * once when it ends for any reason but close(), with the WebSocket's close code and reason
+   * when the server chose them (else null).
    * @param {'sse'|'websocket'} transport
-   * @param {{healthy(): void, failed(wasHealthy: boolean): void}} hooks
+   * @param {{healthy(): void, failed(wasHealthy: boolean, close: CloseInfo|null): void}} hooks
    * @returns {{close(): void}}
    */
   _open(transport, hooks) {
@@ -526,12 +569,14 @@ export class WaClient {
     }
     /** @type {() => void} */
     let shut = () => {}
+    /** @type {CloseInfo|null} */
+    let closed = null
     const end = () => {
       if (ended) return
       ended = true
       if (timer) clearTimeout(timer)
       shut()
-      hooks.failed(healthy)
+      hooks.failed(healthy, closed)
     }
     /** @param {string} text */
     const onFrame = (text) => {
@@ -553,7 +598,7 @@ export class WaClient {
       const handler = (e) => {
         if (!ended) onFrame(e.data)
       }
-      for (const type of STREAM_TYPES) es.addEventListener(type, handler)
+      for (const type of ENVELOPE_TYPES) es.addEventListener(type, handler)
       es.onmessage = handler
       shut = () => es.close()
     } else {
@@ -568,6 +613,10 @@ export class WaClient {
       }
       ws.onerror = end
       ws.onclose = (/** @type {CloseEvent} */ e) => {
+        // The server refuses with an accepted connection closed at once: 4401 the token,
+        // 4400 the position, 4403/4404/4429 the rest; 1012 is a restart. Reason: JSON
+        // {"code","message"}. Anything else (1006...) did not come from it.
+        if (e.code === 1012 || (e.code >= 4000 && e.code < 5000)) closed = { code: e.code, message: closeMessage(e) }
         if (e.code === 4401) this._unauthorized()
         end()
       }
@@ -612,6 +661,10 @@ export class WaClient {
       } catch (err) {
         if (abort.signal.aborted || gen !== this._gen) return
         if (err instanceof WaError && err.status === 401) return
+        if (err instanceof WaError && err.code === 'bad_event_id') {
+          void this._startOver(`the server refused the stream position (${err.message})`)
+          return
+        }
         const delay = this._backoff(failures++)
         this._setState({ link: 'reconnecting', attempt: failures, nextRetryAt: Date.now() + delay, error: errorText(err) })
         await this._sleep(delay)
@@ -634,12 +687,12 @@ export class WaClient {
           this._pollAbort = null
           this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, error: null })
         },
-        failed: (wasHealthy) => {
+        failed: (wasHealthy, close) => {
           if (gen !== this._gen) return
           if (this._stream && this._state.transport !== 'poll') {
             // It was promoted and has now dropped: reconnect as any stream would.
             this._stream = null
-            void this._streamFailed(gen, wasHealthy)
+            void this._streamFailed(gen, wasHealthy, close)
             return
           }
           this._probe = null
@@ -651,157 +704,19 @@ export class WaClient {
 
   // ---- applying envelopes -----------------------------------------------------------------
 
-  /** @param {Envelope} envelope */
+  /** Apply one envelope (the cache's rules), then tell UI code and act on its hooks. @param {Envelope} envelope */
   _receive(envelope) {
-    if (!envelope || typeof envelope.type !== 'string') return
-    if (this._held) {
-      this._held.push(envelope)
-      return
-    }
-    if (envelope.type === 'resync') {
-      // Not an event but an instruction, and it carries the id of the log's newest entry,
-      // which may be one we have applied already: never deduplicated.
-      if (envelope.id) this.lastEventId = envelope.id
-    } else if (envelope.id) {
-      if (this._seen.has(envelope.id)) return
-      this._seen.add(envelope.id)
-      if (this._seen.size > SEEN_IDS) {
-        // Sets iterate in insertion order: drop the oldest half.
-        let drop = SEEN_IDS / 2
-        for (const id of this._seen) {
-          if (drop-- <= 0) break
-          this._seen.delete(id)
-        }
-      }
-      this.lastEventId = envelope.id
-    }
-    this._apply(envelope)
-  }
-
-  /** @param {Envelope} envelope */
-  _apply(envelope) {
-    const { type } = envelope
-    const data = /** @type {any} */ (envelope.data ?? {})
-    switch (type) {
-      case 'resync':
-        void this._reload('resync')
-        break
-      case 'connection_status':
-        this._status = { ...(this._status ?? /** @type {Status} */ ({})), ...data }
-        if (data.state && data.state !== 'qr') this._qr = null
-        this._emit('status', this._status)
-        break
-      case 'qr':
-        this._qr = data.qr ?? null
-        this._qrVersion++
-        this._emit('qr', this._qr)
-        break
-      case 'new_message':
-        this._upsertMessage(data)
-        this._stoppedTyping(data)
-        break
-      case 'message_update':
-        this._upsertMessage(data)
-        break
-      case 'message_ack':
-        this._ack(data)
-        break
-      case 'new_chat':
-      case 'chat_update':
-        this._chats.set(data.id, { ...this._chats.get(data.id), ...data })
-        this._chatsChanged()
-        break
-      case 'chat_deleted':
-        this._chats.delete(data.id)
-        this._messages.delete(data.id)
-        this._chatsChanged()
-        break
-      case 'contact_update': {
-        const chat = this._chats.get(data.id)
-        if (chat && !chat.name && (data.name || data.notify)) {
-          this._chats.set(chat.id, { ...chat, name: data.name || data.notify })
-          this._chatsChanged()
-        }
-        break
-      }
-      case 'presence':
-        this._presence.set(data.chatId, data.presences ?? {})
-        this._emit('presence', { chatId: data.chatId, presences: data.presences ?? {} })
-        break
-      case 'sync_progress':
-        this._sync = { progress: data.progress ?? null, syncType: data.syncType ?? null, isLatest: data.isLatest ?? null }
-        this._emit('sync', this._sync)
-        this._scheduleSyncRefetch()
-        break
-      case 'assignment_changed':
-      case 'tags_changed': {
-        const chat = this._chats.get(data.chatId)
-        if (chat) {
-          const patch = type === 'tags_changed' ? { tags: data.tags } : { assignment: data.assignment }
-          this._chats.set(chat.id, { ...chat, ...patch })
-          this._chatsChanged()
-        }
-        break
-      }
-      default:
-        break
-    }
+    const changes = this._cache.receive(envelope)
+    if (!changes.applied) return
+    this._listsChanged(changes)
+    if (changes.status) this._emit('status', this._cache.status())
+    if (changes.qr) this._emit('qr', this._cache.qr())
+    for (const presence of changes.presence) this._emit('presence', presence)
+    if (changes.sync) this._emit('sync', this._cache.syncProgress())
+    if (changes.refetch) this._scheduleSyncRefetch()
+    if (changes.reload) void this._reload(changes.reload)
     // qr and presence were announced above, in their client-level shape.
-    if (type !== 'qr' && type !== 'presence') this._emit(type, data, envelope)
-  }
-
-  /** @param {Message} m */
-  _upsertMessage(m) {
-    if (!m || !m.id || !m.chatId) return
-    const entry = this._messages.get(m.chatId)
-    let merged = m
-    if (entry) {
-      const old = entry.byId.get(m.id)
-      // Acks only go forward (a late pending copy must not undo a delivery).
-      if (old && old.ack > m.ack && m.ack !== 0) merged = { ...m, ack: old.ack, status: old.status }
-      entry.byId.set(m.id, merged)
-      entry.list = old && old.timestamp === merged.timestamp
-        ? entry.list.map((x) => (x.id === m.id ? merged : x))
-        : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
-      this._messagesChanged(m.chatId)
-    }
-    const chat = this._chats.get(m.chatId)
-    if (chat && (chat.lastMessage?.id === m.id || (m.timestamp ?? 0) >= (chat.lastMessage?.timestamp ?? 0))) {
-      if (m.type !== 'reaction') {
-        this._chats.set(chat.id, { ...chat, lastMessage: merged, timestamp: Math.max(chat.timestamp ?? 0, m.timestamp ?? 0) })
-        this._chatsChanged()
-      }
-    }
-  }
-
-  /** A message from someone ends their "typing…", as WhatsApp's own apps show it. @param {Message} m */
-  _stoppedTyping(m) {
-    const presences = this._presence.get(m.chatId)
-    const who = m.sender ?? m.chatId
-    const state = presences?.[who]?.lastKnownPresence
-    if (m.fromMe || !presences || (state !== 'composing' && state !== 'recording')) return
-    const next = { ...presences, [who]: { ...presences[who], lastKnownPresence: 'available' } }
-    this._presence.set(m.chatId, next)
-    this._emit('presence', { chatId: m.chatId, presences: next })
-  }
-
-  /** @param {{chatId: string, messageId: string, ack: number, status: string}} a */
-  _ack(a) {
-    /** @param {Message} m */
-    const forward = (m) => (a.ack === 0 ? m.ack <= 1 : a.ack > m.ack)
-    const entry = this._messages.get(a.chatId)
-    const m = entry?.byId.get(a.messageId)
-    if (entry && m && forward(m)) {
-      const updated = { ...m, ack: a.ack, status: a.status }
-      entry.byId.set(m.id, updated)
-      entry.list = entry.list.map((x) => (x.id === m.id ? updated : x))
-      this._messagesChanged(a.chatId)
-    }
-    const chat = this._chats.get(a.chatId)
-    if (chat?.lastMessage?.id === a.messageId && forward(chat.lastMessage)) {
-      this._chats.set(chat.id, { ...chat, lastMessage: { ...chat.lastMessage, ack: a.ack, status: a.status } })
-      this._chatsChanged()
-    }
+    if (envelope.type !== 'qr' && envelope.type !== 'presence') this._emit(envelope.type, envelope.data ?? {}, envelope)
   }
 
   // ---- snapshots --------------------------------------------------------------------------
@@ -809,28 +724,19 @@ export class WaClient {
   /** Status, every chat, and the newest page of each chat whose messages are loaded. */
   async _loadSnapshots() {
     const [status, chats] = await Promise.all([this._get('/status'), this._allChats()])
-    const loaded = [...this._messages.keys()].filter((id) => chats.some((c) => c.id === id))
-    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE}`).catch(() => null)))
-    this._status = status
-    if (status.state === 'qr') {
-      const { qr } = await this._get('/qr').catch(() => ({ qr: null }))
-      if (qr !== this._qr) this._qrVersion++
-      this._qr = qr
-    } else {
-      this._qr = null
-    }
-    this._chats = new Map(chats.map((c) => [c.id, c]))
-    const previous = this._messages
-    this._messages = new Map()
+    const loaded = this._cache.loadedChatIds(chats)
+    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE_SIZE}`).catch(() => null)))
+    let qr = null
+    if (status.state === 'qr') ({ qr } = await this._get('/qr').catch(() => ({ qr: null })))
+    /** @type {Map<string, Message[]>} */
+    const byChat = new Map()
     loaded.forEach((id, i) => {
-      const page = pages[i]
-      if (page) this._setPage(id, page.messages)
+      if (pages[i]) byChat.set(id, pages[i].messages)
     })
-    for (const id of previous.keys()) this._dirtyMessages.add(id)
-    this._chatsChanged()
-    this._emit('status', this._status)
-    this._emit('qr', this._qr)
-    this._emit('snapshot', { chats: this._chats.size })
+    this._listsChanged(this._cache.applySnapshot({ status, chats, qr, pages: byChat }))
+    this._emit('status', this._cache.status())
+    this._emit('qr', this._cache.qr())
+    this._emit('snapshot', { chats: this._cache.chats().length })
   }
 
   /** @returns {Promise<Chat[]>} */
@@ -847,40 +753,21 @@ export class WaClient {
     return all
   }
 
-  /** @param {string} chatId @param {Message[]} page */
-  _setPage(chatId, page) {
-    const byId = new Map(page.map((m) => [m.id, m]))
-    this._messages.set(chatId, { list: sortMessages([...byId.values()]), byId, hasOlder: page.length >= PAGE, loading: null })
-    this._messagesChanged(chatId)
-  }
-
   /** @param {string} chatId */
   async _loadLatest(chatId) {
-    /** @type {ChatMessages} */
-    const entry = { list: [], byId: new Map(), hasOlder: true, loading: null }
-    this._messages.set(chatId, entry)
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE}`).then((body) => {
-      // Envelopes applied while the page was in flight are kept: merge, never drop. The page
-      // is in the server's order, so a message it has keeps its place there (with the stream's
-      // copy, which may be newer); one it lacks reached the server after it was answered, so
-      // it goes after the page's messages of its second.
-      for (const m of body.messages) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
-      const paged = new Set(body.messages.map((m) => m.id))
-      let list = body.messages.map((m) => entry.byId.get(m.id))
-      for (const m of entry.list) if (!paged.has(m.id)) list = insertSorted(list, m)
-      entry.list = list
-      entry.hasOlder = body.messages.length >= PAGE
-      this._messagesChanged(chatId)
+    const entry = this._cache.startLatest(chatId)
+    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}`).then((body) => {
+      this._listsChanged(this._cache.applyLatest(entry, body.messages))
       return entry.list
     })
-    entry.loading = task
+    this._loading.set(entry, task)
     try {
       await task
     } catch (err) {
-      this._messages.delete(chatId)
+      this._cache.dropLatest(chatId)
       throw err
     } finally {
-      entry.loading = null
+      this._loading.delete(entry)
     }
   }
 
@@ -890,8 +777,7 @@ export class WaClient {
    * @param {'resync'|'history sync'} why
    */
   async _reload(why) {
-    if (this._held) return
-    this._held = []
+    if (!this._cache.hold()) return
     for (let attempt = 0; this._running; attempt++) {
       try {
         await this._loadSnapshots()
@@ -902,9 +788,7 @@ export class WaClient {
         await this._sleep(this._backoff(attempt))
       }
     }
-    const held = this._held
-    this._held = null
-    for (const envelope of held) this._receive(envelope)
+    for (const envelope of this._cache.release()) this._receive(envelope)
   }
 
   /** History-synced messages are not streamed one by one: refetch, at most twice a second. */
@@ -928,10 +812,23 @@ export class WaClient {
    * @returns {Promise<any>}
    */
   async _request(method, path, body, signal) {
-    /** @type {Response} */
-    let response
+    const response = await this._fetchResponse(method, path, body, signal)
+    if (!response.ok) throw await this._failure(response, method, path)
     try {
-      response = await this._fetch(`${this.baseUrl}${path}`, {
+      return await response.json()
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * The response, with the token in the header; a network failure as a WaError.
+   * @param {string} method @param {string} path @param {unknown} [body] @param {AbortSignal} [signal]
+   * @returns {Promise<Response>}
+   */
+  async _fetchResponse(method, path, body, signal) {
+    try {
+      return await this._fetch(`${this.baseUrl}${path}`, {
         method,
         headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -941,18 +838,22 @@ export class WaClient {
     } catch (err) {
       throw new WaError(0, 'network', `cannot reach the server: ${errorText(err)}`)
     }
+  }
+
+  /**
+   * A failed response as a WaError (its JSON `error`); a 401 stops the client.
+   * @param {Response} response @param {string} method @param {string} path @returns {Promise<WaError>}
+   */
+  async _failure(response, method, path) {
     let payload = null
     try {
       payload = await response.json()
     } catch {
       payload = null
     }
-    if (!response.ok) {
-      const error = payload?.error ?? {}
-      if (response.status === 401) this._unauthorized()
-      throw new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
-    }
-    return payload
+    const error = payload?.error ?? {}
+    if (response.status === 401) this._unauthorized()
+    return new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
   }
 
   _unauthorized() {
@@ -988,23 +889,15 @@ function errorText(err) {
 }
 
 /**
- * The server's order: oldest first. Within one second (WhatsApp's resolution) the server
- * orders by arrival, which a client cannot see: messages of the same second keep the order
- * they came in (from a REST page, or appended from the stream), as sorts here are stable.
- * @param {Message} a @param {Message} b @returns {number}
+ * A WebSocket close's reason: the server's JSON `{"code","message"}`, or the text as it is.
+ * @param {CloseEvent} e
  */
-function compareMessages(a, b) {
-  return (a.timestamp ?? 0) - (b.timestamp ?? 0)
-}
-
-/** @param {Message[]} list @returns {Message[]} */
-function sortMessages(list) {
-  return [...list].sort(compareMessages)
-}
-
-/** @param {Message[]} list sorted @param {Message} m @returns {Message[]} */
-function insertSorted(list, m) {
-  let i = list.length
-  while (i > 0 && compareMessages(list[i - 1], m) > 0) i--
-  return [...list.slice(0, i), m, ...list.slice(i)]
+function closeMessage(e) {
+  try {
+    const reason = JSON.parse(e.reason)
+    if (reason && typeof reason.message === 'string') return reason.code ? `${reason.code}: ${reason.message}` : reason.message
+  } catch {
+    // not JSON
+  }
+  return e.reason || `closed with ${e.code}`
 }

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import orjson
 
+from orchestrator.applied_log import parse_line
+from orchestrator.wire import Position
 from tests.harness import TOKEN, Orchestrator, wait_for
 from tests.test_rest import all_pages, reference
 
@@ -274,6 +276,20 @@ def assert_exactly_once(positions: list[tuple[str, int]], epoch: str, last: int)
     assert seqs == list(range(1, last + 1)), (
         f"epoch {epoch}: {len(seqs)} applied, expected 1..{last}; first hole/repeat at {first_bad}"
     )
+
+
+def wait_logged(orchestrator: Orchestrator, epoch: str, seq: int, timeout: float = 10) -> None:
+    """Wait until the last complete line of the applied log is `epoch seq`. What a full disk
+    held back is written on the log's own clock (the follower retries every 0.25 s), so
+    another part having caught up (the store, `/admin/bridge`) says nothing about it."""
+    path = orchestrator.data_dir / "applied.log"
+
+    def logged() -> bool:
+        data = path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]  # a full disk can cut a write mid-line
+        return parse_line(complete.rstrip(b"\n").rsplit(b"\n", 1)[-1]) == Position(epoch, seq)
+
+    wait_for(f"the applied log to record {epoch}:{seq}", logged, timeout)
 
 
 def applied_seq(orchestrator: Orchestrator) -> int:

@@ -5,7 +5,10 @@ without destroying what it cannot read."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
+import os
 import subprocess
 import sys
 import time
@@ -15,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.applied_log import AppliedLog, read_positions
+from orchestrator.wire import Envelope, Position
 from tests.faults.common import (
     assert_exactly_once,
     assert_rest_matches_capture,
     metric,
     wait_applied_at_least,
+    wait_logged,
 )
 from tests.harness import Orchestrator, make_capture, stack, wait_for
 from tests.test_persistence import capture_messages, stored_message_keys
@@ -130,7 +136,7 @@ def test_a_write_lock_held_by_another_process_degrades_then_recovers(tmp_path: P
             s.start_bridge(BRIDGE_REPLAY_RATE=600)
             store = wait_for(
                 "the store reported down",
-                lambda: (s := store_report(orchestrator))["up"] is False and s,
+                lambda: (r := store_report(orchestrator))["up"] is False and r,
                 timeout=30,
             )
             assert "locked" in str(store["lastError"]), store
@@ -147,7 +153,7 @@ def test_a_write_lock_held_by_another_process_degrades_then_recovers(tmp_path: P
         s.applied()
         report = wait_for(
             "the store to catch up",
-            lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+            lambda: (r := store_report(orchestrator))["up"] and r["pendingRows"] == 0 and r,
             timeout=60,
         )
         assert report["lastError"] is None
@@ -173,6 +179,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def grow(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+
+
 def test_a_full_disk_keeps_the_real_time_path_alive_and_the_store_catches_up(
     tmp_path: Path, small_disk: Path
 ) -> None:
@@ -184,7 +194,7 @@ def test_a_full_disk_keeps_the_real_time_path_alive_and_the_store_catches_up(
         s.start_bridge(BRIDGE_REPLAY_RATE=1500)
         store = wait_for(
             "the store reported down",
-            lambda: (s := store_report(orchestrator))["up"] is False and s,
+            lambda: (r := store_report(orchestrator))["up"] is False and r,
             timeout=30,
         )
         assert "full" in str(store["lastError"]), store
@@ -194,13 +204,88 @@ def test_a_full_disk_keeps_the_real_time_path_alive_and_the_store_catches_up(
         assert_rest_matches_capture(orchestrator, capture)
         assert store_report(orchestrator)["pendingRows"] > 0
 
-        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        grow(small_disk)
         report = wait_for(
             "the store to catch up",
-            lambda: (s := store_report(orchestrator))["up"] and s["pendingRows"] == 0 and s,
+            lambda: (r := store_report(orchestrator))["up"] and r["pendingRows"] == 0 and r,
             timeout=60,
         )
         assert report["lastError"] is None
         assert sorted(stored_message_keys(data)) == expected_keys(capture)
+        # The applied log writes what the full disk held back on its own clock, not the store's:
+        # a busy run read it right after the store caught up and found it as the full disk had
+        # left it (1660 of 6002 lines, the last cut at a page boundary).
+        wait_logged(orchestrator, state["epoch"], events + EXTRA)
         assert_exactly_once(orchestrator.applied_positions(), state["epoch"], events + EXTRA)
         print(f"disk full: {store['lastError']}; recovered after growing the disk")
+
+
+PAGE = 4096
+
+
+def records(first: int, last: int) -> list[Envelope]:
+    return [Envelope("e1", seq, 0, "messages.upsert", None) for seq in range(first, last + 1)]
+
+
+def a_log_the_disk_refuses(mount: Path) -> tuple[AppliedLog, int]:
+    """An applied log on a full filesystem that cut its last line in two, holding what came
+    after; returns it and the last seq appended."""
+    filler = mount / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, bytes(64 * 1024))
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    os.truncate(filler, filler.stat().st_size - 2 * PAGE)  # room for two pages of the log
+    log = AppliedLog(mount / "applied.log")
+    assert log.open() is None
+    last = 0
+    while log.failures == 0:
+        log.append(records(last + 1, last + 10))
+        last += 10
+    written = log.path.read_bytes()
+    assert not written.endswith(b"\n"), "the disk should have stopped a write mid-line"
+    for _ in range(100):  # the real-time path goes on while the disk is full
+        log.append(records(last + 1, last + 10))
+        last += 10
+    log.retry()
+    assert log.path.read_bytes() == written
+    return log, last
+
+
+def test_the_applied_log_writes_all_a_full_disk_held_back_once_it_has_room(
+    small_disk: Path,
+) -> None:
+    log, last = a_log_the_disk_refuses(small_disk)
+    grow(small_disk)
+    log.retry()
+    assert log.failures == 0
+    assert [p.seq for p in read_positions(log.path)] == list(range(1, last + 1))
+    assert log.path.read_bytes().endswith(b"\n")
+    log.close()
+
+
+def test_a_clean_stop_writes_what_the_full_disk_held_back_once_it_has_room(
+    small_disk: Path,
+) -> None:
+    # Stopped after the disk grew but before the next retry: the records must not go with the
+    # process, or the next start resumes past them (from the store's position) for good.
+    log, last = a_log_the_disk_refuses(small_disk)
+    grow(small_disk)
+    log.close()
+    assert AppliedLog(log.path).open() == Position("e1", last)
+    assert [p.seq for p in read_positions(log.path)] == list(range(1, last + 1))
+
+
+def test_a_clean_stop_on_a_disk_still_full_says_what_the_record_lacks(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, last = a_log_the_disk_refuses(small_disk)
+    complete = log.path.read_bytes().count(b"\n")  # the cut line goes at the next start
+    with caplog.at_level(logging.ERROR, logger="orchestrator.applied_log"):
+        log.close()
+    assert f"{last - complete} records" in caplog.text, caplog.text
+    assert AppliedLog(log.path).open() == Position("e1", complete)
