@@ -16,7 +16,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if "slow" not in item.keywords]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def anyio_backend() -> str:
-    """In-process tests (tests/inprocess.py) run on asyncio, as uvicorn serves the app."""
+    """Async tests (the in-process app of tests/inprocess.py, the stores) run on asyncio, as
+    uvicorn serves the app; anyio's own fixture would also name the backend in every test id."""
     return "asyncio"
