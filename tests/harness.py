@@ -416,15 +416,12 @@ class Stack:
             orchestrator.wait_healthy(timeout)
         return orchestrator
 
-    def restart_orchestrator(self, *, kill: bool = True) -> Orchestrator:
-        """`kill -9` (or, with kill=False, a clean stop), then a new one on the same data and
-        the same port: clients reconnect to where they were."""
-        old = self.orchestrator
-        if kill:
-            old.kill9()
-        else:
-            old.stop()
-        return self.start_orchestrator(port=old.port)
+    def restart_orchestrator(self) -> Orchestrator:
+        """`kill -9`, then a new one on the same data and the same port: clients reconnect to
+        where they were."""
+        killed = self.orchestrator
+        killed.kill9()
+        return self.start_orchestrator(port=killed.port)
 
     def restart_bridge(self, capture: Path | None = None, /, **env: str | int | float) -> Bridge:
         """`kill -9` the bridge, then a new one on the same journal: a new epoch."""
@@ -482,19 +479,27 @@ def stack(
     data: Path | None = None,
     timeout: float = 30.0,
 ) -> Iterator[Stack]:
-    """Start a stack in `tmp`, yield it, and kill what it started however the block ends.
+    """Start what a test needs in `tmp`, yield it as a `Stack`, and kill all of it when the
+    block ends, however it ends.
 
-    The bridge replays `capture`, or a new one of `events` events (`make_capture`, or with
-    `demo` the --demo capture); there is a bridge when there is a capture, or with
-    `bridge=True` one that connects to WhatsApp (`BRIDGE_WA_URL` in `bridge_env`).
-    By default the bridge starts first and journals the whole capture, then the orchestrator
-    joins and applies it all (a late joiner); `bridge_first=False`: the orchestrator is up
-    first and the bridge starts after it. `wait=False`: do not wait for the capture (a slow
-    replay the test watches, or a capture that never ends). `bridge=False`: no bridge (yet:
-    `s.start_bridge()`); `orchestrator=False`: none yet (`s.start_orchestrator()`);
-    `spawn_bridge`: the orchestrator runs the bridge itself, as `make run` does, and
-    `bridge_env` goes to it through the orchestrator's environment. `endpoints` (tcp://, for
-    CURVE) instead of fresh ipc:// ones; `port` for the orchestrator; `data` for its data dir.
+    What the bridge replays: `capture`, or a new capture of `events` events (with `demo`, the
+    --demo capture: WhatsApp open, named people and groups). Without a capture there is no
+    bridge unless `bridge=True`: one that connects to `BRIDGE_WA_URL` (in `bridge_env`).
+
+    In what order:
+    - by default the bridge first: it journals the whole capture before the orchestrator
+      starts (a late joiner), and the orchestrator has applied all of it when this yields;
+    - `bridge_first=False`: the orchestrator is healthy before the bridge starts;
+    - `bridge=False`, `orchestrator=False`: not started (yet): `s.start_bridge()`,
+      `s.start_orchestrator()`;
+    - `spawn_bridge=True`: the orchestrator runs the bridge itself, as `make run` does, and
+      `bridge_env` reaches it through the orchestrator's environment.
+    `wait=False`: yield without waiting for the capture (a slow replay the test watches, one
+    that never ends).
+
+    Where: fresh ipc:// endpoints, or `endpoints` (tcp://, for CURVE); the orchestrator on
+    `port` (a free one by default) with its data in `data` (`tmp/orch`). `timeout` bounds each
+    wait.
     """
     tmp.mkdir(parents=True, exist_ok=True)
     if events is not None:

@@ -30,16 +30,9 @@ class Linked:
         self.orchestrator = s.orchestrator
         qr = wait_for("a QR", lambda: self.orchestrator.http.get("/qr").json()["qr"], timeout=30)
         self.sim.scan(qr)
-        self.wait_open()
+        s.wait_open(timeout=40)
         for phone, name in ((ANA, "Ana"), (BRUNO, "Bruno"), (CARLA, "Carla")):
             self.sim.post("/contacts", {"phone": phone, "name": name})
-
-    def wait_open(self) -> None:
-        wait_for(
-            "WhatsApp open",
-            lambda: self.orchestrator.status()["state"] == "open",
-            timeout=40,
-        )
 
     def message(self, chat_id: str, message_id: str, timeout: float = 20) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
@@ -232,7 +225,7 @@ def test_messages_sent_while_the_bridge_was_down_arrive_once(linked: Linked) -> 
     sent = [linked.sim.post("/send", {"from": ANA, "kind": "text", "text": f"offline {i}"})["id"]
             for i in range(5)]  # fmt: skip
     linked.stack.start_bridge(**linked.sim.bridge_env())
-    linked.wait_open()
+    linked.stack.wait_open(timeout=40)
     for message_id in sent:
         linked.message(jid(ANA), message_id, timeout=40)
     ids = [m["id"] for m in linked.orchestrator.http.get(
