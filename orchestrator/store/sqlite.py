@@ -339,8 +339,17 @@ class SqliteStore:
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         async with self._lock:
+            # A cancelled caller does not stop the thread: the connection stays ours until the
+            # work is done, or the next call would begin a transaction inside this one (seen at
+            # shutdown: the write-behind's task cancelled mid-write, then its last flush).
+            running = asyncio.ensure_future(asyncio.to_thread(self._with_connection, work))
             try:
-                return await asyncio.to_thread(self._with_connection, work)
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                await asyncio.wait([running])
+                if not running.cancelled():
+                    running.exception()  # its caller is gone: nobody else will look
+                raise
             except sqlite3.IntegrityError as exc:
                 raise constraint_broken() from exc
             except sqlite3.Error as exc:
