@@ -100,5 +100,5 @@ class Views:
         if isinstance(data, Contact):
             return contact_json(data)
         if change.type == "message_ack":
-            return {**data, "status": d.ACK_NAMES[data["ack"]]}
+            return {**data, "status": ack_status(data["ack"])}
         return data

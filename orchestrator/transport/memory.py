@@ -25,7 +25,6 @@ class MemoryBridge:
     def __init__(self, handler: CommandHandler | None = None, epoch: str = "memory") -> None:
         self.epoch = epoch
         self.journal: list[dict[str, Any]] = []
-        self.calls: list[tuple[str, Any]] = []  # every command received, in order
         self._handler = handler
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -44,14 +43,6 @@ class MemoryBridge:
         self.journal.append(envelope)
         self._queue.put_nowait(orjson.dumps(envelope))
         return envelope
-
-    def heartbeat(self, connection: str = "open") -> None:
-        """What the real bridge says once a second: alive, and where its journal is."""
-        beat = {
-            "v": 1, "epoch": self.epoch, "seq": len(self.journal), "ts": int(time.time() * 1000),
-            "event": "bridge.heartbeat", "data": {"connection": connection, "mode": "replay"},
-        }  # fmt: skip
-        self._queue.put_nowait(orjson.dumps(beat))
 
     # ---- BridgeLink ----------------------------------------------------------------------
 
@@ -77,7 +68,6 @@ class MemoryBridge:
     # ---- CommandChannel ------------------------------------------------------------------
 
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
-        self.calls.append((method, params))
         if method == "replay":
             return self._replay(params)
         if self._handler is None:
