@@ -31,7 +31,13 @@ from orchestrator.helpdesk import Helpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
-from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
+from orchestrator.mediastore import (
+    LocalMediaStore,
+    MediaStore,
+    MediaStoreConfigError,
+    S3MediaStore,
+    S3Settings,
+)
 from orchestrator.metrics import Measured, build_registry
 from orchestrator.normalize import normalize
 from orchestrator.openapi import document_bytes
@@ -211,7 +217,11 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         # First: a media store configured wrong stops the start, before anything else runs.
-        await self.media_store.open()
+        try:
+            await self.media_store.open()
+        except MediaStoreConfigError as exc:
+            log.critical("not starting: %s", exc)
+            raise
         await self._recover()
         tasks = [
             asyncio.create_task(self.writebehind.run(), name="writebehind"),

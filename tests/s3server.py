@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +44,14 @@ class S3Server:
             "media_s3_access_key": ACCESS_KEY, "media_s3_secret_key": SECRET_KEY, **more,
         }  # fmt: skip
 
-    async def wait_for_keys(self, bucket: str, count: int, timeout: float = 10.0) -> list[str]:
-        """Until `bucket` holds at least `count` objects (polled: S3 has no notifications here)."""
+    async def wait_for_keys(
+        self, bucket: str, check: Callable[[list[str]], bool], timeout: float = 10.0
+    ) -> list[str]:
+        """Until `bucket`'s keys pass `check` (polled: S3 has no notifications here)."""
         async with asyncio.timeout(timeout):
             while True:
                 keys = await asyncio.to_thread(self.keys, bucket)
-                if len(keys) >= count:
+                if check(keys):
                     return keys
                 await asyncio.sleep(0.02)
 
