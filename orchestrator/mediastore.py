@@ -177,6 +177,10 @@ class S3MediaStore:
             read_timeout=s.timeout * 6,
             # A down server answers 503 quickly rather than after minutes of retries.
             retries={"max_attempts": 2, "mode": "standard"},
+            # boto3's default checksums (since 1.36) are refused by some S3-compatible servers:
+            # send one only where the API requires it, as those servers expect.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         client: S3Client = boto3.session.Session().client(
             "s3",
