@@ -20,7 +20,7 @@ from typing import Any
 
 import emoji
 import orjson
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from orchestrator import domain as d
 from orchestrator import shapes as s
@@ -42,7 +42,7 @@ from orchestrator.helpdesk import Helpdesk
 from orchestrator.jids import is_group, parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.medialinks import MediaLinks
-from orchestrator.mediastore import Blob, LocalFile, MediaKey, MediaStore, Redirect
+from orchestrator.mediastore import Blob, Chunks, LocalFile, MediaKey, MediaStore, Redirect
 from orchestrator.pacing import Pacer
 from orchestrator.principal import Principal
 from orchestrator.state import Chat, State
@@ -399,11 +399,18 @@ class Api:
 MEDIA_CACHE = {"Cache-Control": "private, max-age=3600"}
 
 
-def media_response(found: LocalFile | Blob | Redirect, mimetype: str) -> Response:
+def media_response(found: LocalFile | Blob | Chunks | Redirect, mimetype: str) -> Response:
     if isinstance(found, LocalFile):
         return FileResponse(found.path, media_type=mimetype, headers=MEDIA_CACHE)
     if isinstance(found, Blob):
         return Response(found.data, media_type=found.content_type or mimetype, headers=MEDIA_CACHE)
+    if isinstance(found, Chunks):
+        headers = dict(MEDIA_CACHE)
+        if found.length is not None:
+            headers["Content-Length"] = str(found.length)
+        return StreamingResponse(
+            found.chunks, media_type=found.content_type or mimetype, headers=headers
+        )
     # The presigned URL lives minutes: the redirect itself must not be cached for longer.
     return RedirectResponse(found.url, 302, headers={"Cache-Control": "private, no-store"})
 

@@ -9,8 +9,9 @@ Two interchangeable stores behind one Protocol, keyed by chat id + message id:
   fetch is answered by a short-lived presigned URL for the client to follow (302); otherwise
   the bytes pass through the orchestrator.
 
-Neither store knows HTTP: `find` says what was found (`LocalFile`, `Blob`, `Redirect`), and the
-route turns that into an answer. Foreign errors (botocore, OS) become `MediaStoreError` here.
+Neither store knows HTTP: `find` says what was found (`LocalFile`, `Blob`, `Chunks`,
+`Redirect`), and the route turns that into an answer. Foreign errors (botocore, OS) become
+`MediaStoreError` here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -33,6 +34,7 @@ import botocore.exceptions
 from orchestrator.errors import MediaStoreError
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger("orchestrator.mediastore")
@@ -42,6 +44,7 @@ T = TypeVar("T")
 PREFIX = "media/"
 """Every object this store writes is under it: the retention sweep touches nothing else in a
 bucket it may share."""
+CHUNK_BYTES = 1 << 20
 PRESIGN_SECONDS = 300
 """A presigned URL is made per fetch and followed at once; it need not outlive that."""
 DAY = 86400.0
@@ -84,7 +87,16 @@ class Redirect:
     url: str
 
 
-Found = LocalFile | Blob | Redirect
+@dataclass(frozen=True)
+class Chunks:
+    """An object read as it is sent: a video is not held in memory whole."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: str | None
+    length: int | None
+
+
+Found = LocalFile | Blob | Chunks | Redirect
 
 
 class MediaStore(Protocol):
@@ -236,15 +248,27 @@ class S3MediaStore:
             raise
         return True
 
-    def _get(self, name: str) -> Blob | None:
+    def _get(self, name: str) -> Chunks | None:
         try:
             answer = self._client.get_object(Bucket=self.bucket, Key=name)
         except botocore.exceptions.ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        with answer["Body"] as body:
-            return Blob(body.read(), answer.get("ContentType"))
+        return Chunks(
+            self._read(name, answer["Body"]), answer.get("ContentType"), answer.get("ContentLength")
+        )
+
+    async def _read(self, name: str, body: StreamingBody) -> AsyncIterator[bytes]:
+        """The object's bytes, a chunk per worker-thread read. A failure here comes after the
+        answer's status went out: it can only cut the answer short."""
+        try:
+            while chunk := await anyio.to_thread.run_sync(body.read, CHUNK_BYTES):
+                yield chunk
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise MediaStoreError(f"S3 read of {name} failed midway: {exc}") from exc
+        finally:
+            body.close()
 
     async def put(self, key: MediaKey, data: bytes, content_type: str | None) -> None:
         name = key.object_name

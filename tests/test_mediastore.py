@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,9 @@ from pydantic import ValidationError
 from orchestrator.config import Settings
 from orchestrator.errors import MediaStoreError
 from orchestrator.mediastore import (
+    CHUNK_BYTES,
     DAY,
-    Blob,
+    Chunks,
     LocalFile,
     LocalMediaStore,
     MediaKey,
@@ -61,8 +63,25 @@ async def test_what_is_put_is_found_with_its_content_type_under_chat_and_message
     assert await media.find(KEY) is None
     await media.put(KEY, PNG, "image/png")
     assert s3.keys(bucket) == ["media/5511912345678@s.whatsapp.net/3EB0ABCDEF"]
-    assert await media.find(KEY) == Blob(PNG, "image/png")
+    assert await read(await media.find(KEY)) == (PNG, "image/png")
     assert await media.find(MediaKey(KEY.chat_id, "OTHER")) is None
+
+
+@pytest.mark.anyio
+async def test_a_large_object_is_read_in_chunks(s3: S3Server) -> None:
+    bucket = s3.new_bucket()
+    media = store(s3, bucket)
+    video = os.urandom(CHUNK_BYTES * 2 + 12_345)
+    await media.put(KEY, video, "video/mp4")
+    found = await media.find(KEY)
+    assert isinstance(found, Chunks) and found.length == len(video)
+    sizes = [len(chunk) async for chunk in found.chunks]
+    assert sizes == [CHUNK_BYTES, CHUNK_BYTES, 12_345]
+
+
+async def read(found: object) -> tuple[bytes, str | None]:
+    assert isinstance(found, Chunks)
+    return b"".join([chunk async for chunk in found.chunks]), found.content_type
 
 
 def test_an_object_name_never_escapes_its_chat() -> None:
