@@ -31,7 +31,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from orchestrator.errors import MediaStoreError
+from orchestrator.errors import MediaStoreConfigError, MediaStoreError
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -48,11 +48,6 @@ CHUNK_BYTES = 1 << 20
 PRESIGN_SECONDS = 300
 """A presigned URL is made per fetch and followed at once; it need not outlive that."""
 DAY = 86400.0
-
-
-class MediaStoreConfigError(MediaStoreError):
-    """The store cannot work as configured (no such bucket, credentials refused): raised at
-    start, so a wrong setting stops the orchestrator instead of failing every media fetch."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from orchestrator.auth import FailureLimiter, Gate
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.console import Console
-from orchestrator.errors import MediaStoreError, StoreError
+from orchestrator.errors import MediaStoreConfigError, MediaStoreError, StoreError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import Helpdesk
@@ -34,7 +34,6 @@ from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import (
     LocalMediaStore,
     MediaStore,
-    MediaStoreConfigError,
     S3MediaStore,
     S3Settings,
 )

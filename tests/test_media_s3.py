@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.mediastore import MediaStoreConfigError
+from orchestrator.errors import MediaStoreConfigError
 from tests.harness import TOKEN
 from tests.inprocess import served
 from tests.s3server import SECRET_KEY, S3Server, s3_server

@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.config import Settings
-from orchestrator.errors import MediaStoreError
+from orchestrator.errors import MediaStoreConfigError, MediaStoreError
 from orchestrator.mediastore import (
     CHUNK_BYTES,
     DAY,
@@ -25,7 +25,6 @@ from orchestrator.mediastore import (
     LocalFile,
     LocalMediaStore,
     MediaKey,
-    MediaStoreConfigError,
     Redirect,
     S3MediaStore,
     S3Settings,
