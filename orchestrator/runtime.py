@@ -31,12 +31,7 @@ from orchestrator.helpdesk import Helpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
-from orchestrator.mediastore import (
-    LocalMediaStore,
-    MediaStore,
-    S3MediaStore,
-    S3Settings,
-)
+from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
 from orchestrator.metrics import Measured, build_registry
 from orchestrator.normalize import normalize
 from orchestrator.openapi import document_bytes
