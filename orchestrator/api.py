@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import itertools
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import emoji
 import orjson
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from orchestrator import domain as d
 from orchestrator import shapes as s
@@ -34,6 +31,7 @@ from orchestrator.errors import (
     Code,
     CommandError,
     Conflict,
+    MediaStoreError,
     NotFound,
     StoreError,
     TooLarge,
@@ -44,6 +42,7 @@ from orchestrator.helpdesk import Helpdesk
 from orchestrator.jids import is_group, parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.medialinks import MediaLinks
+from orchestrator.mediastore import Blob, Chunks, LocalFile, MediaKey, MediaStore, Redirect
 from orchestrator.pacing import Pacer
 from orchestrator.principal import Principal
 from orchestrator.state import Chat, State
@@ -60,7 +59,6 @@ MAX_READ_RECEIPTS = 100
 
 @dataclass(frozen=True)
 class ApiSettings:
-    media_dir: Path
     media_max_bytes: int
     picture_ttl: float
     media_url_allowlist: frozenset[str]
@@ -78,6 +76,7 @@ class Api:
         views: Views,
         links: MediaLinks,
         settings: ApiSettings,
+        media_store: MediaStore,
         observe_send: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._observe_send = observe_send
@@ -90,6 +89,7 @@ class Api:
         self.views = views
         self.links = links
         self.settings = settings
+        self.media_store = media_store
         self._pictures: dict[str, tuple[float, str | None]] = {}
         # Encoded pages, valid while the state, the metadata and the media links are unchanged.
         self._chat_pages: dict[tuple[str | None, str | None], tuple[Any, bytes]] = {}
@@ -244,6 +244,13 @@ class Api:
         task = asyncio.create_task(self._relay(chat_id, content, message_id))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
+        media = body.get("media")
+        if media is not None and "base64" in media:
+            data = base64.b64decode(media["base64"])  # validated by _content
+            keep = self._keep_sent_media(MediaKey(chat_id, message_id), data, media.get("mimetype"))
+            kept = asyncio.create_task(keep)
+            self._sends.add(kept)
+            kept.add_done_callback(self._sends.discard)
         return {"message": pending}
 
     def _content(self, chat_id: str, body: s.SendBody) -> tuple[dict[str, Any], s.Message]:
@@ -367,23 +374,45 @@ class Api:
         message = chat.get(call.path("messageId"))
         if message is None or message.media is None or not message.raw:
             raise NotFound(Code.MEDIA_NOT_FOUND, "no media for that message")
-        # The file name is a hash: nothing from the request ever becomes part of a path.
-        name = hashlib.sha256(f"{chat.id}/{message.id}".encode()).hexdigest()
-        path = self.settings.media_dir / name
-        if not path.exists():
-            _write_atomic(path, await self.bridge.download_media(orjson.loads(message.raw)))
         mimetype = message.media.mimetype or "application/octet-stream"
-        # Private: the link is a capability, not something a shared cache should keep.
-        return FileResponse(
-            path, media_type=mimetype, headers={"Cache-Control": "private, max-age=3600"}
+        key = MediaKey(chat.id, message.id)
+        found = await self.media_store.find(key)
+        if found is None:
+            data = await self.bridge.download_media(orjson.loads(message.raw))
+            found = Blob(data, mimetype)
+            try:
+                await self.media_store.put(key, data, mimetype)
+            except MediaStoreError as exc:
+                # The bytes are here: serve them; the next fetch downloads them again.
+                log.warning("could not keep the media of %s/%s: %s", chat.id, message.id, exc)
+        return media_response(found, mimetype)
+
+    async def _keep_sent_media(self, key: MediaKey, data: bytes, mimetype: str | None) -> None:
+        """Media we send is kept as downloaded media is: its link then needs no download."""
+        try:
+            await self.media_store.put(key, data, mimetype)
+        except MediaStoreError as exc:
+            log.warning("could not keep the media sent as %s: %s", key.message_id, exc)
+
+
+# Private: the link is a capability, not something a shared cache should keep.
+MEDIA_CACHE = {"Cache-Control": "private, max-age=3600"}
+
+
+def media_response(found: LocalFile | Blob | Chunks | Redirect, mimetype: str) -> Response:
+    if isinstance(found, LocalFile):
+        return FileResponse(found.path, media_type=mimetype, headers=MEDIA_CACHE)
+    if isinstance(found, Blob):
+        return Response(found.data, media_type=found.content_type or mimetype, headers=MEDIA_CACHE)
+    if isinstance(found, Chunks):
+        headers = dict(MEDIA_CACHE)
+        if found.length is not None:
+            headers["Content-Length"] = str(found.length)
+        return StreamingResponse(
+            found.chunks, media_type=found.content_type or mimetype, headers=headers
         )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    # The presigned URL lives minutes: the redirect itself must not be cached for longer.
+    return RedirectResponse(found.url, 302, headers={"Cache-Control": "private, no-store"})
 
 
 def unread_keys(chat: Chat) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from orchestrator.errors import (
     Code,
     CommandError,
     ConflictError,
+    MediaStoreError,
     StoreError,
     TooLarge,
     TransportError,
@@ -196,6 +197,11 @@ async def store_error(request: Request, exc: Exception) -> Response:
     return error_response(Code.STORE_UNAVAILABLE, f"the store is unavailable: {exc}")
 
 
+async def media_store_error(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: media store failed: %s", request.method, request.url.path, exc)
+    return error_response(Code.MEDIA_STORE_UNAVAILABLE, f"the media store is unavailable: {exc}")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}
@@ -213,6 +219,7 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
     TransportError: transport_error,
     ConflictError: conflict_error,
     StoreError: store_error,
+    MediaStoreError: media_store_error,
     HTTPException: http_error,
     Exception: unexpected,
 }

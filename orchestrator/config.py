@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +110,37 @@ class Settings(BaseSettings):
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )
+
+    media_s3_url: str | None = None
+    """An S3-compatible endpoint (http://minio:9000, https://s3.eu-west-1.amazonaws.com):
+    media is kept in ORCH_MEDIA_S3_BUCKET instead of data_dir/media. Unset: the local directory."""
+    media_s3_bucket: str | None = None
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: SecretStr | None = None
+    """Both keys, or neither (boto3's own chain then: AWS_* variables, an instance role)."""
+    media_s3_region: str = "us-east-1"
+    media_s3_presign: bool = False
+    """`media.url` answers 302 to a presigned URL of the object instead of passing the bytes
+    through; the bucket must then be reachable by clients (see media_s3_public_url)."""
+    media_s3_public_url: str | None = None
+    """The endpoint as clients reach it, for presigned URLs (default: media_s3_url)."""
+    media_s3_retention_days: float | None = Field(None, gt=0)
+    """Objects older than this are deleted by a sweep at start and then hourly. Unset: kept."""
+
+    @model_validator(mode="after")
+    def _media_s3_complete(self) -> Settings:
+        if self.media_s3_url is None:
+            return self
+        for name, url in (("URL", self.media_s3_url), ("PUBLIC_URL", self.media_s3_public_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"ORCH_MEDIA_S3_{name} must be an http:// or https:// URL")
+        if not self.media_s3_bucket:
+            raise ValueError("ORCH_MEDIA_S3_URL is set: ORCH_MEDIA_S3_BUCKET is required")
+        if (self.media_s3_access_key is None) != (self.media_s3_secret_key is None):
+            raise ValueError(
+                "set both ORCH_MEDIA_S3_ACCESS_KEY and ORCH_MEDIA_S3_SECRET_KEY, or neither"
+            )
+        return self
 
     @property
     def max_body_bytes(self) -> int:

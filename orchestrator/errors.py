@@ -7,6 +7,8 @@ OrchestratorError
 ├── TransportError         the link to the bridge failed (closed socket, bad endpoint)  -> 502
 ├── StoreError             the store could not read or write (down, full, locked)       -> 503
 │   └── ConflictError      a write broke a uniqueness rule (has `code`: tag_exists, ...) -> 409
+├── MediaStoreError        the media store (directory or S3 bucket) failed              -> 503
+│   └── MediaStoreConfigError  it cannot work as configured: stops the start
 ├── CommandError           the bridge answered a command with an error (has `code`)     -> 409/502
 │   └── CommandTimeout     no answer in time (bridge down, busy or unreachable)         -> 502
 └── ApiError               a request the API refuses (has `code`, which fixes the status)
@@ -104,6 +106,7 @@ class Code(enum.StrEnum):
     BRIDGE_ERROR = "bridge_error", 502
     MEDIA_UNAVAILABLE = "media_unavailable", 502
     STORE_UNAVAILABLE = "store_unavailable", 503
+    MEDIA_STORE_UNAVAILABLE = "media_store_unavailable", 503
 
 
 class OrchestratorError(Exception):
@@ -120,6 +123,15 @@ class TransportError(OrchestratorError):
 
 class StoreError(OrchestratorError):
     pass
+
+
+class MediaStoreError(OrchestratorError):
+    """The media store could not read or write; the message names the store, never a secret."""
+
+
+class MediaStoreConfigError(MediaStoreError):
+    """The media store cannot work as configured (no such bucket, credentials refused): raised
+    at start, so a wrong setting stops the orchestrator instead of failing every media fetch."""
 
 
 class ConflictError(StoreError):

@@ -198,10 +198,12 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/media/{chatId}/{messageId}", "media",
-        "a message's media bytes (downloaded through the bridge once, then cached): through "
-        "the signed link in `media.url`, or with a token",
+        "a message's media bytes (downloaded through the bridge once, then kept in the media "
+        "store): through the signed link in `media.url`, or with a token; with "
+        "ORCH_MEDIA_S3_PRESIGN, a 302 to a presigned URL of the object",
         Api.media, "chats", access=Access.SIGNED, content="*/*",
-        errors=(Code.CHAT_NOT_FOUND, Code.MEDIA_NOT_FOUND, Code.MEDIA_UNAVAILABLE),
+        errors=(Code.CHAT_NOT_FOUND, Code.MEDIA_NOT_FOUND, Code.MEDIA_UNAVAILABLE,
+                Code.MEDIA_STORE_UNAVAILABLE),
         params=(CHAT_ID, Param("messageId", "path", "the message's id"),
                 Param("exp", "query", "the link's expiry (unix seconds)", DIGITS),
                 Param("sig", "query", "the link's signature")),

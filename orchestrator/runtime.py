@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,13 +24,14 @@ from orchestrator.auth import FailureLimiter, Gate
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.console import Console
-from orchestrator.errors import StoreError
+from orchestrator.errors import MediaStoreConfigError, MediaStoreError, StoreError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
+from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
 from orchestrator.metrics import Measured, build_registry
 from orchestrator.normalize import normalize
 from orchestrator.openapi import document_bytes
@@ -51,6 +53,8 @@ from orchestrator.views import Views
 from orchestrator.writebehind import WriteBehind
 
 log = logging.getLogger("orchestrator.runtime")
+
+MEDIA_SWEEP_INTERVAL = 3600.0
 
 
 class Runtime:
@@ -126,6 +130,7 @@ class Runtime:
                 poll_max_timeout=settings.poll_max_timeout,
             ),
         )
+        self.media_store = open_media_store(settings)
         self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
@@ -158,13 +163,13 @@ class Runtime:
             self.views,
             self.links,
             ApiSettings(
-                media_dir=settings.data_dir / "media",
                 media_max_bytes=settings.media_max_bytes,
                 picture_ttl=settings.picture_ttl,
                 media_url_allowlist=frozenset(
                     h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
                 ),
             ),
+            self.media_store,
             observe_send=send_latency.observe,
         )
         self.admin = Admin(
@@ -205,6 +210,12 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        # First: a media store configured wrong stops the start, before anything else runs.
+        try:
+            await self.media_store.open()
+        except MediaStoreConfigError as exc:
+            log.critical("not starting: %s", exc)
+            raise
         await self._recover()
         tasks = [
             asyncio.create_task(self.writebehind.run(), name="writebehind"),
@@ -214,6 +225,8 @@ class Runtime:
         ]
         if self.supervisor is not None:
             tasks.append(asyncio.create_task(self.supervisor.run(), name="supervisor"))
+        if self.settings.media_s3_retention_days is not None:
+            tasks.append(asyncio.create_task(self._sweep_media_forever(), name="media-sweep"))
         for task in tasks:
             task.add_done_callback(_report_crash)
         try:
@@ -275,6 +288,17 @@ class Runtime:
         if not self.follower.ready.is_set():
             log.warning("the bridge is not answering; serving now, catching up when it does")
 
+    async def _sweep_media_forever(self) -> None:
+        """Media retention: at start, then hourly (a day's retention is kept to the hour)."""
+        while True:
+            try:
+                deleted = await self.media_store.sweep(time.time())
+                if deleted:
+                    log.info("media retention: deleted %d objects", deleted)
+            except MediaStoreError as exc:
+                log.warning("media retention sweep failed (next in an hour): %s", exc)
+            await asyncio.sleep(MEDIA_SWEEP_INTERVAL)
+
     async def _reconcile_forever(self) -> None:
         """Once a heartbeat period: act on what the bridge's heartbeats say right now."""
         while True:
@@ -321,3 +345,22 @@ def open_store(settings: Settings) -> Store:
     if settings.supabase_url and key:
         return SupabaseStore(settings.supabase_url, key.get_secret_value())
     return SqliteStore(settings.data_dir / "store.sqlite3")
+
+
+def open_media_store(settings: Settings) -> MediaStore:
+    """The S3-compatible bucket when ORCH_MEDIA_S3_URL is set; otherwise data_dir/media."""
+    if settings.media_s3_url is None or settings.media_s3_bucket is None:
+        return LocalMediaStore(settings.data_dir / "media")
+    secret = settings.media_s3_secret_key
+    return S3MediaStore(
+        S3Settings(
+            endpoint=settings.media_s3_url,
+            bucket=settings.media_s3_bucket,
+            access_key=settings.media_s3_access_key,
+            secret_key=secret.get_secret_value() if secret else None,
+            region=settings.media_s3_region,
+            presign=settings.media_s3_presign,
+            public_endpoint=settings.media_s3_public_url,
+            retention_days=settings.media_s3_retention_days,
+        )
+    )

@@ -45,8 +45,9 @@ def bridge_env_names() -> set[str]:
 
 
 def test_both_services_build_from_dockerfiles_in_this_repo(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"bridge", "orchestrator"}
-    for service in compose["services"].values():
+    always = {name for name, s in compose["services"].items() if "profiles" not in s}
+    assert always == {"bridge", "orchestrator"}
+    for service in (compose["services"][name] for name in always):
         build = service["build"]
         assert (REPO / build["context"] / build["dockerfile"]).is_file()
         assert service["restart"] == "unless-stopped"
@@ -120,3 +121,36 @@ def test_the_images_start_the_programs_the_repo_defines() -> None:
     assert "npm ci" in bridge_dockerfile
     assert 'CMD ["node", "src/main.js"]' in bridge_dockerfile
     assert Path(BRIDGE_DIR / "src" / "main.js").is_file()
+
+
+def test_the_s3_profile_runs_minio_with_the_orchestrators_keys_and_bucket(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    orchestrator, minio, bucket = (
+        services["orchestrator"],
+        services["minio"],
+        services["minio-bucket"],
+    )
+    assert minio["profiles"] == ["s3"] and bucket["profiles"] == ["s3"]
+    env = orchestrator["environment"]
+    # Unset by default: media stays in the data volume unless .env names a bucket.
+    assert env["ORCH_MEDIA_S3_URL"] == "${ORCH_MEDIA_S3_URL:-}"
+    assert Settings(media_s3_url=None).media_s3_url is None
+    # MinIO's root user is the orchestrator's key pair, and it listens where README's URL says.
+    assert minio["environment"]["MINIO_ROOT_USER"] == env["ORCH_MEDIA_S3_ACCESS_KEY"]
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"] == env["ORCH_MEDIA_S3_SECRET_KEY"]
+    assert "9000" in minio["expose"] and "ports" not in minio
+    assert "ORCH_MEDIA_S3_URL=http://minio:9000" in (REPO / "README.md").read_text()
+    assert "minio-data:/data" in minio["volumes"] and "minio-data" in compose["volumes"]
+    # The bucket job makes the orchestrator's bucket, with the same keys, once MinIO is healthy.
+    assert bucket["environment"]["BUCKET"] == env["ORCH_MEDIA_S3_BUCKET"]
+    host = bucket["environment"]["MC_HOST_media"]
+    assert host == ("http://${ORCH_MEDIA_S3_ACCESS_KEY:-}:${ORCH_MEDIA_S3_SECRET_KEY:-}@minio:9000")
+    assert "mc mb --ignore-existing" in bucket["command"][0]
+    assert bucket["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    # The orchestrator waits for the bucket only when the profile runs it.
+    waits = orchestrator["depends_on"]["minio-bucket"]
+    assert waits == {"condition": "service_completed_successfully", "required": False}
+    assert minio["image"] == bucket["image"] and ":RELEASE." in minio["image"]
