@@ -34,10 +34,13 @@ async def applied(s: Served) -> None:
     seqs only, and a restarted orchestrator starts from the last run's position)."""
     last = s.bridge.journal[-1]
     async with asyncio.timeout(10):
-        while (position := s.runtime.follower.position) is None or (
-            position.epoch,
-            position.seq,
-        ) != (last["epoch"], last["seq"]):
+        while True:
+            position = s.runtime.follower.position
+            if position is not None and (position.epoch, position.seq) == (
+                last["epoch"],
+                last["seq"],
+            ):
+                return
             await asyncio.sleep(0.005)
 
 
