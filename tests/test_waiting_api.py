@@ -81,6 +81,11 @@ async def test_a_waiting_message_shows_then_becomes_its_content_in_place(
         assert [(m["id"], m["type"], m["text"]) for m in page] == [("WAIT1", "waiting", None)]
         assert await waiting_ids(s) == ["WAIT1"]
         assert await metric(s, "wa_messages_waiting") == 1
+        # nothing to quote yet (Baileys would throw building the quote)
+        quote = {"chatId": ANA_PN, "text": "what did you send?", "quotedId": "WAIT1"}
+        refused = await s.http.post("/send", json=quote)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "unknown_message"
 
         # the sender retried after our retry receipt: the same key, decrypted
         events = await publish(s, cases, "waiting_content_retry")
