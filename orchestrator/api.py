@@ -214,6 +214,12 @@ class Api:
     async def list_contacts(self, call: Call[None]) -> s.ContactList:
         return {"contacts": [contact_json(c) for c in self.state.contacts.values()]}
 
+    async def waiting_messages(self, call: Call[None]) -> s.MessageList:
+        """Messages that could not be decrypted and still wait for their content, across
+        chats, newest first (staff only: it spans every chat)."""
+        waiting = self.state.waiting.newest(call.limit())
+        return {"messages": [self.views.message(m) for m in waiting]}
+
     # ---- sending ------------------------------------------------------------------------
 
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:
@@ -289,6 +295,10 @@ class Api:
         quoted_id = body.get("quotedId")
         if quoted_id is not None:
             quoted = self._message_in(chat_id, quoted_id)
+            if quoted.type == d.WAITING:  # no content to quote (Baileys would throw on it)
+                raise BadRequest(
+                    Code.UNKNOWN_MESSAGE, f"message {quoted_id[:80]!r} has no content yet"
+                )
             content["__quoted"] = orjson.loads(quoted.raw)
             pending["quotedId"] = quoted.id
         return content, pending
