@@ -124,3 +124,40 @@ def test_a_delete_for_everyone_revokes_it_at_the_contact_and_for_us(linked: Link
     assert protocol["type"] == "REVOKE" and protocol["key"]["id"] == original["sendId"]
     wait_for("the revoke in our view", lambda: (m := linked.message(jid(BRUNO), original["sendId"]))
              ["deleted"] and m["text"] is None)  # fmt: skip
+
+
+def test_a_delete_for_me_is_an_app_state_patch_and_the_message_goes_for_us(
+    linked: Linked,
+) -> None:
+    http = linked.orchestrator.http
+    incoming = linked.sim.post("/send", {"from": ANA, "kind": "text", "text": "apague isto"})
+    linked.message(jid(ANA), incoming["id"])
+    body = {"chatId": ANA, "delete": {"messageId": incoming["id"], "forEveryone": False}}
+    early = http.post("/send", json=body)  # the phone has shared no app-state key yet
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "app_state_not_ready")
+
+    linked.sim.post("/app-state/key")
+
+    def delete_for_me() -> dict[str, Any] | None:
+        response = http.post("/send", json=body)
+        if response.status_code == 409:  # the key share is still on its way: nothing changed
+            return None
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    answer = wait_for("the device to hold the app-state key", delete_for_me)
+    assert answer["sendId"] is None and answer["targetId"] == incoming["id"]
+
+    def uploaded() -> dict[str, Any] | None:
+        mutations = linked.sim.get("/app-state/mutations")
+        return next((m for m in mutations if m["index"][2] == incoming["id"]), None)
+
+    mutation = wait_for("the patch at WhatsApp", uploaded)
+    assert mutation["index"] == ["deleteMessageForMe", jid(ANA), incoming["id"], "0", "0"]
+    assert mutation["action"]["deleteMessageForMeAction"]["deleteMedia"] is True
+
+    def gone() -> bool:
+        page = http.get(f"/chats/{jid(ANA)}/messages", params={"limit": 500}).json()["messages"]
+        return incoming["id"] not in [m["id"] for m in page]
+
+    wait_for("the message gone from our view", gone)
