@@ -6,11 +6,14 @@ the delete for you only, which is an app-state patch (`chatModify`), not a messa
 from __future__ import annotations
 
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from orchestrator.errors import CommandError
@@ -33,7 +36,10 @@ def own(chat: str, message_id: str, message: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def chat_with_history(
-    tmp_path: Path, commands: list[tuple[str, Any]] | None = None, fail: str | None = None
+    tmp_path: Path,
+    commands: list[tuple[str, Any]] | None = None,
+    fail: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Served]:
     """WhatsApp open; PERSON's chat with their text and poll, our text, image and a message
     we deleted; a group with a member's text. `commands` collects what the bridge is asked;
@@ -46,7 +52,7 @@ async def chat_with_history(
             raise CommandError(method, "failed", fail, {"statusCode": 400})
         return None
 
-    async with served(tmp_path, handler=bridge) as s:
+    async with served(tmp_path, handler=bridge, **settings) as s:
         s.bridge.publish("connection.update", {"connection": "open"})
         s.bridge.publish("chats.upsert", [{"id": PERSON, "conversationTimestamp": 1},
                                           {"id": GROUP, "conversationTimestamp": 1}])  # fmt: skip
@@ -203,3 +209,29 @@ async def test_a_delete_for_me_before_the_phone_shared_its_keys_is_409(tmp_path:
         body = {"chatId": PERSON, "delete": {"messageId": "MINE", "forEveryone": False}}
         response = await s.http.post("/send", json=body)
     assert refusal(response) == (409, "app_state_not_ready"), response.text
+
+
+SECRET = "project-jwt-secret-for-tests-0123456789"
+
+
+def agent_token(user_id: str) -> str:
+    claims = {"sub": user_id, "aud": "authenticated", "role": "authenticated",
+              "exp": int(time.time()) + 3600}  # fmt: skip
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.mark.anyio
+async def test_an_agent_forwards_only_from_chats_it_may_see(tmp_path: Path) -> None:
+    """A message in someone else's chat is as unknown as one that does not exist."""
+    async with chat_with_history(tmp_path, supabase_jwt_secret=SECRET) as s:
+        mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+        for user_id, chat in ((mine, GROUP), (theirs, PERSON)):
+            profile = {"role": "agent", "displayName": user_id[:8]}
+            (await s.http.put(f"/admin/profiles/{user_id}", json=profile)).raise_for_status()
+            assigned = await s.http.put(f"/chats/{chat}/assignment", json={"agentId": user_id})
+            assert assigned.status_code == 200, assigned.text
+        async with s.client(agent_token(mine)) as agent:
+            body = {"chatId": GROUP, "forward": {"messageId": "THEIRS"}}
+            assert refusal(await agent.post("/send", json=body)) == (400, "unknown_message")
+            body = {"chatId": GROUP, "forward": {"messageId": "MEMBERS"}}
+            assert (await agent.post("/send", json=body)).status_code == 202
