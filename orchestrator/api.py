@@ -23,6 +23,7 @@ import orjson
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from orchestrator import domain as d
+from orchestrator import sendkinds
 from orchestrator import shapes as s
 from orchestrator.calls import Call
 from orchestrator.commands import Bridge
@@ -31,6 +32,7 @@ from orchestrator.errors import (
     Code,
     CommandError,
     Conflict,
+    Forbidden,
     MediaStoreError,
     NotFound,
     StoreError,
@@ -55,6 +57,13 @@ log = logging.getLogger("orchestrator.api")
 
 MAX_CACHED_PAGES = 256
 MAX_READ_RECEIPTS = 100
+
+# What one /send carries: exactly one of these (text may go alone, or as a media caption).
+KINDS = ("media", "reaction", "location", "contacts", "poll", "forward", "edit", "delete")
+# What WhatsApp lets a phone forward: content, not votes, reactions or what we cannot read.
+FORWARDABLE = frozenset(
+    {"text", "image", "video", "audio", "document", "sticker", "location", "contact"}
+)
 
 
 @dataclass(frozen=True)
@@ -225,7 +234,12 @@ class Api:
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:
         body, principal = call.body, call.user
         chat_id = self.chat_id(body["chatId"], principal)
-        content, pending = self._content(chat_id, body)
+        kind = send_kind(body)
+        target: d.Message | None = None
+        if kind in ("edit", "delete"):
+            target, content, pending = self._change(chat_id, body)
+        else:
+            content, pending = self._content(chat_id, body, principal)
         url = body.get("media", {}).get("url")
         if url is not None:
             await check_public_url(url, self.settings.media_url_allowlist)
@@ -238,15 +252,19 @@ class Api:
         unseen_group = is_group(chat_id) and chat_id not in self.state.chats
         if unseen_group and not await self.bridge.group_exists(chat_id):
             raise NotFound(Code.CHAT_NOT_FOUND, f"WhatsApp knows no group {chat_id}")
+        if target is not None and "chatModify" in content:
+            await self._delete_for_me(chat_id, content["chatModify"])
+            return {"message": pending, "sendId": None, "targetId": target.id}
         if not self.pacer.admit():
             raise TooMany(
                 Code.SEND_QUEUE_FULL,
                 f"{self.pacer.waiting} messages are waiting to go out; try again shortly",
             )
         message_id = "3EB0" + secrets.token_hex(10).upper()
-        pending["id"] = message_id
-        if principal.user_id is not None:
-            await self.helpdesk.message_sent(principal, chat_id, message_id)
+        if target is None:
+            pending["id"] = message_id
+            if principal.user_id is not None:
+                await self.helpdesk.message_sent(principal, chat_id, message_id)
         task = asyncio.create_task(self._relay(chat_id, content, message_id))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
@@ -257,9 +275,15 @@ class Api:
             kept = asyncio.create_task(keep)
             self._sends.add(kept)
             kept.add_done_callback(self._sends.discard)
-        return {"message": pending}
+        return {
+            "message": pending,
+            "sendId": message_id,
+            "targetId": None if target is None else target.id,
+        }
 
-    def _content(self, chat_id: str, body: s.SendBody) -> tuple[dict[str, Any], s.Message]:
+    def _content(
+        self, chat_id: str, body: s.SendBody, principal: Principal
+    ) -> tuple[dict[str, Any], s.Message]:
         """The Baileys content for sendMessage, and the pending Message the client sees now."""
         text = body.get("text") or None
         if text is not None and not text.strip():
@@ -288,10 +312,28 @@ class Api:
                 "mimetype": media.get("mimetype"), "fileName": media.get("fileName"),
                 "size": None, "seconds": None, "url": None,
             }  # fmt: skip
+        elif "location" in body:
+            content, pending["text"] = sendkinds.location(body["location"])
+            pending["type"] = "location"
+        elif "contacts" in body:
+            content, pending["text"] = sendkinds.contacts(body["contacts"])
+            pending["type"] = "contact"
+        elif "poll" in body:
+            content, pending["text"] = sendkinds.poll(body["poll"])
+            pending["type"] = "poll"
+        elif "forward" in body:
+            source = self._forwardable(body["forward"]["messageId"], principal)
+            content = {"forward": orjson.loads(source.raw)}
+            shown = self.views.message(source)
+            pending["type"], pending["text"], pending["rawKind"] = (
+                shown["type"], shown["text"], shown["rawKind"],
+            )  # fmt: skip
+            if shown["media"] is not None:
+                pending["media"] = {**shown["media"], "url": None}
         elif text:
             content = {"text": text}
         else:
-            raise BadRequest(Code.EMPTY_MESSAGE, "send needs text, media or a reaction")
+            raise BadRequest(Code.EMPTY_MESSAGE, f"send needs one of text, {', '.join(KINDS)}")
         quoted_id = body.get("quotedId")
         if quoted_id is not None:
             quoted = self._message_in(chat_id, quoted_id)
@@ -302,6 +344,74 @@ class Api:
             content["__quoted"] = orjson.loads(quoted.raw)
             pending["quotedId"] = quoted.id
         return content, pending
+
+    def _forwardable(self, message_id: str, principal: Principal) -> d.Message:
+        """The message to forward: in any chat the principal may see (one it may not see is
+        as unknown as one that does not exist, so nothing leaks)."""
+        for chat in self.state.chats.values():
+            message = chat.get(message_id)
+            if message is not None and message.raw and self.helpdesk.can_see(principal, chat.id):
+                break
+        else:
+            raise BadRequest(Code.UNKNOWN_MESSAGE, f"no message {message_id[:80]!r} to forward")
+        if message.deleted or message.type not in FORWARDABLE:
+            what = "a deleted message" if message.deleted else f"a {message.type} message"
+            raise BadRequest(Code.NOT_FORWARDABLE, f"{what} cannot be forwarded")
+        return message
+
+    def _change(
+        self, chat_id: str, body: s.SendBody
+    ) -> tuple[d.Message, dict[str, Any], s.Message]:
+        """An edit or a delete: its target, the Baileys content (for a delete for you only,
+        `{"chatModify": <the mod>}`), and the target as it will look once applied."""
+        if "quotedId" in body:
+            raise BadRequest(Code.ONE_KIND_PER_SEND, "an edit or a delete quotes nothing")
+        change = body.get("edit") or body["delete"]
+        target = self._message_in(chat_id, change["messageId"])
+        if target.deleted:
+            raise Conflict(Code.ALREADY_DELETED, f"message {target.id} is already deleted")
+        key = orjson.loads(target.raw)["key"]
+        shown = self.views.message(target)
+        edit = body.get("edit")
+        if edit is not None:
+            if not target.from_me:
+                raise Forbidden(Code.NOT_YOUR_MESSAGE, "only your own messages can be edited")
+            if target.type != "text":
+                raise BadRequest(
+                    Code.NOT_EDITABLE, f"only text messages can be edited, not {target.type}"
+                )
+            if not edit["text"].strip():
+                raise BadRequest(Code.BLANK_TEXT, "edit.text is only whitespace")
+            shown["text"], shown["edited"] = edit["text"], True
+            return target, {"text": edit["text"], "edit": key}, shown
+        delete = body["delete"]
+        shown["deleted"] = True
+        if delete["forEveryone"]:
+            # In a group an admin may revoke anyone's message; WhatsApp decides. In a 1:1 chat
+            # only the author can, and a refusal here beats a revoke that silently does nothing.
+            if not target.from_me and not is_group(chat_id):
+                raise Forbidden(
+                    Code.NOT_YOUR_MESSAGE, "only your own messages can be deleted for everyone"
+                )
+            shown["text"], shown["media"] = None, None
+            return target, {"delete": key}, shown
+        # WhatsApp's deleteMessageForMeAction carries the message's own time (seconds).
+        mod = {"deleteForMe": {"key": key, "timestamp": target.timestamp, "deleteMedia": True}}
+        return target, {"chatModify": mod}, shown
+
+    async def _delete_for_me(self, chat_id: str, mod: dict[str, Any]) -> None:
+        """An app-state patch, not a message: not paced, and its outcome is the answer. Baileys
+        then announces messages.delete, and the message is gone for every agent."""
+        try:
+            await self.bridge.chat_modify(mod, chat_id)
+        except CommandError as exc:
+            # Baileys' Boom 400: the phone has not shared the app-state keys with this device.
+            if exc.code == "failed" and exc.extra.get("statusCode") == 400:
+                raise Conflict(
+                    Code.APP_STATE_NOT_READY,
+                    "this device has no app-state key from the phone yet; try again later",
+                ) from None
+            raise
 
     def _message_in(self, chat_id: str, message_id: str) -> d.Message:
         chat = self.state.chats.get(chat_id)
@@ -423,6 +533,18 @@ def media_response(found: LocalFile | Blob | Chunks | Redirect, mimetype: str) -
         )
     # The presigned URL lives minutes: the redirect itself must not be cached for longer.
     return RedirectResponse(found.url, 302, headers={"Cache-Control": "private, no-store"})
+
+
+def send_kind(body: s.SendBody) -> str:
+    """The one kind a /send carries ("text" when it is only text); refuses two at once."""
+    kinds = [kind for kind in KINDS if kind in body]
+    if len(kinds) > 1:
+        raise BadRequest(Code.ONE_KIND_PER_SEND, f"one kind per send, not {' and '.join(kinds)}")
+    if kinds and "text" in body and kinds[0] != "media":
+        raise BadRequest(
+            Code.ONE_KIND_PER_SEND, f"text goes alone or as a media caption, not with {kinds[0]}"
+        )
+    return kinds[0] if kinds else "text"
 
 
 def unread_keys(chat: Chat) -> list[dict[str, Any]]:

@@ -43,6 +43,7 @@ DOWNLOAD_MEDIA = Method(
     offline=Code.MEDIA_UNAVAILABLE,  # replayed photos exist only on WhatsApp's servers
 )
 PAIRING_CODE = Method("requestPairingCode")
+CHAT_MODIFY = Method("chatModify", timeout=30.0)  # an app-state patch: resync, encode, send
 
 METHODS = {
     m.name: m
@@ -125,6 +126,9 @@ class Bridge:
 
     async def read_messages(self, keys: list[dict[str, Any]]) -> None:
         await self._call(READ_MESSAGES, [keys])
+
+    async def chat_modify(self, mod: dict[str, Any], jid: str) -> None:
+        await self._call(CHAT_MODIFY, [mod, jid])
 
     async def download_media(self, raw_message: Any) -> bytes:
         """The decrypted bytes of a message's media (`raw_message` as the bridge encoded it)."""

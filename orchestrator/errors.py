@@ -77,12 +77,26 @@ class Code(enum.StrEnum):
     BAD_SHORTCUT = "bad_shortcut", 400
     BAD_REPLY_ID = "bad_reply_id", 400
     BAD_DISPLAY_NAME = "bad_displayName", 400
+    ONE_KIND_PER_SEND = "one_kind_per_send", 400
+    BAD_LOCATION = "bad_location", 400
+    LOCATION_OUT_OF_RANGE = "location_out_of_range", 400
+    BAD_CONTACTS = "bad_contacts", 400
+    INVALID_CONTACT_PHONE = "invalid_contact_phone", 400
+    BAD_POLL = "bad_poll", 400
+    BAD_POLL_OPTIONS = "bad_poll_options", 400
+    BAD_POLL_SELECTABLE_COUNT = "bad_poll_selectable_count", 400
+    BAD_FORWARD = "bad_forward", 400
+    NOT_FORWARDABLE = "not_forwardable", 400
+    BAD_EDIT = "bad_edit", 400
+    NOT_EDITABLE = "not_editable", 400
+    BAD_DELETE = "bad_delete", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
     NO_PROFILE = "no_profile", 403
     MEDIA_LINK_EXPIRED = "media_link_expired", 403
     BAD_MEDIA_SIGNATURE = "bad_media_signature", 403
+    NOT_YOUR_MESSAGE = "not_your_message", 403
     # 404, 405: what is asked for
     NOT_FOUND = "not_found", 404
     CHAT_NOT_FOUND = "chat_not_found", 404
@@ -96,6 +110,8 @@ class Code(enum.StrEnum):
     CONFLICT = "conflict", 409
     TAG_EXISTS = "tag_exists", 409
     QUICK_REPLY_EXISTS = "quick_reply_exists", 409
+    ALREADY_DELETED = "already_deleted", 409
+    APP_STATE_NOT_READY = "app_state_not_ready", 409
     # 413, 429: limits
     BODY_TOO_LARGE = "body_too_large", 413
     MEDIA_TOO_LARGE = "media_too_large", 413

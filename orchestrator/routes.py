@@ -171,12 +171,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST", "/send", "send",
-        "send a message, media or reaction: 202 with it pending; the rest comes on the streams",
+        "send a message (text, media, location, contacts, poll, forward), a reaction, an edit "
+        "or a delete: 202 with it pending; the rest comes on the streams",
         Api.send, "chats", body=s.SendBody, answer=s.SendAccepted, status=202,
         errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN, Code.CHAT_NOT_FOUND, Code.EMPTY_MESSAGE,
                 Code.BLANK_TEXT, Code.TEXT_TOO_LONG, Code.UNKNOWN_MESSAGE, Code.REACTION_NOT_EMOJI,
                 Code.MEDIA_SOURCE_CONFLICT, Code.MEDIA_URL_FORBIDDEN, Code.MEDIA_TOO_LARGE,
-                Code.NOT_CONNECTED, Code.SEND_QUEUE_FULL, Code.BRIDGE_ERROR),
+                Code.NOT_CONNECTED, Code.SEND_QUEUE_FULL, Code.BRIDGE_ERROR,
+                Code.ONE_KIND_PER_SEND, Code.INVALID_CONTACT_PHONE, Code.BAD_POLL_OPTIONS,
+                Code.BAD_POLL_SELECTABLE_COUNT, Code.NOT_FORWARDABLE, Code.NOT_EDITABLE,
+                Code.NOT_YOUR_MESSAGE, Code.ALREADY_DELETED, Code.APP_STATE_NOT_READY),
     ),
     Operation(
         "POST", "/chats/{chatId}/read", "markRead",
@@ -376,7 +380,12 @@ def all_errors(op: Operation) -> tuple[Code, ...]:
 FIELD_CODES = {"chatId": Code.INVALID_CHAT_ID, "phone": Code.INVALID_PHONE}
 """A body field whose refusal is not `bad_<field>`."""
 
-FIELD_REFUSALS = {("text", "string_too_long"): Code.TEXT_TOO_LONG}
+FIELD_REFUSALS = {
+    ("text", "string_too_long"): Code.TEXT_TOO_LONG,
+    ("location", "greater_than_equal"): Code.LOCATION_OUT_OF_RANGE,
+    ("location", "less_than_equal"): Code.LOCATION_OUT_OF_RANGE,
+    ("edit", "string_too_long"): Code.TEXT_TOO_LONG,
+}
 """A (field, validation error) with a code of its own."""
 
 

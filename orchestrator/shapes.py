@@ -308,7 +308,18 @@ class QrText(TypedDict):
 
 
 class SendAccepted(TypedDict):
-    message: Annotated[Message, Field(description="status pending; the rest on the streams")]
+    message: Annotated[
+        Message,
+        Field(
+            description="status pending; the rest on the streams. For an edit or a delete: "
+            "the target as it will look once applied"
+        ),
+    ]
+    sendId: Annotated[
+        str | None,
+        Field(description="the id of the message that goes out; null for a delete for you only"),
+    ]
+    targetId: Annotated[str | None, Field(description="the message an edit or delete changes")]
 
 
 class ReadReceipts(TypedDict):
@@ -416,6 +427,10 @@ Trimmed100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 TrimmedNote = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NOTE)
 ]
+Trimmed255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+MAX_SHARED_CONTACTS = 50  # contact cards in one message
+MIN_POLL_OPTIONS, MAX_POLL_OPTIONS = 2, 12  # what WhatsApp's poll composer allows
 
 
 class MediaBody(TypedDict):
@@ -434,12 +449,58 @@ class ReactionBody(TypedDict):
     emoji: Annotated[str, Field(description="one emoji; '' removes your reaction")]
 
 
+class LocationBody(TypedDict):
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    name: NotRequired[Trimmed255]
+    address: NotRequired[Trimmed255]
+
+
+class ContactCardBody(TypedDict):
+    name: Trimmed255
+    phone: Annotated[str, Field(description="international format, in any usual notation")]
+
+
+class PollBody(TypedDict):
+    name: Trimmed255
+    options: Annotated[
+        list[Trimmed100], Field(description=f"{MIN_POLL_OPTIONS}..{MAX_POLL_OPTIONS}, distinct")
+    ]
+    selectableCount: NotRequired[
+        Annotated[int, Field(ge=0, description="how many a voter may pick; 0 any, default 1")]
+    ]
+
+
+class ForwardBody(TypedDict):
+    messageId: Annotated[str, Field(description="a message in any chat you may see")]
+
+
+class EditBody(TypedDict):
+    messageId: Annotated[str, Field(description="one of your own text messages in the chat")]
+    text: Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+class DeleteBody(TypedDict):
+    messageId: str
+    forEveryone: Annotated[
+        bool, Field(description="revoke it for everyone; false deletes it for this account only")
+    ]
+
+
 class SendBody(TypedDict):
     chatId: Annotated[str, Field(description="a jid, or a phone number in any usual notation")]
     text: NotRequired[Annotated[str, Field(max_length=MAX_TEXT)]]
     quotedId: NotRequired[str]
     media: NotRequired[MediaBody]
     reaction: NotRequired[ReactionBody]
+    location: NotRequired[LocationBody]
+    contacts: NotRequired[
+        Annotated[list[ContactCardBody], Field(min_length=1, max_length=MAX_SHARED_CONTACTS)]
+    ]
+    poll: NotRequired[PollBody]
+    forward: NotRequired[ForwardBody]
+    edit: NotRequired[EditBody]
+    delete: NotRequired[DeleteBody]
 
 
 class AssignBody(TypedDict):

@@ -173,6 +173,12 @@ export interface Contact {
   verifiedName: string | null
 }
 
+export interface ContactCardBody {
+  name: string
+  /** international format, in any usual notation */
+  phone: string
+}
+
 export interface ContactList {
   contacts: Contact[]
 }
@@ -184,10 +190,34 @@ export interface ContactUpdateEnvelope {
   data: Contact
 }
 
+export interface DeleteBody {
+  messageId: string
+  /** revoke it for everyone; false deletes it for this account only */
+  forEveryone: boolean
+}
+
+export interface EditBody {
+  /** one of your own text messages in the chat */
+  messageId: string
+  text: string
+}
+
 export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope
+
+export interface ForwardBody {
+  /** a message in any chat you may see */
+  messageId: string
+}
 
 export interface Health {
   status: 'ok'
+}
+
+export interface LocationBody {
+  latitude: number
+  longitude: number
+  name?: string
+  address?: string
 }
 
 export interface Me {
@@ -334,6 +364,14 @@ export interface Poll {
   lastEventId: string
 }
 
+export interface PollBody {
+  name: string
+  /** 2..12, distinct */
+  options: string[]
+  /** how many a voter may pick; 0 any, default 1 */
+  selectableCount?: number
+}
+
 export interface Presence {
   chatId: string
   /** participant jid -> {lastKnownPresence, lastSeen?} */
@@ -421,8 +459,12 @@ export interface ResyncEnvelope {
 }
 
 export interface SendAccepted {
-  /** status pending; the rest on the streams */
+  /** status pending; the rest on the streams. For an edit or a delete: the target as it will look once applied */
   message: Message
+  /** the id of the message that goes out; null for a delete for you only */
+  sendId: string | null
+  /** the message an edit or delete changes */
+  targetId: string | null
 }
 
 export interface SendBody {
@@ -432,6 +474,12 @@ export interface SendBody {
   quotedId?: string
   media?: MediaBody
   reaction?: ReactionBody
+  location?: LocationBody
+  contacts?: ContactCardBody[]
+  poll?: PollBody
+  forward?: ForwardBody
+  edit?: EditBody
+  delete?: DeleteBody
 }
 
 export interface SpawnedBridge {
@@ -504,4 +552,4 @@ export interface TagsChangedEnvelope {
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added'
 
-export type ErrorCode = 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_displayName' | 'bad_event_id' | 'bad_limit' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_json' | 'invalid_phone' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_found' | 'not_spawned' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

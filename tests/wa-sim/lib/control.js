@@ -16,10 +16,13 @@
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
+ *   POST /app-state/key         -> {id, keyId, devices}: the phone shares an app-state sync key
+ *   GET  /app-state/mutations   -> [{collection, index, action, from}] patches devices uploaded
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
 import http from 'node:http'
+import { appStateOf } from './appstate.js'
 import { SimError } from './simulator.js'
 
 const MAX_BODY = 32 * 1024 * 1024 // media bytes travel base64 in /send
@@ -38,6 +41,8 @@ export function routes(sim) {
     'POST /receipt': (body) => sim.receipt(body),
     'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
+    'POST /app-state/key': () => appStateOf(sim.world).shareKey(),
+    'GET /app-state/mutations': () => appStateOf(sim.world).mutations,
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

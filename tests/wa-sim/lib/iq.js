@@ -6,6 +6,7 @@
  */
 import { child, children } from './nodes.js'
 import { parsePreKeyUpload } from './world.js'
+import { appStateOf } from './appstate.js'
 
 /** @typedef {import('./nodes.js').BinaryNode} BinaryNode */
 
@@ -47,7 +48,8 @@ export const IQ_HANDLERS = {
   'w:m': (iq, ctx) => (child(iq, 'media_conn') ? ctx.world?.mediaConn() : undefined),
   // App-state resync: every requested collection is already at the asked version, with no
   // more patches, so Baileys' "until has_more_patches is false" loop ends at once.
-  'w:sync:app:state': (iq) => [
+  'w:sync:app:state': (iq, ctx) => [
+    ...recordAppStatePatches(iq, ctx),
     {
       tag: 'sync',
       attrs: {},
@@ -106,6 +108,17 @@ function encrypt(iq, ctx) {
     }
   }
   return undefined
+}
+
+/**
+ * A device uploading app-state patches (chatModify): kept, decrypted, by lib/appstate.js.
+ * Nothing goes into the answer.
+ * @param {BinaryNode} iq @param {IqContext} ctx
+ * @returns {BinaryNode[]}
+ */
+function recordAppStatePatches(iq, ctx) {
+  if (iq.attrs.type === 'set' && ctx.world && ctx.device) void appStateOf(ctx.world).record(iq, ctx.device.jid)
+  return []
 }
 
 /**
