@@ -559,7 +559,7 @@ class Console {
       const day = dayLabel(m.timestamp)
       const separator = day !== previousDay ? day : ''
       previousDay = day
-      const sig = JSON.stringify([m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text, separator])
+      const sig = JSON.stringify([m.type, m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text, separator])
       let el = this.msgEls.get(m.id)
       if (!el || this.msgSigs.get(m.id) !== sig) {
         const fresh = this.messageItem(m, quoted, group, separator)
@@ -608,7 +608,8 @@ class Console {
       m.fromMe ? ticks(m) : null,
     )
     const reactions = m.reactions?.length ? reactionChips(m.reactions) : null
-    const actions = m.deleted
+    // A waiting message has no content yet: nothing to quote or react to (the API refuses).
+    const actions = m.deleted || m.type === 'waiting'
       ? null
       : h(
           'span',
@@ -757,7 +758,7 @@ function messagePreview(m) {
 
 /** @param {import('./wa-client').Message} m */
 function placeholderFor(m) {
-  return { image: 'Photo', video: 'Video', audio: 'Audio', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact', poll: 'Poll' }[m.type] ?? (m.rawKind ? `Unsupported message (${m.rawKind})` : 'Message')
+  return { image: 'Photo', video: 'Video', audio: 'Audio', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact', poll: 'Poll', waiting: '⏳ Waiting for this message. This may take a while.' }[m.type] ?? (m.rawKind ? `Unsupported message (${m.rawKind})` : 'Message')
 }
 
 /** @param {string} type */
