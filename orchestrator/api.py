@@ -214,6 +214,9 @@ class Api:
     async def list_contacts(self, call: Call[None]) -> s.ContactList:
         return {"contacts": [contact_json(c) for c in self.state.contacts.values()]}
 
+    async def list_labels(self, call: Call[None]) -> s.LabelList:
+        return {"labels": self.views.labels()}
+
     # ---- sending ------------------------------------------------------------------------
 
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:

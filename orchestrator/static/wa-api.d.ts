@@ -102,6 +102,8 @@ export interface Chat {
   tags: Tag[]
   /** a group's members; null for a person */
   participants: Participant[] | null
+  /** WhatsApp Business labels on the chat */
+  labels: Label[]
 }
 
 export interface ChatAssignment {
@@ -184,10 +186,40 @@ export interface ContactUpdateEnvelope {
   data: Contact
 }
 
-export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope
 
 export interface Health {
   status: 'ok'
+}
+
+export interface Label {
+  /** WhatsApp's label id */
+  id: string
+  name: string
+  /** WhatsApp's label colour: its palette index, 0-19 */
+  color: number
+}
+
+export interface LabelList {
+  labels: Label[]
+}
+
+export interface LabelUpdate {
+  /** WhatsApp's label id */
+  id: string
+  name: string
+  /** WhatsApp's label colour: its palette index, 0-19 */
+  color: number
+  deleted: boolean
+  /** one of WhatsApp's predefined labels */
+  predefinedId: string | null
+}
+
+export interface LabelUpdateEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'label_update'
+  data: LabelUpdate
 }
 
 export interface Me {
@@ -502,6 +534,6 @@ export interface TagsChangedEnvelope {
   data: TagsChanged
 }
 
-export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added'
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update'
 
 export type ErrorCode = 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_displayName' | 'bad_event_id' | 'bad_limit' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_json' | 'invalid_phone' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_found' | 'not_spawned' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -107,7 +107,9 @@ class SupabaseStore:
             self._db().table("wa_sync_state").select("epoch,seq").eq("id", "bridge")
         )
         position = Position(state[0]["epoch"], state[0]["seq"]) if state else None
-        return Snapshot(chats, [m for page in pages for m in page], contacts, aliases, position)
+        labels = await self._all("wa_labels", "id")
+        messages = [m for page in pages for m in page]
+        return Snapshot(chats, messages, contacts, aliases, position, labels)
 
     async def _newest(self, chat_id: str, limit: int) -> list[Row]:
         query = self._db().table("wa_messages").select("*").eq("chat_id", chat_id)
@@ -125,6 +127,7 @@ class SupabaseStore:
         await self._upsert("wa_contacts", batch.contacts.values(), "id")
         aliases = ({"lid": lid, "pn": pn} for lid, pn in batch.aliases.items())
         await self._upsert("wa_jid_aliases", aliases, "lid")
+        await self._upsert("wa_labels", batch.labels.values(), "id")
         for chat_id in batch.deleted_chats:  # its messages go by ON DELETE CASCADE
             await self._rows(db.table("wa_chats").delete().eq("id", chat_id))
         if batch.position is not None:
