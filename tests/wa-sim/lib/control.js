@@ -16,6 +16,9 @@
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
+ *   GET  /labels                -> {labels, chats, version, counters}   (lib/appstate.js)
+ *   POST /labels {id, name?, color?, deleted?}   -> {id, name, color, deleted, version, devices}
+ *   POST /labels/chats {labelId, chat, add?}     -> {labelId, chat, add, version, devices}
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
@@ -38,6 +41,9 @@ export function routes(sim) {
     'POST /receipt': (body) => sim.receipt(body),
     'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
+    'GET /labels': () => sim.appState.list(),
+    'POST /labels': (body) => sim.editLabel(body),
+    'POST /labels/chats': (body) => sim.labelChat(body),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

@@ -45,9 +45,10 @@ export const IQ_HANDLERS = {
   'w:g2': (iq, ctx) => ctx.world?.groupQuery(iq),
   // Media upload hosts and auth (Baileys refreshMediaConn).
   'w:m': (iq, ctx) => (child(iq, 'media_conn') ? ctx.world?.mediaConn() : undefined),
-  // App-state resync: every requested collection is already at the asked version, with no
-  // more patches, so Baileys' "until has_more_patches is false" loop ends at once.
-  'w:sync:app:state': (iq) => [
+  // App-state resync: the patches after the asked version (lib/appstate.js), or, without an
+  // app state, every requested collection is already at the asked version, with no more
+  // patches, so Baileys' "until has_more_patches is false" loop ends at once.
+  'w:sync:app:state': (iq, ctx) => ctx.world?.appState?.answer(child(iq, 'sync')) ?? [
     {
       tag: 'sync',
       attrs: {},
