@@ -1,0 +1,55 @@
+"""Labels through the write-behind against real SQLite stores: a store that is down spills them
+with the rest of the batch, and the spill file brings them in once a store is back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from orchestrator import domain as d
+from orchestrator.state import State
+from orchestrator.store.rows import chat_from_row, label_from_row
+from orchestrator.store.sqlite import SqliteStore
+from orchestrator.wire import Position
+from orchestrator.writebehind import WriteBehind
+
+PN = "5511912345678@s.whatsapp.net"
+
+
+def test_labels_spilled_while_the_store_is_down_reach_it_later(tmp_path: Path) -> None:
+    spill = tmp_path / "spill.jsonl"
+
+    async def scenario() -> tuple[bool, list[str], tuple[str, ...]]:
+        state = State(window=10, max_messages=100)
+        # A directory where the file should be: every write fails, as with a store that is down.
+        (tmp_path / "down").mkdir()
+        down = SqliteStore(tmp_path / "down")
+        writer = WriteBehind(down, state, spill_path=spill, max_pending=100, flush_interval=0.2)
+        changes = state.apply(
+            [
+                d.LabelEdited("5", "VIP", 3, False),
+                d.LabelEdited("6", "Old", 1, True),
+                d.ChatLabelled(PN, "5", True),
+            ]
+        )
+        writer.record(changes, Position("e", 3))
+        assert not await writer.flush()
+        await writer.close(timeout=1)
+        spilled = spill.exists()
+
+        up = SqliteStore(tmp_path / "store.sqlite3")
+        await up.open()
+        assert await WriteBehind(
+            up, State(window=10, max_messages=100), spill_path=spill, max_pending=100,
+            flush_interval=0.2,
+        ).flush()  # fmt: skip
+        snapshot = await up.load(window=10)
+        await up.close()
+        labels = sorted(f"{x.id}:{x.name}:{x.deleted}" for x in map(label_from_row, snapshot.labels))
+        [chat] = [chat_from_row(r) for r in snapshot.chats]
+        return spilled, labels, chat.labels
+
+    spilled, labels, chat_labels = asyncio.run(scenario())
+    assert spilled
+    assert labels == ["5:VIP:False", "6:Old:True"]
+    assert chat_labels == ("5",)
