@@ -45,7 +45,8 @@ def test_labels_spilled_while_the_store_is_down_reach_it_later(tmp_path: Path) -
         ).flush()  # fmt: skip
         snapshot = await up.load(window=10)
         await up.close()
-        labels = sorted(f"{x.id}:{x.name}:{x.deleted}" for x in map(label_from_row, snapshot.labels))
+        stored = map(label_from_row, snapshot.labels)
+        labels = sorted(f"{x.id}:{x.name}:{x.deleted}" for x in stored)
         [chat] = [chat_from_row(r) for r in snapshot.chats]
         return spilled, labels, chat.labels
 
