@@ -327,7 +327,8 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
 def _decode_batch(data: dict[str, Any]) -> WriteBatch:
     position = data["position"]
     return WriteBatch(
-        chats={row["id"]: row for row in data["chats"]},
+        # A spill file from before labels were kept has chat rows without them: none.
+        chats={row["id"]: {"labels": [], **row} for row in data["chats"]},
         messages={(row["chat_id"], row["id"]): row for row in data["messages"]},
         contacts={row["id"]: row for row in data["contacts"]},
         aliases=dict(data["aliases"]),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
+
 from orchestrator import domain as d
 from orchestrator.state import State
 from orchestrator.store.rows import chat_from_row, label_from_row
@@ -54,3 +56,32 @@ def test_labels_spilled_while_the_store_is_down_reach_it_later(tmp_path: Path) -
     assert spilled
     assert labels == ["5:VIP:False", "6:Old:True"]
     assert chat_labels == ("5",)
+
+
+def test_a_spill_file_from_before_labels_is_drained(tmp_path: Path) -> None:
+    """A spill line written by the previous release: chat rows without `labels`, no `labels`
+    batch field. It goes in, with no label."""
+    spill = tmp_path / "spill.jsonl"
+    chat = {
+        "id": PN, "name": "Ana", "is_group": False, "unread_count": 1, "last_activity": 100,
+        "archived": False, "pinned": False, "muted": False, "participants": None,
+    }  # fmt: skip
+    line = {"chats": [chat], "messages": [], "contacts": [], "aliases": {}, "renamed": {},
+            "deleted": [], "position": ["e", 7]}  # fmt: skip
+    spill.write_bytes(orjson.dumps(line) + b"\n")
+
+    async def scenario() -> tuple[str | None, tuple[str, ...]]:
+        store = SqliteStore(tmp_path / "store.sqlite3")
+        await store.open()
+        writer = WriteBehind(
+            store, State(window=10, max_messages=100), spill_path=spill, max_pending=100,
+            flush_interval=0.2,
+        )  # fmt: skip
+        assert await writer.flush()
+        snapshot = await store.load(window=10)
+        await store.close()
+        [stored] = [chat_from_row(r) for r in snapshot.chats]
+        return stored.name, stored.labels
+
+    assert asyncio.run(scenario()) == ("Ana", ())
+    assert not spill.exists() or spill.read_bytes() == b""
