@@ -229,6 +229,9 @@ class Api:
         waiting = self.state.waiting.newest(call.limit())
         return {"messages": [self.views.message(m) for m in waiting]}
 
+    async def list_labels(self, call: Call[None]) -> s.LabelList:
+        return {"labels": self.views.labels()}
+
     # ---- sending ------------------------------------------------------------------------
 
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:

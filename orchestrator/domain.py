@@ -181,6 +181,27 @@ class SyncProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelEdited:
+    """labels.edit: a WhatsApp Business label was created, renamed, recoloured or deleted.
+    `color` is WhatsApp's palette index (0-19)."""
+
+    id: str
+    name: str
+    color: int
+    deleted: bool
+    predefined_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLabelled:
+    """labels.association of type label_jid: a label put on (`on`) or taken off a chat."""
+
+    chat_id: str
+    label_id: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unreadable:
     """Part of an event that could not be read: counted, logged at debug, never raised."""
 
@@ -202,4 +223,6 @@ Fact = (
     | ParticipantsChanged
     | SyncProgress
     | Unreadable
+    | LabelEdited
+    | ChatLabelled
 )

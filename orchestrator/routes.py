@@ -201,6 +201,10 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(LIMIT,),
     ),
     Operation(
+        "GET", "/labels", "listLabels", "WhatsApp Business labels (deleted ones left out)",
+        Api.list_labels, "chats", answer=s.LabelList,
+    ),
+    Operation(
         "GET", "/contacts/{jid}/picture", "contactPicture",
         "a profile picture's URL (cached for ORCH_PICTURE_TTL)", Api.contact_picture, "chats",
         answer=s.Picture, errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),

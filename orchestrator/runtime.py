@@ -42,7 +42,12 @@ from orchestrator.qr_terminal import TerminalQr
 from orchestrator.shapes import EventType
 from orchestrator.state import State
 from orchestrator.store import Store
-from orchestrator.store.rows import chat_from_row, contact_from_row, message_from_row
+from orchestrator.store.rows import (
+    chat_from_row,
+    contact_from_row,
+    label_from_row,
+    message_from_row,
+)
 from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.supabase import SupabaseStore
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
@@ -260,6 +265,7 @@ class Runtime:
             (contact_from_row(r) for r in snapshot.contacts),
             snapshot.aliases,
             (message_from_row(r) for r in snapshot.waiting),
+            (label_from_row(r) for r in snapshot.labels),
         )
         self.follower.position = snapshot.position
         self.event_log.from_the_start = snapshot.position is None

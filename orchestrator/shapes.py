@@ -88,6 +88,12 @@ class Tag(TypedDict):
     color: str | None
 
 
+class Label(TypedDict):
+    id: Annotated[str, Field(description="WhatsApp's label id")]
+    name: str
+    color: Annotated[int, Field(description="WhatsApp's label colour: its palette index, 0-19")]
+
+
 class Chat(TypedDict):
     id: Annotated[str, Field(description="jid")]
     name: str | None
@@ -103,6 +109,7 @@ class Chat(TypedDict):
     participants: Annotated[
         list[Participant] | None, Field(description="a group's members; null for a person")
     ]
+    labels: Annotated[list[Label], Field(description="WhatsApp Business labels on the chat")]
 
 
 class Contact(TypedDict):
@@ -245,6 +252,11 @@ class NoteAdded(TypedDict):
     note: Note
 
 
+class LabelUpdate(Label):
+    deleted: bool
+    predefinedId: Annotated[str | None, Field(description="one of WhatsApp's predefined labels")]
+
+
 EVENT_DATA: dict[str, Any] = {
     "connection_status": ConnectionStatus,
     "qr": Qr,
@@ -261,6 +273,7 @@ EVENT_DATA: dict[str, Any] = {
     "assignment_changed": AssignmentChanged,
     "tags_changed": TagsChanged,
     "note_added": NoteAdded,
+    "label_update": LabelUpdate,
 }
 """Each stream event type and the shape of its `data`: the one list of event types."""
 
@@ -268,6 +281,7 @@ EventType = Literal[
     "connection_status", "qr", "new_message", "message_update", "message_ack", "new_chat",
     "chat_update", "chat_deleted", "contact_update", "presence", "sync_progress", "resync",
     "assignment_changed", "tags_changed", "note_added",
+    "label_update",
 ]  # fmt: skip
 """The same names, for mypy (a test checks the two agree)."""
 
@@ -348,6 +362,10 @@ class NoteList(TypedDict):
 
 class TagList(TypedDict):
     tags: list[Tag]
+
+
+class LabelList(TypedDict):
+    labels: list[Label]
 
 
 class QuickReplyList(TypedDict):

@@ -60,6 +60,10 @@ class Chat:
     # RAM holds every message this chat has had: a short page is the whole story and needs no
     # trip to the store. False once its window lost a message, or when the store was not read.
     complete: bool = False
+    # WhatsApp Business label ids on this chat, in the order they were put on. An id may name
+    # a label not seen yet (associations and edits come in any order) or a deleted one: the
+    # views show only the labels that exist.
+    labels: tuple[str, ...] = ()
 
     @property
     def last_message(self) -> d.Message | None:
@@ -79,6 +83,18 @@ class Contact:
     name: str | None = None
     notify: str | None = None
     verified_name: str | None = None
+
+
+@dataclass(slots=True)
+class Label:
+    """A WhatsApp Business label. `color`: WhatsApp's palette index (0-19). Deleted labels are
+    kept (so that a late association to one stays hidden, and the store learns the deletion)."""
+
+    id: str
+    name: str
+    color: int
+    deleted: bool = False
+    predefined_id: str | None = None
 
 
 @dataclass
@@ -107,6 +123,7 @@ class State:
         self.max_messages = max_messages
         self.chats: dict[str, Chat] = {}
         self.contacts: dict[str, Contact] = {}
+        self.labels: dict[str, Label] = {}
         self.stats = StateStats()
         self.generation = 0  # goes up whenever anything a reader could see changed
         self.last_unreadable: d.Unreadable | None = None
@@ -177,6 +194,7 @@ class State:
         contacts: Iterable[Contact],
         aliases: dict[str, str],
         waiting: Iterable[d.Message] = (),
+        labels: Iterable[Label] = (),
     ) -> None:
         """Fill an empty state from the store (the newest `window` messages of each chat, and
         every waiting message, in the window or not), announcing nothing."""
@@ -201,6 +219,8 @@ class State:
             self._enforce_bounds(chat)
         for contact in contacts:
             self.contacts[contact.id] = contact
+        for label in labels:
+            self.labels[label.id] = label
 
     def apply(self, facts: Iterable[d.Fact]) -> list[Change]:
         changes: list[Change] = []
@@ -238,6 +258,10 @@ class State:
                     case d.Unreadable():
                         self.stats.unreadable += 1
                         self.last_unreadable = fact
+                    case d.LabelEdited():
+                        self._label_edited(fact, changes)
+                    case d.ChatLabelled():
+                        self._chat_labelled(fact, changes)
                     case _:
                         assert_never(fact)
         finally:
@@ -464,6 +488,30 @@ class State:
         data = {"progress": fact.progress, "syncType": fact.sync_type, "isLatest": fact.is_latest}
         out.append(Change("sync_progress", None, data))
 
+    def _label_edited(self, fact: d.LabelEdited, out: list[Change]) -> None:
+        label = Label(fact.id, fact.name, fact.color, fact.deleted, fact.predefined_id)
+        if self.labels.get(fact.id) == label:
+            return
+        self.labels[fact.id] = label
+        out.append(Change("label_update", None, label))
+        # The chats that carry it show its new name, colour, or its absence.
+        for chat in self.chats.values():
+            if fact.id in chat.labels:
+                self._chat_updated(chat, out)
+
+    def _chat_labelled(self, fact: d.ChatLabelled, out: list[Change]) -> None:
+        chat_id = self.resolve(fact.chat_id)
+        is_new = chat_id not in self.chats
+        chat = self._chat_for(chat_id, [])
+        has = fact.label_id in chat.labels
+        if fact.on and not has:
+            chat.labels = (*chat.labels, fact.label_id)
+        elif not fact.on and has:
+            chat.labels = tuple(i for i in chat.labels if i != fact.label_id)
+        elif not is_new:
+            return
+        out.append(Change("new_chat" if is_new else "chat_update", chat.id, chat))
+
     # ---- internals ----------------------------------------------------------------------
 
     def _learn_alias(self, a: str, b: str, out: list[Change]) -> None:
@@ -521,6 +569,7 @@ class State:
         target.unread_count += stray.unread_count
         target.complete = target.complete and stray.complete
         target.name = target.name or stray.name
+        target.labels = (*target.labels, *(i for i in stray.labels if i not in target.labels))
         self._touch(target, stray.timestamp)
         self.stats.messages -= len(stray.messages)
         self._enforce_bounds(target)

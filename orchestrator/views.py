@@ -9,7 +9,7 @@ from typing import Any
 from orchestrator import domain as d
 from orchestrator import shapes as s
 from orchestrator.medialinks import MediaLinks
-from orchestrator.state import Change, Chat, Contact, State
+from orchestrator.state import Change, Chat, Contact, Label, State
 
 ChatExtras = Callable[[str], tuple[s.Assignment | None, list[s.Tag]]]
 """A chat's helpdesk fields: its assignment and its tags."""
@@ -29,6 +29,20 @@ def contact_json(contact: Contact) -> s.Contact:
         "name": contact.name,
         "notify": contact.notify,
         "verifiedName": contact.verified_name,
+    }
+
+
+def label_json(label: Label) -> s.Label:
+    return {"id": label.id, "name": label.name, "color": label.color}
+
+
+def label_update_json(label: Label) -> s.LabelUpdate:
+    return {
+        "id": label.id,
+        "name": label.name,
+        "color": label.color,
+        "deleted": label.deleted,
+        "predefinedId": label.predefined_id,
     }
 
 
@@ -88,7 +102,19 @@ class Views:
             "participants": None
             if members is None
             else [{"id": jid, "admin": role} for jid, role in members.items()],
+            "labels": self.chat_labels(chat),
         }
+
+    def chat_labels(self, chat: Chat) -> list[s.Label]:
+        """The labels on a chat that exist (not unknown yet, not deleted)."""
+        known = self._state.labels
+        labels = (known.get(i) for i in chat.labels)
+        return [label_json(label) for label in labels if label is not None and not label.deleted]
+
+    def labels(self) -> list[s.Label]:
+        """Every label that exists, by name."""
+        alive = (label for label in self._state.labels.values() if not label.deleted)
+        return [label_json(label) for label in sorted(alive, key=lambda x: (x.name, x.id))]
 
     def change(self, change: Change) -> Any:
         """The `data` of the stream event for a state change."""
@@ -99,6 +125,8 @@ class Views:
             return self.chat(data)
         if isinstance(data, Contact):
             return contact_json(data)
+        if isinstance(data, Label):
+            return label_update_json(data)
         if change.type == "message_ack":
             return {**data, "status": ack_status(data["ack"])}
         return data

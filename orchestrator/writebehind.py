@@ -26,7 +26,7 @@ from orchestrator.lifecycle import backoff_delay
 from orchestrator.memory import LARGE_BATCH, release_free_memory
 from orchestrator.state import Change, State
 from orchestrator.store import Row, Store, WriteBatch
-from orchestrator.store.rows import chat_row, contact_row, message_row
+from orchestrator.store.rows import chat_row, contact_row, label_row, message_row
 from orchestrator.wire import Position
 
 log = logging.getLogger("orchestrator.writebehind")
@@ -68,6 +68,7 @@ class WriteBehind:
         self._encoding: dict[tuple[str, str], d.Message] = {}
         self._message_rows: dict[tuple[str, str], Row] = {}
         self._contacts: set[str] = set()
+        self._labels: set[str] = set()
         self._aliases: dict[str, str] = {}
         self._renamed: dict[str, str] = {}
         self._deleted: set[str] = set()
@@ -96,6 +97,8 @@ class WriteBehind:
                 self._contacts.add(change.chat_id or "")
             elif change.type == "chat_deleted":
                 self._chat_deleted(data["id"], data.get("mergedInto"))
+            elif change.type == "label_update":
+                self._labels.add(data.id)
         self._aliases.update(self.state.take_new_aliases())
         self._position = position
         if self._oldest_change is None:
@@ -130,7 +133,7 @@ class WriteBehind:
     def pending(self) -> int:
         failed = len(self._failed) if self._failed else 0
         messages = len(self._messages) + len(self._encoding) + len(self._message_rows)
-        return failed + len(self._chats) + messages + len(self._contacts)
+        return failed + len(self._chats) + messages + len(self._contacts) + len(self._labels)
 
     @property
     def lag_seconds(self) -> float:
@@ -203,7 +206,8 @@ class WriteBehind:
     def _take_into_failed(self) -> WriteBatch | None:
         """Merge what changed since into the batch that failed (newer rows win)."""
         if not (self._chats or self._messages or self._message_rows or self._contacts
-                or self._aliases or self._renamed or self._deleted or self._position):  # fmt: skip
+                or self._aliases or self._renamed or self._deleted or self._position
+                or self._labels):  # fmt: skip
             return self._failed
         batch = self._failed or WriteBatch()
         for chat_id in self._chats:
@@ -217,6 +221,9 @@ class WriteBehind:
             contact = self.state.contacts.get(contact_id)
             if contact is not None:
                 batch.contacts[contact_id] = contact_row(contact)
+        for label_id in self._labels:
+            batch.labels[label_id] = label_row(self.state.labels[label_id])
+        self._labels = set()
         batch.aliases.update(self._aliases)
         for old, new in self._renamed.items():
             batch.chats.pop(old, None)
@@ -313,17 +320,20 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
         "renamed": batch.renamed_chats,
         "deleted": sorted(batch.deleted_chats),
         "position": None if batch.position is None else [batch.position.epoch, batch.position.seq],
+        "labels": list(batch.labels.values()),
     }
 
 
 def _decode_batch(data: dict[str, Any]) -> WriteBatch:
     position = data["position"]
     return WriteBatch(
-        chats={row["id"]: row for row in data["chats"]},
+        # A spill file from before labels were kept has chat rows without them: none.
+        chats={row["id"]: {"labels": [], **row} for row in data["chats"]},
         messages={(row["chat_id"], row["id"]): row for row in data["messages"]},
         contacts={row["id"]: row for row in data["contacts"]},
         aliases=dict(data["aliases"]),
         renamed_chats=dict(data["renamed"]),
         deleted_chats=set(data["deleted"]),
         position=None if position is None else Position(position[0], position[1]),
+        labels={row["id"]: row for row in data.get("labels", [])},  # absent in older spill files
     )

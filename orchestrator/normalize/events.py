@@ -3,7 +3,7 @@
 Like mautrix-whatsapp's `handleWAEvent`: `normalize` looks the event up in `_HANDLERS`, and
 each handler reads its payload (wire-encoded, see `values`) into facts. Events without a
 handler mean nothing to the helpdesk's state and yield no facts: connection.update and
-creds.update are the lifecycle's business, and bridge.*, call, labels.*, blocklist.*,
+creds.update are the lifecycle's business, and bridge.*, call, blocklist.*,
 newsletter and settings events are not modelled.
 
 Failure is per part: a list is read item by item (`_each`), so one message Baileys shaped
@@ -35,6 +35,7 @@ from orchestrator.domain import (
     SyncProgress,
     Unreadable,
 )
+from orchestrator.normalize.labels import read_label_association, read_label_edit
 from orchestrator.normalize.messages import (
     read_message_update,
     read_reaction,
@@ -429,6 +430,8 @@ _HANDLERS: dict[str, Handler] = {
     "lid-mapping.update": _lid_mapping,
     "bridge.send_failed": _send_failed,
     "bridge.messages_read": _messages_read,
+    "labels.edit": read_label_edit,
+    "labels.association": read_label_association,
 }
 
 

@@ -102,6 +102,8 @@ export interface Chat {
   tags: Tag[]
   /** a group's members; null for a person */
   participants: Participant[] | null
+  /** WhatsApp Business labels on the chat */
+  labels: Label[]
 }
 
 export interface ChatAssignment {
@@ -202,7 +204,7 @@ export interface EditBody {
   text: string
 }
 
-export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope
 
 export interface ForwardBody {
   /** a message in any chat you may see */
@@ -211,6 +213,36 @@ export interface ForwardBody {
 
 export interface Health {
   status: 'ok'
+}
+
+export interface Label {
+  /** WhatsApp's label id */
+  id: string
+  name: string
+  /** WhatsApp's label colour: its palette index, 0-19 */
+  color: number
+}
+
+export interface LabelList {
+  labels: Label[]
+}
+
+export interface LabelUpdate {
+  /** WhatsApp's label id */
+  id: string
+  name: string
+  /** WhatsApp's label colour: its palette index, 0-19 */
+  color: number
+  deleted: boolean
+  /** one of WhatsApp's predefined labels */
+  predefinedId: string | null
+}
+
+export interface LabelUpdateEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'label_update'
+  data: LabelUpdate
 }
 
 export interface LocationBody {
@@ -550,6 +582,6 @@ export interface TagsChangedEnvelope {
   data: TagsChanged
 }
 
-export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added'
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update'
 
 export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -44,11 +44,12 @@ class WriteBatch:
     renamed_chats: dict[str, str] = field(default_factory=dict)  # a LID chat merged into -> pn
     deleted_chats: set[str] = field(default_factory=set)
     position: Position | None = None
+    labels: dict[str, Row] = field(default_factory=dict)  # WhatsApp Business labels, by id
 
     def __len__(self) -> int:
         return (
             len(self.chats) + len(self.messages) + len(self.contacts) + len(self.aliases)
-            + len(self.renamed_chats) + len(self.deleted_chats)
+            + len(self.renamed_chats) + len(self.deleted_chats) + len(self.labels)
         )  # fmt: skip
 
 
@@ -62,6 +63,7 @@ class Snapshot:
     # Every message of type "waiting" (undecryptable so far), in the window or not: its
     # content may still come, and /metrics counts them.
     waiting: list[Row] = field(default_factory=list)
+    labels: list[Row] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

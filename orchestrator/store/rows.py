@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from orchestrator import domain as d
-from orchestrator.state import Chat, Contact
+from orchestrator.state import Chat, Contact, Label
 from orchestrator.store import Row
 
 
@@ -25,7 +25,28 @@ def chat_row(chat: Chat) -> Row:
         "participants": None
         if chat.participants is None
         else [{"id": jid, "admin": admin} for jid, admin in chat.participants.items()],
+        "labels": list(chat.labels),  # WhatsApp Business label ids
     }
+
+
+def label_row(label: Label) -> Row:
+    return {
+        "id": label.id,
+        "name": label.name,
+        "color": label.color,
+        "deleted": label.deleted,
+        "predefined_id": label.predefined_id,
+    }
+
+
+def label_from_row(row: Row) -> Label:
+    return Label(
+        row["id"],
+        row.get("name") or "",
+        int(row.get("color") or 0),
+        bool(row.get("deleted")),
+        row.get("predefined_id"),
+    )
 
 
 def contact_row(contact: Contact) -> Row:
@@ -118,6 +139,7 @@ def chat_from_row(row: Row) -> Chat:
         pinned=bool(row.get("pinned")),
         muted=bool(row.get("muted")),
         participants=_participants(row.get("participants")),
+        labels=tuple(_json(row.get("labels")) or ()),
     )
 
 

@@ -135,18 +135,27 @@ UPGRADES = [
     """
     CREATE INDEX wa_messages_waiting ON wa_messages (chat_id, id) WHERE type = 'waiting';
     """,
+    # WhatsApp Business labels (deleted ones kept, flagged) and each chat's label ids (JSON).
+    """
+    CREATE TABLE wa_labels (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', color INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0, predefined_id TEXT
+    );
+    ALTER TABLE wa_chats ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 CHAT_COLUMNS = (
     "id", "name", "is_group", "unread_count", "last_activity", "archived", "pinned", "muted",
-    "participants",
+    "participants", "labels",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
     "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
-JSON_COLUMNS = {"media", "reactions", "participants"}
+LABEL_COLUMNS = ("id", "name", "color", "deleted", "predefined_id")
+JSON_COLUMNS = {"media", "reactions", "participants", "labels"}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -160,6 +169,7 @@ def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> st
 UPSERT_CHAT = upsert_sql("wa_chats", CHAT_COLUMNS, ("id",))
 UPSERT_MESSAGE = upsert_sql("wa_messages", MESSAGE_COLUMNS, ("chat_id", "id"))
 UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
+UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -405,7 +415,8 @@ class SqliteStore:
         row = db.execute("SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'").fetchone()
         position = Position(row[0], row[1]) if row and row[0] else None
         waiting = _rows(db, "SELECT * FROM wa_messages WHERE type = 'waiting'")
-        return Snapshot(chats, messages, contacts, aliases, position, waiting)
+        labels = _rows(db, "SELECT * FROM wa_labels")
+        return Snapshot(chats, messages, contacts, aliases, position, waiting, labels)
 
     @staticmethod
     def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
@@ -426,6 +437,7 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO wa_jid_aliases (lid, pn) VALUES (?, ?)",
                 batch.aliases.items(),
             )
+            db.executemany(UPSERT_LABEL, (values(r, LABEL_COLUMNS) for r in batch.labels.values()))
             _delete_chats(db, batch.deleted_chats)
             if batch.position is not None:
                 db.execute(

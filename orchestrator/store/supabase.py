@@ -109,7 +109,8 @@ class SupabaseStore:
         position = Position(state[0]["epoch"], state[0]["seq"]) if state else None
         waiting = await self._waiting()
         messages = [m for page in pages for m in page]
-        return Snapshot(chats, messages, contacts, aliases, position, waiting)
+        labels = await self._all("wa_labels", "id")
+        return Snapshot(chats, messages, contacts, aliases, position, waiting, labels)
 
     async def _waiting(self) -> list[Row]:
         """Every undecryptable ("waiting") message, a page at a time."""
@@ -138,6 +139,7 @@ class SupabaseStore:
         await self._upsert("wa_contacts", batch.contacts.values(), "id")
         aliases = ({"lid": lid, "pn": pn} for lid, pn in batch.aliases.items())
         await self._upsert("wa_jid_aliases", aliases, "lid")
+        await self._upsert("wa_labels", batch.labels.values(), "id")
         for chat_id in batch.deleted_chats:  # its messages go by ON DELETE CASCADE
             await self._rows(db.table("wa_chats").delete().eq("id", chat_id))
         if batch.position is not None:

@@ -32,13 +32,15 @@ TABLES = (
     "quick_replies",
     "settings",
     "activity_logs",
+    "wa_labels",
 )
 
 SEED = sql.SQL("""
 truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, public.wa_contacts,
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
-    public.chat_notes, public.quick_replies, public.settings, public.activity_logs
+    public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
+    public.wa_labels
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -80,6 +82,9 @@ insert into public.settings (key, value) values ('business_hours', '{{"open": "0
 insert into public.activity_logs (actor_id, action, chat_id) values
     ({AGENT1}, 'chat.take', {CHAT_A1}), ({AGENT2}, 'chat.take', {CHAT_A2}),
     ({ADMIN}, 'settings.update', null);
+
+insert into public.wa_labels (id, name, color) values ('1', 'New customer', 0), ('5', 'VIP', 3);
+update public.wa_chats set labels = '["5"]' where id = {CHAT_A1};
 """).format(
     ADMIN=sql.Literal(ADMIN),
     SUPERVISOR=sql.Literal(SUPERVISOR),

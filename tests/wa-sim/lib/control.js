@@ -16,13 +16,15 @@
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
- *   POST /app-state/key         -> {id, keyId, devices}: the phone shares an app-state sync key
+ *   POST /app-state/key         -> {keyId, devices}: the phone shares its app-state key again
  *   GET  /app-state/mutations   -> [{collection, index, action, from}] patches devices uploaded
+ *   GET  /labels                -> {labels, chats, version, counters}   (lib/appstate.js)
+ *   POST /labels {id, name?, color?, deleted?}   -> {id, name, color, deleted, version, devices}
+ *   POST /labels/chats {labelId, chat, add?}     -> {labelId, chat, add, version, devices}
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
 import http from 'node:http'
-import { appStateOf } from './appstate.js'
 import { SimError } from './simulator.js'
 
 const MAX_BODY = 32 * 1024 * 1024 // media bytes travel base64 in /send
@@ -41,8 +43,11 @@ export function routes(sim) {
     'POST /receipt': (body) => sim.receipt(body),
     'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
-    'POST /app-state/key': () => appStateOf(sim.world).shareKey(),
-    'GET /app-state/mutations': () => appStateOf(sim.world).mutations,
+    'POST /app-state/key': () => sim.appState.shareKeyWithAll(),
+    'GET /app-state/mutations': () => sim.appState.mutations,
+    'GET /labels': () => sim.appState.list(),
+    'POST /labels': (body) => sim.editLabel(body),
+    'POST /labels/chats': (body) => sim.labelChat(body),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

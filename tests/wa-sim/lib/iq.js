@@ -6,7 +6,6 @@
  */
 import { child, children } from './nodes.js'
 import { parsePreKeyUpload } from './world.js'
-import { appStateOf } from './appstate.js'
 
 /** @typedef {import('./nodes.js').BinaryNode} BinaryNode */
 
@@ -46,18 +45,25 @@ export const IQ_HANDLERS = {
   'w:g2': (iq, ctx) => ctx.world?.groupQuery(iq),
   // Media upload hosts and auth (Baileys refreshMediaConn).
   'w:m': (iq, ctx) => (child(iq, 'media_conn') ? ctx.world?.mediaConn() : undefined),
-  // App-state resync: every requested collection is already at the asked version, with no
-  // more patches, so Baileys' "until has_more_patches is false" loop ends at once.
-  'w:sync:app:state': (iq, ctx) => [
-    ...recordAppStatePatches(iq, ctx),
-    {
-      tag: 'sync',
-      attrs: {},
-      content: children(child(iq, 'sync'))
-        .filter((c) => c.tag === 'collection')
-        .map((c) => ({ tag: 'collection', attrs: { name: c.attrs.name, version: c.attrs.version ?? '0' } })),
-    },
-  ],
+  // App-state resync (patches a device uploads are kept first, lib/appstate.js): the patches
+  // after the asked version, or, without an app state, every requested collection is already
+  // at the asked version, with no more patches, so Baileys' "until has_more_patches is
+  // false" loop ends at once.
+  'w:sync:app:state': (iq, ctx) => {
+    const appState = ctx.world?.appState
+    if (iq.attrs.type === 'set' && appState && ctx.device) void appState.record(iq, ctx.device.jid)
+    return (
+      appState?.answer(child(iq, 'sync')) ?? [
+        {
+          tag: 'sync',
+          attrs: {},
+          content: children(child(iq, 'sync'))
+            .filter((c) => c.tag === 'collection')
+            .map((c) => ({ tag: 'collection', attrs: { name: c.attrs.name, version: c.attrs.version ?? '0' } })),
+        },
+      ]
+    )
+  },
   md: (iq, ctx) => {
     const remove = child(iq, 'remove-companion-device')
     if (remove?.attrs.jid) ctx.removeDevice(remove.attrs.jid)
@@ -108,17 +114,6 @@ function encrypt(iq, ctx) {
     }
   }
   return undefined
-}
-
-/**
- * A device uploading app-state patches (chatModify): kept, decrypted, by lib/appstate.js.
- * Nothing goes into the answer.
- * @param {BinaryNode} iq @param {IqContext} ctx
- * @returns {BinaryNode[]}
- */
-function recordAppStatePatches(iq, ctx) {
-  if (iq.attrs.type === 'set' && ctx.world && ctx.device) void appStateOf(ctx.world).record(iq, ctx.device.jid)
-  return []
 }
 
 /**

@@ -9,6 +9,7 @@ import { makeServerIdentity } from './certs.js'
 import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
 import { Session } from './session.js'
+import { AppState } from './appstate.js'
 import { World, WorldError } from './world.js'
 
 /** An operation that cannot be carried out now; `status` is the HTTP status to answer. */
@@ -76,6 +77,9 @@ export class Simulator {
     /** @type {Record<string, number>} iqs answered, by xmlns */
     this.iqs = {}
     this.world = new World({ store, media, online: (jid) => this.sessionFor(jid), log: (event, fields) => this.log(event, fields) })
+    /** WhatsApp Business labels as app-state patches (lib/appstate.js); the iqs reach it through the world. */
+    this.appState = new AppState(this.world)
+    this.world.appState = this.appState
     /** @type {import('./session.js').SessionHost} */
     this.host = {
       identity: this.identity,
@@ -166,6 +170,30 @@ export class Simulator {
   /** @param {unknown} body */
   history(body) {
     return this._world(() => this.world.history(asObject(body)))
+  }
+
+  /** @param {unknown} body */
+  editLabel(body) {
+    return this._worldAsync(() => this.appState.editLabel(asObject(body)))
+  }
+
+  /** @param {unknown} body */
+  labelChat(body) {
+    return this._worldAsync(() => this.appState.labelChat(asObject(body)))
+  }
+
+  /**
+   * @template T
+   * @param {() => Promise<T>} fn
+   * @returns {Promise<T>}
+   */
+  async _worldAsync(fn) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof WorldError) throw new SimError(err.status, err.code, err.message)
+      throw err
+    }
   }
 
   /** @param {string|null} to */

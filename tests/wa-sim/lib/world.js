@@ -127,6 +127,8 @@ export class World {
     this.counters = { delivered: 0, offlineDelivered: 0, buildFailures: 0, decryptFailures: 0, nacks: 0, retryReceipts: 0 }
     /** @type {string[]} last decryption errors (diagnostics) */
     this.errors = []
+    /** @type {import('./appstate.js').AppState|null} app-state patches, set by the simulator */
+    this.appState = null
   }
 
   get accountJid() {
@@ -467,6 +469,8 @@ export class World {
    */
   bootstrap(device) {
     if (device.bootstrapped) return
+    // The app-state key first (lib/appstate.js): the bootstrap starts Baileys' full app-state sync.
+    this.appState?.shareKey(device)
     this._sendHistory([device.jid], { syncType: HistoryType.INITIAL_BOOTSTRAP, conversations: [], progress: 100, chunkOrder: 1 }, HistoryType.INITIAL_BOOTSTRAP, () =>
       this.store.update(device.jid, { bootstrapped: true }),
     )
