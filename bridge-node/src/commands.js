@@ -86,6 +86,8 @@ const SOCKET_METHODS = {
   requestPairingCode: { check: (a) => isStr(a[0]), whileConnecting: true },
   updateMediaMessage: { check: (a) => isObj(a[0]) && isObj(a[0].key) },
   downloadMedia: { check: (a) => isObj(a[0]) && isObj(a[0].message) },
+  // (call id, caller jid), both as the `call` event named them.
+  rejectCall: { check: (a) => isStr(a[0]) && isStr(a[1]) && a[1].includes('@') && a.length === 2 },
 }
 
 /**

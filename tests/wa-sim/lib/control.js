@@ -16,6 +16,8 @@
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
+ *   POST /call {from, video?, group?, then?}    -> {id, from, group, video, steps, devices}
+ *   GET  /calls                 -> [{id, from, group, video, steps, devices, acks, rejects}]
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
@@ -38,6 +40,8 @@ export function routes(sim) {
     'POST /receipt': (body) => sim.receipt(body),
     'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
+    'POST /call': (body) => sim.call(body),
+    'GET /calls': () => sim.calls.list(),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

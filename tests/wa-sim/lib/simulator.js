@@ -10,6 +10,7 @@ import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
 import { Session } from './session.js'
 import { World, WorldError } from './world.js'
+import { Calls } from './calls.js'
 
 /** An operation that cannot be carried out now; `status` is the HTTP status to answer. */
 export class SimError extends Error {
@@ -76,6 +77,8 @@ export class Simulator {
     /** @type {Record<string, number>} iqs answered, by xmlns */
     this.iqs = {}
     this.world = new World({ store, media, online: (jid) => this.sessionFor(jid), log: (event, fields) => this.log(event, fields) })
+    /** Calls placed to the account and what its devices did with them (lib/calls.js). */
+    this.calls = new Calls(this.world)
     /** @type {import('./session.js').SessionHost} */
     this.host = {
       identity: this.identity,
@@ -86,6 +89,7 @@ export class Simulator {
       countIq: (xmlns) => void (this.iqs[xmlns] = (this.iqs[xmlns] ?? 0) + 1),
       onClosed: (session) => this.sessions.delete(session),
       world: this.world,
+      calls: this.calls,
     }
   }
 
@@ -166,6 +170,11 @@ export class Simulator {
   /** @param {unknown} body */
   history(body) {
     return this._world(() => this.world.history(asObject(body)))
+  }
+
+  /** @param {unknown} body a contact calls the account (lib/calls.js) */
+  call(body) {
+    return this._world(() => this.calls.place(asObject(body)))
   }
 
   /** @param {string|null} to */
