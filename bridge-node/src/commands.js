@@ -177,6 +177,11 @@ function socketCall(ctx, method, params) {
       wa.reportRead(args[0])
       return null
     }
+    if (method === 'rejectCall') {
+      await sock.rejectCall(args[0], args[1])
+      wa.reportCallRejected(args[0], args[1])
+      return null
+    }
     if (method !== 'sendMessage') return sock[method](...args)
     let result
     try {

@@ -3,7 +3,7 @@
 Like mautrix-whatsapp's `handleWAEvent`: `normalize` looks the event up in `_HANDLERS`, and
 each handler reads its payload (wire-encoded, see `values`) into facts. Events without a
 handler mean nothing to the helpdesk's state and yield no facts: connection.update and
-creds.update are the lifecycle's business, and bridge.*, call, labels.*, blocklist.*,
+creds.update are the lifecycle's business, and bridge.*, labels.*, blocklist.*,
 newsletter and settings events are not modelled.
 
 Failure is per part: a list is read item by item (`_each`), so one message Baileys shaped
@@ -35,6 +35,7 @@ from orchestrator.domain import (
     SyncProgress,
     Unreadable,
 )
+from orchestrator.normalize.calls import read_call
 from orchestrator.normalize.messages import (
     read_message_update,
     read_reaction,
@@ -410,6 +411,10 @@ def _lid_mapping(event: str, data: Any) -> list[Fact]:
     return [_alias(data)]
 
 
+def _calls(event: str, data: Any) -> list[Fact]:
+    return _each(event, data, "calls", read_call)
+
+
 _HANDLERS: dict[str, Handler] = {
     "messages.upsert": _messages_upsert,
     "messages.update": _messages_update,
@@ -429,6 +434,7 @@ _HANDLERS: dict[str, Handler] = {
     "lid-mapping.update": _lid_mapping,
     "bridge.send_failed": _send_failed,
     "bridge.messages_read": _messages_read,
+    "call": _calls,
 }
 
 

@@ -83,6 +83,10 @@ describe('calls through the real bridge', { concurrency: true }, () => {
     const [offer] = await waitStatuses(bridge, placed.id, ['offer'])
     const reply = await bridge.call('rejectCall', [offer.id, offer.from])
     assert.equal(reply.ok, true, JSON.stringify(reply))
+    // Baileys announces nothing for its own reject: the bridge does.
+    const announced = await bridge.next((e) => e.event === 'bridge.call_rejected', { what: 'bridge.call_rejected' })
+    assert.deepEqual({ ...announced.data, timestamp: undefined }, { id: placed.id, from: ana.jid, timestamp: undefined })
+    assert.equal(typeof announced.data.timestamp, 'number')
     const call = await simCall(sim, placed.id)
     assert.equal(call.rejects.length, 1)
     assert.deepEqual({ ...call.rejects[0], id: undefined, to: undefined }, { device: jid, callCreator: ana.jid, count: '0', id: undefined, to: undefined })
