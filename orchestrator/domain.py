@@ -37,6 +37,24 @@ CallOutcome = Literal["ringing", "accepted", "rejected", "missed"]
 ORCH_REJECT_CALLS); missed: nobody answered (timed out, or the caller hung up first)."""
 
 
+CALL_ENDS: dict[str, CallOutcome] = {
+    "accept": "accepted",
+    "reject": "rejected",
+    "timeout": "missed",
+    "terminate": "missed",  # the caller hung up before anyone answered
+}
+"""The Baileys statuses that end the ringing, and the outcome each gives."""
+
+
+def call_outcome(current: CallOutcome | None, status: str) -> CallOutcome:
+    """The outcome of a call at `current` after a step with Baileys' `status`. Only ringing
+    moves: an outcome once reached stays (a terminate after an accept is the end of an
+    answered call, a late signalling step changes nothing)."""
+    if current is not None and current != "ringing":
+        return current
+    return CALL_ENDS.get(status, "ringing")
+
+
 @dataclass(frozen=True, slots=True)
 class CallInfo:
     """What a `type: "call"` Message says about its call."""

@@ -20,6 +20,7 @@ from orchestrator.api import Api, ApiSettings
 from orchestrator.app import create_app
 from orchestrator.applied_log import AppliedLog
 from orchestrator.auth import FailureLimiter, Gate
+from orchestrator.callpolicy import CallCollector, CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.console import Console
@@ -95,6 +96,14 @@ class Runtime:
         self.event_log = EventLog(
             max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
         )
+        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
+        self.calls = CallPolicy(
+            self.bridge,
+            self.pacer,
+            reject=settings.reject_calls,
+            message=settings.call_reject_message,
+            resolve=self.state.resolve,
+        )
         # The lifecycle first: the pipeline streams the connection state it computes.
         consumers: list[Consumer] = [
             self.lifecycle,
@@ -106,6 +115,7 @@ class Runtime:
                 self.writebehind.record,
                 self.views,
             ),
+            self.calls,
         ]
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
         if draw_qr:
@@ -126,7 +136,6 @@ class Runtime:
                 poll_max_timeout=settings.poll_max_timeout,
             ),
         )
-        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
             self.supervisor = BridgeSupervisor(
@@ -148,6 +157,7 @@ class Runtime:
                 self.pacer, self.writebehind, self.state,
             )
         )  # fmt: skip
+        self.registry.register(CallCollector(self.calls))
         self.api = Api(
             self.state,
             self.lifecycle,
@@ -225,6 +235,7 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.calls.close()
             await self.writebehind.close(timeout=10.0)
             await self.store.close()
             self.link.close()

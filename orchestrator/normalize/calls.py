@@ -59,6 +59,27 @@ def read_call(item: Any) -> CallSeen | None:
     )
 
 
+def read_call_rejected(data: Any) -> CallSeen | None:
+    """The bridge's `bridge.call_rejected` `{id, from, timestamp}`: our rejectCall went out.
+    WhatsApp does not echo a reject to the device that sent it, so this is the only news of
+    it; the call's kind and chat come from its earlier steps (the state has them)."""
+    payload = as_dict(data, "data")
+    caller = req_jid(payload, "from", "data")
+    if is_hidden(caller):
+        return None
+    return CallSeen(
+        id=req_str(payload, "id", "data"),
+        chat_id=caller,
+        caller=caller,
+        caller_alt=None,
+        status="reject",
+        timestamp=opt_int(payload.get("timestamp"), "data.timestamp") or 0,
+        offline=False,
+        video=None,
+        is_group=None,
+    )
+
+
 def _seconds(value: Any) -> int:
     """A Date as the bridge encodes it (`{"$date": ms}`), in unix seconds. handleCall builds
     it from the stanza's `t`; a stanza without one gives an invalid Date (`$date` NaN,

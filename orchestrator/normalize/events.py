@@ -35,7 +35,7 @@ from orchestrator.domain import (
     SyncProgress,
     Unreadable,
 )
-from orchestrator.normalize.calls import read_call
+from orchestrator.normalize.calls import read_call, read_call_rejected
 from orchestrator.normalize.messages import (
     read_message_update,
     read_reaction,
@@ -415,6 +415,11 @@ def _calls(event: str, data: Any) -> list[Fact]:
     return _each(event, data, "calls", read_call)
 
 
+def _call_rejected(event: str, data: Any) -> list[Fact]:
+    fact = read_call_rejected(data)
+    return [] if fact is None else [fact]
+
+
 _HANDLERS: dict[str, Handler] = {
     "messages.upsert": _messages_upsert,
     "messages.update": _messages_update,
@@ -435,6 +440,7 @@ _HANDLERS: dict[str, Handler] = {
     "bridge.send_failed": _send_failed,
     "bridge.messages_read": _messages_read,
     "call": _calls,
+    "bridge.call_rejected": _call_rejected,
 }
 
 

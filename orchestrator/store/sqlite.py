@@ -131,6 +131,10 @@ UPGRADES = [
     # "Billing" and "billing" are one tag, "/Hi" and "/hi" one shortcut. SQLite's lower() folds
     # ASCII letters only (no ICU here); PostgreSQL's folds by its locale.
     _unique_folded("tags", "name") + _unique_folded("quick_replies", "shortcut"),
+    # A call message's call: JSON {"direction", "kind", "outcome", "isGroup", "status"}.
+    """
+    ALTER TABLE wa_messages ADD COLUMN call TEXT;
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -139,10 +143,10 @@ CHAT_COLUMNS = (
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
-    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
+    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival", "call",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
-JSON_COLUMNS = {"media", "reactions", "participants"}
+JSON_COLUMNS = {"media", "reactions", "participants", "call"}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:

@@ -35,6 +35,7 @@ from orchestrator.domain import (
     Unreadable,
 )
 from orchestrator.normalize import SELF, normalize
+from tests.normalize.test_calls import CALL_EXPECTED
 from tests.normalize.conftest import (
     ANA_LID,
     ANA_PN,
@@ -369,7 +370,7 @@ EXPECTED: dict[str, list[Fact]] = {
     "ignored_connection": [],
     "ignored_creds": [],
     "ignored_history_status": [],
-    "ignored_call": [],
+    **CALL_EXPECTED,
     "ignored_blocklist": [],
     "ignored_labels": [],
     "ignored_newsletter": [],

@@ -73,7 +73,10 @@ describe('calls through the real bridge', { concurrency: true }, () => {
     assert.equal(offer.isGroup, true)
     assert.equal(offer.groupJid, group.jid)
     assert.equal(offer.from, bob.jid)
-    assert.deepEqual([accept.isVideo, accept.isGroup, end.isVideo, end.isGroup], [true, true, true, true])
+    assert.deepEqual([accept.isVideo, accept.isGroup], [true, true])
+    // The accept ended Baileys' memory of the offer (callOfferCache.del), so the terminate
+    // carries the kind only when Baileys handled it before the accept's delete finished.
+    assert.equal(end.from, bob.jid)
   })
 
   test('rejectCall: the simulator records the reject for that call id and acks it; bad arguments are refused', async (t) => {
