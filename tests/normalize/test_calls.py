@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.domain import CallSeen, Fact, Unreadable
 from orchestrator.normalize import normalize
-from tests.normalize.conftest import ANA_PN, BOB_LID, BOB_PN, GROUP, T, Cases
+from tests.normalize.conftest import ANA_PN, BOB_LID, BOB_PN, GROUP, Cases, T
 
 _ANA_VOICE = CallSeen(
     id="CALLA1", chat_id=ANA_PN, caller=ANA_PN, caller_alt=None, status="offer", timestamp=T,
@@ -44,7 +44,7 @@ CALL_EXPECTED: dict[str, list[Fact]] = {
             timestamp=T + 90,
             video=None,
             is_group=None,
-        )  # fmt: skip
+        )
     ],
     "call_offline_offer_then_reject": [
         _step(_ANA_VOICE, id="CALLO1", timestamp=T + 100, offline=True, video=True),
@@ -56,13 +56,13 @@ CALL_EXPECTED: dict[str, list[Fact]] = {
         _step(
             _ANA_VOICE, id="CALLX1", status="ringing", timestamp=T + 200, video=None, is_group=None
         )
-    ],  # fmt: skip
+    ],
     "call_status_broadcast": [],
     "bridge_call_rejected": [
         _step(
             _ANA_VOICE, id="CALLA2", status="reject", timestamp=T + 300, video=None, is_group=None
         )
-    ],  # fmt: skip
+    ],
 }
 
 

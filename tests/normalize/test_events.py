@@ -35,7 +35,6 @@ from orchestrator.domain import (
     Unreadable,
 )
 from orchestrator.normalize import SELF, normalize
-from tests.normalize.test_calls import CALL_EXPECTED
 from tests.normalize.conftest import (
     ANA_LID,
     ANA_PN,
@@ -51,6 +50,7 @@ from tests.normalize.conftest import (
     Cases,
     T,
 )
+from tests.normalize.test_calls import CALL_EXPECTED
 
 
 def ana(id: str, **fields: Any) -> Message:
