@@ -122,6 +122,10 @@ class CallPolicy:
         self.messages += 1
         log.info("sent reject message %s to %s for call %s", message_id, chat_id, call.id)
 
+    async def drain(self) -> None:
+        """Until the declines under way are done."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel the declines under way (at shutdown)."""
         for task in list(self._tasks):
