@@ -1,6 +1,6 @@
-"""A call message's `call` survives the store, on every backend (SQLite upgrade 6 and the
-Supabase migration 20261205120000_message_call.sql), and a restarted state updates it in
-place."""
+"""A call message's `call` survives the store, on every backend (the SQLite upgrade that adds
+`wa_messages.call`, and supabase/migrations/20261205120200_message_call.sql), and a restarted
+state updates it in place."""
 
 from __future__ import annotations
 
