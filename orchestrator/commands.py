@@ -44,12 +44,13 @@ DOWNLOAD_MEDIA = Method(
 )
 PAIRING_CODE = Method("requestPairingCode")
 CHAT_MODIFY = Method("chatModify", timeout=30.0)  # an app-state patch: resync, encode, send
+REJECT_CALL = Method("rejectCall", timeout=30.0)
 
 METHODS = {
     m.name: m
     for m in (
         REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
-        PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE,
+        PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE, REJECT_CALL,
     )
 }  # fmt: skip
 
@@ -139,6 +140,11 @@ class Bridge:
             raise CommandError(
                 DOWNLOAD_MEDIA.name, "bad_result", "no bytes in the answer"
             ) from None
+
+    async def reject_call(self, call_id: str, caller: str) -> None:
+        """Decline a ringing call (the `call` event's `id` and `from`). The bridge publishes
+        `bridge.call_rejected` once it went out."""
+        await self._call(REJECT_CALL, [call_id, caller])
 
     # ---- people and groups ---------------------------------------------------------------
 

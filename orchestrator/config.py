@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     """Failed authentications from one address per minute before it gets 429."""
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
+    reject_calls: bool = False
+    """Decline every incoming WhatsApp call as it rings (Baileys' rejectCall)."""
+    call_reject_message: str | None = Field(None, min_length=1, max_length=4096)
+    """With reject_calls: the text sent to the caller of each rejected call (paced as a send)."""
 
     jwks_url: str | None = None
     """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""

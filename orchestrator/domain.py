@@ -31,6 +31,43 @@ class Reaction:
     sender: str
 
 
+CallDirection = Literal["incoming", "outgoing"]
+CallKind = Literal["voice", "video"]
+CallOutcome = Literal["ringing", "accepted", "rejected", "missed"]
+"""ringing: offered, not answered yet; accepted: answered on one of the account's devices
+(stays accepted when the call ends); rejected: declined on one of them (or by
+ORCH_REJECT_CALLS); missed: nobody answered (timed out, or the caller hung up first)."""
+
+
+CALL_ENDS: dict[str, CallOutcome] = {
+    "accept": "accepted",
+    "reject": "rejected",
+    "timeout": "missed",
+    "terminate": "missed",  # the caller hung up before anyone answered
+}
+"""The Baileys statuses that end the ringing, and the outcome each gives."""
+
+
+def call_outcome(current: CallOutcome | None, status: str) -> CallOutcome:
+    """The outcome of a call at `current` after a step with Baileys' `status`. Only ringing
+    moves: an outcome once reached stays (a terminate after an accept is the end of an
+    answered call, a late signalling step changes nothing)."""
+    if current is not None and current != "ringing":
+        return current
+    return CALL_ENDS.get(status, "ringing")
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What a `type: "call"` Message says about its call."""
+
+    direction: CallDirection
+    kind: CallKind
+    outcome: CallOutcome
+    is_group: bool
+    status: str  # the last status Baileys reported (WACallUpdateType: offer, timeout, ...)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     id: str
@@ -56,6 +93,7 @@ class Message:
     arrival: int = field(default=0, compare=False, repr=False)
     """When we first saw it (microseconds, increasing): orders messages of the same second,
     which WhatsApp's timestamps cannot. 0 until the state takes it in."""
+    call: CallInfo | None = None  # for type "call"
 
 
 def with_arrival(message: Message, arrival: int) -> Message:
@@ -202,6 +240,23 @@ class ChatLabelled:
 
 
 @dataclass(frozen=True, slots=True)
+class CallSeen:
+    """call: one signalling step of a call (Baileys' WACallEvent). The state files it as a
+    Message `type: "call"` with id = the call id, and updates that message on later steps."""
+
+    id: str  # the call id
+    chat_id: str  # the group of a group call, else the caller
+    caller: str  # `from`: who placed the call (a LID or a phone jid)
+    caller_alt: str | None  # `callerPn`: the caller's phone jid when `from` is a LID
+    status: str  # offer ringing preaccept transport relaylatency timeout reject accept terminate
+    timestamp: int  # unix seconds of this step
+    offline: bool  # delivered while the account was offline
+    video: bool | None  # None: not said (a step whose offer Baileys did not see)
+    is_group: bool | None
+    direction: CallDirection = "incoming"
+
+
+@dataclass(frozen=True, slots=True)
 class Unreadable:
     """Part of an event that could not be read: counted, logged at debug, never raised."""
 
@@ -225,4 +280,5 @@ Fact = (
     | Unreadable
     | LabelEdited
     | ChatLabelled
+    | CallSeen
 )

@@ -21,6 +21,7 @@ from orchestrator.api import Api, ApiSettings
 from orchestrator.app import create_app
 from orchestrator.applied_log import AppliedLog
 from orchestrator.auth import FailureLimiter, Gate
+from orchestrator.callpolicy import CallCollector, CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.console import Console
@@ -104,6 +105,14 @@ class Runtime:
         self.event_log = EventLog(
             max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
         )
+        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
+        self.calls = CallPolicy(
+            self.bridge,
+            self.pacer,
+            reject=settings.reject_calls,
+            message=settings.call_reject_message,
+            resolve=self.state.resolve,
+        )
         # The lifecycle first: the pipeline streams the connection state it computes.
         consumers: list[Consumer] = [
             self.lifecycle,
@@ -115,6 +124,7 @@ class Runtime:
                 self.writebehind.record,
                 self.views,
             ),
+            self.calls,
         ]
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
         if draw_qr:
@@ -136,7 +146,6 @@ class Runtime:
             ),
         )
         self.media_store = open_media_store(settings)
-        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge:
             self.supervisor = BridgeSupervisor(
@@ -158,6 +167,7 @@ class Runtime:
                 self.pacer, self.writebehind, self.state,
             )
         )  # fmt: skip
+        self.registry.register(CallCollector(self.calls))
         self.api = Api(
             self.state,
             self.lifecycle,
@@ -243,6 +253,7 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.calls.close()
             await self.writebehind.close(timeout=10.0)
             await self.store.close()
             self.link.close()

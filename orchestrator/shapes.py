@@ -17,12 +17,12 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import Field, StringConstraints
 from typing_extensions import TypedDict
 
-from orchestrator.domain import AdminRole
+from orchestrator.domain import AdminRole, CallDirection, CallKind, CallOutcome
 
 AckStatus = Literal["error", "pending", "sent", "delivered", "read", "played"]
 MessageType = Literal[
     "text", "image", "video", "audio", "document", "sticker", "location", "contact", "poll",
-    "reaction", "unknown",
+    "reaction", "unknown", "call",
     "waiting",  # could not be decrypted (yet): text null; becomes its content in place
 ]  # fmt: skip
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
@@ -51,6 +51,23 @@ class Reaction(TypedDict):
     sender: str
 
 
+class CallInfo(TypedDict):
+    direction: Annotated[
+        CallDirection,
+        Field(description="incoming: made to this number (Baileys reports no other kind yet)"),
+    ]
+    kind: CallKind
+    outcome: Annotated[
+        CallOutcome,
+        Field(
+            description="ringing; accepted (answered on one of the account's devices); "
+            "rejected (declined there, or by ORCH_REJECT_CALLS); missed (nobody answered: it "
+            "timed out or the caller hung up first; counts as unread)"
+        ),
+    ]
+    isGroup: bool
+
+
 class Message(TypedDict):
     id: Annotated[str, Field(description="WhatsApp's key.id")]
     chatId: str
@@ -68,6 +85,9 @@ class Message(TypedDict):
     edited: bool
     deleted: bool
     reactions: list[Reaction]
+    call: NotRequired[
+        Annotated[CallInfo, Field(description='on type "call" only: the call and its outcome')]
+    ]
 
 
 class Participant(TypedDict):
@@ -233,6 +253,30 @@ class SyncProgress(TypedDict):
     isLatest: bool | None
 
 
+# Functional form: "from" is a Python keyword.
+CallEvent = TypedDict(
+    "CallEvent",
+    {
+        "id": Annotated[str, Field(description="the call id, also the id of its call Message")],
+        "chatId": Annotated[str, Field(description="the caller's chat, or the group's")],
+        "from": Annotated[str, Field(description="the caller's jid")],
+        "direction": CallDirection,
+        "kind": CallKind,
+        "isGroup": bool,
+        "status": Annotated[
+            str,
+            Field(
+                description="this step, as Baileys named it: offer, ringing, preaccept, "
+                "transport, relaylatency, accept, reject, timeout, terminate"
+            ),
+        ],
+        "outcome": CallOutcome,
+        "timestamp": Annotated[int, Field(description="unix seconds of this step")],
+        "offline": Annotated[bool, Field(description="delivered while the number was offline")],
+    },
+)
+
+
 class Resync(TypedDict):
     reason: Annotated[str, Field(description="refetch the REST snapshots, then carry on")]
 
@@ -274,14 +318,14 @@ EVENT_DATA: dict[str, Any] = {
     "tags_changed": TagsChanged,
     "note_added": NoteAdded,
     "label_update": LabelUpdate,
+    "call": CallEvent,
 }
 """Each stream event type and the shape of its `data`: the one list of event types."""
 
 EventType = Literal[
     "connection_status", "qr", "new_message", "message_update", "message_ack", "new_chat",
     "chat_update", "chat_deleted", "contact_update", "presence", "sync_progress", "resync",
-    "assignment_changed", "tags_changed", "note_added",
-    "label_update",
+    "assignment_changed", "tags_changed", "note_added", "label_update", "call",
 ]  # fmt: skip
 """The same names, for mypy (a test checks the two agree)."""
 

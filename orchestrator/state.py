@@ -143,6 +143,9 @@ class State:
         self._history_loaded = False
         # Every waiting (undecryptable) message, held in a chat's window or not.
         self.waiting = WaitingIndex()
+        # Call id -> the chat its message went to: a later step of a group call names only the
+        # caller (Baileys keeps the group jid for the offer). Bounded: calls end in minutes.
+        self._calls: dict[str, str] = {}
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -255,6 +258,8 @@ class State:
                         self._chat_removed(fact, changes)
                     case d.ChatRemovedAllMessages():
                         self._chat_cleared(fact, changes)
+                    case d.CallSeen():
+                        self._call_seen(fact, changes)
                     case d.Unreadable():
                         self.stats.unreadable += 1
                         self.last_unreadable = fact
@@ -512,6 +517,74 @@ class State:
             return
         out.append(Change("new_chat" if is_new else "chat_update", chat.id, chat))
 
+    def _call_seen(self, fact: d.CallSeen, out: list[Change]) -> None:
+        """A call's first step becomes a Message `type: "call"` (id = the call id) in the
+        caller's chat, or the group's; later steps update it in place. A missed incoming call
+        counts as unread. Every step that changed something also goes out as a `call`."""
+        if fact.caller_alt:
+            self._learn_alias(fact.caller, fact.caller_alt, out)
+        chat = self.chats.get(self.resolve(self._calls.get(fact.id, fact.chat_id)))
+        existing = chat.get(fact.id) if chat is not None else None
+        if chat is not None and existing is not None:
+            if existing.call is not None:
+                self._call_step(chat, existing, existing.call, fact, out)
+            return  # a message that is not a call under the call's id: not ours to touch
+        outcome = d.call_outcome(None, fact.status)
+        info = d.CallInfo(
+            direction=fact.direction,
+            kind="video" if fact.video else "voice",
+            outcome=outcome,
+            is_group=bool(fact.is_group) or is_group(fact.chat_id),
+            status=fact.status,
+        )
+        message = d.Message(
+            id=fact.id,
+            chat_id=self.resolve(fact.chat_id),
+            chat_alt=None,
+            from_me=fact.direction == "outgoing",
+            sender=self.resolve(fact.caller),
+            sender_alt=None,
+            sender_name=None,
+            timestamp=fact.timestamp,
+            type="call",
+            text=None,
+            quoted_id=None,
+            media=None,
+            ack=d.ACK_DELIVERED,
+            call=info,
+        )
+        self._calls[fact.id] = message.chat_id
+        if len(self._calls) > MAX_CALLS:
+            del self._calls[next(iter(self._calls))]
+        self._message_seen(d.MessageSeen(message, live=False), out)
+        chat = self.chats[message.chat_id]
+        if _unread_call(info):
+            chat.unread_count += 1
+            self._chat_updated(chat, out)
+        out.append(Change("call", chat.id, _call_event(message, info, fact)))
+
+    def _call_step(
+        self, chat: Chat, message: d.Message, info: d.CallInfo, fact: d.CallSeen, out: list[Change]
+    ) -> None:
+        outcome = d.call_outcome(info.outcome, fact.status)
+        ended = info.outcome != "ringing"
+        if fact.status == info.status or (ended and fact.status not in d.CALL_ENDS):
+            return  # seen, or a signalling step that arrived after the end
+        updated_info = dataclasses.replace(
+            info,
+            outcome=outcome,
+            status=fact.status,
+            kind=info.kind if fact.video is None else "video" if fact.video else "voice",
+            is_group=info.is_group or bool(fact.is_group),
+        )
+        updated = dataclasses.replace(message, call=updated_info)
+        self._replace(chat, updated)
+        out.append(Change("message_update", chat.id, updated))
+        if _unread_call(updated_info) and not _unread_call(info):
+            chat.unread_count += 1
+            self._chat_updated(chat, out)
+        out.append(Change("call", chat.id, _call_event(updated, updated_info, fact)))
+
     # ---- internals ----------------------------------------------------------------------
 
     def _learn_alias(self, a: str, b: str, out: list[Change]) -> None:
@@ -656,6 +729,30 @@ class State:
                 self._evict_oldest(victim)
             if self.stats.messages <= self.max_messages:
                 return
+
+
+MAX_CALLS = 1000  # calls whose chat the state remembers by call id
+
+
+def _unread_call(info: d.CallInfo) -> bool:
+    """A missed incoming call waits for someone to call back, like an unread message."""
+    return info.outcome == "missed" and info.direction == "incoming"
+
+
+def _call_event(message: d.Message, info: d.CallInfo, fact: d.CallSeen) -> dict[str, Any]:
+    """The `call` stream event: this step of the call, and where the call now stands."""
+    return {
+        "id": message.id,
+        "chatId": message.chat_id,
+        "from": message.sender,
+        "direction": info.direction,
+        "kind": info.kind,
+        "isGroup": info.is_group,
+        "status": fact.status,
+        "outcome": info.outcome,
+        "timestamp": fact.timestamp,
+        "offline": fact.offline,
+    }
 
 
 def _merge(old: d.Message, new: d.Message) -> d.Message:

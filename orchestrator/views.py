@@ -55,7 +55,7 @@ class Views:
     def message(self, message: d.Message) -> s.Message:
         media = message.media
         sender = message.sender
-        return {
+        view: s.Message = {
             "id": message.id,
             "chatId": message.chat_id,
             "fromMe": message.from_me,
@@ -82,6 +82,15 @@ class Views:
             "deleted": message.deleted,
             "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
         }
+        call = message.call
+        if call is not None:
+            view["call"] = {
+                "direction": call.direction,
+                "kind": call.kind,
+                "outcome": call.outcome,
+                "isGroup": call.is_group,
+            }
+        return view
 
     def chat(self, chat: Chat) -> s.Chat:
         last = chat.last_message

@@ -86,6 +86,8 @@ const SOCKET_METHODS = {
   requestPairingCode: { check: (a) => isStr(a[0]), whileConnecting: true },
   updateMediaMessage: { check: (a) => isObj(a[0]) && isObj(a[0].key) },
   downloadMedia: { check: (a) => isObj(a[0]) && isObj(a[0].message) },
+  // (call id, caller jid), both as the `call` event named them.
+  rejectCall: { check: (a) => isStr(a[0]) && isStr(a[1]) && a[1].includes('@') && a.length === 2 },
 }
 
 /**
@@ -173,6 +175,11 @@ function socketCall(ctx, method, params) {
       // Read receipts change nothing Baileys announces: this event is how the orchestrator,
       // and through it every agent, learns the chat was read.
       wa.reportRead(args[0])
+      return null
+    }
+    if (method === 'rejectCall') {
+      await sock.rejectCall(args[0], args[1])
+      wa.reportCallRejected(args[0], args[1])
       return null
     }
     if (method !== 'sendMessage') return sock[method](...args)

@@ -258,6 +258,15 @@ export class WhatsApp {
     this._publishSafe('bridge.messages_read', { keys })
   }
 
+  /**
+   * Publish `bridge.call_rejected` after rejectCall: WhatsApp does not echo a reject back to
+   * the device that sent it, so nothing else tells the orchestrator the call was declined.
+   * @param {string} id the call id @param {string} from the caller's jid
+   */
+  reportCallRejected(id, from) {
+    this._publishSafe('bridge.call_rejected', { id, from, timestamp: Math.floor(Date.now() / 1000) })
+  }
+
   _publishSafe(event, data) {
     try {
       this.publish(event, data)

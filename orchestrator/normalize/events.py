@@ -3,7 +3,7 @@
 Like mautrix-whatsapp's `handleWAEvent`: `normalize` looks the event up in `_HANDLERS`, and
 each handler reads its payload (wire-encoded, see `values`) into facts. Events without a
 handler mean nothing to the helpdesk's state and yield no facts: connection.update and
-creds.update are the lifecycle's business, and bridge.*, call, blocklist.*,
+creds.update are the lifecycle's business, and bridge.*, blocklist.*,
 newsletter and settings events are not modelled.
 
 Failure is per part: a list is read item by item (`_each`), so one message Baileys shaped
@@ -35,6 +35,7 @@ from orchestrator.domain import (
     SyncProgress,
     Unreadable,
 )
+from orchestrator.normalize.calls import read_call, read_call_rejected
 from orchestrator.normalize.labels import read_label_association, read_label_edit
 from orchestrator.normalize.messages import (
     read_message_update,
@@ -411,6 +412,15 @@ def _lid_mapping(event: str, data: Any) -> list[Fact]:
     return [_alias(data)]
 
 
+def _calls(event: str, data: Any) -> list[Fact]:
+    return _each(event, data, "calls", read_call)
+
+
+def _call_rejected(event: str, data: Any) -> list[Fact]:
+    fact = read_call_rejected(data)
+    return [] if fact is None else [fact]
+
+
 _HANDLERS: dict[str, Handler] = {
     "messages.upsert": _messages_upsert,
     "messages.update": _messages_update,
@@ -432,6 +442,8 @@ _HANDLERS: dict[str, Handler] = {
     "bridge.messages_read": _messages_read,
     "labels.edit": read_label_edit,
     "labels.association": read_label_association,
+    "call": _calls,
+    "bridge.call_rejected": _call_rejected,
 }
 
 

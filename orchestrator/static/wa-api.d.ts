@@ -86,6 +86,41 @@ export interface BridgeStatus {
   nextStartAt: number | null
 }
 
+export interface CallEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'call'
+  data: CallEvent
+}
+
+export interface CallEvent {
+  /** the call id, also the id of its call Message */
+  id: string
+  /** the caller's chat, or the group's */
+  chatId: string
+  /** the caller's jid */
+  from: string
+  direction: 'incoming' | 'outgoing'
+  kind: 'voice' | 'video'
+  isGroup: boolean
+  /** this step, as Baileys named it: offer, ringing, preaccept, transport, relaylatency, accept, reject, timeout, terminate */
+  status: string
+  outcome: 'ringing' | 'accepted' | 'rejected' | 'missed'
+  /** unix seconds of this step */
+  timestamp: number
+  /** delivered while the number was offline */
+  offline: boolean
+}
+
+export interface CallInfo {
+  /** incoming: made to this number (Baileys reports no other kind yet) */
+  direction: 'incoming' | 'outgoing'
+  kind: 'voice' | 'video'
+  /** ringing; accepted (answered on one of the account's devices); rejected (declined there, or by ORCH_REJECT_CALLS); missed (nobody answered: it timed out or the caller hung up first; counts as unread) */
+  outcome: 'ringing' | 'accepted' | 'rejected' | 'missed'
+  isGroup: boolean
+}
+
 export interface Chat {
   /** jid */
   id: string
@@ -204,7 +239,7 @@ export interface EditBody {
   text: string
 }
 
-export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope | CallEnvelope
 
 export interface ForwardBody {
   /** a message in any chat you may see */
@@ -290,7 +325,7 @@ export interface Message {
   senderName: string | null
   /** unix seconds, the message's own time */
   timestamp: number
-  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown' | 'waiting'
+  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown' | 'call' | 'waiting'
   /** for unknown: WhatsApp's message kind */
   rawKind: string | null
   /** body or caption */
@@ -303,6 +338,8 @@ export interface Message {
   edited: boolean
   deleted: boolean
   reactions: Reaction[]
+  /** on type "call" only: the call and its outcome */
+  call?: CallInfo
 }
 
 export interface MessageAck {
@@ -582,6 +619,6 @@ export interface TagsChangedEnvelope {
   data: TagsChanged
 }
 
-export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update'
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call'
 
 export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

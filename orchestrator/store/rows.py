@@ -85,7 +85,27 @@ def message_row(message: d.Message) -> Row:
         "reactions": [{"emoji": r.emoji, "sender": r.sender} for r in message.reactions],
         "raw": message.raw.decode() if message.raw else None,
         "arrival": message.arrival,
+        "call": None if message.call is None else _call_row(message.call),
     }
+
+
+def _call_row(call: d.CallInfo) -> dict[str, Any]:
+    return {
+        "direction": call.direction,
+        "kind": call.kind,
+        "outcome": call.outcome,
+        "isGroup": call.is_group,
+        "status": call.status,
+    }
+
+
+def _call(value: Any) -> d.CallInfo | None:
+    if value is None:
+        return None
+    call = _json(value)
+    return d.CallInfo(
+        call["direction"], call["kind"], call["outcome"], call["isGroup"], call["status"]
+    )
 
 
 def _json(value: Any) -> Any:
@@ -125,6 +145,7 @@ def message_from_row(row: Row) -> d.Message:
         reactions=_reactions(row.get("reactions")),
         raw=(row.get("raw") or "").encode(),
         arrival=int(row.get("arrival") or 0),
+        call=_call(row.get("call")),
     )
 
 

@@ -143,6 +143,10 @@ UPGRADES = [
     );
     ALTER TABLE wa_chats ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
     """,
+    # A call message's call: JSON {"direction", "kind", "outcome", "isGroup", "status"}.
+    """
+    ALTER TABLE wa_messages ADD COLUMN call TEXT;
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -151,11 +155,11 @@ CHAT_COLUMNS = (
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "chat_id", "id", "from_me", "sender", "sender_name", "ts", "type", "raw_kind", "body",
-    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival",
+    "quoted_id", "media", "ack", "edited", "deleted", "reactions", "raw", "arrival", "call",
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
 LABEL_COLUMNS = ("id", "name", "color", "deleted", "predefined_id")
-JSON_COLUMNS = {"media", "reactions", "participants", "labels"}
+JSON_COLUMNS = {"media", "reactions", "participants", "labels", "call"}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:

@@ -20,6 +20,8 @@ export function describe(envelope: Envelope): string {
     case 'assignment_changed': return envelope.data.assignment?.agentId ?? 'released'
     case 'tags_changed': return envelope.data.tags.map((tag) => tag.name).join(',')
     case 'note_added': return envelope.data.note.body
+    case 'label_update': return envelope.data.deleted ? '' : envelope.data.name
+    case 'call': return `${envelope.data.kind} ${envelope.data.outcome}`
     default: {
       const unhandled: never = envelope
       return unhandled

@@ -52,6 +52,7 @@ from tests.normalize.conftest import (
     Cases,
     T,
 )
+from tests.normalize.test_calls import CALL_EXPECTED
 
 
 def ana(id: str, **fields: Any) -> Message:
@@ -371,7 +372,7 @@ EXPECTED: dict[str, list[Fact]] = {
     "ignored_connection": [],
     "ignored_creds": [],
     "ignored_history_status": [],
-    "ignored_call": [],
+    **CALL_EXPECTED,
     "ignored_blocklist": [],
     "label_edit": [LabelEdited("5", "VIP", 3, False)],
     "label_edit_first_colour": [LabelEdited("6", "New customer", 0, False, "1")],

@@ -21,6 +21,8 @@
  *   GET  /labels                -> {labels, chats, version, counters}   (lib/appstate.js)
  *   POST /labels {id, name?, color?, deleted?}   -> {id, name, color, deleted, version, devices}
  *   POST /labels/chats {labelId, chat, add?}     -> {labelId, chat, add, version, devices}
+ *   POST /call {from, video?, group?, then?}    -> {id, from, group, video, steps, devices}
+ *   GET  /calls                 -> [{id, from, group, video, steps, devices, acks, rejects}]
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
@@ -48,6 +50,8 @@ export function routes(sim) {
     'GET /labels': () => sim.appState.list(),
     'POST /labels': (body) => sim.editLabel(body),
     'POST /labels/chats': (body) => sim.labelChat(body),
+    'POST /call': (body) => sim.call(body),
+    'GET /calls': () => sim.calls.list(),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

@@ -31,6 +31,7 @@ const STREAM_END_GRACE_MS = 300
  * @property {(xmlns: string) => void} countIq
  * @property {(session: Session) => void} onClosed
  * @property {import('./world.js').World} world contacts, groups and the traffic with them
+ * @property {import('./calls.js').Calls} calls calls placed to the account
  */
 
 /**
@@ -182,6 +183,11 @@ export class Session {
       }
       if (node.tag === 'ack') {
         world.ackFromDevice(node)
+        if (node.attrs.class === 'call') this.host.calls.ackFromDevice(this.device, node)
+        return
+      }
+      if (node.tag === 'call') {
+        this.send(this.host.calls.fromDevice(this.device, node))
         return
       }
     }

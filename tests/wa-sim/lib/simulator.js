@@ -11,6 +11,7 @@ import { parseQr } from './pairing.js'
 import { Session } from './session.js'
 import { AppState } from './appstate.js'
 import { World, WorldError } from './world.js'
+import { Calls } from './calls.js'
 
 /** An operation that cannot be carried out now; `status` is the HTTP status to answer. */
 export class SimError extends Error {
@@ -80,6 +81,8 @@ export class Simulator {
     /** WhatsApp Business labels as app-state patches (lib/appstate.js); the iqs reach it through the world. */
     this.appState = new AppState(this.world)
     this.world.appState = this.appState
+    /** Calls placed to the account and what its devices did with them (lib/calls.js). */
+    this.calls = new Calls(this.world)
     /** @type {import('./session.js').SessionHost} */
     this.host = {
       identity: this.identity,
@@ -90,6 +93,7 @@ export class Simulator {
       countIq: (xmlns) => void (this.iqs[xmlns] = (this.iqs[xmlns] ?? 0) + 1),
       onClosed: (session) => this.sessions.delete(session),
       world: this.world,
+      calls: this.calls,
     }
   }
 
@@ -194,6 +198,11 @@ export class Simulator {
       if (err instanceof WorldError) throw new SimError(err.status, err.code, err.message)
       throw err
     }
+  }
+
+  /** @param {unknown} body a contact calls the account (lib/calls.js) */
+  call(body) {
+    return this._world(() => this.calls.place(asObject(body)))
   }
 
   /** @param {string|null} to */
