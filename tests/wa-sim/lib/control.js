@@ -16,6 +16,9 @@
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
+ *   POST /typing {from, state, to?}             -> {from, to, state, devices} a contact's chat state
+ *   GET  /presences             -> [{t, from, kind, to, state, name?}] presence/chatstate devices sent
+ *   POST /account {name}        -> {name} the business name devices pair with
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
@@ -38,6 +41,9 @@ export function routes(sim) {
     'POST /receipt': (body) => sim.receipt(body),
     'GET /receipts': () => sim.world.receipts,
     'POST /history': (body) => sim.history(body),
+    'POST /typing': (body) => sim.typing(body),
+    'GET /presences': () => sim.presences.list(),
+    'POST /account': (body) => sim.setAccount(body),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

@@ -31,6 +31,8 @@ const STREAM_END_GRACE_MS = 300
  * @property {(xmlns: string) => void} countIq
  * @property {(session: Session) => void} onClosed
  * @property {import('./world.js').World} world contacts, groups and the traffic with them
+ * @property {import('./presence.js').Presences} [presences] what devices announce (presence, chat states)
+ * @property {() => string|null} [accountName] the business name devices pair with
  */
 
 /**
@@ -184,6 +186,10 @@ export class Session {
         world.ackFromDevice(node)
         return
       }
+      if ((node.tag === 'presence' || node.tag === 'chatstate') && this.host.presences) {
+        this.host.presences.fromDevice(this, node)
+        return
+      }
     }
     if (node.tag !== 'iq') return // presence, chatstate, ib unified_session: nothing to answer
     const type = node.attrs.type
@@ -222,7 +228,8 @@ export class Session {
     const device = store.allocate()
     const platform = 'smba'
     const iqId = this._iqId()
-    const { node, deviceDetails } = pairSuccessIq({ id: iqId, qr, accountKey: store.accountKey, device, keyIndex: 1, platform })
+    const bizName = this.host.accountName?.() ?? undefined
+    const { node, deviceDetails } = pairSuccessIq({ id: iqId, qr, accountKey: store.accountKey, device, keyIndex: 1, platform, bizName })
     return new Promise((resolve, reject) => {
       this.pairing = { iqId, qr, device, deviceDetails, platform, resolve, reject }
       this.status = 'pairing'

@@ -8,6 +8,7 @@
 import { makeServerIdentity } from './certs.js'
 import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
+import { PresenceError, Presences } from './presence.js'
 import { Session } from './session.js'
 import { World, WorldError } from './world.js'
 
@@ -76,6 +77,9 @@ export class Simulator {
     /** @type {Record<string, number>} iqs answered, by xmlns */
     this.iqs = {}
     this.world = new World({ store, media, online: (jid) => this.sessionFor(jid), log: (event, fields) => this.log(event, fields) })
+    this.presences = new Presences({ world: this.world, online: () => this._online(), log: (event, fields) => this.log(event, fields) })
+    /** @type {string|null} the account's business name, given to devices as they pair (POST /account) */
+    this.accountName = null
     /** @type {import('./session.js').SessionHost} */
     this.host = {
       identity: this.identity,
@@ -86,6 +90,8 @@ export class Simulator {
       countIq: (xmlns) => void (this.iqs[xmlns] = (this.iqs[xmlns] ?? 0) + 1),
       onClosed: (session) => this.sessions.delete(session),
       world: this.world,
+      presences: this.presences,
+      accountName: () => this.accountName,
     }
   }
 
@@ -166,6 +172,29 @@ export class Simulator {
   /** @param {unknown} body */
   history(body) {
     return this._world(() => this.world.history(asObject(body)))
+  }
+
+  /** @param {unknown} body */
+  typing(body) {
+    try {
+      return this.presences.typing(asObject(body))
+    } catch (err) {
+      if (err instanceof PresenceError || err instanceof WorldError) throw new SimError(err.status, err.code, err.message)
+      throw err
+    }
+  }
+
+  /**
+   * Set the account's name. Baileys only announces `available`/`unavailable` (and so
+   * `markOnlineOnConnect`) when it knows one; without app-state sync the only source a
+   * device pairs with is the business name in pair-success (`<biz name>`).
+   * @param {unknown} body `{name: string|null}`
+   */
+  setAccount(body) {
+    const name = asObject(body).name
+    if (name !== null && (typeof name !== 'string' || name === '')) throw new SimError(400, 'bad_params', '"name" must be a non-empty string or null')
+    this.accountName = name
+    return { name }
   }
 
   /** @param {string|null} to */
