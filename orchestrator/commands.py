@@ -43,12 +43,16 @@ DOWNLOAD_MEDIA = Method(
     offline=Code.MEDIA_UNAVAILABLE,  # replayed photos exist only on WhatsApp's servers
 )
 PAIRING_CODE = Method("requestPairingCode")
+# Chat states are worth nothing late: a short timeout, and never repeated.
+SEND_PRESENCE = Method("sendPresenceUpdate", timeout=10.0)
+PRESENCE_SUBSCRIBE = Method("presenceSubscribe", timeout=10.0)
 
 METHODS = {
     m.name: m
     for m in (
         REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
         PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE,
+        SEND_PRESENCE, PRESENCE_SUBSCRIBE,
     )
 }  # fmt: skip
 
@@ -135,6 +139,15 @@ class Bridge:
             raise CommandError(
                 DOWNLOAD_MEDIA.name, "bad_result", "no bytes in the answer"
             ) from None
+
+    # ---- presence ------------------------------------------------------------------------
+
+    async def send_presence(self, state: str, jid: str | None) -> None:
+        """A chat state to `jid`, or (jid None) the account-wide available/unavailable."""
+        await self._call(SEND_PRESENCE, [state] if jid is None else [state, jid])
+
+    async def presence_subscribe(self, jid: str) -> None:
+        await self._call(PRESENCE_SUBSCRIBE, [jid])
 
     # ---- people and groups ---------------------------------------------------------------
 

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     """Failed authentications from one address per minute before it gets 429."""
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
+    mark_online_on_connect: bool = False
+    """Baileys' markOnlineOnConnect for a spawned bridge (BRIDGE_MARK_ONLINE_ON_CONNECT): the
+    account shows online on connect, and the phone then stops getting notifications."""
 
     jwks_url: str | None = None
     """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""

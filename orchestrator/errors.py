@@ -75,6 +75,7 @@ class Code(enum.StrEnum):
     BAD_SHORTCUT = "bad_shortcut", 400
     BAD_REPLY_ID = "bad_reply_id", 400
     BAD_DISPLAY_NAME = "bad_displayName", 400
+    BAD_STATE = "bad_state", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -94,6 +95,7 @@ class Code(enum.StrEnum):
     CONFLICT = "conflict", 409
     TAG_EXISTS = "tag_exists", 409
     QUICK_REPLY_EXISTS = "quick_reply_exists", 409
+    NO_PUSH_NAME = "no_push_name", 409
     # 413, 429: limits
     BODY_TOO_LARGE = "body_too_large", 413
     MEDIA_TOO_LARGE = "media_too_large", 413
