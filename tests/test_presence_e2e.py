@@ -151,3 +151,16 @@ def test_a_contact_typing_reaches_every_stream(linked: Linked) -> None:
         for reader in (SseReader(base, last_id=since), WebSocketReader(base, last_id=since),
                        PollReader(base, last_id=since)):  # fmt: skip
             reader.run(has, timeout=15)
+
+
+def test_a_contact_still_typing_refreshes_the_indicator(linked: Linked) -> None:
+    since = linked.orchestrator.last_event_id()
+    for _ in range(2):
+        linked.sim.post("/typing", {"from": ANA, "state": "composing"})
+
+    def composing(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        typing = {"chatId": ANA_JID, "presences": {ANA_JID: {"lastKnownPresence": "composing"}}}
+        return [e for e in envelopes if e["type"] == "presence" and e["data"] == typing]
+
+    reader = PollReader(linked.orchestrator.base_url, last_id=since)
+    reader.run(lambda envelopes: len(composing(envelopes)) == 2, timeout=15)
