@@ -45,12 +45,16 @@ DOWNLOAD_MEDIA = Method(
 PAIRING_CODE = Method("requestPairingCode")
 CHAT_MODIFY = Method("chatModify", timeout=30.0)  # an app-state patch: resync, encode, send
 REJECT_CALL = Method("rejectCall", timeout=30.0)
+# Chat states are worth nothing late: a short timeout, and never repeated.
+SEND_PRESENCE = Method("sendPresenceUpdate", timeout=10.0)
+PRESENCE_SUBSCRIBE = Method("presenceSubscribe", timeout=10.0)
 
 METHODS = {
     m.name: m
     for m in (
         REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
         PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE, REJECT_CALL,
+        SEND_PRESENCE, PRESENCE_SUBSCRIBE,
     )
 }  # fmt: skip
 
@@ -145,6 +149,15 @@ class Bridge:
         """Decline a ringing call (the `call` event's `id` and `from`). The bridge publishes
         `bridge.call_rejected` once it went out."""
         await self._call(REJECT_CALL, [call_id, caller])
+
+    # ---- presence ------------------------------------------------------------------------
+
+    async def send_presence(self, state: str, jid: str | None) -> None:
+        """A chat state to `jid`, or (jid None) the account-wide available/unavailable."""
+        await self._call(SEND_PRESENCE, [state] if jid is None else [state, jid])
+
+    async def presence_subscribe(self, jid: str) -> None:
+        await self._call(PRESENCE_SUBSCRIBE, [jid])
 
     # ---- people and groups ---------------------------------------------------------------
 

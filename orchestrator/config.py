@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     """Decline every incoming WhatsApp call as it rings (Baileys' rejectCall)."""
     call_reject_message: str | None = Field(None, min_length=1, max_length=4096)
     """With reject_calls: the text sent to the caller of each rejected call (paced as a send)."""
+    mark_online_on_connect: bool = False
+    """Baileys' markOnlineOnConnect for a spawned bridge (BRIDGE_MARK_ONLINE_ON_CONNECT): the
+    account shows online on connect, and the phone then stops getting notifications."""
 
     jwks_url: str | None = None
     """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""

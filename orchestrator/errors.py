@@ -90,6 +90,7 @@ class Code(enum.StrEnum):
     BAD_EDIT = "bad_edit", 400
     NOT_EDITABLE = "not_editable", 400
     BAD_DELETE = "bad_delete", 400
+    BAD_STATE = "bad_state", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -112,6 +113,7 @@ class Code(enum.StrEnum):
     QUICK_REPLY_EXISTS = "quick_reply_exists", 409
     ALREADY_DELETED = "already_deleted", 409
     APP_STATE_NOT_READY = "app_state_not_ready", 409
+    NO_PUSH_NAME = "no_push_name", 409
     # 413, 429: limits
     BODY_TOO_LARGE = "body_too_large", 413
     MEDIA_TOO_LARGE = "media_too_large", 413

@@ -22,6 +22,7 @@ from orchestrator.auth import Access
 from orchestrator.console import Console
 from orchestrator.errors import Code
 from orchestrator.helpdesk_api import HelpdeskApi
+from orchestrator.presence import PresenceApi
 from orchestrator.streams import StreamRoutes
 
 Handler = Callable[..., Awaitable[Any]]
@@ -188,6 +189,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "streams (chat_update) once they are sent",
         Api.mark_read, "chats", params=(CHAT_ID,), answer=s.ReadReceipts,
         errors=(Code.CHAT_NOT_FOUND, Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+    ),
+    Operation(
+        "POST", "/chats/{chatId}/presence", "sendPresence",
+        "show the contact that we are typing (composing, recording, paused), subscribing to "
+        "its presence first once per connection; or the account online or not (available, "
+        "unavailable)",
+        PresenceApi.send, "chats", params=(CHAT_ID,), body=s.PresenceBody,
+        answer=s.PresenceSent, status=202,
+        errors=(Code.NO_PUSH_NAME, Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
     ),
     Operation(
         "GET", "/contacts", "listContacts", "contacts", Api.list_contacts, "chats",

@@ -38,6 +38,7 @@ from orchestrator.normalize import normalize
 from orchestrator.openapi import document_bytes
 from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
+from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.principal import Authenticator
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.shapes import EventType
@@ -126,6 +127,8 @@ class Runtime:
             ),
             self.calls,
         ]
+        self.presence_subscriptions = PresenceSubscriptions()
+        consumers.append(self.presence_subscriptions)
         draw_qr = settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty()
         if draw_qr:
             consumers.append(TerminalQr())
@@ -156,6 +159,9 @@ class Runtime:
                         "BRIDGE_PUB": settings.bridge_pub,
                         "BRIDGE_ROUTER": settings.bridge_router,
                         "BRIDGE_DATA_DIR": str(settings.bridge_data_dir),
+                        "BRIDGE_MARK_ONLINE_ON_CONNECT": (
+                            "true" if settings.mark_online_on_connect else "false"
+                        ),
                     },
                 ),
                 respawn_initial=settings.respawn_initial,
@@ -204,6 +210,7 @@ class Runtime:
             self.api,
             self.admin,
             HelpdeskApi(self.helpdesk, self.api),
+            PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
             StreamRoutes(
                 self.streams,
                 self.helpdesk.can_see,

@@ -594,3 +594,27 @@ class ProfileBody(TypedDict):
 
 class PairingBody(TypedDict):
     phone: Annotated[str, Field(description="the number in international format")]
+
+
+# ---- presence (POST /chats/{chatId}/presence) -----------------------------------------------
+
+PresenceState = Literal["composing", "recording", "paused", "available", "unavailable"]
+
+
+class PresenceBody(TypedDict):
+    state: Annotated[
+        PresenceState,
+        Field(
+            description="composing, recording (audio) or paused in this chat; available or "
+            "unavailable: the whole account online or not"
+        ),
+    ]
+
+
+class PresenceSent(TypedDict):
+    chatId: str
+    state: PresenceState
+    subscribed: Annotated[
+        bool,
+        Field(description="a presence subscribe to the chat went first (once per connection)"),
+    ]

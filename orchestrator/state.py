@@ -481,7 +481,13 @@ class State:
 
     def _presence_seen(self, fact: d.PresenceSeen, out: list[Change]) -> None:
         chat_id = self.resolve(fact.chat_id)
-        if self._presence.get(chat_id) == fact.presences:
+        # A repeated composing/recording is news: WhatsApp repeats it while the contact keeps
+        # typing, and clients time a typing indicator out when nothing refreshes it.
+        typing = any(
+            isinstance(p, dict) and p.get("lastKnownPresence") in ("composing", "recording")
+            for p in fact.presences.values()
+        )
+        if self._presence.get(chat_id) == fact.presences and not typing:
             return
         self._presence[chat_id] = fact.presences
         out.append(Change("presence", chat_id, {"chatId": chat_id, "presences": fact.presences}))

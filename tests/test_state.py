@@ -33,7 +33,7 @@ def test_applying_a_fact_twice_changes_nothing_the_second_time() -> None:
         d.ReactionSet(PN, "a", "x@s.whatsapp.net", "👍"),
         d.ContactSeen(PN, name="Ana"),
         d.SyncProgress(50, 2, False),
-        d.PresenceSeen(PN, {PN: {"lastKnownPresence": "composing"}}),
+        d.PresenceSeen(PN, {PN: {"lastKnownPresence": "available"}}),
         d.ChatSeen(GROUP, True, participants=(d.Participant(PN, "admin"),)),
         d.ParticipantsChanged(GROUP, (d.Participant(LID),), "add"),
     ]
@@ -46,6 +46,15 @@ def test_applying_a_fact_twice_changes_nothing_the_second_time() -> None:
         "sync_progress", "presence", "new_chat", "chat_update",
     ]  # fmt: skip
     assert state.chats[PN].unread_count == 1
+
+
+def test_a_repeated_composing_is_news_a_repeated_available_is_not() -> None:
+    # WhatsApp repeats composing while the contact keeps typing; clients time the indicator out.
+    state = State(window=10, max_messages=100)
+    composing = d.PresenceSeen(PN, {PN: {"lastKnownPresence": "composing"}})
+    available = d.PresenceSeen(PN, {PN: {"lastKnownPresence": "available"}})
+    assert [c.type for c in state.apply([composing, composing])] == ["presence", "presence"]
+    assert [c.type for c in state.apply([available, available])] == ["presence"]
 
 
 def test_a_lid_chat_merges_into_the_phone_chat_once_the_mapping_is_known() -> None:

@@ -43,6 +43,7 @@ export class ConfigError extends Error {
  * @property {number} sentCacheSize Messages kept for Baileys' getMessage (retries).
  * @property {string} logLevel pino level.
  * @property {boolean} syncFullHistory Ask the phone for the full history on first login.
+ * @property {boolean} markOnlineOnConnect Announce the account `available` on connect (the phone then stops notifying).
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
  */
 
@@ -78,6 +79,7 @@ const SPEC = {
   BRIDGE_LOG_LEVEL: ['info', logLevel],
   BRIDGE_SYNC_FULL_HISTORY: ['false', bool],
   BRIDGE_TEST_DROP_SEQS: [undefined, seqList],
+  BRIDGE_MARK_ONLINE_ON_CONNECT: ['false', bool],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -125,6 +127,7 @@ export function readConfig(env) {
     logLevel: v.BRIDGE_LOG_LEVEL,
     syncFullHistory: v.BRIDGE_SYNC_FULL_HISTORY,
     testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
+    markOnlineOnConnect: v.BRIDGE_MARK_ONLINE_ON_CONNECT,
   })
 }
 

@@ -21,7 +21,7 @@ const MEDIA_KINDS = /** @type {const} */ (['image', 'video', 'audio', 'document'
 const DEFAULT_ME = '0@s.whatsapp.net'
 
 /** Methods this module answers in replay mode. */
-export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia', 'readMessages', 'groupMetadata'])
+export const REPLAY_METHODS = new Set(['sendMessage', 'downloadMedia', 'readMessages', 'groupMetadata', 'sendPresenceUpdate', 'presenceSubscribe'])
 
 export class ReplaySends {
   /**
@@ -72,6 +72,8 @@ export class ReplaySends {
     if (method === 'downloadMedia') return this.downloadMedia(args[0])
     if (method === 'readMessages') return this.readMessages(args[0])
     if (method === 'groupMetadata') return this.groupMetadata(args[0])
+    // Presence and chat states: WhatsApp takes them and answers nothing (the command log has them).
+    if (method === 'sendPresenceUpdate' || method === 'presenceSubscribe') return null
     throw new Error(`${method} is not available in replay mode`)
   }
 

@@ -85,7 +85,8 @@ export class WhatsApp {
         auth: auth.state,
         logger: this.baileysLogger,
         browser: Browsers.ubuntu('Chrome'),
-        markOnlineOnConnect: false, // so the phone keeps receiving notifications
+        // Off by default so the phone keeps receiving notifications (BRIDGE_MARK_ONLINE_ON_CONNECT).
+        markOnlineOnConnect: this.config.markOnlineOnConnect,
         syncFullHistory: this.config.syncFullHistory,
         getMessage: async (key) => (key?.id ? this.sent.get(key.id) : undefined),
         msgRetryCounterCache: this.retryCounters,

@@ -27,6 +27,7 @@ test('defaults', () => {
   assert.equal(c.logLevel, 'info')
   assert.equal(c.syncFullHistory, false)
   assert.equal(c.testDropSeqs.size, 0)
+  assert.equal(c.markOnlineOnConnect, false)
   assert.ok(Object.isFrozen(c))
 })
 
@@ -40,7 +41,9 @@ test('values are parsed; empty means unset', () => {
     BRIDGE_TEST_DROP_SEQS: '3, 7,',
     BRIDGE_RECORD: '',
     BRIDGE_LOG_LEVEL: 'Debug',
+    BRIDGE_MARK_ONLINE_ON_CONNECT: 'yes',
   })
+  assert.equal(c.markOnlineOnConnect, true)
   assert.equal(c.replay, '/x.jsonl')
   assert.equal(c.replayRate, 2.5)
   assert.equal(c.autoConnect, false)
@@ -61,6 +64,7 @@ test('invalid values raise ConfigError naming the variable', () => {
     ['BRIDGE_AUTO_CONNECT', 'maybe'],
     ['BRIDGE_LOG_LEVEL', 'loud'],
     ['BRIDGE_TEST_DROP_SEQS', '1,x'],
+    ['BRIDGE_MARK_ONLINE_ON_CONNECT', 'sometimes'],
   ]) {
     assert.throws(() => readConfig({ [name]: value }), (err) => err instanceof ConfigError && err.message.includes(name), `${name}=${value}`)
   }
@@ -70,7 +74,7 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 24)
+  assert.equal(names.length, 25)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
-  for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS']) assert.ok(names.includes(n), n)
+  for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT']) assert.ok(names.includes(n), n)
 })

@@ -51,6 +51,14 @@ test('read receipts are announced as bridge.messages_read, with the keys read', 
   assert.deepEqual(published, [{ event: 'bridge.messages_read', data: { keys } }])
 })
 
+test('presence and chat states are taken and answered with nothing, as WhatsApp does', async (t) => {
+  const { sends, published } = setup(t)
+  assert.equal(await sends.call('presenceSubscribe', [JID]), null)
+  assert.equal(await sends.call('sendPresenceUpdate', ['composing', JID]), null)
+  assert.equal(await sends.call('sendPresenceUpdate', ['available']), null)
+  assert.deepEqual(published, [], 'nothing published')
+})
+
 test('a group the replay does not know is one WhatsApp does not know: failed, status 404', async (t) => {
   const { sends, published } = setup(t)
   await assert.rejects(sends.call('groupMetadata', ['120363000000000000@g.us']), (err) => {

@@ -8,6 +8,7 @@
  * while long-polling.
  */
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
+import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 
 const TOKEN_KEY = 'wa-console-token'
 const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '✅']
@@ -157,6 +158,12 @@ class Console {
     this.qrFor = null
     /** @type {string|null} */
     this.qrUrl = null
+    /** Our chat state for the contact, from the composer; when each chat's presence came. */
+    this.typing = new TypingNotifier()
+    /** @type {ReturnType<typeof setTimeout>|null} */
+    this.pausedTimer = null
+    /** @type {Map<string, number>} */
+    this.presenceAt = new Map()
 
     client.on('chats', () => {
       this.renderChats()
@@ -169,7 +176,10 @@ class Console {
     client.on('qr', () => this.renderStatus())
     client.on('sync', (s) => this.renderSync(s))
     client.on('presence', ({ chatId }) => {
-      if (chatId === this.openId) this.renderChatHeader()
+      this.presenceAt.set(chatId, Date.now())
+      this.renderTyping(chatId)
+      // A `paused` can be lost: the indicator goes by itself once nothing came for a while.
+      setTimeout(() => this.renderTyping(chatId), TYPING_TIMEOUT_MS + 100)
     })
     client.on('client', () => this.renderLink())
     client.on('chat_deleted', (d) => {
@@ -238,7 +248,10 @@ class Console {
         $('composer').requestSubmit()
       }
     }
-    text.oninput = () => autoGrow(text)
+    text.oninput = () => {
+      autoGrow(text)
+      if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(this.openId, Date.now()))
+    }
     $('composer').onsubmit = (e) => {
       e.preventDefault()
       void this.send()
@@ -385,7 +398,7 @@ class Console {
       }
     }
     chats.forEach((chat, i) => {
-      const sig = JSON.stringify([chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.id === this.openId])
+      const sig = JSON.stringify([this.typingIn(chat.id), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.id === this.openId])
       let el = this.chatEls.get(chat.id)
       if (!el || this.chatSigs.get(chat.id) !== sig) {
         const fresh = this.chatItem(chat)
@@ -416,7 +429,8 @@ class Console {
     const name = displayName(chat)
     const last = chat.lastMessage
     const selected = chat.id === this.openId
-    const preview = last ? messagePreview(last) : ''
+    const typing = this.typingIn(chat.id)
+    const preview = typing ?? (last ? messagePreview(last) : '')
     const tags = chat.tags?.length
       ? h('span', { class: 'tags' }, ...chat.tags.map((t) => tagChip(t)))
       : null
@@ -436,7 +450,7 @@ class Console {
         'span',
         { class: 'chat-main' },
         h('span', { class: 'chat-top' }, h('span', { class: 'chat-name' }, name), h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : '')),
-        h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: 'preview' }, preview), unread),
+        h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: typing ? 'preview typing' : 'preview' }, preview), unread),
         assignee || tags ? h('span', { class: 'chat-extra' }, assignee, tags) : null,
       ),
     )
@@ -470,6 +484,7 @@ class Console {
   /** @param {string} chatId */
   async open(chatId) {
     if (this.openId !== chatId) {
+      this.tellTyping(this.typing.stop())
       this.openId = chatId
       this.stick = true
       this.replyTo = null
@@ -513,6 +528,7 @@ class Console {
   }
 
   closeChat() {
+    this.tellTyping(this.typing.stop())
     this.openId = null
     document.body.classList.remove('chat-open')
     $('chat-view').hidden = true
@@ -524,9 +540,9 @@ class Console {
     const chat = this.openId ? this.client.chat(this.openId) : null
     if (!chat) return
     $('chat-title').textContent = displayName(chat)
-    const presences = this.client.presence(chat.id) ?? {}
-    const typing = Object.values(presences).some((p) => p.lastKnownPresence === 'composing' || p.lastKnownPresence === 'recording')
-    $('chat-sub').textContent = typing ? 'typing…' : chat.isGroup ? 'Group' : phoneOf(chat.id)
+    const typing = this.typingIn(chat.id)
+    $('chat-sub').textContent = typing ?? (chat.isGroup ? 'Group' : phoneOf(chat.id))
+    $('chat-sub').classList.toggle('typing', typing !== null)
     const meta = $('chat-meta')
     meta.replaceChildren(
       ...(chat.assignment ? [h('span', { class: 'assignee' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`)] : []),
@@ -685,6 +701,35 @@ class Console {
 
   // ---- composer --------------------------------------------------------------------------
 
+  /** "typing…", "recording audio…" or null, for a chat. @param {string} chatId */
+  typingIn(chatId) {
+    return typingLabel(this.client.presence(chatId), this.presenceAt.get(chatId), Date.now())
+  }
+
+  /** @param {string} chatId */
+  renderTyping(chatId) {
+    if (chatId === this.openId) this.renderChatHeader()
+    this.renderChats()
+  }
+
+  /**
+   * Send the chat states the notifier asked for, and look again when the agent may have
+   * stopped typing. Only while WhatsApp is connected (the server would refuse: 409), and a
+   * failure only costs the contact an indicator.
+   * @param {{chatId: string, state: 'composing'|'paused'}[]} states
+   */
+  tellTyping(states) {
+    if (this.client.status()?.state === 'open') {
+      for (const { chatId, state } of states) {
+        this.client.sendPresence(chatId, state).catch((err) => console.warn('presence not sent', err))
+      }
+    }
+    if (this.pausedTimer) clearTimeout(this.pausedTimer)
+    this.pausedTimer = null
+    const due = this.typing.dueAt
+    if (due !== null) this.pausedTimer = setTimeout(() => this.tellTyping(this.typing.tick(Date.now())), Math.max(0, due - Date.now()) + 10)
+  }
+
   /** @param {import('./wa-client').Message|null} m */
   setReply(m) {
     this.replyTo = m
@@ -711,6 +756,7 @@ class Console {
     button.disabled = true
     try {
       const media = this.file ? await mediaFromFile(this.file) : undefined
+      this.tellTyping(this.typing.stop())
       await this.client.send({ chatId, text: text || undefined, quotedId: this.replyTo?.id, media })
       input.value = ''
       autoGrow(input)

@@ -8,6 +8,7 @@ import type {
   Message,
   MessageAck,
   Presence,
+  PresenceSent,
   Resync,
   SendBody,
   Status,
@@ -116,6 +117,8 @@ export class WaClient {
   send(options: SendOptions): Promise<Message>
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
+  /** POST /chats/{chatId}/presence: our chat state for the contact, or the account online or not. */
+  sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
   pairingCode(phone: string): Promise<{ code: string }>
 
   /** baseUrl + the message's media url (signed by the server; never the token), or null. */

@@ -346,6 +346,16 @@ export class WaClient {
     return this._request('POST', `/chats/${encodeURIComponent(chatId)}/read`)
   }
 
+  /**
+   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
+   * whole account online or not (`available`, `unavailable`). The server subscribes to the
+   * chat's presence first when needed.
+   * @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state
+   */
+  async sendPresence(chatId, state) {
+    return this._request('POST', `/chats/${encodeURIComponent(chatId)}/presence`, { state })
+  }
+
   /** Ask WhatsApp for a pairing code for a phone number (POST /admin/pairing-code). @param {string} phone */
   async pairingCode(phone) {
     return this._request('POST', '/admin/pairing-code', { phone })

@@ -23,6 +23,9 @@
  *   POST /labels/chats {labelId, chat, add?}     -> {labelId, chat, add, version, devices}
  *   POST /call {from, video?, group?, then?}    -> {id, from, group, video, steps, devices}
  *   GET  /calls                 -> [{id, from, group, video, steps, devices, acks, rejects}]
+ *   POST /typing {from, state, to?}             -> {from, to, state, devices} a contact's chat state
+ *   GET  /presences             -> [{t, from, kind, to, state, name?}] presence/chatstate devices sent
+ *   POST /account {name}        -> {name} the business name devices pair with
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
@@ -52,6 +55,9 @@ export function routes(sim) {
     'POST /labels/chats': (body) => sim.labelChat(body),
     'POST /call': (body) => sim.call(body),
     'GET /calls': () => sim.calls.list(),
+    'POST /typing': (body) => sim.typing(body),
+    'GET /presences': () => sim.presences.list(),
+    'POST /account': (body) => sim.setAccount(body),
     'GET /state': () => sim.state(),
     'POST /scan': (body) => sim.scan(body?.qr),
     'POST /disconnect': (body) => sim.disconnect(body?.reason),

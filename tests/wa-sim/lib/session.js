@@ -32,6 +32,8 @@ const STREAM_END_GRACE_MS = 300
  * @property {(session: Session) => void} onClosed
  * @property {import('./world.js').World} world contacts, groups and the traffic with them
  * @property {import('./calls.js').Calls} calls calls placed to the account
+ * @property {import('./presence.js').Presences} [presences] what devices announce (presence, chat states)
+ * @property {() => string|null} [accountName] the business name devices pair with
  */
 
 /**
@@ -190,6 +192,10 @@ export class Session {
         this.send(this.host.calls.fromDevice(this.device, node))
         return
       }
+      if ((node.tag === 'presence' || node.tag === 'chatstate') && this.host.presences) {
+        this.host.presences.fromDevice(this, node)
+        return
+      }
     }
     if (node.tag !== 'iq') return // presence, chatstate, ib unified_session: nothing to answer
     const type = node.attrs.type
@@ -228,7 +234,8 @@ export class Session {
     const device = store.allocate()
     const platform = 'smba'
     const iqId = this._iqId()
-    const { node, deviceDetails } = pairSuccessIq({ id: iqId, qr, accountKey: store.accountKey, device, keyIndex: 1, platform })
+    const bizName = this.host.accountName?.() ?? undefined
+    const { node, deviceDetails } = pairSuccessIq({ id: iqId, qr, accountKey: store.accountKey, device, keyIndex: 1, platform, bizName })
     return new Promise((resolve, reject) => {
       this.pairing = { iqId, qr, device, deviceDetails, platform, resolve, reject }
       this.status = 'pairing'

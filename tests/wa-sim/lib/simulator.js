@@ -8,6 +8,7 @@
 import { makeServerIdentity } from './certs.js'
 import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
+import { PresenceError, Presences } from './presence.js'
 import { Session } from './session.js'
 import { AppState } from './appstate.js'
 import { World, WorldError } from './world.js'
@@ -83,6 +84,9 @@ export class Simulator {
     this.world.appState = this.appState
     /** Calls placed to the account and what its devices did with them (lib/calls.js). */
     this.calls = new Calls(this.world)
+    this.presences = new Presences({ world: this.world, online: () => this._online(), log: (event, fields) => this.log(event, fields) })
+    /** @type {string|null} the account's business name, given to devices as they pair (POST /account) */
+    this.accountName = null
     /** @type {import('./session.js').SessionHost} */
     this.host = {
       identity: this.identity,
@@ -94,6 +98,8 @@ export class Simulator {
       onClosed: (session) => this.sessions.delete(session),
       world: this.world,
       calls: this.calls,
+      presences: this.presences,
+      accountName: () => this.accountName,
     }
   }
 
@@ -200,9 +206,32 @@ export class Simulator {
     }
   }
 
+  /** @param {unknown} body */
+  typing(body) {
+    try {
+      return this.presences.typing(asObject(body))
+    } catch (err) {
+      if (err instanceof PresenceError || err instanceof WorldError) throw new SimError(err.status, err.code, err.message)
+      throw err
+    }
+  }
+
   /** @param {unknown} body a contact calls the account (lib/calls.js) */
   call(body) {
     return this._world(() => this.calls.place(asObject(body)))
+  }
+
+  /**
+   * Set the account's name. Baileys only announces `available`/`unavailable` (and so
+   * `markOnlineOnConnect`) when it knows one; without app-state sync the only source a
+   * device pairs with is the business name in pair-success (`<biz name>`).
+   * @param {unknown} body `{name: string|null}`
+   */
+  setAccount(body) {
+    const name = asObject(body).name
+    if (name !== null && (typeof name !== 'string' || name === '')) throw new SimError(400, 'bad_params', '"name" must be a non-empty string or null')
+    this.accountName = name
+    return { name }
   }
 
   /** @param {string|null} to */
