@@ -15,7 +15,7 @@
  *   GET  /received?to=          -> [{id, to, from, participant?, type, t, recipients, message, media?}]
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
- *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
+ *   POST /history {conversations?, messages?, syncType?, progress?, chunkOrder?, daysAgo?, groups?} -> {id, conversations, messages, devices, ids}
  *
  * Errors are `{"error": {"code", "message"}}`.
  */

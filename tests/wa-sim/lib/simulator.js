@@ -8,6 +8,7 @@
 import { makeServerIdentity } from './certs.js'
 import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
+import { readRegistration } from './registration.js'
 import { Session } from './session.js'
 import { World, WorldError } from './world.js'
 
@@ -73,6 +74,8 @@ export class Simulator {
     /** @type {string|null} */
     this.lastQr = null
     this.counters = { accepted: 0, registrations: 0, logins: 0, pings: 0, removals: 0 }
+    /** @type {import('./registration.js').Registration|null} what the last registering device asked for */
+    this.registration = null
     /** @type {Record<string, number>} iqs answered, by xmlns */
     this.iqs = {}
     this.world = new World({ store, media, online: (jid) => this.sessionFor(jid), log: (event, fields) => this.log(event, fields) })
@@ -86,6 +89,9 @@ export class Simulator {
       countIq: (xmlns) => void (this.iqs[xmlns] = (this.iqs[xmlns] ?? 0) + 1),
       onClosed: (session) => this.sessions.delete(session),
       world: this.world,
+      registered: (payload) => {
+        this.registration = readRegistration(payload)
+      },
     }
   }
 
@@ -138,6 +144,7 @@ export class Simulator {
       phone: this.store.phoneJid,
       iqs: { ...this.iqs },
       messages: this.world.state(),
+      registration: this.registration,
     }
   }
 
