@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.normalize.filters import (
+    HistoryPolicy,
+    IgnoreKind,
+    Options,
+    parse_history,
+    parse_ignore,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
@@ -110,6 +118,36 @@ class Settings(BaseSettings):
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )
+
+    history: str = "recent"
+    """What the first history sync brings: full, recent, none, or days:N (recent, and only the
+    messages of the last N days are kept). A spawned bridge gets it as BRIDGE_HISTORY."""
+    ignore: str = ""
+    """Comma list of groups, status, newsletters, broadcasts: their events are dropped."""
+
+    @field_validator("history")
+    @classmethod
+    def _history_is_known(cls, value: str) -> str:
+        parse_history(value)  # a ValueError here is a validation error naming ORCH_HISTORY
+        return value
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_is_known(cls, value: str) -> str:
+        parse_ignore(value)
+        return value
+
+    @property
+    def history_policy(self) -> HistoryPolicy:
+        return parse_history(self.history)
+
+    @property
+    def ignore_kinds(self) -> frozenset[IgnoreKind]:
+        return parse_ignore(self.ignore)
+
+    @property
+    def normalize_options(self) -> Options:
+        return Options(ignore=self.ignore_kinds, history=self.history_policy)
 
     @property
     def max_body_bytes(self) -> int:

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.normalize.filters import IGNORE_KINDS, Normalizer
 from orchestrator.pacing import Pacer
 from orchestrator.state import State
 from orchestrator.streams import Streams
@@ -40,6 +41,7 @@ class Measured:
     pacer: Pacer
     writebehind: WriteBehind
     state: State
+    normalizer: Normalizer | None = None
 
 
 class ComponentCollector(Collector):
@@ -114,6 +116,22 @@ class ComponentCollector(Collector):
             "wa_normalize_unreadable", "event parts that could not be read", st.unreadable
         )
         yield counter("wa_state_orphan_updates", "updates for unknown messages", st.orphan_updates)
+        if rt.normalizer is not None:
+            yield from _ignored(rt.normalizer)
+
+
+def _ignored(normalizer: Normalizer) -> Iterator[Metric]:
+    ignored = CounterMetricFamily(
+        "wa_ignored", "event items dropped by ORCH_IGNORE, by kind", labels=["kind"]
+    )
+    for kind in IGNORE_KINDS:
+        ignored.add_metric([kind], normalizer.ignored[kind])
+    yield ignored
+    yield counter(
+        "wa_history_dropped",
+        "history-sync messages dropped by ORCH_HISTORY (none, or older than days:N)",
+        normalizer.history_dropped,
+    )
 
 
 def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:

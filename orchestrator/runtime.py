@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,7 +32,7 @@ from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
 from orchestrator.metrics import Measured, build_registry
-from orchestrator.normalize import normalize
+from orchestrator.normalize.filters import Normalizer
 from orchestrator.openapi import document_bytes
 from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
@@ -95,11 +96,12 @@ class Runtime:
         self.event_log = EventLog(
             max_entries=settings.stream_retention, max_age=settings.stream_retention_seconds
         )
+        self.normalizer = Normalizer(settings.normalize_options, time.time)
         # The lifecycle first: the pipeline streams the connection state it computes.
         consumers: list[Consumer] = [
             self.lifecycle,
             Pipeline(
-                normalize,
+                self.normalizer,
                 self.state,
                 self.event_log,
                 self.lifecycle,
@@ -137,6 +139,7 @@ class Runtime:
                         "BRIDGE_PUB": settings.bridge_pub,
                         "BRIDGE_ROUTER": settings.bridge_router,
                         "BRIDGE_DATA_DIR": str(settings.bridge_data_dir),
+                        "BRIDGE_HISTORY": settings.history_policy.bridge_mode,
                     },
                 ),
                 respawn_initial=settings.respawn_initial,
@@ -146,6 +149,7 @@ class Runtime:
             Measured(
                 self.follower, self.supervisor, self.lifecycle, self.streams, self.event_log,
                 self.pacer, self.writebehind, self.state,
+                normalizer=self.normalizer,
             )
         )  # fmt: skip
         self.api = Api(
@@ -170,6 +174,7 @@ class Runtime:
         self.admin = Admin(
             self.lifecycle, self.follower, self.writebehind, self.supervisor, self.bridge,
             self.registry,
+            sync=self.state.sync_progress,
         )  # fmt: skip
         self.gate = Gate(
             self.authenticator,

@@ -453,6 +453,8 @@ export interface Status {
   /** the linked account (id, name) */
   me: Record<string, unknown> | null
   bridge: BridgeStatus
+  /** the last history-sync progress WhatsApp reported; null before any */
+  sync: SyncProgress | null
 }
 
 export interface StoreReport {
