@@ -75,6 +75,7 @@ class Code(enum.StrEnum):
     BAD_SHORTCUT = "bad_shortcut", 400
     BAD_REPLY_ID = "bad_reply_id", 400
     BAD_DISPLAY_NAME = "bad_displayName", 400
+    CHAT_IGNORED = "chat_ignored", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403

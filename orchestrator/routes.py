@@ -176,7 +176,8 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN, Code.CHAT_NOT_FOUND, Code.EMPTY_MESSAGE,
                 Code.BLANK_TEXT, Code.TEXT_TOO_LONG, Code.UNKNOWN_MESSAGE, Code.REACTION_NOT_EMOJI,
                 Code.MEDIA_SOURCE_CONFLICT, Code.MEDIA_URL_FORBIDDEN, Code.MEDIA_TOO_LARGE,
-                Code.NOT_CONNECTED, Code.SEND_QUEUE_FULL, Code.BRIDGE_ERROR),
+                Code.NOT_CONNECTED, Code.SEND_QUEUE_FULL, Code.BRIDGE_ERROR,
+                Code.CHAT_IGNORED),
     ),
     Operation(
         "POST", "/chats/{chatId}/read", "markRead",

@@ -168,6 +168,7 @@ class Runtime:
                 media_url_allowlist=frozenset(
                     h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
                 ),
+                ignore=settings.ignore_kinds,
             ),
             observe_send=send_latency.observe,
         )

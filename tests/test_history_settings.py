@@ -92,3 +92,16 @@ async def test_ignored_groups_and_refused_history_are_counted(tmp_path: Path) ->
         assert 'wa_ignored_total{kind="groups"} 1.0' in metrics
         assert 'wa_ignored_total{kind="status"} 0.0' in metrics
         assert "wa_history_dropped_total 1.0" in metrics
+
+
+@pytest.mark.anyio
+async def test_a_send_to_an_ignored_kind_of_chat_is_refused(tmp_path: Path) -> None:
+    """Its own echo would be dropped: it would never show."""
+    async with served(tmp_path, ignore="groups") as s:
+        s.bridge.publish("connection.update", {"connection": "open"})
+        await s.applied()
+        refused = await s.http.post("/send", json={"chatId": GROUP, "text": "olá"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "chat_ignored"
+        accepted = await s.http.post("/send", json={"chatId": PERSON, "text": "olá"})
+        assert accepted.status_code == 202
