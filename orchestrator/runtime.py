@@ -247,10 +247,12 @@ class Runtime:
         except StoreError as exc:
             log.error("store unavailable at start (%s); starting from the bridge journal", exc)
             return
+        # Rows stored before ORCH_IGNORE named their kind stay in the store, but not in RAM.
+        keep = self.normalizer.keeps
         self.state.load(
-            (chat_from_row(r) for r in snapshot.chats),
-            (message_from_row(r) for r in snapshot.messages),
-            (contact_from_row(r) for r in snapshot.contacts),
+            (c for c in map(chat_from_row, snapshot.chats) if keep(c.id)),
+            (m for m in map(message_from_row, snapshot.messages) if keep(m.chat_id)),
+            (c for c in map(contact_from_row, snapshot.contacts) if keep(c.id)),
             snapshot.aliases,
         )
         self.follower.position = snapshot.position

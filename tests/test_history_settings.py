@@ -105,3 +105,18 @@ async def test_a_send_to_an_ignored_kind_of_chat_is_refused(tmp_path: Path) -> N
         assert refused.json()["error"]["code"] == "chat_ignored"
         accepted = await s.http.post("/send", json={"chatId": PERSON, "text": "olá"})
         assert accepted.status_code == 202
+
+
+@pytest.mark.anyio
+async def test_groups_stored_before_they_were_ignored_are_not_loaded(tmp_path: Path) -> None:
+    async with served(tmp_path) as s:
+        s.bridge.publish("messages.upsert", {"type": "notify", "messages": [
+            text(GROUP, "IN-GROUP", 1, participant=PERSON), text(PERSON, "ONE-TO-ONE", 2),
+        ]})  # fmt: skip
+        await s.applied()
+        assert {c["id"] for c in (await s.http.get("/chats")).json()["chats"]} == {GROUP, PERSON}
+    async with served(tmp_path, ignore="groups") as s:
+        chats = (await s.http.get("/chats")).json()["chats"]
+        assert [c["id"] for c in chats] == [PERSON]
+        assert chats[0]["lastMessage"]["id"] == "ONE-TO-ONE"
+        assert (await s.http.get(f"/chats/{GROUP}")).status_code == 404

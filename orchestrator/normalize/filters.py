@@ -235,6 +235,11 @@ class Normalizer:
         self.ignored: Tally = Counter()  # dropped items by IgnoreKind
         self.history_dropped = 0  # history messages the policy refused
 
+    def keeps(self, jid: str) -> bool:
+        """Whether a chat (or contact) of this jid is kept: its kind is not ignored."""
+        kind = kind_of(jid)
+        return kind is None or kind not in self.options.ignore
+
     def __call__(self, event: str, data: Any) -> list[Fact]:
         readable, data = drop_ignored(event, data, self.options.ignore, self.ignored)
         if not readable:
