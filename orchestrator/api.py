@@ -44,7 +44,6 @@ from orchestrator.helpdesk import Helpdesk
 from orchestrator.jids import is_group, parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.medialinks import MediaLinks
-from orchestrator.normalize.filters import IgnoreKind, kind_of
 from orchestrator.pacing import Pacer
 from orchestrator.principal import Principal
 from orchestrator.state import Chat, State
@@ -65,8 +64,9 @@ class ApiSettings:
     media_max_bytes: int
     picture_ttl: float
     media_url_allowlist: frozenset[str]
-    ignore: frozenset[IgnoreKind] = frozenset()
-    """ORCH_IGNORE: a send there would never show, its own echo being dropped."""
+    ignored_kind: Callable[[str], str | None] = lambda chat_id: None
+    """The ORCH_IGNORE kind of a chat, or None: a send there would never show, its own echo
+    being dropped."""
 
 
 class Api:
@@ -222,8 +222,8 @@ class Api:
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:
         body, principal = call.body, call.user
         chat_id = self.chat_id(body["chatId"], principal)
-        kind = kind_of(chat_id)
-        if kind is not None and kind in self.settings.ignore:
+        kind = self.settings.ignored_kind(chat_id)
+        if kind is not None:
             raise BadRequest(Code.CHAT_IGNORED, f"{kind} are ignored here (ORCH_IGNORE)")
         content, pending = self._content(chat_id, body)
         url = body.get("media", {}).get("url")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.filter_settings import HistorySetting, IgnoreSetting
 from orchestrator.normalize.filters import (
     HistoryPolicy,
     IgnoreKind,
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
     """Failed authentications from one address per minute before it gets 429."""
     startup_timeout: float = Field(30.0, ge=0)
     """How long to wait for the first catch-up with the bridge before serving anyway."""
+    history: HistorySetting = "recent"
+    """What the first history sync brings: full, recent, none, or days:N (recent, and only the
+    messages of the last N days are kept). A spawned bridge gets it as BRIDGE_HISTORY."""
+    ignore: IgnoreSetting = ""
+    """Comma list of groups, status, newsletters, broadcasts: their events are dropped."""
 
     jwks_url: str | None = None
     """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""
@@ -119,23 +125,14 @@ class Settings(BaseSettings):
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )
 
-    history: str = "recent"
-    """What the first history sync brings: full, recent, none, or days:N (recent, and only the
-    messages of the last N days are kept). A spawned bridge gets it as BRIDGE_HISTORY."""
-    ignore: str = ""
-    """Comma list of groups, status, newsletters, broadcasts: their events are dropped."""
+    @property
+    def max_body_bytes(self) -> int:
+        """A request body's limit: the base64 of the largest media, and room for the rest."""
+        return self.media_max_bytes * 4 // 3 + 65_536
 
-    @field_validator("history")
-    @classmethod
-    def _history_is_known(cls, value: str) -> str:
-        parse_history(value)  # a ValueError here is a validation error naming ORCH_HISTORY
-        return value
-
-    @field_validator("ignore")
-    @classmethod
-    def _ignore_is_known(cls, value: str) -> str:
-        parse_ignore(value)
-        return value
+    @property
+    def bridge_data_dir(self) -> Path:
+        return self.data_dir / "bridge"
 
     @property
     def history_policy(self) -> HistoryPolicy:
@@ -148,15 +145,6 @@ class Settings(BaseSettings):
     @property
     def normalize_options(self) -> Options:
         return Options(ignore=self.ignore_kinds, history=self.history_policy)
-
-    @property
-    def max_body_bytes(self) -> int:
-        """A request body's limit: the base64 of the largest media, and room for the rest."""
-        return self.media_max_bytes * 4 // 3 + 65_536
-
-    @property
-    def bridge_data_dir(self) -> Path:
-        return self.data_dir / "bridge"
 
     def unsafe_bridge_endpoints(self) -> list[str]:
         """Bridge endpoints that leave this machine with no encryption configured."""

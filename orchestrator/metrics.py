@@ -107,6 +107,9 @@ class ComponentCollector(Collector):
             "wa_store_spilled_batches", "batches spilled to disk", wb.stats.spilled_batches
         )
 
+        if rt.normalizer is not None:
+            yield from _ignored(rt.normalizer)
+
         st = rt.state.stats
         yield gauge("wa_state_chats", "chats in RAM", len(rt.state.chats))
         yield gauge("wa_state_messages", "messages in RAM", st.messages)
@@ -116,8 +119,18 @@ class ComponentCollector(Collector):
             "wa_normalize_unreadable", "event parts that could not be read", st.unreadable
         )
         yield counter("wa_state_orphan_updates", "updates for unknown messages", st.orphan_updates)
-        if rt.normalizer is not None:
-            yield from _ignored(rt.normalizer)
+
+
+def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:
+    registry = CollectorRegistry()
+    registry.register(ComponentCollector(measured))
+    send_latency = Histogram(
+        "wa_send_seconds",
+        "sendMessage round trip through the bridge",
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
+        registry=registry,
+    )
+    return registry, send_latency
 
 
 def _ignored(normalizer: Normalizer) -> Iterator[Metric]:
@@ -132,15 +145,3 @@ def _ignored(normalizer: Normalizer) -> Iterator[Metric]:
         "history-sync messages dropped by ORCH_HISTORY (none, or older than days:N)",
         normalizer.history_dropped,
     )
-
-
-def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:
-    registry = CollectorRegistry()
-    registry.register(ComponentCollector(measured))
-    send_latency = Histogram(
-        "wa_send_seconds",
-        "sendMessage round trip through the bridge",
-        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
-        registry=registry,
-    )
-    return registry, send_latency

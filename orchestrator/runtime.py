@@ -164,11 +164,11 @@ class Runtime:
             ApiSettings(
                 media_dir=settings.data_dir / "media",
                 media_max_bytes=settings.media_max_bytes,
+                ignored_kind=self.normalizer.ignored_kind,
                 picture_ttl=settings.picture_ttl,
                 media_url_allowlist=frozenset(
                     h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
                 ),
-                ignore=settings.ignore_kinds,
             ),
             observe_send=send_latency.observe,
         )

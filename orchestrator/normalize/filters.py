@@ -235,10 +235,14 @@ class Normalizer:
         self.ignored: Tally = Counter()  # dropped items by IgnoreKind
         self.history_dropped = 0  # history messages the policy refused
 
+    def ignored_kind(self, jid: str) -> IgnoreKind | None:
+        """The kind of this chat if ORCH_IGNORE names it, else None."""
+        kind = kind_of(jid)
+        return kind if kind is not None and kind in self.options.ignore else None
+
     def keeps(self, jid: str) -> bool:
         """Whether a chat (or contact) of this jid is kept: its kind is not ignored."""
-        kind = kind_of(jid)
-        return kind is None or kind not in self.options.ignore
+        return self.ignored_kind(jid) is None
 
     def __call__(self, event: str, data: Any) -> list[Fact]:
         readable, data = drop_ignored(event, data, self.options.ignore, self.ignored)
