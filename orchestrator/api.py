@@ -222,13 +222,13 @@ class Api:
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:
         body, principal = call.body, call.user
         chat_id = self.chat_id(body["chatId"], principal)
-        kind = self.settings.ignored_kind(chat_id)
-        if kind is not None:
-            raise BadRequest(Code.CHAT_IGNORED, f"{kind} are ignored here (ORCH_IGNORE)")
         content, pending = self._content(chat_id, body)
         url = body.get("media", {}).get("url")
         if url is not None:
             await check_public_url(url, self.settings.media_url_allowlist)
+        ignored = self.settings.ignored_kind(chat_id)
+        if ignored is not None:
+            raise BadRequest(Code.CHAT_IGNORED, f"{ignored} are ignored here (ORCH_IGNORE)")
         if not self.lifecycle.connected:
             raise Conflict(
                 Code.NOT_CONNECTED, f"WhatsApp is not connected (state: {self.lifecycle.state})"

@@ -52,6 +52,7 @@ class Code(enum.StrEnum):
     BAD_TIMEOUT = "bad_timeout", 400
     BAD_EVENT_ID = "bad_event_id", 400
     INVALID_CHAT_ID = "invalid_chat_id", 400
+    CHAT_IGNORED = "chat_ignored", 400
     UNKNOWN_MESSAGE = "unknown_message", 400
     EMPTY_MESSAGE = "empty_message", 400
     BAD_TEXT = "bad_text", 400
@@ -75,7 +76,6 @@ class Code(enum.StrEnum):
     BAD_SHORTCUT = "bad_shortcut", 400
     BAD_REPLY_ID = "bad_reply_id", 400
     BAD_DISPLAY_NAME = "bad_displayName", 400
-    CHAT_IGNORED = "chat_ignored", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403

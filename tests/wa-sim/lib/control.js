@@ -15,7 +15,8 @@
  *   GET  /received?to=          -> [{id, to, from, participant?, type, t, recipients, message, media?}]
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
- *   POST /history {conversations?, messages?, syncType?, progress?, chunkOrder?, daysAgo?, groups?} -> {id, conversations, messages, devices, ids}
+ *   (POST /history also takes progress?, chunkOrder?, daysAgo?, groups?, and answers ids too)
+ *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
  *
  * Errors are `{"error": {"code", "message"}}`.
  */
