@@ -1,7 +1,8 @@
 """What the operator chose not to keep: ignored kinds of chat (ORCH_IGNORE) and the history
 policy (ORCH_HISTORY). Built once from the settings and passed in; nothing here reads them.
 
-    normalizer = Normalizer(Options(ignore=parse_ignore("groups"), history=parse_history("days:7")))
+    options = Options(ignore=parse_ignore("groups"), history=parse_history("days:7"))
+    normalizer = Normalizer(options, time.time)
     facts = normalizer("messages.upsert", data)   # the same call as `normalize`
 
 Ignored kinds are dropped from the raw payload, item by item, before `normalize` reads it:
