@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 import segno
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from orchestrator import shapes as s
 from orchestrator.calls import Call
 from orchestrator.commands import Bridge
+from orchestrator.domain import SyncProgress
 from orchestrator.errors import BadRequest, Code, Conflict, NotFound
 from orchestrator.follower import BridgeFollower
 from orchestrator.lifecycle import ConnectionLifecycle
@@ -31,6 +33,7 @@ class Admin:
         supervisor: BridgeSupervisor | None,
         bridge: Bridge,
         registry: CollectorRegistry,
+        sync: Callable[[], SyncProgress | None] = lambda: None,
     ) -> None:
         self.lifecycle = lifecycle
         self.follower = follower
@@ -38,6 +41,7 @@ class Admin:
         self.supervisor = supervisor
         self.bridge = bridge
         self.registry = registry
+        self.sync = sync  # the last history-sync progress (State.sync_progress)
 
     # ---- everyone -----------------------------------------------------------------------
 
@@ -58,6 +62,7 @@ class Admin:
                 "restarts": supervisor.restarts if supervisor else None,
                 "nextStartAt": supervisor.next_start_at if supervisor else None,
             },
+            "sync": sync_view(self.sync()),
         }
 
     # ---- linking the phone (staff) ------------------------------------------------------
@@ -150,3 +155,9 @@ class Admin:
 
     async def metrics(self, call: Call[None]) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def sync_view(sync: SyncProgress | None) -> s.SyncProgress | None:
+    if sync is None:
+        return None
+    return {"progress": sync.progress, "syncType": sync.sync_type, "isLatest": sync.is_latest}

@@ -71,6 +71,9 @@ class ApiSettings:
     media_max_bytes: int
     picture_ttl: float
     media_url_allowlist: frozenset[str]
+    ignored_kind: Callable[[str], str | None] = lambda chat_id: None
+    """The ORCH_IGNORE kind of a chat, or None: a send there would never show, its own echo
+    being dropped."""
 
 
 class Api:
@@ -246,6 +249,9 @@ class Api:
         url = body.get("media", {}).get("url")
         if url is not None:
             await check_public_url(url, self.settings.media_url_allowlist)
+        ignored = self.settings.ignored_kind(chat_id)
+        if ignored is not None:
+            raise BadRequest(Code.CHAT_IGNORED, f"{ignored} are ignored here (ORCH_IGNORE)")
         if not self.lifecycle.connected:
             raise Conflict(
                 Code.NOT_CONNECTED, f"WhatsApp is not connected (state: {self.lifecycle.state})"

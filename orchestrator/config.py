@@ -7,6 +7,15 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.filter_settings import HistorySetting, IgnoreSetting
+from orchestrator.normalize.filters import (
+    HistoryPolicy,
+    IgnoreKind,
+    Options,
+    parse_history,
+    parse_ignore,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
 
@@ -108,6 +117,11 @@ class Settings(BaseSettings):
     mark_online_on_connect: bool = False
     """Baileys' markOnlineOnConnect for a spawned bridge (BRIDGE_MARK_ONLINE_ON_CONNECT): the
     account shows online on connect, and the phone then stops getting notifications."""
+    history: HistorySetting = "recent"
+    """What the first history sync brings: full, recent, none, or days:N (recent, and only the
+    messages of the last N days are kept). A spawned bridge gets it as BRIDGE_HISTORY."""
+    ignore: IgnoreSetting = ""
+    """Comma list of groups, status, newsletters, broadcasts: their events are dropped."""
 
     jwks_url: str | None = None
     """Where user tokens' public keys are; unset: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`."""
@@ -157,6 +171,18 @@ class Settings(BaseSettings):
     @property
     def bridge_data_dir(self) -> Path:
         return self.data_dir / "bridge"
+
+    @property
+    def history_policy(self) -> HistoryPolicy:
+        return parse_history(self.history)
+
+    @property
+    def ignore_kinds(self) -> frozenset[IgnoreKind]:
+        return parse_ignore(self.ignore)
+
+    @property
+    def normalize_options(self) -> Options:
+        return Options(ignore=self.ignore_kinds, history=self.history_policy)
 
     def unsafe_bridge_endpoints(self) -> list[str]:
         """Bridge endpoints that leave this machine with no encryption configured."""

@@ -54,6 +54,7 @@ class Code(enum.StrEnum):
     BAD_TIMEOUT = "bad_timeout", 400
     BAD_EVENT_ID = "bad_event_id", 400
     INVALID_CHAT_ID = "invalid_chat_id", 400
+    CHAT_IGNORED = "chat_ignored", 400
     UNKNOWN_MESSAGE = "unknown_message", 400
     EMPTY_MESSAGE = "empty_message", 400
     BAD_TEXT = "bad_text", 400

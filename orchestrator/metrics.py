@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower
 from orchestrator.lifecycle import ConnectionLifecycle
+from orchestrator.normalize.filters import IGNORE_KINDS, Normalizer
 from orchestrator.pacing import Pacer
 from orchestrator.state import State
 from orchestrator.streams import Streams
@@ -40,6 +41,7 @@ class Measured:
     pacer: Pacer
     writebehind: WriteBehind
     state: State
+    normalizer: Normalizer | None = None
 
 
 class ComponentCollector(Collector):
@@ -105,6 +107,9 @@ class ComponentCollector(Collector):
             "wa_store_spilled_batches", "batches spilled to disk", wb.stats.spilled_batches
         )
 
+        if rt.normalizer is not None:
+            yield from _ignored(rt.normalizer)
+
         st = rt.state.stats
         yield gauge("wa_state_chats", "chats in RAM", len(rt.state.chats))
         yield gauge("wa_state_messages", "messages in RAM", st.messages)
@@ -135,3 +140,17 @@ def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:
         registry=registry,
     )
     return registry, send_latency
+
+
+def _ignored(normalizer: Normalizer) -> Iterator[Metric]:
+    ignored = CounterMetricFamily(
+        "wa_ignored", "event items dropped by ORCH_IGNORE, by kind", labels=["kind"]
+    )
+    for kind in IGNORE_KINDS:
+        ignored.add_metric([kind], normalizer.ignored[kind])
+    yield ignored
+    yield counter(
+        "wa_history_dropped",
+        "history-sync messages dropped by ORCH_HISTORY (none, or older than days:N)",
+        normalizer.history_dropped,
+    )

@@ -176,6 +176,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "or a delete: 202 with it pending; the rest comes on the streams",
         Api.send, "chats", body=s.SendBody, answer=s.SendAccepted, status=202,
         errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN, Code.CHAT_NOT_FOUND, Code.EMPTY_MESSAGE,
+                Code.CHAT_IGNORED,
                 Code.BLANK_TEXT, Code.TEXT_TOO_LONG, Code.UNKNOWN_MESSAGE, Code.REACTION_NOT_EMOJI,
                 Code.MEDIA_SOURCE_CONFLICT, Code.MEDIA_URL_FORBIDDEN, Code.MEDIA_TOO_LARGE,
                 Code.NOT_CONNECTED, Code.SEND_QUEUE_FULL, Code.BRIDGE_ERROR,

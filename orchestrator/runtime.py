@@ -34,7 +34,7 @@ from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
 from orchestrator.metrics import Measured, build_registry
-from orchestrator.normalize import normalize
+from orchestrator.normalize.filters import Normalizer
 from orchestrator.openapi import document_bytes
 from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
@@ -114,11 +114,12 @@ class Runtime:
             message=settings.call_reject_message,
             resolve=self.state.resolve,
         )
+        self.normalizer = Normalizer(settings.normalize_options, time.time)
         # The lifecycle first: the pipeline streams the connection state it computes.
         consumers: list[Consumer] = [
             self.lifecycle,
             Pipeline(
-                normalize,
+                self.normalizer,
                 self.state,
                 self.event_log,
                 self.lifecycle,
@@ -162,6 +163,7 @@ class Runtime:
                         "BRIDGE_MARK_ONLINE_ON_CONNECT": (
                             "true" if settings.mark_online_on_connect else "false"
                         ),
+                        "BRIDGE_HISTORY": settings.history_policy.bridge_mode,
                     },
                 ),
                 respawn_initial=settings.respawn_initial,
@@ -171,6 +173,7 @@ class Runtime:
             Measured(
                 self.follower, self.supervisor, self.lifecycle, self.streams, self.event_log,
                 self.pacer, self.writebehind, self.state,
+                normalizer=self.normalizer,
             )
         )  # fmt: skip
         self.registry.register(CallCollector(self.calls))
@@ -185,6 +188,7 @@ class Runtime:
             self.links,
             ApiSettings(
                 media_max_bytes=settings.media_max_bytes,
+                ignored_kind=self.normalizer.ignored_kind,
                 picture_ttl=settings.picture_ttl,
                 media_url_allowlist=frozenset(
                     h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
@@ -196,6 +200,7 @@ class Runtime:
         self.admin = Admin(
             self.lifecycle, self.follower, self.writebehind, self.supervisor, self.bridge,
             self.registry,
+            sync=self.state.sync_progress,
         )  # fmt: skip
         self.gate = Gate(
             self.authenticator,
@@ -277,12 +282,14 @@ class Runtime:
         except StoreError as exc:
             log.error("store unavailable at start (%s); starting from the bridge journal", exc)
             return
+        # Rows stored before ORCH_IGNORE named their kind stay in the store, but not in RAM.
+        keep = self.normalizer.keeps
         self.state.load(
-            (chat_from_row(r) for r in snapshot.chats),
-            (message_from_row(r) for r in snapshot.messages),
-            (contact_from_row(r) for r in snapshot.contacts),
+            (c for c in map(chat_from_row, snapshot.chats) if keep(c.id)),
+            (m for m in map(message_from_row, snapshot.messages) if keep(m.chat_id)),
+            (c for c in map(contact_from_row, snapshot.contacts) if keep(c.id)),
             snapshot.aliases,
-            (message_from_row(r) for r in snapshot.waiting),
+            (m for m in map(message_from_row, snapshot.waiting) if keep(m.chat_id)),
             (label_from_row(r) for r in snapshot.labels),
         )
         self.follower.position = snapshot.position

@@ -172,6 +172,10 @@ class Status(ConnectionStatus):
     qrRounds: Annotated[int, Field(description="QR codes shown unscanned in a row")]
     me: Annotated[dict[str, Any] | None, Field(description="the linked account (id, name)")]
     bridge: BridgeStatus
+    sync: Annotated[
+        SyncProgress | None,
+        Field(description="the last history-sync progress WhatsApp reported; null before any"),
+    ]
 
 
 # ---- helpdesk ------------------------------------------------------------------------------

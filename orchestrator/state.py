@@ -183,6 +183,10 @@ class State:
             return None
         return contact.name or contact.notify or contact.verified_name
 
+    def sync_progress(self) -> d.SyncProgress | None:
+        """The last history-sync progress WhatsApp reported; None before any."""
+        return self._sync
+
     def take_new_aliases(self) -> dict[str, str]:
         """LID -> phone mappings learned since the last call (for the store)."""
         new, self._new_aliases = self._new_aliases, {}

@@ -90,6 +90,14 @@ def test_the_link_between_the_containers_is_curve_with_matching_keys(
     assert "ORCH_CURVE_SECRET_KEY" in orchestrator
 
 
+def test_one_history_setting_reaches_both_programs(compose: dict[str, Any]) -> None:
+    """The bridge reads days:N as recent, so both can take the operator's ORCH_HISTORY."""
+    bridge = compose["services"]["bridge"]["environment"]
+    orchestrator = compose["services"]["orchestrator"]["environment"]
+    assert bridge["BRIDGE_HISTORY"] == orchestrator["ORCH_HISTORY"] == "${ORCH_HISTORY:-recent}"
+    assert orchestrator["ORCH_IGNORE"] == "${ORCH_IGNORE:-}"
+
+
 def test_ports_and_healthchecks_agree_with_the_settings(compose: dict[str, Any]) -> None:
     orchestrator = compose["services"]["orchestrator"]
     port = orchestrator["environment"]["ORCH_PORT"]

@@ -6,6 +6,7 @@
  * supervisor can tell "misconfigured" from "crashed".
  */
 import path from 'node:path'
+import { HISTORY_MODES } from './history.js'
 
 /** Raised for an environment variable whose value cannot be parsed. */
 export class ConfigError extends Error {
@@ -42,7 +43,8 @@ export class ConfigError extends Error {
  * @property {number} commandTimeoutMs Default command timeout.
  * @property {number} sentCacheSize Messages kept for Baileys' getMessage (retries).
  * @property {string} logLevel pino level.
- * @property {boolean} syncFullHistory Ask the phone for the full history on first login.
+ * @property {boolean} syncFullHistory Ask the phone for the full history on first login (history === 'full').
+ * @property {import('./history.js').HistoryMode} history What the first history sync brings.
  * @property {boolean} markOnlineOnConnect Announce the account `available` on connect (the phone then stops notifying).
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
  */
@@ -80,6 +82,7 @@ const SPEC = {
   BRIDGE_SYNC_FULL_HISTORY: ['false', bool],
   BRIDGE_TEST_DROP_SEQS: [undefined, seqList],
   BRIDGE_MARK_ONLINE_ON_CONNECT: ['false', bool],
+  BRIDGE_HISTORY: [undefined, historyMode],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -100,6 +103,8 @@ export function readConfig(env) {
     v[name] = raw === undefined ? null : parse(name, raw.trim())
   }
   const dataDir = path.resolve(v.BRIDGE_DATA_DIR)
+  // BRIDGE_HISTORY wins; unset, the older BRIDGE_SYNC_FULL_HISTORY=true still means full.
+  const history = v.BRIDGE_HISTORY ?? (v.BRIDGE_SYNC_FULL_HISTORY ? 'full' : 'recent')
   return Object.freeze({
     pub: v.BRIDGE_PUB,
     router: v.BRIDGE_ROUTER,
@@ -125,7 +130,8 @@ export function readConfig(env) {
     commandTimeoutMs: v.BRIDGE_COMMAND_TIMEOUT_MS,
     sentCacheSize: v.BRIDGE_SENT_CACHE_SIZE,
     logLevel: v.BRIDGE_LOG_LEVEL,
-    syncFullHistory: v.BRIDGE_SYNC_FULL_HISTORY,
+    syncFullHistory: history === 'full',
+    history,
     testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
     markOnlineOnConnect: v.BRIDGE_MARK_ONLINE_ON_CONNECT,
   })
@@ -180,4 +186,16 @@ function seqList(name, raw) {
     seqs.add(positiveInt(name, p))
   }
   return seqs
+}
+
+/**
+ * `full`, `recent` or `none`. `days:N` is accepted as `recent`, so that compose can hand the
+ * orchestrator's ORCH_HISTORY to both programs: the orchestrator drops what is older.
+ * @param {string} name @param {string} raw
+ */
+function historyMode(name, raw) {
+  const s = raw.toLowerCase()
+  if (HISTORY_MODES.includes(/** @type {any} */ (s))) return s
+  if (/^days:\d+$/.test(s) && Number(s.slice(5)) >= 1) return 'recent'
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is not one of ${HISTORY_MODES.join('/')} or days:N`)
 }

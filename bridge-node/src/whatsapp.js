@@ -13,6 +13,7 @@ import {
 import { useAtomicAuthState, wipeAuthDir } from './auth-state.js'
 import { BoundedCache } from './caches.js'
 import { encode } from './codec.js'
+import { historyOptions } from './history.js'
 
 /** @typedef {'idle'|'connecting'|'open'|'close'} ConnectionState */
 /** @typedef {import('./auth-state.js').AtomicAuthState} AtomicAuthState */
@@ -87,7 +88,7 @@ export class WhatsApp {
         browser: Browsers.ubuntu('Chrome'),
         // Off by default so the phone keeps receiving notifications (BRIDGE_MARK_ONLINE_ON_CONNECT).
         markOnlineOnConnect: this.config.markOnlineOnConnect,
-        syncFullHistory: this.config.syncFullHistory,
+        ...historyOptions(this.config.history),
         getMessage: async (key) => (key?.id ? this.sent.get(key.id) : undefined),
         msgRetryCounterCache: this.retryCounters,
         keepAliveIntervalMs: this.config.keepAliveMs,

@@ -26,6 +26,7 @@ test('defaults', () => {
   assert.equal(c.sentCacheSize, 5000)
   assert.equal(c.logLevel, 'info')
   assert.equal(c.syncFullHistory, false)
+  assert.equal(c.history, 'recent')
   assert.equal(c.testDropSeqs.size, 0)
   assert.equal(c.markOnlineOnConnect, false)
   assert.ok(Object.isFrozen(c))
@@ -49,6 +50,7 @@ test('values are parsed; empty means unset', () => {
   assert.equal(c.autoConnect, false)
   assert.equal(c.keepAliveMs, 1000)
   assert.equal(c.syncFullHistory, true)
+  assert.equal(c.history, 'full')
   assert.deepEqual([...c.testDropSeqs], [3, 7])
   assert.equal(c.record, null)
   assert.equal(c.logLevel, 'debug')
@@ -65,6 +67,9 @@ test('invalid values raise ConfigError naming the variable', () => {
     ['BRIDGE_LOG_LEVEL', 'loud'],
     ['BRIDGE_TEST_DROP_SEQS', '1,x'],
     ['BRIDGE_MARK_ONLINE_ON_CONNECT', 'sometimes'],
+    ['BRIDGE_HISTORY', 'some'],
+    ['BRIDGE_HISTORY', 'days:0'],
+    ['BRIDGE_HISTORY', 'days:x'],
   ]) {
     assert.throws(() => readConfig({ [name]: value }), (err) => err instanceof ConfigError && err.message.includes(name), `${name}=${value}`)
   }
@@ -74,7 +79,20 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 25)
+  assert.equal(names.length, 26)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
   for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT']) assert.ok(names.includes(n), n)
+})
+
+test('BRIDGE_HISTORY: full, recent, none; days:N is recent; it wins over BRIDGE_SYNC_FULL_HISTORY', () => {
+  const read = (/** @type {Record<string, string>} */ env) => {
+    const c = readConfig(env)
+    return [c.history, c.syncFullHistory]
+  }
+  assert.deepEqual(read({ BRIDGE_HISTORY: 'FULL' }), ['full', true])
+  assert.deepEqual(read({ BRIDGE_HISTORY: 'recent' }), ['recent', false])
+  assert.deepEqual(read({ BRIDGE_HISTORY: 'none' }), ['none', false])
+  assert.deepEqual(read({ BRIDGE_HISTORY: 'days:30' }), ['recent', false])
+  assert.deepEqual(read({ BRIDGE_HISTORY: 'none', BRIDGE_SYNC_FULL_HISTORY: 'true' }), ['none', false])
+  assert.deepEqual(read({ BRIDGE_HISTORY: '', BRIDGE_SYNC_FULL_HISTORY: 'true' }), ['full', true])
 })

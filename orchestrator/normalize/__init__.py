@@ -4,7 +4,8 @@
 
 Modules: `events` (the dispatch table, one small handler per event), `messages` (what a
 WebMessageInfo, a message update, a receipt or a reaction means), `values` (readers for the
-bridge's wire encoding of Baileys values).
+bridge's wire encoding of Baileys values), `filters` (the operator's ORCH_IGNORE and
+ORCH_HISTORY around `normalize`: the `Normalizer` the pipeline calls).
 """
 
 from __future__ import annotations

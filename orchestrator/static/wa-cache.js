@@ -358,6 +358,11 @@ export class WaCache {
     this._chatsChanged(changes)
     changes.status = true
     changes.qr = true
+    // A client that starts mid-sync learns the progress from /status; envelopes carry it on.
+    if (status?.sync) {
+      this._sync = { progress: status.sync.progress ?? null, syncType: status.sync.syncType ?? null, isLatest: status.sync.isLatest ?? null }
+      changes.sync = true
+    }
     return changes
   }
 

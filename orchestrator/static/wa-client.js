@@ -743,9 +743,13 @@ export class WaClient {
     loaded.forEach((id, i) => {
       if (pages[i]) byChat.set(id, pages[i].messages)
     })
-    this._listsChanged(this._cache.applySnapshot({ status, chats, qr, pages: byChat }))
+    const changes = this._cache.applySnapshot({ status, chats, qr, pages: byChat })
+    this._listsChanged(changes)
     this._emit('status', this._cache.status())
     this._emit('qr', this._cache.qr())
+    // Only a sync still running: one that finished before this snapshot is no news.
+    const sync = this._cache.syncProgress()
+    if (changes.sync && sync && (sync.progress ?? 0) < 100) this._emit('sync', sync)
     this._emit('snapshot', { chats: this._cache.chats().length })
   }
 

@@ -319,6 +319,20 @@ describe('resync and reloads', () => {
     assert.deepEqual(cache.syncProgress(), { progress: 100, syncType: 3, isLatest: true })
   })
 
+  test('a snapshot taken mid-sync carries its progress (GET /status sync); envelopes carry it on', () => {
+    const status = { ...demo.rest.final.status, sync: { progress: 40, syncType: 3, isLatest: false } }
+    const cache = new WaCache()
+    const changes = cache.applySnapshot({ status, chats: [] })
+    assert.equal(changes.sync, true)
+    assert.deepEqual(cache.syncProgress(), { progress: 40, syncType: 3, isLatest: false })
+    const [last] = demo.envelopes.filter((e) => e.type === 'sync_progress').slice(-1)
+    cache.receive(last)
+    assert.deepEqual(cache.syncProgress(), { progress: 100, syncType: 3, isLatest: true })
+    // A status without a sync (none yet, or an older server) leaves the progress alone.
+    assert.equal(cache.applySnapshot({ status: { ...status, sync: null }, chats: [] }).sync, false)
+    assert.equal(cache.syncProgress()?.progress, 100)
+  })
+
   test('a snapshot replaces the lists and reports every list loaded before as changed', () => {
     const cache = live(demo)
     const before = Object.keys(demo.rest.snapshot.pages)

@@ -41,6 +41,7 @@ test('GET /state: documented shape when idle', async (t) => {
       phone: `${PHONE}@s.whatsapp.net`,
       iqs: undefined,
       messages: undefined,
+      registration: null,
     },
   )
 })

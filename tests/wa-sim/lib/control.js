@@ -15,6 +15,7 @@
  *   GET  /received?to=          -> [{id, to, from, participant?, type, t, recipients, message, media?}]
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent
+ *   (POST /history also takes progress?, chunkOrder?, daysAgo?, groups?, and answers ids too)
  *   POST /history {conversations?, messages?, syncType?} -> {id, conversations, messages, devices}
  *   POST /app-state/key         -> {keyId, devices}: the phone shares its app-state key again
  *   GET  /app-state/mutations   -> [{collection, index, action, from}] patches devices uploaded

@@ -30,6 +30,7 @@ const STREAM_END_GRACE_MS = 300
  * @property {(name: 'registrations'|'logins'|'pings'|'removals') => void} count
  * @property {(xmlns: string) => void} countIq
  * @property {(session: Session) => void} onClosed
+ * @property {(payload: any) => void} [registered] the ClientPayload of each registration
  * @property {import('./world.js').World} world contacts, groups and the traffic with them
  * @property {import('./calls.js').Calls} calls calls placed to the account
  * @property {import('./presence.js').Presences} [presences] what devices announce (presence, chat states)
@@ -134,6 +135,7 @@ export class Session {
     this.refs = makeRefs()
     this.status = 'qr'
     this.host.count('registrations')
+    this.host.registered?.(payload)
     this.host.log('registration', { session: this.id })
     this.send(pairDeviceIq(this._iqId(), this.refs))
   }

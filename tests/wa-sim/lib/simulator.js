@@ -9,6 +9,7 @@ import { makeServerIdentity } from './certs.js'
 import { streamError } from './nodes.js'
 import { parseQr } from './pairing.js'
 import { PresenceError, Presences } from './presence.js'
+import { readRegistration } from './registration.js'
 import { Session } from './session.js'
 import { AppState } from './appstate.js'
 import { World, WorldError } from './world.js'
@@ -76,6 +77,8 @@ export class Simulator {
     /** @type {string|null} */
     this.lastQr = null
     this.counters = { accepted: 0, registrations: 0, logins: 0, pings: 0, removals: 0 }
+    /** @type {import('./registration.js').Registration|null} what the last registering device asked for */
+    this.registration = null
     /** @type {Record<string, number>} iqs answered, by xmlns */
     this.iqs = {}
     this.world = new World({ store, media, online: (jid) => this.sessionFor(jid), log: (event, fields) => this.log(event, fields) })
@@ -100,6 +103,9 @@ export class Simulator {
       calls: this.calls,
       presences: this.presences,
       accountName: () => this.accountName,
+      registered: (payload) => {
+        this.registration = readRegistration(payload)
+      },
     }
   }
 
@@ -152,6 +158,7 @@ export class Simulator {
       phone: this.store.phoneJid,
       iqs: { ...this.iqs },
       messages: this.world.state(),
+      registration: this.registration,
     }
   }
 

@@ -360,27 +360,43 @@ export class World {
 
   /**
    * The account's phone sends a history sync to every linked device.
-   * @param {{conversations?: unknown, messages?: unknown, syncType?: unknown}} p
-   * @returns {{id: string, conversations: number, messages: number, devices: string[]}}
+   * `progress` (0-100) and `chunkOrder` go into the sync and its notification; `daysAgo`
+   * dates the newest message of each conversation that many days back; `groups` adds those
+   * simulated groups as conversations, their members writing in turn.
+   * @param {{conversations?: unknown, messages?: unknown, syncType?: unknown, progress?: unknown, chunkOrder?: unknown, daysAgo?: unknown, groups?: unknown}} p
+   * @returns {{id: string, conversations: number, messages: number, devices: string[], ids: string[]}}
    */
-  history({ conversations = 1, messages = 1, syncType = 'RECENT' }) {
+  history({ conversations = 1, messages = 1, syncType = 'RECENT', progress = 100, chunkOrder = 1, daysAgo = 0, groups = [] }) {
     const nConv = Number(conversations)
     const nMsg = Number(messages)
     if (!Number.isInteger(nConv) || nConv < 0 || nConv > 200) throw new WorldError(400, 'bad_params', '"conversations" must be an integer 0-200')
     if (!Number.isInteger(nMsg) || nMsg < 0 || nMsg > 1000) throw new WorldError(400, 'bad_params', '"messages" (per conversation) must be an integer 0-1000')
     const type = HistoryType[/** @type {any} */ (syncType)]
     if (typeof syncType !== 'string' || type === undefined) throw new WorldError(400, 'bad_params', `"syncType" must be one of ${Object.keys(HistoryType).join(', ')}`)
+    if (!Number.isInteger(progress) || /** @type {number} */ (progress) < 0 || /** @type {number} */ (progress) > 100) throw new WorldError(400, 'bad_params', '"progress" must be an integer 0-100')
+    if (!Number.isInteger(chunkOrder) || /** @type {number} */ (chunkOrder) < 1) throw new WorldError(400, 'bad_params', '"chunkOrder" must be a positive integer')
+    if (typeof daysAgo !== 'number' || !Number.isFinite(daysAgo) || daysAgo < 0 || daysAgo > 10000) throw new WorldError(400, 'bad_params', '"daysAgo" must be a number of days 0-10000')
+    if (!Array.isArray(groups)) throw new WorldError(400, 'bad_params', '"groups" must be a list of simulated group jids')
+    const inGroups = groups.map((jid) => {
+      const g = this.groups.get(String(jid))
+      if (!g) throw new WorldError(400, 'unknown_group', `no simulated group ${JSON.stringify(jid)}`)
+      return g
+    })
     const devices = this.store.pairedJids()
-    const id = this._sendHistory(devices, this._historyPayload(nConv, nMsg, type), type)
-    return { id, conversations: nConv, messages: nConv * nMsg, devices }
+    const payload = this._historyPayload(nConv, nMsg, type, { progress: /** @type {number} */ (progress), chunkOrder: /** @type {number} */ (chunkOrder), newest: now() - Math.round(daysAgo * 86400), groups: inGroups })
+    const id = this._sendHistory(devices, payload, type)
+    const ids = payload.conversations.flatMap((/** @type {any} */ c) => c.messages.map((/** @type {any} */ m) => m.message.key.id))
+    return { id, conversations: payload.conversations.length, messages: ids.length, devices, ids }
   }
 
   /**
    * A HistorySync with `nConv` conversations (existing contacts first, then new ones) of
-   * `nMsg` text messages each, alternating incoming and outgoing.
+   * `nMsg` text messages each, alternating incoming and outgoing, the newest at `newest`
+   * (unix seconds), one minute apart; then the `groups`, written by each member in turn.
    * @param {number} nConv @param {number} nMsg @param {number} syncType
+   * @param {{progress: number, chunkOrder: number, newest: number, groups: Group[]}} [o]
    */
-  _historyPayload(nConv, nMsg, syncType) {
+  _historyPayload(nConv, nMsg, syncType, o = { progress: 100, chunkOrder: 1, newest: now(), groups: [] }) {
     const contacts = [...this.contacts.values()]
     for (let i = contacts.length; i < nConv; i++) {
       let phone
@@ -389,7 +405,7 @@ export class World {
       this.addContact({ phone, name: `History ${i + 1}` })
       contacts.push(/** @type {Contact} */ (this.contacts.get(phone)))
     }
-    const t0 = now() - nMsg * 60
+    const t0 = o.newest - nMsg * 60
     const conversations = contacts.slice(0, nConv).map((c) => {
       const msgs = Array.from({ length: nMsg }, (_, i) => {
         const fromMe = i % 2 === 1
@@ -408,7 +424,18 @@ export class World {
       })
       return { id: c.jid, name: c.name, ...(c.lid ? { lidJid: c.lid } : {}), conversationTimestamp: t0 + nMsg * 60, unreadCount: 0, messages: msgs.reverse() }
     })
-    return { syncType, conversations, progress: 100, chunkOrder: 1, pushnames: contacts.slice(0, nConv).map((c) => ({ id: c.jid, pushname: c.name })) }
+    for (const g of o.groups) {
+      const msgs = Array.from({ length: nMsg }, (_, i) => {
+        const phone = g.participants[i % g.participants.length]
+        const author = /** @type {Contact} */ (this.contacts.get(phone))
+        const id = messageId()
+        const message = { conversation: `history ${g.subject} #${i + 1}` }
+        this.messages.set(id, { id, chat: g.jid, author: author.jid, device: null, message })
+        return { msgOrderId: i + 1, message: { key: { remoteJid: g.jid, fromMe: false, id, participant: author.jid }, message, messageTimestamp: t0 + i * 60, pushName: author.name } }
+      })
+      conversations.push({ id: g.jid, name: g.subject, conversationTimestamp: t0 + nMsg * 60, unreadCount: 0, messages: msgs.reverse() })
+    }
+    return { syncType, conversations, progress: o.progress, chunkOrder: o.chunkOrder, pushnames: contacts.slice(0, nConv).map((c) => ({ id: c.jid, pushname: c.name })) }
   }
 
   /**
