@@ -398,7 +398,7 @@ class Console {
       }
     }
     chats.forEach((chat, i) => {
-      const sig = JSON.stringify([this.typingIn(chat.id), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.id === this.openId])
+      const sig = JSON.stringify([this.typingIn(chat.id), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.labels, chat.id === this.openId])
       let el = this.chatEls.get(chat.id)
       if (!el || this.chatSigs.get(chat.id) !== sig) {
         const fresh = this.chatItem(chat)
@@ -420,7 +420,7 @@ class Console {
   /** @param {import('./wa-client').Chat} chat */
   matches(chat) {
     if (!this.filter) return true
-    const hay = `${chat.name ?? ''} ${chat.id} ${chat.lastMessage?.text ?? ''} ${(chat.tags ?? []).map((t) => t.name).join(' ')}`.toLowerCase()
+    const hay = `${chat.name ?? ''} ${chat.id} ${chat.lastMessage?.text ?? ''} ${[...(chat.tags ?? []), ...(chat.labels ?? [])].map((t) => t.name).join(' ')}`.toLowerCase()
     return hay.includes(this.filter)
   }
 
@@ -431,8 +431,8 @@ class Console {
     const selected = chat.id === this.openId
     const typing = this.typingIn(chat.id)
     const preview = typing ?? (last ? messagePreview(last) : '')
-    const tags = chat.tags?.length
-      ? h('span', { class: 'tags' }, ...chat.tags.map((t) => tagChip(t)))
+    const tags = chat.tags?.length || chat.labels?.length
+      ? h('span', { class: 'tags' }, ...(chat.labels ?? []).map((l) => labelChip(l)), ...(chat.tags ?? []).map((t) => tagChip(t)))
       : null
     const assignee = chat.assignment ? h('span', { class: 'assignee', title: 'Assigned to' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`) : null
     const unread = chat.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${chat.unreadCount} unread` }, String(chat.unreadCount)) : null
@@ -575,7 +575,7 @@ class Console {
       const day = dayLabel(m.timestamp)
       const separator = day !== previousDay ? day : ''
       previousDay = day
-      const sig = JSON.stringify([m.type, m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text, separator])
+      const sig = JSON.stringify([m.type, m.call?.outcome, m.ack, m.text, m.edited, m.deleted, m.reactions, m.media?.url, quoted?.text, separator])
       let el = this.msgEls.get(m.id)
       if (!el || this.msgSigs.get(m.id) !== sig) {
         const fresh = this.messageItem(m, quoted, group, separator)
@@ -804,6 +804,7 @@ function messagePreview(m) {
 
 /** @param {import('./wa-client').Message} m */
 function placeholderFor(m) {
+  if (m.type === 'call' && m.call) return callText(m.call)
   return { image: 'Photo', video: 'Video', audio: 'Audio', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact', poll: 'Poll', waiting: '⏳ Waiting for this message. This may take a while.' }[m.type] ?? (m.rawKind ? `Unsupported message (${m.rawKind})` : 'Message')
 }
 
@@ -829,6 +830,33 @@ function reactionChips(reactions) {
     { class: 'reactions', 'aria-label': `Reactions: ${[...counts].map(([e, n]) => `${e} ${n}`).join(', ')}` },
     ...[...counts].map(([emoji, n]) => h('span', { class: 'reaction' }, n > 1 ? `${emoji} ${n}` : emoji)),
   )
+}
+
+/**
+ * What a call message says, as WhatsApp words it.
+ * @param {NonNullable<import('./wa-client').Message['call']>} call
+ */
+function callText(call) {
+  const kind = call.kind === 'video' ? 'video' : 'voice'
+  const group = call.isGroup ? ' group' : ''
+  const text = {
+    ringing: `📞 Incoming${group} ${kind} call…`,
+    missed: `📵 Missed${group} ${kind} call`,
+    rejected: `📵 Declined${group} ${kind} call`,
+    accepted: `📞${group ? ' Group' : ''} ${kind[0].toUpperCase()}${kind.slice(1)} call`,
+  }[call.outcome]
+  return text ?? `📞 ${kind[0].toUpperCase()}${kind.slice(1)} call`
+}
+
+// WhatsApp Business label colours by palette index (0-19): close to the app's, which WhatsApp
+// does not publish.
+const LABEL_COLORS = ['#ff9485', '#64c4ff', '#ffd429', '#dfaef0', '#99b6c1', '#55ccb3', '#ff9dff', '#d3a91d', '#6d7cce', '#d7e752', '#00d0e2', '#ffc5c7', '#93ceac', '#f74848', '#00a0f2', '#83e422', '#ffaf04', '#b5ebff', '#9ba6ff', '#9368cf']
+
+/** @param {{name: string, color: number}} label a WhatsApp Business label */
+function labelChip(label) {
+  const el = h('span', { class: 'tag label', title: 'WhatsApp label' }, `🏷 ${label.name}`)
+  el.style.setProperty('--tag', LABEL_COLORS[label.color] ?? LABEL_COLORS[0])
+  return el
 }
 
 /** @param {import('./wa-client').Tag} tag */
