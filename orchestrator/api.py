@@ -214,6 +214,12 @@ class Api:
     async def list_contacts(self, call: Call[None]) -> s.ContactList:
         return {"contacts": [contact_json(c) for c in self.state.contacts.values()]}
 
+    async def waiting_messages(self, call: Call[None]) -> s.MessageList:
+        """Messages that could not be decrypted and still wait for their content, across
+        chats, newest first (staff only: it spans every chat)."""
+        waiting = self.state.waiting.newest(call.limit())
+        return {"messages": [self.views.message(m) for m in waiting]}
+
     # ---- sending ------------------------------------------------------------------------
 
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:

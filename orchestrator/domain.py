@@ -13,6 +13,8 @@ from typing import Any, Literal, get_args
 # ack values on the wire and in the API; Baileys' WebMessageInfo.Status
 ACK_ERROR, ACK_PENDING, ACK_SENT, ACK_DELIVERED, ACK_READ, ACK_PLAYED = range(6)
 ACK_NAMES = ("error", "pending", "sent", "delivered", "read", "played")
+# Message.type of a message Baileys could not decrypt: its content may arrive later, same key
+WAITING = "waiting"
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,15 @@ class ComponentCollector(Collector):
             "wa_normalize_unreadable", "event parts that could not be read", st.unreadable
         )
         yield counter("wa_state_orphan_updates", "updates for unknown messages", st.orphan_updates)
+        waiting = rt.state.waiting
+        yield gauge(
+            "wa_messages_waiting", "messages not decrypted yet (type waiting)", waiting.count
+        )
+        yield counter(
+            "wa_messages_waiting_resolved",
+            "waiting messages that got their content (or an edit's text)",
+            waiting.resolved,
+        )
 
 
 def build_registry(measured: Measured) -> tuple[CollectorRegistry, Histogram]:

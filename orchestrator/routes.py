@@ -190,6 +190,13 @@ OPERATIONS: tuple[Operation, ...] = (
         answer=s.ContactList,
     ),
     Operation(
+        "GET", "/waiting-messages", "waitingMessages",
+        "messages WhatsApp delivered that could not be decrypted yet (type waiting), across "
+        "chats, newest first; each becomes its content in place (message_update) if it comes",
+        Api.waiting_messages, "chats", access=Access.STAFF, answer=s.MessageList,
+        params=(LIMIT,),
+    ),
+    Operation(
         "GET", "/contacts/{jid}/picture", "contactPicture",
         "a profile picture's URL (cached for ORCH_PICTURE_TTL)", Api.contact_picture, "chats",
         answer=s.Picture, errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),

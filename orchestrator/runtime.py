@@ -246,6 +246,7 @@ class Runtime:
             (message_from_row(r) for r in snapshot.messages),
             (contact_from_row(r) for r in snapshot.contacts),
             snapshot.aliases,
+            (message_from_row(r) for r in snapshot.waiting),
         )
         self.follower.position = snapshot.position
         self.event_log.from_the_start = snapshot.position is None

@@ -23,6 +23,7 @@ AckStatus = Literal["error", "pending", "sent", "delivered", "read", "played"]
 MessageType = Literal[
     "text", "image", "video", "audio", "document", "sticker", "location", "contact", "poll",
     "reaction", "unknown",
+    "waiting",  # could not be decrypted (yet): text null; becomes its content in place
 ]  # fmt: skip
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
 ConnectionState = Literal["connecting", "open", "close", "qr", "logged_out", "replaced", "stopped"]

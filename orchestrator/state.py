@@ -23,6 +23,7 @@ from sortedcontainers import SortedDict, SortedList
 
 from orchestrator import domain as d
 from orchestrator.jids import is_group, is_lid, normalize_jid
+from orchestrator.waiting import WaitingIndex, is_waiting, resolve, with_edit
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,8 @@ class State:
         self._sync: d.SyncProgress | None = None
         # The store's history was loaded, so a chat it did not hold has no older messages there.
         self._history_loaded = False
+        # Every waiting (undecryptable) message, held in a chat's window or not.
+        self.waiting = WaitingIndex()
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -173,10 +176,13 @@ class State:
         messages: Iterable[d.Message],
         contacts: Iterable[Contact],
         aliases: dict[str, str],
+        waiting: Iterable[d.Message] = (),
     ) -> None:
-        """Fill an empty state from the store (the newest `window` messages of each chat),
-        announcing nothing."""
+        """Fill an empty state from the store (the newest `window` messages of each chat, and
+        every waiting message, in the window or not), announcing nothing."""
         self._history_loaded = True
+        for message in waiting:
+            self.waiting.file(message)
         self._lid_to_pn.update(aliases)
         for chat in chats:
             self.chats[chat.id] = chat
@@ -245,9 +251,19 @@ class State:
         chat = self._chat_for(message.chat_id, out)
         existing = chat.get(message.id)
         if existing is not None:
-            merged = _merge(existing, message)
+            merged = self._seen_again(existing, message)
             if merged != existing:
                 self._replace(chat, merged)
+                out.append(Change("message_update", chat.id, merged))
+            return
+        unheld = self.waiting.get(chat.id, message.id)
+        if unheld is not None:
+            # Waiting, and out of RAM's window (or RAM was refilled from the store): it becomes
+            # its content where the store holds it. It stays out of the window, which holds
+            # the chat's newest messages without a gap.
+            merged = self._seen_again(unheld, message)
+            if merged != unheld:
+                self.waiting.file(merged)
                 out.append(Change("message_update", chat.id, merged))
             return
         # First seen now: stamped, so that messages of one second keep their order. (Stored
@@ -269,6 +285,9 @@ class State:
     def _message_changed(self, fact: d.MessageChanged, out: list[Change]) -> None:
         chat = self.chats.get(self.resolve(fact.chat_id))
         existing = chat.get(fact.message_id) if chat else None
+        held = existing is not None
+        if chat is not None and existing is None:
+            existing = self.waiting.get(chat.id, fact.message_id)  # out of the window
         if chat is None or existing is None:
             self.stats.orphan_updates += 1
             return
@@ -277,12 +296,19 @@ class State:
             updated = dataclasses.replace(updated, ack=fact.ack)
         editable = not updated.deleted  # an edit arriving after a revoke must not resurrect it
         if fact.edited and fact.text is not None and editable and updated.text != fact.text:
-            updated = dataclasses.replace(updated, text=fact.text, edited=True)
+            if is_waiting(updated):
+                updated = with_edit(updated, fact.text)
+                self.waiting.resolved += 1
+            else:
+                updated = dataclasses.replace(updated, text=fact.text, edited=True)
         if fact.deleted and not updated.deleted:
             updated = dataclasses.replace(updated, deleted=True, text=None, media=None)
         if updated == existing:
             return
-        self._replace(chat, updated)
+        if held:
+            self._replace(chat, updated)
+        else:
+            self.waiting.file(updated)
         if _only_ack_differs(existing, updated):
             ack = {"chatId": chat.id, "messageId": updated.id, "ack": updated.ack}
             out.append(Change("message_ack", chat.id, ack))
@@ -294,6 +320,7 @@ class State:
         if chat is None:
             return
         for message_id in fact.message_ids:
+            self.waiting.forget(chat.id, message_id)
             message = chat.get(message_id)
             if message is not None:
                 self._remove(chat, message_id)
@@ -302,6 +329,8 @@ class State:
 
     def _chat_cleared(self, fact: d.ChatRemovedAllMessages, out: list[Change]) -> None:
         chat = self.chats.get(self.resolve(fact.chat_id))
+        if chat is not None:
+            self.waiting.forget_chat(chat.id)
         if chat is None or not chat.messages:
             return
         self.stats.messages -= len(chat.messages)
@@ -398,6 +427,7 @@ class State:
         chat = self.chats.pop(self.resolve(fact.id), None)
         if chat is None:
             return
+        self.waiting.forget_chat(chat.id)
         self._activity.remove((-chat.timestamp, chat.id))
         self.stats.messages -= len(chat.messages)
         out.append(Change("chat_deleted", chat.id, {"id": chat.id}))
@@ -482,6 +512,9 @@ class State:
         self._activity.remove((-stray.timestamp, stray.id))
         is_new = into_id not in self.chats
         target = self._chat_for(into_id, [])
+        for message in self.waiting.forget_chat(stray.id):
+            if target.get(message.id) is None:
+                self.waiting.file(dataclasses.replace(message, chat_id=into_id))
         for message in stray.messages.values():
             if target.get(message.id) is None:
                 self._insert(target, dataclasses.replace(message, chat_id=into_id))
@@ -531,9 +564,24 @@ class State:
         chat.messages[key] = message
         chat.keys[message.id] = key
         self.stats.messages += 1
+        if message.type == d.WAITING:
+            self.waiting.file(message)
 
     def _replace(self, chat: Chat, message: d.Message) -> None:
         chat.messages[chat.keys[message.id]] = message
+        self.waiting.file(message)
+
+    def _seen_again(self, existing: d.Message, message: d.Message) -> d.Message:
+        """A message seen again (history, then a live append; a waiting one, then its
+        content): what it is now."""
+        if existing.type == d.WAITING:
+            resolved = resolve(existing, message)
+            if is_waiting(existing) and not is_waiting(resolved):
+                self.waiting.resolved += 1
+            return resolved
+        if message.type == d.WAITING:
+            return existing  # we have its content: a late stub of it takes nothing away
+        return _merge(existing, message)
 
     def _remove(self, chat: Chat, message_id: str) -> None:
         del chat.messages[chat.keys.pop(message_id)]

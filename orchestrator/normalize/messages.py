@@ -11,8 +11,9 @@ What a WebMessageInfo means, mirroring Baileys' own `normalizeMessageContent`,
 - a protocolMessage REVOKE or MESSAGE_EDIT changes its *target* message, other protocol
   messages (history sync notifications, key shares, ...) mean nothing here;
 - a reactionMessage sets a reaction on its target;
-- a stub without content (group notices, failed decryption) is not a message, except the
-  REVOKE stub, which is what a deleted message looks like;
+- a stub without content (group notices) is not a message, except the REVOKE stub, which is
+  what a deleted message looks like, and the CIPHERTEXT stub, a message Baileys could not
+  decrypt (yet): a `waiting` message, whose content may arrive later under the same key;
 - everything else is a visible message, `unknown` when we do not know the kind.
 """
 
@@ -26,6 +27,7 @@ from orchestrator.domain import (
     ACK_PLAYED,
     ACK_READ,
     ACK_SENT,
+    WAITING,
     Fact,
     Media,
     Message,
@@ -60,6 +62,9 @@ PROTOCOL_REVOKE = 0
 PROTOCOL_MESSAGE_EDIT = 14
 # WAMessageStubType.REVOKE: a message deleted for everyone, kept as a contentless stub
 STUB_REVOKE = 1
+# WAMessageStubType.CIPHERTEXT: decryption failed (decode-wa-message.js); Baileys upserts the
+# stub, asks the sender to retry (or the phone to resend it) and upserts the content later
+STUB_CIPHERTEXT = 2
 
 # FutureProofMessage (and DeviceSentMessage) envelopes: the content is in their `.message`.
 # Baileys' normalizeMessageContent list plus the bot / mention / lottie wrappers.
@@ -320,8 +325,10 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
     )
     kind = content_kind(content)
     if kind is None:
+        if stub == STUB_CIPHERTEXT:
+            return MessageSeen(_waiting(key, info), live=live, history=history)
         # Deleted for everyone: Baileys keeps the message as a REVOKE stub without content.
-        # Other stubs (group notices, undecryptable messages) are not messages.
+        # Other stubs (group notices) are not messages.
         return MessageChanged(key.chat_id, key.id, deleted=True) if stub == STUB_REVOKE else None
     if kind in _INVISIBLE:
         return None
@@ -360,6 +367,31 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
         ),
         live=live,
         history=history,
+    )
+
+
+def _waiting(key: Key, info: dict[str, Any]) -> Message:
+    """A message Baileys could not decrypt: who sent it and when, no content. The stub's
+    parameters (the decryption error, a resend request id) say nothing a reader can use."""
+    timestamp = info.get("messageTimestamp")
+    raw: dict[str, Any] = {"key": info["key"]}
+    if timestamp is not None:
+        raw["messageTimestamp"] = timestamp
+    return Message(
+        id=key.id,
+        chat_id=key.chat_id,
+        chat_alt=key.chat_alt,
+        from_me=key.from_me,
+        sender=_sender(key),
+        sender_alt=_sender_alt(key),
+        sender_name=opt_str(info.get("pushName"), "pushName"),
+        timestamp=opt_int(timestamp, "messageTimestamp") or 0,
+        type=WAITING,
+        text=None,
+        quoted_id=None,
+        media=None,
+        ack=_ack(opt_int(info.get("status"), "status"), key.from_me),
+        raw=dumps(raw),
     )
 
 

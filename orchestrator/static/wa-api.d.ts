@@ -228,7 +228,7 @@ export interface Message {
   senderName: string | null
   /** unix seconds, the message's own time */
   timestamp: number
-  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown'
+  type: 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'poll' | 'reaction' | 'unknown' | 'waiting'
   /** for unknown: WhatsApp's message kind */
   rawKind: string | null
   /** body or caption */

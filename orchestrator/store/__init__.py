@@ -59,6 +59,9 @@ class Snapshot:
     contacts: list[Row]
     aliases: dict[str, str]
     position: Position | None
+    # Every message of type "waiting" (undecryptable so far), in the window or not: its
+    # content may still come, and /metrics counts them.
+    waiting: list[Row] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

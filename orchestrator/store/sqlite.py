@@ -131,6 +131,10 @@ UPGRADES = [
     # "Billing" and "billing" are one tag, "/Hi" and "/hi" one shortcut. SQLite's lower() folds
     # ASCII letters only (no ICU here); PostgreSQL's folds by its locale.
     _unique_folded("tags", "name") + _unique_folded("quick_replies", "shortcut"),
+    # Undecryptable messages ("waiting"), all read at start: a few rows out of millions.
+    """
+    CREATE INDEX wa_messages_waiting ON wa_messages (chat_id, id) WHERE type = 'waiting';
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -400,7 +404,8 @@ class SqliteStore:
         aliases = dict(db.execute("SELECT lid, pn FROM wa_jid_aliases").fetchall())
         row = db.execute("SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'").fetchone()
         position = Position(row[0], row[1]) if row and row[0] else None
-        return Snapshot(chats, messages, contacts, aliases, position)
+        waiting = _rows(db, "SELECT * FROM wa_messages WHERE type = 'waiting'")
+        return Snapshot(chats, messages, contacts, aliases, position, waiting)
 
     @staticmethod
     def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:

@@ -107,7 +107,20 @@ class SupabaseStore:
             self._db().table("wa_sync_state").select("epoch,seq").eq("id", "bridge")
         )
         position = Position(state[0]["epoch"], state[0]["seq"]) if state else None
-        return Snapshot(chats, [m for page in pages for m in page], contacts, aliases, position)
+        waiting = await self._waiting()
+        messages = [m for page in pages for m in page]
+        return Snapshot(chats, messages, contacts, aliases, position, waiting)
+
+    async def _waiting(self) -> list[Row]:
+        """Every undecryptable ("waiting") message, a page at a time."""
+        rows: list[Row] = []
+        while True:
+            query = self._db().table("wa_messages").select("*").eq("type", "waiting")
+            query = query.order("chat_id").order("id")
+            page = await self._rows(query.range(len(rows), len(rows) + PAGE - 1))
+            rows += page
+            if len(page) < PAGE:
+                return rows
 
     async def _newest(self, chat_id: str, limit: int) -> list[Row]:
         query = self._db().table("wa_messages").select("*").eq("chat_id", chat_id)

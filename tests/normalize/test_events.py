@@ -375,6 +375,48 @@ EXPECTED: dict[str, list[Fact]] = {
     "ignored_newsletter": [],
     "ignored_settings": [],
     "ignored_bridge": [],
+    # waiting messages (CIPHERTEXT stubs), and what follows them under the same key
+    "waiting_stub_1to1": [seen(ana("WAIT1", type="waiting", sender_name="Ana", timestamp=T + 10))],
+    "waiting_stub_group": [
+        seen(bob_in_group("WAIT2", type="waiting", sender_name="Bob", timestamp=T + 11))
+    ],
+    "waiting_stubs_more": [
+        seen(ana(id, type="waiting", sender_name="Ana", timestamp=T + 12 + n))
+        for n, id in enumerate(("WAIT3", "WAIT4", "WAIT5"))
+    ],
+    "waiting_resend_requested": [],  # the resend's request id: it still waits
+    "waiting_content_retry": [
+        seen(ana("WAIT1", text="sent again, readable now", sender_name="Ana", timestamp=T + 10))
+    ],
+    "waiting_content_pdo": [
+        seen(
+            bob_in_group(
+                "WAIT2",
+                type="image",
+                text="the photo",
+                media=Media("image/jpeg", None, 2048, None),
+                sender_name="Bob",
+                timestamp=T + 11,
+            )
+        )
+    ],
+    "waiting_content_pdo_uncached": [
+        seen(
+            ana(
+                "WAIT3",
+                chat_alt=None,
+                sender_alt=None,
+                text="resent by the phone",
+                sender_name="Ana",
+                timestamp=T + 12,
+            )
+        )
+    ],
+    "waiting_edit": [MessageChanged(ANA_PN, "WAIT4", text="edited while waiting", edited=True)],
+    "waiting_revoke": [MessageChanged(ANA_PN, "WAIT5", deleted=True)],
+    "waiting_content_after_revoke": [
+        seen(ana("WAIT5", text="regretted", sender_name="Ana", timestamp=T + 14))
+    ],
 }
 
 
@@ -448,3 +490,12 @@ def test_an_unknown_participant_action_is_unreadable(cases: Cases) -> None:
     data = {**cases["group_participants_objects"]["data"], "action": "invite"}
     [fact] = normalize("group-participants.update", data)
     assert isinstance(fact, Unreadable) and "data.action" in fact.reason
+
+
+def test_a_waiting_message_keeps_its_wire_key_and_time(cases: Cases) -> None:
+    """A waiting message has no content to keep: raw is its key (to mark it read) and time."""
+    for name in ("waiting_stub_1to1", "waiting_stub_group"):
+        data = cases[name]["data"]
+        (info,) = data["messages"]
+        (message,) = messages_of(normalize("messages.upsert", data)).values()
+        assert message.raw == orjson.dumps({k: info[k] for k in ("key", "messageTimestamp")})
