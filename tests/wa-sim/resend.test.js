@@ -112,6 +112,32 @@ describe('undecryptable messages through the real bridge', { concurrency: true }
     assert.equal((await counters(sim)).retryReceipts, 1)
   })
 
+  test('retry with failures 2: the first resend fails too; the second retry receipt carries pre-keys and the real resend is built from them', async (t) => {
+    const { sim, bridge } = await online(t)
+    const erin = await ok(sim, '/contacts', { phone: '5511988881005', name: 'Erin' })
+    const sent = await ok(sim, '/send', { from: erin.phone, kind: 'text', text: 'third time lucky', undecryptable: 'retry', failures: 2 })
+    const stub = await waitUpsert(bridge, stubOf(sent.id), 'the CIPHERTEXT stub')
+    const real = await waitUpsert(bridge, contentOf(sent.id, 'third time lucky'), 'the resent content', PHONE_WAIT_MS)
+    assert.ok(real.index > stub.index, 'content after the stub')
+    /** @type {any[]} */
+    let receipts = []
+    await waitUntil(async () => (receipts = (await sim.get('/receipts')).body.filter((/** @type {any} */ r) => r.ids.includes(sent.id))).length === 3, 'both retries and the delivery')
+    assert.deepEqual(
+      receipts.map((r) => r.type),
+      ['retry', 'retry', 'inactive'],
+    )
+    const m = await counters(sim)
+    assert.deepEqual(
+      { undecryptable: m.undecryptable, nacks: m.nacks, retryReceipts: m.retryReceipts, resends: m.resends, resendsFromReceiptKeys: m.resendsFromReceiptKeys, placeholderAnswers: m.placeholderAnswers },
+      { undecryptable: 2, nacks: 2, retryReceipts: 2, resends: 1, resendsFromReceiptKeys: 1, placeholderAnswers: 0 },
+      JSON.stringify(m.errors),
+    )
+    assertNoFailures(m)
+    const after = await ok(sim, '/send', { from: erin.phone, kind: 'text', text: 'after' })
+    await waitUpsert(bridge, contentOf(after.id, 'after'), 'a message after the resend')
+    assertNoFailures(await counters(sim))
+  })
+
   test('phone: the contact ignores the retry receipt; the phone answers the placeholder resend request with the original message', async (t) => {
     const { sim, bridge, jid } = await online(t)
     const bob = await ok(sim, '/contacts', { phone: '5511988881002', name: 'Bob', lid: true })
@@ -166,7 +192,7 @@ describe('undecryptable messages through the real bridge', { concurrency: true }
     assertNoFailures(m)
   })
 
-  test('/send rejects a bad undecryptable, and any in a group', async (t) => {
+  test('/send rejects a bad undecryptable or failures, and undecryptable in a group', async (t) => {
     const sim = await startSim(t)
     const dave = await ok(sim, '/contacts', { phone: '5511988881004' })
     const group = await ok(sim, '/groups', { subject: 'g', participants: [dave.phone] })
@@ -174,6 +200,10 @@ describe('undecryptable messages through the real bridge', { concurrency: true }
       { from: dave.phone, kind: 'text', text: 'x', undecryptable: 'sometimes' },
       { from: dave.phone, kind: 'text', text: 'x', undecryptable: true },
       { from: dave.phone, to: group.jid, kind: 'text', text: 'x', undecryptable: 'retry' },
+      { from: dave.phone, kind: 'text', text: 'x', undecryptable: 'retry', failures: 0 },
+      { from: dave.phone, kind: 'text', text: 'x', undecryptable: 'retry', failures: 6 },
+      { from: dave.phone, kind: 'text', text: 'x', undecryptable: 'phone', failures: 2 },
+      { from: dave.phone, kind: 'text', text: 'x', failures: 1 },
     ]) {
       const res = await sim.post('/send', body)
       assert.equal(res.status, 400, JSON.stringify(body))

@@ -8,7 +8,8 @@
  *   retry  the contact answers the retry receipt the way a phone does: it drops its
  *          session with that device and re-sends the SAME id as a pkmsg built from the
  *          pre-keys in the receipt (`<keys>`, from the 2nd retry on), else from the
- *          device's uploaded bundle.
+ *          device's uploaded bundle. With `failures: n` the first n-1 receipts get
+ *          another undecryptable copy instead (so the real resend can use receipt keys).
  *   phone  the contact ignores the receipt; the account's phone answers the device's
  *          request with a PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE whose
  *          `placeholderMessageResendResponse.webMessageInfoBytes` is the original
@@ -46,10 +47,12 @@ export const UNDECRYPTABLE_MODES = /** @type {const} */ (['retry', 'phone', 'nev
  * @property {number} t
  * @property {Record<string, string>} attrs the `<message>` attributes it went out with
  * @property {Record<string, string>} encAttrs its `<enc>` attributes except `type`
+ * @property {number} failuresLeft `retry`: retry receipts still answered with another
+ *   undecryptable copy before the real resend
  */
 
 /** Why a message id was re-encrypted or answered, and how often. */
-const COUNTERS = () => ({ undecryptable: 0, resends: 0, retriesIgnored: 0, placeholderRequests: 0, placeholderAnswers: 0 })
+const COUNTERS = () => ({ undecryptable: 0, resends: 0, resendsFromReceiptKeys: 0, retriesIgnored: 0, placeholderRequests: 0, placeholderAnswers: 0 })
 
 export class Resends {
   /** @param {import('./world.js').World} world */
@@ -63,13 +66,23 @@ export class Resends {
   /**
    * The `<enc>` of an undecryptable message for `device`, remembered for its resend.
    * @param {Device} device
-   * @param {Omit<Broken, 'attrs'|'encAttrs'>} b
+   * @param {Omit<Broken, 'attrs'|'encAttrs'|'failuresLeft'>} b
    * @param {Record<string, string>} attrs @param {Record<string, string>} encAttrs
+   * @param {number} failures deliveries that fail (this one included)
    * @returns {Promise<BinaryNode>}
    */
-  async brokenEnc(device, b, attrs, encAttrs) {
-    this.broken.set(b.id, { ...b, attrs, encAttrs })
-    const ciphertext = await strangerWhisper(this.world.signedBundle(device.jid), b.bytes)
+  async brokenEnc(device, b, attrs, encAttrs, failures) {
+    this.broken.set(b.id, { ...b, attrs, encAttrs, failuresLeft: failures - 1 })
+    return this._stranger(device, b.bytes, encAttrs)
+  }
+
+  /**
+   * An undecryptable `<enc type="msg">` for the device (counted).
+   * @param {Device} device @param {Uint8Array} bytes @param {Record<string, string>} encAttrs
+   * @returns {Promise<BinaryNode>}
+   */
+  async _stranger(device, bytes, encAttrs) {
+    const ciphertext = await strangerWhisper(this.world.signedBundle(device.jid), bytes)
     this.counters.undecryptable += 1
     return { tag: 'enc', attrs: { ...encAttrs, type: 'msg' }, content: ciphertext }
   }
@@ -89,6 +102,16 @@ export class Resends {
     const count = child(node, 'retry')?.attrs.count ?? '1'
     const keys = parseRetryKeys(node)
     const contact = b.contact
+    if (b.failuresLeft > 0) {
+      b.failuresLeft -= 1
+      this.world.enqueue(device.jid, {
+        id: b.id,
+        what: `undecryptable resend ${b.id} from ${contact.jid} (retry ${count})`,
+        needsKeys: true,
+        build: async (dev) => ({ tag: 'message', attrs: { ...b.attrs }, content: [await this._stranger(dev, b.bytes, { ...b.encAttrs, count })] }),
+      })
+      return
+    }
     this.world.enqueue(device.jid, {
       id: b.id,
       what: `resend ${b.id} from ${contact.jid} (retry ${count})`,
@@ -98,6 +121,7 @@ export class Resends {
         contact.party.forgetSession(this.world.store.phone, dev.device)
         const enc = await contact.party.encrypt(this.world.store.phone, dev.device, b.bytes, () => keys ?? this.world.takeDeviceBundle(dev.jid))
         this.counters.resends += 1
+        if (keys) this.counters.resendsFromReceiptKeys += 1
         this.world.log('resend', { id: b.id, to: dev.jid, count, keys: Boolean(keys) })
         return { tag: 'message', attrs: { ...b.attrs }, content: [{ tag: 'enc', attrs: { ...b.encAttrs, type: enc.type, count }, content: enc.ciphertext }] }
       },

@@ -237,6 +237,7 @@ export class World {
     const kind = p.kind
     if (typeof kind !== 'string' || !KINDS.has(kind)) throw new WorldError(400, 'bad_params', `"kind" must be one of ${[...KINDS].join(', ')}`)
     const undecryptable = undecryptableMode(p.undecryptable, Boolean(group))
+    const failures = failuresOf(p.failures, undecryptable)
     const chat = group ? group.jid : sender.jid
     const message = this._compose(kind, p, sender, chat, group)
     const id = messageId()
@@ -258,7 +259,7 @@ export class World {
           if (!group && undecryptable) {
             const messageAttrs = { from: sender.jid, ...attrs, ...(sender.lid ? { sender_lid: sender.lid } : {}) }
             const broken = { id, mode: undecryptable, contact: sender, message, bytes, t }
-            return { tag: 'message', attrs: messageAttrs, content: [await this.resends.brokenEnc(device, broken, messageAttrs, encAttrs)] }
+            return { tag: 'message', attrs: messageAttrs, content: [await this.resends.brokenEnc(device, broken, messageAttrs, encAttrs, failures)] }
           }
           if (!group) {
             const enc = await this._encryptFor(sender.party, device, bytes)
@@ -947,6 +948,20 @@ function undecryptableMode(value, group) {
   // A group resend would need sender-key retries (skmsg), which are not simulated.
   if (group) throw new WorldError(400, 'bad_params', '"undecryptable" is for 1:1 messages only')
   return /** @type {import('./resend.js').Mode} */ (value)
+}
+
+/**
+ * `/send`'s `failures` (with `undecryptable: "retry"`): deliveries that fail before the
+ * resend that works; from the 2nd retry on Baileys puts fresh pre-keys in its receipt.
+ * @param {unknown} value @param {string|null} mode
+ * @returns {number}
+ */
+function failuresOf(value, mode) {
+  if (value === undefined || value === null) return 1
+  if (mode !== 'retry') throw new WorldError(400, 'bad_params', '"failures" goes with "undecryptable": "retry"')
+  // Baileys asks at most 5 times (maxMsgRetryCount) and gives up after that.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 5) throw new WorldError(400, 'bad_params', '"failures" must be an integer 1-5')
+  return value
 }
 
 /** @param {any} message proto.Message @returns {string|undefined} its media type (the `mediatype` attribute) */
