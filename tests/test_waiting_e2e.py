@@ -189,3 +189,31 @@ def test_never_the_message_stays_waiting_and_is_listed_and_counted(linked: Linke
     assert listed == messages[sent["id"]]
     assert linked.metric("wa_messages_waiting") == 1
     assert linked.metric("wa_messages_waiting_resolved_total") == 0
+
+
+def test_an_edit_gives_a_waiting_message_its_text_and_a_revoke_deletes_one(
+    linked: Linked,
+) -> None:
+    chat_id = jid(ANA)
+    edited, revoked = (
+        linked.sim.post(
+            "/send", {"from": ANA, "kind": "text", "text": text, "undecryptable": "never"}
+        )
+        for text in ("primeira", "segunda")
+    )
+    for sent in (edited, revoked):
+        linked.message_where(chat_id, sent["id"], "the waiting message", waiting_is)
+    assert sorted(linked.waiting_ids()) == sorted([edited["id"], revoked["id"]])
+    assert linked.metric("wa_messages_waiting") == 2
+
+    linked.sim.post("/send", {"from": ANA, "kind": "edit", "target": edited["id"],
+                              "text": "primeira, corrigida"})  # fmt: skip
+    linked.sim.post("/send", {"from": ANA, "kind": "revoke", "target": revoked["id"]})
+    message = linked.message_where(chat_id, edited["id"], "the edit", lambda m: m["edited"])
+    assert (message["type"], message["text"]) == ("text", "primeira, corrigida")
+    message = linked.message_where(chat_id, revoked["id"], "the revoke", lambda m: m["deleted"])
+    assert (message["type"], message["text"]) == ("waiting", None)
+    assert linked.waiting_ids() == []
+    assert linked.metric("wa_messages_waiting") == 0
+    assert linked.metric("wa_messages_waiting_resolved_total") == 1
+    assert len(linked.messages(chat_id)) == 2

@@ -172,6 +172,41 @@ describe('undecryptable messages through the real bridge', { concurrency: true }
     assert.equal((await counters(sim)).retryReceipts, 1)
   })
 
+  test('unavailable: no <enc> at all; Baileys asks only its phone, names the request in a messages.update, and the answer keeps the stub\'s key', async (t) => {
+    const { sim, bridge } = await online(t)
+    const fay = await ok(sim, '/contacts', { phone: '5511988881006', name: 'Fay', lid: true })
+    const sent = await ok(sim, '/send', { from: fay.phone, kind: 'text', text: 'from an ad', undecryptable: 'unavailable' })
+    const stub = await waitUpsert(bridge, stubOf(sent.id), 'the CIPHERTEXT stub')
+    assert.deepEqual(stub.message.messageStubParameters, ['Message absent from node'])
+    const real = await waitUpsert(bridge, contentOf(sent.id, 'from an ad'), 'the content from the phone', PHONE_WAIT_MS)
+    assert.ok(real.index > stub.index, 'content after the stub')
+    // Baileys kept the stub's metadata (LID details) and put the phone's content on it.
+    assert.deepEqual(real.message.key, stub.message.key)
+    assert.equal(real.message.key.remoteJidAlt, fay.lid)
+
+    const requests = (await sim.get('/received')).body.filter((/** @type {any} */ r) => r.message.protocolMessage?.peerDataOperationRequestMessage)
+    assert.equal(requests.length, 1, JSON.stringify(requests))
+    /** @type {any} */
+    let update
+    await waitUntil(
+      () =>
+        (update = bridge.events
+          .filter((e) => e.event === 'messages.update')
+          .flatMap((e) => e.data)
+          .find((/** @type {any} */ u) => u.key?.id === sent.id && u.update?.messageStubParameters)),
+      'the messages.update naming the request',
+    )
+    assert.deepEqual(update.update.messageStubParameters, ['Message absent from node', requests[0].id])
+
+    const m = await counters(sim)
+    assert.deepEqual(
+      { undecryptable: m.undecryptable, nacks: m.nacks, retryReceipts: m.retryReceipts, placeholderRequests: m.placeholderRequests, placeholderAnswers: m.placeholderAnswers },
+      { undecryptable: 1, nacks: 0, retryReceipts: 0, placeholderRequests: 1, placeholderAnswers: 1 },
+      JSON.stringify(m.errors),
+    )
+    assertNoFailures(m)
+  })
+
   test('never: nobody answers, the stub stays; the phone was asked and ignored it', async (t) => {
     const { sim, bridge } = await online(t)
     const carol = await ok(sim, '/contacts', { phone: '5511988881003', name: 'Carol' })

@@ -15,6 +15,11 @@
  *          `placeholderMessageResendResponse.webMessageInfoBytes` is the original
  *          WebMessageInfo (Utils/process-message.js re-emits it as messages.upsert).
  *   never  nobody answers: the stub stays.
+ *   unavailable  no `<enc>` at all, only `<unavailable/>` (what WhatsApp delivers when the
+ *          sender's device did not encrypt for this one): Baileys sends no retry receipt,
+ *          upserts a CIPHERTEXT stub ("Message absent from node"), asks its phone at once
+ *          (2 s) and announces the request id in a messages.update (`messageStubParameters`
+ *          [text, requestId]); the phone answers as in `phone`.
  *
  * The failure is genuine: the `<enc type="msg">` is a WhisperMessage of a session the
  * device never had (a throwaway party's X3DH with the device's signed pre-key, no one-time
@@ -30,7 +35,9 @@ const ProtocolType = proto.Message.ProtocolMessage.Type
 const PdoType = proto.Message.PeerDataOperationRequestType
 
 /** The `undecryptable` values `/send` accepts. */
-export const UNDECRYPTABLE_MODES = /** @type {const} */ (['retry', 'phone', 'never'])
+export const UNDECRYPTABLE_MODES = /** @type {const} */ (['retry', 'phone', 'never', 'unavailable'])
+/** Modes whose placeholder-resend request the phone answers. */
+const PHONE_ANSWERS = new Set(['phone', 'unavailable'])
 
 /** @typedef {import('./nodes.js').BinaryNode} BinaryNode */
 /** @typedef {import('./store.js').Device} Device */
@@ -64,15 +71,20 @@ export class Resends {
   }
 
   /**
-   * The `<enc>` of an undecryptable message for `device`, remembered for its resend.
+   * The content of an undecryptable message for `device` (an `<enc>` no session opens, or
+   * `<unavailable/>`), remembered for its resend.
    * @param {Device} device
    * @param {Omit<Broken, 'attrs'|'encAttrs'|'failuresLeft'>} b
    * @param {Record<string, string>} attrs @param {Record<string, string>} encAttrs
    * @param {number} failures deliveries that fail (this one included)
    * @returns {Promise<BinaryNode>}
    */
-  async brokenEnc(device, b, attrs, encAttrs, failures) {
+  async brokenContent(device, b, attrs, encAttrs, failures) {
     this.broken.set(b.id, { ...b, attrs, encAttrs, failuresLeft: failures - 1 })
+    if (b.mode === 'unavailable') {
+      this.counters.undecryptable += 1
+      return { tag: 'unavailable', attrs: {} }
+    }
     return this._stranger(device, b.bytes, encAttrs)
   }
 
@@ -142,7 +154,7 @@ export class Resends {
     for (const r of request.placeholderMessageResendRequest ?? []) {
       this.counters.placeholderRequests += 1
       const b = this.broken.get(r.messageKey?.id ?? '')
-      if (!b || b.mode !== 'phone') continue
+      if (!b || !PHONE_ANSWERS.has(b.mode)) continue
       const info = {
         key: { remoteJid: b.contact.jid, fromMe: false, id: b.id },
         message: b.message,

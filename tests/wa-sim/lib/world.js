@@ -259,7 +259,7 @@ export class World {
           if (!group && undecryptable) {
             const messageAttrs = { from: sender.jid, ...attrs, ...(sender.lid ? { sender_lid: sender.lid } : {}) }
             const broken = { id, mode: undecryptable, contact: sender, message, bytes, t }
-            return { tag: 'message', attrs: messageAttrs, content: [await this.resends.brokenEnc(device, broken, messageAttrs, encAttrs, failures)] }
+            return { tag: 'message', attrs: messageAttrs, content: [await this.resends.brokenContent(device, broken, messageAttrs, encAttrs, failures)] }
           }
           if (!group) {
             const enc = await this._encryptFor(sender.party, device, bytes)
