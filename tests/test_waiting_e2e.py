@@ -15,7 +15,7 @@ from tests.clients import Envelope, PollReader, SseReader, WebSocketReader
 from tests.harness import Stack, stack, wait_for
 from tests.wasim import WaSim
 
-ANA, BRUNO, CARLA = "5511911110001", "5511922220002", "5511933330003"
+ANA, BRUNO, CARLA, DORA = "5511911110001", "5511922220002", "5511933330003", "5511944440004"
 # Baileys asks the phone 3 s (retry manager) + 2 s (resend cache) after the failed decrypt.
 PHONE_TIMEOUT = 40.0
 
@@ -164,6 +164,24 @@ def test_phone_the_phone_answers_and_the_waiting_message_becomes_its_text(
     counters = linked.sim_messages()
     assert (counters["retriesIgnored"], counters["placeholderRequests"]) == (1, 1)
     assert (counters["placeholderAnswers"], counters["resends"]) == (1, 0)
+
+
+def test_unavailable_the_phone_answers_the_request_named_in_a_stub_update(linked: Linked) -> None:
+    """No <enc> at all, from a contact with a LID: Baileys asks only its phone and announces the
+    request id (messages.update with messageStubParameters); the answer comes on the stub's
+    cached key (remoteJidAlt the LID), and the orchestrator resolves the same message in the
+    contact's PN chat."""
+    linked.sim.post("/contacts", {"phone": DORA, "name": "Dora", "lid": True})
+    chat_id, text = jid(DORA), "vim pelo anúncio"
+    since = linked.orchestrator.last_event_id()
+    sent = linked.sim.post(
+        "/send", {"from": DORA, "kind": "text", "text": text, "undecryptable": "unavailable"}
+    )
+    check_streams(linked, since, chat_id, sent["id"], text)
+    check_resolved(linked, chat_id, sent["id"], text)
+    counters = linked.sim_messages()
+    assert (counters["retryReceipts"], counters["nacks"]) == (0, 0)
+    assert (counters["placeholderRequests"], counters["placeholderAnswers"]) == (1, 1)
 
 
 def test_never_the_message_stays_waiting_and_is_listed_and_counted(linked: Linked) -> None:
