@@ -288,6 +288,10 @@ class Api:
         quoted_id = body.get("quotedId")
         if quoted_id is not None:
             quoted = self._message_in(chat_id, quoted_id)
+            if quoted.type == d.WAITING:  # no content to quote (Baileys would throw on it)
+                raise BadRequest(
+                    Code.UNKNOWN_MESSAGE, f"message {quoted_id[:80]!r} has no content yet"
+                )
             content["__quoted"] = orjson.loads(quoted.raw)
             pending["quotedId"] = quoted.id
         return content, pending

@@ -59,9 +59,11 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(
-    tmp_path: Path, handler: CommandHandler | None = None, **settings: Any
+    tmp_path: Path, handler: CommandHandler | None = None, epoch: str = "memory", **settings: Any
 ) -> AsyncIterator[Served]:
-    bridge = MemoryBridge(handler)
+    """`epoch`: the bridge's; a restart test serving `tmp_path` again gives another, as a
+    restarted bridge has (the same epoch would make its new events look applied already)."""
+    bridge = MemoryBridge(handler, epoch)
     config = Settings(data_dir=tmp_path, **{"startup_timeout": 5.0, **settings})
     runtime = Runtime(config, TOKEN, link=bridge)
     transport = httpx.ASGITransport(app=runtime.app())
