@@ -58,7 +58,7 @@ const PHONE_ANSWERS = new Set(['phone', 'unavailable'])
  *   undecryptable copy before the real resend
  */
 
-/** Why a message id was re-encrypted or answered, and how often. */
+/** What happened to undecryptable messages (`/state` `messages`, see the README). */
 const COUNTERS = () => ({ undecryptable: 0, resends: 0, resendsFromReceiptKeys: 0, retriesIgnored: 0, placeholderRequests: 0, placeholderAnswers: 0 })
 
 export class Resends {
@@ -142,7 +142,7 @@ export class Resends {
 
   /**
    * A peer-data-operation request a device sent its phone (world.fromDevice): placeholder
-   * resends for `phone`-mode messages are answered, everything else only counted.
+   * resends for `phone` and `unavailable` messages are answered, everything else only counted.
    * @param {Device} device
    * @param {string} stanzaId the request's message id (Baileys' requestId)
    * @param {any} request proto.Message.PeerDataOperationRequestMessage
