@@ -235,3 +235,25 @@ def test_an_edit_gives_a_waiting_message_its_text_and_a_revoke_deletes_one(
     assert linked.metric("wa_messages_waiting") == 0
     assert linked.metric("wa_messages_waiting_resolved_total") == 1
     assert len(linked.messages(chat_id)) == 2
+
+
+def test_a_waiting_message_survives_a_kill_9_and_resolves_after_it(linked: Linked) -> None:
+    chat_id = jid(BRUNO)
+    sent = linked.sim.post(
+        "/send", {"from": BRUNO, "kind": "text", "text": "antes", "undecryptable": "never"}
+    )
+    linked.message_where(chat_id, sent["id"], "the waiting message", waiting_is)
+    linked.orchestrator = linked.stack.restart_orchestrator()
+    linked.http = linked.orchestrator.http
+    wait_for("the waiting message listed again", lambda: linked.waiting_ids() == [sent["id"]])
+    assert linked.metric("wa_messages_waiting") == 1
+    assert waiting_is(next(m for m in linked.messages(chat_id) if m["id"] == sent["id"]))
+
+    linked.sim.post("/send", {"from": BRUNO, "kind": "edit", "target": sent["id"],
+                              "text": "depois"})  # fmt: skip
+    message = linked.message_where(chat_id, sent["id"], "the edit", lambda m: m["edited"])
+    assert (message["type"], message["text"]) == ("text", "depois")
+    assert linked.waiting_ids() == []
+    assert linked.metric("wa_messages_waiting") == 0
+    assert linked.metric("wa_messages_waiting_resolved_total") == 1
+    assert [m["id"] for m in linked.messages(chat_id)] == [sent["id"]]
