@@ -11,7 +11,7 @@
  *   GET  /contacts              -> [{jid, phone, name, lid}]
  *   POST /contacts {phone, name?, lid?}          -> {jid, phone, name, lid}
  *   POST /groups {subject, participants}         -> {jid, subject, participants}
- *   POST /send {from, to?, kind, text?, target?, emoji?, bytes?, mimetype?, fileName?} -> {id, devices}
+ *   POST /send {from, to?, kind, text?, target?, emoji?, bytes?, mimetype?, fileName?, undecryptable?, failures?} -> {id, devices}
  *   GET  /received?to=          -> [{id, to, from, participant?, type, t, recipients, message, media?}]
  *   POST /receipt {id, from, type}               -> {id, to, type}
  *   GET  /receipts              -> [{ids, to, type, participant?, from}] receipts devices sent

@@ -28,3 +28,5 @@ export const curve25519 = (await load('curve25519-js/lib/index.js')).default
 export const libsignal = (await load('libsignal/index.js')).default
 /** Baileys' own sender-key (group) implementation: GroupCipher, GroupSessionBuilder, SenderKeyName, ... */
 export const signalGroup = await load('@whiskeysockets/baileys/lib/Signal/Group/index.js')
+/** libsignal's wire protobufs (PreKeyWhisperMessage, WhisperMessage): undecryptable messages take a pkmsg apart. */
+export const libsignalProtobufs = (await load('libsignal/src/protobufs.js')).default

@@ -89,6 +89,15 @@ export class SignalParty {
   }
 
   /**
+   * Drop the session with a remote device: the next encrypt builds a fresh one (pkmsg),
+   * as a phone does when it answers a retry receipt.
+   * @param {string} addr remote address id @param {number} device
+   */
+  forgetSession(addr, device) {
+    this.sessions.delete(new ProtocolAddress(addr, device).toString())
+  }
+
+  /**
    * Encrypt a proto.Message for a remote device, building the session from `bundle` when
    * there is none yet (X3DH -> pkmsg until the other side answers, then msg).
    * @param {string} addr remote address id

@@ -20,6 +20,7 @@ import { baileys } from './deps.js'
 import { decryptMedia, encryptMedia } from './media.js'
 import { child, children } from './nodes.js'
 import { SignalParty, decodeMessage, encodeMessage } from './signal.js'
+import { Resends, UNDECRYPTABLE_MODES } from './resend.js'
 
 const { proto, jidDecode, jidEncode } = baileys
 const ProtocolType = proto.Message.ProtocolMessage.Type
@@ -129,6 +130,8 @@ export class World {
     this.errors = []
     /** @type {import('./appstate.js').AppState|null} app-state patches, set by the simulator */
     this.appState = null
+    /** Messages sent undecryptable (`/send` `undecryptable`) and their resends. */
+    this.resends = new Resends(this)
   }
 
   get accountJid() {
@@ -235,6 +238,8 @@ export class World {
     if (group && !group.participants.includes(sender.phone)) throw new WorldError(400, 'not_participant', `${sender.jid} is not in ${group.jid}`)
     const kind = p.kind
     if (typeof kind !== 'string' || !KINDS.has(kind)) throw new WorldError(400, 'bad_params', `"kind" must be one of ${[...KINDS].join(', ')}`)
+    const undecryptable = undecryptableMode(p.undecryptable, Boolean(group))
+    const failures = failuresOf(p.failures, undecryptable)
     const chat = group ? group.jid : sender.jid
     const message = this._compose(kind, p, sender, chat, group)
     const id = messageId()
@@ -253,6 +258,11 @@ export class World {
         build: async (device) => {
           const attrs = { id, t: String(t), type, notify: sender.name, ...(edit ? { edit } : {}) }
           const encAttrs = { v: '2', ...(mediatype ? { mediatype } : {}) }
+          if (!group && undecryptable) {
+            const messageAttrs = { from: sender.jid, ...attrs, ...(sender.lid ? { sender_lid: sender.lid } : {}) }
+            const broken = { id, mode: undecryptable, contact: sender, message, bytes, t }
+            return { tag: 'message', attrs: messageAttrs, content: [await this.resends.brokenContent(device, broken, messageAttrs, encAttrs, failures)] }
+          }
           if (!group) {
             const enc = await this._encryptFor(sender.party, device, bytes)
             return {
@@ -504,6 +514,32 @@ export class World {
   }
 
   /**
+   * The account's phone sends a peer message (category `peer`) to one linked device.
+   * @param {string} jid device @param {any} message proto.Message object @param {string} what
+   * @param {() => void} [onSent]
+   */
+  phoneMessage(jid, message, what, onSent) {
+    const id = messageId()
+    const bytes = encodeMessage(message)
+    const t = now()
+    this.enqueue(jid, {
+      id,
+      what,
+      needsKeys: true,
+      onSent,
+      build: async (device) => {
+        const enc = await this._encryptFor(this.phoneParty, device, bytes)
+        return {
+          tag: 'message',
+          attrs: { from: this.accountJid, id, t: String(t), type: 'text', category: 'peer' },
+          content: [{ tag: 'enc', attrs: { v: '2', type: enc.type }, content: enc.ciphertext }],
+        }
+      },
+    })
+    return id
+  }
+
+  /**
    * A contact's delivery/read/played receipt for a message a device sent.
    * @param {{id?: unknown, from?: unknown, type?: unknown}} p
    */
@@ -612,6 +648,21 @@ export class World {
       identity: Buffer.from(s.identity, 'base64'),
       signedPreKey: { id: s.signedPreKey.id, public: Buffer.from(s.signedPreKey.public, 'base64'), signature: Buffer.from(s.signedPreKey.signature, 'base64') },
       ...(preKey ? { preKey } : {}),
+    }
+  }
+
+  /**
+   * A linked device's bundle without a one-time pre-key (consumes nothing).
+   * @param {string} jid
+   * @returns {import('./signal.js').Bundle}
+   */
+  signedBundle(jid) {
+    const s = this.store.get(jid)?.signal
+    if (!s) throw new Error(`${jid} has uploaded no pre-keys`)
+    return {
+      registrationId: s.registrationId,
+      identity: Buffer.from(s.identity, 'base64'),
+      signedPreKey: { id: s.signedPreKey.id, public: Buffer.from(s.signedPreKey.public, 'base64'), signature: Buffer.from(s.signedPreKey.signature, 'base64') },
     }
   }
 
@@ -778,6 +829,8 @@ export class World {
           keyHolders.add(target.party)
         }
         if (msg.deviceSentMessage?.message) msg = msg.deviceSentMessage.message
+        const pdo = msg.protocolMessage?.peerDataOperationRequestMessage
+        if (target.phone && pdo) this.resends.onPeerRequest(device, id, pdo)
         if (!target.phone) recipients.push(target.jid)
         const hasContent = Object.keys(msg.toJSON()).some((k) => k !== 'senderKeyDistributionMessage' && k !== 'messageContextInfo')
         if (hasContent && (!message || !target.phone)) message = msg
@@ -873,6 +926,7 @@ export class World {
     if (type === 'retry') {
       this.counters.retryReceipts += 1
       this.errors.push(`retry receipt from ${device.jid} for ${id}`)
+      this.resends.onRetryReceipt(device, node)
     }
     this.receipts.push({ ids, to, type: type ?? 'delivery', ...(participant ? { participant } : {}), from: device.jid })
     return { tag: 'ack', attrs: { class: 'receipt', id, from: to ?? this.accountJid, ...(type ? { type } : {}), ...(participant ? { participant } : {}) } }
@@ -905,10 +959,40 @@ export class World {
       received: this.received.length,
       receipts: this.receipts.length,
       ...this.counters,
+      ...this.resends.state(),
       errors: this.errors.slice(-10),
       media: { downloads: this.media.downloads, uploads: this.media.uploads.size, http: this.media.httpBase, https: this.media.httpsBase, ca: this.media.caFile },
     }
   }
+}
+
+/**
+ * `/send`'s `undecryptable`: null for a normal message.
+ * @param {unknown} value @param {boolean} group
+ * @returns {import('./resend.js').Mode|null}
+ */
+function undecryptableMode(value, group) {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string' || !(/** @type {readonly string[]} */ (UNDECRYPTABLE_MODES).includes(value))) {
+    throw new WorldError(400, 'bad_params', `"undecryptable" must be one of ${UNDECRYPTABLE_MODES.join(', ')}`)
+  }
+  // A group resend would need sender-key retries (skmsg), which are not simulated.
+  if (group) throw new WorldError(400, 'bad_params', '"undecryptable" is for 1:1 messages only')
+  return /** @type {import('./resend.js').Mode} */ (value)
+}
+
+/**
+ * `/send`'s `failures` (with `undecryptable: "retry"`): deliveries that fail before the
+ * resend that works; from the 2nd retry on Baileys puts fresh pre-keys in its receipt.
+ * @param {unknown} value @param {string|null} mode
+ * @returns {number}
+ */
+function failuresOf(value, mode) {
+  if (value === undefined || value === null) return 1
+  if (mode !== 'retry') throw new WorldError(400, 'bad_params', '"failures" goes with "undecryptable": "retry"')
+  // Baileys asks at most 5 times (maxMsgRetryCount) and gives up after that.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 5) throw new WorldError(400, 'bad_params', '"failures" must be an integer 1-5')
+  return value
 }
 
 /** @param {any} message proto.Message @returns {string|undefined} its media type (the `mediatype` attribute) */
