@@ -1,7 +1,8 @@
 """Issue 13 in the console, in headless Chromium against a real stack (the simulator, the
 unmodified Baileys in a bridge the orchestrator spawns): a missed call shows as WhatsApp words
 it, in the chat and in the chat list; a WhatsApp Business label put on the chat on the phone
-shows on its row, and goes when it is taken off."""
+shows on its row, and goes when it is taken off; a message Baileys cannot decrypt shows as
+WhatsApp Web shows it, without reply or reaction, and becomes its text in the same bubble."""
 
 from __future__ import annotations
 
@@ -39,4 +40,17 @@ def test_calls_and_labels_show_in_the_console(
         c.shot("labelled")
         linked.sim.post("/labels/chats", {"labelId": "3", "chat": ANA, "add": False})
         page.wait_for_selector(f"{ROW} .tag.label", state="detached")
+
+        # A message nobody can resend: waiting, until an edit from the contact gives it text.
+        body = {"from": ANA, "kind": "text", "text": "primeira", "undecryptable": "never"}
+        waiting = linked.sim.post("/send", body)
+        bubble = f'#messages li[data-message-id="{waiting["id"]}"]'
+        page.wait_for_selector(f"{bubble} .text:has-text('Waiting for this message')")
+        assert page.locator(f"{bubble} .actions").count() == 0
+        c.shot("waiting")
+        edit = {"from": ANA, "kind": "edit", "target": waiting["id"], "text": "primeira, corrigida"}
+        linked.sim.post("/send", edit)
+        page.wait_for_selector(f"{bubble} .text:text-is('primeira, corrigida')")
+        page.wait_for_selector(f"{bubble} .actions")
+        assert page.locator(bubble).count() == 1
         page.close()  # before the stack stops: its stream must not break under a live page
