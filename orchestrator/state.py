@@ -330,8 +330,7 @@ class State:
         editable = not updated.deleted  # an edit arriving after a revoke must not resurrect it
         if fact.edited and fact.text is not None and editable and updated.text != fact.text:
             if is_waiting(updated):
-                updated = with_edit(updated, fact.text)
-                self.waiting.resolved += 1
+                updated = with_edit(updated, fact.text)  # resolved once filed
             else:
                 updated = dataclasses.replace(updated, text=fact.text, edited=True)
         if fact.deleted and not updated.deleted:
@@ -707,10 +706,7 @@ class State:
         """A message seen again (history, then a live append; a waiting one, then its
         content): what it is now."""
         if existing.type == d.WAITING:
-            resolved = resolve(existing, message)
-            if is_waiting(existing) and not is_waiting(resolved):
-                self.waiting.resolved += 1
-            return resolved
+            return resolve(existing, message)  # counted as resolved when filed
         if message.type == d.WAITING:
             return existing  # we have its content: a late stub of it takes nothing away
         return _merge(existing, message)

@@ -27,12 +27,16 @@ class WaitingIndex:
         self.resolved = 0  # waiting messages that got their content (or an edit's text)
 
     def file(self, message: d.Message) -> None:
-        """Keep `message`'s latest version if it is waiting; forget it otherwise."""
-        key = (message.chat_id, message.id)
+        """Keep `message`'s latest version if it is waiting; forget it otherwise. A waiting
+        message filed again as something else got its content (or an edit's text): resolved.
+        Called on every change of a message in RAM, so the common case (nothing waits) costs
+        one type check."""
         if message.type == d.WAITING:
-            self._messages[key] = message
+            self._messages[(message.chat_id, message.id)] = message
         elif self._messages:
-            self._messages.pop(key, None)
+            gone = self._messages.pop((message.chat_id, message.id), None)
+            if gone is not None and not gone.deleted:
+                self.resolved += 1
 
     def get(self, chat_id: str, message_id: str) -> d.Message | None:
         return self._messages.get((chat_id, message_id))
