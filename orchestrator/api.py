@@ -12,7 +12,6 @@ import base64
 import binascii
 import itertools
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from orchestrator import domain as d
 from orchestrator import sendkinds
 from orchestrator import shapes as s
 from orchestrator.calls import Call
-from orchestrator.commands import Bridge
+from orchestrator.commands import Bridge, new_message_id
 from orchestrator.errors import (
     BadRequest,
     Code,
@@ -269,7 +268,7 @@ class Api:
                 Code.SEND_QUEUE_FULL,
                 f"{self.pacer.waiting} messages are waiting to go out; try again shortly",
             )
-        message_id = "3EB0" + secrets.token_hex(10).upper()
+        message_id = new_message_id()
         if target is None:
             pending["id"] = message_id
             if principal.user_id is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.commands import Bridge
+from orchestrator.commands import Bridge, new_message_id
 from orchestrator.domain import CallSeen
 from orchestrator.errors import CommandError, TransportError
 from orchestrator.normalize import normalize
@@ -109,7 +108,7 @@ class CallPolicy:
             log.warning("no reject message for call %s: the send queue is full", call.id)
             return
         await self._pacer.acquire()
-        message_id = "3EB0" + secrets.token_hex(10).upper()
+        message_id = new_message_id()
         try:
             await self._bridge.send_message(
                 chat_id, {"text": self.message}, {"messageId": message_id}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -57,6 +58,13 @@ METHODS = {
         SEND_PRESENCE, PRESENCE_SUBSCRIBE,
     )
 }  # fmt: skip
+
+
+def new_message_id() -> str:
+    """An id for a message we send, in WhatsApp Web's form (3EB0 + 20 hex digits). We choose it
+    (sendMessage's `messageId`) so the API's answer, the stream and the bridge's
+    bridge.send_failed all name the same message."""
+    return "3EB0" + secrets.token_hex(10).upper()
 
 
 def refusal(exc: CommandError) -> Code:
