@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -230,6 +231,17 @@ class Bridge(Process):
 
     def wait_seq(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
         return self.client.wait_seq(seq, timeout)
+
+
+def metric_value(text: str, name: str) -> float:
+    """One sample of a /metrics page: `name` as Prometheus writes it, labels included."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+def metric(orchestrator: Orchestrator, name: str) -> float:
+    return metric_value(orchestrator.http.get("/metrics").raise_for_status().text, name)
 
 
 class Orchestrator(Process):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.clients import PollReader
-from tests.harness import Orchestrator, stack, wait_for
+from tests.harness import Orchestrator, metric, stack, wait_for
 from tests.wasim import WaSim
 
 ANA = "5511911110001"
@@ -51,13 +51,8 @@ def call_message(orchestrator: Orchestrator, call_id: str, outcome: str) -> dict
 
 
 def metrics(orchestrator: Orchestrator) -> dict[str, float]:
-    text = orchestrator.http.get("/metrics").text
     names = ("wa_calls_total", "wa_calls_rejected_total", "wa_call_reject_messages_total")
-    return {
-        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.split(" ")[0] in names
-    }
+    return {name: metric(orchestrator, name) for name in names}
 
 
 def test_an_unanswered_call_is_a_missed_call_message_and_call_events(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.clients import SseReader
-from tests.harness import Orchestrator, Stack, stack, wait_for
+from tests.harness import Orchestrator, Stack, metric, stack, wait_for
 from tests.wasim import WaSim
 
 ANA, BRUNO, CARLA = "5511911110001", "5511922220002", "5511933330003"
@@ -46,13 +46,6 @@ def stored_message_ids(data: Path) -> set[str]:
 def stored_chat_ids(data: Path) -> set[str]:
     with sqlite3.connect(data / "store.sqlite3") as db:
         return {row[0] for row in db.execute("SELECT id FROM wa_chats")}
-
-
-def metric(orchestrator: Orchestrator, line_start: str) -> float:
-    for line in orchestrator.http.get("/metrics").text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no metric {line_start}")
 
 
 # ---- days:N and ignore=groups, on one linked stack -------------------------------------------

@@ -22,8 +22,7 @@ from tests.clients import (
     WebSocketReader,
     random_drops,
 )
-from tests.faults.common import metric
-from tests.harness import TOKEN, make_capture, stack, wait_for
+from tests.harness import TOKEN, make_capture, metric, stack, wait_for
 from tests.inprocess import served
 
 

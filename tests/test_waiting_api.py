@@ -5,12 +5,12 @@ REST, the stream (long-poll) and /metrics read as a client reads them."""
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.harness import metric_value
 from tests.inprocess import Served, served
 from tests.normalize.conftest import ANA_PN, GROUP, Cases, cases  # noqa: F401  (a fixture)
 from tests.test_permissions import jwks_url, rest_desk  # noqa: F401  (a fixture)
@@ -54,10 +54,7 @@ def of_messages(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 async def metric(s: Served, name: str) -> float:
-    text = (await s.http.get("/metrics")).text
-    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    assert found is not None, name
-    return float(found.group(1))
+    return metric_value((await s.http.get("/metrics")).text, name)
 
 
 async def waiting_ids(s: Served, **params: Any) -> list[str]:

@@ -12,30 +12,22 @@ from typing import Any
 import pytest
 
 from tests.clients import Envelope, PollReader, SseReader, WebSocketReader
-from tests.harness import Stack, stack, wait_for
+from tests.harness import Stack, metric, stack, wait_for
+from tests.test_messages_e2e import ANA, BRUNO, CARLA, jid
+from tests.test_messages_e2e import Linked as PairedStack
 from tests.wasim import WaSim
 
-ANA, BRUNO, CARLA, DORA = "5511911110001", "5511922220002", "5511933330003", "5511944440004"
+DORA = "5511944440004"
 # Baileys asks the phone 3 s (retry manager) + 2 s (resend cache) after the failed decrypt.
 PHONE_TIMEOUT = 40.0
 
 
-def jid(phone: str) -> str:
-    return f"{phone}@s.whatsapp.net"
-
-
-class Linked:
+class Linked(PairedStack):
     """A paired stack of its own: the waiting gauge and the resolved counter start at 0."""
 
     def __init__(self, s: Stack, sim: WaSim) -> None:
-        self.stack, self.sim = s, sim
-        self.orchestrator = s.orchestrator
+        super().__init__(s, sim)
         self.http = s.orchestrator.http
-        qr = wait_for("a QR", lambda: self.http.get("/qr").json()["qr"], timeout=30)
-        self.sim.scan(qr)
-        s.wait_open(timeout=40)
-        for phone, name in ((ANA, "Ana"), (BRUNO, "Bruno"), (CARLA, "Carla")):
-            self.sim.post("/contacts", {"phone": phone, "name": name})
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
         page = self.http.get(f"/chats/{chat_id}/messages", params={"limit": 500})
@@ -66,11 +58,7 @@ class Linked:
         return [m["id"] for m in response.json()["messages"]]
 
     def metric(self, name: str) -> float:
-        """An unlabelled sample of /metrics."""
-        for line in self.http.get("/metrics").text.splitlines():
-            if line.startswith(f"{name} "):
-                return float(line.rsplit(" ", 1)[1])
-        raise AssertionError(f"{name} not in /metrics")
+        return metric(self.orchestrator, name)
 
     def sim_messages(self) -> dict[str, Any]:
         counters: dict[str, Any] = self.sim.state()["messages"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -326,10 +325,3 @@ def cpu_burner(core: int = 0) -> Iterator[subprocess.Popen[bytes]]:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def metric(orchestrator: Orchestrator, name: str) -> float:
-    text = orchestrator.http.get("/metrics").raise_for_status().text
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
-    assert match, f"{name} not in /metrics"
-    return float(match.group(1))

@@ -23,11 +23,10 @@ from orchestrator.wire import Envelope, Position
 from tests.faults.common import (
     assert_exactly_once,
     assert_rest_matches_capture,
-    metric,
     wait_applied_at_least,
     wait_logged,
 )
-from tests.harness import Orchestrator, make_capture, stack, wait_for
+from tests.harness import Orchestrator, make_capture, metric, stack, wait_for
 from tests.test_persistence import capture_messages, stored_message_keys
 
 EXTRA = 2

@@ -23,11 +23,10 @@ from tests.faults.common import (
     Envelope,
     SseClient,
     check_against_reference,
-    metric,
     percentile,
     rss_mb,
 )
-from tests.harness import TOKEN, make_capture, stack, wait_for
+from tests.harness import TOKEN, make_capture, metric, stack, wait_for
 
 EXTRA = 2
 EVENTS, RATE, NORMAL_CLIENTS = 12_000, 1500, 3
