@@ -6,22 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
-
-/** @param {import('node:test').TestContext} t */
-async function online(t) {
-  const sim = await startSim(t)
-  const bridge = await startBridge(t, { dir: tmpDir(t), waUrl: sim.ws })
-  const { jid } = await pairAndLogin(sim, bridge)
-  return { sim, bridge, jid }
-}
-
-/** @param {{post: Function}} sim @param {string} route @param {unknown} body */
-async function ok(sim, route, body) {
-  const res = await sim.post(route, body)
-  assert.equal(res.status, 200, `${route} ${JSON.stringify(body)} -> ${JSON.stringify(res.body)}`)
-  return res.body
-}
+import { ok, online, startSim, waitUntil } from './helpers.js'
 
 /** Every `call` item the bridge published for `id`, in order. @param {{events: any[]}} bridge @param {string} id */
 const callEvents = (bridge, id) => bridge.events.filter((e) => e.event === 'call').flatMap((e) => e.data).filter((c) => c.id === id)

@@ -325,3 +325,24 @@ export async function pairAndLogin(sim, bridge) {
   await bridge.next(is.open, { what: 'open after pairing' })
   return { jid: scan.body.jid, qr }
 }
+
+/**
+ * A simulator and a bridge paired with it, online.
+ * @param {import('node:test').TestContext} t @param {{env?: Record<string, string>}} [opts]
+ */
+export async function online(t, { env = {} } = {}) {
+  const sim = await startSim(t)
+  const bridge = await startBridge(t, { dir: tmpDir(t), waUrl: sim.ws, env })
+  const { jid } = await pairAndLogin(sim, bridge)
+  return { sim, bridge, jid }
+}
+
+/**
+ * A control request that must succeed: its answer's body.
+ * @param {{post: Function}} sim @param {string} route @param {unknown} body
+ */
+export async function ok(sim, route, body) {
+  const res = await sim.post(route, body)
+  assert.equal(res.status, 200, `${route} ${JSON.stringify(body)?.slice(0, 200)} -> ${JSON.stringify(res.body)}`)
+  return res.body
+}

@@ -5,27 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
+import { ok, online, waitUntil } from './helpers.js'
 
 const DAY = 86400
-
-/**
- * @param {import('node:test').TestContext} t
- * @param {Record<string, string>} env
- */
-async function online(t, env) {
-  const sim = await startSim(t)
-  const bridge = await startBridge(t, { dir: tmpDir(t), waUrl: sim.ws, env })
-  await pairAndLogin(sim, bridge)
-  return { sim, bridge }
-}
-
-/** @param {{post: Function}} sim @param {string} route @param {unknown} body */
-async function ok(sim, route, body) {
-  const res = await sim.post(route, body)
-  assert.equal(res.status, 200, `${route} -> ${JSON.stringify(res.body)}`)
-  return res.body
-}
 
 /**
  * The first messaging-history.set satisfying `pred`.
@@ -40,7 +22,7 @@ async function historySet(bridge, pred, what) {
 
 describe('history', { concurrency: true }, () => {
   test('BRIDGE_HISTORY=full: the device asks for the full history, and FULL chunks reach the bridge', async (t) => {
-    const { sim, bridge } = await online(t, { BRIDGE_HISTORY: 'full' })
+    const { sim, bridge } = await online(t, { env: { BRIDGE_HISTORY: 'full' } })
     const reg = (await sim.state()).registration
     assert.equal(reg.requireFullSync, true)
     assert.equal(reg.historySyncConfig.storageQuotaMb, 10240)
@@ -50,7 +32,7 @@ describe('history', { concurrency: true }, () => {
   })
 
   test('recent (the default): no full-history request, FULL chunks refused, RECENT ones taken', async (t) => {
-    const { sim, bridge } = await online(t, {})
+    const { sim, bridge } = await online(t)
     const reg = (await sim.state()).registration
     assert.equal(reg.requireFullSync, false)
     assert.ok(reg.historySyncConfig, 'the device always says what history it can take')
@@ -62,7 +44,7 @@ describe('history', { concurrency: true }, () => {
   })
 
   test('none: not even the initial bootstrap is processed', async (t) => {
-    const { sim, bridge } = await online(t, { BRIDGE_HISTORY: 'none' })
+    const { sim, bridge } = await online(t, { env: { BRIDGE_HISTORY: 'none' } })
     assert.equal((await sim.state()).registration.requireFullSync, false)
     await ok(sim, '/history', { conversations: 1, messages: 2 })
     // The history sync is a message like any other: a text sent after it arrives after it.
@@ -73,7 +55,7 @@ describe('history', { concurrency: true }, () => {
   })
 
   test('/history: progress, chunk order, messages dated days ago, group conversations', async (t) => {
-    const { sim, bridge } = await online(t, {})
+    const { sim, bridge } = await online(t)
     await ok(sim, '/contacts', { phone: '5511966660001', name: 'Ivo' })
     await ok(sim, '/contacts', { phone: '5511966660002', name: 'Jo' })
     const group = await ok(sim, '/groups', { subject: 'Team', participants: ['5511966660001', '5511966660002'] })

@@ -6,14 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
-
-/** @param {{post: Function}} sim @param {string} route @param {unknown} body */
-async function ok(sim, route, body) {
-  const res = await sim.post(route, body)
-  assert.equal(res.status, 200, `${route} ${JSON.stringify(body)} -> ${JSON.stringify(res.body)}`)
-  return res.body
-}
+import { ok, pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
 
 /**
  * The data of the `event` envelopes satisfying `pred`, waiting for at least one.

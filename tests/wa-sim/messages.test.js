@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, test } from 'node:test'
-import { pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
+import { ok, pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
 
 const REVOKE_STUB = 1 // WAMessageStubType.REVOKE
 const STATUS = { delivery: 3, read: 4, played: 5 }
@@ -25,13 +25,6 @@ async function online(t, dir = tmpDir(t)) {
   const bridge = await startBridge(t, { dir, waUrl: sim.ws, env: { NODE_EXTRA_CA_CERTS: sim.mediaCa } })
   const { jid } = await pairAndLogin(sim, bridge)
   return { sim, bridge, jid, dir }
-}
-
-/** @param {{post: Function}} sim @param {string} route @param {unknown} body */
-async function ok(sim, route, body) {
-  const res = await sim.post(route, body)
-  assert.equal(res.status, 200, `${route} ${JSON.stringify(body)?.slice(0, 200)} -> ${JSON.stringify(res.body)}`)
-  return res.body
 }
 
 /**

@@ -8,26 +8,11 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { baileys } from './lib/deps.js'
 import { parseRetryKeys } from './lib/resend.js'
-import { pairAndLogin, startBridge, startSim, tmpDir, waitUntil } from './helpers.js'
+import { ok, online, startSim, waitUntil } from './helpers.js'
 
 const CIPHERTEXT = 2 // WAMessageStubType.CIPHERTEXT
 /** Baileys waits 3 s (retry manager) + 2 s (resend cache) before asking the phone. */
 const PHONE_WAIT_MS = 30000
-
-/** @param {import('node:test').TestContext} t */
-async function online(t) {
-  const sim = await startSim(t)
-  const bridge = await startBridge(t, { dir: tmpDir(t), waUrl: sim.ws })
-  const { jid } = await pairAndLogin(sim, bridge)
-  return { sim, bridge, jid }
-}
-
-/** @param {{post: Function}} sim @param {string} route @param {unknown} body */
-async function ok(sim, route, body) {
-  const res = await sim.post(route, body)
-  assert.equal(res.status, 200, `${route} ${JSON.stringify(body)} -> ${JSON.stringify(res.body)}`)
-  return res.body
-}
 
 /**
  * Every upserted message so far, in order, with its envelope's type.
