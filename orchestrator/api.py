@@ -245,6 +245,8 @@ class Api:
             target, content, pending = self._change(chat_id, body)
         else:
             content, pending = self._content(chat_id, body, principal)
+        # Media bytes _media_content decoded to check them: kept below, not decoded again.
+        decoded: bytes | None = content.pop("__decoded", None)
         url = body.get("media", {}).get("url")
         if url is not None:
             await check_public_url(url, self.settings.media_url_allowlist)
@@ -276,10 +278,9 @@ class Api:
         task = asyncio.create_task(self._relay(chat_id, content, message_id))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
-        media = body.get("media")
-        if media is not None and "base64" in media:
-            data = base64.b64decode(media["base64"])  # validated by _content
-            keep = self._keep_sent_media(MediaKey(chat_id, message_id), data, media.get("mimetype"))
+        if decoded is not None:
+            mimetype = body.get("media", {}).get("mimetype")
+            keep = self._keep_sent_media(MediaKey(chat_id, message_id), decoded, mimetype)
             kept = asyncio.create_task(keep)
             self._sends.add(kept)
             kept.add_done_callback(self._sends.discard)
@@ -434,7 +435,7 @@ class Api:
             raise BadRequest(
                 Code.MEDIA_SOURCE_CONFLICT, "media takes either base64 or url, not both"
             )
-        source: dict[str, Any]
+        content: dict[str, Any]
         if "base64" in media:
             try:
                 data = base64.b64decode(media["base64"], validate=True)
@@ -444,12 +445,12 @@ class Api:
                 raise TooLarge(
                     Code.MEDIA_TOO_LARGE, f"media over {self.settings.media_max_bytes} bytes"
                 )
-            source = {"$bytes": media["base64"]}
+            # The decoded bytes ride along for the media store; `send` pops them.
+            content = {kind: {"$bytes": media["base64"]}, "__decoded": data}
         elif "url" in media:
-            source = {"url": media["url"]}
+            content = {kind: {"url": media["url"]}}
         else:
             raise BadRequest(Code.BAD_MEDIA, "media needs base64 data or an http(s) url")
-        content: dict[str, Any] = {kind: source}
         if "mimetype" in media:
             content["mimetype"] = media["mimetype"]
         if "fileName" in media:
