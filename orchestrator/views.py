@@ -37,13 +37,7 @@ def label_json(label: Label) -> s.Label:
 
 
 def label_update_json(label: Label) -> s.LabelUpdate:
-    return {
-        "id": label.id,
-        "name": label.name,
-        "color": label.color,
-        "deleted": label.deleted,
-        "predefinedId": label.predefined_id,
-    }
+    return {**label_json(label), "deleted": label.deleted, "predefinedId": label.predefined_id}
 
 
 class Views:
