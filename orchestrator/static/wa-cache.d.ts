@@ -19,8 +19,13 @@ export interface MessageList {
   hasOlder: boolean
 }
 
+/** A chat with the session (WhatsApp number) it is on: allChats(). */
+export type SessionChat = Chat & { session: string }
+
 /** What one change did, and what the caller must do about it. */
 export interface Changes {
+  /** The session the change is in (`default` for an envelope or call that names none). */
+  session: string
   /** The envelope was applied (UI code hears of it); false for a duplicate, a held one, or anything else. */
   applied: boolean
   /** The envelope was held (a reload is under way). */
@@ -37,6 +42,8 @@ export interface Changes {
   reload: 'resync' | null
   /** A history sync happened: its messages come only with refetched snapshots. */
   refetch: boolean
+  /** A session was deleted (`session_deleted`): its data is gone from the cache. */
+  deleted: string | null
 }
 
 export interface Snapshot {
@@ -51,8 +58,9 @@ export interface Snapshot {
 export const ENVELOPE_TYPES: readonly string[]
 export const PAGE_SIZE: number
 export const SEEN_IDS: number
+export const DEFAULT_SESSION: string
 
-export function noChanges(): Changes
+export function noChanges(session?: string): Changes
 export function compareMessages(a: Message, b: Message): number
 export function sortMessages(list: Message[]): Message[]
 export function insertSorted(list: Message[], m: Message): Message[]
@@ -60,29 +68,44 @@ export function insertSorted(list: Message[], m: Message): Message[]
 export class WaCache {
   constructor(options?: { pageSize?: number; seenIds?: number })
   readonly pageSize: number
-  /** The id of the last envelope applied, or the position the server gave. */
+  /**
+   * The position: the last id applied of each session, comma-separated (one id with one
+   * session), or the one the server gave. Setting it forgets each session's.
+   */
   lastEventId: string | null
+  /** The default session's QR version. */
   readonly qrVersion: number
   readonly holding: boolean
 
-  chats(): Chat[]
-  chat(chatId: string): Chat | undefined
-  status(): Status | null
-  qr(): string | null
-  syncProgress(): SyncProgress | null
-  presence(chatId: string): Presences | null
-  messageList(chatId: string): MessageList | undefined
-  messages(chatId: string): Message[]
-  hasOlder(chatId: string): boolean
-  loadedChatIds(chats: Chat[]): string[]
+  /** Each id of a poll's answer replaces the position of its session (same epoch). */
+  advance(position: string): void
+  sessionIds(): string[]
+  qrVersionOf(session: string): number
+  /** Every session's chats with their session, most recent first. */
+  allChats(): SessionChat[]
+  /** The sum of a session's chats' unreadCount. */
+  unread(session?: string): number
+
+  // `session` defaults to 'default' (what a call without one, and an envelope without one, is).
+  chats(session?: string): Chat[]
+  chat(chatId: string, session?: string): Chat | undefined
+  status(session?: string): Status | null
+  qr(session?: string): string | null
+  syncProgress(session?: string): SyncProgress | null
+  presence(chatId: string, session?: string): Presences | null
+  messageList(chatId: string, session?: string): MessageList | undefined
+  messages(chatId: string, session?: string): Message[]
+  hasOlder(chatId: string, session?: string): boolean
+  loadedChatIds(chats: Chat[], session?: string): string[]
 
   receive(envelope: Envelope): Changes
   hold(): boolean
   release(): Envelope[]
-  applySnapshot(snapshot: Snapshot): Changes
-  startLatest(chatId: string): MessageList
-  applyLatest(list: MessageList, page: Message[]): Changes
-  dropLatest(chatId: string): void
-  applyOlder(list: MessageList, page: Message[]): { added: Message[]; changes: Changes }
-  applySent(message: Message): { message: Message; changes: Changes }
+  dropSession(session: string): Changes
+  applySnapshot(snapshot: Snapshot, session?: string): Changes
+  startLatest(chatId: string, session?: string): MessageList
+  applyLatest(list: MessageList, page: Message[], session?: string): Changes
+  dropLatest(chatId: string, session?: string): void
+  applyOlder(list: MessageList, page: Message[], session?: string): { added: Message[]; changes: Changes }
+  applySent(message: Message, session?: string): { message: Message; changes: Changes }
 }

@@ -23,14 +23,20 @@
  *   keeps the server's order; a message it lacks reached the server after it answered, so it
  *   goes after the page's messages of its second.
  * - A send's answer (a pending copy) never replaces the copy the stream brought first.
+ * - Sessions (WhatsApp numbers) are apart: a chat is keyed by session and chat id (the same
+ *   contact on two numbers is two chats), an envelope applies to its `session`, and the
+ *   position is the last id applied of each session. Without sessions (every call naming
+ *   none, envelopes without `session`) all of this is the `default` session's, as before.
  */
 
 /** Envelope types this cache handles (an EventSource listens for them by name). */
 export const ENVELOPE_TYPES = Object.freeze([
   'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
   'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
-  'assignment_changed', 'tags_changed', 'note_added', 'label_update', 'call',
+  'assignment_changed', 'tags_changed', 'note_added', 'label_update', 'call', 'session_deleted',
 ])
+/** The session of an envelope, a snapshot or a call that names none (every unscoped route's). */
+export const DEFAULT_SESSION = 'default'
 /** Messages per page: a page this long may have older messages before it. */
 export const PAGE_SIZE = 50
 /** Envelope ids remembered for deduplication. */
@@ -46,11 +52,39 @@ export const SEEN_IDS = 20000
  * @typedef {import('./wa-cache').MessageList} MessageList
  * @typedef {import('./wa-cache').Changes} Changes
  * @typedef {import('./wa-cache').Snapshot} Snapshot
+ * @typedef {import('./wa-cache').SessionChat} SessionChat
  */
 
-/** A record of nothing changed yet. @returns {Changes} */
-export function noChanges() {
-  return { applied: false, held: false, chats: false, messages: new Set(), status: false, qr: false, sync: false, presence: [], reload: null, refetch: false }
+/** A record of nothing changed yet (in `session`). @param {string} [session] @returns {Changes} */
+export function noChanges(session = DEFAULT_SESSION) {
+  return { applied: false, held: false, session, chats: false, messages: new Set(), status: false, qr: false, sync: false, presence: [], reload: null, refetch: false, deleted: null }
+}
+
+/** One session's (one WhatsApp number's) data: its chats are not another session's. */
+class SessionData {
+  constructor() {
+    /** @type {Map<string, Chat>} */
+    this.chats = new Map()
+    /** @type {Chat[]|null} */
+    this.sorted = null
+    /** @type {Map<string, MessageList>} */
+    this.messages = new Map()
+    /** @type {Map<string, Presences>} */
+    this.presence = new Map()
+    /** @type {Status|null} */
+    this.status = null
+    /** @type {string|null} */
+    this.qr = null
+    /** Bumped whenever a QR arrives or the snapshot's differs. */
+    this.qrVersion = 0
+    /** @type {SyncProgress|null} */
+    this.sync = null
+  }
+}
+
+/** The epoch of an event id (`<epoch>:<seq>:<k>`): one bridge run, so one session. @param {string} id */
+function epochOf(id) {
+  return id.split(':')[0]
 }
 
 export class WaCache {
@@ -58,85 +92,155 @@ export class WaCache {
   constructor(options = {}) {
     this.pageSize = options.pageSize ?? PAGE_SIZE
     this.seenIds = options.seenIds ?? SEEN_IDS
-    /** @type {Map<string, Chat>} */
-    this._chats = new Map()
-    /** @type {Chat[]|null} */
-    this._sorted = null
-    /** @type {Map<string, MessageList>} */
-    this._messages = new Map()
-    /** @type {Map<string, Presences>} */
-    this._presence = new Map()
-    /** @type {Status|null} */
-    this._status = null
-    /** @type {string|null} */
-    this._qr = null
-    /** Bumped whenever a QR arrives or the snapshot's differs. */
-    this.qrVersion = 0
-    /** @type {SyncProgress|null} */
-    this._sync = null
-    /** The position: the id of the last envelope applied (or given by the server). @type {string|null} */
-    this.lastEventId = null
+    /** @type {Map<string, SessionData>} */
+    this._sessions = new Map()
+    /** @type {SessionChat[]|null} every session's chats, most recent first */
+    this._allSorted = null
+    /** The last id applied of each session: the composite position. @type {Map<string, string>} */
+    this._positions = new Map()
+    /** The position the server gave (a snapshot's, a resync's) until a session's id replaces it. @type {string|null} */
+    this._base = null
     /** @type {Set<string>} */
     this._seen = new Set()
     /** @type {Envelope[]|null} envelopes held while snapshots reload */
     this._held = null
   }
 
+  /** @param {string} session @returns {SessionData} */
+  _data(session) {
+    let data = this._sessions.get(session)
+    if (!data) this._sessions.set(session, (data = new SessionData()))
+    return data
+  }
+
+  // ---- the position -----------------------------------------------------------------------
+
+  /**
+   * The position to resume from: the last id applied of each session, comma-separated ("a,b":
+   * each session resumes after its own id, exact even after an orchestrator restart, whose
+   * rebuilt log interleaves sessions differently), or the one the server gave while no session
+   * has applied anything since. One session: one id, as before sessions existed.
+   * @type {string|null}
+   */
+  get lastEventId() {
+    return this._positions.size > 0 ? [...this._positions.values()].join(',') : this._base
+  }
+
+  /** Set the position (the server's, or one given by hand): what each session applied is forgotten. */
+  set lastEventId(id) {
+    this._positions.clear()
+    this._base = id
+  }
+
+  /**
+   * Move past ids a poll answered without events (entries filtered out for this client): each
+   * id replaces the position of the session it belongs to (same epoch). An id of a session
+   * this cache has no position for cannot be placed: while no session has one, the answer is
+   * the position.
+   * @param {string} position
+   */
+  advance(position) {
+    if (this._positions.size === 0) {
+      this._base = position
+      return
+    }
+    for (const id of position.split(',')) {
+      for (const [session, mine] of this._positions) {
+        if (epochOf(mine) === epochOf(id)) this._positions.set(session, id)
+      }
+    }
+  }
+
   // ---- reading ----------------------------------------------------------------------------
 
-  /** Chats, most recent activity first (then by id). @returns {Chat[]} */
-  chats() {
-    if (!this._sorted) {
-      this._sorted = [...this._chats.values()].sort(
-        (a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-      )
+  /** The sessions this cache holds data of. @returns {string[]} */
+  sessionIds() {
+    return [...this._sessions.keys()]
+  }
+
+  /** A session's chats, most recent activity first (then by id). @param {string} [session] @returns {Chat[]} */
+  chats(session = DEFAULT_SESSION) {
+    const data = this._sessions.get(session)
+    if (!data) return []
+    if (!data.sorted) data.sorted = [...data.chats.values()].sort(byRecency)
+    return data.sorted.slice()
+  }
+
+  /**
+   * Every session's chats, each with its `session`, most recent activity first: the "all
+   * numbers" view. The same contact on two numbers is two chats.
+   * @returns {SessionChat[]}
+   */
+  allChats() {
+    if (!this._allSorted) {
+      /** @type {SessionChat[]} */
+      const all = []
+      for (const [session, data] of this._sessions) for (const chat of data.chats.values()) all.push({ ...chat, session })
+      this._allSorted = all.sort((a, b) => byRecency(a, b) || (a.session < b.session ? -1 : a.session > b.session ? 1 : 0))
     }
-    return this._sorted.slice()
+    return this._allSorted.slice()
   }
 
-  /** @param {string} chatId @returns {Chat|undefined} */
-  chat(chatId) {
-    return this._chats.get(chatId)
+  /** The sum of a session's chats' unread counts. @param {string} [session] */
+  unread(session = DEFAULT_SESSION) {
+    let n = 0
+    for (const chat of this._sessions.get(session)?.chats.values() ?? []) n += chat.unreadCount ?? 0
+    return n
   }
 
-  /** @returns {Status|null} */
-  status() {
-    return this._status
+  /** @param {string} chatId @param {string} [session] @returns {Chat|undefined} */
+  chat(chatId, session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.chats.get(chatId)
   }
 
-  /** @returns {string|null} */
-  qr() {
-    return this._qr
+  /** @param {string} [session] @returns {Status|null} */
+  status(session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.status ?? null
   }
 
-  /** @returns {SyncProgress|null} */
-  syncProgress() {
-    return this._sync
+  /** @param {string} [session] @returns {string|null} */
+  qr(session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.qr ?? null
   }
 
-  /** @param {string} chatId @returns {Presences|null} */
-  presence(chatId) {
-    return this._presence.get(chatId) ?? null
+  /** The default session's QR version (see qrVersionOf). */
+  get qrVersion() {
+    return this.qrVersionOf(DEFAULT_SESSION)
   }
 
-  /** A loaded chat's message list (the live object: read it, never change it), or undefined. @param {string} chatId @returns {MessageList|undefined} */
-  messageList(chatId) {
-    return this._messages.get(chatId)
+  /** Bumped whenever a session's QR arrives or its snapshot's differs. @param {string} session */
+  qrVersionOf(session) {
+    return this._sessions.get(session)?.qrVersion ?? 0
   }
 
-  /** A copy of a chat's messages, oldest first (empty unless loaded). @param {string} chatId @returns {Message[]} */
-  messages(chatId) {
-    return this._messages.get(chatId)?.list.slice() ?? []
+  /** @param {string} [session] @returns {SyncProgress|null} */
+  syncProgress(session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.sync ?? null
   }
 
-  /** Whether older messages may exist before the cached ones. @param {string} chatId */
-  hasOlder(chatId) {
-    return this._messages.get(chatId)?.hasOlder ?? true
+  /** @param {string} chatId @param {string} [session] @returns {Presences|null} */
+  presence(chatId, session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.presence.get(chatId) ?? null
   }
 
-  /** The ids of the loaded chats that are among `chats` (whose pages a snapshot refetches). @param {Chat[]} chats @returns {string[]} */
-  loadedChatIds(chats) {
-    return [...this._messages.keys()].filter((id) => chats.some((c) => c.id === id))
+  /** A loaded chat's message list (the live object: read it, never change it), or undefined. @param {string} chatId @param {string} [session] @returns {MessageList|undefined} */
+  messageList(chatId, session = DEFAULT_SESSION) {
+    return this._sessions.get(session)?.messages.get(chatId)
+  }
+
+  /** A copy of a chat's messages, oldest first (empty unless loaded). @param {string} chatId @param {string} [session] @returns {Message[]} */
+  messages(chatId, session = DEFAULT_SESSION) {
+    return this.messageList(chatId, session)?.list.slice() ?? []
+  }
+
+  /** Whether older messages may exist before the cached ones. @param {string} chatId @param {string} [session] */
+  hasOlder(chatId, session = DEFAULT_SESSION) {
+    return this.messageList(chatId, session)?.hasOlder ?? true
+  }
+
+  /** The ids of a session's loaded chats that are among `chats` (whose pages a snapshot refetches). @param {Chat[]} chats @param {string} [session] @returns {string[]} */
+  loadedChatIds(chats, session = DEFAULT_SESSION) {
+    return [...(this._sessions.get(session)?.messages.keys() ?? [])].filter((id) => chats.some((c) => c.id === id))
   }
 
   /** Whether envelopes are being held (a reload is under way). */
@@ -148,11 +252,13 @@ export class WaCache {
 
   /**
    * Apply one stream envelope (held instead while holding; a duplicate id changes nothing).
-   * `applied` says whether UI code should hear of it.
+   * `applied` says whether UI code should hear of it. An envelope belongs to its `session`
+   * (`default` when it names none: a server from before sessions).
    * @param {Envelope} envelope @returns {Changes}
    */
   receive(envelope) {
-    const changes = noChanges()
+    const session = (envelope && /** @type {{session?: string}} */ (envelope).session) || DEFAULT_SESSION
+    const changes = noChanges(session)
     if (!envelope || typeof envelope.type !== 'string') return changes
     if (this._held) {
       this._held.push(envelope)
@@ -174,10 +280,10 @@ export class WaCache {
           this._seen.delete(id)
         }
       }
-      this.lastEventId = envelope.id
+      this._positions.set(session, envelope.id)
     }
     changes.applied = true
-    this._apply(envelope, changes)
+    this._apply(envelope, this._data(session), changes)
     return changes
   }
 
@@ -195,8 +301,25 @@ export class WaCache {
     return held
   }
 
-  /** @param {Envelope} envelope @param {Changes} changes */
-  _apply(envelope, changes) {
+  /**
+   * Forget a session (deleted on the server): its chats, messages and position.
+   * @param {string} session @returns {Changes}
+   */
+  dropSession(session) {
+    const changes = noChanges(session)
+    const data = this._sessions.get(session)
+    this._sessions.delete(session)
+    this._positions.delete(session)
+    if (data) {
+      for (const chatId of data.messages.keys()) changes.messages.add(chatId)
+      this._allSorted = null
+      changes.chats = true
+    }
+    return changes
+  }
+
+  /** @param {Envelope} envelope @param {SessionData} s @param {Changes} changes */
+  _apply(envelope, s, changes) {
     const { type } = envelope
     const data = /** @type {any} */ (envelope.data ?? {})
     switch (type) {
@@ -204,62 +327,72 @@ export class WaCache {
         changes.reload = 'resync'
         break
       case 'connection_status':
-        this._status = { ...(this._status ?? /** @type {Status} */ ({})), ...data }
-        if (data.state && data.state !== 'qr') this._qr = null
+        s.status = { ...(s.status ?? /** @type {Status} */ ({})), ...data }
+        if (data.state && data.state !== 'qr') s.qr = null
         changes.status = true
         break
       case 'qr':
-        this._qr = data.qr ?? null
-        this.qrVersion++
+        s.qr = data.qr ?? null
+        s.qrVersion++
         changes.qr = true
         break
       case 'new_message':
-        this._upsertMessage(data, changes)
-        this._stoppedTyping(data, changes)
+        this._upsertMessage(s, data, changes)
+        this._stoppedTyping(s, data, changes)
         break
       case 'message_update':
-        this._upsertMessage(data, changes)
+        this._upsertMessage(s, data, changes)
         break
       case 'message_ack':
-        this._ack(data, changes)
+        this._ack(s, data, changes)
         break
       case 'new_chat':
       case 'chat_update':
-        this._chats.set(data.id, { ...this._chats.get(data.id), ...data })
-        this._chatsChanged(changes)
+        s.chats.set(data.id, { ...s.chats.get(data.id), ...data })
+        this._chatsChanged(s, changes)
         break
       case 'chat_deleted':
         // A merged chat (`mergedInto`) is gone too: its messages arrive under the other chat.
-        this._chats.delete(data.id)
-        this._messages.delete(data.id)
-        this._chatsChanged(changes)
+        s.chats.delete(data.id)
+        s.messages.delete(data.id)
+        this._chatsChanged(s, changes)
         break
       case 'contact_update': {
-        const chat = this._chats.get(data.id)
+        const chat = s.chats.get(data.id)
         if (chat && !chat.name && (data.name || data.notify)) {
-          this._chats.set(chat.id, { ...chat, name: data.name || data.notify })
-          this._chatsChanged(changes)
+          s.chats.set(chat.id, { ...chat, name: data.name || data.notify })
+          this._chatsChanged(s, changes)
         }
         break
       }
       case 'presence':
-        this._presence.set(data.chatId, data.presences ?? {})
+        s.presence.set(data.chatId, data.presences ?? {})
         changes.presence.push({ chatId: data.chatId, presences: data.presences ?? {} })
         break
       case 'sync_progress':
-        this._sync = { progress: data.progress ?? null, syncType: data.syncType ?? null, isLatest: data.isLatest ?? null }
+        s.sync = { progress: data.progress ?? null, syncType: data.syncType ?? null, isLatest: data.isLatest ?? null }
         changes.sync = true
         // History-synced messages are not streamed one by one: the snapshots must be refetched.
         changes.refetch = true
         break
       case 'assignment_changed':
       case 'tags_changed': {
-        const chat = this._chats.get(data.chatId)
+        const chat = s.chats.get(data.chatId)
         if (chat) {
           const patch = type === 'tags_changed' ? { tags: data.tags } : { assignment: data.assignment }
-          this._chats.set(chat.id, { ...chat, ...patch })
-          this._chatsChanged(changes)
+          s.chats.set(chat.id, { ...chat, ...patch })
+          this._chatsChanged(s, changes)
         }
+        break
+      }
+      case 'session_deleted': {
+        // The last word of a deleted session: everything of it goes.
+        const gone = typeof data.sessionId === 'string' ? data.sessionId : changes.session
+        const dropped = this.dropSession(gone)
+        changes.session = gone
+        changes.chats = dropped.chats
+        changes.messages = dropped.messages
+        changes.deleted = gone
         break
       }
       default:
@@ -267,21 +400,22 @@ export class WaCache {
     }
   }
 
-  /** @param {Changes} changes */
-  _chatsChanged(changes) {
-    this._sorted = null
+  /** @param {SessionData} s @param {Changes} changes */
+  _chatsChanged(s, changes) {
+    s.sorted = null
+    this._allSorted = null
     changes.chats = true
   }
 
-  /** @param {string} chatId @param {Changes} changes */
-  _messagesChanged(chatId, changes) {
-    if (this._messages.has(chatId)) changes.messages.add(chatId)
+  /** @param {SessionData} s @param {string} chatId @param {Changes} changes */
+  _messagesChanged(s, chatId, changes) {
+    if (s.messages.has(chatId)) changes.messages.add(chatId)
   }
 
-  /** @param {Message} m @param {Changes} changes */
-  _upsertMessage(m, changes) {
+  /** @param {SessionData} s @param {Message} m @param {Changes} changes */
+  _upsertMessage(s, m, changes) {
     if (!m || !m.id || !m.chatId) return
-    const entry = this._messages.get(m.chatId)
+    const entry = s.messages.get(m.chatId)
     let merged = m
     if (entry) {
       const old = entry.byId.get(m.id)
@@ -291,98 +425,99 @@ export class WaCache {
       entry.list = old && old.timestamp === merged.timestamp
         ? entry.list.map((x) => (x.id === m.id ? merged : x))
         : insertSorted(old ? entry.list.filter((x) => x.id !== m.id) : entry.list, merged)
-      this._messagesChanged(m.chatId, changes)
+      this._messagesChanged(s, m.chatId, changes)
     }
-    const chat = this._chats.get(m.chatId)
+    const chat = s.chats.get(m.chatId)
     if (chat && (chat.lastMessage?.id === m.id || (m.timestamp ?? 0) >= (chat.lastMessage?.timestamp ?? 0))) {
       if (m.type !== 'reaction') {
-        this._chats.set(chat.id, { ...chat, lastMessage: merged, timestamp: Math.max(chat.timestamp ?? 0, m.timestamp ?? 0) })
-        this._chatsChanged(changes)
+        s.chats.set(chat.id, { ...chat, lastMessage: merged, timestamp: Math.max(chat.timestamp ?? 0, m.timestamp ?? 0) })
+        this._chatsChanged(s, changes)
       }
     }
   }
 
-  /** A message from someone ends their "typing…", as WhatsApp's own apps show it. @param {Message} m @param {Changes} changes */
-  _stoppedTyping(m, changes) {
-    const presences = this._presence.get(m.chatId)
+  /** A message from someone ends their "typing…", as WhatsApp's own apps show it. @param {SessionData} s @param {Message} m @param {Changes} changes */
+  _stoppedTyping(s, m, changes) {
+    const presences = s.presence.get(m.chatId)
     const who = m.sender ?? m.chatId
     const state = presences?.[who]?.lastKnownPresence
     if (m.fromMe || !presences || (state !== 'composing' && state !== 'recording')) return
     const next = { ...presences, [who]: { ...presences[who], lastKnownPresence: 'available' } }
-    this._presence.set(m.chatId, next)
+    s.presence.set(m.chatId, next)
     changes.presence.push({ chatId: m.chatId, presences: next })
   }
 
-  /** @param {{chatId: string, messageId: string, ack: number, status: string}} a @param {Changes} changes */
-  _ack(a, changes) {
+  /** @param {SessionData} s @param {{chatId: string, messageId: string, ack: number, status: string}} a @param {Changes} changes */
+  _ack(s, a, changes) {
     /** @param {Message} m */
     const forward = (m) => (a.ack === 0 ? m.ack <= 1 : a.ack > m.ack)
-    const entry = this._messages.get(a.chatId)
+    const entry = s.messages.get(a.chatId)
     const m = entry?.byId.get(a.messageId)
     if (entry && m && forward(m)) {
       const updated = /** @type {Message} */ ({ ...m, ack: a.ack, status: a.status })
       entry.byId.set(m.id, updated)
       entry.list = entry.list.map((x) => (x.id === m.id ? updated : x))
-      this._messagesChanged(a.chatId, changes)
+      this._messagesChanged(s, a.chatId, changes)
     }
-    const chat = this._chats.get(a.chatId)
+    const chat = s.chats.get(a.chatId)
     if (chat?.lastMessage?.id === a.messageId && forward(chat.lastMessage)) {
-      this._chats.set(chat.id, { ...chat, lastMessage: /** @type {Message} */ ({ ...chat.lastMessage, ack: a.ack, status: a.status }) })
-      this._chatsChanged(changes)
+      s.chats.set(chat.id, { ...chat, lastMessage: /** @type {Message} */ ({ ...chat.lastMessage, ack: a.ack, status: a.status }) })
+      this._chatsChanged(s, changes)
     }
   }
 
   // ---- REST answers -----------------------------------------------------------------------
 
   /**
-   * Replace everything with REST snapshots: the status, every chat, the QR (when the status
-   * says `qr`), and the newest page of the chats in `pages` (from loadedChatIds(); a chat
-   * whose page failed is left out, and unloaded). The lists loaded before are reported
+   * Replace a session's data with its REST snapshots: the status, every chat, the QR (when the
+   * status says `qr`), and the newest page of the chats in `pages` (from loadedChatIds(); a
+   * chat whose page failed is left out, and unloaded). The lists loaded before are reported
    * changed, whether or not they still are.
-   * @param {Snapshot} snapshot @returns {Changes}
+   * @param {Snapshot} snapshot @param {string} [session] @returns {Changes}
    */
-  applySnapshot({ status, chats, qr = null, pages = new Map() }) {
-    const changes = noChanges()
-    this._status = status
+  applySnapshot({ status, chats, qr = null, pages = new Map() }, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
+    const s = this._data(session)
+    s.status = status
     if (status?.state === 'qr') {
-      if (qr !== this._qr) this.qrVersion++
-      this._qr = qr
+      if (qr !== s.qr) s.qrVersion++
+      s.qr = qr
     } else {
-      this._qr = null
+      s.qr = null
     }
-    this._chats = new Map(chats.map((c) => [c.id, c]))
-    const previous = this._messages
-    this._messages = new Map()
-    for (const [chatId, page] of pages) this._setPage(chatId, page, changes)
+    s.chats = new Map(chats.map((c) => [c.id, c]))
+    const previous = s.messages
+    s.messages = new Map()
+    for (const [chatId, page] of pages) this._setPage(s, chatId, page, changes)
     for (const id of previous.keys()) changes.messages.add(id)
-    this._chatsChanged(changes)
+    this._chatsChanged(s, changes)
     changes.status = true
     changes.qr = true
     // A client that starts mid-sync learns the progress from /status; envelopes carry it on.
     if (status?.sync) {
-      this._sync = { progress: status.sync.progress ?? null, syncType: status.sync.syncType ?? null, isLatest: status.sync.isLatest ?? null }
+      s.sync = { progress: status.sync.progress ?? null, syncType: status.sync.syncType ?? null, isLatest: status.sync.isLatest ?? null }
       changes.sync = true
     }
     return changes
   }
 
-  /** @param {string} chatId @param {Message[]} page @param {Changes} changes */
-  _setPage(chatId, page, changes) {
+  /** @param {SessionData} s @param {string} chatId @param {Message[]} page @param {Changes} changes */
+  _setPage(s, chatId, page, changes) {
     const byId = new Map(page.map((m) => [m.id, m]))
-    this._messages.set(chatId, { chatId, list: sortMessages([...byId.values()]), byId, hasOlder: page.length >= this.pageSize })
-    this._messagesChanged(chatId, changes)
+    s.messages.set(chatId, { chatId, list: sortMessages([...byId.values()]), byId, hasOlder: page.length >= this.pageSize })
+    this._messagesChanged(s, chatId, changes)
   }
 
   /**
    * A chat's messages start loading: an empty list that envelopes already fill while its newest
    * page is in flight. Returns it, for applyLatest() (a snapshot may replace it meanwhile: the
    * page then lands in this list, no longer the cache's).
-   * @param {string} chatId @returns {MessageList}
+   * @param {string} chatId @param {string} [session] @returns {MessageList}
    */
-  startLatest(chatId) {
+  startLatest(chatId, session = DEFAULT_SESSION) {
     /** @type {MessageList} */
     const entry = { chatId, list: [], byId: new Map(), hasOlder: true }
-    this._messages.set(chatId, entry)
+    this._data(session).messages.set(chatId, entry)
     return entry
   }
 
@@ -391,36 +526,36 @@ export class WaCache {
    * flight are kept: merge, never drop. The page is in the server's order, so a message it has
    * keeps its place there (with the stream's copy, which may be newer); one it lacks reached
    * the server after it was answered, so it goes after the page's messages of its second.
-   * @param {MessageList} entry @param {Message[]} page @returns {Changes}
+   * @param {MessageList} entry @param {Message[]} page @param {string} [session] @returns {Changes}
    */
-  applyLatest(entry, page) {
-    const changes = noChanges()
+  applyLatest(entry, page, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
     for (const m of page) if (!entry.byId.has(m.id)) entry.byId.set(m.id, m)
     const paged = new Set(page.map((m) => m.id))
     let list = page.map((m) => /** @type {Message} */ (entry.byId.get(m.id)))
     for (const m of entry.list) if (!paged.has(m.id)) list = insertSorted(list, m)
     entry.list = list
     entry.hasOlder = page.length >= this.pageSize
-    this._messagesChanged(entry.chatId, changes)
+    this._messagesChanged(this._data(session), entry.chatId, changes)
     return changes
   }
 
-  /** The newest page could not be fetched: the chat is unloaded again. @param {string} chatId */
-  dropLatest(chatId) {
-    this._messages.delete(chatId)
+  /** The newest page could not be fetched: the chat is unloaded again. @param {string} chatId @param {string} [session] */
+  dropLatest(chatId, session = DEFAULT_SESSION) {
+    this._sessions.get(session)?.messages.delete(chatId)
   }
 
   /**
    * A page older than the list's oldest message arrived: the messages it adds, and the changes.
-   * @param {MessageList} entry @param {Message[]} page @returns {{added: Message[], changes: Changes}}
+   * @param {MessageList} entry @param {Message[]} page @param {string} [session] @returns {{added: Message[], changes: Changes}}
    */
-  applyOlder(entry, page) {
-    const changes = noChanges()
+  applyOlder(entry, page, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
     const added = page.filter((m) => !entry.byId.has(m.id))
     for (const m of added) entry.byId.set(m.id, m)
     entry.list = sortMessages([...added, ...entry.list])
     entry.hasOlder = page.length >= this.pageSize
-    this._messagesChanged(entry.chatId, changes)
+    this._messagesChanged(this._data(session), entry.chatId, changes)
     return { added, changes }
   }
 
@@ -428,15 +563,21 @@ export class WaCache {
    * The answer to a send: the pending copy of our message. The stream can bring the message
    * (with its media url and acks) before this answer arrives: the pending copy then must not
    * replace it, and the stream's copy is the message. Returns the message the send resolves to.
-   * @param {Message} message @returns {{message: Message, changes: Changes}}
+   * @param {Message} message @param {string} [session] @returns {{message: Message, changes: Changes}}
    */
-  applySent(message) {
-    const changes = noChanges()
-    const cached = this._messages.get(message.chatId)?.byId.get(message.id)
+  applySent(message, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
+    const s = this._data(session)
+    const cached = s.messages.get(message.chatId)?.byId.get(message.id)
     if (cached) return { message: cached, changes }
-    if (this._chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(message, changes)
+    if (s.chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(s, message, changes)
     return { message, changes }
   }
+}
+
+/** Most recent activity first, then by id. @param {Chat} a @param {Chat} b */
+function byRecency(a, b) {
+  return (b.timestamp ?? 0) - (a.timestamp ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }
 
 /**

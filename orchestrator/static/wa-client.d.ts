@@ -52,6 +52,45 @@ export interface WaClientOptions {
   backoffMaxMs?: number
   /** Long-poll timeout in seconds (25). */
   pollTimeout?: number
+  /**
+   * The session (WhatsApp number) of the client's own calls: `/sessions/{id}/...`, and the
+   * stream of that session only. Without it: the unscoped routes (the `default` session).
+   */
+  session?: string
+  /** The sessions to stream and cache (`?session=a,b`); their calls: `client.session(id)`. */
+  sessions?: string[]
+}
+
+/** A session as GET /sessions describes it (README "Sessions"). */
+export interface SessionInfo {
+  id: string
+  name: string
+  connected: boolean
+  /** The lifecycle state: open, connecting, qr, close, logged_out, ... */
+  state: string
+  me: { id: string; name?: string | null } | null
+  bridge: { alive: boolean; spawned: boolean; [key: string]: unknown }
+  /** scheme://host:port, never credentials. */
+  proxy: string | null
+  /** The sum of the unreadCount of the chats the caller may see. */
+  unread: number
+}
+
+/** POST /sessions's body (admins). */
+export interface CreateSession {
+  id: string
+  name?: string
+  bridge?: { pub: string; router: string }
+  proxy?: string
+}
+
+/** A chat with the session it is on (allChats()). */
+export type SessionChat = Chat & { session: string }
+
+/** The last word of a deleted session on the stream. */
+export interface SessionDeleted {
+  sessionId: string
+  purged: boolean
 }
 
 export type SendMedia = MediaBody
@@ -61,11 +100,11 @@ export type SendOptions = Omit<SendBody, 'reaction'>
 
 export interface ClientEvents {
   chats: Chat[]
-  messages: { chatId: string }
+  messages: { chatId: string; session: string }
   status: Status | null
   qr: string | null
   sync: SyncProgress
-  presence: Presence
+  presence: Presence & { session: string }
   client: ClientState
   snapshot: { chats: number }
   error: { message: string }
@@ -76,6 +115,7 @@ export interface ClientEvents {
   chat_update: Chat
   chat_deleted: ChatDeleted
   resync: Resync
+  session_deleted: SessionDeleted
   [type: string]: unknown
 }
 
@@ -85,12 +125,54 @@ export class WaError extends Error {
   constructor(status: number, code: string, message: string)
 }
 
+/** One session's calls and cached data on its client's connection (client.session(id)). */
+export interface WaSession {
+  readonly client: WaClient
+  readonly id: string
+  chats(): Chat[]
+  chat(chatId: string): Chat | undefined
+  status(): Status | null
+  qr(): string | null
+  syncProgress(): ClientEvents['sync'] | null
+  presence(chatId: string): Record<string, { lastKnownPresence?: string }> | null
+  unread(): number
+  messages(chatId: string): Promise<Message[]>
+  cachedMessages(chatId: string): Message[]
+  hasOlder(chatId: string): boolean
+  loadOlder(chatId: string): Promise<Message[]>
+  send(options: SendOptions): Promise<Message>
+  react(chatId: string, messageId: string, emoji: string): Promise<Message>
+  markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
+  sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
+  pairingCode(phone: string): Promise<{ code: string }>
+  mediaUrl(message: Message): string | null
+  qrImage(): Promise<Blob | null>
+}
+
 export class WaClient {
   constructor(options: WaClientOptions)
   readonly baseUrl: string
   readonly token: string
   readonly transport: 'sse' | 'websocket'
+  /** The sessions streamed and cached, or null (the unscoped stream). */
+  readonly following: string[] | null
+  /** The last id applied of each session, comma-separated (one id with one session). */
   lastEventId: string | null
+
+  /** One session's calls and cached data, on this client's connection. */
+  session(id: string): WaSession
+  /** Every session's chats, each with its session, most recent first. */
+  allChats(): SessionChat[]
+  /** The sum of a session's chats' unreadCount, as cached. */
+  unread(session: string): number
+  /** GET /me. */
+  me(): Promise<{ userId: string; role: string; name: string | null; sessions?: string[] }>
+  /** GET /sessions: the sessions the caller may use. */
+  sessions(): Promise<SessionInfo[]>
+  /** POST /sessions (admins). */
+  createSession(body: CreateSession): Promise<SessionInfo>
+  /** DELETE /sessions/{id} (admins); the data is kept unless purge. */
+  deleteSession(id: string, options?: { purge?: boolean }): Promise<void>
 
   connect(): Promise<void>
   close(): void

@@ -30,16 +30,26 @@
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`.
  *
+ * Sessions (WhatsApp numbers; see README "Sessions"): without options the client is what it
+ * was before sessions, on the unscoped routes (the `default` session's). `session: 'sales'`
+ * puts its own calls on `/sessions/sales/...` and streams only that session; `sessions: [ids]`
+ * streams and caches several (`?session=a,b`), and `client.session(id)` gives one's calls and
+ * cached data (`client.session('b').send(...)` is `POST /sessions/b/send`); `allChats()` is
+ * every session's chats, each with its `session`. The position is the last id applied of each
+ * session, and every reconnection names all of them (`lastEventId=a1,b7`), so resuming stays
+ * exact after an orchestrator restart, whose rebuilt log interleaves sessions differently.
+ * A deleted session (`session_deleted`) leaves the cache and the stream's filter.
+ *
  * Events for UI code (`on(type, fn)` and `subscribe(fn)` both return an unsubscribe function):
  * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
  * listener gets `(data, envelope)`), plus `chats` (the ordered list changed), `messages`
- * (`{chatId}`: a loaded chat's messages changed), `status`, `qr`, `sync`, `presence`,
+ * (`{chatId, session}`: a loaded chat's messages changed), `status`, `qr`, `sync`, `presence`,
  * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`.
  */
 
 // From /wa-client.js this is /static/wa-cache.js (a URL's ".." stops at the root); from
 // /static/wa-client.js and from the source tree (Node) it is the file beside this one.
-import { ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../static/wa-cache.js'
+import { DEFAULT_SESSION, ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../static/wa-cache.js'
 
 const CHAT_PAGE = 500
 const MAX_CHAT_PAGES = 40
@@ -66,6 +76,8 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').ClientState} ClientState
  * @typedef {import('./wa-client').WaClientOptions} WaClientOptions
  * @typedef {import('./wa-client').SendOptions} SendOptions
+ * @typedef {import('./wa-client').SessionInfo} SessionInfo
+ * @typedef {import('./wa-client').CreateSession} CreateSession
  * @typedef {import('./wa-cache').MessageList} MessageList
  * @typedef {import('./wa-cache').Changes} Changes
  * @typedef {{code: number, message: string}} CloseInfo a WebSocket close the server chose
@@ -88,6 +100,12 @@ export class WaClient {
     this.backoffInitialMs = o.backoffInitialMs ?? 500
     this.backoffMaxMs = o.backoffMaxMs ?? 15000
     this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
+    /** @type {Map<string, WaSession>} */
+    this._scopes = new Map()
+    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+    this.following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null
+    /** The client's own calls: its `session` option's routes (`/sessions/{id}/...`), else the unscoped ones. */
+    this._own = o.session ? this.session(o.session) : new WaSession(this, null)
 
     /** Everything known, and the rules that change it. */
     this._cache = new WaCache()
@@ -99,8 +117,8 @@ export class WaClient {
     /** @type {Set<Function>} */
     this._subscribers = new Set()
     this._dirtyChats = false
-    /** @type {Set<string>} */
-    this._dirtyMessages = new Set()
+    /** @type {Map<string, {chatId: string, session: string}>} loaded chats changed, by session and chat */
+    this._dirtyMessages = new Map()
     this._flushQueued = false
 
     /** @type {ClientState} */
@@ -172,16 +190,16 @@ export class WaClient {
         this._dirtyChats = false
         this._emit('chats', this.chats())
       }
-      const dirty = [...this._dirtyMessages]
+      const dirty = [...this._dirtyMessages.values()]
       this._dirtyMessages.clear()
-      for (const chatId of dirty) this._emit('messages', { chatId })
+      for (const which of dirty) this._emit('messages', which)
     })
   }
 
   /** Lists changed: tell UI code (once per batch). @param {Changes} changes */
   _listsChanged(changes) {
     if (changes.chats) this._dirtyChats = true
-    for (const chatId of changes.messages) this._dirtyMessages.add(chatId)
+    for (const chatId of changes.messages) this._dirtyMessages.set(`${changes.session}\n${chatId}`, { chatId, session: changes.session })
     if (changes.chats || changes.messages.size > 0) this._queueFlush()
   }
 
@@ -196,34 +214,57 @@ export class WaClient {
     this._cache.lastEventId = id
   }
 
+  /**
+   * One session's calls and cached data on this client's connection and cache, e.g.
+   * `client.session('sales').send({chatId, text})` is `POST /sessions/sales/send`. The client's
+   * own methods below are those of its `session` option (none: the unscoped routes, which are
+   * the `default` session's).
+   * @param {string} id @returns {WaSession}
+   */
+  session(id) {
+    let scope = this._scopes.get(id)
+    if (!scope) this._scopes.set(id, (scope = new WaSession(this, id)))
+    return scope
+  }
+
+  /** Every session's chats, each with its `session`, most recent first (the "all numbers" view). */
+  allChats() {
+    return this._cache.allChats()
+  }
+
+  /** The sum of a session's chats' unreadCount, as cached. @param {string} session */
+  unread(session) {
+    return this._cache.unread(session)
+  }
+
   /** Chats, most recent activity first. @returns {Chat[]} */
   chats() {
-    return this._cache.chats()
+    return this._own.chats()
   }
 
   /** @param {string} chatId @returns {Chat|undefined} */
   chat(chatId) {
-    return this._cache.chat(chatId)
+    return this._own.chat(chatId)
   }
 
   /** Connection status (GET /status, then `connection_status` envelopes). @returns {Status|null} */
   status() {
-    return this._cache.status()
+    return this._own.status()
   }
 
   /** The QR string while WhatsApp waits to be linked, else null. */
   qr() {
-    return this._cache.qr()
+    return this._own.qr()
   }
 
   /** The last `sync_progress`, or null. */
   syncProgress() {
-    return this._cache.syncProgress()
+    return this._own.syncProgress()
   }
 
   /** @param {string} chatId */
   presence(chatId) {
-    return this._cache.presence(chatId)
+    return this._own.presence(chatId)
   }
 
   /** The client's own link state: transport, reconnection, fallback. @returns {ClientState} */
@@ -233,54 +274,22 @@ export class WaClient {
 
   /** Messages of a chat as cached now, oldest first (empty until loaded). @param {string} chatId */
   cachedMessages(chatId) {
-    return this._cache.messages(chatId)
+    return this._own.cachedMessages(chatId)
   }
 
   /** Whether older messages may exist before the cached ones. @param {string} chatId */
   hasOlder(chatId) {
-    return this._cache.hasOlder(chatId)
+    return this._own.hasOlder(chatId)
   }
 
-  /**
-   * A chat's messages, oldest first; the newest page is fetched on first use.
-   * @param {string} chatId @returns {Promise<Message[]>}
-   */
-  async messages(chatId) {
-    const entry = this._cache.messageList(chatId)
-    if (entry) {
-      const loading = this._loading.get(entry)
-      if (loading) await loading
-      return entry.list.slice()
-    }
-    await this._loadLatest(chatId)
-    return this.cachedMessages(chatId)
+  /** A chat's messages, oldest first; the newest page is fetched on first use. @param {string} chatId */
+  messages(chatId) {
+    return this._own.messages(chatId)
   }
 
-  /**
-   * Fetch the page before the oldest cached message; resolves to the messages added.
-   * @param {string} chatId @returns {Promise<Message[]>}
-   */
-  async loadOlder(chatId) {
-    const entry = this._cache.messageList(chatId)
-    if (!entry) {
-      await this.messages(chatId)
-      return this.cachedMessages(chatId)
-    }
-    const loading = this._loading.get(entry)
-    if (loading) await loading
-    if (!entry.hasOlder || entry.list.length === 0) return []
-    const before = entry.list[0].id
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}&before=${enc(before)}`).then((body) => {
-      const { added, changes } = this._cache.applyOlder(entry, body.messages)
-      this._listsChanged(changes)
-      return added
-    })
-    this._loading.set(entry, task)
-    try {
-      return await task
-    } finally {
-      if (this._loading.get(entry) === task) this._loading.delete(entry)
-    }
+  /** Fetch the page before the oldest cached message; resolves to the messages added. @param {string} chatId */
+  loadOlder(chatId) {
+    return this._own.loadOlder(chatId)
   }
 
   /**
@@ -293,72 +302,61 @@ export class WaClient {
     return url ? `${this.baseUrl}${url}` : null
   }
 
-  /**
-   * The QR image (GET /qr.svg, the token in a header), or null when there is no QR. Show it
-   * with URL.createObjectURL (and revoke the previous one): a URL with the token would land in
-   * the browser's history and in proxies' logs.
-   * @returns {Promise<Blob|null>}
-   */
-  async qrImage() {
-    const response = await this._fetchResponse('GET', '/qr.svg')
-    if (response.status === 404) return null
-    if (!response.ok) throw await this._failure(response, 'GET', '/qr.svg')
-    return response.blob()
+  /** The QR image (see WaSession.qrImage). */
+  qrImage() {
+    return this._own.qrImage()
   }
 
-  // ---- writing ----------------------------------------------------------------------------
-
-  /**
-   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending,
-   * or the stream's newer copy if that came first), which is in the cache at once; its acks
-   * follow on the stream.
-   * @param {SendOptions} options @returns {Promise<Message>}
-   */
-  async send({ chatId, text, quotedId, media }) {
-    /** @type {Record<string, unknown>} */
-    const body = { chatId }
-    if (text) body.text = text
-    if (quotedId) body.quotedId = quotedId
-    if (media) body.media = media
-    const { message } = await this._request('POST', '/send', body)
-    // The stream can bring the sent message (with its media url and acks) before this answer
-    // arrives: the pending copy must not replace it (the cache's rule).
-    const sent = this._cache.applySent(message)
-    this._listsChanged(sent.changes)
-    return sent.message
+  /** Send a message (see WaSession.send). @param {SendOptions} options */
+  send(options) {
+    return this._own.send(options)
   }
 
-  /**
-   * React to a message ('' removes our reaction). The change arrives as `message_update`.
-   * @param {string} chatId @param {string} messageId @param {string} emoji
-   */
-  async react(chatId, messageId, emoji) {
-    const { message } = await this._request('POST', '/send', { chatId, reaction: { messageId, emoji } })
-    return message
+  /** React to a message (see WaSession.react). @param {string} chatId @param {string} messageId @param {string} emoji */
+  react(chatId, messageId, emoji) {
+    return this._own.react(chatId, messageId, emoji)
   }
 
-  /**
-   * Mark a chat read: read receipts for its unread messages go to WhatsApp, and its unreadCount
-   * drops to 0 for everyone when they have gone (a chat_update on the stream).
-   * @param {string} chatId @returns {Promise<{chatId: string, receipts: number}>}
-   */
-  async markRead(chatId) {
-    return this._request('POST', `/chats/${encodeURIComponent(chatId)}/read`)
+  /** Mark a chat read (see WaSession.markRead). @param {string} chatId */
+  markRead(chatId) {
+    return this._own.markRead(chatId)
+  }
+
+  /** Our chat state or presence (see WaSession.sendPresence). @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state */
+  sendPresence(chatId, state) {
+    return this._own.sendPresence(chatId, state)
+  }
+
+  /** A pairing code for a phone number (see WaSession.pairingCode). @param {string} phone */
+  pairingCode(phone) {
+    return this._own.pairingCode(phone)
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  /** Who the token names (GET /me). @returns {Promise<any>} */
+  me() {
+    return this._get('/me')
+  }
+
+  /** The sessions the caller may use (GET /sessions). @returns {Promise<SessionInfo[]>} */
+  async sessions() {
+    const { sessions } = await this._get('/sessions')
+    return sessions
+  }
+
+  /** Add a session (admins): `{id, name?, bridge?, proxy?}`. @param {CreateSession} body @returns {Promise<SessionInfo>} */
+  createSession(body) {
+    return this._request('POST', '/sessions', body)
   }
 
   /**
-   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
-   * whole account online or not (`available`, `unavailable`). The server subscribes to the
-   * chat's presence first when needed.
-   * @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state
+   * Delete a session (admins); its data is kept unless `purge`. Its stream clients get
+   * `session_deleted`.
+   * @param {string} id @param {{purge?: boolean}} [options] @returns {Promise<void>}
    */
-  async sendPresence(chatId, state) {
-    return this._request('POST', `/chats/${encodeURIComponent(chatId)}/presence`, { state })
-  }
-
-  /** Ask WhatsApp for a pairing code for a phone number (POST /admin/pairing-code). @param {string} phone */
-  async pairingCode(phone) {
-    return this._request('POST', '/admin/pairing-code', { phone })
+  async deleteSession(id, { purge = false } = {}) {
+    await this._request('DELETE', `/sessions/${enc(id)}${purge ? '?purge=true' : ''}`)
   }
 
   // ---- lifecycle --------------------------------------------------------------------------
@@ -377,7 +375,7 @@ export class WaClient {
     const gen = ++this._gen
     for (let attempt = 0; ; attempt++) {
       try {
-        const { lastEventId } = await this._get('/events/poll')
+        const { lastEventId } = await this._get(`/events/poll${this._filter().replace('&', '?')}`)
         await this._loadSnapshots()
         if (gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
         this.lastEventId = lastEventId
@@ -533,7 +531,7 @@ export class WaClient {
       }
       wait = true
       try {
-        const { lastEventId } = await this._get('/events/poll')
+        const { lastEventId } = await this._get(`/events/poll${this._filter().replace('&', '?')}`)
         await this._loadSnapshots()
         if (gen !== this._gen) return
         this.lastEventId = lastEventId
@@ -566,7 +564,7 @@ export class WaClient {
    * @returns {{close(): void}}
    */
   _open(transport, hooks) {
-    const since = this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`
+    const since = (this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`) + this._filter()
     let ended = false
     let healthy = false
     /** @type {ReturnType<typeof setTimeout>|null} */
@@ -661,11 +659,11 @@ export class WaClient {
       this._pollAbort = abort
       try {
         const since = enc(this.lastEventId ?? '')
-        const body = await this._get(`/events/poll?since=${since}&timeout=${this.pollTimeout}`, abort.signal)
+        const body = await this._get(`/events/poll?since=${since}&timeout=${this.pollTimeout}${this._filter()}`, abort.signal)
         if (gen !== this._gen || this._state.transport !== 'poll') return
         for (const envelope of body.events) this._receive(envelope)
         // An answer without events still moves us past entries filtered out for this client.
-        if (body.events.length === 0 && body.lastEventId) this.lastEventId = body.lastEventId
+        if (body.events.length === 0 && body.lastEventId) this._cache.advance(body.lastEventId)
         failures = 0
         this._setState({ link: 'live', attempt: 0, error: null })
       } catch (err) {
@@ -719,70 +717,60 @@ export class WaClient {
     const changes = this._cache.receive(envelope)
     if (!changes.applied) return
     this._listsChanged(changes)
-    if (changes.status) this._emit('status', this._cache.status())
-    if (changes.qr) this._emit('qr', this._cache.qr())
-    for (const presence of changes.presence) this._emit('presence', presence)
-    if (changes.sync) this._emit('sync', this._cache.syncProgress())
+    const { session } = changes
+    if (changes.status) this._emit('status', this._cache.status(session), envelope)
+    if (changes.qr) this._emit('qr', this._cache.qr(session), envelope)
+    for (const presence of changes.presence) this._emit('presence', { ...presence, session }, envelope)
+    if (changes.sync) this._emit('sync', this._cache.syncProgress(session), envelope)
+    if (changes.deleted) this._sessionDeleted(changes.deleted)
     if (changes.refetch) this._scheduleSyncRefetch()
     if (changes.reload) void this._reload(changes.reload)
     // qr and presence were announced above, in their client-level shape.
     if (envelope.type !== 'qr' && envelope.type !== 'presence') this._emit(envelope.type, envelope.data ?? {}, envelope)
   }
 
+  /**
+   * A followed session was deleted: stop following it (the server ends a stream whose filter
+   * named only deleted sessions; the next one leaves it out). With none left, the client stops.
+   * @param {string} id
+   */
+  _sessionDeleted(id) {
+    if (!this.following?.includes(id)) return
+    this.following = this.following.filter((s) => s !== id)
+    if (this.following.length > 0) return
+    this.close()
+    this._setState({ error: `the session ${id} was deleted` })
+  }
+
   // ---- snapshots --------------------------------------------------------------------------
 
-  /** Status, every chat, and the newest page of each chat whose messages are loaded. */
+  /**
+   * The snapshots of every session followed (status, every chat, the newest page of each chat
+   * whose messages are loaded), applied together once all have arrived.
+   */
   async _loadSnapshots() {
-    const [status, chats] = await Promise.all([this._get('/status'), this._allChats()])
-    const loaded = this._cache.loadedChatIds(chats)
-    const pages = await Promise.all(loaded.map((id) => this._get(`/chats/${enc(id)}/messages?limit=${PAGE_SIZE}`).catch(() => null)))
-    let qr = null
-    if (status.state === 'qr') ({ qr } = await this._get('/qr').catch(() => ({ qr: null })))
-    /** @type {Map<string, Message[]>} */
-    const byChat = new Map()
-    loaded.forEach((id, i) => {
-      if (pages[i]) byChat.set(id, pages[i].messages)
+    const scopes = this._followed()
+    const snapshots = await Promise.all(scopes.map((scope) => scope._snapshot()))
+    scopes.forEach((scope, i) => {
+      const changes = this._cache.applySnapshot(snapshots[i], scope.id)
+      this._listsChanged(changes)
+      this._emit('status', scope.status())
+      this._emit('qr', scope.qr())
+      // Only a sync still running: one that finished before this snapshot is no news.
+      const sync = scope.syncProgress()
+      if (changes.sync && sync && (sync.progress ?? 0) < 100) this._emit('sync', sync)
     })
-    const changes = this._cache.applySnapshot({ status, chats, qr, pages: byChat })
-    this._listsChanged(changes)
-    this._emit('status', this._cache.status())
-    this._emit('qr', this._cache.qr())
-    // Only a sync still running: one that finished before this snapshot is no news.
-    const sync = this._cache.syncProgress()
-    if (changes.sync && sync && (sync.progress ?? 0) < 100) this._emit('sync', sync)
-    this._emit('snapshot', { chats: this._cache.chats().length })
+    this._emit('snapshot', { chats: this._cache.allChats().length })
   }
 
-  /** @returns {Promise<Chat[]>} */
-  async _allChats() {
-    /** @type {Chat[]} */
-    const all = []
-    let before = ''
-    for (let i = 0; i < MAX_CHAT_PAGES; i++) {
-      const { chats } = await this._get(`/chats?limit=${CHAT_PAGE}${before}`)
-      all.push(...chats)
-      if (chats.length < CHAT_PAGE) break
-      before = `&before=${enc(chats[chats.length - 1].id)}`
-    }
-    return all
+  /** The sessions this client streams and caches: its `sessions` option, else its own. @returns {WaSession[]} */
+  _followed() {
+    return this.following ? this.following.map((id) => this.session(id)) : [this._own]
   }
 
-  /** @param {string} chatId */
-  async _loadLatest(chatId) {
-    const entry = this._cache.startLatest(chatId)
-    const task = this._get(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}`).then((body) => {
-      this._listsChanged(this._cache.applyLatest(entry, body.messages))
-      return entry.list
-    })
-    this._loading.set(entry, task)
-    try {
-      await task
-    } catch (err) {
-      this._cache.dropLatest(chatId)
-      throw err
-    } finally {
-      this._loading.delete(entry)
-    }
+  /** The stream filter: `&session=a,b` for the sessions followed ('' for the unscoped client). */
+  _filter() {
+    return this.following ? `&session=${this.following.map(enc).join(',')}` : ''
   }
 
   /**
@@ -876,6 +864,235 @@ export class WaClient {
     this._gen++
     this._stopTransports()
     this._setState({ link: 'unauthorized', transport: null, nextRetryAt: null, error: 'the token was refused' })
+  }
+}
+
+/**
+ * One session's (WhatsApp number's) calls and cached data, on its client's connection and cache
+ * (`client.session(id)`). Its REST calls go to `/sessions/{id}/...`; the client's own, without
+ * a `session` option, to the unscoped routes (the `default` session's).
+ */
+export class WaSession {
+  /** @param {WaClient} client @param {string|null} id null: the unscoped routes */
+  constructor(client, id) {
+    this.client = client
+    /** The session's id (`default` for the unscoped routes). */
+    this.id = id ?? DEFAULT_SESSION
+    this._prefix = id === null ? '' : `/sessions/${enc(id)}`
+  }
+
+  /** @param {string} route */
+  _path(route) {
+    return this._prefix + route
+  }
+
+  /** @returns {Chat[]} */
+  chats() {
+    return this.client._cache.chats(this.id)
+  }
+
+  /** @param {string} chatId @returns {Chat|undefined} */
+  chat(chatId) {
+    return this.client._cache.chat(chatId, this.id)
+  }
+
+  /** @returns {Status|null} */
+  status() {
+    return this.client._cache.status(this.id)
+  }
+
+  qr() {
+    return this.client._cache.qr(this.id)
+  }
+
+  syncProgress() {
+    return this.client._cache.syncProgress(this.id)
+  }
+
+  /** @param {string} chatId */
+  presence(chatId) {
+    return this.client._cache.presence(chatId, this.id)
+  }
+
+  /** The sum of this session's chats' unreadCount, as cached. */
+  unread() {
+    return this.client._cache.unread(this.id)
+  }
+
+  /** @param {string} chatId */
+  cachedMessages(chatId) {
+    return this.client._cache.messages(chatId, this.id)
+  }
+
+  /** @param {string} chatId */
+  hasOlder(chatId) {
+    return this.client._cache.hasOlder(chatId, this.id)
+  }
+
+  /** @param {Message} message */
+  mediaUrl(message) {
+    return this.client.mediaUrl(message)
+  }
+
+  /**
+   * A chat's messages, oldest first; the newest page is fetched on first use.
+   * @param {string} chatId @returns {Promise<Message[]>}
+   */
+  async messages(chatId) {
+    const c = this.client
+    const entry = c._cache.messageList(chatId, this.id)
+    if (entry) {
+      const loading = c._loading.get(entry)
+      if (loading) await loading
+      return entry.list.slice()
+    }
+    await this._loadLatest(chatId)
+    return this.cachedMessages(chatId)
+  }
+
+  /**
+   * Fetch the page before the oldest cached message; resolves to the messages added.
+   * @param {string} chatId @returns {Promise<Message[]>}
+   */
+  async loadOlder(chatId) {
+    const c = this.client
+    const entry = c._cache.messageList(chatId, this.id)
+    if (!entry) {
+      await this.messages(chatId)
+      return this.cachedMessages(chatId)
+    }
+    const loading = c._loading.get(entry)
+    if (loading) await loading
+    if (!entry.hasOlder || entry.list.length === 0) return []
+    const before = entry.list[0].id
+    const task = c._get(this._path(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}&before=${enc(before)}`)).then((body) => {
+      const { added, changes } = c._cache.applyOlder(entry, body.messages, this.id)
+      c._listsChanged(changes)
+      return added
+    })
+    c._loading.set(entry, task)
+    try {
+      return await task
+    } finally {
+      if (c._loading.get(entry) === task) c._loading.delete(entry)
+    }
+  }
+
+  /** @param {string} chatId */
+  async _loadLatest(chatId) {
+    const c = this.client
+    const entry = c._cache.startLatest(chatId, this.id)
+    const task = c._get(this._path(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}`)).then((body) => {
+      c._listsChanged(c._cache.applyLatest(entry, body.messages, this.id))
+      return entry.list
+    })
+    c._loading.set(entry, task)
+    try {
+      await task
+    } catch (err) {
+      c._cache.dropLatest(chatId, this.id)
+      throw err
+    } finally {
+      c._loading.delete(entry)
+    }
+  }
+
+  /**
+   * The QR image (GET qr.svg, the token in a header), or null when there is no QR. Show it
+   * with URL.createObjectURL (and revoke the previous one): a URL with the token would land in
+   * the browser's history and in proxies' logs.
+   * @returns {Promise<Blob|null>}
+   */
+  async qrImage() {
+    const path = this._path('/qr.svg')
+    const response = await this.client._fetchResponse('GET', path)
+    if (response.status === 404) return null
+    if (!response.ok) throw await this.client._failure(response, 'GET', path)
+    return response.blob()
+  }
+
+  /**
+   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending,
+   * or the stream's newer copy if that came first), which is in the cache at once; its acks
+   * follow on the stream.
+   * @param {SendOptions} options @returns {Promise<Message>}
+   */
+  async send({ chatId, text, quotedId, media }) {
+    const c = this.client
+    /** @type {Record<string, unknown>} */
+    const body = { chatId }
+    if (text) body.text = text
+    if (quotedId) body.quotedId = quotedId
+    if (media) body.media = media
+    const { message } = await c._request('POST', this._path('/send'), body)
+    // The stream can bring the sent message (with its media url and acks) before this answer
+    // arrives: the pending copy must not replace it (the cache's rule).
+    const sent = c._cache.applySent(message, this.id)
+    c._listsChanged(sent.changes)
+    return sent.message
+  }
+
+  /**
+   * React to a message ('' removes our reaction). The change arrives as `message_update`.
+   * @param {string} chatId @param {string} messageId @param {string} emoji
+   */
+  async react(chatId, messageId, emoji) {
+    const { message } = await this.client._request('POST', this._path('/send'), { chatId, reaction: { messageId, emoji } })
+    return message
+  }
+
+  /**
+   * Mark a chat read: read receipts for its unread messages go to WhatsApp, and its unreadCount
+   * drops to 0 for everyone when they have gone (a chat_update on the stream).
+   * @param {string} chatId @returns {Promise<{chatId: string, receipts: number}>}
+   */
+  markRead(chatId) {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/read`))
+  }
+
+  /**
+   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
+   * whole account online or not (`available`, `unavailable`). The server subscribes to the
+   * chat's presence first when needed.
+   * @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state
+   */
+  sendPresence(chatId, state) {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/presence`), { state })
+  }
+
+  /** Ask WhatsApp for a pairing code for a phone number (POST admin/pairing-code). @param {string} phone */
+  pairingCode(phone) {
+    return this.client._request('POST', this._path('/admin/pairing-code'), { phone })
+  }
+
+  /** Status, every chat, and the newest page of each loaded chat: this session's snapshot. @returns {Promise<import('./wa-cache').Snapshot>} */
+  async _snapshot() {
+    const c = this.client
+    const [status, chats] = await Promise.all([c._get(this._path('/status')), this._allChats()])
+    const loaded = c._cache.loadedChatIds(chats, this.id)
+    const pages = await Promise.all(loaded.map((id) => c._get(this._path(`/chats/${enc(id)}/messages?limit=${PAGE_SIZE}`)).catch(() => null)))
+    let qr = null
+    if (status.state === 'qr') ({ qr } = await c._get(this._path('/qr')).catch(() => ({ qr: null })))
+    /** @type {Map<string, Message[]>} */
+    const byChat = new Map()
+    loaded.forEach((id, i) => {
+      if (pages[i]) byChat.set(id, pages[i].messages)
+    })
+    return { status, chats, qr, pages: byChat }
+  }
+
+  /** @returns {Promise<Chat[]>} */
+  async _allChats() {
+    /** @type {Chat[]} */
+    const all = []
+    let before = ''
+    for (let i = 0; i < MAX_CHAT_PAGES; i++) {
+      const { chats } = await this.client._get(this._path(`/chats?limit=${CHAT_PAGE}${before}`))
+      all.push(...chats)
+      if (chats.length < CHAT_PAGE) break
+      before = `&before=${enc(chats[chats.length - 1].id)}`
+    }
+    return all
   }
 }
 

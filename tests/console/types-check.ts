@@ -34,3 +34,11 @@ export async function newest(client: WaClient, cache: WaCache, chatId: string): 
   const messages = await client.messages(chatId)
   return messages.at(-1) ?? cache.messages(chatId).at(-1) ?? (code ? undefined : undefined)
 }
+
+export async function sessions(client: WaClient): Promise<string[]> {
+  const listed = await client.sessions()
+  const sent = await client.session(listed[0].id).send({ chatId: 'x@s.whatsapp.net', text: 'hi' })
+  client.on('session_deleted', (d) => d.sessionId + String(d.purged))
+  client.on('messages', ({ chatId, session }) => chatId + session)
+  return client.allChats().map((chat) => `${chat.session}/${chat.id}/${sent.id}/${client.unread(chat.session)}`)
+}
