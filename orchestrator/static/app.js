@@ -3,6 +3,12 @@
  * chat list, chat window, composer. Plain DOM over wa-client.js; no build step, no framework.
  * Every piece of text from WhatsApp goes through textContent, never innerHTML.
  *
+ * Sessions (several WhatsApp numbers): the console lists the ones the user may use (GET
+ * /sessions). With more than `default`, a switcher shows each number with its unread count and
+ * an "All" view whose chats say which number they are on; a chat's calls go to its session's
+ * routes; staff get each number's link screen, admins add and remove numbers. With `default`
+ * alone the console is what it was: one number, the unscoped routes, no switcher.
+ *
  * URL options: `?access_token=` signs in (then leaves the address bar), `?transport=websocket`
  * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
  * while long-polling.
@@ -11,6 +17,8 @@ import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 
 const TOKEN_KEY = 'wa-console-token'
+/** The session every unscoped route is (the only one of a single-number console). */
+const DEFAULT = 'default'
 const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '✅']
 const TICKS = /** @type {Record<number, [string, string]>} */ ({
   0: ['⚠', 'failed'],
@@ -98,9 +106,35 @@ function showSignin(error) {
 /** @type {Console|null} */
 let current = null
 
+/** Bumped by every openConsole(): an older one still awaiting its answers gives way. */
+let opening = 0
+
 /** @param {string} token */
 async function openConsole(token) {
-  current?.client.close()
+  const gen = ++opening
+  current?.close()
+  current = null
+  // Who signs in, and the numbers they may use: several make a multi-number console.
+  const ask = new WaClient({ baseUrl: '', token })
+  /** @type {import('./wa-client').SessionInfo[]|null} */
+  let sessions = null
+  /** @type {{role: string}|null} */
+  let me = null
+  try {
+    ;[me, sessions] = await Promise.all([ask.me(), ask.sessions().catch((err) => {
+      if (err instanceof WaError && err.status === 404) return null // a server without sessions
+      throw err
+    })])
+  } catch (err) {
+    if (err instanceof WaError && err.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY)
+      showSignin('That token was refused. Check it and try again.')
+      return
+    }
+  }
+  if (gen !== opening) return
+  const ids = sessions?.map((x) => x.id) ?? []
+  const multi = ids.length > 1 || (ids.length === 1 && ids[0] !== DEFAULT)
   const params = new URL(location.href).searchParams
   const transport = params.get('transport') === 'websocket' ? 'websocket' : 'sse'
   const retry = Number(params.get('streamRetryMs'))
@@ -109,12 +143,13 @@ async function openConsole(token) {
     token,
     transport,
     streamRetryMs: Number.isFinite(retry) && retry >= 500 ? retry : undefined,
+    sessions: multi ? ids : undefined,
   })
   // For tests and curious operators: the live client and its state.
   Object.assign(window, { __waClient: client })
   $('signin').hidden = true
   $('app').hidden = false
-  current = new Console(client)
+  current = new Console(client, { token, role: me?.role ?? 'agent', sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
@@ -126,12 +161,34 @@ async function openConsole(token) {
   }
 }
 
+/** A chat's key: its session and id (the same contact on two numbers is two chats). @param {string} session @param {string} chatId */
+const chatKey = (session, chatId) => `${session}\n${chatId}`
+
+/** @param {string} key @returns {[string, string]} session, chat id */
+const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
+
 class Console {
-  /** @param {WaClient} client */
-  constructor(client) {
+  /**
+   * @param {WaClient} client
+   * @param {{token: string, role: string, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
+   */
+  constructor(client, { token, role, sessions, multi }) {
     this.client = client
+    this.token = token
+    this.role = role
+    this.staff = role === 'admin' || role === 'supervisor'
+    /** Several numbers (the switcher, session routes), or `default` alone (as before sessions). */
+    this.multi = multi
+    /** @type {Map<string, import('./wa-client').SessionInfo>} */
+    this.sessions = new Map(sessions.map((x) => [x.id, x]))
+    /** The number shown, or null for all of them. @type {string|null} */
+    this.view = null
+    /** Unread counts come from the cache once the snapshots are in, from GET /sessions before. */
+    this.loaded = false
     /** @type {string|null} */
     this.openId = null
+    /** The session of the open chat. */
+    this.openSession = DEFAULT
     /** @type {import('./wa-client').Message|null} */
     this.replyTo = null
     /** @type {File|null} */
@@ -167,26 +224,40 @@ class Console {
 
     client.on('chats', () => {
       this.renderChats()
+      this.renderSessions()
       if (this.openId && document.visibilityState === 'visible') this.markRead(this.openId)
     })
-    client.on('messages', ({ chatId }) => {
-      if (chatId === this.openId) this.renderMessages()
+    client.on('snapshot', () => {
+      this.loaded = true
+      this.renderSessions()
     })
-    client.on('status', () => this.renderStatus())
+    client.on('messages', ({ chatId, session }) => {
+      if (chatId === this.openId && (session ?? DEFAULT) === this.openSession) this.renderMessages()
+    })
+    client.on('status', () => {
+      this.renderStatus()
+      this.renderSessions()
+    })
     client.on('qr', () => this.renderStatus())
     client.on('sync', (s) => this.renderSync(s))
-    client.on('presence', ({ chatId }) => {
-      this.presenceAt.set(chatId, Date.now())
-      this.renderTyping(chatId)
+    client.on('presence', ({ chatId, session }) => {
+      const key = chatKey(session ?? DEFAULT, chatId)
+      this.presenceAt.set(key, Date.now())
+      this.renderTyping(key)
       // A `paused` can be lost: the indicator goes by itself once nothing came for a while.
-      setTimeout(() => this.renderTyping(chatId), TYPING_TIMEOUT_MS + 100)
+      setTimeout(() => this.renderTyping(key), TYPING_TIMEOUT_MS + 100)
     })
     client.on('client', () => this.renderLink())
-    client.on('chat_deleted', (d) => {
-      if (d.id === this.openId) {
-        if (d.mergedInto) void this.open(d.mergedInto)
+    client.on('chat_deleted', (d, envelope) => {
+      if (d.id === this.openId && (envelope?.session ?? DEFAULT) === this.openSession) {
+        if (d.mergedInto) void this.open(d.mergedInto, this.openSession)
         else this.closeChat()
       }
+    })
+    // A number removed (here or by another admin): the console starts again without it.
+    client.on('session_deleted', ({ sessionId }) => {
+      this.toast(`The number ${this.sessionName(sessionId)} was removed.`)
+      void openConsole(this.token)
     })
     client.on('error', ({ message }) => this.toast(message))
     client.on('client', (s) => {
@@ -197,6 +268,126 @@ class Console {
     })
     this.bind()
     this.renderLink()
+    this.renderSessions()
+    this.renderAdmin()
+  }
+
+  /** Stop: the client, and what this console put on the page (the next one starts afresh). */
+  close() {
+    this.client.close()
+    if (this.bannerTimer) clearInterval(this.bannerTimer)
+    if (this.pausedTimer) clearTimeout(this.pausedTimer)
+    this.setQrImage(null)
+    this.closeChat()
+    $('chat-list').replaceChildren()
+    $('message-list').replaceChildren()
+  }
+
+  /**
+   * A session's calls: the client itself in a single-number console (the unscoped routes, as
+   * before sessions), else the session's routes.
+   * @param {string} session
+   */
+  scope(session) {
+    return this.multi ? this.client.session(session) : this.client
+  }
+
+  /** The open chat's session's calls. */
+  here() {
+    return this.scope(this.openSession)
+  }
+
+  /** @param {string} id */
+  sessionName(id) {
+    return this.sessions.get(id)?.name || id
+  }
+
+  // ---- sessions: the switcher, the admin panel ------------------------------------------
+
+  /** The switcher: "All" and each number, with its unread count and whether it is linked. */
+  renderSessions() {
+    const nav = $('sessions')
+    nav.hidden = !this.multi
+    if (!this.multi) return
+    /** @param {string|null} id @param {string} label @param {number} unread @param {string} [state] */
+    const button = (id, label, unread, state) => h(
+      'button',
+      {
+        type: 'button',
+        class: `session-tab${this.view === id ? ' selected' : ''}`,
+        'aria-pressed': this.view === id ? 'true' : 'false',
+        dataset: { session: id ?? '', state: state ?? '' },
+        title: state && state !== 'open' ? `${label}: ${(WA_STATES[state] ?? [state])[0]}` : label,
+        onclick: () => this.show(id),
+      },
+      state && state !== 'open' ? h('span', { class: 'session-warn', 'aria-hidden': 'true' }, '⚠') : null,
+      h('span', { class: 'session-name' }, label),
+      unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, String(unread)) : null,
+    )
+    const ids = [...this.sessions.keys()]
+    const unread = (/** @type {string} */ id) => (this.loaded ? this.client.unread(id) : this.sessions.get(id)?.unread ?? 0)
+    const state = (/** @type {string} */ id) => this.client.session(id).status()?.state ?? this.sessions.get(id)?.state
+    nav.replaceChildren(
+      button(null, 'All', ids.reduce((n, id) => n + unread(id), 0)),
+      ...ids.map((id) => button(id, this.sessionName(id), unread(id), state(id))),
+    )
+  }
+
+  /** Show one number's chats (and its link screen), or all of them (null). @param {string|null} id */
+  show(id) {
+    this.view = id
+    this.renderSessions()
+    this.renderChats()
+    this.renderStatus()
+    this.renderAdmin()
+  }
+
+  /** Admins: add a number (id, name), remove one (with a second click to confirm). */
+  renderAdmin() {
+    const admin = this.role === 'admin'
+    $('numbers-toggle').hidden = !admin
+    if (!admin) {
+      $('numbers').hidden = true
+      return
+    }
+    const list = $('numbers-list')
+    list.replaceChildren(...[...this.sessions.values()].map((x) => {
+      const remove = h('button', { type: 'button', class: 'ghost small', dataset: { remove: x.id } }, 'Remove')
+      remove.onclick = () => {
+        if (remove.dataset.confirm !== 'yes') {
+          remove.dataset.confirm = 'yes'
+          remove.textContent = 'Remove: sure?'
+          return
+        }
+        void this.removeSession(x.id)
+      }
+      return h('li', { dataset: { session: x.id } }, h('span', {}, `${x.name || x.id} `), h('code', {}, x.id), x.id === DEFAULT ? null : remove)
+    }))
+  }
+
+  async addSession() {
+    const id = /** @type {HTMLInputElement} */ ($('number-id'))
+    const name = /** @type {HTMLInputElement} */ ($('number-name'))
+    const out = $('numbers-error')
+    out.hidden = true
+    try {
+      await this.client.createSession({ id: id.value.trim(), name: name.value.trim() || undefined })
+      id.value = name.value = ''
+      await openConsole(this.token)
+    } catch (err) {
+      out.hidden = false
+      out.textContent = `Not added: ${err instanceof Error ? err.message : err}`
+    }
+  }
+
+  /** @param {string} id */
+  async removeSession(id) {
+    try {
+      await this.client.deleteSession(id)
+      await openConsole(this.token)
+    } catch (err) {
+      this.toast(`Not removed: ${err instanceof Error ? err.message : err}`)
+    }
   }
 
   bind() {
@@ -250,7 +441,7 @@ class Console {
     }
     text.oninput = () => {
       autoGrow(text)
-      if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(this.openId, Date.now()))
+      if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
     }
     $('composer').onsubmit = (e) => {
       e.preventDefault()
@@ -260,6 +451,13 @@ class Console {
     $('pairing-form').onsubmit = (e) => {
       e.preventDefault()
       void this.pairing()
+    }
+    $('numbers-toggle').onclick = () => {
+      $('numbers').hidden = !$('numbers').hidden
+    }
+    $('number-form').onsubmit = (e) => {
+      e.preventDefault()
+      void this.addSession()
     }
   }
 
@@ -292,7 +490,12 @@ class Console {
   }
 
   renderStatus() {
-    const status = this.client.status()
+    if (this.multi && this.view === null) {
+      this.renderAllStatus()
+      return
+    }
+    const scope = this.multi ? this.scope(/** @type {string} */ (this.view)) : this.client
+    const status = scope.status()
     const state = status?.state ?? 'connecting'
     document.body.dataset.waState = state
     const [label, tone] = WA_STATES[state] ?? [`WhatsApp: ${state}`, 'warn']
@@ -301,13 +504,14 @@ class Console {
     pill.textContent = reason?.unreachable && state !== 'open' ? 'WhatsApp unreachable' : label
     pill.className = `pill ${tone}`
     pill.title = reason?.message ? `Last close: ${reason.message}${reason.statusCode ? ` (${reason.statusCode})` : ''}` : 'WhatsApp connection'
-    const qr = this.client.qr()
+    const qr = scope.qr()
     const linked = state === 'open' || Boolean(status?.me)
-    const showLink = !linked || state === 'qr' || state === 'logged_out' || qr !== null
+    const showLink = (!linked || state === 'qr' || state === 'logged_out' || qr !== null) && (!this.multi || this.staff)
     $('link').hidden = !showLink
+    $('link-title').textContent = this.multi ? `Link WhatsApp: ${this.sessionName(/** @type {string} */ (this.view))}` : 'Link WhatsApp'
     const img = /** @type {HTMLImageElement} */ ($('qr'))
     if (qr) {
-      if (qr !== this.qrFor) void this.showQr(qr)
+      if (qr !== this.qrFor) void this.showQr(qr, scope)
     } else {
       this.qrFor = null
       this.setQrImage(null)
@@ -316,16 +520,30 @@ class Console {
     $('qr-none').hidden = !img.hidden
   }
 
+  /** Every number at once: connected when all are, else how many need attention (the switcher says which). */
+  renderAllStatus() {
+    const states = [...this.sessions.keys()].map((id) => this.client.session(id).status()?.state ?? 'connecting')
+    const down = states.filter((x) => x !== 'open').length
+    document.body.dataset.waState = down === 0 ? 'open' : states.find((x) => x !== 'open') ?? 'connecting'
+    const pill = $('wa-state')
+    pill.textContent = down === 0 ? 'WhatsApp connected' : `${down} of ${states.length} numbers not connected`
+    pill.className = `pill ${down === 0 ? 'ok' : 'warn'}`
+    pill.title = 'WhatsApp connections'
+    $('link').hidden = true
+    this.qrFor = null
+    this.setQrImage(null)
+  }
+
   /**
    * Fetch the QR's image with the token in a header and show it from an object URL: an
    * <img src> with the token would put it in the history and in proxies' logs.
-   * @param {string} qr
+   * @param {string} qr @param {{qrImage(): Promise<Blob|null>}} scope the session's calls
    */
-  async showQr(qr) {
+  async showQr(qr, scope) {
     this.qrFor = qr
     let blob = null
     try {
-      blob = await this.client.qrImage()
+      blob = await scope.qrImage()
     } catch (err) {
       console.warn('QR image failed', err)
     }
@@ -373,7 +591,8 @@ class Console {
     out.textContent = 'Asking WhatsApp…'
     out.classList.remove('error')
     try {
-      const { code } = await this.client.pairingCode(input.value)
+      const scope = this.multi && this.view !== null ? this.scope(this.view) : this.client
+      const { code } = await scope.pairingCode(input.value)
       out.textContent = `Enter this code on the phone: ${code}`
     } catch (err) {
       out.classList.add('error')
@@ -383,13 +602,22 @@ class Console {
 
   // ---- chat list -------------------------------------------------------------------------
 
+  /** The chats shown: the viewed number's, or every number's; each with its session. @returns {import('./wa-client').SessionChat[]} */
+  listed() {
+    if (!this.multi) return this.client.chats().map((c) => ({ ...c, session: DEFAULT }))
+    const all = this.client.allChats()
+    return this.view === null ? all : all.filter((c) => c.session === this.view)
+  }
+
   renderChats() {
     const list = $('chat-list')
-    const chats = this.client.chats().filter((c) => this.matches(c))
+    const chats = this.listed().filter((c) => this.matches(c))
     $('chat-empty').hidden = chats.length > 0
     $('chat-empty').textContent = this.filter ? 'No chat matches.' : 'No chats yet.'
-    const focusedId = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')?.getAttribute('data-chat-id')
-    const keep = new Set(chats.map((c) => c.id))
+    const focusedEl = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')
+    const focusedId = focusedEl ? chatKey(focusedEl.getAttribute('data-session') ?? DEFAULT, focusedEl.getAttribute('data-chat-id') ?? '') : null
+    const openKey = this.openId ? chatKey(this.openSession, this.openId) : null
+    const keep = new Set(chats.map((c) => chatKey(c.session, c.id)))
     for (const [id, el] of this.chatEls) {
       if (!keep.has(id)) {
         el.remove()
@@ -397,22 +625,25 @@ class Console {
         this.chatSigs.delete(id)
       }
     }
+    const showSession = this.multi && this.view === null
     chats.forEach((chat, i) => {
-      const sig = JSON.stringify([this.typingIn(chat.id), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.labels, chat.id === this.openId])
-      let el = this.chatEls.get(chat.id)
-      if (!el || this.chatSigs.get(chat.id) !== sig) {
-        const fresh = this.chatItem(chat)
+      const key = chatKey(chat.session, chat.id)
+      const sig = JSON.stringify([this.typingIn(key), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.labels, key === openKey, showSession])
+      let el = this.chatEls.get(key)
+      if (!el || this.chatSigs.get(key) !== sig) {
+        const fresh = this.chatItem(chat, showSession)
         if (el) el.replaceWith(fresh)
         el = fresh
-        this.chatEls.set(chat.id, el)
-        this.chatSigs.set(chat.id, sig)
+        this.chatEls.set(key, el)
+        this.chatSigs.set(key, sig)
       }
       // Move only what is out of place: moving a node blurs it.
       if (list.children[i] !== el) list.insertBefore(el, list.children[i] ?? null)
     })
     // Roving tabindex: one item is in the tab order.
     const items = /** @type {HTMLElement[]} */ ([...list.children])
-    const active = items.find((el) => el.dataset.chatId === (focusedId ?? this.openId)) ?? items[0]
+    const wanted = focusedId ?? openKey
+    const active = items.find((el) => chatKey(el.dataset.session ?? DEFAULT, el.dataset.chatId ?? '') === wanted) ?? items[0]
     for (const el of items) el.tabIndex = el === active ? 0 : -1
     if (focusedId && document.activeElement !== this.chatEls.get(focusedId)) this.chatEls.get(focusedId)?.focus()
   }
@@ -424,12 +655,12 @@ class Console {
     return hay.includes(this.filter)
   }
 
-  /** @param {import('./wa-client').Chat} chat */
-  chatItem(chat) {
+  /** @param {import('./wa-client').SessionChat} chat @param {boolean} showSession the "All" view: which number it is on */
+  chatItem(chat, showSession) {
     const name = displayName(chat)
     const last = chat.lastMessage
-    const selected = chat.id === this.openId
-    const typing = this.typingIn(chat.id)
+    const selected = chat.id === this.openId && chat.session === this.openSession
+    const typing = this.typingIn(chatKey(chat.session, chat.id))
     const preview = typing ?? (last ? messagePreview(last) : '')
     const tags = chat.tags?.length || chat.labels?.length
       ? h('span', { class: 'tags' }, ...(chat.labels ?? []).map((l) => labelChip(l)), ...(chat.tags ?? []).map((t) => tagChip(t)))
@@ -442,14 +673,20 @@ class Console {
         class: `chat-item${selected ? ' selected' : ''}${chat.unreadCount > 0 ? ' unread' : ''}`,
         role: 'option',
         'aria-selected': selected ? 'true' : 'false',
-        dataset: { chatId: chat.id, lastMessageId: last?.id ?? '' },
-        onclick: () => void this.open(chat.id),
+        dataset: { chatId: chat.id, session: chat.session, lastMessageId: last?.id ?? '' },
+        onclick: () => void this.open(chat.id, chat.session),
       },
       h('span', { class: `avatar${chat.isGroup ? ' group' : ''}`, 'aria-hidden': 'true' }, initials(name)),
       h(
         'span',
         { class: 'chat-main' },
-        h('span', { class: 'chat-top' }, h('span', { class: 'chat-name' }, name), h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : '')),
+        h(
+          'span',
+          { class: 'chat-top' },
+          h('span', { class: 'chat-name' }, name),
+          showSession ? h('span', { class: 'session-chip', title: 'The number this chat is on' }, this.sessionName(chat.session)) : null,
+          h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : ''),
+        ),
         h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: typing ? 'preview typing' : 'preview' }, preview), unread),
         assignee || tags ? h('span', { class: 'chat-extra' }, assignee, tags) : null,
       ),
@@ -475,17 +712,18 @@ class Console {
     else if (e.key === 'End') go(items.length - 1)
     else if ((e.key === 'Enter' || e.key === ' ') && i >= 0) {
       e.preventDefault()
-      void this.open(/** @type {string} */ (items[i].dataset.chatId)).then(() => $('composer-text').focus())
+      void this.open(/** @type {string} */ (items[i].dataset.chatId), items[i].dataset.session ?? DEFAULT).then(() => $('composer-text').focus())
     }
   }
 
   // ---- chat window -----------------------------------------------------------------------
 
-  /** @param {string} chatId */
-  async open(chatId) {
-    if (this.openId !== chatId) {
+  /** @param {string} chatId @param {string} [session] the chat's number (the open one's by default) */
+  async open(chatId, session = this.openSession) {
+    if (this.openId !== chatId || this.openSession !== session) {
       this.tellTyping(this.typing.stop())
       this.openId = chatId
+      this.openSession = session
       this.stick = true
       this.replyTo = null
       this.setReply(null)
@@ -502,12 +740,12 @@ class Console {
     this.renderChats()
     $('older-status').textContent = 'Loading…'
     try {
-      await this.client.messages(chatId)
+      await this.scope(session).messages(chatId)
       $('older-status').textContent = ''
     } catch (err) {
       $('older-status').textContent = `Could not load messages: ${err instanceof Error ? err.message : err}`
     }
-    if (this.openId === chatId) this.renderMessages(true)
+    if (this.openId === chatId && this.openSession === session) this.renderMessages(true)
     this.markRead(chatId)
   }
 
@@ -516,15 +754,17 @@ class Console {
    * failure (WhatsApp not connected) only leaves it unread. @param {string} chatId
    */
   markRead(chatId) {
-    if ((this.client.chat(chatId)?.unreadCount ?? 0) === 0 || this.reading.has(chatId)) return
-    if (Date.now() - (this.readFailedAt.get(chatId) ?? 0) < 10_000) return // not on every event
-    this.reading.add(chatId)
-    this.client.markRead(chatId)
+    const scope = this.here()
+    const key = chatKey(this.openSession, chatId)
+    if ((scope.chat(chatId)?.unreadCount ?? 0) === 0 || this.reading.has(key)) return
+    if (Date.now() - (this.readFailedAt.get(key) ?? 0) < 10_000) return // not on every event
+    this.reading.add(key)
+    scope.markRead(chatId)
       .catch((err) => {
-        this.readFailedAt.set(chatId, Date.now())
+        this.readFailedAt.set(key, Date.now())
         console.warn('mark read failed', err)
       })
-      .finally(() => this.reading.delete(chatId))
+      .finally(() => this.reading.delete(key))
   }
 
   closeChat() {
@@ -537,11 +777,12 @@ class Console {
   }
 
   renderChatHeader() {
-    const chat = this.openId ? this.client.chat(this.openId) : null
+    const chat = this.openId ? this.here().chat(this.openId) : null
     if (!chat) return
     $('chat-title').textContent = displayName(chat)
-    const typing = this.typingIn(chat.id)
-    $('chat-sub').textContent = typing ?? (chat.isGroup ? 'Group' : phoneOf(chat.id))
+    const typing = this.typingIn(chatKey(this.openSession, chat.id))
+    const on = this.multi ? ` · on ${this.sessionName(this.openSession)}` : ''
+    $('chat-sub').textContent = typing ?? `${chat.isGroup ? 'Group' : phoneOf(chat.id)}${on}`
     $('chat-sub').classList.toggle('typing', typing !== null)
     const meta = $('chat-meta')
     meta.replaceChildren(
@@ -556,7 +797,8 @@ class Console {
     const box = $('messages')
     const list = $('message-list')
     if (toBottom) this.stick = true
-    const messages = this.client.cachedMessages(this.openId)
+    const scope = this.here()
+    const messages = scope.cachedMessages(this.openId)
     const byId = new Map(messages.map((m) => [m.id, m]))
     const keep = new Set(messages.map((m) => m.id))
     for (const [id, el] of this.msgEls) {
@@ -568,7 +810,7 @@ class Console {
     }
     const firstBefore = list.firstElementChild
     const offsetBefore = firstBefore ? /** @type {HTMLElement} */ (firstBefore).offsetTop - box.scrollTop : 0
-    const group = this.client.chat(this.openId)?.isGroup ?? false
+    const group = scope.chat(this.openId)?.isGroup ?? false
     let previousDay = ''
     messages.forEach((m, i) => {
       const quoted = m.quotedId ? byId.get(m.quotedId) ?? null : null
@@ -586,7 +828,7 @@ class Console {
       }
       if (list.children[i] !== el) list.insertBefore(el, list.children[i] ?? null)
     })
-    const hasOlder = this.client.hasOlder(this.openId)
+    const hasOlder = scope.hasOlder(this.openId)
     $('load-older').hidden = !hasOlder
     if (!hasOlder && !$('older-status').textContent) $('older-status').textContent = 'Beginning of the conversation'
     if (this.stick) {
@@ -675,7 +917,7 @@ class Console {
       ...REACTIONS.map((emoji) =>
         h('button', { type: 'button', role: 'menuitem', class: 'ghost', onclick: () => {
           close()
-          this.client.react(m.chatId, m.id, emoji).catch((err) => this.toast(`Reaction failed: ${err.message}`))
+          this.here().react(m.chatId, m.id, emoji).catch((err) => this.toast(`Reaction failed: ${err.message}`))
         } }, emoji),
       ),
     )
@@ -686,11 +928,12 @@ class Console {
 
   async loadOlder() {
     const chatId = this.openId
-    if (!chatId || this.loadingOlder || !this.client.hasOlder(chatId)) return
+    const scope = this.here()
+    if (!chatId || this.loadingOlder || !scope.hasOlder(chatId)) return
     this.loadingOlder = true
     $('older-status').textContent = 'Loading older messages…'
     try {
-      await this.client.loadOlder(chatId)
+      await scope.loadOlder(chatId)
       $('older-status').textContent = ''
     } catch (err) {
       $('older-status').textContent = `Could not load older messages: ${err instanceof Error ? err.message : err}`
@@ -701,14 +944,15 @@ class Console {
 
   // ---- composer --------------------------------------------------------------------------
 
-  /** "typing…", "recording audio…" or null, for a chat. @param {string} chatId */
-  typingIn(chatId) {
-    return typingLabel(this.client.presence(chatId), this.presenceAt.get(chatId), Date.now())
+  /** "typing…", "recording audio…" or null, for a chat (by its key). @param {string} key */
+  typingIn(key) {
+    const [session, chatId] = splitKey(key)
+    return typingLabel(this.scope(session).presence(chatId), this.presenceAt.get(key), Date.now())
   }
 
-  /** @param {string} chatId */
-  renderTyping(chatId) {
-    if (chatId === this.openId) this.renderChatHeader()
+  /** @param {string} key */
+  renderTyping(key) {
+    if (this.openId && key === chatKey(this.openSession, this.openId)) this.renderChatHeader()
     this.renderChats()
   }
 
@@ -716,13 +960,13 @@ class Console {
    * Send the chat states the notifier asked for, and look again when the agent may have
    * stopped typing. Only while WhatsApp is connected (the server would refuse: 409), and a
    * failure only costs the contact an indicator.
-   * @param {{chatId: string, state: 'composing'|'paused'}[]} states
+   * @param {{chatId: string, state: 'composing'|'paused'}[]} states by chat key
    */
   tellTyping(states) {
-    if (this.client.status()?.state === 'open') {
-      for (const { chatId, state } of states) {
-        this.client.sendPresence(chatId, state).catch((err) => console.warn('presence not sent', err))
-      }
+    for (const { chatId: key, state } of states) {
+      const [session, chatId] = splitKey(key)
+      const scope = this.scope(session)
+      if (scope.status()?.state === 'open') scope.sendPresence(chatId, state).catch((err) => console.warn('presence not sent', err))
     }
     if (this.pausedTimer) clearTimeout(this.pausedTimer)
     this.pausedTimer = null
@@ -757,7 +1001,7 @@ class Console {
     try {
       const media = this.file ? await mediaFromFile(this.file) : undefined
       this.tellTyping(this.typing.stop())
-      await this.client.send({ chatId, text: text || undefined, quotedId: this.replyTo?.id, media })
+      await this.here().send({ chatId, text: text || undefined, quotedId: this.replyTo?.id, media })
       input.value = ''
       autoGrow(input)
       this.setReply(null)
