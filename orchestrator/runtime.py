@@ -43,7 +43,7 @@ from orchestrator.principal import Authenticator
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.shapes import EventType
 from orchestrator.state import State
-from orchestrator.store import Store
+from orchestrator.store import DEFAULT_SESSION, Store
 from orchestrator.store.rows import (
     chat_from_row,
     contact_from_row,
@@ -86,6 +86,7 @@ class Runtime:
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
         self.store = open_store(settings)
         self.helpdesk = Helpdesk(self.store, self.announce)
+        self.session_helpdesk = self.helpdesk.scoped(DEFAULT_SESSION)
         secret = settings.supabase_jwt_secret
         self.authenticator = Authenticator(
             api_token,
@@ -94,7 +95,7 @@ class Runtime:
             profile=self.helpdesk.profile,
         )
         self.links = MediaLinks(api_token, settings.media_link_ttl)
-        self.views = Views(self.state, self.links, self.helpdesk.chat_extras)
+        self.views = Views(self.state, self.links, self.session_helpdesk.chat_extras)
         self._announced = itertools.count(1)
         self.writebehind = WriteBehind(
             self.store,
@@ -182,7 +183,7 @@ class Runtime:
             self.lifecycle,
             self.bridge,
             self.store,
-            self.helpdesk,
+            self.session_helpdesk,
             self.pacer,
             self.views,
             self.links,
@@ -214,11 +215,11 @@ class Runtime:
             Console(document_bytes()),
             self.api,
             self.admin,
-            HelpdeskApi(self.helpdesk, self.api),
+            HelpdeskApi(self.session_helpdesk, self.api),
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
             StreamRoutes(
                 self.streams,
-                self.helpdesk.can_see,
+                self.session_helpdesk.can_see,
                 lambda raw_id, principal: self.api.chat(raw_id, principal).id,
             ),
         ]
@@ -302,9 +303,9 @@ class Runtime:
             len(snapshot.chats), len(snapshot.messages), snapshot.position,
         )  # fmt: skip
 
-    def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
+    def announce(self, session: str, event_type: EventType, chat_id: str | None, data: Any) -> None:
         """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
-        bridge event last applied."""
+        bridge event last applied. One session's log for now: `session` is always the default."""
         position = self.follower.position
         prefix = f"{position.epoch}:{position.seq}" if position else "start:0"
         self.event_log.append([(f"{prefix}:m{next(self._announced)}", event_type, chat_id, data)])
