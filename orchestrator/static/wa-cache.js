@@ -266,9 +266,13 @@ export class WaCache {
       return changes
     }
     if (envelope.type === 'resync') {
-      // Not an event but an instruction, and it carries the id of the log's newest entry,
-      // which may be one we have applied already: never deduplicated.
-      if (envelope.id) this.lastEventId = envelope.id
+      // Not an event but an instruction, and it carries the id of the log's newest entry (of
+      // its session: a client reading several gets one each), which may be one we have
+      // applied already: never deduplicated.
+      if (envelope.id) {
+        this._base = null
+        this._positions.set(session, envelope.id)
+      }
     } else if (envelope.id) {
       if (this._seen.has(envelope.id)) return changes
       this._seen.add(envelope.id)

@@ -283,3 +283,17 @@ describe('the session API', () => {
     assert.ok(server.requests.some((r) => r.method === 'POST' && r.path === `/sessions/b/chats/${encodeURIComponent(JID)}/read`))
   })
 })
+
+describe('resync across sessions', () => {
+  test("one resync per session: each sets its session's position, the snapshots are reloaded", async () => {
+    const { server, client } = await connected({ sessions: ['a', 'b'] })
+    await until(() => server.paths('/events/poll?since=').length > 0, 'the first poll')
+    server.emit('a', 'new_message', message(JID, 'A1', 101, 'a1'))
+    await until(() => client.lastEventId === 'ea:1:0', 'a position')
+    const before = server.paths('/sessions/b/status').length
+    server.emit('a', 'resync', { reason: 'position_not_retained' })
+    server.emit('b', 'resync', { reason: 'position_not_retained' })
+    await until(() => client.lastEventId === 'ea:2:0,eb:1:0', 'a position per session from the resyncs')
+    await until(() => server.paths('/sessions/b/status').length > before, 'the snapshots reloaded')
+  })
+})
