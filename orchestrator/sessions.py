@@ -140,7 +140,9 @@ class SessionsApi:
             )
         if bridge is not None and bridge["pub"] == bridge["router"]:
             raise BadRequest(Code.BAD_BRIDGE, "bridge: pub and router must differ")
-        if bridge is not None and any(self._unencrypted(e) for e in (bridge["pub"], bridge["router"])):
+        if bridge is not None and any(
+            self._unencrypted(e) for e in (bridge["pub"], bridge["router"])
+        ):
             raise BadRequest(
                 Code.BAD_BRIDGE,
                 "bridge: that endpoint leaves this machine, and no CURVE key is configured "

@@ -300,7 +300,9 @@ async def test_an_admin_sets_the_sessions_an_agent_works_on(tmp_path: Path, jwks
                          "sessions": ["sales", "x-2"]}  # fmt: skip
         me = (await agent1.get("/me")).json()
         assert (me["sessions"], me["allSessions"]) == (["sales", "x-2"], False)
-        assert await desk.chat_ids("agent1") == []  # not even the unassigned ones
+        # Not in the default session: its routes refuse, not even the unassigned chats.
+        refused = await agent1.get("/chats")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
         for path in (f"/chats/{desk.a}", f"/chats/{desk.free[0]}/notes"):
             response = await agent1.get(path)
             assert (response.status_code, response.json()["error"]["code"]) == (403, "forbidden")

@@ -75,7 +75,9 @@ def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
                  lambda: orchestrator.bridge_report()["appliedEvents"] > applied + 200)  # fmt: skip
         assert orchestrator.http.get("/chats").status_code == 200
         metrics = orchestrator.http.get("/metrics").text
-        assert 'wa_store_up{session="default"} 0.0' in metrics and "wa_store_pending_rows" in metrics
+        assert (
+            'wa_store_up{session="default"} 0.0' in metrics and "wa_store_pending_rows" in metrics
+        )
 
         standin = s.add(start_standin(tmp_path, supabase_dsn, port))
         s.applied()
