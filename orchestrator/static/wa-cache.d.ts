@@ -77,7 +77,9 @@ export class WaCache {
   readonly qrVersion: number
   readonly holding: boolean
 
-  /** Each id of a poll's answer replaces the position of its session (same epoch). */
+  /** Start from each session's position as the server gave it ([session, id]). */
+  startAt(positions: Iterable<[string, string | null]>): void
+  /** Each id of a poll's answer (of a session known by its epoch) is its session's position. */
   advance(position: string): void
   sessionIds(): string[]
   qrVersionOf(session: string): number

@@ -98,8 +98,13 @@ export class WaCache {
     this._allSorted = null
     /** The last id applied of each session: the composite position. @type {Map<string, string>} */
     this._positions = new Map()
-    /** The position the server gave (a snapshot's, a resync's) until a session's id replaces it. @type {string|null} */
-    this._base = null
+    /**
+     * The position the server gave before the snapshots, by session ('' when the server did
+     * not say whose), each until an id of its session is applied. @type {Map<string, string>}
+     */
+    this._base = new Map()
+    /** Each epoch (a bridge run: one session's) seen in an envelope id, and its session. @type {Map<string, string>} */
+    this._epochs = new Map()
     /** @type {Set<string>} */
     this._seen = new Set()
     /** @type {Envelope[]|null} envelopes held while snapshots reload */
@@ -118,37 +123,58 @@ export class WaCache {
   /**
    * The position to resume from: the last id applied of each session, comma-separated ("a,b":
    * each session resumes after its own id, exact even after an orchestrator restart, whose
-   * rebuilt log interleaves sessions differently), or the one the server gave while no session
-   * has applied anything since. One session: one id, as before sessions existed.
+   * rebuilt log interleaves sessions differently), with the server's ids of the sessions that
+   * have applied nothing since. One session: one id, as before sessions existed.
    * @type {string|null}
    */
   get lastEventId() {
-    return this._positions.size > 0 ? [...this._positions.values()].join(',') : this._base
+    const ids = [...this._positions.values()]
+    for (const [session, id] of this._base) {
+      // Whose it is unknown: it stands only until anything is applied (as before sessions).
+      if (session === '' ? ids.length === 0 : !this._positions.has(session)) ids.push(id)
+    }
+    // Ids are unique across sessions; one twice is a server that answered every session's
+    // position with its one head (a server from before sessions): name it once.
+    return ids.length > 0 ? [...new Set(ids)].join(',') : null
   }
 
   /** Set the position (the server's, or one given by hand): what each session applied is forgotten. */
   set lastEventId(id) {
     this._positions.clear()
-    this._base = id
+    this._base = id ? new Map([['', id]]) : new Map()
+  }
+
+  /**
+   * Start from each session's position as the server gave it (one `/events/poll?session=`
+   * each, so each id is known to be its session's): a session that applies nothing before a
+   * restart still resumes from its own id, not from another session's.
+   * @param {Iterable<[string, string|null]>} positions session, id
+   */
+  startAt(positions) {
+    this.lastEventId = null
+    for (const [session, id] of positions) if (id) this._base.set(session, id)
   }
 
   /**
    * Move past ids a poll answered without events (entries filtered out for this client): each
-   * id replaces the position of the session it belongs to (same epoch). An id of a session
-   * this cache has no position for cannot be placed: while no session has one, the answer is
-   * the position.
+   * id of a session known by its epoch is that session's position now. An answer the client
+   * cannot place, while it has no session's own, is the position (as before sessions).
    * @param {string} position
    */
   advance(position) {
-    if (this._positions.size === 0) {
-      this._base = position
-      return
-    }
     for (const id of position.split(',')) {
-      for (const [session, mine] of this._positions) {
-        if (epochOf(mine) === epochOf(id)) this._positions.set(session, id)
-      }
+      const session = this._epochs.get(epochOf(id))
+      if (session === undefined) continue
+      if (this._positions.has(session)) this._positions.set(session, id)
+      else this._base.set(session, id)
     }
+    if (this._positions.size === 0 && [...this._base.keys()].every((session) => session === '')) this.lastEventId = position
+  }
+
+  /** An id of `session` was applied: it is that session's position. @param {string} session @param {string} id */
+  _passed(session, id) {
+    this._epochs.set(epochOf(id), session)
+    this._positions.set(session, id)
   }
 
   // ---- reading ----------------------------------------------------------------------------
@@ -269,10 +295,7 @@ export class WaCache {
       // Not an event but an instruction, and it carries the id of the log's newest entry (of
       // its session: a client reading several gets one each), which may be one we have
       // applied already: never deduplicated.
-      if (envelope.id) {
-        this._base = null
-        this._positions.set(session, envelope.id)
-      }
+      if (envelope.id) this._passed(session, envelope.id)
     } else if (envelope.id) {
       if (this._seen.has(envelope.id)) return changes
       this._seen.add(envelope.id)
@@ -284,7 +307,8 @@ export class WaCache {
           this._seen.delete(id)
         }
       }
-      this._positions.set(session, envelope.id)
+      // A deleted session's last word has an id of no bridge run: it names no position.
+      if (envelope.type !== 'session_deleted') this._passed(session, envelope.id)
     }
     changes.applied = true
     this._apply(envelope, this._data(session), changes)
@@ -314,6 +338,7 @@ export class WaCache {
     const data = this._sessions.get(session)
     this._sessions.delete(session)
     this._positions.delete(session)
+    this._base.delete(session)
     if (data) {
       for (const chatId of data.messages.keys()) changes.messages.add(chatId)
       this._allSorted = null

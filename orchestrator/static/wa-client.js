@@ -375,10 +375,10 @@ export class WaClient {
     const gen = ++this._gen
     for (let attempt = 0; ; attempt++) {
       try {
-        const { lastEventId } = await this._get(`/events/poll${this._filter().replace('&', '?')}`)
+        const position = await this._position()
         await this._loadSnapshots()
         if (gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
-        this.lastEventId = lastEventId
+        this._cache.startAt(position)
         break
       } catch (err) {
         if (err instanceof WaError && err.status === 401) throw err
@@ -531,10 +531,10 @@ export class WaClient {
       }
       wait = true
       try {
-        const { lastEventId } = await this._get(`/events/poll${this._filter().replace('&', '?')}`)
+        const position = await this._position()
         await this._loadSnapshots()
         if (gen !== this._gen) return
-        this.lastEventId = lastEventId
+        this._cache.startAt(position)
         break
       } catch (err) {
         if (gen !== this._gen || (err instanceof WaError && err.status === 401)) return
@@ -766,6 +766,22 @@ export class WaClient {
   /** The sessions this client streams and caches: its `sessions` option, else its own. @returns {WaSession[]} */
   _followed() {
     return this.following ? this.following.map((id) => this.session(id)) : [this._own]
+  }
+
+  /**
+   * Where the stream starts, asked before the snapshots: each followed session's position (one
+   * poll each, so that each id is known to be its session's), or the unscoped stream's ('').
+   * @returns {Promise<[string, string|null][]>}
+   */
+  async _position() {
+    if (!this.following) {
+      const { lastEventId } = await this._get('/events/poll')
+      return [['', lastEventId]]
+    }
+    return Promise.all(this.following.map(async (id) => {
+      const { lastEventId } = await this._get(`/events/poll?session=${enc(id)}`)
+      return /** @type {[string, string|null]} */ ([id, lastEventId])
+    }))
   }
 
   /** The stream filter: `&session=a,b` for the sessions followed ('' for the unscoped client). */

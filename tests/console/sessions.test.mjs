@@ -128,7 +128,11 @@ class SessionsServer {
   async poll(url, json) {
     const filter = url.searchParams.get('session')?.split(',') ?? Object.keys(this.sessions)
     const since = url.searchParams.get('since')
-    if (since === null) return json({ events: [], lastEventId: this.log.at(-1)?.id ?? null })
+    if (since === null) {
+      // The head of each session read: its last id (a composite for several, as the server's).
+      const heads = filter.map((id) => this.log.findLast((e) => e.session === id)?.id).filter(Boolean)
+      return json({ events: [], lastEventId: heads.length ? heads.join(',') : null })
+    }
     const deadline = Date.now() + Number(url.searchParams.get('timeout') ?? 0) * 1000
     for (;;) {
       const events = this.after(since, filter)
@@ -184,7 +188,7 @@ async function connected(options = {}, server = new SessionsServer()) {
 describe('two sessions on one client', () => {
   test('snapshots of each session on its own routes; the same jid on two numbers is two chats', async () => {
     const { server, client } = await connected({ sessions: ['a', 'b'] })
-    assert.equal(server.paths('/events/poll')[0], '/events/poll?session=a,b')
+    assert.deepEqual(server.paths('/events/poll').slice(0, 2).sort(), ['/events/poll?session=a', '/events/poll?session=b'], "each session's position")
     for (const id of ['a', 'b']) assert.ok(server.paths(`/sessions/${id}/`).includes(`/sessions/${id}/status`), id)
     assert.deepEqual(server.paths('/status').concat(server.paths('/chats')), [], 'no unscoped route')
     const all = client.allChats()
@@ -276,11 +280,35 @@ describe('the session API', () => {
 
   test('a client with `session` keeps its own calls on that session, and streams it alone', async () => {
     const { server, client } = await connected({ session: 'b' })
-    assert.equal(server.paths('/events/poll')[0], '/events/poll?session=b')
+    assert.deepEqual(server.paths('/events/poll')[0], '/events/poll?session=b')
     assert.deepEqual(client.chats().map((c) => c.id), [JID])
     assert.equal(client.chat(JID)?.unreadCount, 5)
     await client.markRead(JID).catch(() => null)
     assert.ok(server.requests.some((r) => r.method === 'POST' && r.path === `/sessions/b/chats/${encodeURIComponent(JID)}/read`))
+  })
+})
+
+describe('a session quiet since the snapshot', () => {
+  test("keeps the server's id for it: after a restart it resumes from its own id, not another's", async () => {
+    const first = new SessionsServer()
+    first.emit('a', 'new_message', message(JID, 'A1', 101, 'a1'))
+    first.emit('b', 'new_message', message(JID, 'B1', 101, 'b1'))
+    const { client, applied } = await connected({ sessions: ['a', 'b'] }, first)
+    assert.equal(client.lastEventId, 'ea:1:0,eb:1:0', "each session's head, from its own poll")
+    first.emit('a', 'new_message', message(JID, 'A2', 102, 'a2'))
+    await until(() => applied.length === 1, "a's envelope")
+    assert.equal(client.lastEventId, 'ea:2:0,eb:1:0', 'b, quiet, keeps its id')
+    await first.close()
+    // b2 happens during the outage; the rebuilt log puts b's entries before a's.
+    const byId = new Map(first.log.map((e) => [e.id, e]))
+    const b2 = { id: 'eb:2:0', type: 'new_message', session: 'b', data: message(JID, 'B2', 103, 'b2') }
+    const second = new SessionsServer({ log: [byId.get('eb:1:0'), b2, byId.get('ea:1:0'), byId.get('ea:2:0')], sessions: first.sessions })
+    await second.listen(first.port)
+    cleanup.push(() => second.close())
+    await until(() => applied.length === 2, 'b2')
+    assert.deepEqual(applied.map((e) => e.id), ['ea:2:0', 'eb:2:0'])
+    // With a's id alone, b would have resumed from a's place in the new log: after b2.
+    assert.deepEqual(second.after('ea:2:0', ['a', 'b']), [])
   })
 })
 
