@@ -178,15 +178,15 @@ async def test_the_session_registry_and_membership(supabase_dsn: str) -> None:
         try:
             await store.open()
             assert await store.list_sessions() == []
-            saved = await store.save_session(
-                {"id": "sales", "name": "Sales", "proxy": "socks5://u:p@proxy:1080"}
-            )
+            await store.save_session({"id": "sales", "name": "Sales", "proxy": "socks5://u:p@h:1"})
+            [saved] = await store.list_sessions()
             assert (saved["id"], saved["name"], saved["bridge_pub"]) == ("sales", "Sales", None)
             renamed = {"id": "sales", "name": "Sales 2", "bridge_pub": "tcp://127.0.0.1:1",
                        "bridge_router": "tcp://127.0.0.1:2", "proxy": None}  # fmt: skip
             await store.save_session(renamed)
             [row] = await store.list_sessions()
-            assert {k: row[k] for k in renamed} == renamed and row["created_at"]
+            assert {k: row[k] for k in renamed} == renamed
+            assert row["created_at"] == saved["created_at"]  # set once
             assert await store.delete_session("sales") is True
             assert await store.delete_session("sales") is False
             assert await store.list_sessions() == []
