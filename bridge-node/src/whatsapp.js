@@ -101,6 +101,13 @@ export class WhatsApp {
       sock.ws?.on?.('message', () => {
         this.lastFrameAt = Date.now()
       })
+      // Baileys re-emits every ws event, so ws takes 'unexpected-response' as handled and keeps
+      // a refused handshake (a proxy's 407, a server's 403) pending until Baileys' connect
+      // timeout. Fail it at once with ws' own error, from which Baileys takes the status code.
+      sock.ws?.on?.('unexpected-response', (/** @type {unknown} */ _req, /** @type {import('node:http').IncomingMessage} */ res) => {
+        res.resume()
+        sock.ws.emit('error', new Error(`Unexpected server response: ${res.statusCode}`))
+      })
       sock.ev.process((events) => this._onEvents(sock, auth, events))
       return { already: false }
     } catch (err) {
