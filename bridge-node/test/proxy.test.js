@@ -6,11 +6,15 @@
  * password never shows in the bridge's output or on its event stream.
  */
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
+import path from 'node:path'
 import { describe, test } from 'node:test'
 import { scrubber } from '../src/proxy.js'
 import { is, ok, pairAndLogin, startBridge, startSim, statusCode, tmpDir, waitUntil } from '../../tests/wa-sim/helpers.js'
+import { selfSignedCert } from '../../tests/wa-sim/lib/x509.js'
 import { spawnBridge } from './helpers.js'
 
 /** A 1x1 PNG, so Baileys' thumbnail step has a real image to work on. */
@@ -53,15 +57,18 @@ async function listen(t, server) {
 
 /**
  * An HTTP proxy that only tunnels (CONNECT). With `credentials` it wants Basic auth and
- * answers 407 otherwise.
+ * answers 407 otherwise; with `tls` it is an https:// proxy.
  * @param {import('node:test').TestContext} t
  * @param {{user: string, password: string}} [credentials]
+ * @param {{cert: string, key: string}} [tls]
  */
-async function connectProxy(t, credentials) {
+async function connectProxy(t, credentials, tls) {
   /** @type {{target: string, accepted: boolean}[]} */
   const tunnels = []
   const expected = credentials && `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`
-  const server = http.createServer((_req, res) => res.writeHead(405).end())
+  /** @type {http.RequestListener} */
+  const refuse = (_req, res) => res.writeHead(405).end()
+  const server = tls ? https.createServer(tls, refuse) : http.createServer(refuse)
   server.on('connect', (/** @type {http.IncomingMessage} */ req, /** @type {net.Socket} */ client, /** @type {Buffer} */ head) => {
     const accepted = !expected || req.headers['proxy-authorization'] === expected
     tunnels.push({ target: String(req.url), accepted })
@@ -155,9 +162,11 @@ async function socksProxy(t, credentials) {
  * @param {{port: number, tunnels: {target: string, accepted: boolean}[]}} proxy
  * @param {string} proxyUrl
  * @param {Record<string, string>} [env]
+ * @param {(mediaCa: string) => void} [beforeBridge] called with the sim's media CA file
  */
-async function everythingThrough(t, proxy, proxyUrl, env = {}) {
+async function everythingThrough(t, proxy, proxyUrl, env = {}, beforeBridge = () => {}) {
   const sim = await startSim(t)
+  beforeBridge(sim.mediaCa)
   const bridge = await startBridge(t, { dir: tmpDir(t), waUrl: sim.ws, env: { BRIDGE_PROXY: proxyUrl, NODE_EXTRA_CA_CERTS: sim.mediaCa, ...env } })
   const { jid } = await pairAndLogin(sim, bridge)
   // The QR connection and the login after the 515 restart: two WebSockets, both tunnelled.
@@ -201,6 +210,15 @@ describe('BRIDGE_PROXY', { concurrency: true }, () => {
     const url = `http://127.0.0.1:${proxy.port}`
     const { bridge } = await everythingThrough(t, proxy, url)
     assert.equal((await bridge.call('state')).result.proxy, url)
+  })
+
+  test('https:// proxy (TLS to the proxy, then CONNECT) carries the same traffic', async (t) => {
+    const tls = selfSignedCert({ commonName: 'test proxy', ips: ['127.0.0.1'] })
+    const proxy = await connectProxy(t, undefined, tls)
+    // The bridge trusts the proxy's certificate besides the media one (NODE_EXTRA_CA_CERTS is one file).
+    const cas = path.join(tmpDir(t), 'cas.pem')
+    const url = `https://127.0.0.1:${proxy.port}`
+    await everythingThrough(t, proxy, url, { NODE_EXTRA_CA_CERTS: cas }, (mediaCa) => fs.writeFileSync(cas, fs.readFileSync(mediaCa, 'utf8') + tls.cert))
   })
 
   test('SOCKS5 proxy (socks5h: the proxy resolves names) carries the same traffic', async (t) => {
