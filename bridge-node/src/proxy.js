@@ -5,7 +5,8 @@
  * downloads, history and app-state blobs, media sent by URL).
  *
  * http(s) proxies are tunnelled with CONNECT (even for plain-http targets, so the proxy never
- * sees a request line), socks5 ones with SOCKS5 CONNECT. Only the libraries see the password.
+ * sees a request line), socks5 ones with SOCKS5 CONNECT. Only the libraries see the password,
+ * and `scrubber` keeps it out of the log lines they or Baileys may write.
  */
 import dns from 'node:dns/promises'
 import { HttpsProxyAgent } from 'https-proxy-agent'

@@ -70,6 +70,7 @@ async function connectProxy(t, credentials, tls) {
   const refuse = (_req, res) => res.writeHead(405).end()
   const server = tls ? https.createServer(tls, refuse) : http.createServer(refuse)
   server.on('connect', (/** @type {http.IncomingMessage} */ req, /** @type {net.Socket} */ client, /** @type {Buffer} */ head) => {
+    client.on('error', () => client.destroy())
     const accepted = !expected || req.headers['proxy-authorization'] === expected
     tunnels.push({ target: String(req.url), accepted })
     if (!accepted) {
@@ -156,8 +157,9 @@ async function socksProxy(t, credentials) {
 }
 
 /**
- * Pair and log in through the proxy, then a contact's image is downloaded (fetch) and an
- * image is sent (upload over node https): each must have gone through a tunnel of its own.
+ * Pair and log in through the proxy, then a contact's image is downloaded (fetch, http), an
+ * image is sent (upload over node https) and the first one downloaded again over https: each
+ * must have gone through a tunnel of its own.
  * @param {import('node:test').TestContext} t
  * @param {{port: number, tunnels: {target: string, accepted: boolean}[]}} proxy
  * @param {string} proxyUrl
@@ -194,6 +196,16 @@ async function everythingThrough(t, proxy, proxyUrl, env = {}, beforeBridge = ()
   assert.equal(uploads.length, 1, `one tunnel for the upload: ${uploads}`)
   assert.notEqual(uploads[0], hostPort(sim.ws))
   assert.notEqual(uploads[0], hostPort(sim.media))
+
+  // The same blob fetched over TLS from the media host the upload went to: a fetch to an
+  // https origin is tunnelled too, TLS then spoken end to end through the tunnel.
+  const overTls = structuredClone(image)
+  overTls.message.imageMessage.url = `https://${uploads[0]}${new URL(image.message.imageMessage.url).pathname}`
+  const again = await bridge.call('downloadMedia', [overTls])
+  assert.equal(again.ok, true, JSON.stringify(again))
+  assert.ok(Buffer.from(again.result.$bytes, 'base64').equals(bytes))
+  assert.equal(proxy.tunnels.at(-1)?.target, uploads[0], `the https download went through the proxy: ${JSON.stringify(proxy.tunnels)}`)
+  assert.equal((await sim.state()).messages.media.downloads, 2)
   assert.ok(proxy.tunnels.every((x) => x.accepted))
   return { sim, bridge, jid }
 }
