@@ -281,6 +281,9 @@ class Console {
     this.closeChat()
     $('chat-list').replaceChildren()
     $('message-list').replaceChildren()
+    // The switcher's buttons call this console: the next one builds its own.
+    $('sessions').replaceChildren()
+    delete $('sessions').dataset.sig
   }
 
   /**
@@ -327,10 +330,16 @@ class Console {
     const ids = [...this.sessions.keys()]
     const unread = (/** @type {string} */ id) => (this.loaded ? this.client.unread(id) : this.sessions.get(id)?.unread ?? 0)
     const state = (/** @type {string} */ id) => this.client.session(id).status()?.state ?? this.sessions.get(id)?.state
+    // Rebuilt only when something it shows changed: a rebuild would take the focus away.
+    const sig = JSON.stringify([this.view, ids.map((id) => [id, unread(id), state(id)])])
+    if (nav.dataset.sig === sig) return
+    const focused = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.session-tab')?.getAttribute('data-session')
+    nav.dataset.sig = sig
     nav.replaceChildren(
       button(null, 'All', ids.reduce((n, id) => n + unread(id), 0)),
       ...ids.map((id) => button(id, this.sessionName(id), unread(id), state(id))),
     )
+    if (focused !== null && focused !== undefined) /** @type {HTMLElement|null} */ (nav.querySelector(`[data-session="${CSS.escape(focused)}"]`))?.focus()
   }
 
   /** Show one number's chats (and its link screen), or all of them (null). @param {string|null} id */
