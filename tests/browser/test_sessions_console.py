@@ -6,7 +6,8 @@ The switcher shows both numbers with their unread counts (GET /sessions' figures
 the chats of both with the number each is on, a number's view lists its chats only, opening a
 chat of `support` reads it on support's routes (its count drops with the stream's chat_update),
 and sending from it goes to `POST /sessions/support/send` and to support's bridge alone. An
-admin removes the number from the console; the console goes back to one number, no switcher.
+admin's number that cannot be added says why; removing one from the console takes the console
+back to one number, without a switcher.
 """
 
 from __future__ import annotations
@@ -177,8 +178,16 @@ def test_two_numbers_switcher_all_view_and_sending_on_the_right_number(
     assert "on Support" in c.page.inner_text("#chat-sub")
     c.shot("sent-on-support")
 
-    # An admin removes the number: the console goes back to one number, without a switcher.
+    # An admin adds a number: refused here (nothing is spawned, and no bridge was named), and
+    # the console says why.
     c.page.click("#numbers-toggle")
+    with c.outage():  # the 400 is on the page's console as a failed resource
+        c.page.fill("#number-id", "north")
+        c.page.click("#number-form button[type=submit]")
+        c.page.wait_for_selector("#numbers-error:not([hidden])")
+    assert "Not added" in c.page.inner_text("#numbers-error")
+
+    # An admin removes the number: the console goes back to one number, without a switcher.
     remove = c.page.locator(f'#numbers-list > li[data-session="{SECOND}"] button')
     remove.click()
     assert remove.inner_text() == "Remove: sure?"
