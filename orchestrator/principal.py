@@ -32,6 +32,11 @@ class Principal:
     user_id: str | None  # None: the static API token (an operator)
     role: s.Role
     name: str | None = None
+    sessions: frozenset[str] = frozenset({"default"})
+
+    def may_use(self, session_id: str) -> bool:
+        """Staff use every session; an agent the sessions they are a member of."""
+        return self.is_staff or session_id in self.sessions
 
     @property
     def is_staff(self) -> bool:

@@ -218,8 +218,9 @@ class Runtime:
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
             StreamRoutes(
                 self.streams,
-                self.helpdesk.can_see,
-                lambda raw_id, principal: self.api.chat(raw_id, principal).id,
+                lambda principal, session, chat_id: self.helpdesk.can_see(principal, chat_id),
+                lambda session, raw_id, principal: self.api.chat(raw_id, principal).id,
+                lambda: ("default",),
             ),
         ]
         return create_app(

@@ -22,10 +22,14 @@ def items(first: int, last: int) -> list[tuple[str, str, str | None, object]]:
 def test_entries_are_encoded_once_as_envelopes() -> None:
     log = EventLog(max_entries=10, max_age=60)
     log.append(items(1, 2))
-    [first, second] = log.read(0, 10)
-    assert orjson.loads(first.json) == {"id": "e1:1:0", "type": "new_message", "data": {"n": 1}}
-    expected = b'data: {"id":"e1:2:0","type":"new_message","data":{"n":2}}\n\n'
-    assert second.sse == b"id: e1:2:0\nevent: new_message\n" + expected
+    log.append([("e2:1:0", "chat_update", "c", {"n": 3})], session="sales")
+    [first, second, third] = log.read(0, 10)
+    assert orjson.loads(first.json) == {
+        "id": "e1:1:0", "type": "new_message", "session": "default", "data": {"n": 1}
+    }  # fmt: skip
+    expected = b'data: {"id":"e1:2:0","type":"new_message","session":"default","data":{"n":2}}'
+    assert second.sse == b"id: e1:2:0\nevent: new_message\n" + expected + b"\n\n"
+    assert (third.session, orjson.loads(third.json)["session"]) == ("sales", "sales")
 
 
 def test_retention_by_count_and_age() -> None:
