@@ -92,6 +92,11 @@ class EventLog:
     def last_id(self) -> str | None:
         return self._entries[-1].id if self._entries else None
 
+    @property
+    def waiting(self) -> int:
+        """How many clients wait for the next entry."""
+        return sum(not waiter.done() for waiter in self._waiters)
+
     def __len__(self) -> int:
         return len(self._entries)
 
