@@ -246,10 +246,15 @@ class Streams:
             ids[label] = self.log.last_id
         return ids
 
-    def resynced(self, selection: Selection) -> Cursor:
-        """A cursor at the head, for a client that must refetch its snapshots."""
+    def resynced(self, selection: Selection, cursor: Cursor | None = None) -> Cursor:
+        """A cursor at the head (`cursor` moved there, keeping what it knows of deleted
+        sessions), for a client that must refetch its snapshots."""
         self.stats.resyncs += 1
-        return Cursor(self.log.head, selection, ids=self.now(selection))
+        if cursor is None:
+            return Cursor(self.log.head, selection, ids=self.now(selection))
+        cursor.offset, cursor.floors, cursor.until = self.log.head, {}, 0
+        cursor.ids = self.now(selection)
+        return cursor
 
     def resync_envelopes(self, cursor: Cursor) -> list[tuple[str, bytes, bytes]]:
         """(id, JSON, SSE frame) of the resync envelopes a client gets before it goes on from
@@ -333,7 +338,7 @@ class Streams:
                     continue
                 entries, fell_behind = self.pending(cursor, selection)
                 if fell_behind:
-                    cursor = self.resynced(selection)
+                    cursor = self.resynced(selection, cursor)
                     await self._ws_send(websocket, [r[1] for r in self.resync_envelopes(cursor)])
                 elif entries:
                     await self._ws_send(websocket, [e.json for e in entries])
@@ -452,7 +457,7 @@ class EventStreamResponse:
                     continue
                 entries, fell_behind = streams.pending(cursor, selection)
                 if fell_behind:
-                    cursor = streams.resynced(selection)
+                    cursor = streams.resynced(selection, cursor)
                     await self._write(send, self._resync_frames(cursor))
                 elif entries:
                     await self._write(send, b"".join(e.sse for e in entries))

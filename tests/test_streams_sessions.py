@@ -404,6 +404,27 @@ async def test_only_what_a_client_reads_decides_a_resync_and_a_quiet_session_is_
         assert [(e["type"], e["session"]) for e in sse] == [("resync", "a"), ("resync", "b")]
 
 
+async def test_a_stream_that_falls_behind_gets_a_resync_only_if_it_lost_what_it_reads() -> None:
+    hub = Hub(log=EventLog(max_entries=10, max_age=3600), sessions={"a", "b"})
+    append(hub.log, [("a", i) for i in items("a", 1)])
+    async with (
+        serving(hub) as server,
+        websocket(server) as both,
+        websocket(server, session="a") as a_only,
+        websocket(server, session="b") as b_only,
+    ):
+        await until(lambda: hub.log.waiting == 3)  # all three idle at the head
+        hub.log.append(items("b", 30), "b")  # one append: 20 of them gone before any send
+        resyncs = {"both": await receive(both, 2), "b": await receive(b_only, 1)}
+        assert {k: [(e["type"], e["id"]) for e in v] for k, v in resyncs.items()} == {
+            "both": [("resync", "ep-a:1:0"), ("resync", "ep-b:30:0")],
+            "b": [("resync", "ep-b:30:0")],
+        }
+        hub.log.append(items("a", 1, start=2), "a")
+        for ws in (both, a_only):  # a_only lost nothing of a: no resync, just the news
+            assert [e["id"] for e in await receive(ws, 1)] == ["ep-a:2:0"]
+
+
 # ---- session_deleted --------------------------------------------------------------------------
 
 
