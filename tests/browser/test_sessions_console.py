@@ -6,6 +6,7 @@ The switcher shows both numbers with their unread counts (GET /sessions' figures
 the chats of both with the number each is on, a number's view lists its chats only, opening a
 chat of `support` reads it on support's routes (its count drops with the stream's chat_update),
 and sending from it goes to `POST /sessions/support/send` and to support's bridge alone. An
+orchestrator killed and restarted: the page resumes both numbers from its composite position. An
 admin's number that cannot be added says why; removing one from the console takes the console
 back to one number, without a switcher.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import orjson
 import pytest
@@ -177,6 +178,43 @@ def test_two_numbers_switcher_all_view_and_sending_on_the_right_number(
     c.page.locator(f'#message-list > li[data-message-id="{options["messageId"]}"]').wait_for()
     assert "on Support" in c.page.inner_text("#chat-sub")
     c.shot("sent-on-support")
+
+    # The orchestrator killed (-9) and restarted on its port: it restores both numbers, and the
+    # page resumes from its position, one id per number, never refused; in "All" every chat of
+    # both numbers ends with the newest message the server has.
+    c.page.evaluate(
+        "() => { window.__refused = []; window.__waClient.on('client', (s) => {"
+        " if (s.error && s.error.includes('position')) window.__refused.push(s.error) }) }"
+    )
+    position = c.client_state()["lastEventId"]
+    assert len(position.split(",")) == 2, position
+    streams: list[str] = []
+    c.page.on("request", lambda r: streams.append(r.url) if "/events?" in r.url else None)
+    with c.outage():
+        s.kill_orchestrator()
+        c.page.wait_for_selector('body[data-link="reconnecting"]')
+        s.start_orchestrator(port=s.orchestrator.port)
+        c.wait_live("sse", timeout=30)
+    c.page.click('#sessions > button[data-session=""]')
+    newest = {
+        (session, x["id"]): x["lastMessage"]["id"]
+        for session in ("default", SECOND)
+        for x in chats_of(s, session)
+    }
+
+    def list_matches() -> bool:
+        shown = c.page.eval_on_selector_all(
+            "#chat-list > li",
+            "els => els.map(e => [e.dataset.session, e.dataset.chatId, e.dataset.lastMessageId])",
+        )
+        return {(session, chat): last for session, chat, last in shown} == newest
+
+    wait_for("the chat list of both numbers to match the server", list_matches, 15)
+    assert c.page.evaluate("window.__refused") == []
+    resumed = parse_qs(urlparse(streams[-1]).query)
+    assert len(resumed["lastEventId"][0].split(",")) == 2, streams[-1]
+    assert resumed["session"] == [f"default,{SECOND}"]
+    c.shot("recovered")
 
     # An admin adds a number: refused here (nothing is spawned, and no bridge was named), and
     # the console says why.
