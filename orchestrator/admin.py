@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 
 import segno
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
 
 from orchestrator import shapes as s
@@ -32,7 +31,6 @@ class Admin:
         writebehind: WriteBehind,
         supervisor: BridgeSupervisor | None,
         bridge: Bridge,
-        registry: CollectorRegistry,
         sync: Callable[[], SyncProgress | None] = lambda: None,
     ) -> None:
         self.lifecycle = lifecycle
@@ -40,7 +38,6 @@ class Admin:
         self.writebehind = writebehind
         self.supervisor = supervisor
         self.bridge = bridge
-        self.registry = registry
         self.sync = sync  # the last history-sync progress (State.sync_progress)
 
     # ---- everyone -----------------------------------------------------------------------
@@ -152,9 +149,6 @@ class Admin:
                 "nextStartAt": supervisor.next_start_at,
             },
         }
-
-    async def metrics(self, call: Call[None]) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def sync_view(sync: SyncProgress | None) -> s.SyncProgress | None:

@@ -73,6 +73,7 @@ class ApiSettings:
     ignored_kind: Callable[[str], str | None] = lambda chat_id: None
     """The ORCH_IGNORE kind of a chat, or None: a send there would never show, its own echo
     being dropped."""
+    session: str = "default"  # the WhatsApp number these routes serve (media keys carry it)
 
 
 class Api:
@@ -280,7 +281,9 @@ class Api:
         task.add_done_callback(self._sends.discard)
         if decoded is not None:
             mimetype = body.get("media", {}).get("mimetype")
-            keep = self._keep_sent_media(MediaKey(chat_id, message_id), decoded, mimetype)
+            keep = self._keep_sent_media(
+                MediaKey(chat_id, message_id, self.settings.session), decoded, mimetype
+            )
             kept = asyncio.create_task(keep)
             self._sends.add(kept)
             kept.add_done_callback(self._sends.discard)
@@ -504,7 +507,7 @@ class Api:
         if message is None or message.media is None or not message.raw:
             raise NotFound(Code.MEDIA_NOT_FOUND, "no media for that message")
         mimetype = message.media.mimetype or "application/octet-stream"
-        key = MediaKey(chat.id, message.id)
+        key = MediaKey(chat.id, message.id, self.settings.session)
         found = await self.media_store.find(key)
         if found is None:
             data = await self.bridge.download_media(orjson.loads(message.raw))

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -35,16 +35,19 @@ from orchestrator.errors import (
     Code,
     CommandError,
     ConflictError,
+    Forbidden,
     MediaStoreError,
     StoreError,
     TooLarge,
     TransportError,
 )
+from orchestrator.principal import Principal
 from orchestrator.routes import FIELD_REFUSALS, OPERATIONS, Operation, body_field_code
 
 log = logging.getLogger("orchestrator.app")
 
 JSON = "application/json"
+DEFAULT_SESSION = "default"
 MAX_CLOSE_REASON = 123  # bytes: what a WebSocket close frame has room for
 
 
@@ -125,16 +128,42 @@ def bind(
     raise LookupError(f"no handler instance for {handler.__qualname__}")
 
 
-def route(
-    op: Operation, handler: Callable[[Call[Any]], Awaitable[Any]], gate: Gate, body: Body
-) -> BaseRoute:
+SessionHandlers = Callable[[str], list[object]]
+"""A session's handler instances; raises NotFound (session_not_found) for an unknown id."""
+Handler = Callable[[Call[Any]], Awaitable[Any]]
+Resolve = Callable[[HTTPConnection, Principal | None], tuple[Handler, str]]
+
+
+def resolver(op: Operation, handlers: list[object], sessions: SessionHandlers) -> Resolve:
+    """How a request finds its handler: a per-number route asks the session its path names
+    (or `default`), after checking the caller belongs to it; any other is bound once."""
+    if not op.per_session:
+        bound = bind(op.handler, [*handlers, *sessions(DEFAULT_SESSION)])
+
+        def fixed(conn: HTTPConnection, principal: Principal | None) -> tuple[Handler, str]:
+            return bound, DEFAULT_SESSION
+
+        return fixed
+
+    def per_session(conn: HTTPConnection, principal: Principal | None) -> tuple[Handler, str]:
+        session_id: str = conn.path_params.get("sessionId", DEFAULT_SESSION)
+        instances = sessions(session_id)
+        if principal is not None and not principal.may_use(session_id):
+            raise Forbidden(Code.FORBIDDEN, f"you are not a member of session {session_id}")
+        return bind(op.handler, instances), session_id
+
+    return per_session
+
+
+def route(op: Operation, resolve: Resolve, gate: Gate, body: Body) -> BaseRoute:
     if op.websocket:
 
         async def serve(websocket: WebSocket) -> None:
             await websocket.accept()
             try:
                 principal = await gate.admit(websocket, op.access)
-                await handler(Call(websocket, principal, None))
+                handler, session = resolve(websocket, principal)
+                await handler(Call(websocket, principal, None, session))
             except ApiError as exc:
                 with contextlib.suppress(Exception):
                     await websocket.close(
@@ -145,8 +174,9 @@ def route(
 
     async def endpoint(request: Request) -> Any:
         principal = await gate.admit(request, op.access)
+        handler, session = resolve(request, principal)
         payload = None if op.body is None else await body.read(request, op.body)
-        return encode(await handler(Call(request, principal, payload)), op.status)
+        return encode(await handler(Call(request, principal, payload, session)), op.status)
 
     return Route(op.path, endpoint, methods=[op.method])
 
@@ -228,14 +258,16 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
 def create_app(
     handlers: list[object],
     gate: Gate,
+    sessions: SessionHandlers,
     *,
     max_body: int,
     cors_origins: str = "",
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """The app over these handler instances (one of each class the route table names)."""
+    """The app over these handler instances (one of each class the route table names, the
+    per-number ones from each session)."""
     body = Body(max_body)
-    routes = [route(op, bind(op.handler, handlers), gate, body) for op in OPERATIONS]
+    routes = [route(op, resolver(op, handlers, sessions), gate, body) for op in OPERATIONS]
     return Starlette(
         routes=routes,
         middleware=cors(cors_origins),

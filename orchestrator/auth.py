@@ -94,7 +94,8 @@ class Gate:
         params = conn.query_params
         if access is Access.SIGNED and "sig" in params:
             path = conn.path_params
-            self._links.verify(path["chatId"], path["messageId"], params.get("exp"), params["sig"])
+            links = self._links.for_session(path.get("sessionId", "default"))
+            links.verify(path["chatId"], path["messageId"], params.get("exp"), params["sig"])
             return None
         principal = await self._authenticator.authenticate(presented_token(conn))
         if principal is None:

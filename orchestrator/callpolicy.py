@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from orchestrator.commands import Bridge, new_message_id
 from orchestrator.domain import CallSeen
@@ -130,32 +127,3 @@ class CallPolicy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-class CallCollector(Collector):
-    """The call counters for /metrics, read at scrape time."""
-
-    def __init__(self, policy: CallPolicy) -> None:
-        self.policy = policy
-
-    def collect(self) -> Iterator[Metric]:
-        p = self.policy
-        yield CounterMetricFamily("wa_calls", "incoming call offers seen", value=p.seen)
-        yield CounterMetricFamily(
-            "wa_calls_rejected", "incoming calls declined (ORCH_REJECT_CALLS)", value=p.rejected
-        )
-        yield CounterMetricFamily(
-            "wa_calls_reject_failures",
-            "declines the bridge could not send",
-            value=p.reject_failures,
-        )
-        yield CounterMetricFamily(
-            "wa_call_reject_messages",
-            "ORCH_CALL_REJECT_MESSAGE texts sent to callers",
-            value=p.messages,
-        )
-        yield CounterMetricFamily(
-            "wa_call_reject_message_failures",
-            "reject messages refused by the send queue or failed",
-            value=p.message_failures,
-        )

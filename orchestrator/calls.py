@@ -23,6 +23,7 @@ class Call(Generic[B]):
     connection: HTTPConnection
     principal: Principal | None  # None only on public routes and on signed media links
     body: B
+    session: str = "default"  # the WhatsApp number a session-scoped route names
 
     @property
     def user(self) -> Principal:

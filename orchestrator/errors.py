@@ -92,6 +92,10 @@ class Code(enum.StrEnum):
     NOT_EDITABLE = "not_editable", 400
     BAD_DELETE = "bad_delete", 400
     BAD_STATE = "bad_state", 400
+    BAD_SESSION_ID = "bad_session_id", 400
+    BAD_BRIDGE = "bad_bridge", 400
+    BAD_PROXY = "bad_proxy", 400
+    BRIDGE_REQUIRED = "bridge_required", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -104,6 +108,7 @@ class Code(enum.StrEnum):
     CHAT_NOT_FOUND = "chat_not_found", 404
     MEDIA_NOT_FOUND = "media_not_found", 404
     NO_QR = "no_qr", 404
+    SESSION_NOT_FOUND = "session_not_found", 404
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409: not possible now, or it exists
     NOT_CONNECTED = "not_connected", 409
@@ -115,6 +120,8 @@ class Code(enum.StrEnum):
     ALREADY_DELETED = "already_deleted", 409
     APP_STATE_NOT_READY = "app_state_not_ready", 409
     NO_PUSH_NAME = "no_push_name", 409
+    SESSION_EXISTS = "session_exists", 409
+    SESSION_IS_DEFAULT = "session_is_default", 409
     # 413, 429: limits
     BODY_TOO_LARGE = "body_too_large", 413
     MEDIA_TOO_LARGE = "media_too_large", 413

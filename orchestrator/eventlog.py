@@ -30,13 +30,14 @@ class Entry:
     id: str
     type: str
     chat_id: str | None
+    session: str
     json: bytes  # the envelope {"id","type","data"}, encoded once
     sse: bytes  # the same as an SSE frame, also once: never per client
     at: float
 
 
-def envelope_json(event_id: str, event_type: str, data: Any) -> bytes:
-    return dumps({"id": event_id, "type": event_type, "data": data})
+def envelope_json(event_id: str, event_type: str, data: Any, session: str = "default") -> bytes:
+    return dumps({"id": event_id, "type": event_type, "session": session, "data": data})
 
 
 class EventLog:
@@ -73,20 +74,22 @@ class EventLog:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def append(self, items: list[tuple[str, str, str | None, Any]]) -> None:
-        """Append (id, type, chat id, data) items; wake everyone waiting for news."""
+    def append(
+        self, items: list[tuple[str, str, str | None, Any]], session: str = "default"
+    ) -> None:
+        """Append one session's (id, type, chat id, data) items; wake everyone waiting."""
         if not items:
             return
         now = self._clock()
         for event_id, event_type, chat_id, data in items:
             offset = self.head
-            json = envelope_json(event_id, event_type, data)
+            json = envelope_json(event_id, event_type, data, session)
             sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (
                 event_id.encode(),
                 event_type.encode(),
                 json,
             )
-            entry = Entry(offset, event_id, event_type, chat_id, json, sse, now)
+            entry = Entry(offset, event_id, event_type, chat_id, session, json, sse, now)
             self._entries.append(entry)
             self._index[event_id] = offset
         while len(self._entries) > self.max_entries:

@@ -15,26 +15,48 @@ from orchestrator.store import Metadata, Row, Store
 
 log = logging.getLogger("orchestrator.helpdesk")
 
-Announce = Callable[[s.EventType, str | None, Any], None]
+Announce = Callable[[str, s.EventType, str | None, Any], None]  # (session, type, chat, data)
 
 
 class Helpdesk:
-    def __init__(self, store: Store, announce: Announce) -> None:
+    def __init__(self, store: Store, announce: Announce, session: str = "default") -> None:
         self.store = store
-        self._announce = announce  # (type, chat id, data) onto the streams
+        self.session = session
+        self._announce_to = announce  # (session, type, chat id, data) onto the streams
         self.metadata = Metadata({}, {}, {}, {})
         self.generation = 0  # goes up with every metadata change (chat lists show it)
 
     async def load(self) -> None:
-        self.metadata = await self.store.load_metadata()
+        loaded = await self.store.load_metadata()
+        for mine, theirs in (
+            (self.metadata.assignments, loaded.assignments),
+            (self.metadata.tags, loaded.tags),
+            (self.metadata.chat_tags, loaded.chat_tags),
+            (self.metadata.profiles, loaded.profiles),
+        ):
+            mine.clear()
+            mine.update(theirs)  # type: ignore[attr-defined]
 
     # ---- reading ------------------------------------------------------------------------
 
     def profile(self, user_id: str) -> dict[str, Any] | None:
         return self.metadata.profiles.get(user_id)
 
+    def scoped(self, session: str) -> SessionHelpdesk:
+        scoped = Helpdesk(self.store, self._announce_to, session)
+        scoped.metadata = self.metadata
+        return scoped
+
+    def forget_session(self, session: str) -> None:
+        pass
+
+    def _announce(self, event_type: s.EventType, chat_id: str | None, data: Any) -> None:
+        self._announce_to(self.session, event_type, chat_id, data)
+
     def can_see(self, principal: Principal, chat_id: str | None) -> bool:
         """Staff see everything; an agent sees the chats assigned to them and unassigned ones."""
+        if not principal.may_use(self.session):
+            return False
         if principal.is_staff or chat_id is None:
             return True
         assignment = self.metadata.assignments.get(chat_id)
@@ -207,3 +229,6 @@ def note_json(row: Row) -> s.Note:
 
 def quick_reply_json(row: Row) -> s.QuickReply:
     return {"id": row["id"], "shortcut": row["shortcut"], "body": row["body"]}
+
+
+SessionHelpdesk = Helpdesk  # placeholder until the helpdesk keys its metadata by session

@@ -21,15 +21,30 @@ from orchestrator.errors import Code, Forbidden
 KEY_LABEL = b"wa-helpdesk media link v1"
 
 
-def media_path(chat_id: str, message_id: str) -> str:
-    return f"/media/{quote(chat_id, safe='')}/{quote(message_id, safe='')}"
+def media_path(chat_id: str, message_id: str, session: str = "default") -> str:
+    path = f"/media/{quote(chat_id, safe='')}/{quote(message_id, safe='')}"
+    return path if session == "default" else f"/sessions/{session}{path}"
 
 
 class MediaLinks:
-    def __init__(self, secret: str, ttl: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        ttl: int,
+        clock: Callable[[], float] = time.time,
+        session: str = "default",
+    ) -> None:
+        self._secret = secret
+        self._ttl = ttl
         self._key = hmac.new(secret.encode(), KEY_LABEL, hashlib.sha256).digest()
         self._quarter = max(1, ttl // 4)
         self._clock = clock
+        self.session = session
+
+    def for_session(self, session: str) -> MediaLinks:
+        """The signer of one session's links: its path, and a signature no other session's
+        link verifies against."""
+        return MediaLinks(self._secret, self._ttl, self._clock, session)
 
     @property
     def period(self) -> int:
@@ -39,7 +54,7 @@ class MediaLinks:
     def url(self, chat_id: str, message_id: str) -> str:
         expires = (self.period + 4) * self._quarter
         signature = self._sign(chat_id, message_id, expires)
-        return f"{media_path(chat_id, message_id)}?exp={expires}&sig={signature}"
+        return f"{media_path(chat_id, message_id, self.session)}?exp={expires}&sig={signature}"
 
     def verify(self, chat_id: str, message_id: str, exp: str | None, sig: str | None) -> None:
         """Raises Forbidden unless `sig` signs this path until `exp`, and `exp` is ahead."""
@@ -54,5 +69,7 @@ class MediaLinks:
             )
 
     def _sign(self, chat_id: str, message_id: str, expires: int) -> str:
-        signed = f"{chat_id}\n{message_id}\n{expires}".encode()
+        # The default session signs as links did before sessions: those links stay valid.
+        scope = "" if self.session == "default" else f"{self.session}\n"
+        signed = f"{scope}{chat_id}\n{message_id}\n{expires}".encode()
         return hmac.new(self._key, signed, hashlib.sha256).hexdigest()[:32]

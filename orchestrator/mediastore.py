@@ -54,16 +54,21 @@ DAY = 86400.0
 class MediaKey:
     chat_id: str
     message_id: str
+    session: str = "default"  # the default session keeps the keys it had before sessions
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(f"{self.chat_id}/{self.message_id}".encode()).hexdigest()
+        scope = "" if self.session == "default" else f"{self.session}/"
+        return hashlib.sha256(f"{scope}{self.chat_id}/{self.message_id}".encode()).hexdigest()
 
     @property
     def object_name(self) -> str:
         # Quoted: a message id is WhatsApp's (or a client's) text, and "/" or ".." must not
-        # make a key that reads as another chat's.
-        return f"{PREFIX}{quote(self.chat_id, safe='@.')}/{quote(self.message_id, safe='')}"
+        # make a key that reads as another chat's. A chat id always has an "@", so a
+        # session's "sessions/<id>/" folder never reads as a chat's.
+        scope = "" if self.session == "default" else f"sessions/{self.session}/"
+        chat = quote(self.chat_id, safe="@.")
+        return f"{PREFIX}{scope}{chat}/{quote(self.message_id, safe='')}"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,10 @@ class Pipeline:
         lifecycle: ConnectionLifecycle,
         record: Recorder,
         views: Views,
+        *,
+        session: str = "default",
     ) -> None:
+        self._session = session
         self._views = views
         self._record = record  # the write-behind: it must not block
         self._normalize = normalize
@@ -61,7 +64,7 @@ class Pipeline:
                         self._views.change(change),
                     )
                 )
-        self._log.append(items)
+        self._log.append(items, self._session)
         if batch:
             self._record(persisted, batch[-1].position)
 

@@ -32,6 +32,7 @@ class Principal:
     user_id: str | None  # None: the static API token (an operator)
     role: s.Role
     name: str | None = None
+    sessions: frozenset[str] = frozenset({"default"})  # the numbers ("inboxes") an agent is in
 
     @property
     def is_staff(self) -> bool:
@@ -41,6 +42,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def may_use(self, session_id: str) -> bool:
+        """Staff use every session; an agent the ones they belong to."""
+        return self.is_staff or session_id in self.sessions
 
 
 OPERATOR = Principal(None, "admin", "operator (API token)")
@@ -93,7 +98,12 @@ class Authenticator:
                 "this user has no helpdesk profile: an admin must give them a role "
                 "(PUT /admin/profiles/{userId})",
             )
-        return Principal(user_id, cast(s.Role, profile["role"]), profile.get("display_name"))
+        return Principal(
+            user_id,
+            cast(s.Role, profile["role"]),
+            profile.get("display_name"),
+            frozenset(profile.get("sessions") or ("default",)),
+        )
 
     async def _verify(self, token: str) -> dict[str, Any] | None:
         try:

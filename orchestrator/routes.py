@@ -12,7 +12,7 @@ parameter's own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from orchestrator import shapes as s
@@ -22,7 +22,9 @@ from orchestrator.auth import Access
 from orchestrator.console import Console
 from orchestrator.errors import Code
 from orchestrator.helpdesk_api import HelpdeskApi
+from orchestrator.metrics import MetricsApi
 from orchestrator.presence import PresenceApi
+from orchestrator.sessions import SessionsApi
 from orchestrator.streams import StreamRoutes
 
 Handler = Callable[..., Awaitable[Any]]
@@ -53,6 +55,9 @@ class Operation:
     content: str = "application/json"
     errors: tuple[Code, ...] = ()
     websocket: bool = False
+    per_session: bool = False
+    """A route of one WhatsApp number: served for `default` here, and for any session under
+    `/sessions/{sessionId}` (`scoped`), by that session's handlers; an agent must belong to it."""
 
 
 DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
@@ -77,6 +82,13 @@ LAST_EVENT_ID = Param(
 )
 SINCE = Param("since", "query", "the same as lastEventId", errors=(Code.BAD_EVENT_ID,))
 REPLY_ID = Param("replyId", "path", "the quick reply's id", DIGITS, (Code.BAD_REPLY_ID,))
+SESSION_PREFIX = "/sessions/{sessionId}"
+SESSION_ID = Param(
+    "sessionId",
+    "path",
+    "the session (WhatsApp number): a slug such as `sales`",
+    errors=(Code.SESSION_NOT_FOUND, Code.FORBIDDEN),
+)
 STATUS_ERRORS = (Code.STORE_UNAVAILABLE,)
 WEBSOCKET_CLOSES = (
     "A refusal is an accepted connection closed at once with 4000 + the HTTP status (4400 bad "
@@ -88,7 +100,7 @@ WEBSOCKET_CLOSES = (
 # The table is laid out by hand, an operation a few lines: the formatter would give each
 # argument a line of its own.
 # fmt: off
-OPERATIONS: tuple[Operation, ...] = (
+NUMBER_OPERATIONS: tuple[Operation, ...] = (
     # ---- public ------------------------------------------------------------------------
     Operation(
         "GET", "/health", "health", "liveness", Console.health, "meta", access=Access.PUBLIC,
@@ -114,24 +126,24 @@ OPERATIONS: tuple[Operation, ...] = (
     # ---- the connection ----------------------------------------------------------------
     Operation(
         "GET", "/status", "status", "the WhatsApp connection and the bridge", Admin.status,
-        "connection", answer=s.Status,
+        "connection", answer=s.Status, per_session=True,
     ),
     Operation(
         "GET", "/qr", "qr", "the current QR code text", Admin.qr, "connection",
-        access=Access.STAFF, answer=s.QrText,
+        access=Access.STAFF, answer=s.QrText, per_session=True,
     ),
     Operation(
         "GET", "/qr.svg", "qrSvg", "the QR code as SVG", Admin.qr_svg, "connection",
-        access=Access.STAFF, content="image/svg+xml", errors=(Code.NO_QR,),
+        access=Access.STAFF, content="image/svg+xml", errors=(Code.NO_QR,), per_session=True,
     ),
     Operation(
         "GET", "/qr.png", "qrPng", "the QR code as PNG", Admin.qr_png, "connection",
-        access=Access.STAFF, content="image/png", errors=(Code.NO_QR,),
+        access=Access.STAFF, content="image/png", errors=(Code.NO_QR,), per_session=True,
     ),
     Operation(
         "POST", "/admin/pairing-code", "pairingCode", "link by phone number instead of QR",
         Admin.pairing_code, "connection", access=Access.ADMIN, body=s.PairingBody,
-        answer=s.PairingCode, errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+        answer=s.PairingCode, errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR), per_session=True,
     ),
     # ---- people ------------------------------------------------------------------------
     Operation(
@@ -139,7 +151,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/agents", "agents", "everyone with a helpdesk profile (an assign-to picker)",
-        HelpdeskApi.agents, "people", answer=s.AgentList,
+        HelpdeskApi.agents, "people", answer=s.AgentList, per_session=True,
     ),
     Operation(
         "PUT", "/admin/profiles/{userId}", "saveProfile", "set a user's role",
@@ -153,11 +165,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/chats", "listChats", "chats, newest activity first", Api.list_chats, "chats",
         answer=s.ChatList, errors=(Code.CHAT_NOT_FOUND,),
         params=(LIMIT, Param("before", "query", "the last chat id of the previous page",
-                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN))),
+                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN))), per_session=True,
     ),
     Operation(
         "GET", "/chats/{chatId}", "getChat", "one chat", Api.get_chat, "chats", params=(CHAT_ID,),
-        answer=s.Chat, errors=(Code.CHAT_NOT_FOUND,),
+        answer=s.Chat, errors=(Code.CHAT_NOT_FOUND,), per_session=True,
     ),
     *(
         Operation(
@@ -166,6 +178,7 @@ OPERATIONS: tuple[Operation, ...] = (
             errors=(Code.CHAT_NOT_FOUND, Code.UNKNOWN_MESSAGE, *STATUS_ERRORS),
             params=(CHAT_ID, LIMIT,
                     Param("before", "query", "the oldest message id of the previous page")),
+            per_session=True,
         )
         for path, name in (("/chats/{chatId}/messages", "listMessages"),
                            ("/messages/{chatId}", "listMessagesShort"))
@@ -183,13 +196,14 @@ OPERATIONS: tuple[Operation, ...] = (
                 Code.ONE_KIND_PER_SEND, Code.INVALID_CONTACT_PHONE, Code.BAD_POLL_OPTIONS,
                 Code.BAD_POLL_SELECTABLE_COUNT, Code.NOT_FORWARDABLE, Code.NOT_EDITABLE,
                 Code.NOT_YOUR_MESSAGE, Code.ALREADY_DELETED, Code.APP_STATE_NOT_READY),
+        per_session=True,
     ),
     Operation(
         "POST", "/chats/{chatId}/read", "markRead",
         "send read receipts for the chat's unread messages; unreadCount goes to 0 on the "
         "streams (chat_update) once they are sent",
         Api.mark_read, "chats", params=(CHAT_ID,), answer=s.ReadReceipts,
-        errors=(Code.CHAT_NOT_FOUND, Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_CONNECTED, Code.BRIDGE_ERROR), per_session=True,
     ),
     Operation(
         "POST", "/chats/{chatId}/presence", "sendPresence",
@@ -198,29 +212,29 @@ OPERATIONS: tuple[Operation, ...] = (
         "unavailable)",
         PresenceApi.send, "chats", params=(CHAT_ID,), body=s.PresenceBody,
         answer=s.PresenceSent, status=202,
-        errors=(Code.NO_PUSH_NAME, Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
+        errors=(Code.NO_PUSH_NAME, Code.NOT_CONNECTED, Code.BRIDGE_ERROR), per_session=True,
     ),
     Operation(
         "GET", "/contacts", "listContacts", "contacts", Api.list_contacts, "chats",
-        answer=s.ContactList,
+        answer=s.ContactList, per_session=True,
     ),
     Operation(
         "GET", "/waiting-messages", "waitingMessages",
         "messages WhatsApp delivered that could not be decrypted yet (type waiting), across "
         "chats, newest first; each becomes its content in place (message_update) if it comes",
         Api.waiting_messages, "chats", access=Access.STAFF, answer=s.MessageList,
-        params=(LIMIT,),
+        params=(LIMIT,), per_session=True,
     ),
     Operation(
         "GET", "/labels", "listLabels", "WhatsApp Business labels (deleted ones left out)",
-        Api.list_labels, "chats", answer=s.LabelList,
+        Api.list_labels, "chats", answer=s.LabelList, per_session=True,
     ),
     Operation(
         "GET", "/contacts/{jid}/picture", "contactPicture",
         "a profile picture's URL (cached for ORCH_PICTURE_TTL)", Api.contact_picture, "chats",
         answer=s.Picture, errors=(Code.NOT_CONNECTED, Code.BRIDGE_ERROR),
         params=(Param("jid", "path", "a jid or phone number",
-                      errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),),
+                      errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),), per_session=True,
     ),
     Operation(
         "GET", "/media/{chatId}/{messageId}", "media",
@@ -232,7 +246,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 Code.MEDIA_STORE_UNAVAILABLE),
         params=(CHAT_ID, Param("messageId", "path", "the message's id"),
                 Param("exp", "query", "the link's expiry (unix seconds)", DIGITS),
-                Param("sig", "query", "the link's signature")),
+                Param("sig", "query", "the link's signature")), per_session=True,
     ),
     # ---- streams -----------------------------------------------------------------------
     Operation(
@@ -266,39 +280,40 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/ws/chat/{chatId}", "websocketChat",
         "WebSocket stream of one chat's envelopes. " + WEBSOCKET_CLOSES,
         StreamRoutes.websocket_chat, "streams", websocket=True,
-        params=(CHAT_ID, LAST_EVENT_ID, SINCE), errors=(Code.CHAT_NOT_FOUND,),
+        params=(CHAT_ID, LAST_EVENT_ID, SINCE), errors=(Code.CHAT_NOT_FOUND,), per_session=True,
     ),
     # ---- helpdesk ----------------------------------------------------------------------
     Operation(
         "PUT", "/chats/{chatId}/assignment", "assign", "assign or transfer the chat",
         HelpdeskApi.assign, "helpdesk", params=(CHAT_ID,), body=s.AssignBody,
         answer=s.ChatAssignment, errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+        per_session=True,
     ),
     Operation(
         "DELETE", "/chats/{chatId}/assignment", "unassign", "release the chat",
         HelpdeskApi.unassign, "helpdesk", params=(CHAT_ID,), answer=s.ChatAssignment,
-        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "POST", "/chats/{chatId}/tags", "tagChat", "tag the chat", HelpdeskApi.tag_chat,
         "helpdesk", params=(CHAT_ID,), body=s.ChatTagBody, answer=s.ChatTags,
-        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "DELETE", "/chats/{chatId}/tags/{tagId}", "untagChat", "untag the chat",
         HelpdeskApi.untag_chat, "helpdesk", answer=s.ChatTags,
         params=(CHAT_ID, Param("tagId", "path", "the tag's id", DIGITS, (Code.BAD_TAG_ID_PATH,))),
-        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS),
+        errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "GET", "/chats/{chatId}/notes", "listNotes", "the chat's notes", HelpdeskApi.notes,
         "helpdesk", params=(CHAT_ID,), answer=s.NoteList,
-        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "POST", "/chats/{chatId}/notes", "addNote", "add a note", HelpdeskApi.add_note, "helpdesk",
         params=(CHAT_ID,), body=s.NoteBody, answer=s.Note, status=201,
-        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS),
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "GET", "/tags", "tags", "tags", HelpdeskApi.tags, "helpdesk", answer=s.TagList,
@@ -334,38 +349,83 @@ OPERATIONS: tuple[Operation, ...] = (
         "helpdesk", access=Access.STAFF, answer=s.ActivityList,
         params=(Param("chatId", "query", "only this chat's activity",
                       errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)), LIMIT),
-        errors=STATUS_ERRORS,
+        errors=STATUS_ERRORS, per_session=True,
     ),
     # ---- operators ---------------------------------------------------------------------
     Operation(
         "GET", "/admin/bridge", "bridgeReport", "the bridge link and its counters", Admin.report,
-        "admin", access=Access.ADMIN, answer=s.BridgeReport,
+        "admin", access=Access.ADMIN, answer=s.BridgeReport, per_session=True,
     ),
     Operation(
         "POST", "/admin/connect", "connect",
         "connect again, whatever stopped us, with a fresh backoff", Admin.connect, "admin",
-        access=Access.ADMIN, answer=s.Status, status=202,
+        access=Access.ADMIN, answer=s.Status, status=202, per_session=True,
     ),
     Operation(
         "POST", "/admin/reconnect", "reconnect", "drop the WhatsApp socket and open a new one",
         Admin.reconnect, "admin", access=Access.ADMIN, answer=s.Status, status=202,
+        per_session=True,
     ),
     Operation(
         "POST", "/admin/logout", "logout", "log out and wipe the credentials; a new QR follows",
         Admin.logout, "admin", access=Access.ADMIN, answer=s.Status,
-        errors=(Code.BRIDGE_ERROR, Code.NOT_CONNECTED),
+        errors=(Code.BRIDGE_ERROR, Code.NOT_CONNECTED), per_session=True,
     ),
     Operation(
         "POST", "/admin/bridge/restart", "restartBridge", "restart the spawned bridge",
         Admin.restart_bridge, "admin", access=Access.ADMIN, answer=s.Restarting, status=202,
-        errors=(Code.NOT_SPAWNED, Code.BRIDGE_NOT_RUNNING),
+        errors=(Code.NOT_SPAWNED, Code.BRIDGE_NOT_RUNNING), per_session=True,
     ),
     Operation(
-        "GET", "/metrics", "metrics", "Prometheus metrics", Admin.metrics, "admin",
-        access=Access.ADMIN, content="text/plain",
+        "GET", "/metrics", "metrics",
+        "Prometheus metrics; a WhatsApp number's series carry its `session` label",
+        MetricsApi.metrics, "admin", access=Access.ADMIN, content="text/plain",
+    ),
+    # ---- sessions (WhatsApp numbers) -----------------------------------------------------
+    Operation(
+        "GET", "/sessions", "listSessions", "the sessions (WhatsApp numbers) the caller may use",
+        SessionsApi.list_sessions, "sessions", answer=s.SessionList,
+    ),
+    Operation(
+        "POST", "/sessions", "createSession",
+        "add a WhatsApp number: its bridge runs at `bridge`, or (ORCH_SPAWN_BRIDGE) is spawned "
+        "here and its QR flow starts",
+        SessionsApi.create, "sessions", access=Access.ADMIN, body=s.SessionBody,
+        answer=s.Session, status=201,
+        errors=(Code.SESSION_EXISTS, Code.BRIDGE_REQUIRED, Code.BAD_BRIDGE, *STATUS_ERRORS),
+    ),
+    Operation(
+        "GET", "/sessions/{sessionId}", "getSession", "one session", SessionsApi.get, "sessions",
+        answer=s.Session, params=(SESSION_ID,),
+    ),
+    Operation(
+        "DELETE", "/sessions/{sessionId}", "deleteSession",
+        "stop a session's bridge and forget it; its data is kept (it can be created again) "
+        "unless purge=true. Its stream clients get a final session_deleted event",
+        SessionsApi.delete, "sessions", access=Access.ADMIN, status=204,
+        params=(SESSION_ID, Param("purge", "query", "also delete its chats, messages and metadata",
+                                  {"type": "string", "enum": ["true", "false"]},
+                                  (Code.BAD_REQUEST,))),
+        errors=(Code.SESSION_IS_DEFAULT, *STATUS_ERRORS),
     ),
 )
 # fmt: on
+
+
+def scoped(op: Operation) -> Operation:
+    """The route of one WhatsApp number under /sessions/{sessionId}."""
+    return replace(
+        op,
+        path=f"{SESSION_PREFIX}{op.path}",
+        name=f"session{op.name[0].upper()}{op.name[1:]}",
+        params=(SESSION_ID, *op.params),
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    *NUMBER_OPERATIONS,
+    *(scoped(op) for op in NUMBER_OPERATIONS if op.per_session),
+)
 
 
 def implied_errors(op: Operation) -> tuple[Code, ...]:
@@ -375,8 +435,8 @@ def implied_errors(op: Operation) -> tuple[Code, ...]:
         codes += [Code.UNAUTHORIZED, Code.NO_PROFILE, Code.TOO_MANY_FAILURES]
     if op.access is Access.SIGNED:
         codes += [Code.BAD_MEDIA_SIGNATURE, Code.MEDIA_LINK_EXPIRED]
-    if op.access in (Access.STAFF, Access.ADMIN):
-        codes.append(Code.FORBIDDEN)
+    if op.access in (Access.STAFF, Access.ADMIN) or op.per_session:
+        codes.append(Code.FORBIDDEN)  # per session: an agent who is not in it
     if op.body is not None:
         fields = list(op.body.__annotations__)
         codes += [Code.INVALID_JSON, Code.BODY_TOO_LARGE, *map(body_field_code, fields)]
@@ -392,7 +452,11 @@ def all_errors(op: Operation) -> tuple[Code, ...]:
     return tuple(code for code in Code if code in mine)
 
 
-FIELD_CODES = {"chatId": Code.INVALID_CHAT_ID, "phone": Code.INVALID_PHONE}
+FIELD_CODES = {
+    "chatId": Code.INVALID_CHAT_ID,
+    "phone": Code.INVALID_PHONE,
+    "id": Code.BAD_SESSION_ID,  # only POST /sessions has an `id` field
+}
 """A body field whose refusal is not `bad_<field>`."""
 
 FIELD_REFUSALS = {

@@ -622,3 +622,63 @@ class PresenceSent(TypedDict):
         bool,
         Field(description="a presence subscribe to the chat went first (once per connection)"),
     ]
+
+
+# ---- sessions (one per WhatsApp number) ----------------------------------------------------
+
+SessionId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
+    Field(description="a slug: lowercase letters, digits, '-' and '_', at most 40"),
+]
+BridgeEndpoint = Annotated[
+    str, StringConstraints(pattern=r"^(tcp|ipc)://\S{1,200}$", max_length=206)
+]
+ProxyUrl = Annotated[
+    str,
+    StringConstraints(pattern=r"^(https?|socks5h?)://\S{1,300}$", max_length=310),
+    Field(description="http://, https://, socks5:// or socks5h://, with user:pass@ if needed"),
+]
+
+
+class SessionBridgeBody(TypedDict):
+    pub: Annotated[
+        BridgeEndpoint, Field(description="the bridge's PUB endpoint (tcp:// or ipc://)")
+    ]
+    router: Annotated[BridgeEndpoint, Field(description="the bridge's ROUTER endpoint")]
+
+
+class SessionBody(TypedDict):
+    id: SessionId
+    name: NotRequired[Trimmed100]
+    bridge: NotRequired[
+        Annotated[
+            SessionBridgeBody,
+            Field(description="a bridge running elsewhere; without it, one is spawned"),
+        ]
+    ]
+    proxy: NotRequired[
+        Annotated[ProxyUrl, Field(description="the outbound proxy of this number's connection")]
+    ]
+
+
+class SessionBridge(TypedDict):
+    alive: Annotated[bool, Field(description="its heartbeats arrive")]
+    spawned: Annotated[bool, Field(description="the orchestrator runs it")]
+    pid: Annotated[int | None, Field(description="the spawned process, while it runs")]
+    restarts: Annotated[int | None, Field(description="restarts of a spawned bridge")]
+
+
+class Session(TypedDict):
+    id: str
+    name: str
+    connected: bool
+    state: Annotated[str, Field(description="the connection's state, as in /status")]
+    me: Annotated[dict[str, Any] | None, Field(description="the linked account (id, name)")]
+    bridge: SessionBridge
+    proxy: Annotated[str | None, Field(description="scheme://host:port; never credentials")]
+    unread: Annotated[int, Field(description="unread messages in the chats the caller may see")]
+
+
+class SessionList(TypedDict):
+    sessions: list[Session]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,15 @@ class Streams:
         self._writing: dict[asyncio.Task[Any], float] = {}
         self._overdue: set[asyncio.Task[Any]] = set()
         self.closing = False
+        self._deletions = itertools.count(1)
+
+    def session_deleted(self, session_id: str, purged: bool) -> None:
+        """The last envelope of a deleted session."""
+        self.log.append(
+            [(f"deleted:{next(self._deletions)}:r", "session_deleted", None,
+              {"sessionId": session_id, "purged": purged})],
+            session_id,
+        )  # fmt: skip
 
     def shutdown(self) -> None:
         """End every stream now, and every stream opened from now on."""
@@ -325,28 +335,41 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-Visibility = Callable[[Principal, str], bool]
-ChatResolver = Callable[[str, Principal], str]
+Visibility = Callable[[Principal, str, str | None], bool]  # (principal, session, chat id)
+ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, principal)
 
 
 class StreamRoutes:
     """The stream routes: what each principal may see of the log (an agent: the chats they
     may see, and the QR only for staff)."""
 
-    def __init__(self, streams: Streams, can_see: Visibility, chat_id: ChatResolver) -> None:
+    def __init__(
+        self,
+        streams: Streams,
+        can_see: Visibility,
+        chat_id: ChatResolver,
+        sessions: Callable[[], Collection[str]],
+    ) -> None:
         self.streams = streams
         self._can_see = can_see
         self._chat_id = chat_id
+        self._sessions = sessions
 
-    def _filter(self, principal: Principal, chat_id: str | None = None) -> Filter:
+    def _filter(
+        self, principal: Principal, chat_id: str | None = None, session: str | None = None
+    ) -> Filter:
         can_see = self._can_see
 
         def keep(entry: Entry) -> bool:
+            if session is not None and entry.session != session:
+                return False
             if chat_id is not None and entry.chat_id != chat_id:
+                return False
+            if not principal.may_use(entry.session):
                 return False
             if entry.chat_id is None:
                 return entry.type != "qr" or principal.is_staff
-            return can_see(principal, entry.chat_id)
+            return can_see(principal, entry.session, entry.chat_id)
 
         return keep
 
@@ -366,8 +389,8 @@ class StreamRoutes:
         await self._serve(call, self._filter(call.user))
 
     async def websocket_chat(self, call: Call[None]) -> None:
-        chat_id = self._chat_id(call.path("chatId"), call.user)
-        await self._serve(call, self._filter(call.user, chat_id))
+        chat_id = self._chat_id(call.session, call.path("chatId"), call.user)
+        await self._serve(call, self._filter(call.user, chat_id, call.session))
 
     async def _serve(self, call: Call[None], keep: Filter) -> None:
         last_id = call.query("lastEventId")

@@ -39,7 +39,9 @@ class BridgeSupervisor:
         *,
         respawn_initial: float,
         respawn_max: float,
+        name: str = "default",
     ) -> None:
+        self.name = name  # the session whose bridge this is, in every log line
         self.argv = shlex.split(command)
         self.env = dict(env)
         self._initial = respawn_initial
@@ -63,7 +65,9 @@ class BridgeSupervisor:
             try:
                 await self._run_once()
             except OSError as exc:
-                log.error("cannot start the bridge (%s): %s", shlex.join(self.argv), exc)
+                log.error(
+                    "cannot start the bridge of %s (%s): %s", self.name, shlex.join(self.argv), exc
+                )
             if self._stopping:
                 return
             attempt = 0 if time.monotonic() - started > STABLE_AFTER else attempt + 1
@@ -73,8 +77,9 @@ class BridgeSupervisor:
             self._restart_now.clear()
             self.restarts += 1
             log.warning(
-                "bridge exited with %s; restart %d in %.1fs", self.last_exit, self.restarts, delay
-            )
+                "bridge of %s exited with %s; restart %d in %.1fs",
+                self.name, self.last_exit, self.restarts, delay,
+            )  # fmt: skip
             self.next_start_at = time.time() + delay
             await asyncio.sleep(delay)
             self.next_start_at = None
@@ -92,10 +97,10 @@ class BridgeSupervisor:
             start_new_session=True,
         )
         self._process = process
-        log.info("bridge started, pid %d", process.pid)
+        log.info("bridge of %s started, pid %d", self.name, process.pid)
         assert process.stdout is not None
         async for line in process.stdout:
-            _forward_log_line(line)
+            _forward_log_line(line, self.name)
         self.last_exit = await process.wait()
 
     def restart(self, why: str) -> bool:
@@ -103,7 +108,7 @@ class BridgeSupervisor:
         process = self._process
         if process is None or process.returncode is not None:
             return False
-        log.warning("restarting the bridge: %s", why)
+        log.warning("restarting the bridge of %s: %s", self.name, why)
         self._restart_now.set()
         process.send_signal(signal.SIGTERM)
         asyncio.get_running_loop().call_later(STOP_GRACE, _kill_if_running, process)
@@ -118,7 +123,7 @@ class BridgeSupervisor:
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE)
         except TimeoutError:
-            log.warning("bridge ignored SIGTERM for %.0fs; killing it", STOP_GRACE)
+            log.warning("bridge of %s ignored SIGTERM for %.0fs; killing it", self.name, STOP_GRACE)
             process.kill()
             await process.wait()
 
@@ -128,8 +133,9 @@ def _kill_if_running(process: asyncio.subprocess.Process) -> None:
         process.kill()
 
 
-def _forward_log_line(line: bytes) -> None:
-    """The bridge logs pino JSON; re-emit it through our logging at the same level."""
+def _forward_log_line(line: bytes, session: str) -> None:
+    """The bridge logs pino JSON; re-emit it through our logging at the same level, after the
+    session it serves."""
     text = line.decode(errors="replace").rstrip()
     if not text:
         return
@@ -140,16 +146,20 @@ def _forward_log_line(line: bytes) -> None:
         for noise in ("level", "time", "pid", "hostname"):
             record.pop(noise, None)
         extra = " ".join(f"{k}={orjson.dumps(v).decode()}" for k, v in record.items())
-        bridge_log.log(level, "%s %s", message, extra) if extra else bridge_log.log(
-            level, "%s", message
+        bridge_log.log(level, "[%s] %s %s", session, message, extra) if extra else bridge_log.log(
+            level, "[%s] %s", session, message
         )
     except (orjson.JSONDecodeError, AttributeError):
-        bridge_log.info("%s", text)
+        bridge_log.info("[%s] %s", session, text)
 
 
-def bridge_environment(base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ours, plus the bridge settings we derive unless already given."""
+def bridge_environment(
+    base: Mapping[str, str], overrides: Mapping[str, str], forced: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The child's environment: ours, plus the bridge settings we derive unless already given,
+    plus what must be the session's own whatever ours says (its endpoints, data dir, proxy)."""
     env = dict(base)
     for name, value in overrides.items():
         env.setdefault(name, value)
+    env.update(forced or {})
     return env

@@ -62,8 +62,8 @@ def test_a_spawned_bridge_is_told_what_history_to_ask_for(
     assert "BRIDGE_HISTORY" not in os.environ
     settings = Settings(data_dir=tmp_path, spawn_bridge=True, history=history)
     runtime = Runtime(settings, TOKEN, link=MemoryBridge())
-    assert runtime.supervisor is not None
-    assert runtime.supervisor.env["BRIDGE_HISTORY"] == bridge
+    assert runtime.default.supervisor is not None
+    assert runtime.default.supervisor.env["BRIDGE_HISTORY"] == bridge
 
 
 @pytest.mark.anyio

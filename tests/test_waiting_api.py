@@ -35,7 +35,7 @@ async def applied(s: Served) -> None:
     last = s.bridge.journal[-1]
     async with asyncio.timeout(10):
         while True:
-            position = s.runtime.follower.position
+            position = s.runtime.default.follower.position
             if position is not None and (position.epoch, position.seq) == (
                 last["epoch"],
                 last["seq"],
@@ -158,7 +158,7 @@ async def test_after_a_restart_they_still_wait_and_still_resolve_in_place(
         assert await waiting_ids(s) == ["WAIT5", "WAIT4"]
         assert await metric(s, "wa_messages_waiting") == 2
         assert (await s.http.get(f"/chats/{ANA_PN}")).json()["unreadCount"] == 4
-        assert await s.runtime.writebehind.flush()
+        assert await s.runtime.default.writebehind.flush()
         page = (await s.http.get(f"/chats/{ANA_PN}/messages", params={"limit": 10})).json()
         texts = [(m["id"], m["type"], m["text"]) for m in page["messages"]]
         assert texts == [

@@ -217,7 +217,7 @@ def test_every_route_is_declared_and_every_declaration_routed(tmp_path: Path) ->
             methods = getattr(route, "methods", None) or {"GET"}  # a WebSocket route: GET
             served |= {(method, getattr(route, "path", "")) for method in methods - {"HEAD"}}
     finally:
-        runtime.link.close()
+        runtime.default.link.close()
     declared = {(op.method, op.path) for op in OPERATIONS}
     assert served == declared
     documented = {

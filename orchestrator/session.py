@@ -1,0 +1,441 @@
+"""One WhatsApp number ("session"): its bridge link, connection lifecycle, RAM state, follower,
+write-behind, send pacing and the per-number routes. Sessions share only what the hub hands
+them (the metadata store and helpdesk, the stream log, the media store and link signer), so one
+number's crash, ban, logout or memory blow-up leaves the others alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator.admin import Admin
+from orchestrator.api import Api, ApiSettings
+from orchestrator.applied_log import AppliedLog
+from orchestrator.callpolicy import CallPolicy
+from orchestrator.commands import Bridge
+from orchestrator.config import Settings
+from orchestrator.errors import StoreError
+from orchestrator.eventlog import EventLog
+from orchestrator.follower import BridgeFollower, Consumer
+from orchestrator.helpdesk import SessionHelpdesk
+from orchestrator.helpdesk_api import HelpdeskApi
+from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
+from orchestrator.medialinks import MediaLinks
+from orchestrator.mediastore import MediaStore
+from orchestrator.normalize.filters import Normalizer
+from orchestrator.pacing import Pacer
+from orchestrator.pipeline import Pipeline
+from orchestrator.presence import PresenceApi, PresenceSubscriptions
+from orchestrator.qr_terminal import TerminalQr
+from orchestrator.shapes import EventType
+from orchestrator.state import State
+from orchestrator.store import Store
+from orchestrator.store.rows import (
+    chat_from_row,
+    contact_from_row,
+    label_from_row,
+    message_from_row,
+)
+from orchestrator.store.sqlite import SqliteStore
+from orchestrator.store.supabase import SupabaseStore
+from orchestrator.supervisor import BridgeSupervisor, bridge_environment
+from orchestrator.transport import BridgeLink
+from orchestrator.transport.zmq import ZmqLink, curve_keys
+from orchestrator.views import Views
+from orchestrator.writebehind import WriteBehind
+
+log = logging.getLogger("orchestrator.session")
+
+DEFAULT = "default"
+SESSION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+IPC_PATH_MAX = 100  # a Unix socket path has room for 107 bytes; keep a margin
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What a session is made of. `pub`/`router` None: the orchestrator spawns the bridge at
+    endpoints of its own (spawn mode); set: the bridge runs elsewhere, there."""
+
+    id: str
+    name: str
+    pub: str | None = None
+    router: str | None = None
+    proxy: str | None = None  # may hold credentials: never logged, never answered
+
+    @property
+    def external(self) -> bool:
+        return self.pub is not None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "bridge_pub": self.pub,
+            "bridge_router": self.router,
+            "proxy": self.proxy,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SessionSpec:
+        return cls(
+            id=row["id"],
+            name=row.get("name") or row["id"],
+            pub=row.get("bridge_pub"),
+            router=row.get("bridge_router"),
+            proxy=row.get("proxy"),
+        )
+
+
+def proxy_without_credentials(proxy: str | None) -> str | None:
+    """scheme://host:port: what may be shown of a proxy."""
+    if proxy is None:
+        return None
+    parts = urlsplit(proxy)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the hub lends every session."""
+
+    settings: Settings
+    metadata_store: Store  # the default session's store: it also holds the helpdesk metadata
+    event_log: EventLog
+    media_store: MediaStore
+    links: MediaLinks
+    viewers: Callable[[], int]  # stream clients connected: they would see a new QR
+    announce_counter: itertools.count[int]
+    observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
+
+
+class Session:
+    """`link`: how to reach the bridge; by default ZeroMQ at the spec's (or spawn) endpoints."""
+
+    def __init__(
+        self,
+        spec: SessionSpec,
+        shared: Shared,
+        helpdesk: SessionHelpdesk,
+        link: BridgeLink | None = None,
+    ) -> None:
+        settings = shared.settings
+        self.spec = spec
+        self.id = spec.id
+        self.shared = shared
+        self.directory = session_directory(settings.data_dir, spec.id)
+        self.pub, self.router = endpoints(spec, settings, self.directory)
+        self.link = link or zmq_link(settings, self.pub, self.router)
+        self.bridge = Bridge(self.link.commands)
+        self.lifecycle = ConnectionLifecycle(
+            self.bridge,
+            LifecycleSettings(
+                reconnect_initial=settings.reconnect_initial,
+                reconnect_max=settings.reconnect_max,
+                stable_after=settings.reconnect_stable_after,
+                qr_rounds=settings.qr_rounds,
+                qr_viewer_window=settings.qr_viewer_window,
+            ),
+            viewers=shared.viewers,
+        )
+        self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
+        self.store = (
+            shared.metadata_store if spec.id == DEFAULT else open_session_store(settings, spec.id)
+        )
+        self.helpdesk = helpdesk
+        self.links = shared.links.for_session(spec.id)
+        self.views = Views(self.state, self.links, helpdesk.chat_extras)
+        self.writebehind = WriteBehind(
+            self.store,
+            self.state,
+            spill_path=self.directory / "store-spill.jsonl",
+            max_pending=settings.store_max_pending,
+            flush_interval=settings.store_flush_interval,
+        )
+        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
+        self.calls = CallPolicy(
+            self.bridge,
+            self.pacer,
+            reject=settings.reject_calls,
+            message=settings.call_reject_message,
+            resolve=self.state.resolve,
+        )
+        self.normalizer = Normalizer(settings.normalize_options, time.time)
+        self.presence_subscriptions = PresenceSubscriptions()
+        # The lifecycle first: the pipeline streams the connection state it computes.
+        consumers: list[Consumer] = [
+            self.lifecycle,
+            Pipeline(
+                self.normalizer,
+                self.state,
+                shared.event_log,
+                self.lifecycle,
+                self.writebehind.record,
+                self.views,
+                session=spec.id,
+            ),
+            self.calls,
+            self.presence_subscriptions,
+        ]
+        if settings.qr_terminal if settings.qr_terminal is not None else sys.stderr.isatty():
+            consumers.append(TerminalQr())
+        self.follower = BridgeFollower(
+            self.link.events,
+            self.bridge,
+            AppliedLog(self.directory / "applied.log"),
+            consumers,
+            heartbeat_timeout=settings.bridge_heartbeat_timeout,
+            replay_page=settings.replay_page,
+        )
+        self.supervisor: BridgeSupervisor | None = None
+        if settings.spawn_bridge and not spec.external:
+            self.supervisor = BridgeSupervisor(
+                settings.bridge_command,
+                bridge_environment(os.environ, *self.bridge_variables()),
+                respawn_initial=settings.respawn_initial,
+                respawn_max=settings.respawn_max,
+                name=spec.id,
+            )
+        self.api = Api(
+            self.state,
+            self.lifecycle,
+            self.bridge,
+            self.store,
+            helpdesk,
+            self.pacer,
+            self.views,
+            self.links,
+            ApiSettings(
+                media_max_bytes=settings.media_max_bytes,
+                ignored_kind=self.normalizer.ignored_kind,
+                picture_ttl=settings.picture_ttl,
+                media_url_allowlist=frozenset(
+                    h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
+                ),
+                session=spec.id,
+            ),
+            shared.media_store,
+            observe_send=lambda seconds: shared.observe_send(spec.id, seconds),
+        )
+        self.admin = Admin(
+            self.lifecycle,
+            self.follower,
+            self.writebehind,
+            self.supervisor,
+            self.bridge,
+            sync=self.state.sync_progress,
+        )
+        # The handlers of the per-number routes, found by class (app.bind).
+        self.handlers: list[object] = [
+            self.api,
+            self.admin,
+            HelpdeskApi(helpdesk, self.api),
+            PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
+        ]
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.deleted = False
+
+    def bridge_variables(self) -> tuple[dict[str, str], dict[str, str]]:
+        """What a spawned bridge is told on top of the orchestrator's environment: the settings
+        an operator's BRIDGE_* variable may override, and what is the session's own whatever
+        the environment says (another session's endpoints or data would be a disaster)."""
+        settings = self.shared.settings
+        derived = {
+            "BRIDGE_MARK_ONLINE_ON_CONNECT": "true" if settings.mark_online_on_connect else "false",
+            "BRIDGE_HISTORY": settings.history_policy.bridge_mode,
+        }
+        own = {
+            "BRIDGE_PUB": self.pub,
+            "BRIDGE_ROUTER": self.router,
+            "BRIDGE_DATA_DIR": str(bridge_data_directory(settings, self.id)),
+        }
+        if self.spec.proxy:
+            own["BRIDGE_PROXY"] = self.spec.proxy
+        if self.id == DEFAULT:  # as before sessions: the environment may say otherwise
+            return {**own, **derived}, {}
+        return derived, own
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load what the store holds, then follow the bridge from the position it reached."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        await self._recover()
+        self._tasks = [
+            asyncio.create_task(self.writebehind.run(), name=f"writebehind[{self.id}]"),
+            asyncio.create_task(self.follower.run(), name=f"follower[{self.id}]"),
+            asyncio.create_task(self._reconcile_forever(), name=f"reconcile[{self.id}]"),
+        ]
+        if self.supervisor is not None:
+            self._tasks.append(
+                asyncio.create_task(self.supervisor.run(), name=f"supervisor[{self.id}]")
+            )
+        for task in self._tasks:
+            task.add_done_callback(report_crash)
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.calls.close()
+        await self.writebehind.close(timeout=10.0)
+        if self.store is not self.shared.metadata_store:
+            await self.store.close()
+        self.link.close()
+        self.follower.close()
+
+    async def wait_for_first_catch_up(self, timeout: float) -> None:
+        """Serve once the state holds what the bridge holds, so a restart never serves half a
+        picture; but do not wait for a bridge that is not there."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.follower.first_attempt_done.wait()
+        if not self.follower.ready.is_set():
+            log.warning(
+                "session %s: the bridge is not answering; serving now, catching up when it does",
+                self.id,
+            )
+
+    def purge_files(self) -> None:
+        """Delete what this session keeps on disk (the default session keeps its data dir)."""
+        if self.id != DEFAULT:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            shutil.rmtree(bridge_data_directory(self.shared.settings, self.id), ignore_errors=True)
+
+    async def _recover(self) -> None:
+        """A store that is down is not fatal: the bridge journal still has recent history."""
+        try:
+            if self.store is not self.shared.metadata_store:
+                await self.store.open()
+            await self.writebehind.flush()  # a spill file left by the last run goes in first
+            snapshot = await self.store.load(self.shared.settings.chat_window)
+        except StoreError as exc:
+            log.error(
+                "session %s: store unavailable at start (%s); starting from the bridge journal",
+                self.id, exc,
+            )  # fmt: skip
+            return
+        # Rows stored before ORCH_IGNORE named their kind stay in the store, but not in RAM.
+        keep = self.normalizer.keeps
+        self.state.load(
+            (c for c in map(chat_from_row, snapshot.chats) if keep(c.id)),
+            (m for m in map(message_from_row, snapshot.messages) if keep(m.chat_id)),
+            (c for c in map(contact_from_row, snapshot.contacts) if keep(c.id)),
+            snapshot.aliases,
+            (m for m in map(message_from_row, snapshot.waiting) if keep(m.chat_id)),
+            (label_from_row(r) for r in snapshot.labels),
+        )
+        self.follower.position = snapshot.position
+        if snapshot.position is not None:
+            self.shared.event_log.from_the_start = False
+        log.info(
+            "session %s: loaded %d chats and %d messages from the store, at %s",
+            self.id, len(snapshot.chats), len(snapshot.messages), snapshot.position,
+        )  # fmt: skip
+
+    def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
+        """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
+        bridge event last applied."""
+        position = self.follower.position
+        prefix = f"{position.epoch}:{position.seq}" if position else "start:0"
+        number = next(self.shared.announce_counter)
+        self.shared.event_log.append(
+            [(f"{prefix}:m{number}", event_type, chat_id, data)], session=self.id
+        )
+
+    async def _reconcile_forever(self) -> None:
+        """Once a heartbeat period: act on what the bridge's heartbeats say right now."""
+        while True:
+            await asyncio.sleep(self.shared.settings.bridge_heartbeat_timeout)
+            self.watch()
+
+    def watch(self) -> None:
+        settings, stats, lifecycle = self.shared.settings, self.follower.stats, self.lifecycle
+        silence = self.follower.silence or 0.0
+        if self.follower.alive:
+            lifecycle.reconcile(stats.bridge_connection, stats.bridge_mode)
+            frame_age = (stats.bridge_frame_age_ms or 0) / 1000
+            if lifecycle.connected and frame_age > settings.watchdog_timeout:
+                # Baileys' keep-alive should have noticed; this is the backstop.
+                lifecycle.request_reconnect(f"open, but WhatsApp silent for {frame_age:.0f}s")
+        elif (
+            self.supervisor is not None
+            and silence > settings.watchdog_timeout
+            # A bridge that is running but says nothing (hung): start a new one.
+            and self.supervisor.restart(f"no heartbeat for {silence:.0f}s")
+        ):
+            self.follower.forget_silence()
+
+
+def report_crash(task: asyncio.Task[Any]) -> None:
+    """A background task must never end by itself; if one does, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+
+def session_directory(data_dir: Path, session_id: str) -> Path:
+    """The default session keeps the data dir's top level (as before sessions existed)."""
+    return data_dir if session_id == DEFAULT else data_dir / "sessions" / session_id
+
+
+def bridge_data_directory(settings: Settings, session_id: str) -> Path:
+    if session_id == DEFAULT:
+        return settings.bridge_data_dir
+    return settings.data_dir / "sessions" / session_id / "bridge"
+
+
+def endpoints(spec: SessionSpec, settings: Settings, directory: Path) -> tuple[str, str]:
+    """The default session's are the configured ones; a spawned session's are Unix sockets in
+    its directory (loopback TCP on free ports when that path is too long for a socket)."""
+    if spec.pub is not None and spec.router is not None:
+        return spec.pub, spec.router
+    if spec.id == DEFAULT:
+        return settings.bridge_pub, settings.bridge_router
+    base = directory.resolve()
+    pub, router = base / "bridge-pub.sock", base / "bridge-router.sock"
+    if len(str(router)) <= IPC_PATH_MAX:
+        return f"ipc://{pub}", f"ipc://{router}"
+    return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def zmq_link(settings: Settings, pub: str, router: str) -> ZmqLink:
+    secret = settings.curve_secret_key
+    curve = curve_keys(
+        settings.bridge_curve_server_key,
+        settings.curve_public_key,
+        secret.get_secret_value() if secret else None,
+    )
+    return ZmqLink(pub, router, settings.command_timeout, curve)
+
+
+def open_session_store(settings: Settings, session_id: str) -> Store:
+    """A non-default session's WhatsApp data: its own SQLite file, or its rows in Supabase."""
+    key = settings.supabase_service_role_key
+    if settings.supabase_url and key:
+        return SupabaseStore(settings.supabase_url, key.get_secret_value(), session=session_id)
+    return SqliteStore(session_directory(settings.data_dir, session_id) / "store.sqlite3")
