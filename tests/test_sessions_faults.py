@@ -162,9 +162,11 @@ def test_faults_of_one_number_leave_the_other_streaming_on_time(d: Deployment) -
 
     trickle.enter("kill -9 bridge")
     started = time.monotonic()
+    logins = sales.state()["logins"]
     d.bridge("sales").kill9()
-    wait_for("sales to lose its bridge", lambda: not d.status("sales")["connected"])
+    wait_for("sales to see its bridge dead", lambda: not d.get("sales", "/admin/bridge")["alive"])
     d.start_bridge("sales")
+    wait_for("sales' new bridge to log in", lambda: sales.state()["logins"] > logins)
     d.state_is("sales", "open")
     timings["kill -9 bridge"] = time.monotonic() - started
 
