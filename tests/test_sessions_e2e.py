@@ -75,6 +75,8 @@ def received(d: Deployment, session: str, message_id: str) -> dict[str, Any]:
 
 def test_outbound_leaves_through_its_own_number_only(d: Deployment) -> None:
     both = known_to_both(d, "5511940000003", "Elis")
+    for session in SESSIONS:  # she writes first, as customers do (and her keys are known then)
+        d.has_messages(session, both, [d.send(session, "5511940000003", "oi")])
     sent = {}
     for session in SESSIONS:
         response = d.http.post(

@@ -101,7 +101,7 @@ def test_a_restart_restores_every_session_and_resumes_each_exactly(
     listed = {s["id"] for s in restarted.http.get("/sessions").json()["sessions"]}
     assert listed == set(SESSIONS)
     for session in SESSIONS:
-        d.state_is(session, "open")
+        caught_up(d, session)
     restored = time.monotonic() - started
     write("depois")
 
@@ -124,8 +124,13 @@ def test_a_restart_restores_every_session_and_resumes_each_exactly(
     assert not seen_before & {e["id"] for e in resumed.envelopes}, "an envelope came twice"
     for e in resumed.envelopes:
         assert after(e["id"], resume_at[e["session"]]), (e["id"], resume_at[e["session"]])
+    # Each number stayed linked and open through the restart: /status says so again.
+    for session in SESSIONS:
+        status = d.state_is(session, "open", timeout=10)
+        assert status["me"]["id"].startswith(d.numbers[session].simulator.phone)
     print(
-        f"\n{'kill -9' if kill else 'SIGTERM'}: 3 sessions restored and open in {restored:.1f} s;"
+        f"\n{'kill -9' if kill else 'SIGTERM'}: 3 sessions restored and caught up in"
+        f" {restored:.1f} s;"
         f" replayed from each bridge {replayed}; resumed client got {len(resumed.envelopes)}"
         f" envelopes ({sum(map(len, missing.values()))} messages) it had missed"
     )
