@@ -39,7 +39,7 @@ from orchestrator.errors import (
     TooMany,
     TransportError,
 )
-from orchestrator.helpdesk import Helpdesk
+from orchestrator.helpdesk import SessionHelpdesk
 from orchestrator.jids import is_group, parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.medialinks import MediaLinks
@@ -83,7 +83,7 @@ class Api:
         lifecycle: ConnectionLifecycle,
         bridge: Bridge,
         store: Store,
-        helpdesk: Helpdesk,
+        helpdesk: SessionHelpdesk,
         pacer: Pacer,
         views: Views,
         links: MediaLinks,

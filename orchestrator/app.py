@@ -150,7 +150,7 @@ def resolver(op: Operation, handlers: list[object], sessions: SessionHandlers) -
         instances = sessions(session_id)
         if principal is not None and not principal.may_use(session_id):
             raise Forbidden(Code.FORBIDDEN, f"you are not a member of session {session_id}")
-        return bind(op.handler, instances), session_id
+        return bind(op.handler, [*instances, *handlers]), session_id
 
     return per_session
 

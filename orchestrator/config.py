@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.filter_settings import HistorySetting, IgnoreSetting
@@ -29,6 +30,24 @@ def leaves_the_machine(endpoint: str) -> bool:
         return False
     host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
     return not (host.startswith("127.") or host in LOOPBACK_HOSTS)
+
+
+SessionSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+
+
+class DeclaredBridge(BaseModel):
+    pub: str
+    router: str
+
+
+class DeclaredSession(BaseModel):
+    """A WhatsApp number the deployment declares (ORCH_SESSIONS), e.g. one bridge container
+    per number in compose: created at start if it is not there yet."""
+
+    id: SessionSlug
+    name: str | None = None
+    bridge: DeclaredBridge | None = None
+    proxy: str | None = None
 
 
 class Settings(BaseSettings):
@@ -147,6 +166,9 @@ class Settings(BaseSettings):
     """The endpoint as clients reach it, for presigned URLs (default: media_s3_url)."""
     media_s3_retention_days: float | None = Field(None, gt=0)
     """Objects older than this are deleted by a sweep at start and then hourly. Unset: kept."""
+    sessions: list[DeclaredSession] = Field(default_factory=list)
+    """More WhatsApp numbers, as JSON: [{"id","name"?,"bridge"?: {"pub","router"},"proxy"?}].
+    Each is there at every start (like one made with POST /sessions, but from configuration)."""
 
     @model_validator(mode="after")
     def _media_s3_complete(self) -> Settings:
@@ -184,11 +206,18 @@ class Settings(BaseSettings):
     def normalize_options(self) -> Options:
         return Options(ignore=self.ignore_kinds, history=self.history_policy)
 
+    def leaves_unencrypted(self, endpoint: str) -> bool:
+        """A bridge endpoint ZeroMQ would reach across the network without CURVE."""
+        return self.bridge_curve_server_key is None and leaves_the_machine(endpoint)
+
     def unsafe_bridge_endpoints(self) -> list[str]:
         """Bridge endpoints that leave this machine with no encryption configured."""
-        if self.bridge_curve_server_key:
-            return []
-        return [e for e in (self.bridge_pub, self.bridge_router) if leaves_the_machine(e)]
+        declared = [e for s in self.sessions if s.bridge for e in (s.bridge.pub, s.bridge.router)]
+        return [
+            e
+            for e in (self.bridge_pub, self.bridge_router, *declared)
+            if self.leaves_unencrypted(e)
+        ]
 
     @property
     def user_jwks_url(self) -> str | None:

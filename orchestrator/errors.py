@@ -78,6 +78,7 @@ class Code(enum.StrEnum):
     BAD_SHORTCUT = "bad_shortcut", 400
     BAD_REPLY_ID = "bad_reply_id", 400
     BAD_DISPLAY_NAME = "bad_displayName", 400
+    BAD_SESSIONS = "bad_sessions", 400
     ONE_KIND_PER_SEND = "one_kind_per_send", 400
     BAD_LOCATION = "bad_location", 400
     LOCATION_OUT_OF_RANGE = "location_out_of_range", 400

@@ -4,25 +4,29 @@ replies, activity, profiles. Who may call which route is in the route table; the
 
 from __future__ import annotations
 
-from typing import Any
-
 from orchestrator import shapes as s
 from orchestrator.api import Api
 from orchestrator.calls import Call
 from orchestrator.errors import BadRequest, Code
-from orchestrator.helpdesk import Helpdesk
+from orchestrator.helpdesk import SessionHelpdesk
 
 MAX_USER_ID = 100
 
 
 class HelpdeskApi:
-    def __init__(self, helpdesk: Helpdesk, api: Api) -> None:
+    def __init__(self, helpdesk: SessionHelpdesk, api: Api) -> None:
         self.helpdesk = helpdesk
         self.api = api
 
     async def me(self, call: Call[None]) -> s.Me:
         user = call.user
-        return {"userId": user.user_id, "role": user.role, "name": user.name}
+        return {
+            "userId": user.user_id,
+            "role": user.role,
+            "name": user.name,
+            "sessions": sorted(user.sessions),
+            "allSessions": user.is_staff,
+        }
 
     async def agents(self, call: Call[None]) -> s.AgentList:
         return {"agents": self.helpdesk.agents()}
@@ -85,8 +89,7 @@ class HelpdeskApi:
     async def activity(self, call: Call[None]) -> s.ActivityList:
         chat = call.query("chatId")
         chat_id = None if chat is None else self.api.chat_id(chat, call.user)
-        rows = await self.helpdesk.store.activity(chat_id, call.limit())
-        return {"activity": [_activity_json(r) for r in rows]}
+        return {"activity": await self.helpdesk.activity(chat_id, call.limit())}
 
     async def save_profile(self, call: Call[s.ProfileBody]) -> s.Profile:
         user_id = call.path("userId")
@@ -94,16 +97,5 @@ class HelpdeskApi:
             raise BadRequest(Code.BAD_USER_ID, f"a user id has at most {MAX_USER_ID} characters")
         body = call.body
         return await self.helpdesk.save_profile(
-            call.user, user_id, body.get("displayName"), body["role"]
+            call.user, user_id, body.get("displayName"), body["role"], body.get("sessions")
         )
-
-
-def _activity_json(row: dict[str, Any]) -> s.Activity:
-    return {
-        "id": row["id"],
-        "actorId": row.get("actor_id"),
-        "action": row["action"],
-        "chatId": row.get("chat_id"),
-        "details": row.get("details"),
-        "createdAt": str(row["created_at"]),
-    }

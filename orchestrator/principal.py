@@ -1,5 +1,6 @@
 """Who is asking: the static operator token, or a Supabase user (a verified JWT) with the
-role their profile gives them. Roles: admin, supervisor, agent."""
+role and the sessions (WhatsApp numbers) their profile gives them. Roles: admin, supervisor,
+agent."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import jwt
 
 from orchestrator import shapes as s
 from orchestrator.errors import Code, Forbidden
+from orchestrator.store import DEFAULT_SESSION
 
 log = logging.getLogger("orchestrator.principal")
 
 ROLES = ("admin", "supervisor", "agent")
+STAFF_ROLES = ("admin", "supervisor")
 JWKS_REFRESH_EVERY = 30.0  # seconds between fetches when a token names an unknown key
 
 
@@ -32,20 +35,20 @@ class Principal:
     user_id: str | None  # None: the static API token (an operator)
     role: s.Role
     name: str | None = None
-    sessions: frozenset[str] = frozenset({"default"})  # the numbers ("inboxes") an agent is in
+    sessions: frozenset[str] = frozenset({DEFAULT_SESSION})  # the WhatsApp numbers they work on
+
+    def may_use(self, session_id: str) -> bool:
+        """Staff work on every session; an agent on those their profile lists."""
+        return self.is_staff or session_id in self.sessions
 
     @property
     def is_staff(self) -> bool:
         """Admins and supervisors see and manage every chat."""
-        return self.role in ("admin", "supervisor")
+        return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-    def may_use(self, session_id: str) -> bool:
-        """Staff use every session; an agent the ones they belong to."""
-        return self.is_staff or session_id in self.sessions
 
 
 OPERATOR = Principal(None, "admin", "operator (API token)")
@@ -102,7 +105,7 @@ class Authenticator:
             user_id,
             cast(s.Role, profile["role"]),
             profile.get("display_name"),
-            frozenset(profile.get("sessions") or ("default",)),
+            frozenset(profile.get("sessions", (DEFAULT_SESSION,))),
         )
 
     async def _verify(self, token: str) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from orchestrator.metrics import MetricsApi, SessionsCollector, send_histogram
 from orchestrator.openapi import document_bytes
 from orchestrator.principal import Authenticator, Principal
 from orchestrator.session import DEFAULT, SessionSpec, Shared, report_crash
-from orchestrator.sessions import Sessions, SessionsApi
+from orchestrator.sessions import Sessions, SessionsApi, declared_spec
 from orchestrator.shapes import EventType
 from orchestrator.store import Store
 from orchestrator.store.sqlite import SqliteStore
@@ -106,7 +106,7 @@ class Runtime:
         """The HTTP application over this runtime; it runs the runtime for as long as it lives."""
         handlers: list[object] = [
             Console(document_bytes()),
-            SessionsApi(self.sessions, spawning=self.settings.spawn_bridge),
+            SessionsApi(self.sessions, self.settings),
             MetricsApi(self.registry),
             StreamRoutes(self.streams, self._can_see, self._chat_id, self.sessions.ids),
         ]
@@ -173,7 +173,9 @@ class Runtime:
         except StoreError as exc:
             log.error("store unavailable at start (%s); serving the default session only", exc)
             return []
-        return [SessionSpec.from_row(row) for row in rows if row["id"] != DEFAULT]
+        declared = {s.id: declared_spec(s) for s in self.settings.sessions}
+        stored = {row["id"]: SessionSpec.from_row(row) for row in rows}
+        return [spec for id_, spec in {**stored, **declared}.items() if id_ != DEFAULT]
 
     def announce(
         self, session_id: str, event_type: EventType, chat_id: str | None, data: Any

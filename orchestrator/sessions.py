@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from orchestrator import shapes as s
 from orchestrator.calls import Call
+from orchestrator.config import DeclaredSession, Settings
 from orchestrator.errors import BadRequest, Code, Conflict, Forbidden, NotFound
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.principal import Principal
@@ -123,9 +124,10 @@ class Sessions:
 class SessionsApi:
     """`/sessions`: list what the caller may use; admins create and delete."""
 
-    def __init__(self, sessions: Sessions, spawning: bool) -> None:
+    def __init__(self, sessions: Sessions, settings: Settings) -> None:
         self.sessions = sessions
-        self._spawning = spawning  # ORCH_SPAWN_BRIDGE: a session without `bridge` gets one
+        self._spawning = settings.spawn_bridge  # a session without `bridge` gets one spawned
+        self._unencrypted = settings.leaves_unencrypted
 
     async def create(self, call: Call[s.SessionBody]) -> s.Session:
         body = call.body
@@ -138,6 +140,14 @@ class SessionsApi:
             )
         if bridge is not None and bridge["pub"] == bridge["router"]:
             raise BadRequest(Code.BAD_BRIDGE, "bridge: pub and router must differ")
+        if bridge is not None and any(
+            self._unencrypted(e) for e in (bridge["pub"], bridge["router"])
+        ):
+            raise BadRequest(
+                Code.BAD_BRIDGE,
+                "bridge: that endpoint leaves this machine, and no CURVE key is configured "
+                "(ORCH_BRIDGE_CURVE_SERVER_KEY): the link would be unencrypted",
+            )
         spec = SessionSpec(
             id=body["id"],
             name=body.get("name") or body["id"],
@@ -191,3 +201,14 @@ def session_json(session: Session, principal: Principal) -> s.Session:
         "proxy": proxy_without_credentials(session.spec.proxy),
         "unread": unread,
     }
+
+
+def declared_spec(declared: DeclaredSession) -> SessionSpec:
+    bridge = declared.bridge
+    return SessionSpec(
+        id=declared.id,
+        name=declared.name or declared.id,
+        pub=bridge.pub if bridge else None,
+        router=bridge.router if bridge else None,
+        proxy=declared.proxy,
+    )

@@ -208,6 +208,9 @@ class Profile(TypedDict):
     id: str
     displayName: str | None
     role: Role
+    sessions: Annotated[
+        list[str], Field(description="the sessions (WhatsApp numbers) they work on")
+    ]
 
 
 class Agent(TypedDict):
@@ -220,6 +223,8 @@ class Me(TypedDict):
     userId: Annotated[str | None, Field(description="null for the API token")]
     role: Role
     name: str | None
+    sessions: Annotated[list[str], Field(description="the sessions their profile lists")]
+    allSessions: Annotated[bool, Field(description="staff: every session, listed or not")]
 
 
 # ---- stream events: `data` of each envelope type -------------------------------------------
@@ -591,9 +596,30 @@ class QuickReplyBody(TypedDict):
     body: TrimmedNote
 
 
+SESSION_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+SessionId = Annotated[
+    str,
+    Field(
+        pattern=SESSION_ID_PATTERN,
+        description="a slug: lowercase letters, digits, '-' and '_', at most 40",
+    ),
+]
+MAX_PROFILE_SESSIONS = 100
+
+
 class ProfileBody(TypedDict):
     role: Role
     displayName: NotRequired[Trimmed100]
+    sessions: NotRequired[
+        Annotated[
+            list[SessionId],
+            Field(
+                max_length=MAX_PROFILE_SESSIONS,
+                description="the sessions an agent works on (absent: unchanged; a new profile "
+                'gets ["default"]); ids of sessions not created yet are kept',
+            ),
+        ]
+    ]
 
 
 class PairingBody(TypedDict):
@@ -626,11 +652,6 @@ class PresenceSent(TypedDict):
 
 # ---- sessions (one per WhatsApp number) ----------------------------------------------------
 
-SessionId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
-    Field(description="a slug: lowercase letters, digits, '-' and '_', at most 40"),
-]
 BridgeEndpoint = Annotated[
     str, StringConstraints(pattern=r"^(tcp|ipc)://\S{1,200}$", max_length=206)
 ]

@@ -233,9 +233,14 @@ class Bridge(Process):
         return self.client.wait_seq(seq, timeout)
 
 
-def metric_value(text: str, name: str) -> float:
-    """One sample of a /metrics page: `name` as Prometheus writes it, labels included."""
+def metric_value(text: str, name: str, session: str = "default") -> float:
+    """One sample of a /metrics page: `name` as Prometheus writes it, labels included; a
+    WhatsApp number's series is read for `session` (its label comes first)."""
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    if match is None and "session=" not in name:
+        base, _, labels = name.partition("{")
+        scoped = f'{base}{{session="{session}"{"," + labels if labels else "}"}'
+        match = re.search(rf"^{re.escape(scoped)} (\S+)$", text, re.MULTILINE)
     assert match, f"{name} not in /metrics"
     return float(match.group(1))
 

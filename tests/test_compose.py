@@ -162,3 +162,33 @@ def test_the_s3_profile_runs_minio_with_the_orchestrators_keys_and_bucket(
     waits = orchestrator["depends_on"]["minio-bucket"]
     assert waits == {"condition": "service_completed_successfully", "required": False}
     assert minio["image"] == bucket["image"] and ":RELEASE." in minio["image"]
+
+
+def test_the_second_number_is_its_own_bridge_declared_to_the_orchestrator(
+    compose: dict[str, Any],
+) -> None:
+    """The two-number deployment: ORCH_SESSIONS, as the file's header shows it, parses into a
+    session whose endpoints are the bridge-sales service's, which keeps its own credentials."""
+    services = compose["services"]
+    sales = services["bridge-sales"]
+    assert sales["profiles"] == ["second-number"]
+    assert set(sales["environment"]) <= bridge_env_names()
+    header = (REPO / "compose.yaml").read_text().split("\nname:")[0]
+    example = next(line for line in header.splitlines() if "ORCH_SESSIONS=" in line)
+    declared = example.split("ORCH_SESSIONS=", 1)[1]
+    settings = Settings(sessions=json.loads(declared))  # as pydantic-settings reads the JSON
+    (session,) = settings.sessions
+    assert session.id == "sales" and session.bridge is not None
+    for endpoint, bind in [
+        (session.bridge.pub, sales["environment"]["BRIDGE_PUB"]),
+        (session.bridge.router, sales["environment"]["BRIDGE_ROUTER"]),
+    ]:
+        assert urlparse(endpoint).hostname == "bridge-sales"
+        assert urlparse(endpoint).port == urlparse(bind).port
+        assert str(urlparse(bind).port) in sales["expose"]
+    assert "bridge-sales-auth:/data" in sales["volumes"]
+    assert services["bridge"]["volumes"] != sales["volumes"]
+    assert services["orchestrator"]["environment"]["ORCH_SESSIONS"] == "${ORCH_SESSIONS:-}"
+    # Encrypted like the first bridge: the same keys, the same admitted client.
+    for key in ("BRIDGE_CURVE_PUBLIC_KEY", "BRIDGE_CURVE_CLIENTS"):
+        assert sales["environment"][key] == services["bridge"]["environment"][key]

@@ -176,7 +176,8 @@ async def test_tokens_are_verified_and_roles_come_from_profiles(
     async with rest_desk(tmp_path, jwks_url) as desk:
         for algorithm in ("HS256", "ES256"):
             me = (await desk.client("agent1", algorithm).get("/me")).json()
-            assert me == {"userId": desk.users["agent1"], "role": "agent", "name": "agent1"}
+            assert me == {"userId": desk.users["agent1"], "role": "agent", "name": "agent1",
+                          "sessions": ["default"], "allSessions": False}  # fmt: skip
         refused = [
             user_token(desk.users["agent1"], ttl=-10),  # expired
             user_token(desk.users["agent1"], aud="somebody-else"),
@@ -285,6 +286,67 @@ async def test_notes_tags_and_quick_replies_follow_the_roles(tmp_path: Path, jwk
         assert reply.status_code == 201
         replies = (await agent1.get("/quick-replies")).json()["quickReplies"]
         assert any(r["shortcut"] == f"/{name}" for r in replies)
+
+
+@pytest.mark.anyio
+async def test_an_admin_sets_the_sessions_an_agent_works_on(tmp_path: Path, jwks_url: str) -> None:
+    """Membership: a profile lists its sessions; an agent outside the default session sees
+    none of its chats, whatever their assignment; staff need no membership."""
+    async with rest_desk(tmp_path, jwks_url) as desk:
+        agent1, user_id = desk.client("agent1"), desk.users["agent1"]
+        body = {"role": "agent", "displayName": "agent1", "sessions": ["sales", "sales", "x-2"]}
+        saved = (await desk.admin.put(f"/admin/profiles/{user_id}", json=body)).json()
+        assert saved == {"id": user_id, "displayName": "agent1", "role": "agent",
+                         "sessions": ["sales", "x-2"]}  # fmt: skip
+        me = (await agent1.get("/me")).json()
+        assert (me["sessions"], me["allSessions"]) == (["sales", "x-2"], False)
+        # Not in the default session: its routes refuse, not even the unassigned chats.
+        refused = await agent1.get("/chats")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+        for path in (f"/chats/{desk.a}", f"/chats/{desk.free[0]}/notes"):
+            response = await agent1.get(path)
+            assert (response.status_code, response.json()["error"]["code"]) == (403, "forbidden")
+        # nor may staff give them a chat of a session they are not in
+        response = await desk.admin.put(f"/chats/{desk.free[0]}/assignment",
+                                        json={"agentId": user_id})  # fmt: skip
+        assert response.status_code == 404, response.text
+        agents = (await desk.client("supervisor").get("/agents")).json()["agents"]
+        assert user_id not in [a["id"] for a in agents]  # not in this session's picker
+
+        # a save without `sessions` keeps them; staff use every session whatever they list
+        body = {"role": "agent", "displayName": "Agent One"}
+        saved = (await desk.admin.put(f"/admin/profiles/{user_id}", json=body)).json()
+        assert saved["sessions"] == ["sales", "x-2"]
+        supervisor = desk.users["supervisor"]
+        body = {"role": "supervisor", "sessions": []}
+        (await desk.admin.put(f"/admin/profiles/{supervisor}", json=body)).raise_for_status()
+        me = (await desk.client("supervisor").get("/me")).json()
+        assert (me["sessions"], me["allSessions"]) == ([], True)
+        assert len(await desk.chat_ids("supervisor")) == len(CHATS)
+
+        # back in the default session: its chats are there again, live
+        body = {"role": "agent", "sessions": ["default"]}
+        (await desk.admin.put(f"/admin/profiles/{user_id}", json=body)).raise_for_status()
+        assert set(await desk.chat_ids("agent1")) == {desk.a, *desk.free}
+        me = (await desk.admin.get("/me")).json()
+        assert (me["userId"], me["allSessions"]) == (None, True)  # the API token
+
+
+@pytest.mark.anyio
+async def test_bad_session_lists_are_refused(tmp_path: Path, jwks_url: str) -> None:
+    async with rest_desk(tmp_path, jwks_url) as desk:
+        user_id = desk.users["agent2"]
+        for sessions in (["Sales"], ["-x"], ["a" * 41], [""], ["ok", "no way"], "default",
+                         [1], None, [f"s{n}" for n in range(101)]):  # fmt: skip
+            body = {"role": "agent", "sessions": sessions}
+            response = await desk.admin.put(f"/admin/profiles/{user_id}", json=body)
+            assert response.status_code == 400, sessions
+            assert response.json()["error"]["code"] == "bad_sessions", sessions
+        body = {"role": "agent", "sessions": [f"s{n}" for n in range(100)]}
+        saved = await desk.admin.put(f"/admin/profiles/{user_id}", json=body)
+        assert saved.status_code == 200 and len(saved.json()["sessions"]) == 100
+        me = (await desk.client("agent2").get("/me")).json()
+        assert "default" not in me["sessions"] and len(me["sessions"]) == 100
 
 
 # ---- end to end: what needs the real process (WebSockets, streams, the data directory) ----

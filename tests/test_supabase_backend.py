@@ -12,8 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from orchestrator.store import WriteBatch
+from orchestrator.store.supabase import SupabaseStore
+from orchestrator.wire import Position
 from tests.harness import Process, free_port, make_capture, stack, wait_for
 from tests.postgrest.conftest import SECRET, token
+from tests.postgrest.server import run_standin
 from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
 
 
@@ -71,7 +75,9 @@ def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
                  lambda: orchestrator.bridge_report()["appliedEvents"] > applied + 200)  # fmt: skip
         assert orchestrator.http.get("/chats").status_code == 200
         metrics = orchestrator.http.get("/metrics").text
-        assert "wa_store_up 0.0" in metrics and "wa_store_pending_rows" in metrics
+        assert (
+            'wa_store_up{session="default"} 0.0' in metrics and "wa_store_pending_rows" in metrics
+        )
 
         standin = s.add(start_standin(tmp_path, supabase_dsn, port))
         s.applied()
@@ -88,3 +94,111 @@ def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
         orchestrator = s.start_orchestrator()
         chats = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
         assert {c["id"] for c in chats} == {chat for chat, _ in capture_keys(capture)}
+
+
+CHAT = "5511912345678@s.whatsapp.net"
+
+
+def session_batch(text: str, position: Position) -> WriteBatch:
+    """One chat (the same jid in every session), two messages, a contact, a label, an alias."""
+    chat = {"id": CHAT, "name": f"chat {text}", "unread_count": 1, "last_activity": 20}
+    messages = {
+        (CHAT, mid): {"chat_id": CHAT, "id": mid, "from_me": False, "ts": ts, "type": "text",
+                      "body": f"{text} {mid}", "ack": 1, "arrival": ts}
+        for mid, ts in (("m1", 10), ("m2", 20))
+    }  # fmt: skip
+    return WriteBatch(
+        chats={CHAT: chat},
+        messages=messages,
+        contacts={CHAT: {"id": CHAT, "name": f"contact {text}"}},
+        aliases={"77@lid": CHAT},
+        labels={"1": {"id": "1", "name": f"label {text}"}},
+        position=position,
+    )
+
+
+@pytest.mark.anyio
+async def test_two_sessions_share_the_backend_and_never_see_each_other(supabase_dsn: str) -> None:
+    with run_standin(supabase_dsn, SECRET) as url:
+        a = SupabaseStore(url, token("service_role"), session="a")
+        b = SupabaseStore(url, token("service_role"), session="b")
+        try:
+            await a.open()
+            await b.open()
+            await a.write(session_batch("of a", Position("ea", 5)))
+            await b.write(session_batch("of b", Position("eb", 9)))
+            for store, text, position in ((a, "of a", Position("ea", 5)),
+                                          (b, "of b", Position("eb", 9))):  # fmt: skip
+                snapshot = await store.load(window=10)
+                assert [c["name"] for c in snapshot.chats] == [f"chat {text}"]
+                assert [m["body"] for m in snapshot.messages] == [f"{text} m2", f"{text} m1"]
+                assert [c["name"] for c in snapshot.contacts] == [f"contact {text}"]
+                assert [label["name"] for label in snapshot.labels] == [f"label {text}"]
+                assert snapshot.aliases == {"77@lid": CHAT}
+                assert snapshot.position == position
+                assert all("session" not in row for row in snapshot.chats + snapshot.messages)
+                older = await store.messages_before(CHAT, "m2", 10)
+                assert older is not None and [m["body"] for m in older] == [f"{text} m1"]
+
+            # A chat deleted in one session stays, with its messages, in the other.
+            await a.write(WriteBatch(deleted_chats={CHAT}))
+            assert (await a.load(window=10)).chats == []
+            assert await a.messages_before(CHAT, "m2", 10) is None
+            assert [m["id"] for m in (await b.load(window=10)).messages] == ["m2", "m1"]
+
+            # Helpdesk rows are keyed by session and chat: the same jid is two conversations.
+            with psycopg.connect(supabase_dsn, autocommit=True) as db:
+                agent = "00000000-0000-4000-8000-0000000000a1"
+                db.execute("insert into auth.users (id, email) values (%s, 'a@t')", (agent,))
+            await a.set_assignment("b", CHAT, agent, None)
+            note = await a.add_note("b", CHAT, agent, "in b")
+            await a.log_activity("b", agent, "note_added", CHAT, {"noteId": note["id"]})
+            metadata = await a.load_metadata()
+            assert set(metadata.assignments) == {("b", CHAT)}
+            assert [n["body"] for n in await a.list_notes("b", CHAT)] == ["in b"]
+            assert await a.list_notes("a", CHAT) == []
+            assert await a.activity("a", CHAT, 10) == []
+            assert metadata.profiles[agent]["sessions"] == ["default"]
+
+            await a.purge_session("b")
+            purged = await b.load(window=10)
+            assert purged.chats == purged.messages == purged.contacts == purged.labels == []
+            assert (purged.aliases, purged.position) == ({}, None)
+            kept = await a.load(window=10)  # a's chat was deleted above, the rest stays
+            assert (len(kept.contacts), kept.position) == (1, Position("ea", 5))
+            assert (await a.load_metadata()).assignments == {}
+            assert await a.activity("b", None, 10) == []
+        finally:
+            await a.close()
+            await b.close()
+
+
+@pytest.mark.anyio
+async def test_the_session_registry_and_membership(supabase_dsn: str) -> None:
+    with run_standin(supabase_dsn, SECRET) as url:
+        store = SupabaseStore(url, token("service_role"))
+        try:
+            await store.open()
+            assert await store.list_sessions() == []
+            saved = await store.save_session(
+                {"id": "sales", "name": "Sales", "proxy": "socks5://u:p@proxy:1080"}
+            )
+            assert (saved["id"], saved["name"], saved["bridge_pub"]) == ("sales", "Sales", None)
+            renamed = {"id": "sales", "name": "Sales 2", "bridge_pub": "tcp://127.0.0.1:1",
+                       "bridge_router": "tcp://127.0.0.1:2", "proxy": None}  # fmt: skip
+            await store.save_session(renamed)
+            [row] = await store.list_sessions()
+            assert {k: row[k] for k in renamed} == renamed and row["created_at"]
+            assert await store.delete_session("sales") is True
+            assert await store.delete_session("sales") is False
+            assert await store.list_sessions() == []
+
+            user = "00000000-0000-4000-8000-0000000000b1"
+            with psycopg.connect(supabase_dsn, autocommit=True) as db:
+                db.execute("insert into auth.users (id, email) values (%s, 'b@t')", (user,))
+            row = await store.save_profile(user, "Bea", "agent", ["default", "sales"])
+            assert row["sessions"] == ["default", "sales"]
+            row = await store.save_profile(user, "Bea B", "agent", None)  # keeps the membership
+            assert (row["display_name"], row["sessions"]) == ("Bea B", ["default", "sales"])
+        finally:
+            await store.close()

@@ -292,6 +292,10 @@ export interface Me {
   userId: string | null
   role: 'admin' | 'supervisor' | 'agent'
   name: string | null
+  /** the sessions their profile lists */
+  sessions: string[]
+  /** staff: every session, listed or not */
+  allSessions: boolean
 }
 
 export interface Media {
@@ -470,11 +474,15 @@ export interface Profile {
   id: string
   displayName: string | null
   role: 'admin' | 'supervisor' | 'agent'
+  /** the sessions (WhatsApp numbers) they work on */
+  sessions: string[]
 }
 
 export interface ProfileBody {
   role: 'admin' | 'supervisor' | 'agent'
   displayName?: string
+  /** the sessions an agent works on (absent: unchanged; a new profile gets ["default"]); ids of sessions not created yet are kept */
+  sessions?: string[]
 }
 
 export interface Qr {
@@ -563,6 +571,53 @@ export interface SendBody {
   delete?: DeleteBody
 }
 
+export interface Session {
+  id: string
+  name: string
+  connected: boolean
+  /** the connection's state, as in /status */
+  state: string
+  /** the linked account (id, name) */
+  me: Record<string, unknown> | null
+  bridge: SessionBridge
+  /** scheme://host:port; never credentials */
+  proxy: string | null
+  /** unread messages in the chats the caller may see */
+  unread: number
+}
+
+export interface SessionBody {
+  /** a slug: lowercase letters, digits, '-' and '_', at most 40 */
+  id: string
+  name?: string
+  /** a bridge running elsewhere; without it, one is spawned */
+  bridge?: SessionBridgeBody
+  /** the outbound proxy of this number's connection */
+  proxy?: string
+}
+
+export interface SessionBridge {
+  /** its heartbeats arrive */
+  alive: boolean
+  /** the orchestrator runs it */
+  spawned: boolean
+  /** the spawned process, while it runs */
+  pid: number | null
+  /** restarts of a spawned bridge */
+  restarts: number | null
+}
+
+export interface SessionBridgeBody {
+  /** the bridge's PUB endpoint (tcp:// or ipc://) */
+  pub: string
+  /** the bridge's ROUTER endpoint */
+  router: string
+}
+
+export interface SessionList {
+  sessions: Session[]
+}
+
 export interface SpawnedBridge {
   pid: number | null
   restarts: number
@@ -635,4 +690,4 @@ export interface TagsChangedEnvelope {
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_role' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -66,14 +66,18 @@ class Snapshot:
     labels: list[Row] = field(default_factory=list)
 
 
+ChatKey = tuple[str, str]  # (session id, chat id): one customer on two numbers is two chats
+DEFAULT_SESSION = "default"
+
+
 @dataclass(frozen=True)
 class Metadata:
     """The helpdesk metadata the orchestrator keeps in RAM (every chat listing needs it)."""
 
-    assignments: dict[str, Row]  # chat id -> {"agent_id", "assigned_by", "assigned_at"}
+    assignments: dict[ChatKey, Row]  # -> {"agent_id", "assigned_by", "assigned_at"}
     tags: dict[int, Row]  # tag id -> {"id", "name", "color"}
-    chat_tags: dict[str, set[int]]
-    profiles: dict[str, Row]  # user id -> {"id", "display_name", "role"}
+    chat_tags: dict[ChatKey, set[int]]
+    profiles: dict[str, Row]  # user id -> {"id", "display_name", "role", "sessions": [ids]}
 
 
 class Store(Protocol):
@@ -93,11 +97,13 @@ class Store(Protocol):
         ...
 
     # ---- helpdesk metadata (user actions: awaited, not written behind) --------------------
+    # They live on the default session's store and name the session: the metadata of every
+    # session is kept together, keyed by (session, chat).
 
     async def load_metadata(self) -> Metadata: ...
 
     async def set_assignment(
-        self, chat_id: str, agent_id: str | None, by: str | None
+        self, session: str, chat_id: str, agent_id: str | None, by: str | None
     ) -> Row | None:
         """Assign (or, with None, unassign) a chat; the new assignment row or None."""
         ...
@@ -106,11 +112,13 @@ class Store(Protocol):
         """Raises ConflictError `tag_exists` when the name exists in any case."""
         ...
 
-    async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None: ...
+    async def set_chat_tag(self, session: str, chat_id: str, tag_id: int, on: bool) -> None: ...
 
-    async def add_note(self, chat_id: str, author_id: str | None, body: str) -> Row: ...
+    async def add_note(
+        self, session: str, chat_id: str, author_id: str | None, body: str
+    ) -> Row: ...
 
-    async def list_notes(self, chat_id: str) -> list[Row]: ...
+    async def list_notes(self, session: str, chat_id: str) -> list[Row]: ...
 
     async def quick_replies(self) -> list[Row]: ...
 
@@ -121,12 +129,44 @@ class Store(Protocol):
 
     async def delete_quick_reply(self, reply_id: int) -> bool: ...
 
-    async def save_profile(self, user_id: str, display_name: str | None, role: str) -> Row: ...
+    async def save_profile(
+        self, user_id: str, display_name: str | None, role: str, sessions: list[str] | None
+    ) -> Row:
+        """Upsert; `sessions` None keeps the stored membership (a new profile: ["default"]).
+        The row's "sessions" is a list of session ids."""
+        ...
 
     async def log_activity(
-        self, actor_id: str | None, action: str, chat_id: str | None, details: Row
-    ) -> None: ...
+        self,
+        session: str | None,
+        actor_id: str | None,
+        action: str,
+        chat_id: str | None,
+        details: Row,
+    ) -> None:
+        """`session` None: an action on no session's chats (tags, quick replies, profiles)."""
+        ...
 
-    async def activity(self, chat_id: str | None, limit: int) -> list[Row]: ...
+    async def activity(self, session: str | None, chat_id: str | None, limit: int) -> list[Row]:
+        """Newest first. A session's: its own rows and those of no session; None: all."""
+        ...
+
+    # ---- the session registry (on the default session's store) ---------------------------
+
+    async def list_sessions(self) -> list[Row]:
+        """Every registered session, oldest first: {"id", "name", "bridge_pub",
+        "bridge_router", "proxy", "created_at"}."""
+        ...
+
+    async def save_session(self, row: Row) -> None:
+        """Upsert by id. `proxy` may hold credentials: stored, never logged."""
+        ...
+
+    async def delete_session(self, session_id: str) -> bool: ...
+
+    async def purge_session(self, session_id: str) -> None:
+        """Delete the session's helpdesk rows (assignments, chat tags, notes, activity); a
+        backend that keeps every session's WhatsApp data together deletes that too."""
+        ...
 
     async def close(self) -> None: ...

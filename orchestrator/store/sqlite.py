@@ -16,6 +16,7 @@ import orjson
 
 from orchestrator.errors import StoreError
 from orchestrator.store import (
+    ChatKey,
     Metadata,
     Row,
     Snapshot,
@@ -147,6 +148,44 @@ UPGRADES = [
     """
     ALTER TABLE wa_messages ADD COLUMN call TEXT;
     """,
+    # Several WhatsApp numbers ("sessions"): the helpdesk metadata is keyed by session and
+    # chat (what was there is the default session's); a profile lists the sessions its agent
+    # works in (JSON); the registry of sessions. SQLite cannot change a primary key: the
+    # assignment and chat-tag tables are rebuilt. An activity row of no session (a tag, a
+    # quick reply, a profile) has a NULL session.
+    """
+    CREATE TABLE chat_assignments_new (
+        session TEXT NOT NULL DEFAULT 'default', chat_id TEXT NOT NULL, agent_id TEXT NOT NULL,
+        assigned_by TEXT,
+        assigned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, chat_id)
+    );
+    INSERT INTO chat_assignments_new (chat_id, agent_id, assigned_by, assigned_at)
+        SELECT chat_id, agent_id, assigned_by, assigned_at FROM chat_assignments;
+    DROP TABLE chat_assignments;
+    ALTER TABLE chat_assignments_new RENAME TO chat_assignments;
+    CREATE INDEX chat_assignments_agent ON chat_assignments (agent_id);
+    CREATE TABLE chat_tags_new (
+        session TEXT NOT NULL DEFAULT 'default', chat_id TEXT NOT NULL,
+        tag_id INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        PRIMARY KEY (session, chat_id, tag_id)
+    );
+    INSERT INTO chat_tags_new (chat_id, tag_id) SELECT chat_id, tag_id FROM chat_tags;
+    DROP TABLE chat_tags;
+    ALTER TABLE chat_tags_new RENAME TO chat_tags;
+    ALTER TABLE chat_notes ADD COLUMN session TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX chat_notes_chat;
+    CREATE INDEX chat_notes_chat ON chat_notes (session, chat_id, created_at);
+    ALTER TABLE activity_logs ADD COLUMN session TEXT DEFAULT 'default';
+    UPDATE activity_logs SET session = NULL WHERE chat_id IS NULL;
+    DROP INDEX activity_logs_chat;
+    CREATE INDEX activity_logs_chat ON activity_logs (session, chat_id, created_at);
+    ALTER TABLE profiles ADD COLUMN sessions TEXT NOT NULL DEFAULT '["default"]';
+    CREATE TABLE wa_sessions (
+        id TEXT PRIMARY KEY, name TEXT, bridge_pub TEXT, bridge_router TEXT, proxy TEXT,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -174,6 +213,17 @@ UPSERT_CHAT = upsert_sql("wa_chats", CHAT_COLUMNS, ("id",))
 UPSERT_MESSAGE = upsert_sql("wa_messages", MESSAGE_COLUMNS, ("chat_id", "id"))
 UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
 UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
+
+
+SESSION_COLUMNS = ("id", "name", "bridge_pub", "bridge_router", "proxy", "created_at")
+UPSERT_SESSION = (
+    "INSERT INTO wa_sessions (id, name, bridge_pub, bridge_router, proxy, created_at) "
+    "VALUES (:id, :name, :bridge_pub, :bridge_router, :proxy, "
+    "coalesce(:created_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) "
+    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, bridge_pub = excluded.bridge_pub, "
+    "bridge_router = excluded.bridge_router, proxy = excluded.proxy"
+)
+PER_SESSION_TABLES = ("chat_assignments", "chat_tags", "chat_notes", "activity_logs")
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -207,29 +257,33 @@ class SqliteStore:
 
     async def load_metadata(self) -> Metadata:
         def load(db: sqlite3.Connection) -> Metadata:
-            assignments = {r["chat_id"]: r for r in _rows(db, "SELECT * FROM chat_assignments")}
+            assignments = {
+                (r["session"], r["chat_id"]): r for r in _rows(db, "SELECT * FROM chat_assignments")
+            }
             tags = {r["id"]: r for r in _rows(db, "SELECT * FROM tags")}
-            chat_tags: dict[str, set[int]] = {}
-            for r in _rows(db, "SELECT chat_id, tag_id FROM chat_tags"):
-                chat_tags.setdefault(r["chat_id"], set()).add(r["tag_id"])
-            profiles = {r["id"]: r for r in _rows(db, "SELECT * FROM profiles")}
+            chat_tags: dict[ChatKey, set[int]] = {}
+            for r in _rows(db, "SELECT session, chat_id, tag_id FROM chat_tags"):
+                chat_tags.setdefault((r["session"], r["chat_id"]), set()).add(r["tag_id"])
+            profiles = {r["id"]: _profile(r) for r in _rows(db, "SELECT * FROM profiles")}
             return Metadata(assignments, tags, chat_tags, profiles)
 
         return await self._run(load)
 
     async def set_assignment(
-        self, chat_id: str, agent_id: str | None, by: str | None
+        self, session: str, chat_id: str, agent_id: str | None, by: str | None
     ) -> Row | None:
         def write(db: sqlite3.Connection) -> Row | None:
+            key = (session, chat_id)
             if agent_id is None:
-                db.execute("DELETE FROM chat_assignments WHERE chat_id = ?", (chat_id,))
+                db.execute("DELETE FROM chat_assignments WHERE session = ? AND chat_id = ?", key)
                 return None
             db.execute(
-                "INSERT OR REPLACE INTO chat_assignments (chat_id, agent_id, assigned_by) "
-                "VALUES (?, ?, ?)",
-                (chat_id, agent_id, by),
+                "INSERT OR REPLACE INTO chat_assignments (session, chat_id, agent_id, assigned_by) "
+                "VALUES (?, ?, ?, ?)",
+                (*key, agent_id, by),
             )
-            return _rows(db, "SELECT * FROM chat_assignments WHERE chat_id = ?", chat_id)[0]
+            sql = "SELECT * FROM chat_assignments WHERE session = ? AND chat_id = ?"
+            return _rows(db, sql, *key)[0]
 
         return await self._run(write)
 
@@ -246,28 +300,27 @@ class SqliteStore:
 
         return await self._run(write)
 
-    async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None:
+    async def set_chat_tag(self, session: str, chat_id: str, tag_id: int, on: bool) -> None:
         sql = (
-            "INSERT OR IGNORE INTO chat_tags (chat_id, tag_id) VALUES (?, ?)"
+            "INSERT OR IGNORE INTO chat_tags (session, chat_id, tag_id) VALUES (?, ?, ?)"
             if on
-            else "DELETE FROM chat_tags WHERE chat_id = ? AND tag_id = ?"
+            else "DELETE FROM chat_tags WHERE session = ? AND chat_id = ? AND tag_id = ?"
         )
-        await self._run(lambda db: db.execute(sql, (chat_id, tag_id)))
+        await self._run(lambda db: db.execute(sql, (session, chat_id, tag_id)))
 
-    async def add_note(self, chat_id: str, author_id: str | None, body: str) -> Row:
+    async def add_note(self, session: str, chat_id: str, author_id: str | None, body: str) -> Row:
         def write(db: sqlite3.Connection) -> Row:
             cursor = db.execute(
-                "INSERT INTO chat_notes (chat_id, author_id, body) VALUES (?, ?, ?)",
-                (chat_id, author_id, body),
+                "INSERT INTO chat_notes (session, chat_id, author_id, body) VALUES (?, ?, ?, ?)",
+                (session, chat_id, author_id, body),
             )
             return _rows(db, "SELECT * FROM chat_notes WHERE id = ?", cursor.lastrowid)[0]
 
         return await self._run(write)
 
-    async def list_notes(self, chat_id: str) -> list[Row]:
-        return await self._run(
-            lambda db: _rows(db, "SELECT * FROM chat_notes WHERE chat_id = ? ORDER BY id", chat_id)
-        )
+    async def list_notes(self, session: str, chat_id: str) -> list[Row]:
+        sql = "SELECT * FROM chat_notes WHERE session = ? AND chat_id = ? ORDER BY id"
+        return await self._run(lambda db: _rows(db, sql, session, chat_id))
 
     async def quick_replies(self) -> list[Row]:
         return await self._run(
@@ -310,44 +363,89 @@ class SqliteStore:
 
         return await self._run(write)
 
-    async def save_profile(self, user_id: str, display_name: str | None, role: str) -> Row:
+    async def save_profile(
+        self, user_id: str, display_name: str | None, role: str, sessions: list[str] | None
+    ) -> Row:
         def write(db: sqlite3.Connection) -> Row:
-            db.execute(
-                "INSERT INTO profiles (id, display_name, role) VALUES (?, ?, ?) ON CONFLICT (id) "
-                "DO UPDATE SET display_name = excluded.display_name, role = excluded.role",
-                (user_id, display_name, role),
-            )
-            return _rows(db, "SELECT * FROM profiles WHERE id = ?", user_id)[0]
+            if sessions is None:
+                db.execute(
+                    "INSERT INTO profiles (id, display_name, role) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, "
+                    "role = excluded.role",
+                    (user_id, display_name, role),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO profiles (id, display_name, role, sessions) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, "
+                    "role = excluded.role, sessions = excluded.sessions",
+                    (user_id, display_name, role, orjson.dumps(sessions).decode()),
+                )
+            return _profile(_rows(db, "SELECT * FROM profiles WHERE id = ?", user_id)[0])
 
         return await self._run(write)
 
     async def log_activity(
-        self, actor_id: str | None, action: str, chat_id: str | None, details: Row
+        self,
+        session: str | None,
+        actor_id: str | None,
+        action: str,
+        chat_id: str | None,
+        details: Row,
     ) -> None:
         await self._run(
             lambda db: db.execute(
-                "INSERT INTO activity_logs (actor_id, action, chat_id, details) "
-                "VALUES (?, ?, ?, ?)",
-                (actor_id, action, chat_id, orjson.dumps(details).decode()),
+                "INSERT INTO activity_logs (session, actor_id, action, chat_id, details) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session, actor_id, action, chat_id, orjson.dumps(details).decode()),
             )
         )
 
-    async def activity(self, chat_id: str | None, limit: int) -> list[Row]:
+    async def activity(self, session: str | None, chat_id: str | None, limit: int) -> list[Row]:
+        # A session's log holds the actions of no session too (tags, quick replies, profiles):
+        # they concern every session, and only a chat filter leaves them out.
+        conditions, params = [], []
+        if session is not None:
+            conditions.append("(session = ? OR session IS NULL)")
+            params.append(session)
+        if chat_id is not None:
+            conditions.append("chat_id = ?")
+            params.append(chat_id)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT * FROM activity_logs {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+
         def read(db: sqlite3.Connection) -> list[Row]:
-            if chat_id is None:
-                rows = _rows(db, "SELECT * FROM activity_logs ORDER BY id DESC LIMIT ?", limit)
-            else:
-                rows = _rows(
-                    db,
-                    "SELECT * FROM activity_logs WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
-                    chat_id,
-                    limit,
-                )
+            rows = _rows(db, sql, *params, limit)
             for row in rows:
                 row["details"] = orjson.loads(row["details"])
             return rows
 
         return await self._run(read)
+
+    # ---- the session registry -------------------------------------------------------------
+
+    async def list_sessions(self) -> list[Row]:
+        sql = "SELECT * FROM wa_sessions ORDER BY created_at, id"
+        return await self._run(lambda db: _rows(db, sql))
+
+    async def save_session(self, row: Row) -> None:
+        # created_at stays the first save's; absent, the database's now.
+        stored = {c: row.get(c) for c in SESSION_COLUMNS}
+        await self._run(lambda db: db.execute(UPSERT_SESSION, stored))
+
+    async def delete_session(self, session_id: str) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM wa_sessions WHERE id = ?", (session_id,)).rowcount > 0
+
+        return await self._run(write)
+
+    async def purge_session(self, session_id: str) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                for table in PER_SESSION_TABLES:
+                    db.execute(f"DELETE FROM {table} WHERE session = ?", (session_id,))  # noqa: S608
+
+        await self._run(write)
 
     async def close(self) -> None:
         async with self._lock:
@@ -485,6 +583,10 @@ def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _profile(row: Row) -> Row:
+    return row | {"sessions": orjson.loads(row["sessions"])}
 
 
 def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:

@@ -2,6 +2,11 @@
 with the service role key (it bypasses row-level security; the frontend's users do not).
 Tables: supabase/migrations. Writes are upserts keyed by primary key, so a batch written twice
 (after a crash between rows and position) changes nothing the second time.
+
+One instance per WhatsApp session: every wa_* row it writes carries its `session` and every
+read is filtered by it, so sessions share the tables and never see each other's rows. The
+helpdesk metadata (keyed by session and chat) and the session registry are served by the
+default session's instance, and those methods name the session themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +39,20 @@ PARALLEL_READS = 16
 UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integrity rules
 
 
+# The tables holding a session's rows, in deletion order (wa_messages before wa_chats).
+PURGED = (
+    "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "wa_messages", "wa_chats",
+    "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state",
+)  # fmt: skip
+
+
+def _unscoped(rows: list[Row]) -> list[Row]:
+    """History rows as every backend returns them: the session is the store's, not the row's."""
+    for row in rows:
+        row.pop("session", None)
+    return rows
+
+
 class _Duplicate(ConflictError):
     """A unique key was taken: the caller, who knows which, says so (see create_tag)."""
 
@@ -42,9 +61,10 @@ class _Duplicate(ConflictError):
 
 
 class SupabaseStore:
-    def __init__(self, url: str, service_role_key: str) -> None:
+    def __init__(self, url: str, service_role_key: str, session: str = "default") -> None:
         self.url = url
         self._key = service_role_key
+        self.session = session
         self._client: AsyncClient | None = None
 
     async def open(self) -> None:
@@ -88,13 +108,28 @@ class SupabaseStore:
             if len(page) < PAGE:
                 return rows
 
+    def _history(self, table: str) -> Any:
+        """A select of this session's rows of a wa_* table."""
+        return self._db().table(table).select("*").eq("session", self.session)
+
+    async def _session_rows(self, table: str, order: str) -> list[Row]:
+        """All of this session's rows of a wa_* table, without the session column: the rows
+        are the same as every backend's (a SQLite file holds one session)."""
+        rows: list[Row] = []
+        while True:
+            query = self._history(table).order(order)
+            page = await self._rows(query.range(len(rows), len(rows) + PAGE - 1))
+            rows += page
+            if len(page) < PAGE:
+                return _unscoped(rows)
+
     # ---- history ------------------------------------------------------------------------
 
     async def load(self, window: int) -> Snapshot:
         await self.open()
-        chats = await self._all("wa_chats", "id")
-        contacts = await self._all("wa_contacts", "id")
-        aliases = {r["lid"]: r["pn"] for r in await self._all("wa_jid_aliases", "lid")}
+        chats = await self._session_rows("wa_chats", "id")
+        contacts = await self._session_rows("wa_contacts", "id")
+        aliases = {r["lid"]: r["pn"] for r in await self._session_rows("wa_jid_aliases", "lid")}
         # No window functions through PostgREST: the newest `window` of each chat, in parallel.
         limit = asyncio.Semaphore(PARALLEL_READS)
 
@@ -104,56 +139,60 @@ class SupabaseStore:
 
         pages = await asyncio.gather(*(recent(c["id"]) for c in chats))
         state = await self._rows(
-            self._db().table("wa_sync_state").select("epoch,seq").eq("id", "bridge")
-        )
+            self._db().table("wa_sync_state").select("epoch,seq")
+            .eq("session", self.session).eq("id", "bridge")
+        )  # fmt: skip
         position = Position(state[0]["epoch"], state[0]["seq"]) if state else None
         waiting = await self._waiting()
         messages = [m for page in pages for m in page]
-        labels = await self._all("wa_labels", "id")
+        labels = await self._session_rows("wa_labels", "id")
         return Snapshot(chats, messages, contacts, aliases, position, waiting, labels)
 
     async def _waiting(self) -> list[Row]:
         """Every undecryptable ("waiting") message, a page at a time."""
         rows: list[Row] = []
         while True:
-            query = self._db().table("wa_messages").select("*").eq("type", "waiting")
+            query = self._history("wa_messages").eq("type", "waiting")
             query = query.order("chat_id").order("id")
             page = await self._rows(query.range(len(rows), len(rows) + PAGE - 1))
             rows += page
             if len(page) < PAGE:
-                return rows
+                return _unscoped(rows)
 
     async def _newest(self, chat_id: str, limit: int) -> list[Row]:
-        query = self._db().table("wa_messages").select("*").eq("chat_id", chat_id)
+        query = self._history("wa_messages").eq("chat_id", chat_id)
         newest_first = query.order("ts", desc=True).order("arrival", desc=True)
-        return await self._rows(newest_first.order("id", desc=True).limit(limit))
+        return _unscoped(await self._rows(newest_first.order("id", desc=True).limit(limit)))
 
     async def write(self, batch: WriteBatch) -> None:
         await self.open()
         db = self._db()
+        session = self.session
         await self._upsert("wa_chats", batch.chats.values(), "id")
         for old, new in batch.renamed_chats.items():
-            await self._rows(db.table("wa_messages").update({"chat_id": new}).eq("chat_id", old))
-            await self._rows(db.table("wa_chats").delete().eq("id", old))
+            moved = db.table("wa_messages").update({"chat_id": new})
+            await self._rows(moved.eq("session", session).eq("chat_id", old))
+            await self._rows(db.table("wa_chats").delete().eq("session", session).eq("id", old))
         await self._upsert("wa_messages", batch.messages.values(), "chat_id,id")
         await self._upsert("wa_contacts", batch.contacts.values(), "id")
         aliases = ({"lid": lid, "pn": pn} for lid, pn in batch.aliases.items())
         await self._upsert("wa_jid_aliases", aliases, "lid")
         await self._upsert("wa_labels", batch.labels.values(), "id")
         for chat_id in batch.deleted_chats:  # its messages go by ON DELETE CASCADE
-            await self._rows(db.table("wa_chats").delete().eq("id", chat_id))
+            await self._rows(db.table("wa_chats").delete().eq("session", session).eq("id", chat_id))
         if batch.position is not None:
             position = {"id": "bridge", "epoch": batch.position.epoch, "seq": batch.position.seq}
             await self._upsert("wa_sync_state", [position], "id")
 
     async def _upsert(self, table: str, rows: Iterable[Row], key: str) -> None:
-        pending = list(rows)
+        """Upsert this session's rows of a wa_* table; `key` is the key within the session."""
+        pending = [{**row, "session": self.session} for row in rows]
         for start in range(0, len(pending), CHUNK):
             chunk = pending[start : start + CHUNK]
             query = (
                 self._db()
                 .table(table)
-                .upsert(chunk, on_conflict=key, returning=ReturnMethod.minimal)
+                .upsert(chunk, on_conflict=f"session,{key}", returning=ReturnMethod.minimal)
             )
             await self._call(query.execute())
 
@@ -165,46 +204,49 @@ class SupabaseStore:
             return await self._newest(chat_id, limit)
         table = self._db().table("wa_messages")
         cursor = await self._rows(
-            table.select("ts,arrival,id").eq("chat_id", chat_id).eq("id", before_id)
-        )
+            table.select("ts,arrival,id")
+            .eq("session", self.session).eq("chat_id", chat_id).eq("id", before_id)
+        )  # fmt: skip
         if not cursor:
             return None
         ts, arrival = cursor[0]["ts"], cursor[0]["arrival"]
         # (ts, arrival, id) < (T, A, I) without row comparison: the same second (a few rows,
         # compared here), then older seconds.
         same_second = await self._rows(
-            self._db().table("wa_messages").select("*").eq("chat_id", chat_id).eq("ts", ts)
+            self._history("wa_messages").eq("chat_id", chat_id).eq("ts", ts)
             .order("arrival", desc=True).order("id", desc=True)
         )  # fmt: skip
         same = [r for r in same_second if (r["arrival"], r["id"]) < (arrival, before_id)]
         older = await self._rows(
-            self._db().table("wa_messages").select("*").eq("chat_id", chat_id).lt("ts", ts)
+            self._history("wa_messages").eq("chat_id", chat_id).lt("ts", ts)
             .order("ts", desc=True).order("arrival", desc=True).order("id", desc=True)
             .limit(limit)
         )  # fmt: skip
-        return (same + older)[:limit]
+        return _unscoped((same + older)[:limit])
 
     # ---- helpdesk metadata --------------------------------------------------------------
 
     async def load_metadata(self) -> Metadata:
         await self.open()
-        assignments = {r["chat_id"]: r for r in await self._all("chat_assignments", "chat_id")}
+        assignments = {
+            (r["session"], r["chat_id"]): r for r in await self._all("chat_assignments", "chat_id")
+        }
         tags = {r["id"]: r for r in await self._all("tags", "id")}
-        chat_tags: dict[str, set[int]] = {}
+        chat_tags: dict[tuple[str, str], set[int]] = {}
         for row in await self._all("chat_tags", "chat_id"):
-            chat_tags.setdefault(row["chat_id"], set()).add(row["tag_id"])
+            chat_tags.setdefault((row["session"], row["chat_id"]), set()).add(row["tag_id"])
         profiles = {str(r["id"]): r for r in await self._all("profiles", "id")}
         return Metadata(assignments, tags, chat_tags, profiles)
 
     async def set_assignment(
-        self, chat_id: str, agent_id: str | None, by: str | None
+        self, session: str, chat_id: str, agent_id: str | None, by: str | None
     ) -> Row | None:
         table = self._db().table("chat_assignments")
         if agent_id is None:
-            await self._rows(table.delete().eq("chat_id", chat_id))
+            await self._rows(table.delete().eq("session", session).eq("chat_id", chat_id))
             return None
-        row = {"chat_id": chat_id, "agent_id": agent_id, "assigned_by": by}
-        return (await self._rows(table.upsert(row, on_conflict="chat_id")))[0]
+        row = {"session": session, "chat_id": chat_id, "agent_id": agent_id, "assigned_by": by}
+        return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
 
     async def create_tag(self, name: str, color: str | None) -> Row:
         try:
@@ -223,22 +265,24 @@ class SupabaseStore:
                 return str(row[column])
         return value
 
-    async def set_chat_tag(self, chat_id: str, tag_id: int, on: bool) -> None:
+    async def set_chat_tag(self, session: str, chat_id: str, tag_id: int, on: bool) -> None:
         table = self._db().table("chat_tags")
         if on:
-            row = {"chat_id": chat_id, "tag_id": tag_id}
-            query = table.upsert(row, on_conflict="chat_id,tag_id", ignore_duplicates=True)
+            row = {"session": session, "chat_id": chat_id, "tag_id": tag_id}
+            key = "session,chat_id,tag_id"
+            query = table.upsert(row, on_conflict=key, ignore_duplicates=True)
         else:
-            query = table.delete().eq("chat_id", chat_id).eq("tag_id", tag_id)
+            query = table.delete().eq("session", session).eq("chat_id", chat_id)
+            query = query.eq("tag_id", tag_id)
         await self._rows(query)
 
-    async def add_note(self, chat_id: str, author_id: str | None, body: str) -> Row:
-        row = {"chat_id": chat_id, "author_id": author_id, "body": body}
+    async def add_note(self, session: str, chat_id: str, author_id: str | None, body: str) -> Row:
+        row = {"session": session, "chat_id": chat_id, "author_id": author_id, "body": body}
         return (await self._rows(self._db().table("chat_notes").insert(row)))[0]
 
-    async def list_notes(self, chat_id: str) -> list[Row]:
-        query = self._db().table("chat_notes").select("*").eq("chat_id", chat_id)
-        return await self._rows(query.order("id"))
+    async def list_notes(self, session: str, chat_id: str) -> list[Row]:
+        query = self._db().table("chat_notes").select("*").eq("session", session)
+        return await self._rows(query.eq("chat_id", chat_id).order("id"))
 
     async def quick_replies(self) -> list[Row]:
         return await self._all("quick_replies", "shortcut")
@@ -260,20 +304,61 @@ class SupabaseStore:
         rows = await self._rows(self._db().table("quick_replies").delete().eq("id", reply_id))
         return bool(rows)
 
-    async def save_profile(self, user_id: str, display_name: str | None, role: str) -> Row:
-        row = {"id": user_id, "display_name": display_name, "role": role}
+    async def save_profile(
+        self, user_id: str, display_name: str | None, role: str, sessions: list[str] | None = None
+    ) -> Row:
+        row: Row = {"id": user_id, "display_name": display_name, "role": role}
+        if sessions is not None:  # else an existing profile keeps its membership; a new one
+            row["sessions"] = sessions  # gets the column default, ["default"]
         return (await self._rows(self._db().table("profiles").upsert(row, on_conflict="id")))[0]
 
     async def log_activity(
-        self, actor_id: str | None, action: str, chat_id: str | None, details: Row
+        self,
+        session: str | None,
+        actor_id: str | None,
+        action: str,
+        chat_id: str | None,
+        details: Row,
     ) -> None:
-        row = {"actor_id": actor_id, "action": action, "chat_id": chat_id, "details": details}
+        row = {
+            "session": session,
+            "actor_id": actor_id,
+            "action": action,
+            "chat_id": chat_id,
+            "details": details,
+        }
         await self._call(
             self._db().table("activity_logs").insert(row, returning=ReturnMethod.minimal).execute()
         )
 
-    async def activity(self, chat_id: str | None, limit: int) -> list[Row]:
+    async def activity(self, session: str | None, chat_id: str | None, limit: int) -> list[Row]:
+        """Newest first; `session` None: every session's and the global entries alike."""
         query = self._db().table("activity_logs").select("*")
+        if session is not None:
+            query = query.eq("session", session)
         if chat_id is not None:
             query = query.eq("chat_id", chat_id)
         return await self._rows(query.order("id", desc=True).limit(limit))
+
+    # ---- session registry ---------------------------------------------------------------
+
+    async def list_sessions(self) -> list[Row]:
+        await self.open()  # read at start, like load_metadata
+        return await self._all("whatsapp_sessions", "id")
+
+    async def save_session(self, row: Row) -> Row:
+        """Upsert by id. The row's proxy may carry credentials: stored, never logged (errors
+        from here name the table, not the row)."""
+        table = self._db().table("whatsapp_sessions")
+        return (await self._rows(table.upsert(row, on_conflict="id")))[0]
+
+    async def delete_session(self, session_id: str) -> bool:
+        table = self._db().table("whatsapp_sessions")
+        return bool(await self._rows(table.delete().eq("id", session_id)))
+
+    async def purge_session(self, session_id: str) -> None:
+        """Every row of the session, helpdesk and WhatsApp alike (its registry row aside:
+        delete_session). Children before parents, so the cascade has nothing left to do."""
+        for table in PURGED:
+            query = self._db().table(table).delete(returning=ReturnMethod.minimal)
+            await self._call(query.eq("session", session_id).execute())

@@ -22,7 +22,7 @@ from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
 TABLES = (
     "wa_messages, wa_chats, wa_contacts, wa_jid_aliases, wa_sync_state, chat_assignments, "
     "chat_tags, tags, chat_notes, quick_replies, settings, activity_logs, profiles, auth.users"
-    ", wa_labels"
+    ", wa_labels, whatsapp_sessions"
 )
 
 
@@ -52,14 +52,15 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await backend.close()
 
 
-MakeUser = Callable[[str], Awaitable[str]]
+MakeUser = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
 def make_user(store: Store, request: pytest.FixtureRequest) -> MakeUser:
-    """A helpdesk user with a profile of `role`; returns the user id (a uuid)."""
+    """A helpdesk user with a profile of `role` (and `sessions`, or the default membership);
+    returns the user id (a uuid)."""
 
-    async def make(role: str) -> str:
+    async def make(role: str, sessions: list[str] | None = None) -> str:
         user_id = str(uuid.uuid4())
         if isinstance(store, SupabaseStore):
             dsn, _ = request.getfixturevalue("supabase_rest")
@@ -67,7 +68,7 @@ def make_user(store: Store, request: pytest.FixtureRequest) -> MakeUser:
                 db.execute(
                     "insert into auth.users (id, email) values (%s, %s)", (user_id, f"{user_id}@t")
                 )
-        await store.save_profile(user_id, f"{role} {user_id[:4]}", role)
+        await store.save_profile(user_id, f"{role} {user_id[:4]}", role, sessions)
         return user_id
 
     return make

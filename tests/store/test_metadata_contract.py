@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
@@ -12,24 +13,25 @@ from tests.store.conftest import MakeUser
 
 pytestmark = pytest.mark.anyio
 CHAT = "5511912345678@s.whatsapp.net"
+S = "default"
 
 
 async def test_assignments_tags_and_profiles_load_back(store: Store, make_user: MakeUser) -> None:
     admin, agent = await make_user("admin"), await make_user("agent")
-    row = await store.set_assignment(CHAT, agent, admin)
+    row = await store.set_assignment(S, CHAT, agent, admin)
     assert row is not None and (row["agent_id"], row["assigned_by"]) == (agent, admin)
     tag = await store.create_tag("vip", "#f00")
-    await store.set_chat_tag(CHAT, tag["id"], True)
-    await store.set_chat_tag(CHAT, tag["id"], True)  # again: no duplicate, no error
+    await store.set_chat_tag(S, CHAT, tag["id"], True)
+    await store.set_chat_tag(S, CHAT, tag["id"], True)  # again: no duplicate, no error
     metadata = await store.load_metadata()
-    assert str(metadata.assignments[CHAT]["agent_id"]) == agent
+    assert str(metadata.assignments[S, CHAT]["agent_id"]) == agent
     assert metadata.tags[tag["id"]]["name"] == "vip"
-    assert metadata.chat_tags == {CHAT: {tag["id"]}}
+    assert metadata.chat_tags == {(S, CHAT): {tag["id"]}}
     assert metadata.profiles[agent]["role"] == "agent"
     assert metadata.profiles[admin]["role"] == "admin"
 
-    await store.set_chat_tag(CHAT, tag["id"], False)
-    assert await store.set_assignment(CHAT, None, admin) is None
+    await store.set_chat_tag(S, CHAT, tag["id"], False)
+    assert await store.set_assignment(S, CHAT, None, admin) is None
     metadata = await store.load_metadata()
     assert (metadata.assignments, metadata.chat_tags) == ({}, {})
 
@@ -61,9 +63,9 @@ async def test_a_tag_name_is_unique_whatever_its_case(store: Store) -> None:
 
 async def test_notes_in_order(store: Store, make_user: MakeUser) -> None:
     author = await make_user("agent")
-    first = await store.add_note(CHAT, author, "called back")
-    await store.add_note(CHAT, author, "sent the invoice")
-    notes = await store.list_notes(CHAT)
+    first = await store.add_note(S, CHAT, author, "called back")
+    await store.add_note(S, CHAT, author, "sent the invoice")
+    notes = await store.list_notes(S, CHAT)
     assert [n["body"] for n in notes] == ["called back", "sent the invoice"]
     assert notes[0]["id"] == first["id"] and str(notes[0]["author_id"]) == author
 
@@ -84,13 +86,15 @@ async def test_quick_replies_crud(store: Store, make_user: MakeUser) -> None:
 
 async def test_activity_newest_first_per_chat(store: Store, make_user: MakeUser) -> None:
     actor = await make_user("agent")
-    await store.log_activity(actor, "chat_assigned", CHAT, {"agentId": actor})
-    await store.log_activity(actor, "note_added", CHAT, {"noteId": 1})
-    await store.log_activity(actor, "tag_created", None, {"name": "x"})
-    rows = await store.activity(CHAT, 10)
+    await store.log_activity(S, actor, "chat_assigned", CHAT, {"agentId": actor})
+    await store.log_activity(S, actor, "note_added", CHAT, {"noteId": 1})
+    await store.log_activity(None, actor, "tag_created", None, {"name": "x"})
+    rows = await store.activity(S, CHAT, 10)
     assert [r["action"] for r in rows] == ["note_added", "chat_assigned"]
     assert rows[0]["details"] == {"noteId": 1}
-    assert len(await store.activity(None, 2)) == 2
+    assert [r["action"] for r in await store.activity(None, None, 2)] == [
+        "tag_created", "note_added",
+    ]  # fmt: skip
 
 
 async def test_a_quick_reply_shortcut_is_unique_whatever_its_case(store: Store) -> None:
@@ -118,5 +122,133 @@ async def test_a_quick_reply_shortcut_is_unique_whatever_its_case(store: Store) 
 
 async def test_other_broken_rules_say_so_without_the_database_wording(store: Store) -> None:
     with pytest.raises(ConflictError) as caught:
-        await store.set_chat_tag(CHAT, 999_999, True)  # no such tag
+        await store.set_chat_tag(S, CHAT, 999_999, True)  # no such tag
     assert_conflict(caught.value, "conflict", "the write breaks a rule of the store")
+
+
+# ---- several WhatsApp numbers ("sessions"): metadata keyed by session and chat -----------------
+
+
+async def test_one_chat_id_in_two_sessions_is_two_assignments(
+    store: Store, make_user: MakeUser
+) -> None:
+    admin = await make_user("admin")
+    ana = await make_user("agent", ["default", "sales"])
+    bia = await make_user("agent", ["sales"])
+    await store.set_assignment("default", CHAT, ana, admin)
+    await store.set_assignment("sales", CHAT, bia, admin)
+    metadata = await store.load_metadata()
+    assert {k: str(r["agent_id"]) for k, r in metadata.assignments.items()} == {
+        ("default", CHAT): ana,
+        ("sales", CHAT): bia,
+    }
+    # taking one back leaves the other
+    assert await store.set_assignment("default", CHAT, None, admin) is None
+    metadata = await store.load_metadata()
+    assert {k: str(r["agent_id"]) for k, r in metadata.assignments.items()} == {
+        ("sales", CHAT): bia
+    }
+
+
+async def test_tags_notes_and_activity_are_per_session(store: Store, make_user: MakeUser) -> None:
+    agent = await make_user("agent", ["default", "sales"])
+    vip = await store.create_tag("vip", None)
+    await store.set_chat_tag("sales", CHAT, vip["id"], True)
+    await store.add_note("sales", CHAT, agent, "sales note")
+    await store.add_note("default", CHAT, agent, "support note")
+    await store.log_activity("sales", agent, "note_added", CHAT, {"noteId": 1})
+    await store.log_activity("default", agent, "note_added", CHAT, {"noteId": 2})
+    await store.log_activity("default", agent, "chat_assigned", "other@s.whatsapp.net", {})
+    await store.log_activity(None, agent, "tag_created", None, {"name": "vip"})
+
+    assert (await store.load_metadata()).chat_tags == {("sales", CHAT): {vip["id"]}}
+    assert [n["body"] for n in await store.list_notes("sales", CHAT)] == ["sales note"]
+    assert [n["body"] for n in await store.list_notes("default", CHAT)] == ["support note"]
+    assert await store.list_notes("other", CHAT) == []
+
+    def details(rows: list[dict[str, object]]) -> list[object]:
+        return [(r["action"], r["details"]) for r in rows]
+
+    assert details(await store.activity("sales", CHAT, 10)) == [("note_added", {"noteId": 1})]
+    assert details(await store.activity("default", CHAT, 10)) == [("note_added", {"noteId": 2})]
+    # a session's whole log: its rows and those of no session, never another session's
+    assert details(await store.activity("sales", None, 10)) == [
+        ("tag_created", {"name": "vip"}),
+        ("note_added", {"noteId": 1}),
+    ]
+    assert len(await store.activity("default", None, 10)) == 3
+    assert len(await store.activity(None, CHAT, 10)) == 2  # every session's
+    assert len(await store.activity(None, None, 10)) == 4
+
+
+async def test_purging_a_session_deletes_its_metadata_only(
+    store: Store, make_user: MakeUser
+) -> None:
+    admin = await make_user("admin")
+    vip = await store.create_tag("vip", None)
+    for session in ("default", "sales"):
+        await store.set_assignment(session, CHAT, admin, admin)
+        await store.set_chat_tag(session, CHAT, vip["id"], True)
+        await store.add_note(session, CHAT, admin, f"{session} note")
+        await store.log_activity(session, admin, "note_added", CHAT, {})
+    await store.log_activity(None, admin, "tag_created", None, {"name": "vip"})
+
+    await store.purge_session("sales")
+    metadata = await store.load_metadata()
+    assert list(metadata.assignments) == [("default", CHAT)]
+    assert metadata.chat_tags == {("default", CHAT): {vip["id"]}}
+    assert list(metadata.tags) == [vip["id"]]  # tags are global: kept
+    assert await store.list_notes("sales", CHAT) == []
+    assert [n["body"] for n in await store.list_notes("default", CHAT)] == ["default note"]
+    assert len(await store.activity("sales", CHAT, 10)) == 0
+    assert len(await store.activity(None, None, 10)) == 2  # default's and the global one
+
+
+async def test_a_profile_keeps_its_sessions_until_told_otherwise(
+    store: Store, make_user: MakeUser
+) -> None:
+    agent = await make_user("agent")  # a new profile: the default session
+    assert (await store.load_metadata()).profiles[agent]["sessions"] == ["default"]
+    saved = await store.save_profile(agent, "Ana", "agent", ["sales", "later-created"])
+    assert saved["sessions"] == ["sales", "later-created"]
+    saved = await store.save_profile(agent, "Ana B", "agent", None)  # None: kept
+    assert (saved["display_name"], saved["sessions"]) == ("Ana B", ["sales", "later-created"])
+    assert (await store.load_metadata()).profiles[agent]["sessions"] == ["sales", "later-created"]
+    await store.save_profile(agent, "Ana B", "agent", [])  # in none
+    assert (await store.load_metadata()).profiles[agent]["sessions"] == []
+
+
+async def test_the_session_registry_round_trips(store: Store) -> None:
+    assert await store.list_sessions() == []
+    sales = {
+        "id": "sales",
+        "name": "Sales",
+        "bridge_pub": "tcp://10.0.0.2:5555",
+        "bridge_router": "tcp://10.0.0.2:5556",
+        "proxy": "socks5://user:secret@proxy.example:1080",
+        "created_at": "2020-01-01T10:00:00.000Z",
+    }
+    await store.save_session(sales)
+    bare = {"id": "support-2", "name": None, "bridge_pub": None, "bridge_router": None}
+    await store.save_session(bare | {"proxy": None, "created_at": None})
+    rows = await store.list_sessions()
+    assert [r["id"] for r in rows] == ["sales", "support-2"]  # oldest first
+    first = {k: rows[0][k] for k in sales if k != "created_at"}
+    assert first == {k: v for k, v in sales.items() if k != "created_at"}
+    assert _instant(rows[0]["created_at"]) == _instant(sales["created_at"])
+    assert rows[1]["created_at"] is not None  # the store's now when none is given
+
+    # an update changes the fields, never the creation time
+    await store.save_session(sales | {"name": "Sales BR", "proxy": None, "created_at": None})
+    [updated] = [r for r in await store.list_sessions() if r["id"] == "sales"]
+    assert (updated["name"], updated["proxy"]) == ("Sales BR", None)
+    assert _instant(updated["created_at"]) == _instant(sales["created_at"])
+
+    assert await store.delete_session("sales") is True
+    assert await store.delete_session("sales") is False
+    assert [r["id"] for r in await store.list_sessions()] == ["support-2"]
+
+
+def _instant(value: object) -> datetime:
+    """A timestamp as either backend returns it (SQLite text, PostgreSQL timestamptz text)."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -105,7 +105,7 @@ def test_case_only_duplicates_from_before_are_renamed_and_then_refused(tmp_path:
         6: "VIP (2)",
         7: "Billing (2) (2)",  # a duplicate of tag 5, in its own group
     }
-    assert metadata.chat_tags == {CHAT: {4}}
+    assert metadata.chat_tags == {("default", CHAT): {4}}
     assert sorted((r["id"], r["shortcut"]) for r in replies) == [
         (1, "/hi"), (2, "/Hi (2)"), (3, "/HI (3)"), (4, "/bye"),
     ]  # fmt: skip
@@ -116,3 +116,58 @@ def test_case_only_duplicates_from_before_are_renamed_and_then_refused(tmp_path:
     ]
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+
+
+def test_metadata_from_before_sessions_is_the_default_sessions(tmp_path: Path) -> None:
+    """The sessions upgrade rebuilds the assignment and chat-tag tables (their keys gain the
+    session): every row of a single-number file is kept, under the session "default"."""
+    path = tmp_path / "store.sqlite3"
+    sessions_upgrade = 9
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[: sessions_upgrade - 1], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.executescript(
+        f"""
+        INSERT INTO profiles (id, display_name, role) VALUES ('ana', 'Ana', 'agent');
+        INSERT INTO chat_assignments (chat_id, agent_id, assigned_by, assigned_at)
+            VALUES ('{CHAT}', 'ana', 'boss', '2026-01-02T03:04:05.000Z');
+        INSERT INTO tags (name) VALUES ('vip');
+        INSERT INTO chat_tags (chat_id, tag_id) VALUES ('{CHAT}', 1);
+        INSERT INTO chat_notes (chat_id, author_id, body) VALUES ('{CHAT}', 'ana', 'called');
+        INSERT INTO activity_logs (actor_id, action, chat_id)
+            VALUES ('ana', 'note_added', '{CHAT}');
+        INSERT INTO activity_logs (actor_id, action) VALUES ('boss', 'tag_created');
+        """  # noqa: S608
+    )
+    db.close()
+
+    async def upgrade() -> tuple[Metadata, list[Row], list[Row], list[Row], Metadata]:
+        store = SqliteStore(path)
+        await store.open()
+        metadata = await store.load_metadata()
+        notes = await store.list_notes("default", CHAT)
+        default_log = await store.activity("default", CHAT, 10)
+        sales_log = await store.activity("sales", None, 10)
+        # the new keys: the same chat in another session is another row, not a replacement
+        await store.set_assignment("sales", CHAT, "ana", "boss")
+        await store.set_chat_tag("sales", CHAT, 1, True)
+        after = await store.load_metadata()
+        await store.close()
+        return metadata, notes, default_log, sales_log, after
+
+    metadata, notes, default_log, sales_log, after = asyncio.run(upgrade())
+    assert [(k, r["agent_id"], r["assigned_by"], r["assigned_at"]) for k, r in
+            metadata.assignments.items()] == [
+        (("default", CHAT), "ana", "boss", "2026-01-02T03:04:05.000Z")
+    ]  # fmt: skip
+    assert metadata.chat_tags == {("default", CHAT): {1}}
+    assert metadata.profiles["ana"]["sessions"] == ["default"]
+    assert [(n["session"], n["body"]) for n in notes] == [("default", "called")]
+    assert [r["action"] for r in default_log] == ["note_added"]
+    assert [r["action"] for r in sales_log] == ["tag_created"]  # of no session: in every log
+    assert set(after.assignments) == {("default", CHAT), ("sales", CHAT)}
+    assert after.chat_tags == {("default", CHAT): {1}, ("sales", CHAT): {1}}
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+        assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert check.execute("SELECT count(*) FROM wa_sessions").fetchone()[0] == 0

@@ -33,6 +33,7 @@ TABLES = (
     "settings",
     "activity_logs",
     "wa_labels",
+    "whatsapp_sessions",
 )
 
 SEED = sql.SQL("""
@@ -40,7 +41,7 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
-    public.wa_labels
+    public.wa_labels, public.whatsapp_sessions
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -85,6 +86,9 @@ insert into public.activity_logs (actor_id, action, chat_id) values
 
 insert into public.wa_labels (id, name, color) values ('1', 'New customer', 0), ('5', 'VIP', 3);
 update public.wa_chats set labels = '["5"]' where id = {CHAT_A1};
+
+insert into public.whatsapp_sessions (id, name, proxy) values
+    ('sales', 'Sales', 'socks5://user:secret@proxy.example:1080');
 """).format(
     ADMIN=sql.Literal(ADMIN),
     SUPERVISOR=sql.Literal(SUPERVISOR),

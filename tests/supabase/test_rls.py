@@ -193,9 +193,9 @@ def test_helpers_are_security_definer_stable_with_pinned_search_path(db: Conn) -
         db,
         "select p.proname, p.prosecdef, p.provolatile, p.proconfig from pg_proc p"
         " where p.pronamespace = 'public'::regnamespace"
-        " and p.proname in ('current_role_name', 'can_see_chat')",
+        " and p.proname in ('current_role_name', 'can_see_chat', 'may_use_session')",
     )
-    assert len(rows) == 2
+    assert len(rows) == 3
     for _name, secdef, volatility, config in rows:
         assert secdef and volatility == "s"
         assert config == ['search_path=""']
@@ -205,12 +205,12 @@ def test_expected_indexes_exist(db: Conn) -> None:
     rows = as_superuser(db, "select indexdef from pg_indexes where schemaname = 'public'")
     defs = {row[0].split(" USING btree ")[1] for row in rows}
     for index in (
-        "(chat_id, ts DESC, arrival DESC, id DESC)",
+        "(session, chat_id, ts DESC, arrival DESC, id DESC)",
         "(agent_id)",
         "(tag_id)",
-        "(chat_id, created_at)",
+        "(session, chat_id, created_at)",
         "(actor_id, created_at)",
-        "(last_activity DESC)",
+        "(session, last_activity DESC)",
         "(lower(name))",
         "(lower(shortcut))",
     ):
@@ -262,7 +262,7 @@ def test_agent_cannot_read_another_agents_chat(db: Conn) -> None:
         fetch(db, AGENT1, "select * from public.wa_messages where chat_id = %s", (CHAT_A2,)) == []
     )
     assert fetch(db, AGENT1, "select * from public.chat_notes where chat_id = %s", (CHAT_A2,)) == []
-    assert fetch(db, AGENT1, "select public.can_see_chat(%s)", (CHAT_A2,)) == [(False,)]
+    assert fetch(db, AGENT1, "select public.can_see_chat('default', %s)", (CHAT_A2,)) == [(False,)]
     assert [r[0] for r in fetch(db, AGENT1, "select id from public.wa_messages order by ts")] == [
         "m1",
         "m2",
@@ -274,7 +274,7 @@ def test_anon_reads_nothing_anywhere(db: Conn) -> None:
     for table in TABLES:
         with pytest.raises(errors.InsufficientPrivilege):
             fetch(db, None, select_all(table))
-    refused(db, None, "select public.can_see_chat(%s)", (CHAT_FREE,))
+    refused(db, None, "select public.can_see_chat('default', %s)", (CHAT_FREE,))
 
 
 def test_anon_writes_nothing(db: Conn) -> None:
@@ -333,7 +333,7 @@ def test_agent_cannot_take_another_agents_chat(db: Conn) -> None:
         db,
         AGENT1,
         "insert into public.chat_assignments (chat_id, agent_id) values (%s, %s)"
-        " on conflict (chat_id) do update set agent_id = excluded.agent_id",
+        " on conflict (session, chat_id) do update set agent_id = excluded.agent_id",
         (CHAT_A2, AGENT1),
     )
     assert as_superuser(
@@ -717,7 +717,7 @@ def test_service_role_sees_and_writes_everything(db: Conn) -> None:
             assert conn.execute(count_all(table)).fetchall() == [(totals[table],)], table
         conn.execute(
             b"insert into public.wa_chats (id, name) values ('444@s.whatsapp.net', 'New')"
-            b" on conflict (id) do update set name = excluded.name"
+            b" on conflict (session, id) do update set name = excluded.name"
         )
         conn.execute(
             b"insert into public.wa_messages (chat_id, id, from_me, ts, type, ack)"
