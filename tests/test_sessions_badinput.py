@@ -200,6 +200,8 @@ def test_deleting_a_session_ends_its_streams_with_session_deleted(
         watcher.stop.set()
         [envelope] = [e for e in watcher.envelopes if e["type"] == "session_deleted"]
         assert (envelope["session"], envelope["data"]) == (session, final)
+    # Its data stays for a later re-creation unless purged.
+    assert d.store_file(session).exists() is not purge
     refused(d.http.get(f"/sessions/{session}/chats"), 404, "session_not_found")
     refused(d.http.delete(f"/sessions/{session}"), 404, "session_not_found")
     assert d.chats("sales")  # the bridge's other session goes on
