@@ -152,6 +152,7 @@ class Watcher:
         self.connected.set()
         params = {**self.params, "since": since, "timeout": "30"}
         body = httpx.get(f"{self.base}/events/poll", params=params, headers=HEADERS, timeout=40)
+        assert body.status_code == 200, body.text
         self.envelopes.extend(body.json()["events"])
         self.ended = "answered"
 

@@ -117,8 +117,12 @@ def test_a_restart_restores_every_session_and_resumes_each_exactly(
 
     resumed = SseReader(restarted.base_url, last_id=composite)
     missing = {s: sent[s][PER_STEP:] for s in SESSIONS}
-    resumed.run(lambda e: all(set(missing[s]) <= set(new_messages(e, chat).get(s, []))
-                              for s in SESSIONS))  # fmt: skip
+    try:
+        resumed.run(lambda e: all(set(missing[s]) <= set(new_messages(e, chat).get(s, []))
+                                  for s in SESSIONS), timeout=20)  # fmt: skip
+    except AssertionError as exc:
+        got = [(e["id"], e["type"], e["session"]) for e in resumed.envelopes]
+        raise AssertionError(f"{exc}: resumed at {composite} and got {got}") from None
     assert new_messages(resumed.envelopes, chat) == missing
     assert all(e["type"] != "resync" for e in resumed.envelopes)
     assert not seen_before & {e["id"] for e in resumed.envelopes}, "an envelope came twice"
