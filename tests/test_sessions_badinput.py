@@ -149,9 +149,16 @@ class Watcher:
     def _poll(self) -> None:
         since = httpx.get(f"{self.base}/events/poll", params=self.params, headers=HEADERS,
                           timeout=5).json()["lastEventId"]  # fmt: skip
-        self.connected.set()
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event == "http11.receive_response_headers.started":
+                self.connected.set()  # the request is out: the server has it to wait on
+
         params = {**self.params, "since": since, "timeout": "30"}
-        body = httpx.get(f"{self.base}/events/poll", params=params, headers=HEADERS, timeout=40)
+        with httpx.Client(headers=HEADERS, timeout=40) as client:
+            request = client.build_request("GET", f"{self.base}/events/poll", params=params,
+                                           extensions={"trace": trace})  # fmt: skip
+            body = client.send(request)
         assert body.status_code == 200, body.text
         self.envelopes.extend(body.json()["events"])
         self.ended = "answered"
