@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,27 @@ def new_messages(envelopes: list[dict[str, Any]], chat_id: str) -> dict[str, lis
     return ids
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "kill-9"])
-def test_a_restart_restores_every_session_and_resumes_each_exactly(
-    d: Deployment, kill: bool
-) -> None:
+@dataclass
+class Restarted:
+    """What a restart scenario left for the tests to check."""
+
+    kill: bool
+    chat: str  # the chat of this scenario's contact, in every session
+    sent: dict[str, list[str]]  # per session: before, while down, after
+    seen_before: set[str]  # envelope ids the client read before the restart
+    resume_at: dict[str, str]  # the last id it read of each session
+    restored: float  # seconds from the stop to every session caught up again
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["sigterm", "kill-9"])
+def restarted(d: Deployment, request: pytest.FixtureRequest) -> Restarted:
+    """A client reads up to a point; the orchestrator stops (SIGTERM or kill -9); the numbers
+    receive while it is down; a new one starts on the same data and port; more arrive."""
+    kill: bool = request.param
     phone = "5511950000002" if kill else "5511950000001"
-    chat = jid(phone)
     for number in d.numbers.values():
         number.simulator.post("/contacts", {"phone": phone, "name": "Restart"})
+    chat = jid(phone)
     sent: dict[str, list[str]] = {s: [] for s in SESSIONS}
 
     def write(step: str) -> None:
@@ -84,57 +98,71 @@ def test_a_restart_restores_every_session_and_resumes_each_exactly(
             for session in SESSIONS:
                 sent[session].append(d.send(session, phone, f"{step} {n}"))
 
-    # Before: a client reads everything up to here, and keeps its composite position.
     since = d.orchestrator.last_event_id()
     write("antes")
     client = SseReader(d.orchestrator.base_url, last_id=since)
     client.run(lambda e: sum(map(len, new_messages(e, chat).values())) == len(SESSIONS) * PER_STEP)
-    seen_before = {e["id"] for e in client.envelopes}
     resume_at = {e["session"]: e["id"] for e in client.envelopes}
     assert set(resume_at) == set(SESSIONS)
-    composite = ",".join(resume_at.values())
 
     started = time.monotonic()
     d.stop_orchestrator(kill=kill)
     write("durante")  # the numbers go on receiving: their bridges journal it all
-    restarted = d.start_orchestrator()
-    listed = {s["id"] for s in restarted.http.get("/sessions").json()["sessions"]}
-    assert listed == set(SESSIONS)
+    d.start_orchestrator()
     for session in SESSIONS:
         caught_up(d, session)
     restored = time.monotonic() - started
     write("depois")
+    return Restarted(kill, chat, sent, {e["id"] for e in client.envelopes}, resume_at, restored)
 
+
+def test_every_session_is_restored_from_its_own_position_with_its_whole_queue(
+    d: Deployment, restarted: Restarted
+) -> None:
+    listed = {s["id"] for s in d.http.get("/sessions").json()["sessions"]}
+    assert listed == set(SESSIONS)
     replayed = {}
     for session in SESSIONS:
         # The total queue: every message the simulator sent, in this chat, once, in order.
-        ids = d.has_messages(session, chat, sent[session])
-        assert ids == sent[session], session
+        sent = restarted.sent[session]
+        assert d.has_messages(session, restarted.chat, sent) == sent, session
+        # Its own bridge's events, each applied once: it went on from its own position.
         report = caught_up(d, session)
         replayed[session] = report["replayed"]
-        epoch = report["applied"]["epoch"]
-        assert applied_seqs(d, session, epoch) == list(range(1, report["applied"]["seq"] + 1))
+        epoch, last = report["applied"]["epoch"], report["applied"]["seq"]
+        assert applied_seqs(d, session, epoch) == list(range(1, last + 1)), session
+    how = "kill -9" if restarted.kill else "SIGTERM"
+    print(f"\n{how}: 3 sessions restored and caught up in {restarted.restored:.1f} s;"
+          f" events replayed from each bridge since the restart: {replayed}")  # fmt: skip
 
-    resumed = SseReader(restarted.base_url, last_id=composite)
-    missing = {s: sent[s][PER_STEP:] for s in SESSIONS}
+
+def test_a_client_resumes_each_session_exactly_with_its_composite_position(
+    d: Deployment, restarted: Restarted
+) -> None:
+    composite = ",".join(restarted.resume_at.values())
+    missing = {s: ids[PER_STEP:] for s, ids in restarted.sent.items()}
+    resumed = SseReader(d.orchestrator.base_url, last_id=composite)
     try:
-        resumed.run(lambda e: all(set(missing[s]) <= set(new_messages(e, chat).get(s, []))
-                                  for s in SESSIONS), timeout=20)  # fmt: skip
+        resumed.run(lambda e: all(set(missing[s]) <= set(new_messages(e, restarted.chat)
+                                                         .get(s, [])) for s in SESSIONS),
+                    timeout=20)  # fmt: skip
     except AssertionError as exc:
         got = [(e["id"], e["type"], e["session"]) for e in resumed.envelopes]
         raise AssertionError(f"{exc}: resumed at {composite} and got {got}") from None
-    assert new_messages(resumed.envelopes, chat) == missing
+    assert new_messages(resumed.envelopes, restarted.chat) == missing
     assert all(e["type"] != "resync" for e in resumed.envelopes)
-    assert not seen_before & {e["id"] for e in resumed.envelopes}, "an envelope came twice"
+    assert not restarted.seen_before & {e["id"] for e in resumed.envelopes}, "one came twice"
     for e in resumed.envelopes:
-        assert after(e["id"], resume_at[e["session"]]), (e["id"], resume_at[e["session"]])
-    # Each number stayed linked and open through the restart: /status says so again.
+        position = restarted.resume_at[e["session"]]
+        assert after(e["id"], position), (e["id"], position)
+    print(f"\nresumed at {composite}: {len(resumed.envelopes)} envelopes,"
+          f" {sum(map(len, missing.values()))} of them the messages it missed")  # fmt: skip
+
+
+def test_each_number_shows_open_again_after_the_restart(
+    d: Deployment, restarted: Restarted
+) -> None:
+    # The numbers stayed linked and connected through the restart (their bridges ran on).
     for session in SESSIONS:
         status = d.state_is(session, "open", timeout=10)
         assert status["me"]["id"].startswith(d.numbers[session].simulator.phone)
-    print(
-        f"\n{'kill -9' if kill else 'SIGTERM'}: 3 sessions restored and caught up in"
-        f" {restored:.1f} s;"
-        f" replayed from each bridge {replayed}; resumed client got {len(resumed.envelopes)}"
-        f" envelopes ({sum(map(len, missing.values()))} messages) it had missed"
-    )
