@@ -7,7 +7,7 @@ bridge (ORCH_BRIDGE_PUB/ROUTER), every other session is created with `POST /sess
 bridge's endpoints. Everything started here is killed when the `deployment()` block ends.
 
     with deployment(tmp, ["default", "sales"]) as d:
-        d.send("sales", ANA, "oi")
+        d.send("sales", "5511911110001", "oi")  # a contact writes to the sales number
 """
 
 from __future__ import annotations
@@ -43,14 +43,6 @@ CONTACTS = {"5511911110001": "Ana", "5511922220002": "Bruno", "5511933330003": "
 
 def jid(phone: str) -> str:
     return f"{phone}@s.whatsapp.net"
-
-
-def composite(envelopes: Sequence[dict[str, Any]]) -> str:
-    """The stream position "the last id I saw of each session", as wa-client.js keeps it."""
-    last: dict[str, str] = {}
-    for envelope in envelopes:
-        last[envelope["session"]] = envelope["id"]
-    return ",".join(last.values())
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -102,6 +94,8 @@ class Number:
 
 
 class Deployment:
+    """The running numbers and orchestrator, and what tests do with one session of it."""
+
     def __init__(self, s: Stack, numbers: dict[str, Number]) -> None:
         self.stack = s
         self.numbers = numbers
@@ -248,17 +242,14 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def deployment(
-    tmp: Path, sessions: Sequence[str], *, pair: bool = True, **orchestrator_env: str
-) -> Iterator[Deployment]:
+def deployment(tmp: Path, sessions: Sequence[str], **orchestrator_env: str) -> Iterator[Deployment]:
     """`sessions` (the first is `default`), each a simulated number of its own, created and
-    (unless `pair=False`) paired."""
+    paired."""
     with _deployment(tmp, sessions, None, orchestrator_env) as d:
-        if pair:
-            started = time.monotonic()
-            for session in sessions:
-                d.pair(session)
-            print(f"\npaired {len(sessions)} sessions in {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
+        for session in sessions:
+            d.pair(session)
+        print(f"\npaired {len(sessions)} sessions in {time.monotonic() - started:.1f} s")
         yield d
 
 
