@@ -107,9 +107,9 @@ class Code(enum.StrEnum):
     # 404, 405: what is asked for
     NOT_FOUND = "not_found", 404
     CHAT_NOT_FOUND = "chat_not_found", 404
+    SESSION_NOT_FOUND = "session_not_found", 404
     MEDIA_NOT_FOUND = "media_not_found", 404
     NO_QR = "no_qr", 404
-    SESSION_NOT_FOUND = "session_not_found", 404
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409: not possible now, or it exists
     NOT_CONNECTED = "not_connected", 409

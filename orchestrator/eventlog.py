@@ -6,6 +6,14 @@ one after a restart (it rebuilds from the bridge journal), names the same event 
 Entries are encoded once when appended; clients share them and keep only an offset, so a slow
 client costs no memory here. Retention is bounded by count and by age; a position that is no
 longer retained is reported (the client then gets `resync`), never served partially.
+
+Every entry belongs to a session (a WhatsApp number). Ids are unique across sessions (each
+bridge has its own random epoch), and within one session the log keeps the bridge's order, while
+sessions interleave as their events happen to arrive: a restarted orchestrator rebuilds the same
+per-session sequences, interleaved differently. That is why a client resumes exactly with one
+position per session (`streams.Cursor`), and why the log remembers, per session, the newest entry
+it has evicted: a client whose last id of a quiet session was evicted since has missed nothing of
+that session.
 """
 
 from __future__ import annotations
@@ -31,12 +39,20 @@ class Entry:
     type: str
     chat_id: str | None
     session: str
-    json: bytes  # the envelope {"id","type","data"}, encoded once
+    json: bytes  # the envelope {"id","type","session","data"}, encoded once
     sse: bytes  # the same as an SSE frame, also once: never per client
     at: float
 
 
-def envelope_json(event_id: str, event_type: str, data: Any, session: str = "default") -> bytes:
+@dataclass(frozen=True, slots=True)
+class Evicted:
+    """The newest entry of a session that is no longer retained."""
+
+    id: str
+    offset: int
+
+
+def envelope_json(event_id: str, event_type: str, session: str, data: Any) -> bytes:
     return dumps({"id": event_id, "type": event_type, "session": session, "data": data})
 
 
@@ -50,6 +66,11 @@ class EventLog:
         self._entries: deque[Entry] = deque()
         self._first = 0  # offset of _entries[0]
         self._index: dict[str, int] = {}
+        # Per session: its newest evicted entry, its last entry, and the offset of its last
+        # session_deleted event. One value per session, kept on append and eviction only.
+        self.evicted: dict[str, Evicted] = {}
+        self.last_ids: dict[str, str] = {}
+        self.deleted_at = -1  # offset of the last session_deleted entry; -1: none yet
         # One future per waiting client, resolved together on the next append: waking N clients
         # costs N callbacks, no task or timer per client beyond the one each owns.
         self._waiters: list[asyncio.Future[bool]] = []
@@ -71,19 +92,24 @@ class EventLog:
     def last_id(self) -> str | None:
         return self._entries[-1].id if self._entries else None
 
+    @property
+    def waiting(self) -> int:
+        """How many clients wait for the next entry."""
+        return sum(not waiter.done() for waiter in self._waiters)
+
     def __len__(self) -> int:
         return len(self._entries)
 
     def append(
         self, items: list[tuple[str, str, str | None, Any]], session: str = "default"
     ) -> None:
-        """Append one session's (id, type, chat id, data) items; wake everyone waiting."""
+        """Append (id, type, chat id, data) items of one session; wake everyone waiting."""
         if not items:
             return
         now = self._clock()
         for event_id, event_type, chat_id, data in items:
             offset = self.head
-            json = envelope_json(event_id, event_type, data, session)
+            json = envelope_json(event_id, event_type, session, data)
             sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (
                 event_id.encode(),
                 event_type.encode(),
@@ -92,6 +118,9 @@ class EventLog:
             entry = Entry(offset, event_id, event_type, chat_id, session, json, sse, now)
             self._entries.append(entry)
             self._index[event_id] = offset
+            if event_type == "session_deleted":
+                self.deleted_at = offset
+        self.last_ids[session] = items[-1][0]
         while len(self._entries) > self.max_entries:
             self._drop_first()
         self._expire()
@@ -103,6 +132,18 @@ class EventLog:
         if offset is None or offset < self.first:
             return None
         return offset + 1
+
+    def locate(self, event_id: str) -> tuple[str, int] | None:
+        """The session of `event_id` and the offset after it, if that is still a position this
+        log can resume from exactly: a retained entry, or the newest evicted entry of its
+        session (then the offset may be below `first`: nothing of that session was lost)."""
+        offset = self.offset_after(event_id)
+        if offset is not None:
+            return self._entries[offset - 1 - self._first].session, offset
+        for session, evicted in self.evicted.items():
+            if evicted.id == event_id:
+                return session, evicted.offset + 1
+        return None
 
     def read(self, offset: int, limit: int) -> list[Entry]:
         """Up to `limit` entries from `offset`. Expiry is left to `first`, which every reader
@@ -144,6 +185,7 @@ class EventLog:
     def _drop_first(self) -> None:
         entry = self._entries.popleft()
         del self._index[entry.id]
+        self.evicted[entry.session] = Evicted(entry.id, entry.offset)
         self._first += 1
 
     def _expire(self) -> None:

@@ -155,9 +155,6 @@ class SessionHelpdesk:
     def chat_extras(self, chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
         return self._assignment_json(chat_id), self._tags_json(chat_id)
 
-    def profile(self, user_id: str) -> dict[str, Any] | None:
-        return self.helpdesk.profile(user_id)
-
     def agents(self) -> list[s.Agent]:
         """Who may be assigned this session's chats (its members and staff), by name: what an
         "assign to" picker lists."""

@@ -40,12 +40,20 @@ class Rule:
     explanation: str
 
 
+PROXY_REFUSED = 407  # the bridge's outbound proxy (BRIDGE_PROXY) refused its credentials
 POLICY: dict[int, Rule] = {
     515: Rule(Reaction.RECONNECT_NOW, "connecting", "restart required (normal after pairing)"),
     401: Rule(Reaction.RELINK, "logged_out", "logged out from the phone: scan the new QR"),
     440: Rule(Reaction.STOP, "replaced", "replaced by another session; POST /admin/reconnect"),
     403: Rule(Reaction.STOP, "stopped", "forbidden by WhatsApp"),
     411: Rule(Reaction.STOP, "stopped", "multi-device mismatch: POST /admin/logout, link again"),
+    # Retrying cannot fix credentials: stop, and say so, instead of backing off for ever.
+    PROXY_REFUSED: Rule(
+        Reaction.STOP,
+        "stopped",
+        "the number's proxy refused its credentials: fix the session's proxy, then POST "
+        "/admin/connect",
+    ),
 }
 OTHERWISE = Rule(Reaction.BACKOFF, "close", "connection lost")  # 428, 408, 500, 503, unknown
 QR_TIMED_OUT = 408  # Baileys ends a QR session that nobody scanned with 408
@@ -53,6 +61,7 @@ BAD_SESSION = 500
 BAD_SESSION_REPEATS = 3
 STOPPED_STATES = {"logged_out", "replaced", "stopped"}
 RECONCILE_GRACE = 10.0  # seconds after a connect during which heartbeats saying "close" are stale
+PROXY_AUTH_FAILED = re.compile(r"Socks5? Authentication failed|Proxy Authentication Required", re.I)
 NETWORK_ERROR = re.compile(
     r"\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ECONNRESET)\b"
 )
@@ -75,6 +84,9 @@ class CloseReason:
         code = encoded.get("statusCode")
         message = str(encoded.get("message") or "connection closed")
         status_code = code if type(code) is int else None
+        if PROXY_AUTH_FAILED.search(message):
+            # An HTTP proxy's 407 comes as is; a SOCKS proxy's refusal as a 500 with this text.
+            status_code = PROXY_REFUSED
         return cls(status_code, message, bool(NETWORK_ERROR.search(message)))
 
     def as_json(self) -> s.CloseReason:

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
+from orchestrator.callpolicy import CallPolicy
 from orchestrator.calls import Call
 from orchestrator.eventlog import EventLog
 from orchestrator.normalize.filters import IGNORE_KINDS
@@ -144,7 +145,13 @@ def _session_samples(families: Families, rt: Session) -> None:
         waiting.resolved,
     )
 
-    calls = rt.calls
+    call_samples(families, rt.calls, one)
+
+
+def call_samples(families: Families, calls: CallPolicy, labels: dict[str, str]) -> None:
+    def counter(name: str, documentation: str, value: float) -> None:
+        families.add(CounterMetricFamily, name, documentation, value, labels)
+
     counter("wa_calls", "incoming call offers seen", calls.seen)
     counter("wa_calls_rejected", "incoming calls declined (ORCH_REJECT_CALLS)", calls.rejected)
     counter("wa_calls_reject_failures", "declines the bridge could not send", calls.reject_failures)

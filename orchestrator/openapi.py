@@ -28,6 +28,7 @@ def envelope_union() -> Any:
             {
                 "id": Annotated[str, Field(description="<bridge epoch>:<bridge seq>:<n>")],
                 "type": Literal[name],
+                "session": Annotated[str, Field(description="the session (WhatsApp number)")],
                 "data": data,
             },
         )

@@ -32,7 +32,7 @@ class Pipeline:
         *,
         session: str = "default",
     ) -> None:
-        self._session = session
+        self._session = session  # whose bridge this follows: every entry it logs is that session's
         self._views = views
         self._record = record  # the write-behind: it must not block
         self._normalize = normalize

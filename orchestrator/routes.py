@@ -77,10 +77,17 @@ LIMIT = Param(
 LAST_EVENT_ID = Param(
     "lastEventId",
     "query",
-    "resume after this stream id ('' = from the start)",
+    "resume after this stream id ('' = from the start), or after the last id of each session "
+    "(comma-separated, at most one per session, at most 64)",
     errors=(Code.BAD_EVENT_ID,),
 )
 SINCE = Param("since", "query", "the same as lastEventId", errors=(Code.BAD_EVENT_ID,))
+SESSIONS = Param(
+    "session",
+    "query",
+    "only these sessions, comma-separated (default: every session the caller may use)",
+    errors=(Code.SESSION_NOT_FOUND, Code.FORBIDDEN),
+)
 REPLY_ID = Param("replyId", "path", "the quick reply's id", DIGITS, (Code.BAD_REPLY_ID,))
 SESSION_PREFIX = "/sessions/{sessionId}"
 SESSION_ID = Param(
@@ -92,9 +99,10 @@ SESSION_ID = Param(
 STATUS_ERRORS = (Code.STORE_UNAVAILABLE,)
 WEBSOCKET_CLOSES = (
     "A refusal is an accepted connection closed at once with 4000 + the HTTP status (4400 bad "
-    "lastEventId, 4401 no or wrong token, 4403 forbidden or no profile, 4404 no such chat, "
-    "4429 too many failed sign-ins) and a JSON reason {code, message}. On a server shutdown: "
-    "1012, then reconnect and resume."
+    "lastEventId, 4401 no or wrong token, 4403 forbidden or no profile, 4404 no such chat or "
+    "session, 4429 too many failed sign-ins) and a JSON reason {code, message}. On a server "
+    "shutdown: 1012, then reconnect and resume. When every session `?session=` named is "
+    "deleted: 1000, after the session_deleted envelope."
 )
 
 # The table is laid out by hand, an operation a few lines: the formatter would give each
@@ -255,7 +263,7 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         StreamRoutes.events, "streams", content="text/event-stream",
         params=(LAST_EVENT_ID, Param("Last-Event-ID", "header",
                                      "as EventSource sends it; wins over lastEventId",
-                                     errors=(Code.BAD_EVENT_ID,))),
+                                     errors=(Code.BAD_EVENT_ID,)), SESSIONS),
     ),
     Operation(
         "GET", "/events/poll", "poll",
@@ -268,13 +276,15 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
             Param("timeout", "query",
                   "seconds to wait for news (default 25; at most ORCH_POLL_MAX_TIMEOUT)",
                   {"type": "number", "minimum": 0}, (Code.BAD_TIMEOUT,)),
+            SESSIONS,
         ),
     ),
     Operation(
         "GET", "/ws", "websocket",
         "WebSocket stream of every envelope: one Envelope (JSON) per text frame. "
         + WEBSOCKET_CLOSES,
-        StreamRoutes.websocket, "streams", websocket=True, params=(LAST_EVENT_ID, SINCE),
+        StreamRoutes.websocket, "streams", websocket=True,
+        params=(LAST_EVENT_ID, SINCE, SESSIONS),
     ),
     Operation(
         "GET", "/ws/chat/{chatId}", "websocketChat",

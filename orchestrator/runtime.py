@@ -185,8 +185,8 @@ class Runtime:
         if session is not None:
             session.announce(event_type, chat_id, data)
 
-    def _session_deleted(self, session_id: str, purged: bool) -> None:
-        self.streams.session_deleted(session_id, purged)
+    def _session_deleted(self, session_id: str, purged: bool, event_id: str) -> None:
+        self.streams.session_deleted(session_id, purged, event_id)
 
     async def _sweep_media_forever(self) -> None:
         """Media retention: at start, then hourly (a day's retention is kept to the hour)."""

@@ -354,12 +354,15 @@ class Session:
     def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
         """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
         bridge event last applied."""
+        self.shared.event_log.append(
+            [(self.announcement_id(), event_type, chat_id, data)], session=self.id
+        )
+
+    def announcement_id(self) -> str:
+        """A stream id after the bridge event last applied, unique in the process."""
         position = self.follower.position
         prefix = f"{position.epoch}:{position.seq}" if position else "start:0"
-        number = next(self.shared.announce_counter)
-        self.shared.event_log.append(
-            [(f"{prefix}:m{number}", event_type, chat_id, data)], session=self.id
-        )
+        return f"{prefix}:m{next(self.shared.announce_counter)}"
 
     async def _reconcile_forever(self) -> None:
         """Once a heartbeat period: act on what the bridge's heartbeats say right now."""

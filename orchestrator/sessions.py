@@ -25,7 +25,7 @@ from orchestrator.transport import BridgeLink
 log = logging.getLogger("orchestrator.sessions")
 
 LinkFactory = Callable[[SessionSpec], BridgeLink | None]
-Deleted = Callable[[str, bool], None]  # (session id, purged): the streams' final event
+Deleted = Callable[[str, bool, str], None]  # (session id, purged, stream id): the final event
 
 
 class Sessions:
@@ -114,7 +114,7 @@ class Sessions:
                 await self.shared.metadata_store.purge_session(session_id)
                 self.helpdesk.forget_session(session_id)
                 session.purge_files()
-            self._on_deleted(session_id, purge)
+            self._on_deleted(session_id, purge, session.announcement_id())
         log.info("session %s deleted%s", session_id, " and its data purged" if purge else "")
 
     async def stop_all(self) -> None:

@@ -290,6 +290,11 @@ class Resync(TypedDict):
     reason: Annotated[str, Field(description="refetch the REST snapshots, then carry on")]
 
 
+class SessionDeleted(TypedDict):
+    sessionId: str
+    purged: Annotated[bool, Field(description="its helpdesk data (and stored chats) deleted too")]
+
+
 class AssignmentChanged(TypedDict):
     chatId: str
     assignment: Assignment | None
@@ -328,6 +333,7 @@ EVENT_DATA: dict[str, Any] = {
     "note_added": NoteAdded,
     "label_update": LabelUpdate,
     "call": CallEvent,
+    "session_deleted": SessionDeleted,
 }
 """Each stream event type and the shape of its `data`: the one list of event types."""
 
@@ -335,6 +341,7 @@ EventType = Literal[
     "connection_status", "qr", "new_message", "message_update", "message_ack", "new_chat",
     "chat_update", "chat_deleted", "contact_update", "presence", "sync_progress", "resync",
     "assignment_changed", "tags_changed", "note_added", "label_update", "call",
+    "session_deleted",
 ]  # fmt: skip
 """The same names, for mypy (a test checks the two agree)."""
 

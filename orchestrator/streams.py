@@ -1,10 +1,16 @@
 """SSE, WebSocket and long-poll endpoints over the event log.
 
-A client names the last id it saw (SSE `Last-Event-ID` or `?lastEventId=`, `?since=`); it gets
-exactly what came after, or, when that position is no longer retained, a `resync` envelope first
-and then the live stream: never a partial replay. A client holds only an offset into the shared
-log; each write sends everything it has pending in one go, under a timeout, so a client that
-stops reading is dropped instead of slowing anyone else.
+A client names the last id it saw (SSE `Last-Event-ID` or `?lastEventId=`, `?since=`), or the
+last id it saw of each session, comma-separated (a composite position); it gets exactly what came
+after, or, when that position is no longer retained, a `resync` envelope first and then the live
+stream: never a partial replay. A composite stays exact after an orchestrator restart, which
+rebuilds each session's sequence but interleaves the sessions differently: each session resumes
+after its own id, and a session it does not name from the earliest named position.
+
+A client holds only an offset into the shared log; each write sends everything it has pending in
+one go, under a timeout, so a client that stops reading is dropped instead of slowing anyone
+else. When a session is deleted its readers get a final `session_deleted` envelope, and a
+stream that named only deleted sessions (`?session=`) ends after it.
 
 On shutdown (`shutdown`, on SIGTERM) every stream ends at once, so that the server can stop:
 SSE clients get a `retry:` hint and the end of the response, WebSocket clients close code 1012
@@ -15,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -26,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.calls import Call
-from orchestrator.errors import BadPosition, BadRequest, Code
+from orchestrator.errors import BadPosition, BadRequest, Code, Forbidden, NotFound
 from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
 from orchestrator.principal import Principal
 
@@ -36,7 +41,64 @@ BATCH = 500
 DEFAULT_POLL_TIMEOUT = 25.0
 SERVICE_RESTART = 1012  # WebSocket close code: the server is going away, reconnect
 RETRY_AFTER_SHUTDOWN_MS = 3000
+DEFAULT_SESSION = "default"
+MAX_POSITIONS = 64  # ids in a composite position: more sessions than a deployment runs
 Filter = Callable[[Entry], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What one client reads: `keep` decides per entry (sessions, chats, the QR); `only` is the
+    set of sessions it reads (None: every session), `named` the sessions `?session=` named,
+    whose deletion ends the stream (None: it named none, and never ends for a deletion)."""
+
+    keep: Filter
+    only: frozenset[str] | None = None
+    named: frozenset[str] | None = None
+
+    def wants(self, session: str) -> bool:
+        return self.only is None or session in self.only
+
+
+class Cursor:
+    """One client's place in the log: the next offset to read and, for a composite position
+    until every named session has caught up (`until`), the offset each session resumes from.
+    `ids` is the last id of each session the client has passed (a poll answers with them)."""
+
+    __slots__ = ("floors", "ids", "offset", "remaining", "until")
+
+    def __init__(
+        self,
+        offset: int,
+        selection: Selection,
+        floors: dict[str, int] | None = None,
+        ids: dict[str, str] | None = None,
+    ) -> None:
+        self.offset = offset
+        self.floors = floors or {}
+        self.until = max(self.floors.values(), default=0)
+        self.ids = ids or {}
+        self.remaining = set(selection.named) if selection.named is not None else None
+
+    @property
+    def ended(self) -> bool:
+        """Every session the client named has been deleted."""
+        return self.remaining is not None and not self.remaining
+
+    @property
+    def position(self) -> str:
+        return ",".join(self.ids.values())
+
+
+def parse_position(position: str) -> list[str]:
+    """The ids of a position, one or a comma-separated list. Raises BadPosition."""
+    ids = position.split(",")
+    if len(ids) > MAX_POSITIONS:
+        raise BadPosition(f"a position names at most {MAX_POSITIONS} ids, one per session")
+    for event_id in ids:
+        if not EVENT_ID.fullmatch(event_id):
+            raise BadPosition(f"not a stream position: {event_id[:80]!r}")
+    return ids
 
 
 @dataclass
@@ -65,15 +127,6 @@ class Streams:
         self._writing: dict[asyncio.Task[Any], float] = {}
         self._overdue: set[asyncio.Task[Any]] = set()
         self.closing = False
-        self._deletions = itertools.count(1)
-
-    def session_deleted(self, session_id: str, purged: bool) -> None:
-        """The last envelope of a deleted session."""
-        self.log.append(
-            [(f"deleted:{next(self._deletions)}:r", "session_deleted", None,
-              {"sessionId": session_id, "purged": purged})],
-            session_id,
-        )  # fmt: skip
 
     def shutdown(self) -> None:
         """End every stream now, and every stream opened from now on."""
@@ -138,69 +191,155 @@ class Streams:
         finally:
             gone.remove_done_callback(wake)
 
-    def start_offset(self, last_id: str | None) -> tuple[int, bool]:
-        """Where to start, and whether a resync must come first. Raises BadPosition.
+    def start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
+        """Where a client starts, and whether a resync must come first. Raises BadPosition.
 
         None: from now on. "": from the very first event (a client that bootstrapped while the
-        log was empty); a resync if anything has been evicted since."""
-        if last_id is None:
-            return self.log.head, False
-        if last_id == "":
-            if self.log.first > 0 or not self.log.from_the_start:
-                self.stats.resyncs += 1
-                return self.log.head, True
-            return 0, False
-        if not EVENT_ID.fullmatch(last_id):
-            raise BadPosition(f"not a stream position: {last_id[:80]!r}")
-        offset = self.log.offset_after(last_id)
-        if offset is None:
-            self.stats.resyncs += 1
-            return self.log.head, True
-        return offset, False
+        log was empty); a resync if anything it reads has been evicted since. Otherwise one id,
+        or one per session: each session resumes after its own id."""
+        log = self.log
+        if position is None:
+            return Cursor(log.head, selection, ids=self.now(selection)), False
+        if position == "":
+            cursor = Cursor(0, selection)
+            if not log.from_the_start:
+                return self.resynced(selection), True
+        else:
+            floors: dict[str, int] = {}
+            ids: dict[str, str] = {}
+            retained = True
+            for event_id in parse_position(position):
+                located = log.locate(event_id)
+                if located is None:
+                    retained = False
+                    continue
+                session, offset = located
+                if session in floors:
+                    raise BadPosition("a position names at most one id per session")
+                floors[session], ids[session] = offset, event_id
+            if not retained:
+                return self.resynced(selection), True
+            cursor = Cursor(min(floors.values()), selection, floors, ids)
+        if self._missed(cursor, selection):
+            return self.resynced(selection), True
+        cursor.offset = max(cursor.offset, log.first)
+        return cursor, False
 
-    def resync_envelope(self) -> tuple[str, bytes]:
-        event_id = self.log.last_id or ""
-        return event_id, envelope_json(event_id, "resync", {"reason": "position_not_retained"})
+    def _missed(self, cursor: Cursor, selection: Selection) -> bool:
+        """Whether an entry the client reads was evicted before it got there. Per session: its
+        newest evicted entry against where the client resumes that session."""
+        if cursor.offset >= self.log.first:
+            return False
+        floors = cursor.floors
+        return any(
+            evicted.offset >= floors.get(session, cursor.offset) and selection.wants(session)
+            for session, evicted in self.log.evicted.items()
+        )
 
-    def pending(self, offset: int, keep: Filter) -> tuple[int, list[Entry], bool]:
-        """Entries from `offset` that pass `keep`, the next offset, and whether the client fell
-        so far behind that its position was evicted (it then needs a resync)."""
-        if offset < self.log.first:
-            self.stats.resyncs += 1
-            return self.log.head, [], True
-        entries = self.log.read(offset, BATCH)
-        next_offset = entries[-1].offset + 1 if entries else offset
-        return next_offset, [e for e in entries if keep(e)], False
+    def now(self, selection: Selection) -> dict[str, str]:
+        """The position of the head for this client: the last id of each session it reads.
+        When it reads none that has one yet, the log's last id (any position before the next
+        entry will do), so that it is never sent back to the start."""
+        ids = {s: i for s, i in self.log.last_ids.items() if selection.wants(s)}
+        if not ids and self.log.last_id is not None:
+            label = min(selection.named) if selection.named else "default"
+            ids[label] = self.log.last_id
+        return ids
+
+    def resynced(self, selection: Selection, cursor: Cursor | None = None) -> Cursor:
+        """A cursor at the head (`cursor` moved there, keeping what it knows of deleted
+        sessions), for a client that must refetch its snapshots."""
+        self.stats.resyncs += 1
+        if cursor is None:
+            return Cursor(self.log.head, selection, ids=self.now(selection))
+        cursor.offset, cursor.floors, cursor.until = self.log.head, {}, 0
+        cursor.ids = self.now(selection)
+        return cursor
+
+    def resync_envelopes(self, cursor: Cursor) -> list[tuple[str, bytes, bytes]]:
+        """(id, JSON, SSE frame) of the resync envelopes a client gets before it goes on from
+        `cursor` (a `resynced` one): one per session it reads, carrying that session's last id,
+        so a client keeping an id per session knows where each now stands."""
+        ids = cursor.ids or {"default": ""}
+        frames = []
+        for session, event_id in ids.items():
+            payload = envelope_json(
+                event_id, "resync", session, {"reason": "position_not_retained"}
+            )
+            sse = b"id: %s\nevent: resync\ndata: %s\n\n" % (event_id.encode(), payload)
+            frames.append((event_id, payload, sse))
+        return frames
+
+    def pending(
+        self, cursor: Cursor, selection: Selection, track: bool = False
+    ) -> tuple[list[Entry], bool]:
+        """The entries from the cursor that the client reads (the cursor moves past them), and
+        whether it fell so far behind that what it reads was evicted (it then needs a resync).
+        `track`: keep `cursor.ids` current (a poll answers with them)."""
+        log = self.log
+        offset = cursor.offset
+        if offset < log.first:
+            if self._missed(cursor, selection):
+                return [], True
+            offset = log.first
+        entries = log.read(offset, BATCH)
+        if not entries:
+            return [], False
+        cursor.offset = entries[-1].offset + 1
+        keep = selection.keep
+        if offset < cursor.until:
+            # Catching up a composite position: each named session from its own offset.
+            floors = cursor.floors
+            entries = [e for e in entries if e.offset >= floors.get(e.session, 0)]
+        if track:
+            ids, wants = cursor.ids, selection.wants
+            for entry in entries:
+                if wants(entry.session):
+                    ids[entry.session] = entry.id
+        kept = [e for e in entries if keep(e)]
+        if cursor.remaining and log.deleted_at >= offset:
+            for entry in kept:
+                if entry.type == "session_deleted":
+                    cursor.remaining.discard(entry.session)
+        return kept, False
+
+    def session_deleted(self, session_id: str, purged: bool, event_id: str) -> None:
+        """A session is gone: its readers get a final `session_deleted` envelope, and the
+        streams that read only deleted sessions end after it (SSE ends, WebSocket closes 1000,
+        a long-poll answers)."""
+        data = {"sessionId": session_id, "purged": purged}
+        self.log.append([(event_id, "session_deleted", None, data)], session_id)
 
     # ---- SSE ----------------------------------------------------------------------------
 
-    def sse_response(self, last_id: str | None, keep: Filter) -> EventStreamResponse:
-        offset, resync = self.start_offset(last_id)
-        return EventStreamResponse(self, offset, resync, keep)
+    def sse_response(self, position: str | None, selection: Selection) -> EventStreamResponse:
+        cursor, resync = self.start(position, selection)
+        return EventStreamResponse(self, cursor, resync, selection)
 
     # ---- WebSocket ----------------------------------------------------------------------
 
     async def serve_websocket(
-        self, websocket: WebSocket, last_id: str | None, keep: Filter
+        self, websocket: WebSocket, position: str | None, selection: Selection
     ) -> None:
         """Serve an accepted WebSocket until it closes, or the server does."""
-        offset, resync = self.start_offset(last_id)
+        cursor, resync = self.start(position, selection)
         self.stats.websocket += 1
         reader = asyncio.create_task(_drain_incoming(websocket))
         code = 1000
         try:
             if resync:
-                await self._ws_send(websocket, [self.resync_envelope()[1]])
-            while not reader.done():
+                await self._ws_send(websocket, [r[1] for r in self.resync_envelopes(cursor)])
+            while not reader.done() and not cursor.ended:
                 if self.closing:
                     code = SERVICE_RESTART
                     break
-                if self.log.head <= offset:
-                    await self.wait(offset, reader)
+                if self.log.head <= cursor.offset:
+                    await self.wait(cursor.offset, reader)
                     continue
-                offset, entries, fell_behind = self.pending(offset, keep)
+                entries, fell_behind = self.pending(cursor, selection)
                 if fell_behind:
-                    await self._ws_send(websocket, [self.resync_envelope()[1]])
+                    cursor = self.resynced(selection, cursor)
+                    await self._ws_send(websocket, [r[1] for r in self.resync_envelopes(cursor)])
                 elif entries:
                     await self._ws_send(websocket, [e.json for e in entries])
         except (WebSocketDisconnect, TimeoutError, OSError):
@@ -216,7 +355,11 @@ class Streams:
 
     # ---- long-poll ----------------------------------------------------------------------
 
-    async def poll(self, since: str | None, timeout_param: str | None, keep: Filter) -> Response:
+    async def poll(
+        self, since: str | None, timeout_param: str | None, selection: Selection
+    ) -> Response:
+        """What came after `since`; `lastEventId` is the last id passed of each session the
+        client reads (one id when it reads one session, a composite otherwise)."""
         try:
             default = min(DEFAULT_POLL_TIMEOUT, self.settings.poll_max_timeout)
             timeout = default if timeout_param is None else float(timeout_param)
@@ -227,28 +370,27 @@ class Streams:
                 Code.BAD_TIMEOUT,
                 f"timeout must be seconds between 0 and {self.settings.poll_max_timeout:g}",
             )
+        # No position yet: the client starts here, after fetching the REST snapshots.
+        cursor, resync = self.start(since, selection)
         if since is None:
-            # No position yet: the client starts here, after fetching the REST snapshots.
-            return poll_response([], self.log.last_id or "")
-        offset, resync = self.start_offset(since)
+            return poll_response([], cursor.position)
         if resync:
-            event_id, resync_json = self.resync_envelope()
-            return poll_response([resync_json], event_id)
+            return self._resync_answer(cursor)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            offset, entries, fell_behind = self.pending(offset, keep)
+            entries, fell_behind = self.pending(cursor, selection, track=True)
             if fell_behind:
-                event_id, resync_json = self.resync_envelope()
-                return poll_response([resync_json], event_id)
-            if entries:
-                return poll_response([e.json for e in entries], entries[-1].id)
+                return self._resync_answer(self.resynced(selection))
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0 or self.closing:
-                # Nothing for this client: it resumes from the last entry it was shown, or
-                # from where it asked if filtered entries were all it missed.
-                passed = self.log.read(offset - 1, 1) if offset > 0 else []
-                return poll_response([], passed[0].id if passed else since)
-            await self.log.wait(offset, remaining)  # False (timeout, ping tick): look again
+            if entries or remaining <= 0 or self.closing:
+                # With nothing for this client, it still resumes from the last entry it
+                # passed, or from where it asked if filtered entries were all it missed.
+                return poll_response([e.json for e in entries], cursor.position or since)
+            if self.log.head <= cursor.offset:
+                await self.log.wait(cursor.offset, remaining)  # False (timeout, tick): look again
+
+    def _resync_answer(self, cursor: Cursor) -> Response:
+        return poll_response([r[1] for r in self.resync_envelopes(cursor)], cursor.position)
 
 
 def poll_response(envelopes: list[bytes], last_id: str) -> Response:
@@ -274,11 +416,13 @@ async def _drain_incoming(websocket: WebSocket) -> None:
 class EventStreamResponse:
     """`text/event-stream` written straight to ASGI, so each write can carry a timeout."""
 
-    def __init__(self, streams: Streams, offset: int, resync: bool, keep: Filter) -> None:
+    def __init__(
+        self, streams: Streams, cursor: Cursor, resync: bool, selection: Selection
+    ) -> None:
         self.streams = streams
-        self.offset = offset
+        self.cursor = cursor
         self.resync = resync
-        self.keep = keep
+        self.selection = selection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streams = self.streams
@@ -295,22 +439,26 @@ class EventStreamResponse:
         )
         disconnected = asyncio.create_task(_wait_disconnect(receive))
         streams.stats.sse += 1
-        offset = self.offset
+        cursor, selection = self.cursor, self.selection
         try:
             # retry: how long EventSource waits before reconnecting (ms)
-            first = b"retry: 2000\n\n" + (self._resync_frame() if self.resync else b"")
+            first = b"retry: 2000\n\n" + (self._resync_frames(cursor) if self.resync else b"")
             await self._write(send, first)
-            while not disconnected.done():
+            while not disconnected.done() and not cursor.ended:
                 if streams.closing:
                     await self._write(send, b"retry: %d\n\n" % RETRY_AFTER_SHUTDOWN_MS)
                     break
-                if streams.log.head <= offset:
-                    if not await streams.wait(offset, disconnected) and not disconnected.done():
+                if streams.log.head <= cursor.offset:
+                    if (
+                        not await streams.wait(cursor.offset, disconnected)
+                        and not disconnected.done()
+                    ):
                         await self._write(send, b": ping\n\n")
                     continue
-                offset, entries, fell_behind = streams.pending(offset, self.keep)
+                entries, fell_behind = streams.pending(cursor, selection)
                 if fell_behind:
-                    await self._write(send, self._resync_frame())
+                    cursor = streams.resynced(selection, cursor)
+                    await self._write(send, self._resync_frames(cursor))
                 elif entries:
                     await self._write(send, b"".join(e.sse for e in entries))
         except (TimeoutError, OSError):
@@ -321,9 +469,8 @@ class EventStreamResponse:
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _resync_frame(self) -> bytes:
-        event_id, payload = self.streams.resync_envelope()
-        return b"id: %s\nevent: resync\ndata: %s\n\n" % (event_id.encode(), payload)
+    def _resync_frames(self, cursor: Cursor) -> bytes:
+        return b"".join(r[2] for r in self.streams.resync_envelopes(cursor))
 
     async def _write(self, send: Send, chunk: bytes) -> None:
         message = {"type": "http.response.body", "body": chunk, "more_body": True}
@@ -335,40 +482,57 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-Visibility = Callable[[Principal, str, str | None], bool]  # (principal, session, chat id)
-ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, principal)
+Visibility = Callable[[Principal, str, str], bool]  # (principal, session, chat id)
+ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, principal) -> id
+SessionIds = Callable[[], Collection[str]]
 
 
 class StreamRoutes:
-    """The stream routes: what each principal may see of the log (an agent: the chats they
-    may see, and the QR only for staff)."""
+    """The stream routes: what each principal may see of the log. `?session=a,b` picks
+    sessions (each must exist, 404, and be one the caller may use, 403); without it, every
+    session the caller may use. Within those: an agent sees the chats they may see, and the QR
+    only staff."""
 
     def __init__(
         self,
         streams: Streams,
         can_see: Visibility,
         chat_id: ChatResolver,
-        sessions: Callable[[], Collection[str]],
+        sessions: SessionIds,
     ) -> None:
         self.streams = streams
         self._can_see = can_see
         self._chat_id = chat_id
         self._sessions = sessions
 
+    def _selection(self, call: Call[None]) -> Selection:
+        principal = call.user
+        raw = call.query("session")
+        if raw is None:
+            # Staff read every session, also one created later; an agent their memberships.
+            only = None if principal.is_staff else principal.sessions
+            return Selection(self._filter(principal, only), only)
+        existing = self._sessions()
+        named = frozenset(raw.split(","))
+        for session_id in sorted(named):
+            if session_id not in existing:
+                raise NotFound(Code.SESSION_NOT_FOUND, f"no session {session_id[:80]!r}")
+            if not principal.may_use(session_id):
+                raise Forbidden(Code.FORBIDDEN, f"you may not use session {session_id!r}")
+        return Selection(self._filter(principal, named), named, named)
+
     def _filter(
-        self, principal: Principal, chat_id: str | None = None, session: str | None = None
+        self, principal: Principal, only: frozenset[str] | None, chat_id: str | None = None
     ) -> Filter:
-        can_see = self._can_see
+        can_see, staff = self._can_see, principal.is_staff
 
         def keep(entry: Entry) -> bool:
-            if session is not None and entry.session != session:
+            if only is not None and entry.session not in only:
                 return False
             if chat_id is not None and entry.chat_id != chat_id:
                 return False
-            if not principal.may_use(entry.session):
-                return False
             if entry.chat_id is None:
-                return entry.type != "qr" or principal.is_staff
+                return entry.type != "qr" or staff
             return can_see(principal, entry.session, entry.chat_id)
 
         return keep
@@ -377,23 +541,28 @@ class StreamRoutes:
         last_id = call.connection.headers.get("last-event-id")
         if last_id is None:
             last_id = call.query("lastEventId")
-        return self.streams.sse_response(last_id, self._filter(call.user))
+        return self.streams.sse_response(last_id, self._selection(call))
 
     async def poll(self, call: Call[None]) -> Response:
         since = call.query("since")
         if since is None:
             since = call.query("lastEventId")
-        return await self.streams.poll(since, call.query("timeout"), self._filter(call.user))
+        return await self.streams.poll(since, call.query("timeout"), self._selection(call))
 
     async def websocket(self, call: Call[None]) -> None:
-        await self._serve(call, self._filter(call.user))
+        await self._serve(call, self._selection(call))
 
     async def websocket_chat(self, call: Call[None]) -> None:
-        chat_id = self._chat_id(call.session, call.path("chatId"), call.user)
-        await self._serve(call, self._filter(call.user, chat_id, call.session))
+        """One chat of the default session (a scoped route names its session)."""
+        principal = call.user
+        if not principal.may_use(DEFAULT_SESSION):
+            raise Forbidden(Code.FORBIDDEN, f"you may not use session {DEFAULT_SESSION!r}")
+        chat_id = self._chat_id(DEFAULT_SESSION, call.path("chatId"), principal)
+        only = frozenset({DEFAULT_SESSION})
+        await self._serve(call, Selection(self._filter(principal, only, chat_id), only))
 
-    async def _serve(self, call: Call[None], keep: Filter) -> None:
+    async def _serve(self, call: Call[None], selection: Selection) -> None:
         last_id = call.query("lastEventId")
         if last_id is None:
             last_id = call.query("since")
-        await self.streams.serve_websocket(call.websocket, last_id, keep)
+        await self.streams.serve_websocket(call.websocket, last_id, selection)

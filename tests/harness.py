@@ -235,14 +235,18 @@ class Bridge(Process):
 
 def metric_value(text: str, name: str, session: str = "default") -> float:
     """One sample of a /metrics page: `name` as Prometheus writes it, labels included; a
-    WhatsApp number's series is read for `session` (its label comes first)."""
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    if match is None and "session=" not in name:
-        base, _, labels = name.partition("{")
-        scoped = f'{base}{{session="{session}"{"," + labels if labels else "}"}'
-        match = re.search(rf"^{re.escape(scoped)} (\S+)$", text, re.MULTILINE)
-    assert match, f"{name} not in /metrics"
-    return float(match.group(1))
+    WhatsApp number's series is read for `session` unless `name` names one."""
+    base, _, labels = name.partition("{")
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        line_base, _, line_labels = sample.partition("{")
+        if line_base != base:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line_labels))
+        if found == wanted or found == {**wanted, "session": wanted.get("session", session)}:
+            return float(value)
+    raise AssertionError(f"{name} not in /metrics")
 
 
 def metric(orchestrator: Orchestrator, name: str) -> float:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.callpolicy import CallCollector, CallPolicy
+from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.errors import CommandError
+from orchestrator.metrics import Families, call_samples
 from orchestrator.pacing import Pacer
 from orchestrator.transport.memory import MemoryBridge
 from orchestrator.wire import Envelope
@@ -156,7 +157,9 @@ async def test_the_counters_reach_metrics() -> None:
     p = policy(whatsapp)
     p.apply([envelope(offer("C1"))], replayed=False)
     await settled(p)
-    samples = {s.name: s.value for m in CallCollector(p).collect() for s in m.samples}
+    families = Families()
+    call_samples(families, p, {"session": "default"})
+    samples = {s.name: s.value for m in families for s in m.samples}
     assert samples == {
         "wa_calls_total": 1, "wa_calls_rejected_total": 1, "wa_calls_reject_failures_total": 0,
         "wa_call_reject_messages_total": 1, "wa_call_reject_message_failures_total": 0,

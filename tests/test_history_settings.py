@@ -89,8 +89,8 @@ async def test_ignored_groups_and_refused_history_are_counted(tmp_path: Path) ->
         messages = (await s.http.get(f"/chats/{PERSON}/messages")).json()["messages"]
         assert [m["id"] for m in messages] == ["ONE-TO-ONE"]
         metrics = (await s.http.get("/metrics")).text
-        assert 'wa_ignored_total{session="default",kind="groups"} 1.0' in metrics
-        assert 'wa_ignored_total{session="default",kind="status"} 0.0' in metrics
+        assert 'wa_ignored_total{kind="groups",session="default"} 1.0' in metrics
+        assert 'wa_ignored_total{kind="status",session="default"} 0.0' in metrics
         assert 'wa_history_dropped_total{session="default"} 1.0' in metrics
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from orchestrator.lifecycle import CloseReason, backoff_delay
+from orchestrator.lifecycle import POLICY, PROXY_REFUSED, CloseReason, Reaction, backoff_delay
 
 
 def close_update(status: int | None, message: str) -> dict[str, object]:
@@ -35,3 +35,20 @@ def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
         delays = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8  # really spread over the whole range
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (407, "Unexpected server response: 407"),
+        (500, "WebSocket Error (Socks5 Authentication failed)"),
+    ],
+)
+def test_a_proxy_refusing_its_credentials_reads_as_407_and_stops(status: int, message: str) -> None:
+    """An HTTP proxy answers 407; a SOCKS one makes Baileys close with 500 and this text (as
+    measured against the bridge's proxy tests). Either way, retrying cannot help."""
+    reason = CloseReason.from_update(close_update(status, message))
+    assert reason.status_code == PROXY_REFUSED == 407
+    rule = POLICY[PROXY_REFUSED]
+    assert (rule.reaction, rule.state) == (Reaction.STOP, "stopped")
+    assert "proxy" in rule.explanation

@@ -107,7 +107,8 @@ def test_a_resume_from_an_evicted_position_gets_resync_first_and_never_a_partial
         sse = SseReader(orchestrator.base_url, last_id=evicted)
         sse.run(lambda envelopes: len(envelopes) >= 1, timeout=10)
         assert sse.envelopes[0] == {
-            "id": head, "type": "resync", "data": {"reason": "position_not_retained"}
+            "id": head, "type": "resync", "session": "default",
+            "data": {"reason": "position_not_retained"},
         }  # fmt: skip
 
         with connect(

@@ -15,7 +15,15 @@ import pytest
 from orchestrator.store import WriteBatch
 from orchestrator.store.supabase import SupabaseStore
 from orchestrator.wire import Position
-from tests.harness import Process, free_port, make_capture, stack, wait_for
+from tests.harness import (
+    Bridge,
+    Process,
+    free_port,
+    ipc_endpoints,
+    make_capture,
+    stack,
+    wait_for,
+)
 from tests.postgrest.conftest import SECRET, token
 from tests.postgrest.server import run_standin
 from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
@@ -94,6 +102,57 @@ def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
         orchestrator = s.start_orchestrator()
         chats = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
         assert {c["id"] for c in chats} == {chat for chat, _ in capture_keys(capture)}
+
+
+def stored_by_session(dsn: str) -> dict[str, set[tuple[str, str]]]:
+    keys: dict[str, set[tuple[str, str]]] = {}
+    with psycopg.connect(dsn) as db:
+        for session, chat_id, message_id in db.execute(
+            "select session, chat_id, id from wa_messages"
+        ):
+            keys.setdefault(session, set()).add((chat_id, message_id))
+    return keys
+
+
+def test_two_numbers_write_their_own_rows_to_one_supabase_and_read_them_back(
+    tmp_path: Path, supabase_dsn: str
+) -> None:
+    """The default number and a declared second one replay captures of the same chat jids with
+    other message ids; each lands under its own session, and a restart reads each back."""
+    capture_a = make_capture(tmp_path / "a.jsonl", 400, seed=1, chats=6)
+    capture_b = make_capture(tmp_path / "b.jsonl", 300, seed=2, chats=6)
+    expected = {"default": capture_keys(capture_a), "b": capture_keys(capture_b)}
+    [chat, *_] = sorted({c for c, _ in expected["default"]} & {c for c, _ in expected["b"]})
+    with (
+        ipc_endpoints() as b_endpoints,
+        stack(tmp_path, capture=capture_a, bridge=False, orchestrator=False) as s,
+    ):
+        standin = s.add(start_standin(tmp_path, supabase_dsn, 0))  # the OS picks the port
+        [url] = [json.loads(line)["url"] for line in standin.log_path.read_text().splitlines()
+                 if line.startswith('{"url"')]  # fmt: skip
+        bridge = {"pub": b_endpoints.pub, "router": b_endpoints.router}
+        second = {"id": "b", "name": "Second", "bridge": bridge}
+        env = {"SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": token("service_role"),
+               "ORCH_SESSIONS": json.dumps([second])}  # fmt: skip
+        (tmp_path / "b").mkdir()
+        bridge_b = s.add(Bridge(tmp_path / "b", tmp_path / "b" / "bridge", b_endpoints,
+                                BRIDGE_REPLAY=str(capture_b)))  # fmt: skip
+        s.start_bridge()
+        orchestrator = s.start_orchestrator(**env)
+        wait_for("both numbers in Supabase",
+                 lambda: stored_by_session(supabase_dsn) == expected, timeout=60)  # fmt: skip
+
+        orchestrator.stop()
+        s.bridge.kill9()
+        bridge_b.kill9()
+        orchestrator = s.start_orchestrator(**env)  # the bridges are gone: all from Supabase
+        for prefix, session in (("", "default"), ("/sessions/b", "b")):
+            listed = orchestrator.http.get(f"{prefix}/chats", params={"limit": 500})
+            chats = {c["id"] for c in listed.raise_for_status().json()["chats"]}
+            assert chats == {c for c, _ in expected[session]}, session
+            page = orchestrator.http.get(f"{prefix}/chats/{chat}/messages", params={"limit": 500})
+            ids = {m["id"] for m in page.raise_for_status().json()["messages"]}
+            assert ids == {m for c, m in expected[session] if c == chat}, session
 
 
 CHAT = "5511912345678@s.whatsapp.net"
@@ -180,15 +239,15 @@ async def test_the_session_registry_and_membership(supabase_dsn: str) -> None:
         try:
             await store.open()
             assert await store.list_sessions() == []
-            saved = await store.save_session(
-                {"id": "sales", "name": "Sales", "proxy": "socks5://u:p@proxy:1080"}
-            )
+            await store.save_session({"id": "sales", "name": "Sales", "proxy": "socks5://u:p@h:1"})
+            [saved] = await store.list_sessions()
             assert (saved["id"], saved["name"], saved["bridge_pub"]) == ("sales", "Sales", None)
             renamed = {"id": "sales", "name": "Sales 2", "bridge_pub": "tcp://127.0.0.1:1",
                        "bridge_router": "tcp://127.0.0.1:2", "proxy": None}  # fmt: skip
             await store.save_session(renamed)
             [row] = await store.list_sessions()
-            assert {k: row[k] for k in renamed} == renamed and row["created_at"]
+            assert {k: row[k] for k in renamed} == renamed
+            assert row["created_at"] == saved["created_at"]  # set once
             assert await store.delete_session("sales") is True
             assert await store.delete_session("sales") is False
             assert await store.list_sessions() == []

@@ -58,6 +58,7 @@ class RawReply {
  * @property {import('./replay-sends.js').ReplaySends|null} [replaySends] replay mode: simulated sends, command log
  * @property {number} commandTimeoutMs
  * @property {Record<string, string>} versions
+ * @property {string|null} [proxy] BRIDGE_PROXY as scheme://host:port (never its credentials)
  * @property {{warn: Function, error: Function, debug: Function}} logger
  */
 
@@ -210,6 +211,7 @@ function state(ctx) {
     me: wa?.me ?? null,
     pid: process.pid,
     versions: ctx.versions,
+    proxy: ctx.proxy ?? null,
   }
 }
 

@@ -47,6 +47,15 @@ export class ConfigError extends Error {
  * @property {import('./history.js').HistoryMode} history What the first history sync brings.
  * @property {boolean} markOnlineOnConnect Announce the account `available` on connect (the phone then stops notifying).
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
+ * @property {ProxySetting|null} proxy Outbound proxy for everything the WhatsApp side opens (BRIDGE_PROXY).
+ */
+
+/**
+ * @typedef {object} ProxySetting
+ * @property {string} display `scheme://host:port`, the only form ever logged or reported.
+ * @property {string} url The whole URL, credentials included (non-enumerable).
+ * @property {string[]} secrets The password as it may appear in text: decoded, percent-encoded,
+ *   JSON-escaped (non-enumerable; empty without a password).
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -83,6 +92,7 @@ const SPEC = {
   BRIDGE_TEST_DROP_SEQS: [undefined, seqList],
   BRIDGE_MARK_ONLINE_ON_CONNECT: ['false', bool],
   BRIDGE_HISTORY: [undefined, historyMode],
+  BRIDGE_PROXY: [undefined, proxy],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -134,6 +144,7 @@ export function readConfig(env) {
     history,
     testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
     markOnlineOnConnect: v.BRIDGE_MARK_ONLINE_ON_CONNECT,
+    proxy: v.BRIDGE_PROXY,
   })
 }
 
@@ -198,4 +209,46 @@ function historyMode(name, raw) {
   if (HISTORY_MODES.includes(/** @type {any} */ (s))) return s
   if (/^days:\d+$/.test(s) && Number(s.slice(5)) >= 1) return 'recent'
   throw new ConfigError(`${name}=${JSON.stringify(raw)} is not one of ${HISTORY_MODES.join('/')} or days:N`)
+}
+
+const PROXY_PORTS = /** @type {Record<string, number>} */ ({ 'http:': 80, 'https:': 443, 'socks5:': 1080, 'socks5h:': 1080 })
+
+/**
+ * `http://`, `https://`, `socks5://` or `socks5h://` (the proxy resolves names), with an
+ * optional `user:password@`. The value may hold a password, so unlike the other parsers the
+ * error never quotes it; and the URL and password are non-enumerable, so that serializing the
+ * config (a log line, a report) cannot carry them.
+ * @param {string} name @param {string} raw
+ * @returns {Readonly<ProxySetting>}
+ */
+function proxy(name, raw) {
+  const expected = `${name} must be an http://, https://, socks5:// or socks5h:// URL: scheme://[user:password@]host[:port]`
+  /** @type {URL} */
+  let url
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`${expected} (it is not a URL)`)
+  }
+  const defaultPort = PROXY_PORTS[url.protocol]
+  if (defaultPort === undefined) throw new ConfigError(`${expected} (unsupported scheme)`)
+  if (!url.hostname) throw new ConfigError(`${expected} (no host)`)
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) throw new ConfigError(`${expected} (nothing may follow the port)`)
+  if (url.port === '0') throw new ConfigError(`${expected} (port 0)`)
+  const port = url.port === '' ? defaultPort : Number(url.port)
+  /** @type {string} */
+  let password
+  try {
+    decodeURIComponent(url.username) // the proxy libraries decode both; fail here, not at connect
+    password = decodeURIComponent(url.password)
+  } catch {
+    throw new ConfigError(`${expected} (bad %-escape in the user or password)`)
+  }
+  const secrets = password ? [...new Set([password, url.password, JSON.stringify(password).slice(1, -1)])] : []
+  const setting = { display: `${url.protocol}//${url.hostname}:${port}` }
+  Object.defineProperties(setting, {
+    url: { value: url.href, enumerable: false },
+    secrets: { value: Object.freeze(secrets), enumerable: false },
+  })
+  return /** @type {Readonly<ProxySetting>} */ (Object.freeze(setting))
 }

@@ -17,6 +17,7 @@ import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
 import { ReplaySends } from './replay-sends.js'
 import { removeAuthTrash } from './auth-state.js'
+import { proxyAgents, scrubber } from './proxy.js'
 import { WhatsApp } from './whatsapp.js'
 
 const SHUTDOWN_DEADLINE_MS = 2000
@@ -51,7 +52,12 @@ async function main() {
     pino().fatal({ err: err.message }, 'invalid configuration')
     process.exit(2)
   }
-  const logger = pino({ level: config.logLevel, base: { pid: process.pid, name: 'bridge' }, serializers: { err: safeErr } })
+  const logger = pino({
+    level: config.logLevel,
+    base: { pid: process.pid, name: 'bridge' },
+    serializers: { err: safeErr },
+    hooks: { streamWrite: scrubber(config.proxy?.secrets ?? []) },
+  })
   const mode = config.replay ? 'replay' : 'live'
   if (config.testDropSeqs.size) {
     logger.warn({ seqs: [...config.testDropSeqs] }, 'BRIDGE_TEST_DROP_SEQS is set: these seqs are journaled but NOT published')
@@ -108,7 +114,8 @@ async function main() {
   const recorder = mode === 'live' && config.record ? new Recorder(config.record) : null
   if (mode === 'live') {
     await removeAuthTrash(config.authDir)
-    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder })
+    const proxy = config.proxy ? proxyAgents(config.proxy) : null
+    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy })
   }
   const replaySends = mode === 'replay' ? new ReplaySends({ publish, logger: logger.child({ module: 'replay-sends' }), commandLog: config.commandLog }) : null
   const dispatch = createDispatcher({
@@ -119,6 +126,7 @@ async function main() {
     replaySends,
     commandTimeoutMs: config.commandTimeoutMs,
     versions: vers,
+    proxy: config.proxy?.display ?? null,
     logger: logger.child({ module: 'commands' }),
   })
   try {
@@ -146,7 +154,7 @@ async function main() {
 
   publish('bridge.started', { pid: process.pid, mode, versions: vers, previous })
   publisher.startHeartbeat()
-  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, previous }, 'bridge started')
+  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
 
   /** @type {Replayer|null} */
   let replayer = null

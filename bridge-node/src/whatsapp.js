@@ -29,10 +29,12 @@ export class WhatsApp {
    * @param {(event: string, data: unknown) => number} opts.publish publisher.publish (data wire-encoded)
    * @param {import('pino').Logger} opts.logger
    * @param {import('./recorder.js').Recorder|null} [opts.recorder]
+   * @param {import('./proxy.js').ProxyAgents|null} [opts.proxy] BRIDGE_PROXY's agents; null = direct
    * @param {typeof baileysMakeWASocket} [opts.makeSocket] injectable for tests
    */
-  constructor({ config, publish, logger, recorder = null, makeSocket = baileysMakeWASocket }) {
+  constructor({ config, publish, logger, recorder = null, proxy = null, makeSocket = baileysMakeWASocket }) {
     this.config = config
+    this.proxy = proxy
     this.publish = publish
     this.logger = logger
     this.recorder = recorder
@@ -93,6 +95,9 @@ export class WhatsApp {
         msgRetryCounterCache: this.retryCounters,
         keepAliveIntervalMs: this.config.keepAliveMs,
         ...(this.config.waUrl ? { waWebSocketUrl: this.config.waUrl } : {}),
+        // agent: the WebSocket; fetchAgent: media uploads (node https); options.dispatcher:
+        // what Baileys fetches itself (history/app-state blobs, media sent by URL).
+        ...(this.proxy ? { agent: this.proxy.agent, fetchAgent: this.proxy.agent, options: { dispatcher: this.proxy.dispatcher } } : {}),
       })
       this.sock = sock
       this.lastFrameAt = Date.now()
@@ -100,6 +105,13 @@ export class WhatsApp {
       // from the heartbeats to catch a socket that is "open" but hears nothing.
       sock.ws?.on?.('message', () => {
         this.lastFrameAt = Date.now()
+      })
+      // Baileys re-emits every ws event, so ws takes 'unexpected-response' as handled and keeps
+      // a refused handshake (a proxy's 407, a server's 403) pending until Baileys' connect
+      // timeout. Fail it at once with ws' own error, from which Baileys takes the status code.
+      sock.ws?.on?.('unexpected-response', (/** @type {unknown} */ _req, /** @type {import('node:http').IncomingMessage} */ res) => {
+        res.resume()
+        sock.ws.emit('error', new Error(`Unexpected server response: ${res.statusCode}`))
       })
       sock.ev.process((events) => this._onEvents(sock, auth, events))
       return { already: false }
@@ -218,7 +230,9 @@ export class WhatsApp {
    * @returns {Promise<Buffer>}
    */
   downloadMedia(sock, msg) {
-    return downloadMediaMessage(msg, 'buffer', {}, { reuploadRequest: sock.updateMediaMessage, logger: this.baileysLogger })
+    // Baileys reads the fetch options one level down: downloadContentFromMessage's `options`.
+    const options = this.proxy ? { options: { dispatcher: this.proxy.dispatcher } } : {}
+    return downloadMediaMessage(msg, 'buffer', options, { reuploadRequest: sock.updateMediaMessage, logger: this.baileysLogger })
   }
 
   /**

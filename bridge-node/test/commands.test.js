@@ -131,7 +131,7 @@ test('state reports epoch, seq, connection, mode, journal and identity', async (
   assert.equal(r.id, 7)
   assert.deepEqual(
     { ...r.result, journal: undefined, versions: undefined },
-    { epoch: 'E1', seq: 2, connection: 'idle', mode: 'live', oldest: { epoch: 'E1', seq: 1 }, me: null, pid: process.pid, journal: undefined, versions: undefined },
+    { epoch: 'E1', seq: 2, connection: 'idle', mode: 'live', oldest: { epoch: 'E1', seq: 1 }, me: null, pid: process.pid, proxy: null, journal: undefined, versions: undefined },
   )
   assert.equal(r.result.journal.events, 2)
 })

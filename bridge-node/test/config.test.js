@@ -29,6 +29,7 @@ test('defaults', () => {
   assert.equal(c.history, 'recent')
   assert.equal(c.testDropSeqs.size, 0)
   assert.equal(c.markOnlineOnConnect, false)
+  assert.equal(c.proxy, null)
   assert.ok(Object.isFrozen(c))
 })
 
@@ -79,9 +80,9 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 26)
+  assert.equal(names.length, 27)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
-  for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT']) assert.ok(names.includes(n), n)
+  for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT', 'BRIDGE_PROXY']) assert.ok(names.includes(n), n)
 })
 
 test('BRIDGE_HISTORY: full, recent, none; days:N is recent; it wins over BRIDGE_SYNC_FULL_HISTORY', () => {
@@ -95,4 +96,47 @@ test('BRIDGE_HISTORY: full, recent, none; days:N is recent; it wins over BRIDGE_
   assert.deepEqual(read({ BRIDGE_HISTORY: 'days:30' }), ['recent', false])
   assert.deepEqual(read({ BRIDGE_HISTORY: 'none', BRIDGE_SYNC_FULL_HISTORY: 'true' }), ['none', false])
   assert.deepEqual(read({ BRIDGE_HISTORY: '', BRIDGE_SYNC_FULL_HISTORY: 'true' }), ['full', true])
+})
+
+test('BRIDGE_PROXY: four schemes, shown as scheme://host:port; credentials kept out of sight', () => {
+  for (const [raw, display] of [
+    ['http://proxy.example:3128', 'http://proxy.example:3128'],
+    ['https://proxy.example', 'https://proxy.example:443'],
+    ['http://10.0.0.1/', 'http://10.0.0.1:80'],
+    ['socks5://127.0.0.1:9050', 'socks5://127.0.0.1:9050'],
+    ['socks5h://[::1]', 'socks5h://[::1]:1080'],
+    ['  HTTP://User:Pa%24s@Proxy.Example:8080  ', 'http://proxy.example:8080'],
+  ]) {
+    const p = /** @type {NonNullable<ReturnType<typeof readConfig>['proxy']>} */ (readConfig({ BRIDGE_PROXY: raw }).proxy)
+    assert.equal(p.display, display, raw)
+    assert.ok(Object.isFrozen(p))
+    // The URL and the password are there for the agents, but nothing that serializes sees them.
+    assert.deepEqual(Object.keys(p), ['display'])
+  }
+  const p = /** @type {any} */ (readConfig({ BRIDGE_PROXY: 'http://user:a%22b%24c@h:1' }).proxy)
+  assert.equal(p.url, 'http://user:a%22b%24c@h:1/')
+  assert.deepEqual(p.secrets, ['a"b$c', 'a%22b%24c', 'a\\"b$c'])
+  assert.doesNotMatch(JSON.stringify(readConfig({ BRIDGE_PROXY: 'http://user:a%22b%24c@h:1' })), /a%22b|b\$c/)
+  assert.deepEqual(/** @type {any} */ (readConfig({ BRIDGE_PROXY: 'socks5://user@h' }).proxy).secrets, [])
+})
+
+test('a bad BRIDGE_PROXY names the variable and never quotes the value', () => {
+  for (const raw of [
+    'proxy.example:3128',
+    'alice7:hunter2@h:1',
+    'ftp://alice7:hunter2@h',
+    'socks4://alice7:hunter2@h',
+    'http://alice7:hunter2@',
+    'http://alice7:hunter2@h/path',
+    'http://alice7:hunter2@h?x=1',
+    'http://alice7:hunter2@h:0',
+    'http://alice7:hunter2@h:99999',
+    'http://alice7:hunter2%zz@h',
+  ]) {
+    assert.throws(
+      () => readConfig({ BRIDGE_PROXY: raw }),
+      (err) => err instanceof ConfigError && err.message.startsWith('BRIDGE_PROXY ') && !err.message.includes('hunter2') && !err.message.includes('alice7'),
+      raw,
+    )
+  }
 })

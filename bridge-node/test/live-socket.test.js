@@ -4,6 +4,7 @@
  * close with a numeric Boom statusCode, stay alive, and not reconnect on its own.
  */
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import path from 'node:path'
 import { test } from 'node:test'
 import { WebSocketServer } from 'ws'
@@ -70,4 +71,40 @@ test('connection.update close carries lastDisconnect.error.$error.statusCode; th
 
   const stopped = await bridge.stop()
   assert.equal(stopped.code, 0, bridge.output())
+})
+
+test('a refused handshake (HTTP 403) closes at once with that status, not at the connect timeout', async (t) => {
+  const dir = tmpDir(t)
+  const server = http.createServer()
+  server.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)))
+  t.after(() => server.close())
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port
+  const env = {
+    BRIDGE_PUB: `ipc://${path.join(dir, 'pub')}`,
+    BRIDGE_ROUTER: `ipc://${path.join(dir, 'router')}`,
+    BRIDGE_DATA_DIR: path.join(dir, 'data'),
+    BRIDGE_WA_URL: `ws://127.0.0.1:${port}/ws/chat`,
+    BRIDGE_AUTO_CONNECT: 'false',
+  }
+  const sub = new zmq.Subscriber({ receiveTimeout: 200 })
+  sub.connect(env.BRIDGE_PUB)
+  sub.subscribe()
+  const client = commandClient(env.BRIDGE_ROUTER)
+  const bridge = spawnBridge(env)
+  t.after(() => {
+    sub.close()
+    client.close()
+    bridge.child.kill('SIGKILL')
+  })
+  await client.waitReady()
+  await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 5000 })
+  const t0 = Date.now()
+  assert.deepEqual((await client.call('connect')).result, { already: false })
+  // Baileys' connect timeout is 20 s: well before it, the close must carry the 403.
+  const events = await collect(sub, (e) => e.event === 'connection.update' && e.data.connection === 'close', { timeoutMs: 10000 })
+  assert.equal(/** @type {any} */ (events.at(-1)).data.lastDisconnect.error.$error.statusCode, 403)
+  assert.ok(Date.now() - t0 < 10000)
+  assert.equal((await client.call('state')).result.connection, 'close')
+  assert.equal((await bridge.stop()).code, 0, bridge.output())
 })

@@ -49,6 +49,8 @@ export interface AssignmentChangedEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'assignment_changed'
+  /** the session (WhatsApp number) */
+  session: string
   data: AssignmentChanged
 }
 
@@ -90,6 +92,8 @@ export interface CallEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'call'
+  /** the session (WhatsApp number) */
+  session: string
   data: CallEvent
 }
 
@@ -156,6 +160,8 @@ export interface ChatDeletedEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'chat_deleted'
+  /** the session (WhatsApp number) */
+  session: string
   data: ChatDeleted
 }
 
@@ -176,6 +182,8 @@ export interface ChatUpdateEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'chat_update'
+  /** the session (WhatsApp number) */
+  session: string
   data: Chat
 }
 
@@ -199,6 +207,8 @@ export interface ConnectionStatusEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'connection_status'
+  /** the session (WhatsApp number) */
+  session: string
   data: ConnectionStatus
 }
 
@@ -224,6 +234,8 @@ export interface ContactUpdateEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'contact_update'
+  /** the session (WhatsApp number) */
+  session: string
   data: Contact
 }
 
@@ -239,7 +251,7 @@ export interface EditBody {
   text: string
 }
 
-export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope | CallEnvelope
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope | CallEnvelope | SessionDeletedEnvelope
 
 export interface ForwardBody {
   /** a message in any chat you may see */
@@ -277,6 +289,8 @@ export interface LabelUpdateEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'label_update'
+  /** the session (WhatsApp number) */
+  session: string
   data: LabelUpdate
 }
 
@@ -357,6 +371,8 @@ export interface MessageAckEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'message_ack'
+  /** the session (WhatsApp number) */
+  session: string
   data: MessageAck
 }
 
@@ -368,6 +384,8 @@ export interface MessageUpdateEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'message_update'
+  /** the session (WhatsApp number) */
+  session: string
   data: Message
 }
 
@@ -375,6 +393,8 @@ export interface NewChatEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'new_chat'
+  /** the session (WhatsApp number) */
+  session: string
   data: Chat
 }
 
@@ -382,6 +402,8 @@ export interface NewMessageEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'new_message'
+  /** the session (WhatsApp number) */
+  session: string
   data: Message
 }
 
@@ -402,6 +424,8 @@ export interface NoteAddedEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'note_added'
+  /** the session (WhatsApp number) */
+  session: string
   data: NoteAdded
 }
 
@@ -460,6 +484,8 @@ export interface PresenceEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'presence'
+  /** the session (WhatsApp number) */
+  session: string
   data: Presence
 }
 
@@ -493,6 +519,8 @@ export interface QrEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'qr'
+  /** the session (WhatsApp number) */
+  session: string
   data: Qr
 }
 
@@ -544,6 +572,8 @@ export interface ResyncEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'resync'
+  /** the session (WhatsApp number) */
+  session: string
   data: Resync
 }
 
@@ -614,6 +644,21 @@ export interface SessionBridgeBody {
   router: string
 }
 
+export interface SessionDeleted {
+  sessionId: string
+  /** its helpdesk data (and stored chats) deleted too */
+  purged: boolean
+}
+
+export interface SessionDeletedEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n> */
+  id: string
+  type: 'session_deleted'
+  /** the session (WhatsApp number) */
+  session: string
+  data: SessionDeleted
+}
+
 export interface SessionList {
   sessions: Session[]
 }
@@ -658,6 +703,8 @@ export interface SyncProgressEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'sync_progress'
+  /** the session (WhatsApp number) */
+  session: string
   data: SyncProgress
 }
 
@@ -685,9 +732,11 @@ export interface TagsChangedEnvelope {
   /** <bridge epoch>:<bridge seq>:<n> */
   id: string
   type: 'tags_changed'
+  /** the session (WhatsApp number) */
+  session: string
   data: TagsChanged
 }
 
-export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call'
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted'
 
 export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -30,6 +30,7 @@ export const ENVELOPE_TYPES = Object.freeze([
   'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
   'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
   'assignment_changed', 'tags_changed', 'note_added', 'label_update', 'call',
+  'session_deleted',
 ])
 /** Messages per page: a page this long may have older messages before it. */
 export const PAGE_SIZE = 50

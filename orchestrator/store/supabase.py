@@ -332,25 +332,48 @@ class SupabaseStore:
         )
 
     async def activity(self, session: str | None, chat_id: str | None, limit: int) -> list[Row]:
-        """Newest first; `session` None: every session's and the global entries alike."""
-        query = self._db().table("activity_logs").select("*")
-        if session is not None:
-            query = query.eq("session", session)
-        if chat_id is not None:
-            query = query.eq("chat_id", chat_id)
-        return await self._rows(query.order("id", desc=True).limit(limit))
+        """Newest first. A session's: its rows and those of no session (two reads merged: the
+        stand-in has no `or=`, and each read is an index range); None: every row."""
+
+        async def newest(session_filter: Any) -> list[Row]:
+            query = session_filter(self._db().table("activity_logs").select("*"))
+            if chat_id is not None:
+                query = query.eq("chat_id", chat_id)
+            return await self._rows(query.order("id", desc=True).limit(limit))
+
+        if session is None:
+            return await newest(lambda query: query)
+        own = await newest(lambda query: query.eq("session", session))
+        unscoped = await newest(lambda query: query.is_("session", "null"))
+        return sorted(own + unscoped, key=lambda row: row["id"], reverse=True)[:limit]
 
     # ---- session registry ---------------------------------------------------------------
 
     async def list_sessions(self) -> list[Row]:
+        """Oldest first (id breaks ties: sessions created in one transaction share now())."""
         await self.open()  # read at start, like load_metadata
-        return await self._all("whatsapp_sessions", "id")
+        rows: list[Row] = []
+        while True:
+            query = self._db().table("whatsapp_sessions").select("*").order("created_at")
+            page = await self._rows(query.order("id").range(len(rows), len(rows) + PAGE - 1))
+            rows += page
+            if len(page) < PAGE:
+                return rows
 
-    async def save_session(self, row: Row) -> Row:
-        """Upsert by id. The row's proxy may carry credentials: stored, never logged (errors
-        from here name the table, not the row)."""
+    async def save_session(self, row: Row) -> None:
+        """Insert, or update all but the creation time, which is the given one or now. The
+        row's proxy may carry credentials: stored, never logged (errors from here name the
+        table, not the row)."""
         table = self._db().table("whatsapp_sessions")
-        return (await self._rows(table.upsert(row, on_conflict="id")))[0]
+        fields = {k: v for k, v in row.items() if k not in ("id", "created_at")}
+        exists = await self._rows(table.select("id").eq("id", row["id"]))
+        if exists:
+            query = table.update(fields, returning=ReturnMethod.minimal).eq("id", row["id"])
+        else:  # without created_at the column default, now(), applies
+            created = {"created_at": row["created_at"]} if row.get("created_at") else {}
+            new = {"id": row["id"], **fields, **created}
+            query = table.insert(new, returning=ReturnMethod.minimal)
+        await self._call(query.execute())
 
     async def delete_session(self, session_id: str) -> bool:
         table = self._db().table("whatsapp_sessions")

@@ -145,39 +145,38 @@ stable
 security definer
 set search_path = ''
 as $$
-    select case public.current_role_name()
-        when 'admin' then true
-        when 'supervisor' then true
-        when 'agent' then exists (
-            select 1
-            from public.profiles p
-            where p.id = auth.uid() and may_use_session.session = any (p.sessions)
-        )
-        else false
-    end
+    select coalesce((
+        select p.role in ('admin', 'supervisor')
+            or (p.role = 'agent' and may_use_session.session = any (p.sessions))
+        from public.profiles p
+        where p.id = auth.uid()
+    ), false)
 $$;
 
 -- Whether the caller may see a session's chat: staff always; an agent of that session when
 -- nobody else holds the chat there (it is his or it is unassigned). An assignment of the same
--- jid in another session does not count: that is another conversation.
+-- jid in another session does not count: that is another conversation. One query, calling no
+-- other helper: policies run it for every row, and each nested call costs as much again.
 create function public.can_see_chat(session text, chat_id text) returns boolean
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-    select case public.current_role_name()
-        when 'admin' then true
-        when 'supervisor' then true
-        when 'agent' then public.may_use_session(can_see_chat.session) and not exists (
-            select 1
-            from public.chat_assignments a
-            where a.session = can_see_chat.session
-              and a.chat_id = can_see_chat.chat_id
-              and a.agent_id <> auth.uid()
-        )
-        else false
-    end
+    select coalesce((
+        select p.role in ('admin', 'supervisor')
+            or (p.role = 'agent'
+                and can_see_chat.session = any (p.sessions)
+                and not exists (
+                    select 1
+                    from public.chat_assignments a
+                    where a.session = can_see_chat.session
+                      and a.chat_id = can_see_chat.chat_id
+                      and a.agent_id <> p.id
+                ))
+        from public.profiles p
+        where p.id = auth.uid()
+    ), false)
 $$;
 
 revoke execute on function public.may_use_session(text) from public, anon;

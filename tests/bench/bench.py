@@ -15,14 +15,12 @@ import json
 import os
 import platform
 import signal
-import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,48 +29,13 @@ import orjson
 import psutil
 import zmq
 
+from tests.bench import fanout, sessions
+from tests.bench.fanout import FANOUT_CLIENT
+from tests.bench.figures import FULL, QUICK, Figure, Scale, percentile
+from tests.bench.fill_store import fill_store
 from tests.harness import REPO, TOKEN, Orchestrator, Stack, make_capture, stack, wait_for
 
 RESULTS = REPO / "tests" / "bench" / "results"
-
-
-@dataclass(frozen=True)
-class Scale:
-    pipeline_events: int
-    history_messages: int
-    history_chats: int
-    fanout_clients: int
-    fanout_seconds: int
-    fanout_rate: int
-    rest_chats: int
-    rest_seconds: int
-    recovery_messages: int
-    e2e_messages: int
-
-
-QUICK = Scale(20_000, 20_000, 1_000, 100, 8, 200, 2_000, 3, 40_000, 100)
-FULL = Scale(100_000, 100_000, 5_000, 500, 30, 200, 10_000, 10, 200_000, 500)
-
-
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    baseline_name: str
-    baseline: float
-    target: str
-    met: bool | None
-    notes: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.value / self.baseline if self.baseline else float("nan")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 # ---- 1. transport limit vs pipeline ---------------------------------------------------------
@@ -208,114 +171,7 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
     ]  # fmt: skip
 
 
-# ---- 3. fan-out -------------------------------------------------------------------------------
-
-
-FANOUT_CLIENT = REPO / "tests" / "bench" / "fanout_client.mjs"
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def fanout_run(tmp: Path, scale: Scale, capture: Path, clients: int) -> dict[str, Any]:
-    """`clients` connections from a Node process (even SSE, odd WebSocket) while the bridge
-    replays at `scale.fanout_rate`; latency = receipt there - the bridge's publish seen here,
-    both wall-clock milliseconds on this machine."""
-    rate, seconds = scale.fanout_rate, scale.fanout_seconds
-    records = tmp / f"fanout-{clients}.bin"
-    with stack(tmp / f"fanout-{clients}", capture=capture, bridge=False) as s:
-        client: subprocess.Popen[str] | None = None
-        stop = threading.Event()
-        try:
-            orchestrator = s.orchestrator
-            seen: dict[int, float] = {}
-
-            def watch() -> None:
-                sub = zmq.Context.instance().socket(zmq.SUB)
-                sub.setsockopt(zmq.SUBSCRIBE, b"")
-                sub.connect(s.endpoints.pub)
-                while not stop.is_set():
-                    if sub.poll(200):
-                        seen[orjson.loads(sub.recv())["seq"]] = time.time() * 1000
-                sub.close(linger=0)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            client = subprocess.Popen(
-                ["node", str(FANOUT_CLIENT), "--base", orchestrator.base_url, "--token", TOKEN,
-                 "--clients", str(clients), "--seconds", str(seconds), "--out", str(records)],
-                cwd=REPO, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            )  # fmt: skip
-            assert client.stdout is not None
-            ready = client.stdout.readline().strip()
-            assert ready == "READY", f"fan-out client: {ready!r} (exit {client.poll()})"
-            # The client's recording window starts now: CPU is measured over the same seconds.
-            orchestrator_process = psutil.Process(orchestrator.popen.pid)
-            client_process = psutil.Process(client.pid)
-            orchestrator_before = cpu_seconds(orchestrator_process)
-            client_before = cpu_seconds(client_process)
-            started = time.perf_counter()
-            s.start_bridge(BRIDGE_REPLAY_RATE=rate)
-            time.sleep(max(0.0, started + seconds - time.perf_counter()))
-            orchestrator_cpu = cpu_seconds(orchestrator_process) - orchestrator_before
-            client_cpu = cpu_seconds(client_process) - client_before
-            window = time.perf_counter() - started
-            summary = json.loads(client.stdout.readline())
-            assert client.wait(60) == 0, f"fan-out client exit {client.returncode}"
-            stop.set()
-            watcher.join(5)
-            report = orchestrator.bridge_report()
-            metrics = orchestrator.http.get("/metrics").text
-        finally:
-            stop.set()
-            if client is not None and client.poll() is None:
-                client.kill()
-                client.wait(10)
-    latencies = [
-        received - seen[seq]
-        for seq, received in struct.iter_unpack("<Id", records.read_bytes())
-        if seq in seen
-    ]
-    records.unlink()
-    return {
-        "deliveries": (summary["sse"] + summary["ws"]) / summary["elapsed"],
-        "p50": percentile(latencies, 0.5),
-        "p99": percentile(latencies, 0.99),
-        "cpu": orchestrator_cpu / window,
-        "client_cpu": client_cpu / window,
-        "errors": summary["errors"],
-        "connected": summary["connected"],
-        "dropped": "wa_stream_dropped_slow_total 0.0" not in metrics,
-        "gaps": report["gaps"],
-    }
-
-
-def bench_fanout(tmp: Path, scale: Scale) -> list[Figure]:
-    rate, seconds = scale.fanout_rate, scale.fanout_seconds
-    capture = make_capture(tmp / "fanout.jsonl", rate * (seconds + 10), chats=50)
-    results = {clients: fanout_run(tmp, scale, capture, clients)
-               for clients in (1, scale.fanout_clients)}  # fmt: skip
-    one, many = results[1], results[scale.fanout_clients]
-    per_core = many["deliveries"] / max(many["cpu"], 0.01)
-    n = scale.fanout_clients
-    errors = f"; client errors {many['errors']}" if many["errors"] else ""
-    return [
-        # The window includes the bridge's start, so the offered rate is what one client got.
-        Figure(f"fan-out to {n} clients: deliveries/s", many["deliveries"], "deliveries/s",
-               "the same stream to 1 client", one["deliveries"],
-               f"{n} x {rate}/s, nothing lost (≥ 98% of {n} x the 1-client rate)",
-               many["deliveries"] >= 0.98 * n * one["deliveries"] and not many["dropped"]
-               and not many["errors"] and not many["gaps"],
-               f"orchestrator CPU {many['cpu']:.2f} cores; {per_core:,.0f} deliveries/s per core "
-               f"(aim: 25,000); gaps {many['gaps']}; client (Node, one process) CPU "
-               f"{many['client_cpu']:.2f} cores{errors}"),
-        Figure(f"fan-out to {n} clients: publish-to-receive p50", many["p50"], "ms",
-               "1 client p50", one["p50"], "", None),
-        Figure(f"fan-out to {n} clients: publish-to-receive p99", many["p99"], "ms",
-               "1 client p99", one["p99"], "< 100 ms", many["p99"] < 100),
-    ]  # fmt: skip
+# ---- 3. fan-out: fanout.py -------------------------------------------------------------------
 
 
 # ---- 4. REST under load -------------------------------------------------------------------------
@@ -364,18 +220,6 @@ def bench_rest(tmp: Path, scale: Scale) -> list[Figure]:
 
 
 # ---- 5. restart recovery -------------------------------------------------------------------
-
-
-def fill_store(data_dir: Path, messages: int, chats: int) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.bench.fill_store",
-        str(data_dir),
-        str(messages),
-        str(chats),
-    ]
-    subprocess.run(command, check=True, cwd=REPO)
 
 
 def time_to_chats(s: Stack, data: Path, expect: int) -> float:
@@ -512,11 +356,13 @@ def bench_shutdown(tmp: Path, scale: Scale) -> list[Figure]:
 BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "pipeline": bench_pipeline,
     "history": bench_history,
-    "fanout": bench_fanout,
+    "fanout": fanout.bench_fanout,
     "rest": bench_rest,
     "recovery": bench_recovery,
     "e2e": bench_e2e,
     "shutdown": bench_shutdown,
+    "idle-sessions": sessions.bench_idle,
+    "restore-sessions": sessions.bench_restore,
 }
 
 

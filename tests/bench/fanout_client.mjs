@@ -6,10 +6,11 @@
  *
  * Even-numbered clients read SSE (`GET /events`, node:http), odd-numbered ones WebSocket
  * (`/ws`, the `ws` package borrowed from bridge-node/node_modules). Once all are connected it
- * prints `READY`, records every delivery for S seconds as (seq, wall-clock receive time in ms),
- * closes everything, writes FILE as little-endian `<I d` records (uint32 seq, float64 ms, 12
- * bytes each, back to back) and prints one JSON line:
- * {"sse", "ws", "connected", "errors", "elapsed"}. Connection errors and early closes count in
+ * prints `READY`, records every delivery for S seconds as (epoch, seq, wall-clock receive time
+ * in ms), closes everything, writes FILE as little-endian `<I I d` records (uint32 index into
+ * "epochs", uint32 seq, float64 ms, 16 bytes each, back to back) and prints one JSON line:
+ * {"sse", "ws", "connected", "errors", "elapsed", "epochs"}. The epoch tells apart the bridges
+ * of several sessions, whose seqs overlap. Connection errors and early closes count in
  * "errors" (each kind is printed to stderr once).
  */
 import fs from 'node:fs'
@@ -27,7 +28,7 @@ const { WebSocket } = await import(pathToFileURL(path.join(MODULES, 'ws', 'wrapp
 /** How long every connection gets to open before the run gives up on it. */
 const CONNECT_TIMEOUT_MS = 30_000
 /** `{"id":"<epoch>:<seq>:<k>", ...}`: the envelope's first field, so its head is enough. */
-const WS_ID = /^\{"id":"[^":]*:(\d+):/
+const WS_ID = /^\{"id":"([^":]*):(\d+):/
 const ID_PREFIX = 'id: '
 
 const { values: args } = parseArgs({
@@ -52,17 +53,24 @@ const outFile = args.out
 /** Wall-clock ms, sub-millisecond resolution (comparable with Python's time.time() * 1000). */
 const now = () => performance.timeOrigin + performance.now()
 
-// ---- the record: (seq, receive ms) in growable typed arrays -------------------------------
+// ---- the record: (epoch, seq, receive ms) in growable typed arrays --------------------------
 
 let capacity = 1 << 20
+let epochIndexes = new Uint32Array(capacity)
 let seqs = new Uint32Array(capacity)
 let times = new Float64Array(capacity)
 let count = 0
 let recording = false
 const delivered = { sse: 0, ws: 0 }
 
+/** Epoch strings in the order first seen; a record holds the index. @type {Map<string, number>} */
+const epochs = new Map()
+
 function grow() {
   capacity *= 2
+  const e = new Uint32Array(capacity)
+  e.set(epochIndexes)
+  epochIndexes = e
   const s = new Uint32Array(capacity)
   s.set(seqs)
   const t = new Float64Array(capacity)
@@ -71,9 +79,15 @@ function grow() {
   times = t
 }
 
-/** @param {number} seq @param {number} at */
-function record(seq, at) {
+/** @param {string} epoch @param {number} seq @param {number} at */
+function record(epoch, seq, at) {
   if (count === capacity) grow()
+  let index = epochs.get(epoch)
+  if (index === undefined) {
+    index = epochs.size
+    epochs.set(epoch, index)
+  }
+  epochIndexes[count] = index
   seqs[count] = seq
   times[count] = at
   count++
@@ -148,7 +162,7 @@ function sse(opened) {
           // <epoch>:<seq>:<k>
           const first = text.indexOf(':', start + ID_PREFIX.length)
           const second = text.indexOf(':', first + 1)
-          record(Number(text.slice(first + 1, second)), at)
+          record(text.slice(start + ID_PREFIX.length, first), Number(text.slice(first + 1, second)), at)
           delivered.sse++
         }
         start = end + 1
@@ -196,7 +210,7 @@ function ws(opened) {
     const at = now()
     const match = WS_ID.exec(data.toString('latin1', 0, 100))
     if (match) {
-      record(Number(match[1]), at)
+      record(match[1], Number(match[2]), at)
       delivered.ws++
     } else {
       fail(state, 'ws: a message without a leading id')
@@ -239,14 +253,15 @@ async function openAll() {
 }
 
 /**
- * FILE: `<I d` little-endian records, 12 bytes each, no padding.
+ * FILE: `<I I d` little-endian records, 16 bytes each, no padding.
  * @param {string} file
  */
 function writeRecords(file) {
-  const buffer = Buffer.allocUnsafe(count * 12)
+  const buffer = Buffer.allocUnsafe(count * 16)
   for (let i = 0; i < count; i++) {
-    buffer.writeUInt32LE(seqs[i], i * 12)
-    buffer.writeDoubleLE(times[i], i * 12 + 4)
+    buffer.writeUInt32LE(epochIndexes[i], i * 16)
+    buffer.writeUInt32LE(seqs[i], i * 16 + 4)
+    buffer.writeDoubleLE(times[i], i * 16 + 8)
   }
   fs.writeFileSync(file, buffer)
 }
@@ -262,5 +277,5 @@ closing = true
 for (const connection of connections) connection.close()
 agent.destroy()
 writeRecords(outFile)
-process.stdout.write(`${JSON.stringify({ sse: delivered.sse, ws: delivered.ws, connected, errors, elapsed })}\n`)
+process.stdout.write(`${JSON.stringify({ sse: delivered.sse, ws: delivered.ws, connected, errors, elapsed, epochs: [...epochs.keys()] })}\n`)
 process.exit(0)

@@ -1,17 +1,26 @@
 """A SQLite store of N real-shaped messages, written with the store's own code (for the
-restart-recovery benchmark).   python -m tests.bench.fill_store DATA_DIR MESSAGES CHATS"""
+restart-recovery benchmarks).   python -m tests.bench.fill_store DATA_DIR MESSAGES CHATS
+
+`register` makes a store of several sessions out of one: each gets a copy of it."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from orchestrator import domain as d
+from orchestrator.session import session_directory
 from orchestrator.state import Chat
 from orchestrator.store import WriteBatch
 from orchestrator.store.rows import chat_row, message_row
 from orchestrator.store.sqlite import SqliteStore
+from tests.harness import REPO
+
+STORE = "store.sqlite3"
 
 
 async def fill(path: Path, messages: int, chats: int) -> None:
@@ -32,5 +41,28 @@ async def fill(path: Path, messages: int, chats: int) -> None:
     await store.close()
 
 
+async def register(data_dir: Path, sessions: list[dict[str, Any]]) -> None:
+    """Each session (a registry row: {"id","name","bridge_pub","bridge_router"}) gets a copy
+    of the default session's store (closed, so the copy is whole) and a row in the default
+    store's registry, as POST /sessions would have made."""
+    for row in sessions:
+        directory = session_directory(data_dir, row["id"])
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_dir / STORE, directory / STORE)
+    store = SqliteStore(data_dir / STORE)
+    await store.open()
+    for row in sessions:
+        await store.save_session(row)
+    await store.close()
+
+
+def fill_store(data_dir: Path, messages: int, chats: int) -> None:
+    """In a process of its own: the benchmark's own memory and event loop stay out of it."""
+    command = [sys.executable, "-m", "tests.bench.fill_store", str(data_dir), str(messages),
+               str(chats)]  # fmt: skip
+    subprocess.run(command, check=True, cwd=REPO)
+
+
 if __name__ == "__main__":
-    asyncio.run(fill(Path(sys.argv[1]) / "store.sqlite3", int(sys.argv[2]), int(sys.argv[3])))
+    data_dir, messages, chats = sys.argv[1:]
+    asyncio.run(fill(Path(data_dir) / STORE, int(messages), int(chats)))

@@ -22,6 +22,7 @@ export function describe(envelope: Envelope): string {
     case 'note_added': return envelope.data.note.body
     case 'label_update': return envelope.data.deleted ? '' : envelope.data.name
     case 'call': return `${envelope.data.kind} ${envelope.data.outcome}`
+    case 'session_deleted': return `${envelope.session} ${envelope.data.sessionId} ${envelope.data.purged}`
     default: {
       const unhandled: never = envelope
       return unhandled

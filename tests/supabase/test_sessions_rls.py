@@ -317,3 +317,19 @@ def test_the_migration_puts_existing_rows_in_the_default_session(supabase_dsn: s
             (AGENT1,),
         )
         assert as_superuser(conn, "select count(*) from public.chat_assignments") == [(2,)]
+
+
+def test_realtime_tables_keep_a_replica_identity(db: Conn) -> None:
+    """Realtime publishes updates and deletes of these tables: each needs its primary key as
+    replica identity, and the moved keys of assignments and chat tags name the session."""
+    rows = as_superuser(
+        db,
+        "select c.relname, c.relreplident from pg_publication_tables t"
+        " join pg_class c on c.relname = t.tablename and c.relnamespace = 'public'::regnamespace"
+        " where t.pubname = 'supabase_realtime'",
+    )
+    published = dict(rows)
+    assert set(published.values()) == {"d"}  # "default": the primary key
+    assert set(published) <= set(primary_keys(db))
+    # and such a write goes through (PostgreSQL refuses it on a published table without one)
+    assert affected(db, SUPERVISOR, "delete from public.chat_tags where session = 'default'") == 2
