@@ -3,7 +3,7 @@ the default session's number, the sales session's bridge is killed with -9 (and 
 its device is logged out from the phone (401, then paired again) and its connection is replaced
 (440, then reconnected by an operator). The default session's streams go on without a gap: every
 message arrives once, in order, and the median delivery latency during each fault stays within
-twice the fault-free median measured in the same test."""
+twice the fault-free median measured in the same test (before and after the faults, pooled)."""
 
 from __future__ import annotations
 
@@ -122,8 +122,8 @@ class Trickle:
                  lambda: self.sent_in(self.phase) >= PER_PHASE)  # fmt: skip
         self.phase = phase
 
-    def finish(self) -> dict[str, float]:
-        """Stop writing, read what is in flight, and the p50 latency of each phase."""
+    def finish(self) -> dict[str, list[float]]:
+        """Stop writing, read what is in flight, and the latencies of each phase."""
         self.enter("end")
         self.stop.set()
         self._threads[0].join(10)
@@ -145,7 +145,7 @@ class Trickle:
         latencies: dict[str, list[float]] = {}
         for message_id, phase, began in self.sent:
             latencies.setdefault(phase, []).append(self.sse[message_id][0] - began)
-        return {phase: percentile(values, 0.5) for phase, values in latencies.items()}
+        return latencies
 
 
 @pytest.fixture
@@ -186,15 +186,19 @@ def test_faults_of_one_number_leave_the_other_streaming_on_time(d: Deployment) -
     d.state_is("sales", "open")
     timings["replaced 440"] = time.monotonic() - started
 
-    p50 = trickle.finish()
-    counts = {phase: trickle.sent_in(phase) for phase in p50}
+    # Fault-free again: the baseline pools both ends, so a busy moment at either (the numbers'
+    # first app-state syncs follow their pairing) does not decide it alone.
+    trickle.enter("fault-free after")
+    latencies = trickle.finish()
+    latencies["fault-free, pooled"] = latencies["fault-free"] + latencies["fault-free after"]
+    p50 = {phase: percentile(values, 0.5) for phase, values in latencies.items()}
     print(f"\ntrickle: {len(trickle.sent)} messages, every one once and in order on SSE and WS")
     for phase, value in p50.items():
-        print(f"  {phase:16} {counts[phase]:3} messages, p50 {value * 1000:6.1f} ms")
+        print(f"  {phase:18} {len(latencies[phase]):3} messages, p50 {value * 1000:6.1f} ms")
     print(f"  sales recovered in { {k: round(v, 2) for k, v in timings.items()} } s")
     assert trickle.others == [], "the default session's connection moved"
     assert d.status("default")["state"] == "open"
     # Twice the fault-free median; below 25 ms timer noise dominates, so that is the floor.
-    limit = 2 * max(p50["fault-free"], 0.025)
+    limit = 2 * max(p50["fault-free, pooled"], 0.025)
     for phase in timings:
         assert p50[phase] <= limit, f"{phase}: p50 {p50[phase]:.3f} s > {limit:.3f} s"
