@@ -49,13 +49,14 @@ REJECT_CALL = Method("rejectCall", timeout=30.0)
 # Chat states are worth nothing late: a short timeout, and never repeated.
 SEND_PRESENCE = Method("sendPresenceUpdate", timeout=10.0)
 PRESENCE_SUBSCRIBE = Method("presenceSubscribe", timeout=10.0)
+STATE = Method("state", idempotent=True)
 
 METHODS = {
     m.name: m
     for m in (
         REPLAY, CONNECT, DISCONNECT, LOGOUT, SEND_MESSAGE, READ_MESSAGES,
         PROFILE_PICTURE, GROUP_METADATA, DOWNLOAD_MEDIA, PAIRING_CODE, REJECT_CALL,
-        SEND_PRESENCE, PRESENCE_SUBSCRIBE,
+        SEND_PRESENCE, PRESENCE_SUBSCRIBE, STATE,
     )
 }  # fmt: skip
 
@@ -116,6 +117,11 @@ class Bridge:
         return {"events": list(result.get("events") or []), "more": bool(result.get("more"))}
 
     # ---- the WhatsApp connection ---------------------------------------------------------
+
+    async def state(self) -> dict[str, Any]:
+        """What the bridge knows now: its position, its WhatsApp connection, the account."""
+        answer: dict[str, Any] = await self._call(STATE)
+        return answer
 
     async def connect(self) -> None:
         await self._call(CONNECT)

@@ -145,6 +145,12 @@ class EventLog:
                 return session, evicted.offset + 1
         return None
 
+    def resumable(self, session: str, event_id: str) -> None:
+        """`event_id` was the session's last entry before this log began (a restart): a client
+        that saw it resumes from the session's first entry here, having missed nothing."""
+        if session not in self.evicted:
+            self.evicted[session] = Evicted(event_id, self._first - 1)
+
     def read(self, offset: int, limit: int) -> list[Entry]:
         """Up to `limit` entries from `offset`. Expiry is left to `first`, which every reader
         consults before reading: an entry just past its age is still a correct answer."""

@@ -302,7 +302,13 @@ class ConnectionLifecycle:
 
     def reconcile(self, bridge_connection: str | None, bridge_mode: str | None) -> None:
         """Act on the bridge's current state (from its heartbeats), not on replayed history:
-        a bridge whose socket is down and that nobody is about to reconnect gets a `connect`."""
+        a bridge whose socket is down and that nobody is about to reconnect gets a `connect`;
+        one that is open while we think otherwise (we restarted past its connection.update:
+        the store's position is newer) is taken as open, with the account it is linked to."""
+        if bridge_mode == "live" and bridge_connection == "open":
+            if self.state not in ("open", *STOPPED_STATES) and not self._tasks:
+                self._run(self._adopt_open())
+            return
         if bridge_mode != "live" or bridge_connection not in ("close", "idle"):
             return
         if self.state in STOPPED_STATES or self._retry is not None or self._tasks:
@@ -350,6 +356,22 @@ class ConnectionLifecycle:
         except (CommandError, TransportError) as exc:
             log.warning("bridge refused disconnect: %s", exc)
         await self._connect()
+
+    async def _adopt_open(self) -> None:
+        try:
+            bridge_state = await self._bridge.state()
+        except (CommandError, TransportError) as exc:
+            log.warning("bridge state unavailable: %s", exc)
+            return
+        if bridge_state.get("connection") != "open" or self.state == "open":
+            return
+        me = bridge_state.get("me")
+        if isinstance(me, dict):
+            self.me = me
+        self.state, self.qr, self.last_close = "open", None, None
+        self._opened_at = self._clock()
+        self._cancel_retry()
+        log.info("WhatsApp connection open (as the bridge reports it)")
 
     async def _relink(self) -> None:
         try:

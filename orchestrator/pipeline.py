@@ -17,7 +17,9 @@ from orchestrator.wire import Envelope, Position
 log = logging.getLogger("orchestrator.pipeline")
 
 Normalizer = Callable[[str, Any], list[d.Fact]]
-Recorder = Callable[[list[Change], Position], None]
+Recorder = Callable[[list[Change], Position, str | None], None]
+"""The write-behind's record: changes, the bridge position they bring the store to, and the
+stream id this session had reached at that position."""
 
 
 class Pipeline:
@@ -66,7 +68,7 @@ class Pipeline:
                 )
         self._log.append(items, self._session)
         if batch:
-            self._record(persisted, batch[-1].position)
+            self._record(persisted, batch[-1].position, self._log.last_ids.get(self._session))
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         # Events were lost between the bridge and us: the state may lack them, so every client

@@ -55,7 +55,7 @@ from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport import BridgeLink
 from orchestrator.transport.zmq import ZmqLink, curve_keys
 from orchestrator.views import Views
-from orchestrator.writebehind import WriteBehind
+from orchestrator.writebehind import StreamMark, WriteBehind
 
 log = logging.getLogger("orchestrator.session")
 
@@ -165,6 +165,7 @@ class Session:
             self.store,
             self.state,
             spill_path=self.directory / "store-spill.jsonl",
+            mark_path=self.directory / "stream-mark.json",
             max_pending=settings.store_max_pending,
             flush_interval=settings.store_flush_interval,
         )
@@ -346,6 +347,9 @@ class Session:
         self.follower.position = snapshot.position
         if snapshot.position is not None:
             self.shared.event_log.from_the_start = False
+            mark = StreamMark.read(self.directory / "stream-mark.json")
+            if mark is not None and mark.position == snapshot.position:
+                self.shared.event_log.resumable(self.id, mark.stream_id)
         log.info(
             "session %s: loaded %d chats and %d messages from the store, at %s",
             self.id, len(snapshot.chats), len(snapshot.messages), snapshot.position,

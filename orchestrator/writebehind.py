@@ -34,6 +34,29 @@ log = logging.getLogger("orchestrator.writebehind")
 ENCODE_SLICE = 2000  # messages turned into rows between two passes of the event loop
 
 
+@dataclass(frozen=True)
+class StreamMark:
+    """The stored position and this session's last stream id at it. After a restart the
+    stream log holds only what follows that position, so a client whose last id is exactly
+    this one has missed nothing: it resumes from the log's first entry instead of a resync
+    (a clean stop flushes the store right up to what every client has seen)."""
+
+    position: Position
+    stream_id: str
+
+    def encode(self) -> bytes:
+        p = self.position
+        return orjson.dumps({"epoch": p.epoch, "seq": p.seq, "streamId": self.stream_id})
+
+    @classmethod
+    def read(cls, path: Path) -> StreamMark | None:
+        try:
+            data = orjson.loads(path.read_bytes())
+            return cls(Position(str(data["epoch"]), int(data["seq"])), str(data["streamId"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # none yet, or unreadable: its clients get a resync, as before
+
+
 @dataclass
 class WriteBehindStats:
     written_rows: int = 0
@@ -51,6 +74,7 @@ class WriteBehind:
         state: State,
         *,
         spill_path: Path,
+        mark_path: Path | None = None,
         max_pending: int,
         flush_interval: float,
         retry_max: float = 30.0,
@@ -58,6 +82,9 @@ class WriteBehind:
         self.store = store
         self.state = state
         self.spill_path = spill_path
+        # Where the stored position and the stream id at it are noted after each write: a
+        # restart serves clients at exactly that id from its first event (see StreamMark).
+        self.mark_path = mark_path
         self.max_pending = max_pending
         self.flush_interval = flush_interval
         self.retry_max = retry_max
@@ -73,6 +100,7 @@ class WriteBehind:
         self._renamed: dict[str, str] = {}
         self._deleted: set[str] = set()
         self._position: Position | None = None
+        self._stream_id: str | None = None
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
         self._attempt = 0
@@ -80,7 +108,9 @@ class WriteBehind:
 
     # ---- the event path: record only --------------------------------------------------
 
-    def record(self, changes: list[Change], position: Position) -> None:
+    def record(
+        self, changes: list[Change], position: Position, stream_id: str | None = None
+    ) -> None:
         for change in changes:
             data = change.data
             if isinstance(data, d.Message):
@@ -101,6 +131,7 @@ class WriteBehind:
                 self._labels.add(data.id)
         self._aliases.update(self.state.take_new_aliases())
         self._position = position
+        self._stream_id = stream_id
         if self._oldest_change is None:
             self._oldest_change = time.monotonic()
 
@@ -170,9 +201,19 @@ class WriteBehind:
             return False
         self._failed = None
         self._store_back(len(batch))
+        self._mark(batch)
         if len(batch) >= LARGE_BATCH:  # a history sync: its parse tree and rows are garbage now
             await asyncio.to_thread(release_free_memory)
         return True
+
+    def _mark(self, batch: WriteBatch) -> None:
+        if self.mark_path is None or batch.position is None or batch.stream_id is None:
+            return
+        mark = StreamMark(batch.position, batch.stream_id)
+        try:
+            _rewrite(self.mark_path, [mark.encode()])
+        except OSError as exc:  # a restart then resyncs that id's clients: nothing is lost
+            log.warning("cannot note the stream position in %s: %s", self.mark_path, exc)
 
     async def close(self, timeout: float) -> None:
         """Flush at shutdown; what cannot be written in time goes to the spill file."""
@@ -231,7 +272,8 @@ class WriteBehind:
         for chat_id in self._deleted:
             batch.chats.pop(chat_id, None)
             batch.deleted_chats.add(chat_id)
-        batch.position = self._position or batch.position
+        if self._position is not None:
+            batch.position, batch.stream_id = self._position, self._stream_id
         self._chats, self._messages, self._contacts = set(), {}, set()
         self._message_rows = {}
         self._aliases, self._renamed, self._deleted = {}, {}, set()

@@ -47,8 +47,10 @@ class StreamReader:
         drop_after: Callable[[], int] | None = None,
         path: str = "",
         token: str = TOKEN,
+        params: dict[str, str] | None = None,
     ) -> None:
         self.token = token
+        self.params = params or {}  # more of the query: ?session=
         self.base_url = base_url
         self.last_id = last_id
         self.drop_after = drop_after or (lambda: 10**9)
@@ -96,8 +98,9 @@ class SseReader(StreamReader):
         timeout = httpx.Timeout(5.0, read=2.0)
         try:
             with httpx.stream(
-                "GET", f"{self.base_url}/events", headers=headers, timeout=timeout
-            ) as r:
+                "GET", f"{self.base_url}/events", headers=headers, timeout=timeout,
+                params=self.params,
+            ) as r:  # fmt: skip
                 assert r.status_code == 200, r.read()
                 for envelope in parse_sse(r.iter_lines()):
                     self._take(envelope)
@@ -114,6 +117,7 @@ class WebSocketReader(StreamReader):
         url += f"?access_token={self.token}"
         if self.last_id is not None:
             url += f"&lastEventId={self.last_id}"
+        url += "".join(f"&{name}={value}" for name, value in self.params.items())
         # max_queue=None: the client keeps reading the socket even with frames unread here.
         # With the default (16 frames), a close with more unread frames waits out its whole
         # close timeout (10 s) for the server's close reply, which sits unread behind them.
@@ -133,7 +137,7 @@ class PollReader(StreamReader):
     def _session(self, budget: int, done: Callable[[list[Envelope]], bool]) -> None:
         with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as client:
             while budget > 0 and not done(self.envelopes) and not self.stop.is_set():
-                params = {"timeout": "2"}
+                params = {"timeout": "2", **self.params}
                 if self.last_id is not None:
                     params["since"] = self.last_id
                 body = client.get(f"{self.base_url}/events/poll", params=params).json()

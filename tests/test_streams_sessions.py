@@ -24,7 +24,7 @@ from starlette.requests import HTTPConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from orchestrator.app import EXCEPTION_HANDLERS, Body, bind, route
+from orchestrator.app import EXCEPTION_HANDLERS, Body, resolver, route
 from orchestrator.auth import Access, presented_token
 from orchestrator.errors import Code, NotFound, Unauthorized
 from orchestrator.eventlog import EventLog
@@ -85,7 +85,10 @@ class Hub:
         ops = [op for op in OPERATIONS if op.handler.__qualname__.startswith("StreamRoutes.")]
         gate: Any = Tokens()
         return Starlette(
-            routes=[route(op, bind(op.handler, [routes]), gate, Body(1024)) for op in ops],
+            routes=[
+                route(op, resolver(op, [routes], lambda session: []), gate, Body(1024))
+                for op in ops
+            ],
             exception_handlers=EXCEPTION_HANDLERS,
         )
 

@@ -16,8 +16,11 @@ PHONE = "5511999990000"
 
 
 class WaSim(Process):
-    def __init__(self, log_dir: Path, *, state_file: Path | None = None) -> None:
-        argv = ["node", str(SIM_MAIN), "--port", "0", "--phone", PHONE]
+    def __init__(
+        self, log_dir: Path, *, state_file: Path | None = None, phone: str = PHONE
+    ) -> None:
+        self.phone = phone
+        argv = ["node", str(SIM_MAIN), "--port", "0", "--phone", phone]
         if state_file is not None:
             argv += ["--state", str(state_file)]
         super().__init__("wa-sim", argv, {"PATH": "/usr/bin:/bin"}, log_dir / "wa-sim.log")

@@ -44,6 +44,7 @@ class WriteBatch:
     renamed_chats: dict[str, str] = field(default_factory=dict)  # a LID chat merged into -> pn
     deleted_chats: set[str] = field(default_factory=set)
     position: Position | None = None
+    stream_id: str | None = None  # the session's last stream id at `position` (not stored)
     labels: dict[str, Row] = field(default_factory=dict)  # WhatsApp Business labels, by id
 
     def __len__(self) -> int:
