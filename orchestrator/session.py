@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,7 +73,8 @@ class SessionSpec:
     name: str
     pub: str | None = None
     router: str | None = None
-    proxy: str | None = None  # may hold credentials: never logged, never answered
+    # May hold credentials: never logged (not even in a repr), never answered.
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def external(self) -> bool:
@@ -97,6 +98,27 @@ class SessionSpec:
             router=row.get("bridge_router"),
             proxy=row.get("proxy"),
         )
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def proxy_problem(proxy: str) -> str | None:
+    """What the bridge would refuse in a proxy URL (it would not start), or None."""
+    try:
+        parts = urlsplit(proxy)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a URL the bridge can use: {exc}"
+    if parts.scheme not in PROXY_SCHEMES:
+        return f"the scheme must be one of {', '.join(PROXY_SCHEMES)}"
+    if not parts.hostname:
+        return "a host is required"
+    if port == 0:
+        return "port 0"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "only scheme://[user:pass@]host:port"
+    return None
 
 
 def proxy_without_credentials(proxy: str | None) -> str | None:
@@ -250,7 +272,6 @@ class Session:
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
-        self.deleted = False
 
     def bridge_variables(self) -> tuple[dict[str, str], dict[str, str]]:
         """What a spawned bridge is told on top of the orchestrator's environment: the settings

@@ -19,7 +19,14 @@ from orchestrator.config import DeclaredSession, Settings
 from orchestrator.errors import BadRequest, Code, Conflict, Forbidden, NotFound
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.principal import Principal
-from orchestrator.session import DEFAULT, Session, SessionSpec, Shared, proxy_without_credentials
+from orchestrator.session import (
+    DEFAULT,
+    Session,
+    SessionSpec,
+    Shared,
+    proxy_problem,
+    proxy_without_credentials,
+)
 from orchestrator.transport import BridgeLink
 
 log = logging.getLogger("orchestrator.sessions")
@@ -107,7 +114,6 @@ class Sessions:
                 )
             session = self.get(session_id)
             del self._sessions[session_id]
-            session.deleted = True
             await session.stop()
             await self.shared.metadata_store.delete_session(session_id)
             if purge:
@@ -148,6 +154,9 @@ class SessionsApi:
                 "bridge: that endpoint leaves this machine, and no CURVE key is configured "
                 "(ORCH_BRIDGE_CURVE_SERVER_KEY): the link would be unencrypted",
             )
+        problem = proxy_problem(body["proxy"]) if "proxy" in body else None
+        if problem is not None:
+            raise BadRequest(Code.BAD_PROXY, f"proxy: {problem}")  # never the URL: credentials
         spec = SessionSpec(
             id=body["id"],
             name=body.get("name") or body["id"],

@@ -213,3 +213,32 @@ def test_deleting_a_session_ends_its_streams_with_session_deleted(
     refused(d.http.get(f"/sessions/{session}/chats"), 404, "session_not_found")
     refused(d.http.delete(f"/sessions/{session}"), 404, "session_not_found")
     assert d.chats("sales")  # the bridge's other session goes on
+
+
+def test_a_proxy_the_bridge_could_not_use_is_refused_without_echoing_it(d: Deployment) -> None:
+    """The bridge would refuse these at start (and its spawn would fail over and over)."""
+    bridge = {"pub": "ipc:///tmp/nobody-pub-3", "router": "ipc:///tmp/nobody-router-3"}
+    for proxy in (
+        "http://:3128",
+        "http://proxy.example:99999",
+        "http://proxy.example:0",
+        "socks5://proxy.example:1080/path",
+        "http://user:s3cret@proxy.example:notaport",
+    ):
+        answer = d.http.post("/sessions", json={"id": "px", "bridge": bridge, "proxy": proxy})
+        refused(answer, 400, "bad_proxy")
+        assert "s3cret" not in answer.text
+    assert "px" not in {s["id"] for s in d.http.get("/sessions").json()["sessions"]}
+
+
+def test_a_proxy_is_answered_without_its_credentials(d: Deployment) -> None:
+    bridge = {"pub": "ipc:///tmp/nobody-pub-4", "router": "ipc:///tmp/nobody-router-4"}
+    body = {"id": "proxied", "bridge": bridge, "proxy": "socks5h://agent:s3cret@10.0.0.9:1080"}
+    created = d.http.post("/sessions", json=body)
+    assert created.status_code == 201, created.text
+    try:
+        for answer in (created, d.http.get("/sessions"), d.http.get("/sessions/proxied")):
+            assert "s3cret" not in answer.text and "agent:" not in answer.text
+        assert d.http.get("/sessions/proxied").json()["proxy"] == "socks5h://10.0.0.9:1080"
+    finally:
+        assert d.http.delete("/sessions/proxied", params={"purge": "true"}).status_code == 204
