@@ -27,7 +27,7 @@ from orchestrator.applied_log import AppliedLog
 from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
-from orchestrator.errors import StoreError
+from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.eventlog import EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import SessionHelpdesk
@@ -323,6 +323,16 @@ class Session:
             await self.store.close()
         self.link.close()
         self.follower.close()
+
+    async def retire(self) -> None:
+        """Before a delete: a bridge running elsewhere is not ours to stop, but its WhatsApp
+        connection is closed, so the number stops receiving for a session that is gone."""
+        if self.spec.external and self.follower.alive:
+            try:
+                await self.bridge.disconnect()
+            except (CommandError, TransportError) as exc:
+                log.warning("session %s: could not close its bridge's connection: %s", self.id, exc)
+        await self.stop()
 
     async def wait_for_first_catch_up(self, timeout: float) -> None:
         """Serve once the state holds what the bridge holds, so a restart never serves half a

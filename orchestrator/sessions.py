@@ -114,7 +114,7 @@ class Sessions:
                 )
             session = self.get(session_id)
             del self._sessions[session_id]
-            await session.stop()
+            await session.retire()
             await self.shared.metadata_store.delete_session(session_id)
             if purge:
                 await self.shared.metadata_store.purge_session(session_id)
