@@ -119,7 +119,7 @@ class Trickle:
     def enter(self, phase: str) -> None:
         """Start a phase once the one before has had its share of the trickle."""
         wait_for(f"{PER_PHASE} messages in {self.phase}",
-                 lambda: self.sent_in(self.phase) >= PER_PHASE)  # fmt: skip
+                 lambda: self.sent_in(self.phase) >= PER_PHASE, timeout=60)  # fmt: skip
         self.phase = phase
 
     def finish(self) -> dict[str, list[float]]:
@@ -133,6 +133,7 @@ class Trickle:
                 "every message on both streams",
                 lambda: self.errors or (len(self.sse_order) >= len(ids)
                                         and len(self.ws_order) >= len(ids)),
+                timeout=60,
             )  # fmt: skip
         finally:
             self.done.set()
@@ -165,9 +166,13 @@ def test_faults_of_one_number_leave_the_other_streaming_on_time(d: Deployment) -
     started = time.monotonic()
     logins = sales.state()["logins"]
     d.bridge("sales").kill9()
-    wait_for("sales to see its bridge dead", lambda: not d.get("sales", "/admin/bridge")["alive"])
+    wait_for(
+        "sales to see its bridge dead",
+        lambda: not d.get("sales", "/admin/bridge")["alive"],
+        timeout=60,
+    )
     d.start_bridge("sales")
-    wait_for("sales' new bridge to log in", lambda: sales.state()["logins"] > logins)
+    wait_for("sales' new bridge to log in", lambda: sales.state()["logins"] > logins, timeout=60)
     d.state_is("sales", "open")
     timings["kill -9 bridge"] = time.monotonic() - started
 
