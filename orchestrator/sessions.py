@@ -55,9 +55,6 @@ class Sessions:
     def __iter__(self) -> Iterator[Session]:
         return iter(list(self._sessions.values()))
 
-    def __len__(self) -> int:
-        return len(self._sessions)
-
     def ids(self) -> list[str]:
         return list(self._sessions)
 
@@ -69,10 +66,6 @@ class Sessions:
         if session is None:
             raise NotFound(Code.SESSION_NOT_FOUND, f"no session {session_id[:60]!r}")
         return session
-
-    @property
-    def default(self) -> Session:
-        return self._sessions[DEFAULT]
 
     # ---- changing -----------------------------------------------------------------------
 
