@@ -311,10 +311,18 @@ class ConnectionLifecycle:
             return
         if bridge_mode != "live" or bridge_connection not in ("close", "idle"):
             return
-        if self.state in STOPPED_STATES or self._retry is not None or self._tasks:
+        if self._retry is not None or self._tasks:
             return
         if self._last_connect is not None and self._clock() - self._last_connect < RECONCILE_GRACE:
             return  # a heartbeat sent before our last connect: not news
+        if self.state == "logged_out" and self.last_close and self.last_close.status_code == 401:
+            # The 401 came while we were catching up (a replay acts on nothing): the bridge
+            # still holds the removed device's credentials. Relink, as a live 401 would.
+            log.warning("logged out from the phone while we caught up: relinking")
+            self._run(self._relink())
+            return
+        if self.state in STOPPED_STATES:
+            return
         self.state = "close"
         self._schedule_connect(
             backoff_delay(

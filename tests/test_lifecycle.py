@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 
-from orchestrator.lifecycle import POLICY, PROXY_REFUSED, CloseReason, Reaction, backoff_delay
+from orchestrator.commands import Bridge
+from orchestrator.lifecycle import (
+    POLICY,
+    PROXY_REFUSED,
+    CloseReason,
+    ConnectionLifecycle,
+    LifecycleSettings,
+    Reaction,
+    backoff_delay,
+)
+from orchestrator.transport.memory import MemoryBridge
+from orchestrator.wire import Envelope
 
 
 def close_update(status: int | None, message: str) -> dict[str, object]:
@@ -52,3 +64,36 @@ def test_a_proxy_refusing_its_credentials_reads_as_407_and_stops(status: int, me
     rule = POLICY[PROXY_REFUSED]
     assert (rule.reaction, rule.state) == (Reaction.STOP, "stopped")
     assert "proxy" in rule.explanation
+
+
+@pytest.mark.anyio
+async def test_a_401_learnt_from_a_replay_relinks_once_the_bridge_says_it_is_closed() -> None:
+    """A 401 that came while the orchestrator caught up (its bridge restarted, say) arrives as
+    history, which acts on nothing; the bridge's heartbeat then says `close`, and the removed
+    device's credentials must still be wiped and a new QR asked for."""
+    commands: list[str] = []
+
+    def bridge(method: str, params: object) -> object:
+        commands.append(method)
+        return None
+
+    lifecycle = ConnectionLifecycle(
+        Bridge(MemoryBridge(bridge)),
+        LifecycleSettings(
+            reconnect_initial=0.1, reconnect_max=1, stable_after=30, qr_rounds=5,
+            qr_viewer_window=120,
+        ),
+        viewers=lambda: 0,
+    )  # fmt: skip
+    logged_out = Envelope("e", 1, 0, "connection.update", close_update(401, "Connection Failure"))
+    lifecycle.apply([logged_out], replayed=True)
+    assert lifecycle.state == "logged_out" and commands == []
+    lifecycle.reconcile("close", "live")
+    for _ in range(100):
+        if commands == ["logout", "connect"]:
+            break
+        await asyncio.sleep(0.01)
+    assert commands == ["logout", "connect"]
+    lifecycle.reconcile("close", "live")  # within the grace after its connect: not again
+    await asyncio.sleep(0.05)
+    assert commands == ["logout", "connect"]
