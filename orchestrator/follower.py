@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from orchestrator.applied_log import AppliedLog
 from orchestrator.commands import Bridge, ReplayPage
 from orchestrator.errors import CommandError, MalformedEnvelope, TransportError
+from orchestrator.sessionlog import SessionLog
 from orchestrator.transport import EventSource
 from orchestrator.wire import Envelope, Position, Verdict, classify, is_behind, parse_envelope
 
@@ -74,7 +75,9 @@ class BridgeFollower:
         heartbeat_timeout: float,
         replay_page: int,
         clock: Callable[[], float] = time.monotonic,
+        session: str = "default",
     ) -> None:
+        self._log = SessionLog(log, session)
         self._events = events
         self._bridge = bridge
         self._applied_log = applied_log
@@ -99,7 +102,7 @@ class BridgeFollower:
     async def run(self) -> None:
         """Follow from `self.position` (None: from the oldest event the bridge holds)."""
         self._recorded_through = self._applied_log.open()
-        log.info("following the bridge; applied log at %s", self._recorded_through or "start")
+        self._log.info("following the bridge; applied log at %s", self._recorded_through or "start")
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._watch_heartbeats(), name="bridge-watchdog")
             tasks.create_task(self._follow(), name="bridge-follower")
@@ -112,7 +115,7 @@ class BridgeFollower:
             try:
                 raws = await self._events.recv_batch(LIVE_BATCH)
             except TransportError as exc:
-                log.error("event stream failed: %s", exc)
+                self._log.error("event stream failed: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
             await self._handle_live(raws)
@@ -128,7 +131,7 @@ class BridgeFollower:
                 envelope = parse_envelope(raw)
             except MalformedEnvelope as exc:
                 self.stats.malformed += 1
-                log.warning("malformed envelope skipped: %s", exc)
+                self._log.warning("malformed envelope skipped: %s", exc)
                 continue
             self._heard(envelope)
             if envelope.is_heartbeat:
@@ -161,14 +164,16 @@ class BridgeFollower:
         if verdict is Verdict.GAP:
             assert self.position is not None
             self.stats.gaps += 1
-            log.warning(
+            self._log.warning(
                 "gap in epoch %s: expected seq %d, got %d; replaying",
                 envelope.epoch,
                 self.position.seq + 1,
                 envelope.seq,
             )
         elif self.position is not None:
-            log.info("bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch)
+            self._log.info(
+                "bridge restarted: epoch %s (was %s)", envelope.epoch, self.position.epoch
+            )
 
     async def _catch_up(self, reason: str, until: Position | None = None) -> bool:
         """Replay from the last applied position until the bridge has nothing newer, or up to
@@ -203,7 +208,9 @@ class BridgeFollower:
         if reason == "heartbeat" and filled:
             self.stats.gaps += 1  # a lost tail that only the heartbeat revealed
         if filled or reason != "heartbeat":
-            log.info("caught up (%s): %d events replayed, now at %s", reason, filled, self.position)
+            self._log.info(
+                "caught up (%s): %d events replayed, now at %s", reason, filled, self.position
+            )
         return True
 
     def _accept_replayed(self, raws: list[Any]) -> list[Envelope]:
@@ -213,7 +220,7 @@ class BridgeFollower:
                 envelope = parse_envelope(raw)
             except MalformedEnvelope as exc:
                 self.stats.malformed += 1
-                log.warning("malformed replayed envelope skipped: %s", exc)
+                self._log.warning("malformed replayed envelope skipped: %s", exc)
                 continue
             position = self.position
             if position is not None and envelope.epoch != position.epoch:
@@ -223,7 +230,7 @@ class BridgeFollower:
                     self.stats.duplicates += 1
                     continue
                 if envelope.seq != position.seq + 1:
-                    log.error(
+                    self._log.error(
                         "bridge journal has a hole in epoch %s: %d follows %d",
                         envelope.epoch,
                         envelope.seq,
@@ -249,20 +256,20 @@ class BridgeFollower:
         except CommandError as exc:
             if exc.code != "position_gone":
                 raise
-            log.warning("applied log position %s is gone from the bridge journal", position)
+            self._log.warning("applied log position %s is gone from the bridge journal", position)
             self._recorded_through = None
 
     def _catch_up_failed(self, reason: str, exc: Exception) -> bool:
         self._catch_up_reason = reason
         self.first_attempt_done.set()
-        log.warning(
+        self._log.warning(
             "replay from %s failed (%s); retrying when the bridge answers", self.position, exc
         )
         return False
 
     def _position_gone(self, oldest: dict[str, Any] | None) -> None:
         self.stats.positions_lost += 1
-        log.error(
+        self._log.error(
             "position %s is no longer in the bridge journal (oldest retained: %s): "
             "events after it were lost; continuing from the oldest retained event",
             self.position,
@@ -301,7 +308,7 @@ class BridgeFollower:
         self._last_seen = self._clock()
         if not self.alive:
             self.alive = True
-            log.info("bridge is up: epoch %s, seq %d", envelope.epoch, envelope.seq)
+            self._log.info("bridge is up: epoch %s, seq %d", envelope.epoch, envelope.seq)
 
     def _note_heartbeat(self, heartbeat: Envelope) -> None:
         self.stats.bridge_epoch = heartbeat.epoch
@@ -320,4 +327,4 @@ class BridgeFollower:
             silence = self.silence
             if self.alive and silence is not None and silence > self._heartbeat_timeout:
                 self.alive = False
-                log.warning("bridge declared dead: silent for %.1fs", silence)
+                self._log.warning("bridge declared dead: silent for %.1fs", silence)

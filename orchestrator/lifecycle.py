@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator import shapes as s
 from orchestrator.commands import Bridge
 from orchestrator.errors import CommandError, TransportError
+from orchestrator.sessionlog import SessionLog
 from orchestrator.wire import Envelope, Position
 
 log = logging.getLogger("orchestrator.lifecycle")
@@ -123,7 +124,9 @@ class ConnectionLifecycle:
         viewers: Callable[[], int] = lambda: 0,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        session: str = "default",
     ) -> None:
+        self._log = SessionLog(log, session)
         self._bridge = bridge
         self.settings = settings
         self._viewers = viewers  # stream clients: they would see a new QR too
@@ -188,7 +191,7 @@ class ConnectionLifecycle:
             self.qr_rounds = 0
             self._opened_at = self._clock()
             self._cancel_retry()
-            log.info("WhatsApp connection open")
+            self._log.info("WhatsApp connection open")
         elif connection == "close":
             reason = CloseReason.from_update(update)
             showing_qr = self.qr is not None
@@ -222,11 +225,11 @@ class ConnectionLifecycle:
         self._cancel_retry()
         what = "WhatsApp unreachable" if reason.unreachable else "WhatsApp connection closed"
         if rule.reaction is Reaction.STOP:
-            log.warning(
+            self._log.warning(
                 "%s (%s: %s): %s", what, reason.status_code, reason.message, rule.explanation
             )
         elif rule.reaction is Reaction.RELINK:
-            log.warning("%s (%s): %s", what, reason.status_code, rule.explanation)
+            self._log.warning("%s (%s): %s", what, reason.status_code, rule.explanation)
             self._run(self._relink())
         else:
             delay = 0.0
@@ -238,7 +241,7 @@ class ConnectionLifecycle:
                     self._rng,
                 )
             self.attempt += 1
-            log.warning(
+            self._log.warning(
                 "%s (%s: %s); reconnect attempt %d in %.1fs",
                 what, reason.status_code, reason.message, self.attempt, delay,
             )  # fmt: skip
@@ -249,7 +252,7 @@ class ConnectionLifecycle:
         looking = self.someone_is_looking()
         if self.qr_rounds < self.settings.qr_rounds and looking:
             self.state = "connecting"
-            log.info("QR expired unscanned; issuing new ones (round %d)", self.qr_rounds + 1)
+            self._log.info("QR expired unscanned; issuing new ones (round %d)", self.qr_rounds + 1)
             self._schedule_connect(0.0)
             return
         why = "nobody is looking at it" if not looking else f"{self.qr_rounds} rounds unscanned"
@@ -257,7 +260,7 @@ class ConnectionLifecycle:
         self.last_close = _with_hint(
             reason, f"QR not scanned ({why}); open /qr or POST /admin/connect for a new one"
         )
-        log.warning("stopped issuing QR codes: %s", why)
+        self._log.warning("stopped issuing QR codes: %s", why)
 
     # ---- what people do -----------------------------------------------------------------
 
@@ -285,7 +288,7 @@ class ConnectionLifecycle:
 
     def request_reconnect(self, why: str) -> None:
         """Drop the current socket and open a new one (operator, or the watchdog)."""
-        log.warning("reconnecting: %s", why)
+        self._log.warning("reconnecting: %s", why)
         self.attempt = 0
         self.state = "connecting"
         self._cancel_retry()
@@ -318,7 +321,7 @@ class ConnectionLifecycle:
         if self.state == "logged_out" and self.last_close and self.last_close.status_code == 401:
             # The 401 came while we were catching up (a replay acts on nothing): the bridge
             # still holds the removed device's credentials. Relink, as a live 401 would.
-            log.warning("logged out from the phone while we caught up: relinking")
+            self._log.warning("logged out from the phone while we caught up: relinking")
             self._run(self._relink())
             return
         if self.state in STOPPED_STATES:
@@ -356,20 +359,20 @@ class ConnectionLifecycle:
         try:
             await self._bridge.connect()
         except (CommandError, TransportError) as exc:
-            log.warning("bridge refused connect: %s", exc)
+            self._log.warning("bridge refused connect: %s", exc)
 
     async def _disconnect_then_connect(self) -> None:
         try:
             await self._bridge.disconnect()
         except (CommandError, TransportError) as exc:
-            log.warning("bridge refused disconnect: %s", exc)
+            self._log.warning("bridge refused disconnect: %s", exc)
         await self._connect()
 
     async def _adopt_open(self) -> None:
         try:
             bridge_state = await self._bridge.state()
         except (CommandError, TransportError) as exc:
-            log.warning("bridge state unavailable: %s", exc)
+            self._log.warning("bridge state unavailable: %s", exc)
             return
         if bridge_state.get("connection") != "open" or self.state == "open":
             return
@@ -379,13 +382,13 @@ class ConnectionLifecycle:
         self.state, self.qr, self.last_close = "open", None, None
         self._opened_at = self._clock()
         self._cancel_retry()
-        log.info("WhatsApp connection open (as the bridge reports it)")
+        self._log.info("WhatsApp connection open (as the bridge reports it)")
 
     async def _relink(self) -> None:
         try:
             await self._bridge.logout(wipe=True)
         except (CommandError, TransportError) as exc:
-            log.error("could not wipe the logged-out credentials: %s", exc)
+            self._log.error("could not wipe the logged-out credentials: %s", exc)
             return
         await self._connect()
 

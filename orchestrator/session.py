@@ -175,6 +175,7 @@ class Session:
                 qr_viewer_window=settings.qr_viewer_window,
             ),
             viewers=shared.viewers,
+            session=spec.id,
         )
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
         self.store = (
@@ -225,6 +226,7 @@ class Session:
             consumers,
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
             replay_page=settings.replay_page,
+            session=spec.id,
         )
         self.supervisor: BridgeSupervisor | None = None
         if settings.spawn_bridge and not spec.external:
