@@ -11,26 +11,21 @@ import { WebSocketServer } from 'ws'
 import zmq from 'zeromq'
 import { collect, commandClient, sleep, spawnBridge, tmpDir } from './helpers.js'
 
-test('connection.update close carries lastDisconnect.error.$error.statusCode; the bridge stays up', async (t) => {
-  const dir = tmpDir(t)
-  let connections = 0
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  wss.on('connection', (ws) => {
-    connections += 1
-    ws.close() // accept, then hang up before any Noise handshake
-  })
-  await new Promise((resolve) => wss.on('listening', resolve))
-  t.after(() => wss.close())
-  const port = /** @type {import('node:net').AddressInfo} */ (wss.address()).port
-
+/**
+ * A bridge aimed at the local server on `port`, its events subscribed (a heartbeat has
+ * arrived, so the subscription is live) and its commands ready. It connects on command, not at
+ * boot, so the subscriber is in place first.
+ * @param {import('node:test').TestContext} t @param {string} dir @param {number} port
+ * @param {Record<string, string>} [extra]
+ */
+async function liveBridge(t, dir, port, extra = {}) {
   const env = {
     BRIDGE_PUB: `ipc://${path.join(dir, 'pub')}`,
     BRIDGE_ROUTER: `ipc://${path.join(dir, 'router')}`,
     BRIDGE_DATA_DIR: path.join(dir, 'data'),
     BRIDGE_WA_URL: `ws://127.0.0.1:${port}/ws/chat`,
-    BRIDGE_RECORD: path.join(dir, 'rec.jsonl'),
-    // Connect on command, not at boot, so the subscriber is in place first.
     BRIDGE_AUTO_CONNECT: 'false',
+    ...extra,
   }
   const sub = new zmq.Subscriber({ receiveTimeout: 200 })
   sub.connect(env.BRIDGE_PUB)
@@ -43,8 +38,23 @@ test('connection.update close carries lastDisconnect.error.$error.statusCode; th
     bridge.child.kill('SIGKILL')
   })
   await client.waitReady()
-  // Wait until our subscription is live (a heartbeat arrives).
   await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 5000 })
+  return { sub, client, bridge }
+}
+
+test('connection.update close carries lastDisconnect.error.$error.statusCode; the bridge stays up', async (t) => {
+  const dir = tmpDir(t)
+  let connections = 0
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  wss.on('connection', (ws) => {
+    connections += 1
+    ws.close() // accept, then hang up before any Noise handshake
+  })
+  await new Promise((resolve) => wss.on('listening', resolve))
+  t.after(() => wss.close())
+  const port = /** @type {import('node:net').AddressInfo} */ (wss.address()).port
+
+  const { sub, client, bridge } = await liveBridge(t, dir, port, { BRIDGE_RECORD: path.join(dir, 'rec.jsonl') })
 
   assert.equal((await client.call('sendMessage', ['1@s.whatsapp.net', { text: 'x' }])).error.code, 'not_connected')
   const conn = await client.call('connect')
@@ -80,25 +90,7 @@ test('a refused handshake (HTTP 403) closes at once with that status, not at the
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)))
   t.after(() => server.close())
   const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port
-  const env = {
-    BRIDGE_PUB: `ipc://${path.join(dir, 'pub')}`,
-    BRIDGE_ROUTER: `ipc://${path.join(dir, 'router')}`,
-    BRIDGE_DATA_DIR: path.join(dir, 'data'),
-    BRIDGE_WA_URL: `ws://127.0.0.1:${port}/ws/chat`,
-    BRIDGE_AUTO_CONNECT: 'false',
-  }
-  const sub = new zmq.Subscriber({ receiveTimeout: 200 })
-  sub.connect(env.BRIDGE_PUB)
-  sub.subscribe()
-  const client = commandClient(env.BRIDGE_ROUTER)
-  const bridge = spawnBridge(env)
-  t.after(() => {
-    sub.close()
-    client.close()
-    bridge.child.kill('SIGKILL')
-  })
-  await client.waitReady()
-  await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 5000 })
+  const { sub, client, bridge } = await liveBridge(t, dir, port)
   const t0 = Date.now()
   assert.deepEqual((await client.call('connect')).result, { already: false })
   // Baileys' connect timeout is 20 s: well before it, the close must carry the 403.
