@@ -35,7 +35,6 @@ from orchestrator.errors import (
     Code,
     CommandError,
     ConflictError,
-    Forbidden,
     MediaStoreError,
     StoreError,
     TooLarge,
@@ -43,11 +42,11 @@ from orchestrator.errors import (
 )
 from orchestrator.principal import Principal
 from orchestrator.routes import FIELD_REFUSALS, OPERATIONS, Operation, body_field_code
+from orchestrator.shapes import DEFAULT_SESSION
 
 log = logging.getLogger("orchestrator.app")
 
 JSON = "application/json"
-DEFAULT_SESSION = "default"
 MAX_CLOSE_REASON = 123  # bytes: what a WebSocket close frame has room for
 
 
@@ -148,8 +147,8 @@ def resolver(op: Operation, handlers: list[object], sessions: SessionHandlers) -
     def per_session(conn: HTTPConnection, principal: Principal | None) -> tuple[Handler, str]:
         session_id: str = conn.path_params.get("sessionId", DEFAULT_SESSION)
         instances = sessions(session_id)
-        if principal is not None and not principal.may_use(session_id):
-            raise Forbidden(Code.FORBIDDEN, f"you are not a member of session {session_id}")
+        if principal is not None:
+            principal.require(session_id)
         return bind(op.handler, [*instances, *handlers]), session_id
 
     return per_session

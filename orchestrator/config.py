@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, StringConstraints, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.filter_settings import HistorySetting, IgnoreSetting
@@ -16,6 +15,7 @@ from orchestrator.normalize.filters import (
     parse_history,
     parse_ignore,
 )
+from orchestrator.shapes import SessionId
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
@@ -32,9 +32,6 @@ def leaves_the_machine(endpoint: str) -> bool:
     return not (host.startswith("127.") or host in LOOPBACK_HOSTS)
 
 
-SessionSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-
-
 class DeclaredBridge(BaseModel):
     pub: str
     router: str
@@ -44,7 +41,7 @@ class DeclaredSession(BaseModel):
     """A WhatsApp number the deployment declares (ORCH_SESSIONS), e.g. one bridge container
     per number in compose: created at start if it is not there yet."""
 
-    id: SessionSlug
+    id: SessionId
     name: str | None = None
     bridge: DeclaredBridge | None = None
     proxy: str | None = None

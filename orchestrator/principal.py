@@ -41,6 +41,11 @@ class Principal:
         """Staff work on every session; an agent on those their profile lists."""
         return self.is_staff or session_id in self.sessions
 
+    def require(self, session_id: str) -> None:
+        """Raise Forbidden unless they may use the session."""
+        if not self.may_use(session_id):
+            raise Forbidden(Code.FORBIDDEN, f"you are not a member of session {session_id!r}")
+
     @property
     def is_staff(self) -> bool:
         """Admins and supervisors see and manage every chat."""

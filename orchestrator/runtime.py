@@ -27,12 +27,9 @@ from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S
 from orchestrator.metrics import MetricsApi, SessionsCollector, send_histogram
 from orchestrator.openapi import document_bytes
 from orchestrator.principal import Authenticator, Principal
-from orchestrator.session import DEFAULT, SessionSpec, Shared, report_crash
-from orchestrator.sessions import Sessions, SessionsApi, declared_spec
-from orchestrator.shapes import EventType
-from orchestrator.store import Store
-from orchestrator.store.sqlite import SqliteStore
-from orchestrator.store.supabase import SupabaseStore
+from orchestrator.session import SessionSpec, Shared, open_store, report_crash
+from orchestrator.sessions import Sessions, SessionsApi
+from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.transport import BridgeLink
 
@@ -88,11 +85,11 @@ class Runtime:
             shared,
             self.helpdesk,
             self._session_deleted,
-            link_for=lambda spec: link if spec.id == DEFAULT else None,
+            link_for=lambda spec: link if spec.id == DEFAULT_SESSION else None,
         )
         # The default session exists from the start (tests and the CLI reach its parts); the
         # stored ones are built once the store is open.
-        self.default = self.sessions.build(SessionSpec(DEFAULT, DEFAULT))
+        self.default = self.sessions.build(SessionSpec(DEFAULT_SESSION, DEFAULT_SESSION))
         self.registry.register(
             SessionsCollector(self.sessions.__iter__, self.streams, self.event_log)
         )
@@ -173,9 +170,9 @@ class Runtime:
         except StoreError as exc:
             log.error("store unavailable at start (%s); serving the default session only", exc)
             return []
-        declared = {s.id: declared_spec(s) for s in self.settings.sessions}
+        declared = {s.id: SessionSpec.from_body(s.model_dump()) for s in self.settings.sessions}
         stored = {row["id"]: SessionSpec.from_row(row) for row in rows}
-        return [spec for id_, spec in {**stored, **declared}.items() if id_ != DEFAULT]
+        return [spec for id_, spec in {**stored, **declared}.items() if id_ != DEFAULT_SESSION]
 
     def announce(
         self, session_id: str, event_type: EventType, chat_id: str | None, data: Any
@@ -198,14 +195,6 @@ class Runtime:
             except MediaStoreError as exc:
                 log.warning("media retention sweep failed (next in an hour): %s", exc)
             await asyncio.sleep(MEDIA_SWEEP_INTERVAL)
-
-
-def open_store(settings: Settings) -> Store:
-    """Supabase when it is configured; otherwise the embedded SQLite file."""
-    key = settings.supabase_service_role_key
-    if settings.supabase_url and key:
-        return SupabaseStore(settings.supabase_url, key.get_secret_value())
-    return SqliteStore(settings.data_dir / "store.sqlite3")
 
 
 def open_media_store(settings: Settings) -> MediaStore:

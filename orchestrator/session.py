@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import logging
 import os
-import re
 import shutil
 import socket
 import sys
@@ -40,7 +39,7 @@ from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
-from orchestrator.shapes import EventType
+from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.state import State
 from orchestrator.store import Store
 from orchestrator.store.rows import (
@@ -59,8 +58,6 @@ from orchestrator.writebehind import StreamMark, WriteBehind
 
 log = logging.getLogger("orchestrator.session")
 
-DEFAULT = "default"
-SESSION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 IPC_PATH_MAX = 100  # a Unix socket path has room for 107 bytes; keep a margin
 
 
@@ -97,6 +94,18 @@ class SessionSpec:
             pub=row.get("bridge_pub"),
             router=row.get("bridge_router"),
             proxy=row.get("proxy"),
+        )
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> SessionSpec:
+        """From what POST /sessions and ORCH_SESSIONS say: {id, name?, bridge?, proxy?}."""
+        bridge = body.get("bridge")
+        return cls(
+            id=body["id"],
+            name=body.get("name") or body["id"],
+            pub=bridge["pub"] if bridge else None,
+            router=bridge["router"] if bridge else None,
+            proxy=body.get("proxy"),
         )
 
 
@@ -179,7 +188,7 @@ class Session:
         )
         self.state = State(window=settings.chat_window, max_messages=settings.max_messages)
         self.store = (
-            shared.metadata_store if spec.id == DEFAULT else open_session_store(settings, spec.id)
+            shared.metadata_store if spec.id == DEFAULT_SESSION else open_store(settings, spec.id)
         )
         self.helpdesk = helpdesk
         self.links = shared.links.for_session(spec.id)
@@ -291,7 +300,7 @@ class Session:
         }
         if self.spec.proxy:
             own["BRIDGE_PROXY"] = self.spec.proxy
-        if self.id == DEFAULT:  # as before sessions: the environment may say otherwise
+        if self.id == DEFAULT_SESSION:  # as before sessions: the environment may say otherwise
             return {**own, **derived}, {}
         return derived, own
 
@@ -350,7 +359,7 @@ class Session:
 
     def purge_files(self) -> None:
         """Delete what this session keeps on disk (the default session keeps its data dir)."""
-        if self.id != DEFAULT:
+        if self.id != DEFAULT_SESSION:
             shutil.rmtree(self.directory, ignore_errors=True)
             shutil.rmtree(bridge_data_directory(self.shared.settings, self.id), ignore_errors=True)
 
@@ -433,11 +442,11 @@ def report_crash(task: asyncio.Task[Any]) -> None:
 
 def session_directory(data_dir: Path, session_id: str) -> Path:
     """The default session keeps the data dir's top level (as before sessions existed)."""
-    return data_dir if session_id == DEFAULT else data_dir / "sessions" / session_id
+    return data_dir if session_id == DEFAULT_SESSION else data_dir / "sessions" / session_id
 
 
 def bridge_data_directory(settings: Settings, session_id: str) -> Path:
-    if session_id == DEFAULT:
+    if session_id == DEFAULT_SESSION:
         return settings.bridge_data_dir
     return settings.data_dir / "sessions" / session_id / "bridge"
 
@@ -447,7 +456,7 @@ def endpoints(spec: SessionSpec, settings: Settings, directory: Path) -> tuple[s
     its directory (loopback TCP on free ports when that path is too long for a socket)."""
     if spec.pub is not None and spec.router is not None:
         return spec.pub, spec.router
-    if spec.id == DEFAULT:
+    if spec.id == DEFAULT_SESSION:
         return settings.bridge_pub, settings.bridge_router
     base = directory.resolve()
     pub, router = base / "bridge-pub.sock", base / "bridge-router.sock"
@@ -473,8 +482,9 @@ def zmq_link(settings: Settings, pub: str, router: str) -> ZmqLink:
     return ZmqLink(pub, router, settings.command_timeout, curve)
 
 
-def open_session_store(settings: Settings, session_id: str) -> Store:
-    """A non-default session's WhatsApp data: its own SQLite file, or its rows in Supabase."""
+def open_store(settings: Settings, session_id: str = DEFAULT_SESSION) -> Store:
+    """A session's store: its rows in Supabase when that is configured; otherwise its own
+    SQLite file (the default session's also holds the helpdesk metadata)."""
     key = settings.supabase_service_role_key
     if settings.supabase_url and key:
         return SupabaseStore(settings.supabase_url, key.get_secret_value(), session=session_id)

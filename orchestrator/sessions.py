@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterator
 
 from orchestrator import shapes as s
 from orchestrator.calls import Call
-from orchestrator.config import DeclaredSession, Settings
-from orchestrator.errors import BadRequest, Code, Conflict, Forbidden, NotFound
+from orchestrator.config import Settings
+from orchestrator.errors import BadRequest, Code, Conflict, NotFound
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.principal import Principal
 from orchestrator.session import (
-    DEFAULT,
     Session,
     SessionSpec,
     Shared,
     proxy_problem,
     proxy_without_credentials,
 )
+from orchestrator.shapes import DEFAULT_SESSION
 from orchestrator.transport import BridgeLink
 
 log = logging.getLogger("orchestrator.sessions")
@@ -77,7 +77,7 @@ class Sessions:
     async def restore(self, stored: list[SessionSpec]) -> None:
         """Start the default session and every stored one, all at once; serve once each has
         caught up with its bridge (or its bridge failed to answer in time)."""
-        for spec in [SessionSpec(DEFAULT, DEFAULT), *stored]:
+        for spec in [SessionSpec(DEFAULT_SESSION, DEFAULT_SESSION), *stored]:
             if spec.id not in self._sessions:
                 self.build(spec)
         sessions = list(self._sessions.values())
@@ -100,7 +100,7 @@ class Sessions:
 
     async def delete(self, session_id: str, *, purge: bool) -> None:
         async with self._changing:
-            if session_id == DEFAULT:
+            if session_id == DEFAULT_SESSION:
                 raise Conflict(
                     Code.SESSION_IS_DEFAULT,
                     "the default session is the one ORCH_BRIDGE_PUB names: it cannot be deleted",
@@ -150,13 +150,7 @@ class SessionsApi:
         problem = proxy_problem(body["proxy"]) if "proxy" in body else None
         if problem is not None:
             raise BadRequest(Code.BAD_PROXY, f"proxy: {problem}")  # never the URL: credentials
-        spec = SessionSpec(
-            id=body["id"],
-            name=body.get("name") or body["id"],
-            pub=bridge["pub"] if bridge else None,
-            router=bridge["router"] if bridge else None,
-            proxy=body.get("proxy"),
-        )
+        spec = SessionSpec.from_body(body)
         return session_json(await self.sessions.create(spec), call.user)
 
     async def list_sessions(self, call: Call[None]) -> s.SessionList:
@@ -175,8 +169,7 @@ class SessionsApi:
     def visible(self, session_id: str, principal: Principal) -> Session:
         """The session, if the principal may use it (404 when there is none, 403 otherwise)."""
         session = self.sessions.get(session_id)
-        if not principal.may_use(session_id):
-            raise Forbidden(Code.FORBIDDEN, f"you are not a member of session {session_id}")
+        principal.require(session_id)
         return session
 
 
@@ -203,14 +196,3 @@ def session_json(session: Session, principal: Principal) -> s.Session:
         "proxy": proxy_without_credentials(session.spec.proxy),
         "unread": unread,
     }
-
-
-def declared_spec(declared: DeclaredSession) -> SessionSpec:
-    bridge = declared.bridge
-    return SessionSpec(
-        id=declared.id,
-        name=declared.name or declared.id,
-        pub=bridge.pub if bridge else None,
-        router=bridge.router if bridge else None,
-        proxy=declared.proxy,
-    )

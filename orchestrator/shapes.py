@@ -604,6 +604,8 @@ class QuickReplyBody(TypedDict):
 
 
 SESSION_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+DEFAULT_SESSION = "default"
+"""The number ORCH_BRIDGE_PUB/ROUTER describe; every route without /sessions/{id} is its."""
 SessionId = Annotated[
     str,
     Field(

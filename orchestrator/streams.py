@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.calls import Call
-from orchestrator.errors import BadPosition, BadRequest, Code, Forbidden, NotFound
+from orchestrator.errors import BadPosition, BadRequest, Code, NotFound
 from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
 from orchestrator.principal import Principal
 
@@ -41,7 +41,6 @@ BATCH = 500
 DEFAULT_POLL_TIMEOUT = 25.0
 SERVICE_RESTART = 1012  # WebSocket close code: the server is going away, reconnect
 RETRY_AFTER_SHUTDOWN_MS = 3000
-DEFAULT_SESSION = "default"
 MAX_POSITIONS = 64  # ids in a composite position: more sessions than a deployment runs
 Filter = Callable[[Entry], bool]
 
@@ -517,8 +516,7 @@ class StreamRoutes:
         for session_id in sorted(named):
             if session_id not in existing:
                 raise NotFound(Code.SESSION_NOT_FOUND, f"no session {session_id[:80]!r}")
-            if not principal.may_use(session_id):
-                raise Forbidden(Code.FORBIDDEN, f"you may not use session {session_id!r}")
+            principal.require(session_id)
         return Selection(self._filter(principal, named), named, named)
 
     def _filter(
@@ -533,7 +531,7 @@ class StreamRoutes:
                 return False
             if entry.chat_id is None:
                 return entry.type != "qr" or staff
-            return can_see(principal, entry.session, entry.chat_id)
+            return staff or can_see(principal, entry.session, entry.chat_id)  # staff see all
 
         return keep
 
@@ -553,12 +551,10 @@ class StreamRoutes:
         await self._serve(call, self._selection(call))
 
     async def websocket_chat(self, call: Call[None]) -> None:
-        """One chat of the default session (a scoped route names its session)."""
+        """One chat of the session the route names (the app checked the caller is in it)."""
         principal = call.user
-        if not principal.may_use(DEFAULT_SESSION):
-            raise Forbidden(Code.FORBIDDEN, f"you may not use session {DEFAULT_SESSION!r}")
-        chat_id = self._chat_id(DEFAULT_SESSION, call.path("chatId"), principal)
-        only = frozenset({DEFAULT_SESSION})
+        chat_id = self._chat_id(call.session, call.path("chatId"), principal)
+        only = frozenset({call.session})
         await self._serve(call, Selection(self._filter(principal, only, chat_id), only))
 
     async def _serve(self, call: Call[None], selection: Selection) -> None:

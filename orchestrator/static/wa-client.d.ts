@@ -11,6 +11,9 @@ import type {
   PresenceSent,
   Resync,
   SendBody,
+  Session,
+  SessionBody,
+  SessionDeleted,
   Status,
   SyncProgress,
 } from './wa-api'
@@ -62,36 +65,14 @@ export interface WaClientOptions {
 }
 
 /** A session as GET /sessions describes it (README "Sessions"). */
-export interface SessionInfo {
-  id: string
-  name: string
-  connected: boolean
-  /** The lifecycle state: open, connecting, qr, close, logged_out, ... */
-  state: string
-  me: { id: string; name?: string | null } | null
-  bridge: { alive: boolean; spawned: boolean; [key: string]: unknown }
-  /** scheme://host:port, never credentials. */
-  proxy: string | null
-  /** The sum of the unreadCount of the chats the caller may see. */
-  unread: number
-}
+/** GET /sessions's items: the generated Session. */
+export type SessionInfo = Session
 
-/** POST /sessions's body (admins). */
-export interface CreateSession {
-  id: string
-  name?: string
-  bridge?: { pub: string; router: string }
-  proxy?: string
-}
+/** POST /sessions's body (admins): the generated SessionBody. */
+export type CreateSession = SessionBody
 
 /** A chat with the session it is on (allChats()). */
 export type SessionChat = Chat & { session: string }
-
-/** The last word of a deleted session on the stream. */
-export interface SessionDeleted {
-  sessionId: string
-  purged: boolean
-}
 
 export type SendMedia = MediaBody
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.errors import ConflictError
+from orchestrator.shapes import DEFAULT_SESSION as DEFAULT_SESSION  # re-exported
 from orchestrator.wire import Position
 
 Row = dict[str, Any]
@@ -68,7 +69,6 @@ class Snapshot:
 
 
 ChatKey = tuple[str, str]  # (session id, chat id): one customer on two numbers is two chats
-DEFAULT_SESSION = "default"
 
 
 @dataclass(frozen=True)
