@@ -242,3 +242,32 @@ def test_a_proxy_is_answered_without_its_credentials(d: Deployment) -> None:
         assert d.http.get("/sessions/proxied").json()["proxy"] == "socks5h://10.0.0.9:1080"
     finally:
         assert d.http.delete("/sessions/proxied", params={"purge": "true"}).status_code == 204
+
+
+def test_a_scoped_chat_socket_serves_that_sessions_chat_only(d: Deployment) -> None:
+    """`/sessions/{id}/ws/chat/{chatId}` is that session's chat: only its envelopes, from the
+    start (the captures share chat ids, so the other number's would show), and a chat that
+    number does not have is 4404."""
+    chat = next(iter(d.chats("sales")))
+    ws_base = d.orchestrator.base_url.replace("http://", "ws://")
+
+    def url(session: str, chat: str) -> str:
+        return f"{ws_base}/sessions/{session}/ws/chat/{chat}?access_token={TOKEN}&lastEventId="
+
+    envelopes: list[dict[str, Any]] = []
+    with (
+        connect(url("sales", chat), open_timeout=5, max_queue=None) as ws,
+        pytest.raises(TimeoutError),
+    ):
+        while True:  # everything retained arrives at once; then nothing more
+            envelopes.append(orjson.loads(ws.recv(timeout=2)))
+    assert envelopes
+    assert {e["session"] for e in envelopes} == {"sales"}
+    unknown = "5511900000017@s.whatsapp.net"
+    assert unknown not in d.chats("sales")
+    with (
+        connect(url("sales", unknown), open_timeout=5) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
