@@ -26,7 +26,10 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with replaying(tmp_path_factory.mktemp("bad"), ("default", "sales"), 200) as it:
+    # Pings every second: a stopped SSE watcher gets a line to notice its stop on soon.
+    with replaying(
+        tmp_path_factory.mktemp("bad"), ("default", "sales"), 200, ORCH_SSE_PING_INTERVAL="1"
+    ) as it:
         yield it
 
 
@@ -180,12 +183,13 @@ def test_deleting_a_session_ends_its_streams_with_session_deleted(
     assert created.status_code == 201, created.text
     wait_for(f"{session}'s chats", lambda: d.chats(session))
     base = d.orchestrator.base_url
-    clients = stream_clients(d)
+    # Counted from none: an earlier test's clients still leaving would spoil the count.
+    wait_for("no stream client left", lambda: stream_clients(d) == 0)
     only = [Watcher(kind, base, session) for kind in ("sse", "ws", "poll")]
     everyone = [Watcher(kind, base, None) for kind in ("sse", "ws")]
     for watcher in only + everyone:
         assert watcher.connected.wait(10) and watcher.error is None, watcher.error
-    wait_for("the stream clients to connect", lambda: stream_clients(d) >= clients + 4)
+    wait_for("the stream clients to connect", lambda: stream_clients(d) >= 4)
 
     deleted = d.http.delete(f"/sessions/{session}", params={"purge": "true"} if purge else {})
     assert deleted.status_code == 204, deleted.text
@@ -208,6 +212,7 @@ def test_deleting_a_session_ends_its_streams_with_session_deleted(
         watcher.stop.set()
         [envelope] = [e for e in watcher.envelopes if e["type"] == "session_deleted"]
         assert (envelope["session"], envelope["data"]) == (session, final)
+        watcher.thread.join(10)  # gone before the next test counts its own clients
     # Its data stays for a later re-creation unless purged.
     assert d.store_file(session).exists() is not purge
     refused(d.http.get(f"/sessions/{session}/chats"), 404, "session_not_found")
