@@ -1,5 +1,5 @@
 /**
- * Commands: request/reply over a ZeroMQ ROUTER.
+ * Commands: request/reply over a ZeroMQ ROUTER (in NATS mode over NATS: nats-transport.js).
  *
  * Request `{"id","method","params"[,"timeoutMs"]}`; reply `{"id","ok":true,"result"}` or
  * `{"id","ok":false,"error":{"code","message",...}}`. The dispatch table below is the one
@@ -59,6 +59,8 @@ class RawReply {
  * @property {number} commandTimeoutMs
  * @property {Record<string, string>} versions
  * @property {string|null} [proxy] BRIDGE_PROXY as scheme://host:port (never its credentials)
+ * @property {() => Record<string, unknown>} [transport] NATS mode: {durableSeq, buffered, natsConnected}, merged into `state`
+ * @property {number} [replayMaxBytes] soft cap of a replay reply (NATS replies must fit max_payload)
  * @property {{warn: Function, error: Function, debug: Function}} logger
  */
 
@@ -212,6 +214,7 @@ function state(ctx) {
     pid: process.pid,
     versions: ctx.versions,
     proxy: ctx.proxy ?? null,
+    ...ctx.transport?.(),
   }
 }
 
@@ -234,7 +237,7 @@ function replay(ctx, params, id) {
   if (until !== null && !(isObj(until) && typeof until.epoch === 'string' && Number.isSafeInteger(until.seq) && until.seq >= 1)) {
     throw new CommandError('bad_params', '"until" must be null or {"epoch": string, "seq": positive integer}')
   }
-  const res = ctx.journal.readAfter(epoch === null ? null : { epoch, seq }, Math.min(limit, REPLAY_MAX_LIMIT), REPLAY_MAX_BYTES)
+  const res = ctx.journal.readAfter(epoch === null ? null : { epoch, seq }, Math.min(limit, REPLAY_MAX_LIMIT), ctx.replayMaxBytes ?? REPLAY_MAX_BYTES)
   if ('gone' in res) {
     throw new CommandError('position_gone', `position ${epoch}:${seq} is no longer in the journal`, { oldest: res.oldest, last: res.last })
   }

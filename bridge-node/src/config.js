@@ -48,6 +48,20 @@ export class ConfigError extends Error {
  * @property {boolean} markOnlineOnConnect Announce the account `available` on connect (the phone then stops notifying).
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
  * @property {ProxySetting|null} proxy Outbound proxy for everything the WhatsApp side opens (BRIDGE_PROXY).
+ * @property {string} session This bridge's session id (BRIDGE_SESSION): a NATS subject token and bucket key.
+ * @property {NatsSetting|null} nats JetStream instead of ZeroMQ (BRIDGE_NATS_URL set); null = ZeroMQ PUB/ROUTER.
+ */
+
+/**
+ * @typedef {object} NatsSetting
+ * @property {string} display The server URLs without credentials, the only form ever logged or reported.
+ * @property {string[]} servers The URLs as given, credentials included (non-enumerable).
+ * @property {string} stream Stream name (BRIDGE_NATS_STREAM).
+ * @property {string} prefix Subject prefix (BRIDGE_NATS_PREFIX): `<prefix>.<session>.events|heartbeat|cmd`.
+ * @property {number} maxAgeS Stream retention by age, seconds.
+ * @property {number} maxBytes Stream retention by size, bytes.
+ * @property {number} replicas Stream replicas (a cluster's size at most).
+ * @property {number} buffer Envelopes held in memory while JetStream has not acknowledged them; beyond, only in the journal.
  */
 
 /**
@@ -93,6 +107,14 @@ const SPEC = {
   BRIDGE_MARK_ONLINE_ON_CONNECT: ['false', bool],
   BRIDGE_HISTORY: [undefined, historyMode],
   BRIDGE_PROXY: [undefined, proxy],
+  BRIDGE_SESSION: ['default', token],
+  BRIDGE_NATS_URL: [undefined, natsServers],
+  BRIDGE_NATS_STREAM: ['WA_EVENTS', token],
+  BRIDGE_NATS_PREFIX: ['wa', token],
+  BRIDGE_NATS_MAX_AGE_S: ['604800', positiveInt],
+  BRIDGE_NATS_MAX_BYTES: ['1073741824', positiveInt],
+  BRIDGE_NATS_REPLICAS: ['1', replicas],
+  BRIDGE_NATS_BUFFER: ['100000', positiveInt],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -145,7 +167,28 @@ export function readConfig(env) {
     testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
     markOnlineOnConnect: v.BRIDGE_MARK_ONLINE_ON_CONNECT,
     proxy: v.BRIDGE_PROXY,
+    session: v.BRIDGE_SESSION,
+    nats: v.BRIDGE_NATS_URL && natsSetting(v.BRIDGE_NATS_URL, v),
   })
+}
+
+/**
+ * @param {{display: string, servers: string[]}} url the parsed BRIDGE_NATS_URL
+ * @param {Record<string, any>} v every parsed variable
+ * @returns {Readonly<NatsSetting>}
+ */
+function natsSetting(url, v) {
+  const setting = {
+    display: url.display,
+    stream: v.BRIDGE_NATS_STREAM,
+    prefix: v.BRIDGE_NATS_PREFIX,
+    maxAgeS: v.BRIDGE_NATS_MAX_AGE_S,
+    maxBytes: v.BRIDGE_NATS_MAX_BYTES,
+    replicas: v.BRIDGE_NATS_REPLICAS,
+    buffer: v.BRIDGE_NATS_BUFFER,
+  }
+  Object.defineProperty(setting, 'servers', { value: Object.freeze(url.servers), enumerable: false })
+  return /** @type {Readonly<NatsSetting>} */ (Object.freeze(setting))
 }
 
 /** @param {string} _name @param {string} raw */
@@ -177,6 +220,50 @@ function nonNegativeNumber(name, raw) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a non-negative number`)
   }
   return n
+}
+
+/**
+ * Names that go into NATS subjects, stream and bucket names: no dots, wildcards or spaces.
+ * @param {string} name @param {string} raw
+ */
+function token(name, raw) {
+  if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} may only hold letters, digits, "_" and "-"`)
+  return raw
+}
+
+/** @param {string} name @param {string} raw */
+function replicas(name, raw) {
+  const n = positiveInt(name, raw)
+  // JetStream's own ceiling for a stream's replicas.
+  if (n > 5) throw new ConfigError(`${name}=${JSON.stringify(raw)} must be between 1 and 5`)
+  return n
+}
+
+/**
+ * One URL or a comma-separated list (a cluster's seeds): `nats://`, `tls://`, `ws://`,
+ * `wss://` or a bare `host:port`, with optional `user:password@` or a token. Like BRIDGE_PROXY,
+ * an error never quotes the value, and only the credential-free form is kept enumerable.
+ * @param {string} name @param {string} raw
+ * @returns {{display: string, servers: string[]}}
+ */
+function natsServers(name, raw) {
+  const expected = `${name} must be a nats:// (or tls://, ws://, wss://) URL or host:port, or a comma-separated list of them`
+  const servers = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  if (servers.length === 0) throw new ConfigError(expected)
+  const shown = servers.map((server, i) => {
+    /** @type {URL} */
+    let url
+    try {
+      url = new URL(/^[a-z]+:\/\//i.test(server) ? server : `nats://${server}`)
+    } catch {
+      throw new ConfigError(`${expected} (entry ${i + 1} is not a URL)`)
+    }
+    if (!['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol)) throw new ConfigError(`${expected} (entry ${i + 1}: unsupported scheme)`)
+    if (!url.hostname) throw new ConfigError(`${expected} (entry ${i + 1}: no host)`)
+    if (url.port === '0') throw new ConfigError(`${expected} (entry ${i + 1}: port 0)`)
+    return `${url.protocol}//${url.host}`
+  })
+  return { display: shown.join(','), servers }
 }
 
 /** @param {string} name @param {string} raw */

@@ -321,17 +321,26 @@ function splitLines(text) {
 }
 
 /**
+ * Position of a line the journal served (valid already: only its head is read).
+ * @param {string} line
+ * @returns {Position|null}
+ */
+export function linePosition(line) {
+  const m = HEAD_RE.exec(line)
+  return m && { epoch: JSON.parse(m[1]), seq: Number(m[2]) }
+}
+
+/**
  * Position of a stored line, or null when the line is corrupt or truncated.
  * @param {string} line
  * @returns {Position|null}
  */
 function parseStoredLine(line) {
-  const m = HEAD_RE.exec(line)
-  if (!m) return null
+  if (!HEAD_RE.test(line)) return null
   try {
     JSON.parse(line) // full validation: a truncated tail must not be served later
   } catch {
     return null
   }
-  return { epoch: JSON.parse(m[1]), seq: Number(m[2]) }
+  return linePosition(line)
 }

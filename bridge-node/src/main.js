@@ -1,5 +1,6 @@
 /**
  * Entry point: config -> logger -> journal -> PUB -> ROUTER -> bridge.started -> live or replay.
+ * With BRIDGE_NATS_URL, NATS JetStream takes the place of PUB and ROUTER (nats-transport.js).
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 1 when an endpoint cannot be bound or the journal
  * cannot be opened, 2 for invalid configuration.
@@ -11,7 +12,8 @@ import { encode } from './codec.js'
 import { readConfig, ConfigError } from './config.js'
 import { createDispatcher, serveRouter } from './commands.js'
 import { Journal } from './journal.js'
-import { Publisher, bindPubSink } from './publisher.js'
+import { Publisher, bindPubSink, newEpoch } from './publisher.js'
+import { NATS_REPLAY_MAX_BYTES, NatsTransport } from './nats-transport.js'
 import { serverOptions, startZap } from './curve.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
@@ -76,13 +78,18 @@ async function main() {
 
   /** @type {WhatsApp|null} */
   let whatsapp = null
-  /** @type {Awaited<ReturnType<typeof bindPubSink>>} */
-  let sink
-  /** @type {Awaited<ReturnType<typeof serveRouter>>} */
-  let router
+  /** @type {Awaited<ReturnType<typeof bindPubSink>>|null} */
+  let sink = null
+  /** @type {Awaited<ReturnType<typeof serveRouter>>|null} */
+  let router = null
+  const epoch = newEpoch()
+  const nats = config.nats
+    ? new NatsTransport({ settings: config.nats, session: config.session, journal, epoch, logger: logger.child({ module: 'nats' }) })
+    : null
   const publisher = new Publisher({
     journal,
-    sink: { send: (f) => sink?.send(f) },
+    epoch,
+    sink: nats ? nats.sink : { send: (f) => sink?.send(f) },
     heartbeatMs: config.heartbeatMs,
     dropSeqs: config.testDropSeqs,
     status: () => ({
@@ -95,17 +102,17 @@ async function main() {
   const vers = versions()
 
   /** @type {Record<string, unknown>} */
-  let curve
+  let curve = {}
   try {
-    curve = serverOptions(config)
+    if (!nats) curve = serverOptions(config)
   } catch (err) {
     logger.fatal({ err: String(err) }, 'unsafe endpoint configuration')
     journal.close()
     process.exit(2)
   }
-  const zap = config.curveClients.length ? await startZap(config.curveClients, logger) : null
+  const zap = !nats && config.curveClients.length ? await startZap(config.curveClients, logger) : null
   try {
-    sink = await bindPubSink({ endpoint: config.pub, hwm: config.pubHwm, logger, curve })
+    if (!nats) sink = await bindPubSink({ endpoint: config.pub, hwm: config.pubHwm, logger, curve })
   } catch (err) {
     logger.fatal({ endpoint: config.pub, err: String(err) }, 'cannot bind the PUB endpoint (address in use?)')
     journal.close()
@@ -128,12 +135,13 @@ async function main() {
     versions: vers,
     proxy: config.proxy?.display ?? null,
     logger: logger.child({ module: 'commands' }),
+    ...(nats && { transport: () => nats.state(), replayMaxBytes: NATS_REPLAY_MAX_BYTES }),
   })
   try {
-    router = await serveRouter({ endpoint: config.router, dispatch, logger, curve })
+    if (!nats) router = await serveRouter({ endpoint: config.router, dispatch, logger, curve })
   } catch (err) {
     logger.fatal({ endpoint: config.router, err: String(err) }, 'cannot bind the ROUTER endpoint (address in use?)')
-    sink.close()
+    sink?.close()
     journal.close()
     process.exit(1)
   }
@@ -154,16 +162,31 @@ async function main() {
 
   publish('bridge.started', { pid: process.pid, mode, versions: vers, previous })
   publisher.startHeartbeat()
-  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
+  const endpoints = nats
+    ? { nats: config.nats?.display, stream: config.nats?.stream, prefix: config.nats?.prefix, session: config.session }
+    : { pub: config.pub, router: config.router }
+  logger.info({ epoch: publisher.epoch, mode, ...endpoints, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
 
   /** @type {Replayer|null} */
   let replayer = null
-  if (mode === 'replay') {
-    replayer = new Replayer({ file: /** @type {string} */ (config.replay), rate: config.replayRate, publish, logger })
-    replayer.run().catch((err) => reportError('replay', err))
-  } else if (config.autoConnect && whatsapp) {
-    whatsapp.connect().catch(() => {}) // already reported as bridge.error by WhatsApp
+  // What a session's holder runs: the capture or the WhatsApp socket (and, in NATS mode, the
+  // event publishing and the command subscription).
+  const activate = () => {
+    nats?.sink.start()
+    nats?.startCommands(dispatch)
+    if (mode === 'replay') {
+      replayer = new Replayer({ file: /** @type {string} */ (config.replay), rate: config.replayRate, publish, logger })
+      replayer.run().catch((err) => reportError('replay', err))
+    } else if (config.autoConnect && whatsapp) {
+      whatsapp.connect().catch(() => {}) // already reported as bridge.error by WhatsApp
+    }
   }
+  // NATS mode: connect in the background; events are journaled meanwhile. Without leases the
+  // bridge holds its session from the start. The lease module (bridge-failover) is meant to
+  // call activate() on "acquired" and, on "lost", nats.stopCommands(), nats.sink.stop() and
+  // whatsapp.close() / replayer.stop() before exiting 3.
+  nats?.start()
+  activate()
 
   let stopping = false
   /** @param {string} signal */
@@ -184,9 +207,10 @@ async function main() {
       logger.warn({ err }, 'ending the WhatsApp socket failed')
     }
     recorder?.close()
+    await nats?.close().catch((err) => logger.warn({ err: String(err) }, 'closing the NATS connection failed'))
     journal.close()
-    router.close()
-    sink.close()
+    router?.close()
+    sink?.close()
     zap?.close()
     process.exit(0)
   }

@@ -19,7 +19,11 @@ export function newEpoch() {
   return `${Date.now().toString(36).padStart(9, '0')}-${crypto.randomBytes(4).toString('hex')}`
 }
 
-/** @typedef {{send(frame: string): void}} Sink  where envelopes go after the journal */
+/**
+ * Where envelopes go after the journal. `seq` is the envelope's (heartbeats are not
+ * envelopes of their own seq); a sink with `heartbeat` gets heartbeats there instead of `send`.
+ * @typedef {{send(frame: string, seq?: number): void, heartbeat?(frame: string): void}} Sink
+ */
 /** @typedef {{connection: string, mode: 'live'|'replay', lastFrameAgeMs?: number|null}} Status */
 
 export class Publisher {
@@ -57,15 +61,15 @@ export class Publisher {
     const line = JSON.stringify({ v: 1, epoch: this.epoch, seq, ts: Date.now(), event, data: data ?? null })
     this.journal.append(line, this.epoch, seq)
     this.seq = seq
-    if (!this.dropSeqs.has(seq)) this.sink.send(line)
+    if (!this.dropSeqs.has(seq)) this.sink.send(line, seq)
     return seq
   }
 
   /** Send one heartbeat now. */
   heartbeat() {
-    this.sink.send(
-      JSON.stringify({ v: 1, epoch: this.epoch, seq: this.seq, ts: Date.now(), event: 'bridge.heartbeat', data: this.status() }),
-    )
+    const frame = JSON.stringify({ v: 1, epoch: this.epoch, seq: this.seq, ts: Date.now(), event: 'bridge.heartbeat', data: this.status() })
+    if (this.sink.heartbeat) this.sink.heartbeat(frame)
+    else this.sink.send(frame)
   }
 
   startHeartbeat() {
