@@ -111,8 +111,8 @@ export class NatsTransport {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') this.sink.detach()
       else if (s.type === 'reconnect') {
-        this.logger.info({ url: this.settings.display }, 'NATS connection restored')
         this.sink.attach(nc, jetstream(nc), await jetstreamManager(nc, { checkAPI: false }))
+        this.logger.info({ url: this.settings.display, ...this.sink.state() }, 'NATS connection restored')
       }
     }
   }

@@ -30,6 +30,8 @@ test('defaults', () => {
   assert.equal(c.testDropSeqs.size, 0)
   assert.equal(c.markOnlineOnConnect, false)
   assert.equal(c.proxy, null)
+  assert.equal(c.session, 'default')
+  assert.equal(c.nats, null)
   assert.ok(Object.isFrozen(c))
 })
 
@@ -80,7 +82,7 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 27)
+  assert.equal(names.length, 35)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
   for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT', 'BRIDGE_PROXY']) assert.ok(names.includes(n), n)
 })
@@ -137,6 +139,52 @@ test('a bad BRIDGE_PROXY names the variable and never quotes the value', () => {
       () => readConfig({ BRIDGE_PROXY: raw }),
       (err) => err instanceof ConfigError && err.message.startsWith('BRIDGE_PROXY ') && !err.message.includes('hunter2') && !err.message.includes('alice7'),
       raw,
+    )
+  }
+})
+
+test('BRIDGE_NATS_*: the URL switches to NATS; contract defaults; names usable in subjects; credentials kept out of sight', () => {
+  const c = readConfig({ BRIDGE_NATS_URL: 'nats://bridge:s3cret@nats-1:4222, nats-2:4222', BRIDGE_SESSION: 'desk_2' })
+  assert.equal(c.session, 'desk_2')
+  assert.deepEqual({ ...c.nats }, {
+    display: 'nats://nats-1:4222,nats://nats-2:4222',
+    stream: 'WA_EVENTS',
+    prefix: 'wa',
+    maxAgeS: 604800,
+    maxBytes: 1073741824,
+    replicas: 1,
+    buffer: 100000,
+  })
+  assert.deepEqual(/** @type {any} */ (c.nats).servers, ['nats://bridge:s3cret@nats-1:4222', 'nats-2:4222'])
+  assert.doesNotMatch(JSON.stringify(c), /s3cret/)
+  const d = /** @type {any} */ (readConfig({
+    BRIDGE_NATS_URL: 'tls://h:1',
+    BRIDGE_NATS_STREAM: 'EV-2',
+    BRIDGE_NATS_PREFIX: 'helpdesk',
+    BRIDGE_NATS_MAX_AGE_S: '60',
+    BRIDGE_NATS_MAX_BYTES: '1000',
+    BRIDGE_NATS_REPLICAS: '3',
+    BRIDGE_NATS_BUFFER: '10',
+  }).nats)
+  assert.deepEqual([d.stream, d.prefix, d.maxAgeS, d.maxBytes, d.replicas, d.buffer], ['EV-2', 'helpdesk', 60, 1000, 3, 10])
+  for (const [name, raw] of [
+    ['BRIDGE_SESSION', 'a.b'],
+    ['BRIDGE_SESSION', 'a*'],
+    ['BRIDGE_NATS_PREFIX', 'wa.x'],
+    ['BRIDGE_NATS_PREFIX', 'w a'],
+    ['BRIDGE_NATS_STREAM', 'A/B'],
+    ['BRIDGE_NATS_REPLICAS', '0'],
+    ['BRIDGE_NATS_REPLICAS', '6'],
+    ['BRIDGE_NATS_MAX_AGE_S', '-1'],
+    ['BRIDGE_NATS_BUFFER', 'lots'],
+    ['BRIDGE_NATS_URL', 'http://u:hunter2@h:4222'],
+    ['BRIDGE_NATS_URL', 'nats://u:hunter2@:4222'],
+    ['BRIDGE_NATS_URL', ' , '],
+  ]) {
+    assert.throws(
+      () => readConfig({ BRIDGE_NATS_URL: 'nats://h:4222', [name]: raw }),
+      (err) => err instanceof ConfigError && err.message.startsWith(name) && !err.message.includes('hunter2'),
+      `${name}=${raw}`,
     )
   }
 })
