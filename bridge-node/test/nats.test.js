@@ -404,3 +404,37 @@ test('a bridge killed (-9) before JetStream acknowledged its last events publish
   assertStreamIsJournal(await streamMessages(nc, names.stream), lines, names.prefix)
   assert.equal((await second.stop()).code, 0)
 })
+
+test('an envelope over the server max_payload is stood in for by bridge.too_large at its position; the rest flows on', async (t) => {
+  const server = await startNatsServer()
+  t.after(() => server.close())
+  const names = uniqueNames()
+  const dir = tmpDir(t)
+  const capture = path.join(dir, 'big.jsonl')
+  const big = 'x'.repeat(1200 * 1024) // over the default max_payload of 1 MiB
+  fs.writeFileSync(capture, [{ event: 'chats.upsert', data: [] }, { event: 'messaging-history.set', data: { blob: big } }, { event: 'chats.upsert', data: [] }].map((l) => JSON.stringify(l)).join('\n') + '\n')
+  const env = {
+    BRIDGE_NATS_URL: server.url,
+    BRIDGE_NATS_STREAM: names.stream,
+    BRIDGE_NATS_PREFIX: names.prefix,
+    BRIDGE_DATA_DIR: path.join(dir, 'data'),
+    BRIDGE_REPLAY: capture,
+    BRIDGE_LOG_LEVEL: 'info',
+  }
+  const bridge = spawnBridge(env)
+  t.after(() => bridge.child.kill('SIGKILL'))
+  const nc = await connect({ servers: server.url })
+  t.after(() => nc.close())
+  await waitFor(async () => (await messageCount(nc, names.stream)) >= 5, 'five envelopes in the stream')
+  const got = await streamMessages(nc, names.stream)
+  assert.deepEqual(got.map((m) => JSON.parse(m.body).event), ['bridge.started', 'chats.upsert', 'bridge.too_large', 'chats.upsert', 'bridge.replay_finished'])
+  const stand = JSON.parse(got[2].body)
+  assert.equal(got[2].id, `${stand.epoch}:3`)
+  assert.equal(stand.seq, 3)
+  assert.equal(stand.data.event, 'messaging-history.set')
+  assert.ok(stand.data.bytes > 1200 * 1024 && stand.data.maxPayload === 1024 * 1024, JSON.stringify(stand.data))
+  assert.equal(logs(bridge.output(), 'envelope larger than the NATS max_payload: published as bridge.too_large').length, 1)
+  // The journal keeps the real envelope (the bridge's `replay` and a larger max_payload still get it).
+  assert.equal(JSON.parse(journalLines(env.BRIDGE_DATA_DIR)[2]).data.blob.length, big.length)
+  assert.equal((await bridge.stop()).code, 0)
+})
