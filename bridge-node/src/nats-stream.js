@@ -3,7 +3,7 @@
  * "create, or update to these settings" at connect. The orchestrator builds the same
  * settings from its ORCH_NATS_* variables; whichever side starts first creates the stream.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import { DiscardPolicy, JetStreamApiCodes, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 
 /** JetStream drops a repeated Nats-Msg-Id seen within this window. */
@@ -67,7 +67,7 @@ export function streamUpdate(current, wanted) {
  */
 export async function ensureStream(jsm, wanted, logger) {
   let info = await jsm.streams.info(wanted.name).catch((err) => {
-    if (err?.api_error?.err_code === 10059 || err?.code === 10059 || /stream not found/i.test(String(err?.message))) return null
+    if (err?.code === JetStreamApiCodes.StreamNotFound) return null
     throw err
   })
   if (info === null) {
@@ -95,10 +95,7 @@ export async function ensureStream(jsm, wanted, logger) {
  * @returns {Promise<{epoch: string, seq: number}|null>}
  */
 export async function lastPosition(jsm, stream, subject) {
-  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((err) => {
-    if (/no message found/i.test(String(err?.message))) return null
-    throw err
-  })
+  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject })
   return parseMsgId(msg?.header?.get('Nats-Msg-Id') ?? '')
 }
 
