@@ -48,6 +48,10 @@ export class ConfigError extends Error {
  * @property {boolean} markOnlineOnConnect Announce the account `available` on connect (the phone then stops notifying).
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
  * @property {ProxySetting|null} proxy Outbound proxy for everything the WhatsApp side opens (BRIDGE_PROXY).
+ * @property {string|null} natsUrl NATS server(s); set = NATS mode (leases, auth state in KV).
+ * @property {string} natsPrefix Subject and bucket prefix (`wa`).
+ * @property {string} session This bridge's session id (`default`): the lease key.
+ * @property {number} leaseTtlMs Session lease TTL (bucket max_age).
  */
 
 /**
@@ -93,6 +97,12 @@ const SPEC = {
   BRIDGE_MARK_ONLINE_ON_CONNECT: ['false', bool],
   BRIDGE_HISTORY: [undefined, historyMode],
   BRIDGE_PROXY: [undefined, proxy],
+  // NATS mode (issue #15). BRIDGE_NATS_URL switches it on.
+  BRIDGE_NATS_URL: [undefined, str],
+  BRIDGE_NATS_PREFIX: ['wa', subjectToken],
+  BRIDGE_SESSION: ['default', subjectToken],
+  // Above twice the 1 s deadline margin of lease.js, so a holder renews before it gives up.
+  BRIDGE_LEASE_TTL_MS: ['10000', leaseTtl],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -145,6 +155,10 @@ export function readConfig(env) {
     testDropSeqs: v.BRIDGE_TEST_DROP_SEQS ?? new Set(),
     markOnlineOnConnect: v.BRIDGE_MARK_ONLINE_ON_CONNECT,
     proxy: v.BRIDGE_PROXY,
+    natsUrl: v.BRIDGE_NATS_URL,
+    natsPrefix: v.BRIDGE_NATS_PREFIX,
+    session: v.BRIDGE_SESSION,
+    leaseTtlMs: v.BRIDGE_LEASE_TTL_MS,
   })
 }
 
@@ -176,6 +190,19 @@ function nonNegativeNumber(name, raw) {
   if (!Number.isFinite(n) || n < 0) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a non-negative number`)
   }
+  return n
+}
+
+/** Used in NATS subjects and bucket names. @param {string} name @param {string} raw */
+function subjectToken(name, raw) {
+  if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} may only hold letters, digits, _ and -`)
+  return raw
+}
+
+/** @param {string} name @param {string} raw */
+function leaseTtl(name, raw) {
+  const n = positiveInt(name, raw)
+  if (n < 3000) throw new ConfigError(`${name}=${JSON.stringify(raw)} is below 3000 (ms)`)
   return n
 }
 

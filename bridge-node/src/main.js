@@ -2,7 +2,12 @@
  * Entry point: config -> logger -> journal -> PUB -> ROUTER -> bridge.started -> live or replay.
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 1 when an endpoint cannot be bound or the journal
- * cannot be opened, 2 for invalid configuration.
+ * cannot be opened, 2 for invalid configuration, 3 when NATS mode fenced this host off (its
+ * session lease was lost, or another host wrote the auth state): its supervisor restarts it
+ * as a standby.
+ *
+ * NATS mode (BRIDGE_NATS_URL): the bridge first waits as a standby for its session's lease
+ * (failover.js), then starts as below with a fresh epoch and the auth state in JetStream KV.
  */
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
@@ -11,7 +16,8 @@ import { encode } from './codec.js'
 import { readConfig, ConfigError } from './config.js'
 import { createDispatcher, serveRouter } from './commands.js'
 import { Journal } from './journal.js'
-import { Publisher, bindPubSink } from './publisher.js'
+import { Publisher, bindPubSink, newEpoch } from './publisher.js'
+import { connectNats, holdSession } from './failover.js'
 import { serverOptions, startZap } from './curve.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
@@ -21,6 +27,9 @@ import { proxyAgents, scrubber } from './proxy.js'
 import { WhatsApp } from './whatsapp.js'
 
 const SHUTDOWN_DEADLINE_MS = 2000
+const FENCED_EXIT_CODE = 3
+// Bounded: a fenced host must be gone long before its successor's WhatsApp socket opens.
+const FENCED_DEADLINE_MS = 1500
 
 /** @returns {Record<string, string>} */
 function versions() {
@@ -59,6 +68,38 @@ async function main() {
     hooks: { streamWrite: scrubber(config.proxy?.secrets ?? []) },
   })
   const mode = config.replay ? 'replay' : 'live'
+  const epoch = newEpoch()
+  /** @type {((why: string) => void)|null} set once the bridge is up; before, fencing just exits */
+  let onFenced = null
+  /** @type {Awaited<ReturnType<typeof holdSession>>|null} */
+  let held = null
+  /** @type {Awaited<ReturnType<typeof connectNats>>|null} */
+  let nc = null
+  if (config.natsUrl) {
+    const standby = new AbortController()
+    const abort = () => standby.abort()
+    process.once('SIGTERM', abort)
+    process.once('SIGINT', abort)
+    try {
+      nc = await connectNats(config, logger)
+      held = await holdSession({
+        nc,
+        config,
+        epoch,
+        logger: logger.child({ module: 'failover' }),
+        signal: standby.signal,
+        onFenced: (why) => (onFenced ? onFenced(why) : fencedExit(logger, why)),
+      })
+    } catch (err) {
+      if (!standby.signal.aborted) throw err
+      logger.info('standby: stopped before holding the session')
+      await nc?.close()
+      process.exit(0)
+    }
+    process.off('SIGTERM', abort)
+    process.off('SIGINT', abort)
+  }
+  const lease = held?.lease ?? null
   if (config.testDropSeqs.size) {
     logger.warn({ seqs: [...config.testDropSeqs] }, 'BRIDGE_TEST_DROP_SEQS is set: these seqs are journaled but NOT published')
   }
@@ -82,6 +123,7 @@ async function main() {
   let router
   const publisher = new Publisher({
     journal,
+    epoch,
     sink: { send: (f) => sink?.send(f) },
     heartbeatMs: config.heartbeatMs,
     dropSeqs: config.testDropSeqs,
@@ -91,7 +133,12 @@ async function main() {
       lastFrameAgeMs: whatsapp ? whatsapp.lastFrameAgeMs : null,
     }),
   })
-  const publish = publisher.publish.bind(publisher)
+  /** @param {string} event @param {unknown} data */
+  const publish = (event, data) => {
+    // Fencing: a host that no longer holds its session never publishes again.
+    if (lease && !lease.held()) throw new Error(`not the session holder: ${event} not published`)
+    return publisher.publish(event, data)
+  }
   const vers = versions()
 
   /** @type {Record<string, unknown>} */
@@ -115,7 +162,7 @@ async function main() {
   if (mode === 'live') {
     await removeAuthTrash(config.authDir)
     const proxy = config.proxy ? proxyAgents(config.proxy) : null
-    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy })
+    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy, authStore: held?.authStore })
   }
   const replaySends = mode === 'replay' ? new ReplaySends({ publish, logger: logger.child({ module: 'replay-sends' }), commandLog: config.commandLog }) : null
   const dispatch = createDispatcher({
@@ -124,6 +171,7 @@ async function main() {
     publisher,
     whatsapp,
     replaySends,
+    lease,
     commandTimeoutMs: config.commandTimeoutMs,
     versions: vers,
     proxy: config.proxy?.display ?? null,
@@ -154,7 +202,7 @@ async function main() {
 
   publish('bridge.started', { pid: process.pid, mode, versions: vers, previous })
   publisher.startHeartbeat()
-  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
+  logger.info({ epoch: publisher.epoch, mode, pub: config.pub, router: config.router, proxy: config.proxy?.display ?? null, previous, session: lease ? config.session : undefined, term: lease?.term }, 'bridge started')
 
   /** @type {Replayer|null} */
   let replayer = null
@@ -166,6 +214,14 @@ async function main() {
   }
 
   let stopping = false
+  onFenced = (why) => {
+    if (stopping) return
+    stopping = true
+    publisher.stopHeartbeat()
+    logger.fatal({ why, session: config.session, term: lease?.term }, 'fenced off: this host no longer holds its session; closing WhatsApp and exiting')
+    setTimeout(() => process.exit(FENCED_EXIT_CODE), FENCED_DEADLINE_MS)
+    void (whatsapp?.close(FENCED_DEADLINE_MS - 500) ?? Promise.resolve()).finally(() => process.exit(FENCED_EXIT_CODE))
+  }
   /** @param {string} signal */
   const shutdown = async (signal) => {
     if (stopping) return
@@ -183,6 +239,9 @@ async function main() {
     } catch (err) {
       logger.warn({ err }, 'ending the WhatsApp socket failed')
     }
+    // After the socket is closed, so the successor never logs in beside us.
+    await lease?.release()
+    await nc?.close()
     recorder?.close()
     journal.close()
     router.close()
@@ -192,6 +251,12 @@ async function main() {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+/** Fenced before the bridge is up: nothing to close yet. @param {import('pino').Logger} logger @param {string} why */
+function fencedExit(logger, why) {
+  logger.fatal({ why }, 'fenced off while starting; exiting')
+  process.exit(FENCED_EXIT_CODE)
 }
 
 main().catch((err) => {

@@ -80,7 +80,7 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 27)
+  assert.equal(names.length, 31)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
   for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT', 'BRIDGE_PROXY']) assert.ok(names.includes(n), n)
 })
@@ -138,5 +138,25 @@ test('a bad BRIDGE_PROXY names the variable and never quotes the value', () => {
       (err) => err instanceof ConfigError && err.message.startsWith('BRIDGE_PROXY ') && !err.message.includes('hunter2') && !err.message.includes('alice7'),
       raw,
     )
+  }
+})
+
+test('NATS mode settings: off by default; prefix and session are subject tokens; the lease TTL has a floor', () => {
+  const c = readConfig({})
+  assert.equal(c.natsUrl, null)
+  assert.equal(c.natsPrefix, 'wa')
+  assert.equal(c.session, 'default')
+  assert.equal(c.leaseTtlMs, 10000)
+  const n = readConfig({ BRIDGE_NATS_URL: 'nats://h:4222', BRIDGE_NATS_PREFIX: 'wa_2', BRIDGE_SESSION: 'sales-1', BRIDGE_LEASE_TTL_MS: '3000' })
+  assert.deepEqual([n.natsUrl, n.natsPrefix, n.session, n.leaseTtlMs], ['nats://h:4222', 'wa_2', 'sales-1', 3000])
+  for (const [name, value] of [
+    ['BRIDGE_NATS_PREFIX', 'wa.x'],
+    ['BRIDGE_NATS_PREFIX', 'a*'],
+    ['BRIDGE_SESSION', 'a b'],
+    ['BRIDGE_SESSION', '>'],
+    ['BRIDGE_LEASE_TTL_MS', '2999'],
+    ['BRIDGE_LEASE_TTL_MS', 'long'],
+  ]) {
+    assert.throws(() => readConfig({ [name]: value }), (err) => err instanceof ConfigError && err.message.includes(name), `${name}=${value}`)
   }
 })
