@@ -45,14 +45,15 @@ export async function holdSession({ nc, config, epoch, logger, onFenced, signal 
   const kv = await openAuthBucket(nc, config.natsPrefix)
   const session = config.session
   const onConflict = (/** @type {string} */ key) => onFenced(`auth state key ${key} written by another host`)
+  const mayWrite = () => lease.held()
   return {
     lease,
     authStore: {
       // A number linked before NATS mode has its files in the data dir: imported once.
-      open: () => useKvAuthState({ kv, session, importDir: config.authDir, onConflict, logger }),
+      open: () => useKvAuthState({ kv, session, importDir: config.authDir, onConflict, mayWrite, logger }),
       // The imported files go too, or the next open would import the logged-out number again.
       wipe: async () => {
-        await wipeKvAuthState({ kv, session, onConflict, logger })
+        await wipeKvAuthState({ kv, session, onConflict, mayWrite, logger })
         await wipeAuthDir(config.authDir)
       },
     },

@@ -79,11 +79,14 @@ export function openAuthBucket(nc, prefix) {
  * @param {string} opts.session
  * @param {string|null} [opts.importDir] a file auth state to copy in when the KV has none
  * @param {(key: string) => void} [opts.onConflict] called once, at the first conflict
+ * @param {() => boolean} [opts.mayWrite] checked before every write (lease.held): a holder
+ *   that woke from a pause must not write a key its successor has not touched yet either,
+ *   which no CAS would catch
  * @param {{info: Function, error: Function, warn: Function, trace?: Function, child?: Function}} opts.logger
  * @returns {Promise<KvAuthState>}
  */
-export async function useKvAuthState({ kv, session, importDir = null, onConflict = () => {}, logger }) {
-  const store = new KvStore(kv, session, onConflict, logger)
+export async function useKvAuthState({ kv, session, importDir = null, onConflict = () => {}, mayWrite = () => true, logger }) {
+  const store = new KvStore(kv, session, onConflict, logger, mayWrite)
   const credsKey = `${session}.creds`
   let creds = await store.read(credsKey)
   if (!creds && importDir) creds = await importFiles(store, importDir, logger)
@@ -137,10 +140,11 @@ export async function useKvAuthState({ kv, session, importDir = null, onConflict
  * @param {import('@nats-io/kv').KV} opts.kv
  * @param {string} opts.session
  * @param {(key: string) => void} [opts.onConflict]
+ * @param {() => boolean} [opts.mayWrite]
  * @param {{error: Function}} opts.logger
  */
-export async function wipeKvAuthState({ kv, session, onConflict = () => {}, logger }) {
-  const store = new KvStore(kv, session, onConflict, logger)
+export async function wipeKvAuthState({ kv, session, onConflict = () => {}, mayWrite = () => true, logger }) {
+  const store = new KvStore(kv, session, onConflict, logger, mayWrite)
   const keys = []
   for await (const key of await kv.keys(`${session}.>`)) keys.push(key)
   await Promise.all(keys.map((key) => store.write(key, null)))
@@ -187,9 +191,11 @@ class KvStore {
   /**
    * @param {import('@nats-io/kv').KV} kv @param {string} session
    * @param {(key: string) => void} onConflict @param {{error: Function}} logger
+   * @param {() => boolean} [mayWrite]
    */
-  constructor(kv, session, onConflict, logger) {
+  constructor(kv, session, onConflict, logger, mayWrite = () => true) {
     this.kv = kv
+    this.mayWrite = mayWrite
     this.session = session
     this.onConflict = onConflict
     this.logger = logger
@@ -245,6 +251,7 @@ class KvStore {
   async _write(key, value) {
     if (this.closed) return
     if (this.conflict) throw new AuthConflictError(this.conflict)
+    if (!this.mayWrite()) throw new Error(`auth state key ${key} not written: this host no longer holds the session`)
     if (!this.revisions.has(key)) {
       const entry = await this.kv.get(key)
       this.revisions.set(key, entry && entry.operation === 'PUT' ? entry.revision : 0)

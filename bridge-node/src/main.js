@@ -77,7 +77,10 @@ async function main() {
   let nc = null
   if (config.natsUrl) {
     const standby = new AbortController()
-    const abort = () => standby.abort()
+    const abort = () => {
+      standby.abort()
+      if (!nc) process.exit(0) // still waiting for NATS itself: nothing to hand over
+    }
     process.once('SIGTERM', abort)
     process.once('SIGINT', abort)
     try {
@@ -92,7 +95,10 @@ async function main() {
       })
     } catch (err) {
       if (!standby.signal.aborted) throw err
-      logger.info('standby: stopped before holding the session')
+    }
+    if (standby.signal.aborted) {
+      logger.info('standby: stopped before the bridge started')
+      await held?.lease.release()
       await nc?.close()
       process.exit(0)
     }
@@ -124,7 +130,8 @@ async function main() {
   const publisher = new Publisher({
     journal,
     epoch,
-    sink: { send: (f) => sink?.send(f) },
+    // Fencing covers heartbeats too: a host that woke from a pause sends nothing at all.
+    sink: { send: (f) => (lease && !lease.held() ? undefined : sink?.send(f)) },
     heartbeatMs: config.heartbeatMs,
     dropSeqs: config.testDropSeqs,
     status: () => ({

@@ -149,6 +149,18 @@ process.stdout.write(encodeJSON(auth.state.creds))
 await nc.close()
 `
 
+test('a host that no longer holds the session writes nothing, even where no CAS would object', async () => {
+  const { prefix } = uniqueNames()
+  let held = true
+  const a = await open(prefix, { mayWrite: () => held })
+  await a.auth.saveCreds()
+  held = false
+  await assert.rejects(a.auth.state.keys.set({ session: { 1: VALUES.session } }), /no longer holds the session/)
+  await assert.rejects(a.auth.saveCreds(), /no longer holds the session/)
+  const check = await open(prefix)
+  assert.equal((await check.auth.state.keys.get('session', ['1']))['1'] ?? null, null)
+})
+
 test('a second process reading the same bucket sees the same creds', async () => {
   const { prefix } = uniqueNames()
   const a = await open(prefix)
