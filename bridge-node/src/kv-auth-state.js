@@ -101,7 +101,8 @@ export async function useKvAuthState({ kv, session, importDir = null, onConflict
       await Promise.all(
         ids.map(async (id) => {
           let value = await store.read(`${session}.${type}.${b64url(id)}`)
-          if (value === null) value = await store.read(store.aliasFor(type, id) ?? '')
+          const alias = value === null ? store.aliasFor(type, id) : null
+          if (alias) value = await store.read(alias)
           if (type === 'app-state-sync-key' && value) value = proto.Message.AppStateSyncKeyData.fromObject(value)
           out[id] = value
         }),
@@ -222,7 +223,6 @@ class KvStore {
 
   /** @param {string} key @returns {Promise<any|null>} the decoded value, null when absent */
   async read(key) {
-    if (!key) return null
     const entry = await this.kv.get(key)
     const present = entry !== null && entry.operation === 'PUT'
     // The first sight of a key fixes what our next CAS expects; later reads must not adopt

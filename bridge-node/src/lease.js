@@ -167,8 +167,18 @@ export class Lease {
     } catch (err) {
       if (this.lost || this.stopped) return
       if (isCasConflict(err)) {
-        this.logger.error({ key: this.key, term: this.term, holder: await this._holder() }, 'lease: renewal refused, another host holds the session')
+        const entry = await this.kv.get(this.key).catch(() => null)
+        if (this.lost || this.stopped) return
+        // A renewal that timed out here but was written there: the value is ours alone (pid,
+        // epoch, since), so take its revision and renew at once. The deadline stays that of
+        // the last renewal answered in time.
+        if (entry?.operation === 'PUT' && entry.string() === JSON.stringify(this.value)) {
+          this.term = entry.revision
+          this._schedule(0)
+          return
+        }
         this._lose('cas')
+        this.logger.error({ key: this.key, holder: entry?.operation === 'PUT' ? entry.json() : null }, 'lease: renewal refused, another host holds the session')
         return
       }
       // NATS unreachable or slow: retry until the deadline decides.

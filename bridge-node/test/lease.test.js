@@ -90,6 +90,17 @@ test('a renewal refused by compare-and-set loses the lease at once (onLost once,
   assert.deepEqual(a.lost, ['cas'], 'onLost is called once')
 })
 
+test('a renewal that timed out but was written is recognised as ours: no loss, the term follows', async (t) => {
+  const { prefix } = uniqueNames()
+  const a = await host(t, prefix, 'epoch-a')
+  const first = await a.lease.acquire()
+  // What the server holds after an update whose answer never reached us: our value, a newer revision.
+  const written = await a.kv.update('default', JSON.stringify(a.lease.value), first)
+  await waitFor(() => a.lease.term > written, TTL_MS * 2, 'a renewal after the adopted revision')
+  assert.deepEqual(a.lost, [])
+  assert.equal(a.lease.held(), true)
+})
+
 test('release hands over at once, not after the TTL; terms grow', async (t) => {
   const { prefix } = uniqueNames()
   const a = await host(t, prefix, 'epoch-a')
