@@ -13,6 +13,7 @@
  *   timeout         no answer within BRIDGE_COMMAND_TIMEOUT_MS (or the request's timeoutMs)
  *   failed          the method threw; carries statusCode when it was a Boom
  *   position_gone   replay from a position the journal no longer holds (+ oldest, last)
+ *   not_holder      NATS mode: this host does not hold the session's lease (fenced off)
  *
  * createDispatcher does no zmq I/O and is tested directly; serveRouter is the thin loop.
  */
@@ -56,6 +57,7 @@ class RawReply {
  * @property {{epoch: string, seq: number}} publisher
  * @property {import('./whatsapp.js').WhatsApp|null} whatsapp null in replay mode
  * @property {import('./replay-sends.js').ReplaySends|null} [replaySends] replay mode: simulated sends, command log
+ * @property {{held(): boolean}|null} [lease] NATS mode: the session lease, checked before every command
  * @property {number} commandTimeoutMs
  * @property {Record<string, string>} versions
  * @property {string|null} [proxy] BRIDGE_PROXY as scheme://host:port (never its credentials)
@@ -125,6 +127,8 @@ export function createDispatcher(ctx) {
       return errorReply(null, new CommandError('bad_request', 'request must be an object with a string or number "id"'))
     }
     if (typeof req.method !== 'string') return errorReply(id, new CommandError('bad_request', 'request has no "method"'))
+    // Fencing: a host whose lease lapsed (even one that just woke from a pause) answers nothing.
+    if (ctx.lease && !ctx.lease.held()) return errorReply(id, new CommandError('not_holder', 'this bridge host does not hold the session'))
     ctx.replaySends?.record(req.method, req.params)
     const timeoutMs = requestTimeout(req, ctx.commandTimeoutMs)
     if (timeoutMs === null) return errorReply(id, new CommandError('bad_request', '"timeoutMs" must be a positive integer'))

@@ -49,6 +49,7 @@ export class ConfigError extends Error {
  * @property {ReadonlySet<number>} testDropSeqs Seqs journaled but NOT published (test switch).
  * @property {ProxySetting|null} proxy Outbound proxy for everything the WhatsApp side opens (BRIDGE_PROXY).
  * @property {string} session This bridge's session id (BRIDGE_SESSION): a NATS subject token and bucket key.
+ * @property {number} leaseTtlMs Session lease TTL in NATS mode (BRIDGE_LEASE_TTL_MS; the leases bucket's max_age).
  * @property {NatsSetting|null} nats JetStream instead of ZeroMQ (BRIDGE_NATS_URL set); null = ZeroMQ PUB/ROUTER.
  */
 
@@ -115,6 +116,8 @@ const SPEC = {
   BRIDGE_NATS_MAX_BYTES: ['1073741824', positiveInt],
   BRIDGE_NATS_REPLICAS: ['1', replicas],
   BRIDGE_NATS_BUFFER: ['100000', positiveInt],
+  // Above twice the 1 s deadline margin of lease.js, so a holder renews before it gives up.
+  BRIDGE_LEASE_TTL_MS: ['10000', leaseTtl],
 }
 
 /** Every BRIDGE_* variable this bridge understands (compose.yaml is diffed against it). */
@@ -169,6 +172,7 @@ export function readConfig(env) {
     proxy: v.BRIDGE_PROXY,
     session: v.BRIDGE_SESSION,
     nats: v.BRIDGE_NATS_URL && natsSetting(v.BRIDGE_NATS_URL, v),
+    leaseTtlMs: v.BRIDGE_LEASE_TTL_MS,
   })
 }
 
@@ -264,6 +268,12 @@ function natsServers(name, raw) {
     return `${url.protocol}//${url.host}`
   })
   return { display: shown.join(','), servers }
+}
+
+function leaseTtl(name, raw) {
+  const n = positiveInt(name, raw)
+  if (n < 3000) throw new ConfigError(`${name}=${JSON.stringify(raw)} is below 3000 (ms)`)
+  return n
 }
 
 /** @param {string} name @param {string} raw */

@@ -3,7 +3,12 @@
  * With BRIDGE_NATS_URL, NATS JetStream takes the place of PUB and ROUTER (nats-transport.js).
  *
  * Exit codes: 0 after SIGTERM/SIGINT, 1 when an endpoint cannot be bound or the journal
- * cannot be opened, 2 for invalid configuration.
+ * cannot be opened, 2 for invalid configuration, 3 when NATS mode fenced this host off (its
+ * session lease was lost, or another host wrote the auth state): its supervisor restarts it
+ * as a standby.
+ *
+ * NATS mode: the bridge first waits as a standby for its session's lease (failover.js), then
+ * starts as below with a fresh epoch and the auth state in JetStream KV.
  */
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
@@ -13,7 +18,8 @@ import { readConfig, ConfigError } from './config.js'
 import { createDispatcher, serveRouter } from './commands.js'
 import { Journal } from './journal.js'
 import { Publisher, bindPubSink, newEpoch } from './publisher.js'
-import { NATS_REPLAY_MAX_BYTES, NatsTransport } from './nats-transport.js'
+import { NATS_REPLAY_MAX_BYTES, NatsTransport, connectNats } from './nats-transport.js'
+import { holdSession } from './failover.js'
 import { serverOptions, startZap } from './curve.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
@@ -23,6 +29,9 @@ import { proxyAgents, scrubber } from './proxy.js'
 import { WhatsApp } from './whatsapp.js'
 
 const SHUTDOWN_DEADLINE_MS = 2000
+const FENCED_EXIT_CODE = 3
+// Bounded: a fenced host must be gone long before its successor's WhatsApp socket opens.
+const FENCED_DEADLINE_MS = 1500
 
 /** @returns {Record<string, string>} */
 function versions() {
@@ -61,6 +70,48 @@ async function main() {
     hooks: { streamWrite: scrubber(config.proxy?.secrets ?? []) },
   })
   const mode = config.replay ? 'replay' : 'live'
+  const epoch = newEpoch()
+  /** @type {((why: string) => void)|null} set once the bridge is up; before, fencing just exits */
+  let onFenced = null
+  /** @type {Awaited<ReturnType<typeof holdSession>>|null} */
+  let held = null
+  /** @type {Awaited<ReturnType<typeof connectNats>>|null} */
+  let nc = null
+  if (config.nats) {
+    const standby = new AbortController()
+    const abort = () => {
+      standby.abort()
+      if (!nc) process.exit(0) // still waiting for NATS itself: nothing to hand over
+    }
+    process.once('SIGTERM', abort)
+    process.once('SIGINT', abort)
+    try {
+      // One connection for the lease, the auth state, the events and the commands.
+      nc = await connectNats({ settings: config.nats, session: config.session, logger: logger.child({ module: 'nats' }) })
+      if (!nc) throw new Error('unreachable: connectNats gives up only when closed')
+      held = await holdSession({
+        nc,
+        config,
+        epoch,
+        logger: logger.child({ module: 'failover' }),
+        signal: standby.signal,
+        onFenced: (why) => (onFenced ? onFenced(why) : fencedExit(logger, why)),
+      })
+    } catch (err) {
+      if (!standby.signal.aborted) throw err
+    }
+    if (standby.signal.aborted) {
+      logger.info('standby: stopped before the bridge started')
+      await held?.lease.release()
+      await nc?.close()
+      process.exit(0)
+    }
+    process.off('SIGTERM', abort)
+    process.off('SIGINT', abort)
+  }
+  const lease = held?.lease ?? null
+  /** Fencing: a host that no longer holds its session sends nothing at all. */
+  const fenced = () => lease !== null && !lease.held()
   if (config.testDropSeqs.size) {
     logger.warn({ seqs: [...config.testDropSeqs] }, 'BRIDGE_TEST_DROP_SEQS is set: these seqs are journaled but NOT published')
   }
@@ -82,9 +133,16 @@ async function main() {
   let sink = null
   /** @type {Awaited<ReturnType<typeof serveRouter>>|null} */
   let router = null
-  const epoch = newEpoch()
   const nats = config.nats
-    ? new NatsTransport({ settings: config.nats, session: config.session, journal, epoch, logger: logger.child({ module: 'nats' }) })
+    ? new NatsTransport({
+        settings: config.nats,
+        session: config.session,
+        journal,
+        epoch,
+        lease: () => String(lease?.term ?? 0),
+        fenced,
+        logger: logger.child({ module: 'nats' }),
+      })
     : null
   const publisher = new Publisher({
     journal,
@@ -98,7 +156,11 @@ async function main() {
       lastFrameAgeMs: whatsapp ? whatsapp.lastFrameAgeMs : null,
     }),
   })
-  const publish = publisher.publish.bind(publisher)
+  /** @param {string} event @param {unknown} data */
+  const publish = (event, data) => {
+    if (fenced()) throw new Error(`not the session holder: ${event} not published`)
+    return publisher.publish(event, data)
+  }
   const vers = versions()
 
   /** @type {Record<string, unknown>} */
@@ -122,7 +184,7 @@ async function main() {
   if (mode === 'live') {
     await removeAuthTrash(config.authDir)
     const proxy = config.proxy ? proxyAgents(config.proxy) : null
-    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy })
+    whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy, authStore: held?.authStore })
   }
   const replaySends = mode === 'replay' ? new ReplaySends({ publish, logger: logger.child({ module: 'replay-sends' }), commandLog: config.commandLog }) : null
   const dispatch = createDispatcher({
@@ -131,6 +193,7 @@ async function main() {
     publisher,
     whatsapp,
     replaySends,
+    lease,
     commandTimeoutMs: config.commandTimeoutMs,
     versions: vers,
     proxy: config.proxy?.display ?? null,
@@ -165,7 +228,7 @@ async function main() {
   const endpoints = nats
     ? { nats: config.nats?.display, stream: config.nats?.stream, prefix: config.nats?.prefix, session: config.session }
     : { pub: config.pub, router: config.router }
-  logger.info({ epoch: publisher.epoch, mode, ...endpoints, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
+  logger.info({ epoch: publisher.epoch, mode, ...endpoints, term: lease?.term, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
 
   /** @type {Replayer|null} */
   let replayer = null
@@ -181,14 +244,22 @@ async function main() {
       whatsapp.connect().catch(() => {}) // already reported as bridge.error by WhatsApp
     }
   }
-  // NATS mode: connect in the background; events are journaled meanwhile. Without leases the
-  // bridge holds its session from the start. The lease module (bridge-failover) is meant to
-  // call activate() on "acquired" and, on "lost", nats.stopCommands(), nats.sink.stop() and
-  // whatsapp.close() / replayer.stop() before exiting 3.
-  nats?.start()
+  // NATS mode: this host holds the session's lease by now (failover.js), on this connection.
+  void nats?.start(nc)
   activate()
 
   let stopping = false
+  onFenced = (why) => {
+    if (stopping) return
+    stopping = true
+    publisher.stopHeartbeat()
+    nats?.stopCommands()
+    nats?.sink.stop()
+    replayer?.stop()
+    logger.fatal({ why, session: config.session, term: lease?.term }, 'fenced off: this host no longer holds its session; closing WhatsApp and exiting')
+    setTimeout(() => process.exit(FENCED_EXIT_CODE), FENCED_DEADLINE_MS)
+    void (whatsapp?.close(FENCED_DEADLINE_MS - 500) ?? Promise.resolve()).finally(() => process.exit(FENCED_EXIT_CODE))
+  }
   /** @param {string} signal */
   const shutdown = async (signal) => {
     if (stopping) return
@@ -206,6 +277,8 @@ async function main() {
     } catch (err) {
       logger.warn({ err }, 'ending the WhatsApp socket failed')
     }
+    // After the socket is closed, so the successor never logs in beside us.
+    await lease?.release()
     recorder?.close()
     await nats?.close().catch((err) => logger.warn({ err: String(err) }, 'closing the NATS connection failed'))
     journal.close()
@@ -216,6 +289,12 @@ async function main() {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+/** Fenced before the bridge is up: nothing to close yet. @param {import('pino').Logger} logger @param {string} why */
+function fencedExit(logger, why) {
+  logger.fatal({ why }, 'fenced off while starting; exiting')
+  process.exit(FENCED_EXIT_CODE)
 }
 
 main().catch((err) => {

@@ -46,16 +46,18 @@ export class NatsSink {
    * @param {{events: string, heartbeat: string}} opts.subjects
    * @param {number} opts.bufferMax envelopes held in memory at most
    * @param {() => string} [opts.lease] the Wa-Lease header (the fencing term); "0" without a lease
+   * @param {() => boolean} [opts.fenced] true once this host lost its session: nothing more goes out
    * @param {{info: Function, warn: Function, error: Function}} opts.logger
    * @param {Backoff} [opts.retry] delays between attempts after a failure
    */
-  constructor({ journal, epoch, stream, subjects, bufferMax, lease = () => '0', logger, retry = new Backoff() }) {
+  constructor({ journal, epoch, stream, subjects, bufferMax, lease = () => '0', fenced = () => false, logger, retry = new Backoff() }) {
     this.journal = journal
     this.epoch = epoch
     this.stream = stream
     this.subjects = subjects
     this.bufferMax = bufferMax
     this.lease = lease
+    this.fenced = fenced
     this.logger = logger
     this.retry = retry
     /** @type {Position} last acknowledged position (with everything before it) */
@@ -126,7 +128,7 @@ export class NatsSink {
    * @param {string} frame
    */
   heartbeat(frame) {
-    if (!this.connected || this.stopped || !this.nc) return
+    if (!this.connected || this.stopped || !this.nc || this.fenced()) return
     try {
       this.nc.publish(this.subjects.heartbeat, frame, { headers: this.#headers() })
     } catch (err) {
@@ -245,6 +247,12 @@ export class NatsSink {
 
   /** @param {Item} item */
   #publish(item) {
+    // Checked at every publish, on the monotonic clock: a host woken from a pause past its
+    // lease's deadline sends nothing, even before its lease module has said so.
+    if (this.fenced()) {
+      this.stop()
+      return
+    }
     const js = /** @type {import('@nats-io/jetstream').JetStreamClient} */ (this.js)
     const pos = { epoch: item.epoch, seq: item.seq }
     this.sent = pos

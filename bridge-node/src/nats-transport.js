@@ -33,10 +33,11 @@ export class NatsTransport {
    * @param {import('./journal.js').Journal} opts.journal
    * @param {string} opts.epoch
    * @param {() => string} [opts.lease] Wa-Lease header value (the lease's fencing term); "0" without leases
+   * @param {() => boolean} [opts.fenced] true once this host lost its session's lease
    * @param {import('pino').Logger} opts.logger
    * @param {Backoff} [opts.backoff] delays between connection attempts at start
    */
-  constructor({ settings, session, journal, epoch, lease = () => '0', logger, backoff = new Backoff({ minMs: 500, maxMs: 10000 }) }) {
+  constructor({ settings, session, journal, epoch, lease = () => '0', fenced = () => false, logger, backoff = new Backoff({ minMs: 500, maxMs: 10000 }) }) {
     this.settings = settings
     this.subjects = subjects(settings.prefix, session)
     this.session = session
@@ -49,6 +50,7 @@ export class NatsTransport {
       subjects: this.subjects,
       bufferMax: settings.buffer,
       lease,
+      fenced,
       logger,
     })
     /** @type {import('@nats-io/transport-node').NatsConnection|null} */
@@ -68,42 +70,30 @@ export class NatsTransport {
     return { durableSeq, buffered, natsConnected }
   }
 
-  /** Connect in the background; resolves once connected (or closed first). Never rejects. */
-  async start() {
-    const url = this.settings.display
-    for (let attempt = 1; !this.closed; attempt++) {
-      try {
-        const nc = await connect({
-          servers: /** @type {string[]} */ (this.settings.servers),
-          name: `wa-bridge ${this.session}`,
-          timeout: CONNECT_TIMEOUT_MS,
-          ...RECONNECT,
-          ...PING,
-        })
-        if (this.closed) {
-          await nc.close()
-          return
-        }
-        this.nc = nc
-        this.logger.info({ url, attempt }, 'connected to NATS')
-        this.#watch(nc)
-        this.sink.attach(nc, jetstream(nc), await jetstreamManager(nc, { checkAPI: false }))
-        if (this.dispatch) this.#subscribe()
-        return
-      } catch (err) {
-        const retryInMs = this.backoff.next()
-        // Every attempt is logged: at most one line per 0.5-10 s, and the operator sees it is trying.
-        this.logger.warn({ url, attempt, retryInMs, err: String(/** @type {any} */ (err)?.message ?? err) }, 'NATS unreachable; retrying')
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, retryInMs)
-          this.wake = () => {
-            clearTimeout(timer)
-            resolve(undefined)
-          }
-        })
-        this.wake = null
-      }
+  /**
+   * Use `nc` (connected already, as a lease holder's is), or connect in the background.
+   * Resolves once connected (or closed first). Never rejects.
+   * @param {import('@nats-io/transport-node').NatsConnection|null} [given]
+   */
+  async start(given = null) {
+    const nc = given ?? (await connectNats({
+      settings: this.settings,
+      session: this.session,
+      logger: this.logger,
+      backoff: this.backoff,
+      closed: () => this.closed,
+      onWait: (wake) => (this.wake = wake),
+    }))
+    this.wake = null
+    if (!nc) return
+    if (this.closed) {
+      await nc.close()
+      return
     }
+    this.nc = nc
+    this.#watch(nc)
+    this.sink.attach(nc, jetstream(nc), await jetstreamManager(nc, { checkAPI: false }))
+    if (this.dispatch) this.#subscribe()
   }
 
   /** @param {import('@nats-io/transport-node').NatsConnection} nc */
@@ -173,6 +163,46 @@ export class NatsTransport {
       await nc.close()
     }
   }
+}
+
+/**
+ * Connect, retrying with a jittered, capped backoff while NATS is unreachable, and saying so
+ * with the URL (never the credentials) at every attempt: at most one line per 0.5-10 s.
+ * @param {object} opts
+ * @param {Readonly<import('./config.js').NatsSetting>} opts.settings
+ * @param {string} opts.session
+ * @param {import('pino').Logger} opts.logger
+ * @param {Backoff} [opts.backoff]
+ * @param {() => boolean} [opts.closed] give up (resolve null) once this says so
+ * @param {(wake: () => void) => void} [opts.onWait] receives a function that cuts a wait short
+ * @returns {Promise<import('@nats-io/transport-node').NatsConnection|null>}
+ */
+export async function connectNats({ settings, session, logger, backoff = new Backoff({ minMs: 500, maxMs: 10000 }), closed = () => false, onWait = () => {} }) {
+  const url = settings.display
+  for (let attempt = 1; !closed(); attempt++) {
+    try {
+      const nc = await connect({
+        servers: /** @type {string[]} */ (settings.servers),
+        name: `wa-bridge ${session}`,
+        timeout: CONNECT_TIMEOUT_MS,
+        ...RECONNECT,
+        ...PING,
+      })
+      logger.info({ url, attempt }, 'connected to NATS')
+      return nc
+    } catch (err) {
+      const retryInMs = backoff.next()
+      logger.warn({ url, attempt, retryInMs, err: String(/** @type {any} */ (err)?.message ?? err) }, 'NATS unreachable; retrying')
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, retryInMs)
+        onWait(() => {
+          clearTimeout(timer)
+          resolve(undefined)
+        })
+      })
+    }
+  }
+  return null
 }
 
 /** The id of a request, for an error reply; null when it has none. @param {string} request */

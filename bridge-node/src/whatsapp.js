@@ -17,6 +17,10 @@ import { historyOptions } from './history.js'
 
 /** @typedef {'idle'|'connecting'|'open'|'close'} ConnectionState */
 /** @typedef {import('./auth-state.js').AtomicAuthState} AtomicAuthState */
+/**
+ * Where the auth state lives: files in BRIDGE_DATA_DIR by default, JetStream KV in NATS mode.
+ * @typedef {{open(): Promise<AtomicAuthState>, wipe(): Promise<void>}} AuthStore
+ */
 
 const END_TIMEOUT_MS = 5000
 const LOGOUT_TIMEOUT_MS = 10000
@@ -31,14 +35,17 @@ export class WhatsApp {
    * @param {import('./recorder.js').Recorder|null} [opts.recorder]
    * @param {import('./proxy.js').ProxyAgents|null} [opts.proxy] BRIDGE_PROXY's agents; null = direct
    * @param {typeof baileysMakeWASocket} [opts.makeSocket] injectable for tests
+   * @param {AuthStore} [opts.authStore] default: the atomic file auth state in config.authDir
    */
-  constructor({ config, publish, logger, recorder = null, proxy = null, makeSocket = baileysMakeWASocket }) {
+  constructor({ config, publish, logger, recorder = null, proxy = null, makeSocket = baileysMakeWASocket, authStore }) {
     this.config = config
     this.proxy = proxy
     this.publish = publish
     this.logger = logger
     this.recorder = recorder
     this.makeSocket = makeSocket
+    /** @type {AuthStore} */
+    this.authStore = authStore ?? { open: () => useAtomicAuthState(config.authDir, logger), wipe: () => wipeAuthDir(config.authDir) }
     /** @type {ConnectionState} */
     this.connection = 'idle'
     /** @type {any} current Baileys socket (open or connecting) */
@@ -81,7 +88,7 @@ export class WhatsApp {
   async _connect() {
     this.connection = 'connecting'
     try {
-      this.auth ??= await useAtomicAuthState(this.config.authDir, this.logger)
+      this.auth ??= await this.authStore.open()
       const auth = this.auth
       this.me = auth.state.creds.me ?? null
       const sock = this.makeSocket({
@@ -198,7 +205,7 @@ export class WhatsApp {
       this.auth?.close() // a late creds save must not write into the fresh directory
       this.auth = null
       this.me = null
-      await wipeAuthDir(this.config.authDir)
+      await this.authStore.wipe()
     }
     return { wiped: wipe }
   }

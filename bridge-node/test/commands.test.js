@@ -79,8 +79,11 @@ class FakeWhatsApp {
   }
 }
 
-/** @param {import('node:test').TestContext} t @param {{mode?: 'live'|'replay', timeoutMs?: number}} [opts] */
-function setup(t, { mode = 'live', timeoutMs = 1000 } = {}) {
+/**
+ * @param {import('node:test').TestContext} t
+ * @param {{mode?: 'live'|'replay', timeoutMs?: number, lease?: {held(): boolean}|null}} [opts]
+ */
+function setup(t, { mode = 'live', timeoutMs = 1000, lease = null } = {}) {
   const journal = new Journal({ dir: tmpDir(t) })
   t.after(() => journal.close())
   const publisher = new Publisher({ journal, sink: { send() {} }, epoch: 'E1' })
@@ -90,6 +93,7 @@ function setup(t, { mode = 'live', timeoutMs = 1000 } = {}) {
     journal,
     publisher,
     whatsapp: /** @type {any} */ (whatsapp),
+    lease,
     commandTimeoutMs: timeoutMs,
     versions: { bridge: '0.1.0', baileys: 'x', node: process.versions.node },
     logger: memoryLogger(),
@@ -254,4 +258,22 @@ test('replay_mode: WhatsApp commands are refused, state and replay still work', 
   assert.equal(st.result.mode, 'replay')
   assert.equal(st.result.connection, 'idle')
   assert.equal((await call({ id: 6, method: 'replay', params: { epoch: 'E1', seq: 0 } })).result.events.length, 1)
+})
+
+test('not_holder: once the session lease is not held, every command is refused before it runs', async (t) => {
+  let held = true
+  const { call, whatsapp } = setup(t, { lease: { held: () => held } })
+  assert.equal((await call({ id: 1, method: 'connect' })).ok, true)
+  held = false
+  for (const req of [
+    { id: 2, method: 'state' },
+    { id: 3, method: 'disconnect' },
+    { id: 4, method: 'sendMessage', params: ['1@s.whatsapp.net', { text: 'x' }] },
+    { id: 5, method: 'nope' },
+  ]) {
+    const reply = await call(req)
+    assert.deepEqual([reply.id, reply.ok, reply.error.code], [req.id, false, 'not_holder'], req.method)
+  }
+  assert.equal(whatsapp?.connection, 'connecting', 'disconnect did not run')
+  assert.equal((await call('not json')).error.code, 'bad_request')
 })

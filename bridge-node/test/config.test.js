@@ -82,7 +82,7 @@ test('ENV_NAMES lists every BRIDGE_* variable, printable the way the Python test
   const out = execFileSync(process.execPath, ['-e', "import('./src/config.js').then(m=>console.log(JSON.stringify(m.ENV_NAMES)))"], { cwd: ROOT })
   const names = JSON.parse(out.toString())
   assert.deepEqual(names, [...ENV_NAMES])
-  assert.equal(names.length, 35)
+  assert.equal(names.length, 36)
   assert.ok(names.every((/** @type {string} */ n) => n.startsWith('BRIDGE_')))
   for (const n of ['BRIDGE_PUB', 'BRIDGE_ROUTER', 'BRIDGE_DATA_DIR', 'BRIDGE_REPLAY', 'BRIDGE_WA_URL', 'BRIDGE_TEST_DROP_SEQS', 'BRIDGE_MARK_ONLINE_ON_CONNECT', 'BRIDGE_PROXY']) assert.ok(names.includes(n), n)
 })
@@ -186,5 +186,13 @@ test('BRIDGE_NATS_*: the URL switches to NATS; contract defaults; names usable i
       (err) => err instanceof ConfigError && err.message.startsWith(name) && !err.message.includes('hunter2'),
       `${name}=${raw}`,
     )
+    }
+  })
+
+test('BRIDGE_LEASE_TTL_MS: 10 s by default, with a floor above the lease deadline margin', () => {
+  assert.equal(readConfig({}).leaseTtlMs, 10000)
+  assert.equal(readConfig({ BRIDGE_LEASE_TTL_MS: '3000' }).leaseTtlMs, 3000)
+  for (const value of ['2999', 'long']) {
+    assert.throws(() => readConfig({ BRIDGE_LEASE_TTL_MS: value }), (err) => err instanceof ConfigError && err.message.includes('BRIDGE_LEASE_TTL_MS'), value)
   }
 })

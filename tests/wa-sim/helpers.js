@@ -17,6 +17,8 @@ const BRIDGE_DIR = path.resolve(HERE, '..', '..', 'bridge-node')
 const requireFromBridge = createRequire(path.join(BRIDGE_DIR, 'package.json'))
 /** zeromq as the bridge has it installed. */
 export const zmq = (await import(pathToFileURL(requireFromBridge.resolve('zeromq')).href)).default
+/** @type {typeof import('@nats-io/transport-node')} */
+export const natsClient = await import(pathToFileURL(requireFromBridge.resolve('@nats-io/transport-node')).href)
 
 export const PHONE = '5511999990000'
 const DEFAULT_WAIT_MS = 15000
