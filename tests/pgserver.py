@@ -50,15 +50,16 @@ class PostgresMissingError(RuntimeError):
     """PostgreSQL's server binaries are not installed, or cannot be run."""
 
 
-def bin_dir() -> Path:
-    """The directory of `initdb` and `postgres`: Debian's newest major version, else PATH."""
+def bin_dir(pattern: str = DEBIAN_BIN_GLOB, path: str | None = None) -> Path:
+    """The directory of `initdb` and `postgres`: the newest major version's among `pattern`
+    (Debian's layout), else the one on `path` (default: PATH)."""
     versions = sorted(
-        (Path(d) for d in glob(DEBIAN_BIN_GLOB) if os.access(Path(d) / "initdb", os.X_OK)),
+        (Path(d) for d in glob(pattern) if os.access(Path(d) / "initdb", os.X_OK)),
         key=lambda d: [int(n) for n in re.findall(r"\d+", d.parent.name)],
     )
     if versions:
         return versions[-1]
-    on_path = shutil.which("initdb")
+    on_path = shutil.which("initdb", path=path)
     if on_path is None:
         raise PostgresMissingError(
             "PostgreSQL is not installed: the Supabase tests need its server binaries (initdb, "
