@@ -90,6 +90,10 @@ def test_nats_runs_jetstream_on_file_storage_in_a_volume(compose: dict[str, Any]
     monitor = command[command.index("-m") + 1]
     assert f"http://127.0.0.1:{monitor}/healthz" in " ".join(nats["healthcheck"]["test"])
     assert "ports" not in nats  # reachable from the compose network only
+    # Large history syncs need more than NATS's default 1 MiB (the bridge's README says 8 MB).
+    (mount,) = nats["configs"]
+    assert command[command.index("-c") + 1] == mount["target"]
+    assert "max_payload: 8MB" in compose["configs"][mount["source"]]["content"].splitlines()
 
 
 def test_every_variable_is_one_the_programs_read(compose: dict[str, Any]) -> None:
@@ -135,8 +139,15 @@ def test_two_bridge_hosts_share_the_session_and_come_back_as_standby(
         # The same image as the single-machine bridge; NATS instead of ZeroMQ endpoints.
         assert host["build"] == single["services"]["bridge"]["build"]
         assert not {"BRIDGE_PUB", "BRIDGE_ROUTER"} & set(host["environment"])
+        # The image's healthcheck asks the ZeroMQ ROUTER, which NATS mode does not bind.
+        assert host["healthcheck"] == {"disable": True}
         # A host that loses its lease exits (code 3); its restart makes it the standby.
         assert host["restart"] == "unless-stopped"
+    # Each host's journal (what NATS has not acknowledged yet) in a volume of its own, where
+    # the image keeps its data (BRIDGE_DATA_DIR).
+    assert "BRIDGE_DATA_DIR=/data" in (REPO / "bridge-node" / "Dockerfile").read_text()
+    mounts = [host["volumes"] for host in hosts]
+    assert mounts == [[f"{name}-data:/data"] for name in BRIDGES]
     # One history setting for both programs, as in compose.yaml.
     assert env(compose, BRIDGES[0])["BRIDGE_HISTORY"] == env(compose, REPLICAS[0])["ORCH_HISTORY"]
 
