@@ -157,6 +157,10 @@ class RoundRobinProxy:
             await self._stopping.wait()
         finally:
             server.close()
+            # Connections accepted just now have a handler task that has not run yet: let them
+            # start, so that cancelling them closes their sockets (a task cancelled before its
+            # first step runs no `finally`).
+            await asyncio.sleep(0)
             for task in list(self._live):
                 task.cancel()
             await asyncio.gather(*self._live, return_exceptions=True)
@@ -210,9 +214,11 @@ class RoundRobinProxy:
                 # a half-open connection to a backend that is gone.
                 await _pipe(up_r, client_w, half_close=False)
             finally:
+                # Abort before awaiting anything: a cancellation (stop) landing on the await
+                # below must not leave the backend's socket open.
+                up_w.transport.abort()
                 to_backend.cancel()
                 await asyncio.gather(to_backend, return_exceptions=True)
-                up_w.transport.abort()
             client_w.close()  # what is buffered goes out first
         except asyncio.CancelledError:
             # stop() or remove(drop=True). Ending quietly: asyncio (3.11) logs the cancellation
