@@ -7,7 +7,7 @@ NODE_MODULES := bridge-node/node_modules/.package-lock.json
 # The TypeScript compiler, only for the tests that compile the console client's declarations.
 CONSOLE_TEST_MODULES := tests/console/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools services clean
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -26,7 +26,7 @@ demo: install
 	BRIDGE_REPLAY=$(abspath $(DEMO_DIR))/capture.jsonl BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
 	exec $(VENV)/bin/orchestrator
 
-test: install install-tools services lint test-node test-python bench-quick
+test: install install-tools lint test-node test-python bench-quick
 
 test-node: $(NODE_MODULES) $(CONSOLE_TEST_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
@@ -55,12 +55,6 @@ lint: install
 
 install: $(VENV)/.installed $(NODE_MODULES)
 
-# The Supabase schema tests need the machine's PostgreSQL; start it if it is installed but down.
-services:
-	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null \
-	  || (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start) \
-	  || echo "make: PostgreSQL is not running on 127.0.0.1:5432; the Supabase tests will fail"
-
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) is required (set PYTHON=...)"; exit 1; }
 	@command -v node >/dev/null || { echo "make: Node.js 20 is required"; exit 1; }
@@ -80,10 +74,14 @@ $(NODE_MODULES): bridge-node/package-lock.json
 
 # Debian packages the tests use: chromium for the browser tests (never a downloaded build; the
 # emoji font makes their screenshots show what an operator sees), zbarimg to decode the QR PNG,
-# wrk to load the REST API in the benchmarks.
-TOOLS := chromium:chromium zbarimg:zbar-tools wrk:wrk
+# wrk to load the REST API in the benchmarks, nats-server for the JetStream tests, PostgreSQL's
+# server binaries for the Supabase tests. The tests start their own NATS and PostgreSQL (free
+# port or private socket, temporary data dir), so nothing needs to be running.
+# Debian keeps nats-server in /usr/sbin and initdb in /usr/lib/postgresql/<major>/bin.
+TOOLS := chromium:chromium zbarimg:zbar-tools wrk:wrk nats-server:nats-server initdb:postgresql
 install-tools:
-	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	@PATH="$$PATH:/usr/sbin:/usr/local/sbin$$(printf ':%s' /usr/lib/postgresql/*/bin)"; \
+	missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing fonts-noto-color-emoji; fi
 
 # Key pairs for the bridge <-> orchestrator link when they run on different hosts (compose).

@@ -1,5 +1,5 @@
 """The orchestrator on its Supabase backend, end to end: the real `supabase` client over HTTP
-to the PostgREST stand-in on the real PostgreSQL, with the migrations applied. The stand-in
+to the PostgREST stand-in on a real PostgreSQL, with the migrations applied. The stand-in
 goes away mid-traffic and comes back on the same port: nothing is lost."""
 
 from __future__ import annotations
@@ -26,16 +26,13 @@ from tests.harness import (
 )
 from tests.postgrest.conftest import SECRET, token
 from tests.postgrest.server import run_standin
-from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
+from tests.supabase.bootstrap import supabase_database
 
 
 @pytest.fixture
-def supabase_dsn() -> Iterator[str]:
-    try:
-        with supabase_database() as dsn:
-            yield dsn
-    except PostgresUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
+def supabase_dsn(postgres_dsn: str) -> Iterator[str]:
+    with supabase_database(postgres_dsn) as dsn:
+        yield dsn
 
 
 def start_standin(tmp_path: Path, dsn: str, port: int) -> Process:

@@ -1,12 +1,8 @@
-"""Fixtures: a throwaway database with RLS-protected tables, and the stand-in serving it.
-
-PostgreSQL must be running (CI starts it); when it is not, the tests FAIL with a message saying so.
-Override the admin DSN with POSTGREST_TEST_ADMIN_DSN (it must be allowed to CREATE DATABASE/ROLE).
-"""
+"""Fixtures: a throwaway database with RLS-protected tables, and the stand-in serving it, in
+the session's own PostgreSQL cluster (the `postgres_dsn` fixture, tests/pgserver.py)."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,9 +15,6 @@ from psycopg import sql
 
 from tests.postgrest.server import run_standin
 
-ADMIN_DSN = os.environ.get(
-    "POSTGREST_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 SECRET = "test-secret-that-is-long-enough-for-hs256-32b"
 ALICE = "00000000-0000-0000-0000-00000000a11c"
 BOB = "00000000-0000-0000-0000-000000000b0b"
@@ -95,31 +88,19 @@ def token(role: str, sub: str | None = None, **extra: Any) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def _admin_connect() -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {ADMIN_DSN} ({exc}). Start it, e.g. "
-            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, "
-            "or point POSTGREST_TEST_ADMIN_DSN at a server.",
-            pytrace=False,
-        )
-
-
 @pytest.fixture(scope="session")
-def database_dsn() -> Iterator[str]:
+def database_dsn(postgres_dsn: str) -> Iterator[str]:
     name = f"postgrest_standin_{uuid.uuid4().hex[:12]}"
-    with _admin_connect() as admin:
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(ROLES_SQL)
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=name)
+    dsn = psycopg.conninfo.make_conninfo(postgres_dsn, dbname=name)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(SCHEMA_SQL)
         yield dsn
     finally:
-        with _admin_connect() as admin:
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

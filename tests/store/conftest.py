@@ -1,5 +1,5 @@
 """The store contract suite runs against every backend: SQLite on a temp file, and Supabase
-through the real `supabase` client, over HTTP, to the PostgREST stand-in on the machine's
+through the real `supabase` client, over HTTP, to the PostgREST stand-in on the session's own
 PostgreSQL with the migrations applied (tests/postgrest/README.md says what that covers)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.supabase import SupabaseStore
 from tests.postgrest.conftest import SECRET, token
 from tests.postgrest.server import run_standin
-from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
+from tests.supabase.bootstrap import supabase_database
 
 TABLES = (
     "wa_messages, wa_chats, wa_contacts, wa_jid_aliases, wa_sync_state, chat_assignments, "
@@ -27,13 +27,10 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def supabase_rest() -> Iterator[tuple[str, str]]:
+def supabase_rest(postgres_dsn: str) -> Iterator[tuple[str, str]]:
     """(dsn, url) of a migrated Supabase-like database and a stand-in serving it."""
     with ExitStack() as stack:
-        try:
-            dsn = stack.enter_context(supabase_database())
-        except PostgresUnavailableError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        dsn = stack.enter_context(supabase_database(postgres_dsn))
         yield dsn, stack.enter_context(run_standin(dsn, SECRET))
 
 

@@ -1,4 +1,4 @@
-"""A throwaway "Supabase-like" database on the machine's real PostgreSQL.
+"""A throwaway "Supabase-like" database on a real PostgreSQL.
 
 Supabase is PostgreSQL plus a few fixed pieces the migrations rely on: the API roles (anon,
 authenticated, service_role, and authenticator, the login PostgREST uses to switch into them),
@@ -10,18 +10,17 @@ database afterwards.
 
     from tests.supabase.bootstrap import as_user, supabase_database
 
-    with supabase_database() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with supabase_database(admin_dsn) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         with as_user(conn, "8c0e...-uuid") as c:          # SET LOCAL ROLE authenticated + claims
             c.execute("select id from public.wa_chats").fetchall()
 
-The server is taken from SUPABASE_TEST_ADMIN_DSN (default: postgres on 127.0.0.1:5432, trust
-auth); that role must be allowed to create roles and databases.
+`admin_dsn` is a role allowed to create roles and databases: in the tests, the superuser of the
+session's own cluster (the `postgres_dsn` fixture, tests/pgserver.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import time
@@ -36,15 +35,13 @@ from psycopg.conninfo import make_conninfo
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS_DIR = REPO / "supabase" / "migrations"
-ADMIN_DSN_ENV = "SUPABASE_TEST_ADMIN_DSN"
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_PREFIX = "supabase_test_"
 
 # Supabase CLI naming: <14-digit timestamp>_<name>.sql, applied in name order.
 MIGRATION_NAME = re.compile(r"^\d{14}_[A-Za-z0-9_\-]+\.sql$")
 
-# Roles are cluster-wide, so concurrent test sessions (this suite, other suites using this
-# helper) serialise their creation on one advisory lock in the maintenance database.
+# Roles are cluster-wide, so suites sharing a cluster (this one, tests/postgrest) serialise
+# their creation on one advisory lock in the maintenance database.
 _ROLES_LOCK_KEY = 0x5B_A5E_0001
 
 _ROLES_SQL = b"""
@@ -137,18 +134,9 @@ alter default privileges in schema public
 """
 
 
-class PostgresUnavailableError(RuntimeError):
-    """The PostgreSQL server the tests need cannot be reached."""
-
-
-def admin_dsn() -> str:
-    """The DSN of the maintenance database of the server under test."""
-    return os.environ.get(ADMIN_DSN_ENV, DEFAULT_ADMIN_DSN)
-
-
-def database_dsn(database: str, base: str | None = None) -> str:
+def database_dsn(database: str, base: str) -> str:
     """The DSN of `database` on the same server and as the same user as `base`."""
-    return make_conninfo(base or admin_dsn(), dbname=database)
+    return make_conninfo(base, dbname=database)
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -159,17 +147,6 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     if bad:
         raise ValueError(f"migrations not named <14-digit timestamp>_<name>.sql: {bad}")
     return files
-
-
-def _connect_admin(dsn: str) -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise PostgresUnavailableError(
-            f"PostgreSQL is not reachable at {dsn!r} ({exc}). These tests need a real server: "
-            "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main "
-            f"start`, or point {ADMIN_DSN_ENV} at one (a role that may create roles/databases)."
-        ) from exc
 
 
 def ensure_roles(admin: psycopg.Connection[Any], attempts: int = 5) -> None:
@@ -209,18 +186,16 @@ def apply_migrations(dsn: str, files: Sequence[Path] | None = None) -> None:
 
 
 @contextmanager
-def supabase_database(*, migrate: bool = True, base_dsn: str | None = None) -> Iterator[str]:
-    """Create a fresh Supabase-like database, apply the migrations (unless `migrate` is False),
-    yield its DSN (superuser: connect as is to act as the database owner), drop it at exit.
-
-    Raises PostgresUnavailableError, with how to start the server, when it is unreachable."""
-    base = base_dsn or admin_dsn()
+def supabase_database(admin_dsn: str, *, migrate: bool = True) -> Iterator[str]:
+    """Create a fresh Supabase-like database on the server of `admin_dsn`, apply the migrations
+    (unless `migrate` is False), yield its DSN (superuser: connect as is to act as the database
+    owner), drop it at exit."""
     name = DATABASE_PREFIX + secrets.token_hex(6)
-    with _connect_admin(base) as admin:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
         ensure_roles(admin)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         try:
-            dsn = database_dsn(name, base)
+            dsn = database_dsn(name, admin_dsn)
             prepare_database(dsn)
             if migrate:
                 apply_migrations(dsn)

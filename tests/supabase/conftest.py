@@ -1,31 +1,23 @@
-"""Fixtures: one migrated database per test session, reseeded (tests.supabase.seed) before
-every test so each test may write freely."""
+"""Fixtures: one migrated database per test session (in the session's own cluster, the
+`postgres_dsn` fixture), reseeded (tests.supabase.seed) before every test so each test may
+write freely."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.supabase.bootstrap import PostgresUnavailableError, supabase_database
+from tests.supabase.bootstrap import supabase_database
 from tests.supabase.seed import SEED
 
 
 @pytest.fixture(scope="session")
-def supabase_dsn() -> Iterator[str]:
-    # A missing server must FAIL the run loudly (CI starts PostgreSQL), never skip.
-    with ExitStack() as stack:
-        try:
-            dsn = stack.enter_context(supabase_database())
-        except PostgresUnavailableError as exc:
-            unavailable = str(exc)
-        else:
-            yield dsn
-            return
-    pytest.fail(unavailable, pytrace=False)  # outside the except: no chained traceback
+def supabase_dsn(postgres_dsn: str) -> Iterator[str]:
+    with supabase_database(postgres_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -115,25 +115,30 @@ def as_superuser(db: Conn, query: Query, params: Params = ()) -> list[TupleRow]:
 # --- the migrations themselves ---------------------------------------------------------------
 
 
-def test_migrations_apply_cleanly_to_an_empty_database(supabase_dsn: str) -> None:
-    # supabase_dsn is unused here but reports an unreachable server with its clear message.
+def test_migrations_apply_cleanly_to_an_empty_database(postgres_dsn: str) -> None:
     files = migration_files()  # also rejects names the Supabase CLI would skip
     assert files
-    with supabase_database(migrate=False) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        supabase_database(postgres_dsn, migrate=False) as dsn,
+        psycopg.connect(dsn, autocommit=True) as conn,
+    ):
         tables = "select count(*) from pg_tables where schemaname = 'public'"
         assert conn.execute(tables).fetchall() == [(0,)]
         apply_migrations(dsn, files)
         assert conn.execute(tables).fetchall() == [(len(TABLES),)]
 
 
-def test_case_only_duplicates_from_before_are_renamed_and_then_refused(supabase_dsn: str) -> None:
+def test_case_only_duplicates_from_before_are_renamed_and_then_refused(postgres_dsn: str) -> None:
     """The migration making tag names and shortcuts unique whatever their case runs on a
     database that already breaks that: the later duplicates are renamed " (n)" with the first
     n free (as SQLite's upgrade 5 does), and keep their ids."""
     files = migration_files()
     [target] = [f for f in files if f.name.endswith("_case_insensitive_names.sql")]
     before, after = files[: files.index(target)], files[files.index(target) :]
-    with supabase_database(migrate=False) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        supabase_database(postgres_dsn, migrate=False) as dsn,
+        psycopg.connect(dsn, autocommit=True) as conn,
+    ):
         apply_migrations(dsn, before)
         tags = ["Billing", "billing", "vip", "BILLING", "billing (2)", "VIP", "Billing (2)"]
         for name in tags:

@@ -292,11 +292,14 @@ insert into public.activity_logs (actor_id, action, chat_id) values
 """
 
 
-def test_the_migration_puts_existing_rows_in_the_default_session(supabase_dsn: str) -> None:
+def test_the_migration_puts_existing_rows_in_the_default_session(postgres_dsn: str) -> None:
     files = migration_files()
     [target] = [f for f in files if f.name.endswith("_sessions.sql")]
     before, after = files[: files.index(target)], files[files.index(target) :]
-    with supabase_database(migrate=False) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        supabase_database(postgres_dsn, migrate=False) as dsn,
+        psycopg.connect(dsn, autocommit=True) as conn,
+    ):
         apply_migrations(dsn, before)
         conn.execute(OLD_ROWS)
         apply_migrations(dsn, after)
