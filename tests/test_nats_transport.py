@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from typing import Any
 
 import nats
 import pytest
+from pydantic import ValidationError
 
 from orchestrator.applied_log import AppliedLog
 from orchestrator.commands import Bridge
+from orchestrator.config import Settings
 from orchestrator.errors import CommandError, CommandTimeout
 from orchestrator.follower import BridgeFollower
 from orchestrator.transport.nats import NatsConfig, NatsHub, NatsLink
@@ -367,3 +370,55 @@ async def test_nats_restart_mid_traffic_loses_and_repeats_nothing(
         await asyncio.sleep(0.5)  # anything applied twice would show up by now
         assert_once_in_order(f.recorder.applied, bridge.epoch, 1, total)
         assert len(applied) == total
+
+
+# ---- settings -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["wa.x", "wa x", "", "wa*"])
+def test_a_prefix_or_stream_that_cannot_be_in_a_subject_is_refused(name: str) -> None:
+    for setting in ("nats_prefix", "nats_stream", "replica_id"):
+        with pytest.raises(ValidationError):
+            Settings(**{setting: name})  # type: ignore[arg-type]
+
+
+def test_the_contract_defaults() -> None:
+    settings = Settings()
+    assert (settings.nats_url, settings.nats_stream, settings.nats_prefix) == (
+        None,
+        "WA_EVENTS",
+        "wa",
+    )
+    assert (settings.nats_max_age_s, settings.nats_max_bytes, settings.nats_replicas) == (
+        604_800,
+        1_073_741_824,
+        1,
+    )
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", settings.replica_id)
+
+
+# ---- a big catch-up -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_a_100k_catch_up_is_fast(server: NatsServer, tmp_path: Path) -> None:
+    """Measures (prints) a 100k-event catch-up from the start, and locating a position stored
+    without its stream sequence near the end (the headers scan)."""
+    n, total = names(), 100_000
+    async with stand_in(server.url, n) as bridge:
+        await bridge.publish_many(total)
+        started = time.monotonic()
+        async with following(server.url, n, tmp_path) as f:
+            f.follower._replay_page = 2000  # the orchestrator's default page
+            await f.applied(total, timeout=300)
+            caught_up = time.monotonic() - started
+            assert_once_in_order(f.recorder.applied, bridge.epoch, 1, total)
+        started = time.monotonic()
+        async with following(server.url, n, tmp_path, Position(bridge.epoch, total - 10)) as f:
+            await f.applied(10, timeout=120)
+            located = time.monotonic() - started
+            scan_ms = f.link.stats.scan_ms
+    print(
+        f"\n100k catch-up: {caught_up:.1f}s; locating a position without stream seq: "
+        f"{located:.2f}s (headers scan {scan_ms:.0f} ms)"
+    )

@@ -646,6 +646,7 @@ class JetStreamJournal:
 
     def __init__(self, shared: SessionStream) -> None:
         self._shared = shared
+        self._scans: dict[str, asyncio.Task[int]] = {}
 
     async def replay(self, params: Any) -> dict[str, Any]:
         request = replay_request(params)
@@ -690,7 +691,28 @@ class JetStreamJournal:
             found = await self._message_at({"seq": after.stream})
             if found is not None and (found[0], found[1]) == (shared.subject, msg_id):
                 return after.stream + 1
-        return await self._scan_for(after)
+        return await self._located(after)
+
+    async def _located(self, after: Position) -> int:
+        """A scan goes on when its caller gives up (the follower's first, brief attempt): the
+        next attempt finds it done, or waits for the same one."""
+        key = str(after)
+        scan = self._scans.get(key)
+        if scan is None:
+            scan = asyncio.create_task(self._scan_for(after), name=f"nats-scan[{key}]")
+            self._scans[key] = scan
+
+            def done(task: asyncio.Task[int]) -> None:
+                self._scans.pop(key, None)
+                if not task.cancelled():
+                    task.exception()  # retrieved: whoever awaited it got it
+
+            scan.add_done_callback(done)
+        return await asyncio.shield(scan)
+
+    def close(self) -> None:
+        for scan in list(self._scans.values()):
+            scan.cancel()
 
     async def _message_at(
         self, query: dict[str, Any], subject: str | None = None
@@ -740,6 +762,7 @@ class JetStreamJournal:
         )  # fmt: skip
         if found is None:
             raise await self._gone(after)
+        shared.recent.add(str(after), found - 1)  # the next attempt starts at once
         return found
 
     async def _headers(self) -> AsyncGenerator[tuple[int, Position | None]]:
@@ -836,7 +859,7 @@ class NatsCommandChannel:
         return answer(method, message)
 
     def close(self) -> None:
-        pass
+        self._journal.close()
 
 
 class NatsLink:
