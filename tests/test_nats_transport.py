@@ -26,6 +26,8 @@ from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.errors import CommandError, CommandTimeout
 from orchestrator.follower import BridgeFollower
+from orchestrator.runtime import Runtime
+from orchestrator.session import SessionSpec
 from orchestrator.transport.nats import NatsConfig, NatsHub, NatsLink
 from orchestrator.wire import Envelope, Position, parse_envelope
 from tests.natsbridge import CommandFailed, StandInBridge
@@ -422,3 +424,23 @@ async def test_a_100k_catch_up_is_fast(server: NatsServer, tmp_path: Path) -> No
         f"\n100k catch-up: {caught_up:.1f}s; locating a position without stream seq: "
         f"{located:.2f}s (headers scan {scan_ms:.0f} ms)"
     )
+
+
+def test_a_spawned_bridge_is_put_on_the_same_stream_and_its_session(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        spawn_bridge=True,
+        nats_url="nats://127.0.0.1:4222",
+        nats_stream="S1",
+        nats_prefix="p1",
+    )
+    runtime = Runtime(settings, "token-0123456789abcdef")
+    other = runtime.sessions.build(SessionSpec("s2", "s2"))
+    for session, name in ((runtime.default, "default"), (other, "s2")):
+        assert isinstance(session.link, NatsLink)
+        assert session.supervisor is not None
+        env = session.supervisor.env
+        assert env["BRIDGE_NATS_URL"] == "nats://127.0.0.1:4222"
+        assert (env["BRIDGE_NATS_STREAM"], env["BRIDGE_NATS_PREFIX"]) == ("S1", "p1")
+        assert env["BRIDGE_SESSION"] == name
+        assert session.link.report()["kind"] == "nats"

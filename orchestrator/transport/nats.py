@@ -238,7 +238,10 @@ class NatsHub:
         msg = await self.request(f"$JS.API.{subject}", b"" if body is None else orjson.dumps(body))
         if _status(msg) == "503":
             raise nats.errors.NoRespondersError
-        answer: dict[str, Any] = orjson.loads(msg.data)
+        try:
+            answer: dict[str, Any] = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            raise JetStreamRefused(None, f"unreadable answer to {subject}") from None
         error = answer.get("error")
         if error:
             raise JetStreamRefused(error.get("code"), error.get("description", ""))
@@ -580,6 +583,8 @@ class NatsEventSource:
     def _put(self, stream: int, raw: bytes) -> None:
         if self._queue.qsize() >= QUEUE_MAX:
             self._shared.stats.dropped += 1
+            if self._shared.stats.dropped == 1:
+                self._shared.log.warning("live queue full: dropping, replays will fill in")
             return
         self._queue.put_nowait((stream, raw))
 
