@@ -32,6 +32,8 @@ class Admin:
         supervisor: BridgeSupervisor | None,
         bridge: Bridge,
         sync: Callable[[], SyncProgress | None] = lambda: None,
+        *,
+        transport: Callable[[], s.TransportReport],
     ) -> None:
         self.lifecycle = lifecycle
         self.follower = follower
@@ -39,6 +41,7 @@ class Admin:
         self.supervisor = supervisor
         self.bridge = bridge
         self.sync = sync  # the last history-sync progress (State.sync_progress)
+        self.transport = transport  # the link's report (BridgeLink.report)
 
     # ---- everyone -----------------------------------------------------------------------
 
@@ -148,6 +151,7 @@ class Admin:
                 "restarts": supervisor.restarts,
                 "nextStartAt": supervisor.next_start_at,
             },
+            "transport": self.transport(),
         }
 
 

@@ -109,8 +109,13 @@ class Bridge:
             "seq": after.seq if after else 0,
             "limit": limit,
         }
+        # Only the JetStream transport knows stream sequences (the bridge ignores the key).
+        if after is not None and after.stream is not None:
+            params["stream"] = after.stream
         if until is not None:
             params["until"] = {"epoch": until.epoch, "seq": until.seq}
+            if until.stream is not None:
+                params["until"]["stream"] = until.stream
         result = await self._call(REPLAY, params, timeout)
         if not isinstance(result, dict):
             raise CommandError(REPLAY.name, "bad_result", "replay answered no page")

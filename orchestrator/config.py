@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -22,6 +24,13 @@ DEFAULT_BRIDGE_SCRIPT = REPO_ROOT / "bridge-node" / "src" / "main.js"
 
 
 LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+# Stream names, subject prefixes and replica ids become parts of NATS subjects and bucket names.
+NATS_NAME = r"^[A-Za-z0-9_-]+$"
+
+
+def default_replica_id() -> str:
+    """This host's name, reduced to what a NATS name may hold."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64] or "orchestrator"
 
 
 def leaves_the_machine(endpoint: str) -> bool:
@@ -91,6 +100,20 @@ class Settings(BaseSettings):
     """Open, but nothing from WhatsApp for this long: reconnect (the connected-but-silent case)."""
     respawn_initial: float = Field(0.5, gt=0)
     respawn_max: float = Field(30.0, gt=0)
+
+    nats_url: str | None = None
+    """NATS with JetStream (nats://host:4222): the bridges' events, commands and leases go
+    through it instead of ZeroMQ (issue #15). Unset: ZeroMQ, nothing else to run."""
+    nats_stream: str = Field("WA_EVENTS", pattern=NATS_NAME)
+    nats_prefix: str = Field("wa", pattern=NATS_NAME)
+    """Subjects are `<prefix>.<session>.events|heartbeat|cmd`."""
+    nats_max_age_s: int = Field(604_800, ge=1)
+    nats_max_bytes: int = Field(1_073_741_824, ge=1)
+    nats_replicas: int = Field(1, ge=1, le=5)
+    """The stream's limits and replicas: the same as the bridges' (whichever starts first
+    creates the stream, the other updates it to these)."""
+    replica_id: str = Field(default_factory=default_replica_id, pattern=NATS_NAME)
+    """This orchestrator among replicas (default: from the host name)."""
 
     chat_window: int = Field(500, ge=1)
     """Newest messages kept in RAM per chat."""

@@ -97,6 +97,13 @@ def _session_samples(families: Families, rt: Session) -> None:
     gauge("wa_bridge_silence_seconds", "since the bridge last spoke", rt.follower.silence or 0.0)
     if rt.supervisor is not None:
         counter("wa_bridge_restarts", "bridge process restarts", rt.supervisor.restarts)
+    transport = rt.link.report()
+    if transport["fenced"] is not None:
+        counter(
+            "wa_nats_fenced",
+            "events dropped: published under an outdated lease",
+            transport["fenced"],
+        )
 
     lc = rt.lifecycle
     gauge("wa_whatsapp_connected", "1 while WhatsApp is open", float(lc.connected))

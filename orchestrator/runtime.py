@@ -32,6 +32,7 @@ from orchestrator.sessions import Sessions, SessionsApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.transport import BridgeLink
+from orchestrator.transport.nats import NatsConfig, NatsHub
 
 log = logging.getLogger("orchestrator.runtime")
 
@@ -41,7 +42,8 @@ MEDIA_SWEEP_INTERVAL = 3600.0
 class Runtime:
     """The hub: what every session shares (the metadata store and helpdesk, authentication,
     the stream log and its clients, the media store, metrics) and the sessions registry.
-    `link`: how to reach the default session's bridge; by default ZeroMQ."""
+    `link`: how to reach the default session's bridge; by default NATS (ORCH_NATS_URL, one
+    connection for every session, owned here) or ZeroMQ."""
 
     def __init__(self, settings: Settings, api_token: str, link: BridgeLink | None = None) -> None:
         self.settings = settings
@@ -67,6 +69,7 @@ class Runtime:
             ),
         )
         self.media_store = open_media_store(settings)
+        self.nats = nats_hub(settings)
         self.registry = CollectorRegistry()
         send_seconds = send_histogram(self.registry)
         shared = Shared(
@@ -80,6 +83,7 @@ class Runtime:
             observe_send=lambda session_id, seconds: send_seconds.labels(session_id).observe(
                 seconds
             ),
+            nats=self.nats,
         )
         self.sessions = Sessions(
             shared,
@@ -141,6 +145,8 @@ class Runtime:
         except MediaStoreConfigError as exc:
             log.critical("not starting: %s", exc)
             raise
+        if self.nats is not None:
+            self.nats.start()  # in the background: NATS being away must not stop the start
         stored = await self._open_store()
         tasks = [asyncio.create_task(self.streams.run(), name="streams")]
         if self.settings.media_s3_retention_days is not None:
@@ -158,6 +164,8 @@ class Runtime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.nats is not None:
+                await self.nats.close()
             await self.store.close()
 
     async def _open_store(self) -> list[SessionSpec]:
@@ -195,6 +203,23 @@ class Runtime:
             except MediaStoreError as exc:
                 log.warning("media retention sweep failed (next in an hour): %s", exc)
             await asyncio.sleep(MEDIA_SWEEP_INTERVAL)
+
+
+def nats_hub(settings: Settings) -> NatsHub | None:
+    if settings.nats_url is None:
+        return None
+    return NatsHub(
+        NatsConfig(
+            url=settings.nats_url,
+            stream=settings.nats_stream,
+            prefix=settings.nats_prefix,
+            max_age=settings.nats_max_age_s,
+            max_bytes=settings.nats_max_bytes,
+            replicas=settings.nats_replicas,
+            replica_id=settings.replica_id,
+            command_timeout=settings.command_timeout,
+        )
+    )
 
 
 def open_media_store(settings: Settings) -> MediaStore:

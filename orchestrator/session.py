@@ -52,6 +52,7 @@ from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.supabase import SupabaseStore
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport import BridgeLink
+from orchestrator.transport.nats import NatsHub
 from orchestrator.transport.zmq import ZmqLink, curve_keys
 from orchestrator.views import Views
 from orchestrator.writebehind import StreamMark, WriteBehind
@@ -154,10 +155,12 @@ class Shared:
     viewers: Callable[[], int]  # stream clients connected: they would see a new QR
     announce_counter: itertools.count[int]
     observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
+    nats: NatsHub | None = None  # ORCH_NATS_URL: every session's link goes through it
 
 
 class Session:
-    """`link`: how to reach the bridge; by default ZeroMQ at the spec's (or spawn) endpoints."""
+    """`link`: how to reach the bridge; by default NATS when the hub has a connection to it
+    (ORCH_NATS_URL), else ZeroMQ at the spec's (or spawn) endpoints."""
 
     def __init__(
         self,
@@ -172,7 +175,10 @@ class Session:
         self.shared = shared
         self.directory = session_directory(settings.data_dir, spec.id)
         self.pub, self.router = endpoints(spec, settings, self.directory)
-        self.link = link or zmq_link(settings, self.pub, self.router)
+        if link is None:
+            nats = shared.nats
+            link = nats.link(spec.id) if nats else zmq_link(settings, self.pub, self.router)
+        self.link = link
         self.bridge = Bridge(self.link.commands)
         self.lifecycle = ConnectionLifecycle(
             self.bridge,
@@ -274,6 +280,7 @@ class Session:
             self.supervisor,
             self.bridge,
             sync=self.state.sync_progress,
+            transport=self.link.report,
         )
         # The handlers of the per-number routes, found by class (app.bind).
         self.handlers: list[object] = [
@@ -298,6 +305,17 @@ class Session:
             "BRIDGE_ROUTER": self.router,
             "BRIDGE_DATA_DIR": str(bridge_data_directory(settings, self.id)),
         }
+        if settings.nats_url:
+            # The same stream and subjects as ours, and this session's subjects.
+            derived["BRIDGE_NATS_URL"] = settings.nats_url
+            own |= {
+                "BRIDGE_NATS_STREAM": settings.nats_stream,
+                "BRIDGE_NATS_PREFIX": settings.nats_prefix,
+                "BRIDGE_NATS_MAX_AGE_S": str(settings.nats_max_age_s),
+                "BRIDGE_NATS_MAX_BYTES": str(settings.nats_max_bytes),
+                "BRIDGE_NATS_REPLICAS": str(settings.nats_replicas),
+                "BRIDGE_SESSION": self.id,
+            }
         if self.spec.proxy:
             own["BRIDGE_PROXY"] = self.spec.proxy
         if self.id == DEFAULT_SESSION:  # as before sessions: the environment may say otherwise

@@ -125,7 +125,9 @@ class SessionsApi:
 
     def __init__(self, sessions: Sessions, settings: Settings) -> None:
         self.sessions = sessions
-        self._spawning = settings.spawn_bridge  # a session without `bridge` gets one spawned
+        # A session without `bridge` gets one spawned, or (NATS) is served by the bridge host
+        # that holds its lease.
+        self._spawning = settings.spawn_bridge or settings.nats_url is not None
         self._unencrypted = settings.leaves_unencrypted
 
     async def create(self, call: Call[s.SessionBody]) -> s.Session:

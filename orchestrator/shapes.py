@@ -469,6 +469,18 @@ class SpawnedBridge(TypedDict):
 Count = Annotated[int, Field(ge=0)]
 
 
+class TransportReport(TypedDict):
+    """How this orchestrator reaches the bridge: `zmq` (the embedded default) or `nats`
+    (JetStream), with, for NATS, the connection, the stream and the last stream sequence
+    delivered, and the events dropped as published under an outdated lease."""
+
+    kind: Literal["zmq", "nats", "memory"]
+    connected: bool | None
+    stream: str | None
+    lastStreamSeq: int | None
+    fenced: Count | None
+
+
 class BridgeReport(TypedDict):
     alive: bool
     epoch: str | None
@@ -490,6 +502,7 @@ class BridgeReport(TypedDict):
     lastFrameAgeMs: int | None
     store: StoreReport
     spawned: SpawnedBridge | None
+    transport: TransportReport
 
 
 # ---- request bodies ------------------------------------------------------------------------

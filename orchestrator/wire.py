@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,10 +22,13 @@ HEARTBEAT = "bridge.heartbeat"
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """The last event applied: seq `seq` of bridge boot `epoch`."""
+    """The last event applied: seq `seq` of bridge boot `epoch`; `stream`, its JetStream stream
+    sequence when it came over NATS. Equality (and so dedup) is (epoch, seq) alone: the same
+    event read from the bridge's journal and from JetStream is the same position."""
 
     epoch: str
     seq: int
+    stream: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.epoch}:{self.seq}"
@@ -38,10 +41,11 @@ class Envelope:
     ts: int
     event: str
     data: Any
+    stream: int | None = None  # the JetStream stream sequence (`"js"`, added by that transport)
 
     @property
     def position(self) -> Position:
-        return Position(self.epoch, self.seq)
+        return Position(self.epoch, self.seq, self.stream)
 
     @property
     def is_heartbeat(self) -> bool:
@@ -71,7 +75,16 @@ def parse_envelope(raw: bytes | dict[str, Any]) -> Envelope:
         raise MalformedEnvelope(f"bad ts {ts!r} at {epoch}:{seq}")
     if not isinstance(event, str) or not event:
         raise MalformedEnvelope(f"missing event name at {epoch}:{seq}")
-    return Envelope(epoch, seq, ts, event, obj.get("data"))
+    stream = obj.get("js")
+    if stream is not None and (type(stream) is not int or stream < 1):
+        raise MalformedEnvelope(f"bad stream sequence {stream!r} at {epoch}:{seq}")
+    return Envelope(epoch, seq, ts, event, obj.get("data"), stream)
+
+
+def with_stream_sequence(raw: bytes, stream: int) -> bytes:
+    """The envelope `raw` (a JSON object) with `"js": stream` in front, spliced into the bytes:
+    an envelope can be megabytes, and it is never decoded and encoded again for this."""
+    return b'{"js":%d,' % stream + raw[1:] if raw[1:2] != b"}" else b'{"js":%d}' % stream
 
 
 def dumps(value: Any) -> bytes:

@@ -341,6 +341,12 @@ class Orchestrator(Process):
         self.http.close()
 
 
+def nats_env(url: str, stream: str, prefix: str, *, side: str = "ORCH") -> dict[str, str]:
+    """The settings that put an orchestrator (`side="ORCH"`) or a bridge (`"BRIDGE"`) on NATS
+    JetStream: `stack(orchestrator_env=nats_env(...), bridge_env=nats_env(..., side="BRIDGE"))`."""
+    return {f"{side}_NATS_URL": url, f"{side}_NATS_STREAM": stream, f"{side}_NATS_PREFIX": prefix}
+
+
 # ---- one stack ------------------------------------------------------------------------------
 
 P = TypeVar("P", bound=Process)

@@ -4,7 +4,15 @@ import orjson
 import pytest
 
 from orchestrator.errors import MalformedEnvelope
-from orchestrator.wire import Envelope, Position, Verdict, classify, is_behind, parse_envelope
+from orchestrator.wire import (
+    Envelope,
+    Position,
+    Verdict,
+    classify,
+    is_behind,
+    parse_envelope,
+    with_stream_sequence,
+)
 
 
 def raw(**fields: object) -> bytes:
@@ -67,3 +75,20 @@ def test_a_heartbeat_past_the_applied_seq_means_a_lost_tail() -> None:
     assert not is_behind(Position("e1", 9), heartbeat)
     assert is_behind(Position("e0", 100), heartbeat)
     assert is_behind(None, heartbeat)
+
+
+def test_a_stream_sequence_is_spliced_in_and_read_back() -> None:
+    raw = orjson.dumps({"v": 1, "epoch": "e1", "seq": 3, "ts": 1, "event": "x", "data": {}})
+    spliced = with_stream_sequence(raw, 42)
+    assert spliced.startswith(b'{"js":42,"v":1,')
+    envelope = parse_envelope(spliced)
+    assert (envelope.stream, envelope.position.stream) == (42, 42)
+    assert envelope.position == Position("e1", 3), "equality stays (epoch, seq)"
+    assert parse_envelope(raw).stream is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, "7", 1.5, True])
+def test_a_bad_stream_sequence_is_malformed(bad: object) -> None:
+    raw = orjson.dumps({"js": bad, "v": 1, "epoch": "e1", "seq": 3, "ts": 1, "event": "x"})
+    with pytest.raises(MalformedEnvelope, match="stream sequence"):
+        parse_envelope(raw)

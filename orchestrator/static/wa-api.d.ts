@@ -75,6 +75,7 @@ export interface BridgeReport {
   lastFrameAgeMs: number | null
   store: StoreReport
   spawned: SpawnedBridge | null
+  transport: TransportReport
 }
 
 export interface BridgeStatus {
@@ -735,6 +736,14 @@ export interface TagsChangedEnvelope {
   /** the session (WhatsApp number) */
   session: string
   data: TagsChanged
+}
+
+export interface TransportReport {
+  kind: 'zmq' | 'nats' | 'memory'
+  connected: boolean | null
+  stream: string | null
+  lastStreamSeq: number | null
+  fenced: number | null
 }
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted'

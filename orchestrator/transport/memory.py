@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from orchestrator.errors import CommandError
+from orchestrator.shapes import TransportReport
 
 CommandHandler = Callable[[str, Any], Any]
 
@@ -53,6 +54,15 @@ class MemoryBridge:
     @property
     def commands(self) -> MemoryBridge:
         return self
+
+    def report(self) -> TransportReport:
+        return {
+            "kind": "memory",
+            "connected": None,
+            "stream": None,
+            "lastStreamSeq": None,
+            "fenced": None,
+        }
 
     def close(self) -> None:
         pass

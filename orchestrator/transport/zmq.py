@@ -12,14 +12,10 @@ from typing import Any
 import orjson
 import zmq
 import zmq.asyncio
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
-from orchestrator.errors import CommandError, CommandTimeout, TransportError
+from orchestrator.errors import CommandTimeout, TransportError
+from orchestrator.shapes import TransportReport
+from orchestrator.transport import answer, retried_on_timeout
 
 log = logging.getLogger("orchestrator.transport")
 
@@ -92,9 +88,6 @@ class ZmqEventSource:
         self._socket.close(linger=0)
 
 
-IDEMPOTENT_ATTEMPTS = 3
-
-
 class ZmqCommandChannel:
     """Requests carry an id; one reader task matches replies to the waiting callers."""
 
@@ -141,25 +134,10 @@ class ZmqCommandChannel:
             raise TransportError(f"sending {method!r} to {self.endpoint} failed: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
-        if message.get("ok"):
-            return message.get("result")
-        error = message.get("error") or {}
-        extra = {k: v for k, v in error.items() if k not in ("code", "message")}
-        raise CommandError(
-            method, str(error.get("code", "failed")), str(error.get("message", "")), extra
-        )
+        return answer(method, message)
 
     async def call_idempotent(self, method: str, params: Any = None) -> Any:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(IDEMPOTENT_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.2, max=2),
-            retry=retry_if_exception_type(CommandTimeout),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await self.call(method, params)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+        return await retried_on_timeout(lambda: self.call(method, params))
 
     async def _read_replies(self) -> None:
         while True:
@@ -195,6 +173,15 @@ class ZmqLink:
         self._context = zmq.asyncio.Context()
         self.events = ZmqEventSource(self._context, pub, curve=curve)
         self.commands = ZmqCommandChannel(self._context, router, command_timeout, curve)
+
+    def report(self) -> TransportReport:
+        return {
+            "kind": "zmq",
+            "connected": None,
+            "stream": None,
+            "lastStreamSeq": None,
+            "fenced": None,
+        }
 
     def close(self) -> None:
         self.events.close()
