@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ class Position:
 
     epoch: str
     seq: int
+    stream: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.epoch}:{self.seq}"
