@@ -34,6 +34,7 @@ TABLES = (
     "activity_logs",
     "wa_labels",
     "whatsapp_sessions",
+    "wa_stream_log",
 )
 
 SEED = sql.SQL("""
@@ -41,7 +42,7 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
-    public.wa_labels, public.whatsapp_sessions
+    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
