@@ -12,6 +12,7 @@ default session's instance, and those methods name the session themselves.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ T = TypeVar("T")
 CHUNK = 500  # rows per request: PostgREST bodies stay small, requests stay few
 PAGE = 1000  # rows per read page (PostgREST's usual max-rows)
 PARALLEL_READS = 16
+PRUNE_INTERVAL = 5.0  # seconds between two prunings of the stream log (three requests each)
 UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integrity rules
 
 
@@ -63,11 +65,22 @@ class _Duplicate(ConflictError):
 
 
 class SupabaseStore:
-    def __init__(self, url: str, service_role_key: str, session: str = "default") -> None:
+    def __init__(
+        self,
+        url: str,
+        service_role_key: str,
+        session: str = "default",
+        prune_interval: float = PRUNE_INTERVAL,
+    ) -> None:
         self.url = url
         self._key = service_role_key
         self.session = session
         self._client: AsyncClient | None = None
+        # Pruning costs three requests; at every batch (five a second) it would double a
+        # batch's time. A few seconds more of entries kept changes nothing: a restart applies
+        # the exact retention to what it loads.
+        self.prune_interval = prune_interval
+        self._pruned_at: float | None = None
 
     async def open(self) -> None:
         if self._client is None:
@@ -211,8 +224,12 @@ class SupabaseStore:
             for e in batch.entries
         )  # fmt: skip
         await self._upsert("wa_stream_log", entries, "id")
-        if batch.retention is not None:
+        now = time.monotonic()
+        if batch.retention is not None and (
+            self._pruned_at is None or now - self._pruned_at >= self.prune_interval
+        ):
             await self._prune_stream_log(batch.retention)
+            self._pruned_at = now
         if batch.position is not None:
             p = batch.position
             position = {

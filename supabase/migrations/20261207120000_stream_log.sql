@@ -4,7 +4,7 @@
 -- session; `ord` increases in log order. The orchestrator prunes it to the retention as it
 -- writes. Nothing here is for the frontend: the service role only.
 create table public.wa_stream_log (
-    session   text not null,
+    session   text not null default 'default',
     id        text not null,                  -- the stream id, <epoch>:<seq>:<k>
     ord       bigint not null,                -- log order (wall-clock microseconds, increasing)
     type      text not null,

@@ -46,7 +46,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         dsn, url = request.getfixturevalue("supabase_rest")
         with psycopg.connect(dsn, autocommit=True) as db:
             db.execute(f"truncate {TABLES} restart identity cascade")  # type: ignore[arg-type]
-        backend = SupabaseStore(url, token("service_role"))
+        backend = SupabaseStore(url, token("service_role"), prune_interval=0)
     await backend.open()
     yield backend
     await backend.close()

@@ -65,6 +65,8 @@ insert into public.wa_messages (chat_id, id, from_me, ts, type, body, ack) value
 insert into public.wa_contacts (id, name) values ({CHAT_A1}, 'Customer one'),
     ({CHAT_A2}, 'Customer two');
 insert into public.wa_sync_state (id, epoch, seq) values ('bridge', 'e1', 42);
+insert into public.wa_stream_log (id, ord, type, chat_id, json, logged_at) values
+    ('e1:42:0', 1, 'new_message', {CHAT_A1}, '{{"id":"e1:42:0"}}', 1800000000);
 insert into public.wa_jid_aliases (lid, pn) values ('9911@lid', '111@s.whatsapp.net');
 
 insert into public.chat_assignments (chat_id, agent_id, assigned_by) values
