@@ -408,16 +408,18 @@ class Session:
         there, from which a client resumes with the first entry the follower adds."""
         event_log = self.shared.event_log
         event_log.from_the_start = False  # the log began before what is stored of it
-        if self.writebehind.stored_log is not None:
+        if self.writebehind.stored_log is not None and snapshot.entries:
             entries = [(e.id, e.type, e.chat_id, e.json, e.at) for e in snapshot.entries]
             event_log.preload(self.id, entries, time.time())
             self.shared.announce_counter.skip_past([e.id for e in snapshot.entries])
-            if not entries and snapshot.stream_id is not None:
-                event_log.resumable(self.id, snapshot.stream_id)
             return
-        mark = StreamMark.read(self.directory / "stream-mark.json")
-        if mark is not None and mark.position == snapshot.position:
-            event_log.resumable(self.id, mark.stream_id)
+        stream_id = snapshot.stream_id
+        if stream_id is None:  # a store written before the position held it: the mark file
+            mark = StreamMark.read(self.directory / "stream-mark.json")
+            if mark is not None and mark.position == snapshot.position:
+                stream_id = mark.stream_id
+        if stream_id is not None:
+            event_log.resumable(self.id, stream_id)
 
     def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
         """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the

@@ -138,6 +138,9 @@ class WriteBehind:
         self._last_position: Position | None = None  # entries are stored with a position
         self._last_stream_id: str | None = None
         self._last_ord = 0  # ords increase in log order, across restarts and replicas
+        # The store's log, if any, is from before a time it was not kept (the setting was off):
+        # the first entries stored from now on replace it, or it would resume across the gap.
+        self._stale_log = False
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
         self._attempt = 0
@@ -147,6 +150,7 @@ class WriteBehind:
         """What the store held at start: new entries' ords follow the stored ones'."""
         if snapshot.entries:
             self._last_ord = max(self._last_ord, snapshot.entries[-1].ord)
+        self._stale_log = snapshot.position is not None and snapshot.stream_ord is None
         self._last_position = snapshot.position
         self._last_stream_id = snapshot.stream_id
 
@@ -359,6 +363,9 @@ class WriteBehind:
         entries after its predecessor's without reading them first."""
         if self._entries and self._last_position is not None:
             now, monotonic = self._wall_clock(), time.monotonic()  # the event log's clock
+            floor = batch.retention.floor if batch.retention else None  # a failed batch's
+            if self._stale_log:
+                floor, self._stale_log = max(int(now * 1_000_000), self._last_ord + 1), False
             last = self._last_ord
             for entry in self._entries:
                 last = max(int(now * 1_000_000), last + 1)
@@ -369,7 +376,7 @@ class WriteBehind:
             self._last_ord = last
             # Entries count only up to the position stored with them.
             batch.position, batch.stream_id = self._last_position, self._last_stream_id
-            batch.retention = Retention(stored_log.max_entries, now - stored_log.max_age)
+            batch.retention = Retention(stored_log.max_entries, now - stored_log.max_age, floor)
         self._entries.clear()
         if batch.position is not None:
             batch.stream_ord = self._last_ord

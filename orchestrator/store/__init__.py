@@ -59,10 +59,12 @@ class StoredEntry:
 class Retention:
     """What of a session's stored stream log to keep: the newest `max_entries`, none logged
     before `horizon` (wall clock); plus the newest entry past either bound, which a restart
-    needs as the session's newest evicted entry (a client that saw it missed nothing)."""
+    needs as the session's newest evicted entry (a client that saw it missed nothing). None
+    below `floor` either: entries left from a time the log was not stored, before a gap."""
 
     max_entries: int
     horizon: float
+    floor: int | None = None
 
 
 @dataclass
@@ -86,6 +88,7 @@ class WriteBatch:
         return (
             len(self.chats) + len(self.messages) + len(self.contacts) + len(self.aliases)
             + len(self.renamed_chats) + len(self.deleted_chats) + len(self.labels)
+            + len(self.entries)
         )  # fmt: skip
 
 
@@ -104,6 +107,7 @@ class Snapshot:
     # the session's last stream id at `position`.
     entries: list[StoredEntry] = field(default_factory=list)
     stream_id: str | None = None
+    stream_ord: int | None = None  # None: the position was stored without the stream log
 
 
 ChatKey = tuple[str, str]  # (session id, chat id): one customer on two numbers is two chats

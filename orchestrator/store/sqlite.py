@@ -546,10 +546,11 @@ class SqliteStore:
                     (row[4],),
                 )
             ]
-        stream_id = row[3] if position is not None else None
+        stream_id, stream_ord = (row[3], row[4]) if position is not None else (None, None)
         return Snapshot(
-            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id
-        )
+            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id,
+            stream_ord,
+        )  # fmt: skip
 
     @staticmethod
     def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
@@ -647,7 +648,7 @@ def _prune_stream_log(db: sqlite3.Connection, retention: Retention) -> None:
     past_age = _first(
         db, "SELECT max(ord) FROM wa_stream_log WHERE logged_at < ?", retention.horizon
     )
-    bounds = [o for o in (past_count, past_age) if o is not None]
+    bounds = [o for o in (past_count, past_age, retention.floor) if o is not None]
     if bounds:
         db.execute("DELETE FROM wa_stream_log WHERE ord < ?", (max(bounds),))
 

@@ -165,10 +165,11 @@ class SupabaseStore:
         entries = []
         if row is not None and row["stream_ord"] is not None:
             entries = await self._stream_log(row["stream_ord"])
-        stream_id = row["stream_id"] if row else None
+        stream_id, stream_ord = (row["stream_id"], row["stream_ord"]) if row else (None, None)
         return Snapshot(
-            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id
-        )
+            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id,
+            stream_ord,
+        )  # fmt: skip
 
     async def _stream_log(self, through: int) -> list[StoredEntry]:
         """The stored stream log up to the ord stored with the position, oldest first."""
@@ -226,7 +227,9 @@ class SupabaseStore:
         await self._upsert("wa_stream_log", entries, "id")
         now = time.monotonic()
         if batch.retention is not None and (
-            self._pruned_at is None or now - self._pruned_at >= self.prune_interval
+            self._pruned_at is None
+            or now - self._pruned_at >= self.prune_interval
+            or batch.retention.floor is not None
         ):
             await self._prune_stream_log(batch.retention)
             self._pruned_at = now
@@ -250,6 +253,8 @@ class SupabaseStore:
             aged.lt("logged_at", retention.horizon).order("ord", desc=True).limit(1)
         )
         bounds = [rows[0]["ord"] for rows in (past_count, past_age) if rows]
+        if retention.floor is not None:
+            bounds.append(retention.floor)
         if bounds:
             prune = self._db().table("wa_stream_log").delete(returning=ReturnMethod.minimal)
             prune = prune.eq("session", self.session).lt("ord", max(bounds))

@@ -76,3 +76,16 @@ async def test_pruning_keeps_the_retention_and_the_newest_entry_past_it(store: S
     # Logged before 2650.0: up to #26; the newest of those stays, as the evicted one.
     await store.write(logged(aged, Position("e1", 30), retention=Retention(100, 2650.0)))
     assert (await store.load(window=10)).entries == aged[5:]
+
+
+async def test_entries_from_before_a_gap_go_below_the_floor(store: Store) -> None:
+    """The log was stored, then not (the setting off), then again: what was stored before the
+    gap must not be resumed from across it."""
+    await store.write(logged([entry(n) for n in range(1, 4)], Position("e1", 3)))
+    await store.write(WriteBatch(position=Position("e1", 9), stream_id="e1:9:0"))  # off
+    assert (await store.load(window=10)).stream_ord is None
+    again = [entry(n) for n in range(10, 12)]
+    retention = Retention(100, 0.0, floor=again[0].ord)
+    await store.write(logged(again, Position("e1", 11), retention=retention))
+    snapshot = await store.load(window=10)
+    assert snapshot.entries == again and snapshot.stream_ord == again[-1].ord
