@@ -376,7 +376,8 @@ class WriteBehind:
             self._last_ord = last
             # Entries count only up to the position stored with them.
             batch.position, batch.stream_id = self._last_position, self._last_stream_id
-            batch.retention = Retention(stored_log.max_entries, now - stored_log.max_age, floor)
+            horizon = int((now - stored_log.max_age) * 1_000_000)
+            batch.retention = Retention(stored_log.max_entries, horizon, floor)
         self._entries.clear()
         if batch.position is not None:
             batch.stream_ord = self._last_ord
@@ -471,7 +472,7 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
         "streamOrd": batch.stream_ord,
         "retention": None
         if batch.retention is None
-        else [batch.retention.max_entries, batch.retention.horizon],
+        else [batch.retention.max_entries, batch.retention.horizon, batch.retention.floor],
     }
 
 

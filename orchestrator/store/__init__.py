@@ -57,13 +57,15 @@ class StoredEntry:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """What of a session's stored stream log to keep: the newest `max_entries`, none logged
-    before `horizon` (wall clock); plus the newest entry past either bound, which a restart
-    needs as the session's newest evicted entry (a client that saw it missed nothing). None
-    below `floor` either: entries left from a time the log was not stored, before a gap."""
+    """What of a session's stored stream log to keep: the newest `max_entries`, none stored
+    before the age limit (ord below `horizon`: an ord is the wall-clock time it was stored, in
+    microseconds, so the ord index serves both bounds; an entry is logged before it is stored,
+    so none is dropped early); plus the newest entry past either bound, which a restart needs
+    as the session's newest evicted entry (a client that saw it missed nothing). None below
+    `floor` either: entries left from a time the log was not stored, before a gap."""
 
     max_entries: int
-    horizon: float
+    horizon: int
     floor: int | None = None
 
 

@@ -638,16 +638,14 @@ def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:
 
 
 def _prune_stream_log(db: sqlite3.Connection, retention: Retention) -> None:
-    """Keep the newest `max_entries` entries logged since the horizon, and the newest of the
-    others (see Retention): everything older than that one goes."""
+    """Keep the newest `max_entries` entries stored since the horizon, and the newest of the
+    others (see Retention): everything older than that one goes. Index lookups only."""
     past_count = _first(
         db,
         "SELECT ord FROM wa_stream_log ORDER BY ord DESC LIMIT 1 OFFSET ?",
         retention.max_entries,
     )
-    past_age = _first(
-        db, "SELECT max(ord) FROM wa_stream_log WHERE logged_at < ?", retention.horizon
-    )
+    past_age = _first(db, "SELECT max(ord) FROM wa_stream_log WHERE ord < ?", retention.horizon)
     bounds = [o for o in (past_count, past_age, retention.floor) if o is not None]
     if bounds:
         db.execute("DELETE FROM wa_stream_log WHERE ord < ?", (max(bounds),))

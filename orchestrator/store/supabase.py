@@ -242,7 +242,7 @@ class SupabaseStore:
             await self._upsert("wa_sync_state", [position], "id")
 
     async def _prune_stream_log(self, retention: Retention) -> None:
-        """As SQLite's: the newest `max_entries` logged since the horizon and the newest of the
+        """As SQLite's: the newest `max_entries` stored since the horizon and the newest of the
         others are kept (see Retention). Two index reads and a delete."""
         newest_first = self._db().table("wa_stream_log").select("ord").eq("session", self.session)
         newest_first = newest_first.order("ord", desc=True)
@@ -250,7 +250,7 @@ class SupabaseStore:
         past_count = await self._rows(newest_first.range(n, n))
         aged = self._db().table("wa_stream_log").select("ord").eq("session", self.session)
         past_age = await self._rows(
-            aged.lt("logged_at", retention.horizon).order("ord", desc=True).limit(1)
+            aged.lt("ord", retention.horizon).order("ord", desc=True).limit(1)
         )
         bounds = [rows[0]["ord"] for rows in (past_count, past_age) if rows]
         if retention.floor is not None:

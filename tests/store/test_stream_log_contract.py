@@ -70,11 +70,12 @@ async def test_entries_are_not_loaded_when_the_log_was_not_stored(store: Store) 
 
 async def test_pruning_keeps_the_retention_and_the_newest_entry_past_it(store: Store) -> None:
     entries = [entry(n) for n in range(1, 21)]
-    await store.write(logged(entries, Position("e1", 20), retention=Retention(5, 0.0)))
+    await store.write(logged(entries, Position("e1", 20), retention=Retention(5, 0)))
     assert (await store.load(window=10)).entries == entries[-6:]  # by count
-    aged = [entry(n, at=100.0 * n) for n in range(21, 31)]
-    # Logged before 2650.0: up to #26; the newest of those stays, as the evicted one.
-    await store.write(logged(aged, Position("e1", 30), retention=Retention(100, 2650.0)))
+    aged = [entry(n) for n in range(21, 31)]
+    # Stored before the horizon: up to #26; the newest of those stays, as the evicted one.
+    retention = Retention(100, horizon=BASE + 27)
+    await store.write(logged(aged, Position("e1", 30), retention=retention))
     assert (await store.load(window=10)).entries == aged[5:]
 
 
@@ -85,7 +86,7 @@ async def test_entries_from_before_a_gap_go_below_the_floor(store: Store) -> Non
     await store.write(WriteBatch(position=Position("e1", 9), stream_id="e1:9:0"))  # off
     assert (await store.load(window=10)).stream_ord is None
     again = [entry(n) for n in range(10, 12)]
-    retention = Retention(100, 0.0, floor=again[0].ord)
+    retention = Retention(100, 0, floor=again[0].ord)
     await store.write(logged(again, Position("e1", 11), retention=retention))
     snapshot = await store.load(window=10)
     assert snapshot.entries == again and snapshot.stream_ord == again[-1].ord
