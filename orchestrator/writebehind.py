@@ -148,8 +148,7 @@ class WriteBehind:
 
     def loaded(self, snapshot: Snapshot) -> None:
         """What the store held at start: new entries' ords follow the stored ones'."""
-        if snapshot.entries:
-            self._last_ord = max(self._last_ord, snapshot.entries[-1].ord)
+        self._last_ord = max(self._last_ord, snapshot.stream_ord or 0)
         self._stale_log = snapshot.position is not None and snapshot.stream_ord is None
         self._last_position = snapshot.position
         self._last_stream_id = snapshot.stream_id
@@ -426,7 +425,8 @@ class WriteBehind:
         log.warning("store unavailable: spilled %d rows to %s", len(batch), self.spill_path)
 
     async def _drain_spill(self) -> bool:
-        """Write spilled batches, oldest first. False if the store refused one."""
+        """Write spilled batches, oldest first. False if the store refused one, or this
+        replica may no longer write."""
         if not self.spill_path.exists():
             return True
         lines = [line for line in self.spill_path.read_bytes().splitlines() if line.strip()]
@@ -438,6 +438,9 @@ class WriteBehind:
                     "unreadable spilled batch %d in %s skipped: %s", index, self.spill_path, exc
                 )
                 continue
+            if not self.may_write():  # the lease was lost meanwhile
+                _rewrite(self.spill_path, lines[index:])
+                return False
             try:
                 await self.store.write(batch)
             except StoreError as exc:
