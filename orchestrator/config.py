@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     stream_retention: int = Field(100_000, ge=1)
     """Stream events kept for clients to resume from (also bounded by stream_retention_seconds)."""
     stream_retention_seconds: float = Field(6 * 3600, gt=0)
+    stream_log_stored: bool = True
+    """Keep the stream log's entries in the store too (within the retention above), so that a
+    restart resumes every retained position exactly instead of sending `resync`."""
     stream_send_timeout: float = Field(10.0, gt=0)
     """A stream client whose write does not complete in this time is dropped."""
     sse_ping_interval: float = Field(15.0, gt=0)

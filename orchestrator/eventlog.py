@@ -52,6 +52,29 @@ class Evicted:
     offset: int
 
 
+class AnnouncementNumbers:
+    """The n of helpdesk events' ids (`<epoch>:<seq>:m<n>`), unique in the process. A restart
+    that preloads stored entries skips past their numbers: an id given before the restart must
+    never name another event after it (a client there would skip that event)."""
+
+    def __init__(self) -> None:
+        self._next = 1
+
+    def __iter__(self) -> AnnouncementNumbers:
+        return self
+
+    def __next__(self) -> int:
+        number = self._next
+        self._next += 1
+        return number
+
+    def skip_past(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            _, _, k = event_id.rpartition(":")
+            if k.startswith("m") and k[1:].isdigit():
+                self._next = max(self._next, int(k[1:]) + 1)
+
+
 def envelope_json(event_id: str, event_type: str, session: str, data: Any) -> bytes:
     return dumps({"id": event_id, "type": event_type, "session": session, "data": data})
 
@@ -102,25 +125,49 @@ class EventLog:
 
     def append(
         self, items: list[tuple[str, str, str | None, Any]], session: str = "default"
-    ) -> None:
-        """Append (id, type, chat id, data) items of one session; wake everyone waiting."""
+    ) -> list[Entry]:
+        """Append (id, type, chat id, data) items of one session; wake everyone waiting.
+        The new entries (the write-behind stores them when the stream log is stored)."""
         if not items:
-            return
+            return []
         now = self._clock()
-        for event_id, event_type, chat_id, data in items:
-            offset = self.head
-            json = envelope_json(event_id, event_type, session, data)
-            sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (
-                event_id.encode(),
-                event_type.encode(),
-                json,
-            )
-            entry = Entry(offset, event_id, event_type, chat_id, session, json, sse, now)
-            self._entries.append(entry)
-            self._index[event_id] = offset
-            if event_type == "session_deleted":
-                self.deleted_at = offset
-        self.last_ids[session] = items[-1][0]
+        entries = [
+            self._add(event_id, event_type, chat_id, session,
+                      envelope_json(event_id, event_type, session, data), now)
+            for event_id, event_type, chat_id, data in items
+        ]  # fmt: skip
+        self._appended(session, items[-1][0])
+        return entries
+
+    def preload(
+        self, session: str, entries: list[tuple[str, str, str | None, bytes, float]], now: float
+    ) -> None:
+        """Before the session's follower runs (a restart): append its stored (id, type,
+        chat id, envelope JSON, wall-clock time logged) entries, oldest first, `now` being the
+        wall clock. Each keeps its age; count and age evict as for any entry, so the newest
+        one that falls out is the session's evicted entry and a client there missed nothing."""
+        if not entries:
+            return
+        clock = self._clock()
+        for event_id, event_type, chat_id, json, logged_at in entries:
+            self._add(event_id, event_type, chat_id, session, json, clock - (now - logged_at))
+        self._appended(session, entries[-1][0])
+
+    def _add(
+        self, event_id: str, event_type: str, chat_id: str | None, session: str, json: bytes,
+        at: float,
+    ) -> Entry:  # fmt: skip
+        offset = self.head
+        sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), event_type.encode(), json)
+        entry = Entry(offset, event_id, event_type, chat_id, session, json, sse, at)
+        self._entries.append(entry)
+        self._index[event_id] = offset
+        if event_type == "session_deleted":
+            self.deleted_at = offset
+        return entry
+
+    def _appended(self, session: str, last_id: str) -> None:
+        self.last_ids[session] = last_id
         while len(self._entries) > self.max_entries:
             self._drop_first()
         self._expire()

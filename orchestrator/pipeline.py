@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator import domain as d
-from orchestrator.eventlog import EventLog
+from orchestrator.eventlog import Entry, EventLog
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.shapes import ConnectionStatus
 from orchestrator.state import INTERNAL_CHANGES, Change, State
@@ -17,9 +17,9 @@ from orchestrator.wire import Envelope, Position
 log = logging.getLogger("orchestrator.pipeline")
 
 Normalizer = Callable[[str, Any], list[d.Fact]]
-Recorder = Callable[[list[Change], Position, str | None], None]
-"""The write-behind's record: changes, the bridge position they bring the store to, and the
-stream id this session had reached at that position."""
+Recorder = Callable[[list[Change], Position, str | None, list[Entry]], None]
+"""The write-behind's record: changes, the bridge position they bring the store to, the
+stream id this session had reached at that position, and the stream log entries just logged."""
 
 
 class Pipeline:
@@ -66,9 +66,10 @@ class Pipeline:
                         self._views.change(change),
                     )
                 )
-        self._log.append(items, self._session)
+        entries = self._log.append(items, self._session)
         if batch:
-            self._record(persisted, batch[-1].position, self._log.last_ids.get(self._session))
+            last_id = self._log.last_ids.get(self._session)
+            self._record(persisted, batch[-1].position, last_id, entries)
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         # Events were lost between the bridge and us: the state may lack them, so every client

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from orchestrator.auth import FailureLimiter, Gate
 from orchestrator.config import Settings
 from orchestrator.console import Console
 from orchestrator.errors import MediaStoreConfigError, MediaStoreError, StoreError
-from orchestrator.eventlog import EventLog
+from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
@@ -79,7 +78,7 @@ class Runtime:
             self.media_store,
             self.links,
             viewers=lambda: self.streams.stats.sse + self.streams.stats.websocket,
-            announce_counter=itertools.count(1),
+            announce_counter=AnnouncementNumbers(),
             observe_send=lambda session_id, seconds: send_seconds.labels(session_id).observe(
                 seconds
             ),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import shutil
@@ -27,7 +26,7 @@ from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.errors import CommandError, StoreError, TransportError
-from orchestrator.eventlog import EventLog
+from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import SessionHelpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
@@ -41,7 +40,7 @@ from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.state import State
-from orchestrator.store import Store
+from orchestrator.store import Snapshot, Store
 from orchestrator.store.rows import (
     chat_from_row,
     contact_from_row,
@@ -55,7 +54,7 @@ from orchestrator.transport import BridgeLink
 from orchestrator.transport.nats import NatsHub
 from orchestrator.transport.zmq import ZmqLink, curve_keys
 from orchestrator.views import Views
-from orchestrator.writebehind import StreamMark, WriteBehind
+from orchestrator.writebehind import StoredLog, StreamMark, WriteBehind
 
 log = logging.getLogger("orchestrator.session")
 
@@ -153,7 +152,7 @@ class Shared:
     media_store: MediaStore
     links: MediaLinks
     viewers: Callable[[], int]  # stream clients connected: they would see a new QR
-    announce_counter: itertools.count[int]
+    announce_counter: AnnouncementNumbers
     observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
     nats: NatsHub | None = None  # ORCH_NATS_URL: every session's link goes through it
 
@@ -199,13 +198,20 @@ class Session:
         self.helpdesk = helpdesk
         self.links = shared.links.for_session(spec.id)
         self.views = Views(self.state, self.links, helpdesk.chat_extras)
+        stored_log = (
+            StoredLog(settings.stream_retention, settings.stream_retention_seconds)
+            if settings.stream_log_stored
+            else None
+        )
         self.writebehind = WriteBehind(
             self.store,
             self.state,
             spill_path=self.directory / "store-spill.jsonl",
-            mark_path=self.directory / "stream-mark.json",
+            # The stored log supersedes the mark: the position row holds the stream id too.
+            mark_path=None if stored_log else self.directory / "stream-mark.json",
             max_pending=settings.store_max_pending,
             flush_interval=settings.store_flush_interval,
+            stored_log=stored_log,
         )
         self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
         self.calls = CallPolicy(
@@ -405,22 +411,41 @@ class Session:
             (label_from_row(r) for r in snapshot.labels),
         )
         self.follower.position = snapshot.position
+        self.writebehind.loaded(snapshot)
         if snapshot.position is not None:
-            self.shared.event_log.from_the_start = False
+            self._resume_stream_log(snapshot)
+        log.info(
+            "session %s: loaded %d chats, %d messages and %d stream entries from the store, at %s",
+            self.id, len(snapshot.chats), len(snapshot.messages), len(snapshot.entries),
+            snapshot.position,
+        )  # fmt: skip
+
+    def _resume_stream_log(self, snapshot: Snapshot) -> None:
+        """The stream log as it stood at the stored position: its stored entries (the follower
+        goes on after them with the same ids), or, when none is stored, the session's last id
+        there, from which a client resumes with the first entry the follower adds."""
+        event_log = self.shared.event_log
+        event_log.from_the_start = False  # the log began before what is stored of it
+        if self.writebehind.stored_log is not None and snapshot.entries:
+            entries = [(e.id, e.type, e.chat_id, e.json, e.at) for e in snapshot.entries]
+            event_log.preload(self.id, entries, time.time())
+            self.shared.announce_counter.skip_past([e.id for e in snapshot.entries])
+            return
+        stream_id = snapshot.stream_id
+        if stream_id is None:  # a store written before the position held it: the mark file
             mark = StreamMark.read(self.directory / "stream-mark.json")
             if mark is not None and mark.position == snapshot.position:
-                self.shared.event_log.resumable(self.id, mark.stream_id)
-        log.info(
-            "session %s: loaded %d chats and %d messages from the store, at %s",
-            self.id, len(snapshot.chats), len(snapshot.messages), snapshot.position,
-        )  # fmt: skip
+                stream_id = mark.stream_id
+        if stream_id is not None:
+            event_log.resumable(self.id, stream_id)
 
     def announce(self, event_type: EventType, chat_id: str | None, data: Any) -> None:
         """Put a helpdesk event (not a WhatsApp one) on the streams, positioned after the
         bridge event last applied."""
-        self.shared.event_log.append(
+        entries = self.shared.event_log.append(
             [(self.announcement_id(), event_type, chat_id, data)], session=self.id
         )
+        self.writebehind.log_entries(entries)
 
     def announcement_id(self) -> str:
         """A stream id after the bridge event last applied, unique in the process."""

@@ -5,6 +5,12 @@ Changes are coalesced (a message acked three times is written once, as it is now
 store fails, the batch is kept and retried with backoff; past `max_pending` rows it spills to a
 local file (JSON Lines, one batch a line), which is drained, oldest first, when the store is
 back. Shutdown flushes, or spills what it cannot write.
+
+With the stream log stored (`StoredLog`), each batch also carries the session's new stream log
+entries, up to the batch's position, and prunes the stored log to the retention. With a shared
+store and several replicas, `may_write` (a writer lease) says whether this one writes: while it
+says no, nothing is written and changes keep coalescing in memory; once it says yes, everything
+pending goes in.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import logging
 import os
 import random
 import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +30,11 @@ import orjson
 
 from orchestrator import domain as d
 from orchestrator.errors import StoreError
+from orchestrator.eventlog import Entry
 from orchestrator.lifecycle import backoff_delay
 from orchestrator.memory import LARGE_BATCH, release_free_memory
 from orchestrator.state import Change, State
-from orchestrator.store import Row, Store, WriteBatch
+from orchestrator.store import Retention, Row, Snapshot, Store, StoredEntry, WriteBatch
 from orchestrator.store.rows import chat_row, contact_row, label_row, message_row
 from orchestrator.wire import Position
 
@@ -46,15 +55,29 @@ class StreamMark:
 
     def encode(self) -> bytes:
         p = self.position
-        return orjson.dumps({"epoch": p.epoch, "seq": p.seq, "streamId": self.stream_id})
+        return orjson.dumps(
+            {"epoch": p.epoch, "seq": p.seq, "stream": p.stream, "streamId": self.stream_id}
+        )
 
     @classmethod
     def read(cls, path: Path) -> StreamMark | None:
         try:
             data = orjson.loads(path.read_bytes())
-            return cls(Position(str(data["epoch"]), int(data["seq"])), str(data["streamId"]))
+            stream = data.get("stream")  # absent in marks from before JetStream
+            position = Position(
+                str(data["epoch"]), int(data["seq"]), None if stream is None else int(stream)
+            )
+            return cls(position, str(data["streamId"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # none yet, or unreadable: its clients get a resync, as before
+
+
+@dataclass(frozen=True)
+class StoredLog:
+    """Keep the session's stream log in the store, bounded as the event log is."""
+
+    max_entries: int
+    max_age: float
 
 
 @dataclass
@@ -78,6 +101,9 @@ class WriteBehind:
         max_pending: int,
         flush_interval: float,
         retry_max: float = 30.0,
+        stored_log: StoredLog | None = None,
+        may_write: Callable[[], bool] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.state = state
@@ -88,6 +114,10 @@ class WriteBehind:
         self.max_pending = max_pending
         self.flush_interval = flush_interval
         self.retry_max = retry_max
+        self.stored_log = stored_log
+        # None: always. A writer lease's `held`: checked right before each write.
+        self.may_write = may_write or (lambda: True)
+        self._wall_clock = wall_clock
         self.stats = WriteBehindStats()
         self._chats: set[str] = set()
         self._messages: dict[tuple[str, str], d.Message] = {}
@@ -101,15 +131,36 @@ class WriteBehind:
         self._deleted: set[str] = set()
         self._position: Position | None = None
         self._stream_id: str | None = None
+        # Stream log entries not stored yet. One more than the retention at most: when older
+        # ones had to go (a long outage, or a replica without the writer lease), the oldest
+        # kept is the evicted entry before what follows, and pruning drops what precedes it.
+        self._entries: deque[Entry] = deque(maxlen=stored_log.max_entries + 1 if stored_log else 0)
+        self._last_position: Position | None = None  # entries are stored with a position
+        self._last_stream_id: str | None = None
+        self._last_ord = 0  # ords increase in log order, across restarts and replicas
+        # The store's log, if any, is from before a time it was not kept (the setting was off):
+        # the first entries stored from now on replace it, or it would resume across the gap.
+        self._stale_log = False
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
         self._attempt = 0
         self._rng = random.Random()
 
+    def loaded(self, snapshot: Snapshot) -> None:
+        """What the store held at start: new entries' ords follow the stored ones'."""
+        self._last_ord = max(self._last_ord, snapshot.stream_ord or 0)
+        self._stale_log = snapshot.position is not None and snapshot.stream_ord is None
+        self._last_position = snapshot.position
+        self._last_stream_id = snapshot.stream_id
+
     # ---- the event path: record only --------------------------------------------------
 
     def record(
-        self, changes: list[Change], position: Position, stream_id: str | None = None
+        self,
+        changes: list[Change],
+        position: Position,
+        stream_id: str | None = None,
+        entries: Sequence[Entry] = (),
     ) -> None:
         for change in changes:
             data = change.data
@@ -130,8 +181,19 @@ class WriteBehind:
             elif change.type == "label_update":
                 self._labels.add(data.id)
         self._aliases.update(self.state.take_new_aliases())
-        self._position = position
-        self._stream_id = stream_id
+        self._position = self._last_position = position
+        self._stream_id = self._last_stream_id = stream_id
+        self.log_entries(entries)
+        if self._oldest_change is None:
+            self._oldest_change = time.monotonic()
+
+    def log_entries(self, entries: Sequence[Entry]) -> None:
+        """Stream log entries to store with the position they follow (a helpdesk event's come
+        between two bridge events; the pipeline's with `record`)."""
+        if self.stored_log is None or not entries:
+            return
+        self._entries.extend(entries)
+        self._last_stream_id = entries[-1].id
         if self._oldest_change is None:
             self._oldest_change = time.monotonic()
 
@@ -164,7 +226,8 @@ class WriteBehind:
     def pending(self) -> int:
         failed = len(self._failed) if self._failed else 0
         messages = len(self._messages) + len(self._encoding) + len(self._message_rows)
-        return failed + len(self._chats) + messages + len(self._contacts) + len(self._labels)
+        rows = len(self._chats) + messages + len(self._contacts) + len(self._labels)
+        return failed + rows + len(self._entries)
 
     @property
     def lag_seconds(self) -> float:
@@ -184,7 +247,10 @@ class WriteBehind:
         return self.flush_interval + backoff_delay(self._attempt, 0.5, self.retry_max, self._rng)
 
     async def flush(self) -> bool:
-        """Write everything pending (spilled batches first). True when nothing is left."""
+        """Write everything pending (spilled batches first). True when nothing is left; False
+        too while `may_write` says no (everything stays pending)."""
+        if not self.may_write():
+            return False
         if not await self._drain_spill():
             self._take_into_failed()
             self._spill_if_too_big()
@@ -193,6 +259,8 @@ class WriteBehind:
         batch = self._take_into_failed()
         if batch is None:
             return True
+        if not self.may_write():  # lost while encoding: the batch waits, merged with what follows
+            return False
         try:
             await self.store.write(batch)
         except StoreError as exc:
@@ -216,7 +284,13 @@ class WriteBehind:
             log.warning("cannot note the stream position in %s: %s", self.mark_path, exc)
 
     async def close(self, timeout: float) -> None:
-        """Flush at shutdown; what cannot be written in time goes to the spill file."""
+        """Flush at shutdown; what cannot be written in time goes to the spill file. Without
+        the writer lease nothing is kept: the holder writes it, and a spill file drained later
+        would put back rows older than the holder's."""
+        if not self.may_write():
+            if self.pending:
+                log.info("not the store's writer: %d pending rows left to it", self.pending)
+            return
         try:
             async with asyncio.timeout(timeout):
                 if await self.flush():
@@ -248,7 +322,7 @@ class WriteBehind:
         """Merge what changed since into the batch that failed (newer rows win)."""
         if not (self._chats or self._messages or self._message_rows or self._contacts
                 or self._aliases or self._renamed or self._deleted or self._position
-                or self._labels):  # fmt: skip
+                or self._labels or self._entries):  # fmt: skip
             return self._failed
         batch = self._failed or WriteBatch()
         for chat_id in self._chats:
@@ -274,11 +348,38 @@ class WriteBehind:
             batch.deleted_chats.add(chat_id)
         if self._position is not None:
             batch.position, batch.stream_id = self._position, self._stream_id
+        if self.stored_log is not None:
+            self._take_entries(batch, self.stored_log)
         self._chats, self._messages, self._contacts = set(), {}, set()
         self._message_rows = {}
         self._aliases, self._renamed, self._deleted = {}, {}, set()
         self._failed = batch
         return batch
+
+    def _take_entries(self, batch: WriteBatch, stored_log: StoredLog) -> None:
+        """The pending entries into the batch, each with its ord: increasing, and from the
+        wall clock (microseconds), so that a replica taking the writer lease over orders its
+        entries after its predecessor's without reading them first."""
+        if self._entries and self._last_position is not None:
+            now, monotonic = self._wall_clock(), time.monotonic()  # the event log's clock
+            floor = batch.retention.floor if batch.retention else None  # a failed batch's
+            if self._stale_log:
+                floor, self._stale_log = max(int(now * 1_000_000), self._last_ord + 1), False
+            last = self._last_ord
+            for entry in self._entries:
+                last = max(int(now * 1_000_000), last + 1)
+                logged = now - (monotonic - entry.at)
+                batch.entries.append(
+                    StoredEntry(last, entry.id, entry.type, entry.chat_id, entry.json, logged)
+                )
+            self._last_ord = last
+            # Entries count only up to the position stored with them.
+            batch.position, batch.stream_id = self._last_position, self._last_stream_id
+            horizon = int((now - stored_log.max_age) * 1_000_000)
+            batch.retention = Retention(stored_log.max_entries, horizon, floor)
+        self._entries.clear()
+        if batch.position is not None:
+            batch.stream_ord = self._last_ord
 
     def _store_failed(self, exc: StoreError) -> None:
         if self.stats.store_up:
@@ -324,7 +425,8 @@ class WriteBehind:
         log.warning("store unavailable: spilled %d rows to %s", len(batch), self.spill_path)
 
     async def _drain_spill(self) -> bool:
-        """Write spilled batches, oldest first. False if the store refused one."""
+        """Write spilled batches, oldest first. False if the store refused one, or this
+        replica may no longer write."""
         if not self.spill_path.exists():
             return True
         lines = [line for line in self.spill_path.read_bytes().splitlines() if line.strip()]
@@ -336,6 +438,9 @@ class WriteBehind:
                     "unreadable spilled batch %d in %s skipped: %s", index, self.spill_path, exc
                 )
                 continue
+            if not self.may_write():  # the lease was lost meanwhile
+                _rewrite(self.spill_path, lines[index:])
+                return False
             try:
                 await self.store.write(batch)
             except StoreError as exc:
@@ -361,13 +466,21 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
         "aliases": batch.aliases,
         "renamed": batch.renamed_chats,
         "deleted": sorted(batch.deleted_chats),
-        "position": None if batch.position is None else [batch.position.epoch, batch.position.seq],
+        "position": None
+        if batch.position is None
+        else [batch.position.epoch, batch.position.seq, batch.position.stream],
         "labels": list(batch.labels.values()),
+        "streamId": batch.stream_id,
+        "entries": [[e.ord, e.id, e.type, e.chat_id, e.json.decode(), e.at] for e in batch.entries],
+        "streamOrd": batch.stream_ord,
+        "retention": None
+        if batch.retention is None
+        else [batch.retention.max_entries, batch.retention.horizon, batch.retention.floor],
     }
 
 
 def _decode_batch(data: dict[str, Any]) -> WriteBatch:
-    position = data["position"]
+    position, retention = data["position"], data.get("retention")
     return WriteBatch(
         # A spill file from before labels were kept has chat rows without them: none.
         chats={row["id"]: {"labels": [], **row} for row in data["chats"]},
@@ -376,6 +489,13 @@ def _decode_batch(data: dict[str, Any]) -> WriteBatch:
         aliases=dict(data["aliases"]),
         renamed_chats=dict(data["renamed"]),
         deleted_chats=set(data["deleted"]),
-        position=None if position is None else Position(position[0], position[1]),
+        position=None if position is None else Position(*position),
         labels={row["id"]: row for row in data.get("labels", [])},  # absent in older spill files
+        # Absent in spill files from before the stream log was stored.
+        stream_id=data.get("streamId"),
+        entries=[
+            StoredEntry(o, i, t, c, j.encode(), at) for o, i, t, c, j, at in data.get("entries", [])
+        ],
+        stream_ord=data.get("streamOrd"),
+        retention=None if retention is None else Retention(*retention),
     )

@@ -27,6 +27,7 @@ from tests.harness import (
 from tests.postgrest.conftest import SECRET, token
 from tests.postgrest.server import run_standin
 from tests.supabase.bootstrap import supabase_database
+from tests.test_stream_log_stored import read_through, resumes_exactly, store_caught_up
 
 
 @pytest.fixture
@@ -258,3 +259,29 @@ async def test_the_session_registry_and_membership(supabase_dsn: str) -> None:
             assert (row["display_name"], row["sessions"]) == ("Bea B", ["default", "sales"])
         finally:
             await store.close()
+
+
+def test_a_restart_on_supabase_resumes_stream_clients_from_the_stored_log(
+    tmp_path: Path, supabase_dsn: str
+) -> None:
+    """Issue 15: the stream log kept in Supabase; a client resumes from an id from before the
+    restart with exactly what it missed, no resync."""
+    with stack(tmp_path, events=400, bridge=True, orchestrator=False) as s:
+        standin = s.add(start_standin(tmp_path, supabase_dsn, 0))
+        [url] = [json.loads(line)["url"] for line in standin.log_path.read_text().splitlines()
+                 if line.startswith('{"url"')]  # fmt: skip
+        env = {"SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": token("service_role")}
+        orchestrator = s.start_orchestrator(**env)
+        s.applied()
+        before = read_through(orchestrator, "")
+        store_caught_up(orchestrator)
+        with psycopg.connect(supabase_dsn) as db:
+            [(count,)] = db.execute("select count(*) from wa_stream_log").fetchall()
+        assert count == len(before)
+        port = orchestrator.port
+        orchestrator.stop()
+        orchestrator = s.start_orchestrator(port=port, **env)
+        s.applied()
+        seen = {e["id"] for e in before}
+        for n in (0, len(before) // 2, len(before) - 1):
+            resumes_exactly(read_through(orchestrator, before[n]["id"]), before[n + 1 :], seen)

@@ -4,6 +4,12 @@ real-time path. Backends: `sqlite` (the embedded default) and `supabase`.
 A `WriteBatch` carries full rows (latest state wins) and the bridge position they bring the
 store up to; a backend writes the rows before the position, so a crash in between makes a
 restart replay a little more (upserts make that harmless), never less.
+
+With the stream log stored (ORCH_STREAM_LOG_STORED), a batch also carries the stream log's
+entries up to that position. Each has an `ord`, increasing in log order; the position row
+records the ord of the last entry at it, and a load returns only the entries up to that ord, so
+entries written before a crash cut the batch short (a backend without transactions) are never
+served beyond the stored position.
 """
 
 from __future__ import annotations
@@ -36,6 +42,33 @@ def constraint_broken() -> ConflictError:
     return ConflictError("conflict", "the write breaks a rule of the store")
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One stream log entry as the store keeps it: `json` is the envelope exactly as clients
+    got it, `at` the wall-clock time it was logged (its age survives a restart)."""
+
+    ord: int
+    id: str
+    type: str
+    chat_id: str | None
+    json: bytes
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """What of a session's stored stream log to keep: the newest `max_entries`, none stored
+    before the age limit (ord below `horizon`: an ord is the wall-clock time it was stored, in
+    microseconds, so the ord index serves both bounds; an entry is logged before it is stored,
+    so none is dropped early); plus the newest entry past either bound, which a restart needs
+    as the session's newest evicted entry (a client that saw it missed nothing). None below
+    `floor` either: entries left from a time the log was not stored, before a gap."""
+
+    max_entries: int
+    horizon: int
+    floor: int | None = None
+
+
 @dataclass
 class WriteBatch:
     chats: dict[str, Row] = field(default_factory=dict)
@@ -45,13 +78,19 @@ class WriteBatch:
     renamed_chats: dict[str, str] = field(default_factory=dict)  # a LID chat merged into -> pn
     deleted_chats: set[str] = field(default_factory=set)
     position: Position | None = None
-    stream_id: str | None = None  # the session's last stream id at `position` (not stored)
+    stream_id: str | None = None  # the session's last stream id at `position`
     labels: dict[str, Row] = field(default_factory=dict)  # WhatsApp Business labels, by id
+    # The stream log, when stored: entries to add (ord ascending), the ord of the session's
+    # last entry at `position` (None: the log is not stored), and what to keep of it.
+    entries: list[StoredEntry] = field(default_factory=list)
+    stream_ord: int | None = None
+    retention: Retention | None = None
 
     def __len__(self) -> int:
         return (
             len(self.chats) + len(self.messages) + len(self.contacts) + len(self.aliases)
             + len(self.renamed_chats) + len(self.deleted_chats) + len(self.labels)
+            + len(self.entries)
         )  # fmt: skip
 
 
@@ -66,6 +105,11 @@ class Snapshot:
     # content may still come, and /metrics counts them.
     waiting: list[Row] = field(default_factory=list)
     labels: list[Row] = field(default_factory=list)
+    # The stored stream log up to `position`, oldest first (empty when it is not stored), and
+    # the session's last stream id at `position`.
+    entries: list[StoredEntry] = field(default_factory=list)
+    stream_id: str | None = None
+    stream_ord: int | None = None  # None: the position was stored without the stream log
 
 
 ChatKey = tuple[str, str]  # (session id, chat id): one customer on two numbers is two chats

@@ -18,8 +18,10 @@ from orchestrator.errors import StoreError
 from orchestrator.store import (
     ChatKey,
     Metadata,
+    Retention,
     Row,
     Snapshot,
+    StoredEntry,
     WriteBatch,
     constraint_broken,
     quick_reply_exists,
@@ -185,6 +187,19 @@ UPGRADES = [
         id TEXT PRIMARY KEY, name TEXT, bridge_pub TEXT, bridge_router TEXT, proxy TEXT,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
+    """,
+    # The stream log kept with the rows (ORCH_STREAM_LOG_STORED), so a restart resumes stream
+    # clients exactly; the position gains the JetStream stream sequence, the session's last
+    # stream id and the ord of its last stored entry (NULL: the log is not stored).
+    """
+    CREATE TABLE wa_stream_log (
+        id TEXT PRIMARY KEY, ord INTEGER NOT NULL, type TEXT NOT NULL, chat_id TEXT,
+        json BLOB NOT NULL, logged_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX wa_stream_log_ord ON wa_stream_log (ord);
+    ALTER TABLE wa_sync_state ADD COLUMN stream INTEGER;
+    ALTER TABLE wa_sync_state ADD COLUMN stream_id TEXT;
+    ALTER TABLE wa_sync_state ADD COLUMN stream_ord INTEGER;
     """,
 ]
 
@@ -514,11 +529,28 @@ class SqliteStore:
         )
         contacts = _rows(db, "SELECT * FROM wa_contacts")
         aliases = dict(db.execute("SELECT lid, pn FROM wa_jid_aliases").fetchall())
-        row = db.execute("SELECT epoch, seq FROM wa_sync_state WHERE id = 'bridge'").fetchone()
-        position = Position(row[0], row[1]) if row and row[0] else None
+        row = db.execute(
+            "SELECT epoch, seq, stream, stream_id, stream_ord FROM wa_sync_state "
+            "WHERE id = 'bridge'"
+        ).fetchone()
+        position = Position(row[0], row[1], row[2]) if row and row[0] else None
         waiting = _rows(db, "SELECT * FROM wa_messages WHERE type = 'waiting'")
         labels = _rows(db, "SELECT * FROM wa_labels")
-        return Snapshot(chats, messages, contacts, aliases, position, waiting, labels)
+        entries = []
+        if position is not None and row[4] is not None:
+            entries = [
+                StoredEntry(*entry)
+                for entry in db.execute(
+                    "SELECT ord, id, type, chat_id, json, logged_at FROM wa_stream_log "
+                    "WHERE ord <= ? ORDER BY ord",
+                    (row[4],),
+                )
+            ]
+        stream_id, stream_ord = (row[3], row[4]) if position is not None else (None, None)
+        return Snapshot(
+            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id,
+            stream_ord,
+        )  # fmt: skip
 
     @staticmethod
     def _write(db: sqlite3.Connection, batch: WriteBatch) -> None:
@@ -541,10 +573,20 @@ class SqliteStore:
             )
             db.executemany(UPSERT_LABEL, (values(r, LABEL_COLUMNS) for r in batch.labels.values()))
             _delete_chats(db, batch.deleted_chats)
+            db.executemany(
+                "INSERT OR REPLACE INTO wa_stream_log (id, ord, type, chat_id, json, logged_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                ((e.id, e.ord, e.type, e.chat_id, e.json, e.at) for e in batch.entries),
+            )
+            if batch.retention is not None:
+                _prune_stream_log(db, batch.retention)
             if batch.position is not None:
+                p = batch.position
                 db.execute(
-                    "INSERT OR REPLACE INTO wa_sync_state (id, epoch, seq) VALUES ('bridge', ?, ?)",
-                    (batch.position.epoch, batch.position.seq),
+                    "INSERT OR REPLACE INTO wa_sync_state "
+                    "(id, epoch, seq, stream, stream_id, stream_ord) "
+                    "VALUES ('bridge', ?, ?, ?, ?, ?)",
+                    (p.epoch, p.seq, p.stream, batch.stream_id, batch.stream_ord),
                 )
 
     @staticmethod
@@ -593,6 +635,20 @@ def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:
     """The first column of the first row, or None."""
     row = db.execute(sql, params).fetchone()
     return None if row is None else row[0]
+
+
+def _prune_stream_log(db: sqlite3.Connection, retention: Retention) -> None:
+    """Keep the newest `max_entries` entries stored since the horizon, and the newest of the
+    others (see Retention): everything older than that one goes. Index lookups only."""
+    past_count = _first(
+        db,
+        "SELECT ord FROM wa_stream_log ORDER BY ord DESC LIMIT 1 OFFSET ?",
+        retention.max_entries,
+    )
+    past_age = _first(db, "SELECT max(ord) FROM wa_stream_log WHERE ord < ?", retention.horizon)
+    bounds = [o for o in (past_count, past_age, retention.floor) if o is not None]
+    if bounds:
+        db.execute("DELETE FROM wa_stream_log WHERE ord < ?", (max(bounds),))
 
 
 def _delete_chats(db: sqlite3.Connection, chat_ids: Iterable[str]) -> None:

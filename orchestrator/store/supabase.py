@@ -12,6 +12,7 @@ default session's instance, and those methods name the session themselves.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
@@ -22,8 +23,10 @@ from postgrest.types import ReturnMethod
 from orchestrator.errors import ConflictError, StoreError
 from orchestrator.store import (
     Metadata,
+    Retention,
     Row,
     Snapshot,
+    StoredEntry,
     WriteBatch,
     constraint_broken,
     quick_reply_exists,
@@ -36,13 +39,14 @@ T = TypeVar("T")
 CHUNK = 500  # rows per request: PostgREST bodies stay small, requests stay few
 PAGE = 1000  # rows per read page (PostgREST's usual max-rows)
 PARALLEL_READS = 16
+PRUNE_INTERVAL = 5.0  # seconds between two prunings of the stream log (three requests each)
 UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integrity rules
 
 
 # The tables holding a session's rows, in deletion order (wa_messages before wa_chats).
 PURGED = (
     "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "wa_messages", "wa_chats",
-    "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state",
+    "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
 )  # fmt: skip
 
 
@@ -61,11 +65,22 @@ class _Duplicate(ConflictError):
 
 
 class SupabaseStore:
-    def __init__(self, url: str, service_role_key: str, session: str = "default") -> None:
+    def __init__(
+        self,
+        url: str,
+        service_role_key: str,
+        session: str = "default",
+        prune_interval: float = PRUNE_INTERVAL,
+    ) -> None:
         self.url = url
         self._key = service_role_key
         self.session = session
         self._client: AsyncClient | None = None
+        # Pruning costs three requests; at every batch (five a second) it would double a
+        # batch's time. A few seconds more of entries kept changes nothing: a restart applies
+        # the exact retention to what it loads.
+        self.prune_interval = prune_interval
+        self._pruned_at: float | None = None
 
     async def open(self) -> None:
         if self._client is None:
@@ -139,14 +154,38 @@ class SupabaseStore:
 
         pages = await asyncio.gather(*(recent(c["id"]) for c in chats))
         state = await self._rows(
-            self._db().table("wa_sync_state").select("epoch,seq")
+            self._db().table("wa_sync_state").select("epoch,seq,stream,stream_id,stream_ord")
             .eq("session", self.session).eq("id", "bridge")
         )  # fmt: skip
-        position = Position(state[0]["epoch"], state[0]["seq"]) if state else None
+        row = state[0] if state and state[0]["epoch"] else None
+        position = Position(row["epoch"], row["seq"], row["stream"]) if row else None
         waiting = await self._waiting()
         messages = [m for page in pages for m in page]
         labels = await self._session_rows("wa_labels", "id")
-        return Snapshot(chats, messages, contacts, aliases, position, waiting, labels)
+        entries = []
+        if row is not None and row["stream_ord"] is not None:
+            entries = await self._stream_log(row["stream_ord"])
+        stream_id, stream_ord = (row["stream_id"], row["stream_ord"]) if row else (None, None)
+        return Snapshot(
+            chats, messages, contacts, aliases, position, waiting, labels, entries, stream_id,
+            stream_ord,
+        )  # fmt: skip
+
+    async def _stream_log(self, through: int) -> list[StoredEntry]:
+        """The stored stream log up to the ord stored with the position, oldest first."""
+        rows: list[Row] = []
+        while True:
+            query = self._history("wa_stream_log").lte("ord", through).order("ord")
+            page = await self._rows(query.range(len(rows), len(rows) + PAGE - 1))
+            rows += page
+            if len(page) < PAGE:
+                break
+        return [
+            StoredEntry(
+                r["ord"], r["id"], r["type"], r["chat_id"], r["json"].encode(), r["logged_at"]
+            )
+            for r in rows
+        ]
 
     async def _waiting(self) -> list[Row]:
         """Every undecryptable ("waiting") message, a page at a time."""
@@ -180,9 +219,46 @@ class SupabaseStore:
         await self._upsert("wa_labels", batch.labels.values(), "id")
         for chat_id in batch.deleted_chats:  # its messages go by ON DELETE CASCADE
             await self._rows(db.table("wa_chats").delete().eq("session", session).eq("id", chat_id))
+        entries = (
+            {"id": e.id, "ord": e.ord, "type": e.type, "chat_id": e.chat_id,
+             "json": e.json.decode(), "logged_at": e.at}
+            for e in batch.entries
+        )  # fmt: skip
+        await self._upsert("wa_stream_log", entries, "id")
+        now = time.monotonic()
+        if batch.retention is not None and (
+            self._pruned_at is None
+            or now - self._pruned_at >= self.prune_interval
+            or batch.retention.floor is not None
+        ):
+            await self._prune_stream_log(batch.retention)
+            self._pruned_at = now
         if batch.position is not None:
-            position = {"id": "bridge", "epoch": batch.position.epoch, "seq": batch.position.seq}
+            p = batch.position
+            position = {
+                "id": "bridge", "epoch": p.epoch, "seq": p.seq, "stream": p.stream,
+                "stream_id": batch.stream_id, "stream_ord": batch.stream_ord,
+            }  # fmt: skip
             await self._upsert("wa_sync_state", [position], "id")
+
+    async def _prune_stream_log(self, retention: Retention) -> None:
+        """As SQLite's: the newest `max_entries` stored since the horizon and the newest of the
+        others are kept (see Retention). Two index reads and a delete."""
+        newest_first = self._db().table("wa_stream_log").select("ord").eq("session", self.session)
+        newest_first = newest_first.order("ord", desc=True)
+        n = retention.max_entries
+        past_count = await self._rows(newest_first.range(n, n))
+        aged = self._db().table("wa_stream_log").select("ord").eq("session", self.session)
+        past_age = await self._rows(
+            aged.lt("ord", retention.horizon).order("ord", desc=True).limit(1)
+        )
+        bounds = [rows[0]["ord"] for rows in (past_count, past_age) if rows]
+        if retention.floor is not None:
+            bounds.append(retention.floor)
+        if bounds:
+            prune = self._db().table("wa_stream_log").delete(returning=ReturnMethod.minimal)
+            prune = prune.eq("session", self.session).lt("ord", max(bounds))
+            await self._call(prune.execute())
 
     async def _upsert(self, table: str, rows: Iterable[Row], key: str) -> None:
         """Upsert this session's rows of a wa_* table; `key` is the key within the session."""

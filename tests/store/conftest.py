@@ -22,7 +22,7 @@ from tests.supabase.bootstrap import supabase_database
 TABLES = (
     "wa_messages, wa_chats, wa_contacts, wa_jid_aliases, wa_sync_state, chat_assignments, "
     "chat_tags, tags, chat_notes, quick_replies, settings, activity_logs, profiles, auth.users"
-    ", wa_labels, whatsapp_sessions"
+    ", wa_labels, whatsapp_sessions, wa_stream_log"
 )
 
 
@@ -43,7 +43,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         dsn, url = request.getfixturevalue("supabase_rest")
         with psycopg.connect(dsn, autocommit=True) as db:
             db.execute(f"truncate {TABLES} restart identity cascade")  # type: ignore[arg-type]
-        backend = SupabaseStore(url, token("service_role"))
+        backend = SupabaseStore(url, token("service_role"), prune_interval=0)
     await backend.open()
     yield backend
     await backend.close()

@@ -9,9 +9,10 @@ import sqlite3
 from pathlib import Path
 
 from orchestrator.errors import ConflictError
-from orchestrator.store import Metadata, Row
+from orchestrator.store import Metadata, Row, Snapshot
 from orchestrator.store.rows import chat_from_row, message_from_row
 from orchestrator.store.sqlite import UPGRADES, SqliteStore
+from orchestrator.wire import Position
 
 CHAT = "5511912345678@s.whatsapp.net"
 GROUP = "120363040000000001@g.us"
@@ -171,3 +172,26 @@ def test_metadata_from_before_sessions_is_the_default_sessions(tmp_path: Path) -
         assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
         assert check.execute("PRAGMA foreign_key_check").fetchall() == []
         assert check.execute("SELECT count(*) FROM wa_sessions").fetchone()[0] == 0
+
+
+def test_a_position_from_before_the_stored_stream_log_loads_without_it(tmp_path: Path) -> None:
+    """Upgrade 10 (the stream log): the stored position is kept, with no JetStream sequence,
+    no stream id and no stream log; the first entries stored replace nothing."""
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:9], start=1):  # the stream log is #10
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO wa_sync_state (id, epoch, seq) VALUES ('bridge', 'e1', 42)")
+    db.close()
+
+    async def read() -> Snapshot:
+        store = SqliteStore(path)
+        snapshot = await store.load(10)
+        await store.close()
+        return snapshot
+
+    snapshot = asyncio.run(read())
+    assert snapshot.position == Position("e1", 42) and snapshot.position.stream is None
+    assert snapshot.entries == [] and snapshot.stream_id is None and snapshot.stream_ord is None
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) == 10

@@ -34,6 +34,7 @@ TABLES = (
     "activity_logs",
     "wa_labels",
     "whatsapp_sessions",
+    "wa_stream_log",
 )
 
 SEED = sql.SQL("""
@@ -41,7 +42,7 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
-    public.wa_labels, public.whatsapp_sessions
+    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -64,6 +65,8 @@ insert into public.wa_messages (chat_id, id, from_me, ts, type, body, ack) value
 insert into public.wa_contacts (id, name) values ({CHAT_A1}, 'Customer one'),
     ({CHAT_A2}, 'Customer two');
 insert into public.wa_sync_state (id, epoch, seq) values ('bridge', 'e1', 42);
+insert into public.wa_stream_log (id, ord, type, chat_id, json, logged_at) values
+    ('e1:42:0', 1, 'new_message', {CHAT_A1}, '{{"id":"e1:42:0"}}', 1800000000);
 insert into public.wa_jid_aliases (lid, pn) values ('9911@lid', '111@s.whatsapp.net');
 
 insert into public.chat_assignments (chat_id, agent_id, assigned_by) values
