@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import orjson
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from orchestrator.applied_log import parse_line
 from orchestrator.wire import Position
@@ -57,6 +59,15 @@ class StreamClient:
         self.connections = 0
         self.failures = 0  # connections that ended in an error (server gone, refused)
         self.reconnected_at: list[float] = []
+        self.ended_at: list[float] = []  # when each connection ended (cleanly or not)
+
+    def resume_latencies(self, after: float) -> list[float]:
+        """Seconds from a connection's end to the next one's start, for ends after `after`."""
+        return [
+            start - end
+            for end, start in zip(self.ended_at, self.reconnected_at[1:], strict=False)
+            if end > after
+        ]
 
     def take(self, envelope: Envelope, at: float) -> None:
         self.envelopes.append(envelope)
@@ -74,9 +85,10 @@ class StreamClient:
                     with contextlib.suppress(asyncio.CancelledError):
                         await session
                     return
+            self.ended_at.append(time.monotonic())
             try:
                 session.result()
-            except (httpx.TransportError, OSError):
+            except (httpx.TransportError, OSError, ConnectionClosed, InvalidHandshake):
                 self.failures += 1
                 await asyncio.sleep(self.rng.uniform(0, self.backoff))
 
@@ -109,6 +121,20 @@ class SseClient(StreamClient):
                 elif not line.startswith(":"):
                     name, _, value = line.partition(":")
                     fields[name] = value[1:] if value.startswith(" ") else value
+
+
+class WebSocketClient(StreamClient):
+    async def session(self, client: httpx.AsyncClient, done: Callable[[], bool]) -> None:
+        url = self.base_url.replace("http://", "ws://") + f"/ws?access_token={self.token}"
+        if self.last_id is not None:
+            url += f"&lastEventId={self.last_id}"
+        async with connect(url, open_timeout=5, max_queue=None) as websocket:
+            self.connections += 1
+            self.reconnected_at.append(time.monotonic())
+            async for frame in websocket:  # ends on a close frame (1012 when a server drains)
+                self.take(orjson.loads(frame), time.time())
+                if done():
+                    return
 
 
 class PollClient(StreamClient):
