@@ -80,8 +80,7 @@ def test_200_clients_through_a_replica_kill_and_a_rolling_restart(tmp_path: Path
         reference = replica(s, tmp_path, "reference")
         for orchestrator in [*replicas, reference]:
             orchestrator.wait_healthy(60)
-        proxy = RoundRobinProxy([("127.0.0.1", r.port) for r in replicas]).start()
-        try:
+        with RoundRobinProxy([("127.0.0.1", r.port) for r in replicas]) as proxy:
             kinds: list[type[StreamClient]] = [SseClient, WebSocketClient, PollClient]
             clients = [
                 kinds[n % 3](proxy.url, seed=n, backoff=0.5, read_timeout=5) for n in range(CLIENTS)
@@ -119,8 +118,6 @@ def test_200_clients_through_a_replica_kill_and_a_rolling_restart(tmp_path: Path
             runner.finish_at(reference.base_url, final)
             runner.finish_at(proxy.url, final)
             runner.join(180)
-        finally:
-            proxy.stop()
 
         expected = truth.envelopes
         assert truth.connections == 1, "the reference client must never reconnect"
