@@ -353,6 +353,14 @@ def bench_shutdown(tmp: Path, scale: Scale) -> list[Figure]:
 
 # ---- the run ---------------------------------------------------------------------------------
 
+
+def bench_jetstream(tmp: Path, scale: Scale) -> list[Figure]:
+    # Imported here: tests/bench/jetstream.py reuses this module's pipeline measurement.
+    from tests.bench.jetstream import bench_jetstream as measure
+
+    return measure(tmp, scale)
+
+
 BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "pipeline": bench_pipeline,
     "history": bench_history,
@@ -363,6 +371,7 @@ BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "shutdown": bench_shutdown,
     "idle-sessions": sessions.bench_idle,
     "restore-sessions": sessions.bench_restore,
+    "jetstream": bench_jetstream,
 }
 
 
