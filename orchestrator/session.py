@@ -39,6 +39,7 @@ from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
 from orchestrator.shapes import DEFAULT_SESSION, EventType
+from orchestrator.sharedpace import SharedBucket, bucket_opener
 from orchestrator.state import State
 from orchestrator.store import Snapshot, Store
 from orchestrator.store.rows import (
@@ -213,7 +214,12 @@ class Session:
             flush_interval=settings.store_flush_interval,
             stored_log=stored_log,
         )
-        self.pacer = Pacer(settings.send_rate, settings.send_burst, settings.send_queue)
+        self.pacer = Pacer(
+            settings.send_rate,
+            settings.send_burst,
+            settings.send_queue,
+            shared=shared_pace(shared.nats, settings, spec.id),
+        )
         self.calls = CallPolicy(
             self.bridge,
             self.pacer,
@@ -523,6 +529,21 @@ def zmq_link(settings: Settings, pub: str, router: str) -> ZmqLink:
         secret.get_secret_value() if secret else None,
     )
     return ZmqLink(pub, router, settings.command_timeout, curve)
+
+
+def shared_pace(nats: NatsHub | None, settings: Settings, session_id: str) -> SharedBucket | None:
+    """With NATS, replicas may send for this number together: its pace is shared by them."""
+    if nats is None:
+        return None
+    opener = bucket_opener(nats.connection, settings.nats_prefix)
+    hub = nats
+    return SharedBucket(
+        opener,
+        session_id,
+        settings.send_rate,
+        settings.send_burst,
+        connected=lambda: hub.connected,
+    )
 
 
 def open_store(settings: Settings, session_id: str = DEFAULT_SESSION) -> Store:

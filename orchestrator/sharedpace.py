@@ -7,18 +7,16 @@ a skew between hosts shifts one refill, it cannot mint tokens in a loop (`at` ne
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
+from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from orchestrator.pacing import PaceUnavailable
-
-log = logging.getLogger("orchestrator.sharedpace")
 
 CONFLICT_RETRIES = 50  # replicas taking the same token: each retry follows another's success
 
@@ -26,14 +24,15 @@ CONFLICT_RETRIES = 50  # replicas taking the same token: each retry follows anot
 class SharedBucket:
     def __init__(
         self,
-        kv: KeyValue,
+        kv: Callable[[], Awaitable[KeyValue]],
         key: str,
         rate: float,
         burst: int,
         connected: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._kv = kv
+        self._open_kv = kv  # opened on first use: the NATS connection may come up later
+        self._kv: KeyValue | None = None
         self._connected = connected  # while NATS is away, say so at once (no 5 s timeout)
         self._key = key
         self.rate = rate
@@ -51,6 +50,8 @@ class SharedBucket:
             raise PaceUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def _take(self) -> float:
+        if self._kv is None:
+            self._kv = await self._open_kv()
         for _ in range(CONFLICT_RETRIES):
             now = self._clock()
             try:
@@ -69,6 +70,7 @@ class SharedBucket:
         raise PaceUnavailable(f"send pace {self._key}: {CONFLICT_RETRIES} conflicts in a row")
 
     async def _put(self, tokens: float, at: float, revision: int | None) -> bool:
+        assert self._kv is not None
         value = orjson.dumps({"tokens": tokens, "at": at})
         try:
             if revision is None:
@@ -79,3 +81,15 @@ class SharedBucket:
             self.conflicts += 1
             return False
         return True
+
+
+def bucket_opener(
+    connection: Callable[[], Awaitable[Client]], prefix: str
+) -> Callable[[], Awaitable[KeyValue]]:
+    """Opens (creating it if missing) the `<prefix>-pace` bucket: one key per session."""
+
+    async def open_bucket() -> KeyValue:
+        client = await connection()
+        return await client.jetstream().create_key_value(bucket=f"{prefix}-pace", history=1)
+
+    return open_bucket

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats
 import pytest
 from nats.js.kv import KeyValue
 
 from orchestrator.pacing import Pacer
-from orchestrator.sharedpace import SharedBucket
+from orchestrator.sharedpace import SharedBucket, bucket_opener
 from tests.natsserver import NatsServer, names, nats_server
 
 RATE, BURST, SENDS = 20.0, 5, 30
@@ -26,10 +26,13 @@ def server() -> AsyncIterator[NatsServer]:
         yield running  # type: ignore[misc]
 
 
-async def bucket_store(url: str) -> tuple[nats.NATS, KeyValue]:
+async def bucket_store(url: str) -> tuple[nats.NATS, Callable[[], Awaitable[KeyValue]]]:
     connection = await nats.connect(url, max_reconnect_attempts=0, connect_timeout=2)
-    kv = await connection.jetstream().create_key_value(bucket=f"{names().prefix}-pace", history=1)
-    return connection, kv
+
+    async def ready() -> nats.NATS:
+        return connection
+
+    return connection, bucket_opener(ready, names().prefix)
 
 
 async def send_all(pacer: Pacer, count: int, stamps: list[float]) -> None:
@@ -70,6 +73,7 @@ def test_with_the_store_gone_each_replica_keeps_its_own_pace(server: NatsServer)
                 kv, "default", RATE, BURST, connected=lambda: connection.is_connected
             )
             pacer = Pacer(RATE, BURST, 100, shared=shared)
+            assert await shared.take() == 0.0  # the bucket is open; then the server goes
             server.stop()
             stamps: list[float] = []
             started = time.monotonic()
