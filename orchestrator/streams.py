@@ -39,6 +39,9 @@ log = logging.getLogger("orchestrator.streams")
 
 BATCH = 500
 DEFAULT_POLL_TIMEOUT = 25.0
+# A client resuming on a replica that is behind the one it came from (just restarted, or
+# lagging) waits this long for the replica to reach its position, instead of a resync.
+REACH_TIMEOUT = 5.0
 SERVICE_RESTART = 1012  # WebSocket close code: the server is going away, reconnect
 RETRY_AFTER_SHUTDOWN_MS = 3000
 MAX_POSITIONS = 64  # ids in a composite position: more sessions than a deployment runs
@@ -224,6 +227,35 @@ class Streams:
         cursor.offset = max(cursor.offset, log.first)
         return cursor, False
 
+    async def reach(self, position: str | None) -> None:
+        """Replicas name every event alike, but one may be behind another: when an id of
+        `position` is an event this log has not reached yet (its session's last entry is of the
+        same bridge epoch, with a lower seq), wait until it has, at most REACH_TIMEOUT; `start`
+        then finds it, or answers resync."""
+        if not position:
+            return
+        try:
+            ids = parse_position(position)
+        except BadPosition:
+            return  # `start` says what is wrong with it
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REACH_TIMEOUT
+        while not self.closing and any(self._ahead(event_id) for event_id in ids):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            await self.log.wait(self.log.head, remaining)
+
+    def _ahead(self, event_id: str) -> bool:
+        if self.log.locate(event_id) is not None:
+            return False
+        epoch, seq = event_id.split(":", 2)[:2]
+        for last in self.log.last_ids.values():
+            last_epoch, last_seq = last.split(":", 2)[:2]
+            if last_epoch == epoch:
+                return int(last_seq) < int(seq)
+        return False
+
     def _missed(self, cursor: Cursor, selection: Selection) -> bool:
         """Whether an entry the client reads was evicted before it got there. Per session: its
         newest evicted entry against where the client resumes that session."""
@@ -369,6 +401,7 @@ class Streams:
                 Code.BAD_TIMEOUT,
                 f"timeout must be seconds between 0 and {self.settings.poll_max_timeout:g}",
             )
+        await self.reach(since)
         # No position yet: the client starts here, after fetching the REST snapshots.
         cursor, resync = self.start(since, selection)
         if since is None:
@@ -539,7 +572,9 @@ class StreamRoutes:
         last_id = call.connection.headers.get("last-event-id")
         if last_id is None:
             last_id = call.query("lastEventId")
-        return self.streams.sse_response(last_id, self._selection(call))
+        selection = self._selection(call)
+        await self.streams.reach(last_id)
+        return self.streams.sse_response(last_id, selection)
 
     async def poll(self, call: Call[None]) -> Response:
         since = call.query("since")
@@ -561,4 +596,5 @@ class StreamRoutes:
         last_id = call.query("lastEventId")
         if last_id is None:
             last_id = call.query("since")
+        await self.streams.reach(last_id)
         await self.streams.serve_websocket(call.websocket, last_id, selection)

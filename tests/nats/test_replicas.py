@@ -121,7 +121,7 @@ def test_200_clients_through_a_replica_kill_and_a_rolling_restart(tmp_path: Path
 
         expected = truth.envelopes
         assert truth.connections == 1, "the reference client must never reconnect"
-        assert len(expected) > events, len(expected)
+        assert len(expected) > events // 2, len(expected)
         moved = 0
         for n, client in enumerate(clients):
             counts = check_against_reference(f"client {n}", client.envelopes, expected)
