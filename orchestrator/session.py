@@ -56,6 +56,7 @@ from orchestrator.transport.nats import NatsHub
 from orchestrator.transport.zmq import ZmqLink, curve_keys
 from orchestrator.views import Views
 from orchestrator.writebehind import StoredLog, StreamMark, WriteBehind
+from orchestrator.writerlease import WriterLease
 
 log = logging.getLogger("orchestrator.session")
 
@@ -204,9 +205,14 @@ class Session:
             if settings.stream_log_stored
             else None
         )
+        # Replicas sharing one store (Supabase, on NATS) write a number's history only while
+        # they hold its writer lease: one writer, so an older state never overwrites a newer.
+        self.writer_lease: WriterLease | None = None
+        self._shares_store = shared.nats is not None and settings.supabase_url is not None
         self.writebehind = WriteBehind(
             self.store,
             self.state,
+            may_write=self._holds_writer_lease if self._shares_store else None,
             spill_path=self.directory / "store-spill.jsonl",
             # The stored log supersedes the mark: the position row holds the stream id too.
             mark_path=None if stored_log else self.directory / "stream-mark.json",
@@ -349,8 +355,27 @@ class Session:
             self._tasks.append(
                 asyncio.create_task(self.supervisor.run(), name=f"supervisor[{self.id}]")
             )
+        if self._shares_store:
+            self._tasks.append(
+                asyncio.create_task(self._hold_writer_lease(), name=f"writer-lease[{self.id}]")
+            )
         for task in self._tasks:
             task.add_done_callback(report_crash)
+
+    def _holds_writer_lease(self) -> bool:
+        return self.writer_lease is not None and self.writer_lease.held
+
+    async def _hold_writer_lease(self) -> None:
+        assert self.shared.nats is not None
+        client = await self.shared.nats.connection()  # NATS may come up after we do
+        settings = self.shared.settings
+        self.writer_lease = WriterLease(
+            client.jetstream(),
+            prefix=settings.nats_prefix,
+            session=self.id,
+            replica=settings.replica_id,
+        )
+        await self.writer_lease.run()
 
     async def stop(self) -> None:
         if self.supervisor is not None:
@@ -360,6 +385,8 @@ class Session:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.calls.close()
         await self.writebehind.close(timeout=10.0)
+        if self.writer_lease is not None:  # after the last write: the next writer starts now
+            await self.writer_lease.release()
         if self.store is not self.shared.metadata_store:
             await self.store.close()
         self.link.close()
