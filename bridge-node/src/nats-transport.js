@@ -14,6 +14,7 @@
 import { connect } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Backoff } from './backoff.js'
+import { largeBucket } from './nats-large.js'
 import { NatsSink } from './nats-sink.js'
 import { streamConfig, subjects } from './nats-stream.js'
 
@@ -48,6 +49,7 @@ export class NatsTransport {
       epoch,
       stream: streamConfig(settings),
       subjects: this.subjects,
+      large: { bucket: largeBucket(settings.prefix), session },
       bufferMax: settings.buffer,
       lease,
       fenced,
