@@ -168,6 +168,17 @@ export class NatsTransport {
 }
 
 /**
+ * Follow a connection: `onChange(false)` at each drop, `onChange(true)` at each return.
+ * @param {import('@nats-io/transport-node').NatsConnection} nc @param {(up: boolean) => void} onChange
+ */
+export async function watchConnection(nc, onChange) {
+  for await (const s of nc.status()) {
+    if (s.type === 'disconnect') onChange(false)
+    else if (s.type === 'reconnect') onChange(true)
+  }
+}
+
+/**
  * Connect, retrying with a jittered, capped backoff while NATS is unreachable, and saying so
  * with the URL (never the credentials) at every attempt: at most one line per 0.5-10 s.
  * @param {object} opts
