@@ -70,6 +70,9 @@ test('healthcheck in NATS mode against a real bridge: healthy; NATS stopped: unh
     BRIDGE_NATS_PREFIX: names.prefix,
     BRIDGE_DATA_DIR: path.join(dir, 'data'),
     BRIDGE_REPLAY: capture,
+    // The holder outlives the NATS outage however loaded the machine (it is fenced off once
+    // its lease expires unrenewed, 10 s by default).
+    BRIDGE_LEASE_TTL_MS: '120000',
   }
   const bridge = spawnBridge(env)
   t.after(() => bridge.child.kill('SIGKILL'))
@@ -114,4 +117,42 @@ test('healthcheck in NATS mode: a clean stop removes the status file (unhealthy 
   assert.equal((await bridge.stop()).code, 0)
   const after = health(env)
   assert.deepEqual([after.code, after.stderr.trim()], [1, 'unhealthy: no status file (the bridge is not running in NATS mode?)'])
+})
+
+test('healthcheck in NATS mode: a standby host (it answers no commands) is healthy as "standby", and "holder" once it takes over', async (t) => {
+  const server = await startNatsServer()
+  t.after(() => server.close())
+  const names = uniqueNames()
+  /** @param {string} name */
+  const hostEnv = (name) => ({
+    BRIDGE_NATS_URL: server.url,
+    BRIDGE_NATS_STREAM: names.stream,
+    BRIDGE_NATS_PREFIX: names.prefix,
+    BRIDGE_SESSION: 'desk',
+    BRIDGE_LEASE_TTL_MS: '3000',
+    BRIDGE_AUTO_CONNECT: 'false',
+    BRIDGE_DATA_DIR: path.join(tmpDir(t), name),
+  })
+  const role = (/** @type {{BRIDGE_DATA_DIR: string}} */ env) => {
+    try {
+      return JSON.parse(fs.readFileSync(statusPath(env.BRIDGE_DATA_DIR), 'utf8')).role
+    } catch {
+      return null
+    }
+  }
+  const envA = hostEnv('a')
+  const a = spawnBridge(envA)
+  t.after(() => a.child.kill('SIGKILL'))
+  await waitFor(() => role(envA) === 'holder', 'the first host to hold the session', 60000)
+  const envB = hostEnv('b')
+  const b = spawnBridge(envB)
+  t.after(() => b.child.kill('SIGKILL'))
+  await waitFor(() => role(envB) === 'standby', 'the second host to stand by', 60000)
+  assert.deepEqual([health(envA).code, health(envB).code], [0, 0])
+
+  assert.equal((await a.stop()).code, 0)
+  await waitFor(() => role(envB) === 'holder', 'the standby to take over', 60000)
+  assert.equal(health(envB).code, 0)
+  assert.equal(health(envA).code, 1)
+  assert.equal((await b.stop()).code, 0)
 })
