@@ -126,8 +126,9 @@ def test_two_bridge_hosts_share_the_session_and_come_back_as_standby(
         # The same image as the single-machine bridge; NATS instead of ZeroMQ endpoints.
         assert host["build"] == single["services"]["bridge"]["build"]
         assert not {"BRIDGE_PUB", "BRIDGE_ROUTER"} & set(host["environment"])
-        # The image's healthcheck asks the ZeroMQ ROUTER, which NATS mode does not bind.
-        assert host["healthcheck"] == {"disable": True}
+        # The image's healthcheck, which reads the bridge's status file in NATS mode (a
+        # standby is healthy too).
+        assert host["healthcheck"]["test"] == ["CMD", "node", "src/healthcheck.js"]
         # A host that loses its lease exits (code 3); its restart makes it the standby.
         assert host["restart"] == "unless-stopped"
     # Each host's journal (what NATS has not acknowledged yet) in a volume of its own, where

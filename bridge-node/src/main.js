@@ -18,11 +18,12 @@ import { readConfig, ConfigError } from './config.js'
 import { createDispatcher, serveRouter } from './commands.js'
 import { Journal } from './journal.js'
 import { Publisher, bindPubSink, newEpoch } from './publisher.js'
-import { NATS_REPLAY_MAX_BYTES, NatsTransport, connectNats } from './nats-transport.js'
+import { NATS_REPLAY_MAX_BYTES, NatsTransport, connectNats, watchConnection } from './nats-transport.js'
 import { holdSession } from './failover.js'
 import { serverOptions, startZap } from './curve.js'
 import { Recorder } from './recorder.js'
 import { Replayer } from './replay.js'
+import { StatusFile, statusPath } from './status-file.js'
 import { ReplaySends } from './replay-sends.js'
 import { removeAuthTrash } from './auth-state.js'
 import { proxyAgents, scrubber } from './proxy.js'
@@ -77,11 +78,18 @@ async function main() {
   let held = null
   /** @type {Awaited<ReturnType<typeof connectNats>>|null} */
   let nc = null
+  // The Docker healthcheck's source in NATS mode, from the start: a standby answers no commands.
+  let natsUp = false
+  const status = config.nats ? new StatusFile({ file: statusPath(config.dataDir), natsConnected: () => natsUp, role: 'starting', logger }) : null
   if (config.nats) {
+    fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    status?.start()
     const standby = new AbortController()
     const abort = () => {
       standby.abort()
-      if (!nc) process.exit(0) // still waiting for NATS itself: nothing to hand over
+      if (nc) return
+      status?.stop()
+      process.exit(0) // still waiting for NATS itself: nothing to hand over
     }
     process.once('SIGTERM', abort)
     process.once('SIGINT', abort)
@@ -89,6 +97,9 @@ async function main() {
       // One connection for the lease, the auth state, the events and the commands.
       nc = await connectNats({ settings: config.nats, session: config.session, logger: logger.child({ module: 'nats' }) })
       if (!nc) throw new Error('unreachable: connectNats gives up only when closed')
+      natsUp = true
+      void watchConnection(nc, (up) => (natsUp = up))
+      status?.setRole('standby')
       held = await holdSession({
         nc,
         config,
@@ -102,12 +113,14 @@ async function main() {
     }
     if (standby.signal.aborted) {
       logger.info('standby: stopped before the bridge started')
+      status?.stop()
       await held?.lease.release()
       await nc?.close()
       process.exit(0)
     }
     process.off('SIGTERM', abort)
     process.off('SIGINT', abort)
+    status?.setRole('holder')
   }
   const lease = held?.lease ?? null
   /** Fencing: a host that no longer holds its session sends nothing at all. */
@@ -280,6 +293,7 @@ async function main() {
     // After the socket is closed, so the successor never logs in beside us.
     await lease?.release()
     recorder?.close()
+    status?.stop()
     await nats?.close().catch((err) => logger.warn({ err: String(err) }, 'closing the NATS connection failed'))
     journal.close()
     router?.close()

@@ -18,12 +18,17 @@
  * first: a bridge killed before JetStream acknowledged its last events publishes them on
  * its next boot.
  *
+ * An envelope over the server's max_payload goes to the object store first (nats-large.js);
+ * its stub is published only once the object is complete, and nothing after it is published
+ * before the stub, so the order holds. A failed put rewinds like a failed publish.
+ *
  * Never throws into the Publisher and never logs per event: an outage is logged once with
  * the count waiting, and so is the recovery.
  */
 import { headers } from '@nats-io/transport-node'
 import { Backoff } from './backoff.js'
 import { linePosition } from './journal.js'
+import { LargeObjects, OBJECT_HEADER, isLarge, objectName, stubEnvelope } from './nats-large.js'
 import { ensureStream, lastPosition } from './nats-stream.js'
 
 /** @typedef {import('./journal.js').Position} Position */
@@ -33,8 +38,6 @@ import { ensureStream, lastPosition } from './nats-stream.js'
 const WINDOW = 1024
 // Lines read back from the journal per refill.
 const REFILL = 1000
-// Room for the subject, the headers and the protocol line within max_payload.
-const PAYLOAD_HEADROOM = 4096
 const PUBLISH_TIMEOUT_MS = 10000
 
 export class NatsSink {
@@ -44,17 +47,19 @@ export class NatsSink {
    * @param {string} opts.epoch this boot's epoch (the Publisher's)
    * @param {ReturnType<import('./nats-stream.js').streamConfig>} opts.stream the stream's settings
    * @param {{events: string, heartbeat: string}} opts.subjects
+   * @param {{bucket: string, session: string}} opts.large where envelopes over max_payload go
    * @param {number} opts.bufferMax envelopes held in memory at most
    * @param {() => string} [opts.lease] the Wa-Lease header (the fencing term); "0" without a lease
    * @param {() => boolean} [opts.fenced] true once this host lost its session: nothing more goes out
    * @param {{info: Function, warn: Function, error: Function}} opts.logger
    * @param {Backoff} [opts.retry] delays between attempts after a failure
    */
-  constructor({ journal, epoch, stream, subjects, bufferMax, lease = () => '0', fenced = () => false, logger, retry = new Backoff() }) {
+  constructor({ journal, epoch, stream, subjects, large, bufferMax, lease = () => '0', fenced = () => false, logger, retry = new Backoff() }) {
     this.journal = journal
     this.epoch = epoch
     this.stream = stream
     this.subjects = subjects
+    this.large = large
     this.bufferMax = bufferMax
     this.lease = lease
     this.fenced = fenced
@@ -82,6 +87,10 @@ export class NatsSink {
     this.js = null
     /** @type {import('@nats-io/jetstream').JetStreamManager|null} */
     this.jsm = null
+    /** @type {LargeObjects|null} the object store bucket on this connection */
+    this.objects = null
+    /** a large envelope's object is being stored: nothing after it is published meanwhile */
+    this.putting = false
     this.connected = false
     /** the stream is ensured and `durable` reconciled since the last (re)connect */
     this.ready = false
@@ -146,6 +155,7 @@ export class NatsSink {
     this.nc = nc
     this.js = js
     this.jsm = jsm
+    this.objects = new LargeObjects({ js, bucket: this.large.bucket, stream: this.stream, timeoutMs: PUBLISH_TIMEOUT_MS })
     this.connected = true
     void this.resume()
   }
@@ -213,9 +223,13 @@ export class NatsSink {
   /** Fill the window. Synchronous; a no-op unless connected, ready and not waiting to retry. */
   kick() {
     if (!this.ready || !this.connected || this.stopped || this.timer || !this.js) return
-    while (this.inflight.length < WINDOW) {
+    const maxPayload = this.nc?.info?.max_payload
+    // `stopped` too: a fenced publish stops the sink in the middle of this loop.
+    while (this.inflight.length < WINDOW && !this.putting && !this.stopped) {
       if (this.queue.length === 0 && !(this.spilled && this.#refill())) break
-      this.#publish(/** @type {Item} */ (this.queue.shift()))
+      const item = /** @type {Item} */ (this.queue.shift())
+      if (isLarge(Buffer.byteLength(item.line), maxPayload)) this.#publishLarge(item)
+      else this.#publish(item)
     }
   }
 
@@ -247,6 +261,50 @@ export class NatsSink {
 
   /** @param {Item} item */
   #publish(item) {
+    this.#send(item, this.#track(item), item.line, this.#headers())
+  }
+
+  /**
+   * The object first, then its stub at the envelope's place; `putting` holds back what follows.
+   * @param {Item} item
+   */
+  #publishLarge(item) {
+    if (this.fenced()) {
+      this.stop()
+      return
+    }
+    const entry = this.#track(item)
+    const gen = this.gen
+    const name = objectName(this.large.session, item.epoch, item.seq)
+    const objects = /** @type {LargeObjects} */ (this.objects)
+    this.putting = true
+    objects.put(name, Buffer.from(item.line)).then(
+      () => {
+        if (gen !== this.gen) return
+        this.putting = false
+        const h = this.#headers()
+        h.set(OBJECT_HEADER, name)
+        this.#send(item, entry, stubEnvelope(item.line), h)
+        this.kick()
+      },
+      (err) => this.#failed(gen, err),
+    )
+  }
+
+  /** Count an envelope as handed to JetStream, awaiting its ack in order. @param {Item} item */
+  #track(item) {
+    const pos = { epoch: item.epoch, seq: item.seq }
+    this.sent = pos
+    const entry = { pos, done: false }
+    this.inflight.push(entry)
+    return entry
+  }
+
+  /**
+   * @param {Item} item @param {{pos: Position, done: boolean}} entry
+   * @param {string} body @param {import('@nats-io/transport-node').MsgHdrs} h
+   */
+  #send(item, entry, body, h) {
     // Checked at every publish, on the monotonic clock: a host woken from a pause past its
     // lease's deadline sends nothing, even before its lease module has said so.
     if (this.fenced()) {
@@ -254,30 +312,11 @@ export class NatsSink {
       return
     }
     const js = /** @type {import('@nats-io/jetstream').JetStreamClient} */ (this.js)
-    const pos = { epoch: item.epoch, seq: item.seq }
-    this.sent = pos
-    const entry = { pos, done: false }
-    this.inflight.push(entry)
     const gen = this.gen
-    js.publish(this.subjects.events, this.#payload(item), { msgID: `${item.epoch}:${item.seq}`, headers: this.#headers(), timeout: PUBLISH_TIMEOUT_MS }).then(
+    js.publish(this.subjects.events, body, { msgID: `${item.epoch}:${item.seq}`, headers: h, timeout: PUBLISH_TIMEOUT_MS }).then(
       () => this.#acked(entry, gen),
       (err) => this.#failed(gen, err),
     )
-  }
-
-  /**
-   * The envelope, or, when it exceeds the server's max_payload, a stand-in at the same
-   * position: a hole would stall every reader, and retrying could never succeed. Raise the
-   * server's max_payload (8 MB fits any history chunk seen) to avoid it.
-   * @param {Item} item
-   */
-  #payload(item) {
-    const max = this.nc?.info?.max_payload ?? Infinity
-    const bytes = Buffer.byteLength(item.line)
-    if (bytes <= max - PAYLOAD_HEADROOM) return item.line
-    const event = JSON.parse(item.line).event
-    this.logger.error({ epoch: item.epoch, seq: item.seq, event, bytes, maxPayload: max }, 'envelope larger than the NATS max_payload: published as bridge.too_large')
-    return JSON.stringify({ v: 1, epoch: item.epoch, seq: item.seq, ts: Date.now(), event: 'bridge.too_large', data: { event, bytes, maxPayload: max } })
   }
 
   #headers() {
@@ -313,6 +352,7 @@ export class NatsSink {
   /** Forget what is in flight or queued; the journal serves it again from `durable`. */
   #rewind() {
     this.gen += 1
+    this.putting = false
     this.inflight = []
     this.queue = []
     this.spilled = true

@@ -14,6 +14,7 @@
 import { connect } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Backoff } from './backoff.js'
+import { largeBucket } from './nats-large.js'
 import { NatsSink } from './nats-sink.js'
 import { streamConfig, subjects } from './nats-stream.js'
 
@@ -48,6 +49,7 @@ export class NatsTransport {
       epoch,
       stream: streamConfig(settings),
       subjects: this.subjects,
+      large: { bucket: largeBucket(settings.prefix), session },
       bufferMax: settings.buffer,
       lease,
       fenced,
@@ -162,6 +164,17 @@ export class NatsTransport {
       if (this.sink.connected) await Promise.race([nc.flush().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())])
       await nc.close()
     }
+  }
+}
+
+/**
+ * Follow a connection: `onChange(false)` at each drop, `onChange(true)` at each return.
+ * @param {import('@nats-io/transport-node').NatsConnection} nc @param {(up: boolean) => void} onChange
+ */
+export async function watchConnection(nc, onChange) {
+  for await (const s of nc.status()) {
+    if (s.type === 'disconnect') onChange(false)
+    else if (s.type === 'reconnect') onChange(true)
   }
 }
 

@@ -4,12 +4,14 @@
  * official client. Each test names its own stream and prefix.
  */
 import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { test } from 'node:test'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { Objm } from '@nats-io/obj'
 import { connect, nanos } from '@nats-io/transport-node'
 import { streamConfig } from '../src/nats-stream.js'
 import { ROOT, spawnBridge, tmpDir } from './helpers.js'
@@ -57,13 +59,14 @@ function logs(output, msg) {
 async function streamMessages(nc, stream) {
   const jsm = await jetstreamManager(nc)
   const total = (await jsm.streams.info(stream)).state.messages
-  /** @type {{seq: number, subject: string, id: string|undefined, lease: string|undefined, body: string}[]} */
+  /** @type {{seq: number, subject: string, id: string|undefined, lease: string|undefined, object: string|undefined, body: string}[]} */
   const out = []
   if (total === 0) return out
   const consumer = await jetstream(nc).consumers.get(stream) // ordered, ephemeral
   const messages = await consumer.consume()
   for await (const m of messages) {
-    out.push({ seq: m.seq, subject: m.subject, id: m.headers?.get('Nats-Msg-Id'), lease: m.headers?.get('Wa-Lease'), body: m.string() })
+    const object = m.headers?.has('Wa-Object') ? m.headers.get('Wa-Object') : undefined
+    out.push({ seq: m.seq, subject: m.subject, id: m.headers?.get('Nats-Msg-Id'), lease: m.headers?.get('Wa-Lease'), object, body: m.string() })
     if (out.length >= total) break
   }
   return out
@@ -98,6 +101,27 @@ function expectedConfig(names) {
 /** @param {Record<string, any>} config @param {Record<string, any>} expected */
 function pick(config, expected) {
   return Object.fromEntries(Object.keys(expected).map((k) => [k, config[k]]))
+}
+
+/**
+ * What a reader does with a large envelope's stub: check it (the envelope without its data, at
+ * the object's name) and put the object's bytes in its place.
+ * @param {import('@nats-io/transport-node').NatsConnection} nc @param {string} prefix
+ * @param {Awaited<ReturnType<typeof streamMessages>>} got
+ */
+async function resolveObjects(nc, prefix, got) {
+  const store = await new Objm(nc).open(`${prefix}-large`)
+  return Promise.all(
+    got.map(async (m) => {
+      if (m.object === undefined) return m
+      const stub = JSON.parse(m.body)
+      assert.equal(m.object, `default.${stub.epoch}.${stub.seq}`)
+      assert.equal(m.body, JSON.stringify({ v: 1, epoch: stub.epoch, seq: stub.seq, ts: stub.ts, event: stub.event, data: null }))
+      const bytes = await store.getBlob(m.object)
+      assert.ok(bytes, `object ${m.object} is stored`)
+      return { ...m, body: Buffer.from(bytes).toString('utf8') }
+    }),
+  )
 }
 
 /**
@@ -404,36 +428,119 @@ test('a bridge killed (-9) before JetStream acknowledged its last events publish
   assert.equal((await second.stop()).code, 0)
 })
 
-test('an envelope over the server max_payload is stood in for by bridge.too_large at its position; the rest flows on', async (t) => {
+
+/** The journal line of the envelope at this seq. @param {string[]} lines @param {number} seq */
+function lineAt(lines, seq) {
+  return /** @type {string} */ (lines.find((l) => JSON.parse(l).seq === seq))
+}
+
+test('an envelope over max_payload (a 5 MiB history sync) goes to the object store, its stub to the stream at its place; the bucket has the stream settings', async (t) => {
   const server = await startNatsServer()
   t.after(() => server.close())
   const names = uniqueNames()
   const dir = tmpDir(t)
-  const capture = path.join(dir, 'big.jsonl')
-  const big = 'x'.repeat(1200 * 1024) // over the default max_payload of 1 MiB
-  fs.writeFileSync(capture, [{ event: 'chats.upsert', data: [] }, { event: 'messaging-history.set', data: { blob: big } }, { event: 'chats.upsert', data: [] }].map((l) => JSON.stringify(l)).join('\n') + '\n')
+  // Real-shaped: chats, contacts, one history sync of ~5 MiB, then live messages.
+  const capture = path.join(dir, 'cap.jsonl')
+  execFileSync(process.execPath, ['scripts/make-capture.js', '--out', capture, '--events', '8', '--history', '12500', '--seed', '3'], { cwd: ROOT })
   const env = {
     BRIDGE_NATS_URL: server.url,
     BRIDGE_NATS_STREAM: names.stream,
     BRIDGE_NATS_PREFIX: names.prefix,
     BRIDGE_DATA_DIR: path.join(dir, 'data'),
     BRIDGE_REPLAY: capture,
-    BRIDGE_LOG_LEVEL: 'info',
   }
   const bridge = spawnBridge(env)
   t.after(() => bridge.child.kill('SIGKILL'))
   const nc = await connect({ servers: server.url })
   t.after(() => nc.close())
-  await waitFor(async () => (await messageCount(nc, names.stream)) >= 5, 'five envelopes in the stream')
+  await waitFor(async () => (await messageCount(nc, names.stream)) >= 10, 'the capture in the stream')
+  const lines = journalLines(env.BRIDGE_DATA_DIR)
+  assert.equal(lines.length, 10)
+  const history = lineAt(lines, 4) // after bridge.started, chats.upsert, contacts.upsert
+  assert.equal(JSON.parse(history).event, 'messaging-history.set')
+  assert.ok(Buffer.byteLength(history) > 5 * 1024 * 1024, `history sync of ${Buffer.byteLength(history)} bytes`)
+
   const got = await streamMessages(nc, names.stream)
-  assert.deepEqual(got.map((m) => JSON.parse(m.body).event), ['bridge.started', 'chats.upsert', 'bridge.too_large', 'chats.upsert', 'bridge.replay_finished'])
-  const stand = JSON.parse(got[2].body)
-  assert.equal(got[2].id, `${stand.epoch}:3`)
-  assert.equal(stand.seq, 3)
-  assert.equal(stand.data.event, 'messaging-history.set')
-  assert.ok(stand.data.bytes > 1200 * 1024 && stand.data.maxPayload === 1024 * 1024, JSON.stringify(stand.data))
-  assert.equal(logs(bridge.output(), 'envelope larger than the NATS max_payload: published as bridge.too_large').length, 1)
-  // The journal keeps the real envelope (the bridge's `replay` and a larger max_payload still get it).
-  assert.equal(JSON.parse(journalLines(env.BRIDGE_DATA_DIR)[2]).data.blob.length, big.length)
+  assert.deepEqual(
+    got.map((m) => m.object),
+    got.map((m) => (JSON.parse(m.body).seq === 4 ? `default.${JSON.parse(m.body).epoch}.4` : undefined)),
+    'only the large envelope is a stub',
+  )
+  const stub = got[3]
+  assert.equal(stub.id, `${JSON.parse(history).epoch}:4`)
+  assert.match(String(stub.lease), /^[1-9][0-9]*$/, 'the holder\'s lease term')
+  assert.equal(JSON.parse(stub.body).data, null)
+  // The object holds the journal line byte for byte.
+  const store = await new Objm(nc).open(`${names.prefix}-large`)
+  const bytes = /** @type {Uint8Array} */ (await store.getBlob(/** @type {string} */ (stub.object)))
+  assert.equal(Buffer.compare(Buffer.from(bytes), Buffer.from(history)), 0)
+  // With the object in place of its stub, the stream is the journal: the order is kept.
+  assertStreamIsJournal(await resolveObjects(nc, names.prefix, got), lines, names.prefix)
+
+  const bucket = (await (await jetstreamManager(nc)).streams.info(`OBJ_${names.prefix}-large`)).config
+  const events = expectedConfig(names)
+  assert.deepEqual([bucket.storage, bucket.max_age, bucket.num_replicas], [events.storage, events.max_age, events.num_replicas])
+  const st = await call(nc, `${names.prefix}.default.cmd`, 'state')
+  assert.deepEqual([st.result.durableSeq, st.result.buffered], [10, 0])
+  assert.equal((await bridge.stop()).code, 0)
+})
+
+test('NATS restarts while a large envelope is being stored: nothing lost, order kept, the objects hold the journal lines', async (t) => {
+  const server = await startNatsServer()
+  t.after(() => server.close())
+  const names = uniqueNames()
+  const dir = tmpDir(t)
+  // Small events around three large ones (3, 5 and 2 MiB), paced so the restart finds traffic.
+  /** @type {{event: string, data: unknown}[]} */
+  const events = []
+  for (const mib of [3, 5, 2]) {
+    for (let i = 0; i < 20; i++) events.push({ event: 'chats.upsert', data: [{ id: `${mib}-${i}@s.whatsapp.net` }] })
+    events.push({ event: 'messaging-history.set', data: { chats: [], blob: crypto.randomBytes(mib * 768 * 1024).toString('base64') } })
+  }
+  for (let i = 0; i < 20; i++) events.push({ event: 'chats.upsert', data: [{ id: `end-${i}@s.whatsapp.net` }] })
+  const capture = path.join(dir, 'cap.jsonl')
+  fs.writeFileSync(capture, events.map((e) => JSON.stringify(e)).join('\n') + '\n')
+  const env = {
+    BRIDGE_NATS_URL: server.url,
+    BRIDGE_NATS_STREAM: names.stream,
+    BRIDGE_NATS_PREFIX: names.prefix,
+    BRIDGE_DATA_DIR: path.join(dir, 'data'),
+    BRIDGE_REPLAY: capture,
+    BRIDGE_REPLAY_RATE: '200',
+    BRIDGE_LOG_LEVEL: 'info',
+    // The holder outlives the outage however loaded the machine (fenced once its lease expires).
+    BRIDGE_LEASE_TTL_MS: '120000',
+  }
+  // Watch the object store's chunks arrive: the first one means a put is under way.
+  const watcher = await connect({ servers: server.url, maxReconnectAttempts: 0 })
+  let chunks = 0
+  /** @type {Promise<void>|null} */
+  let stopping = null
+  watcher.subscribe(`$O.${names.prefix}-large.C.>`, {
+    callback: () => {
+      chunks += 1
+      stopping ??= server.stop()
+    },
+  })
+  await watcher.flush()
+  t.after(() => watcher.close())
+  const bridge = spawnBridge(env)
+  t.after(() => bridge.child.kill('SIGKILL'))
+  await waitFor(() => stopping !== null, 'a large put under way')
+  await stopping
+  // The first object is 3 MiB of base64, 25 chunks of 128 KiB: the restart cut its put short.
+  assert.ok(chunks < 24, `${chunks} chunks stored before the restart`)
+  await waitFor(() => JSON.parse(journalLines(env.BRIDGE_DATA_DIR).at(-1) ?? '{}').event === 'bridge.replay_finished', 'the capture journaled while NATS is away')
+  assert.equal(bridge.child.exitCode, null)
+  await server.start()
+
+  const nc = await connect({ servers: server.url })
+  t.after(() => nc.close())
+  const N = events.length + 2
+  await waitFor(async () => (await call(nc, `${names.prefix}.default.cmd`, 'state').catch(() => null))?.result?.durableSeq === N, 'every event durable after the restart')
+  const lines = journalLines(env.BRIDGE_DATA_DIR)
+  const got = await streamMessages(nc, names.stream)
+  assert.equal(got.filter((m) => m.object !== undefined).length, 3)
+  assertStreamIsJournal(await resolveObjects(nc, names.prefix, got), lines, names.prefix)
   assert.equal((await bridge.stop()).code, 0)
 })
