@@ -40,6 +40,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import api
+from nats.js.object_store import ObjectStore
 
 from orchestrator.errors import CommandError, CommandTimeout
 from orchestrator.fencing import Fence
@@ -53,6 +54,9 @@ log = logging.getLogger("orchestrator.transport.nats")
 
 MSG_ID = "Nats-Msg-Id"
 LEASE = "Wa-Lease"
+# An envelope over the server's max_payload: the stream holds a stub (its data null) at its
+# place, the envelope itself is this object in the `<prefix>-large` object store.
+OBJECT = "Wa-Object"
 STATUS = "Status"
 DUPLICATE_WINDOW = 120.0
 # An ephemeral consumer nobody pulls from for this long is deleted by the server: the ones a
@@ -494,6 +498,8 @@ class NatsStats:
     dropped: int = 0  # live envelopes dropped on a full queue (replay fills them in)
     scans: int = 0  # positions located by scanning the subject's headers
     scan_ms: float = 0.0  # the last scan's duration
+    large: int = 0  # envelopes read from the object store (too large for one message)
+    large_missing: int = 0  # ... whose object was gone: the stub went on in its place
 
 
 class Recent:
@@ -529,8 +535,9 @@ class SessionStream:
         # follower has them, and one of an older epoch would look to it like a bridge restart
         # (a replay for nothing) when the live consumer lags behind a big catch-up.
         self.replayed_through = 0
+        self._objects: ObjectStore | None = None
 
-    def envelope(self, msg: Msg) -> bytes | None:
+    async def envelope(self, msg: Msg) -> bytes | None:
         """The raw envelope with "js" spliced in; None when fenced (counted)."""
         stream = msg.metadata.sequence.stream
         headers = msg.headers or {}
@@ -547,7 +554,26 @@ class SessionStream:
             self.recent.add(msg_id, stream)
         if self.stats.last_stream_seq is None or stream > self.stats.last_stream_seq:
             self.stats.last_stream_seq = stream
-        return with_stream_sequence(msg.data, stream)
+        name = headers.get(OBJECT)
+        data = msg.data if name is None else await self._large(name, msg.data)
+        return with_stream_sequence(data, stream)
+
+    async def _large(self, name: str, stub: bytes) -> bytes:
+        """The envelope kept in the object store; the stub (data null) if it is gone, so the
+        stream goes on: said loudly, with its name, and counted."""
+        try:
+            if self._objects is None:
+                client = await self.hub.connection()
+                self._objects = await client.jetstream().object_store(f"{self.config.prefix}-large")
+            result = await self._objects.get(name)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.stats.large_missing += 1
+            self.log.error(
+                "large envelope %s not in the object store (%s): its stub goes on", name, exc
+            )
+            return stub
+        self.stats.large += 1
+        return bytes(result.data or stub)
 
 
 class NatsEventSource:
@@ -628,7 +654,7 @@ class NatsEventSource:
                         start = sequence.stream + 1
                         if sequence.stream <= shared.replayed_through:
                             continue
-                        raw = shared.envelope(msg)
+                        raw = await shared.envelope(msg)
                         if raw is not None:
                             self._put(sequence.stream, raw)
                     failures = 0
@@ -675,7 +701,7 @@ class JetStreamJournal:
                         more = False
                         break
                     more, through = msg.metadata.num_pending > 0, stream
-                    raw = shared.envelope(msg)
+                    raw = await shared.envelope(msg)
                     if raw is not None:
                         events.append(raw)
                 if got == 0:
