@@ -34,6 +34,8 @@ import httpx
 import orjson
 import zmq
 
+from tests.natsserver import names
+
 REPO = Path(__file__).resolve().parents[1]
 BRIDGE_DIR = REPO / "bridge-node"
 BRIDGE_MAIN = BRIDGE_DIR / "src" / "main.js"
@@ -559,4 +561,17 @@ def stack(
             s.start_bridge()
         if waiting and orchestrator and (own_bridge or spawn_bridge):
             s.applied(timeout)
+        yield s
+
+
+@contextlib.contextmanager
+def jetstream_stack(tmp: Path, nats_url: str, capture: Path | None = None) -> Iterator[Stack]:
+    """A stack, nothing started yet, whose bridges and orchestrators use the NATS server at
+    `nats_url` under a stream and subject prefix no other test uses."""
+    n = names()
+    with stack(
+        tmp, capture=capture, bridge=False, orchestrator=False,
+        orchestrator_env=nats_env(nats_url, n.stream, n.prefix),
+        bridge_env=nats_env(nats_url, n.stream, n.prefix, side="BRIDGE"),
+    ) as s:  # fmt: skip
         yield s

@@ -12,23 +12,16 @@ from pathlib import Path
 from tests.bench.bench import SseCounter, pipeline_rate
 from tests.bench.figures import Figure, Scale, percentile
 from tests.faults.common import ClientRunner, SseClient, applied_seq, wait_applied_at_least
-from tests.harness import Orchestrator, Stack, make_capture, stack, wait_for
-from tests.natsserver import names, nats_server
+from tests.harness import Orchestrator, Stack, jetstream_stack, make_capture, wait_for
+from tests.natsserver import nats_server
 from tests.rrproxy import RoundRobinProxy
 
 
 @contextlib.contextmanager
 def jetstream(tmp: Path, capture: Path) -> Iterator[Stack]:
     """A stack (nothing started) whose bridge and orchestrators use a NATS server of its own."""
-    with nats_server(tmp / "nats") as nats:
-        n = names()
-        common = {"NATS_URL": nats.url, "NATS_STREAM": n.stream, "NATS_PREFIX": n.prefix}
-        with stack(
-            tmp, capture=capture, bridge=False, orchestrator=False,
-            bridge_env={f"BRIDGE_{k}": v for k, v in common.items()},
-            orchestrator_env={f"ORCH_{k}": v for k, v in common.items()},
-        ) as s:  # fmt: skip
-            yield s
+    with nats_server(tmp / "nats") as nats, jetstream_stack(tmp, nats.url, capture) as s:
+        yield s
 
 
 def jetstream_pipeline_rate(tmp: Path, capture: Path, events: int) -> float:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.faults.common import assert_exactly_once, assert_rest_matches_capture
-from tests.harness import make_capture, nats_env, stack, wait_for
-from tests.natsserver import names, nats_server
+from tests.harness import jetstream_stack, make_capture, wait_for
+from tests.natsserver import nats_server
 
 EXTRA = 2
 
@@ -19,23 +19,20 @@ def test_a_history_sync_over_max_payload_arrives_whole(tmp_path: Path) -> None:
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=10, history=history)
     largest = max(len(line) for line in capture.read_bytes().splitlines())
     assert largest > 2 * 1024 * 1024, f"the history sync is only {largest} bytes"
-    with nats_server(tmp_path / "nats") as server:
-        n = names()
-        with stack(
-            tmp_path, capture=capture, bridge=False, orchestrator=False,
-            orchestrator_env=nats_env(server.url, n.stream, n.prefix),
-            bridge_env=nats_env(server.url, n.stream, n.prefix, side="BRIDGE"),
-        ) as s:  # fmt: skip
-            orchestrator = s.start_orchestrator()
-            s.start_bridge()
-            last = events + EXTRA
+    with (
+        nats_server(tmp_path / "nats") as server,
+        jetstream_stack(tmp_path, server.url, capture) as s,
+    ):
+        orchestrator = s.start_orchestrator()
+        s.start_bridge()
+        last = events + EXTRA
 
-            def applied() -> bool:
-                report = orchestrator.bridge_report()
-                return (report["applied"] or {}).get("seq") == last
+        def applied() -> bool:
+            report = orchestrator.bridge_report()
+            return (report["applied"] or {}).get("seq") == last
 
-            wait_for("the capture applied", applied, 120)
-            epoch = orchestrator.bridge_report()["applied"]["epoch"]
-            assert_exactly_once(orchestrator.applied_positions(), epoch, last)
-            compared = assert_rest_matches_capture(orchestrator, capture)
-            assert compared >= history, compared
+        wait_for("the capture applied", applied, 120)
+        epoch = orchestrator.bridge_report()["applied"]["epoch"]
+        assert_exactly_once(orchestrator.applied_positions(), epoch, last)
+        compared = assert_rest_matches_capture(orchestrator, capture)
+        assert compared >= history, compared

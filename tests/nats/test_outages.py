@@ -8,10 +8,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.faults.common import (
@@ -19,21 +17,10 @@ from tests.faults.common import (
     assert_rest_matches_capture,
     wait_applied_at_least,
 )
-from tests.harness import Orchestrator, Stack, free_port, make_capture, nats_env, stack, wait_for
-from tests.natsserver import NatsServer, names
+from tests.harness import Orchestrator, free_port, jetstream_stack, make_capture, wait_for
+from tests.natsserver import NatsServer
 
 EXTRA = 2  # bridge.started and bridge.replay_finished around a replayed capture
-
-
-@contextlib.contextmanager
-def on_nats(tmp_path: Path, server: NatsServer, capture: Path) -> Iterator[Stack]:
-    n = names()
-    with stack(
-        tmp_path, capture=capture, bridge=False, orchestrator=False,
-        orchestrator_env=nats_env(server.url, n.stream, n.prefix),
-        bridge_env=nats_env(server.url, n.stream, n.prefix, side="BRIDGE"),
-    ) as s:  # fmt: skip
-        yield s
 
 
 def test_a_nats_restart_mid_traffic_loses_nothing_and_both_sides_recover(tmp_path: Path) -> None:
@@ -43,7 +30,7 @@ def test_a_nats_restart_mid_traffic_loses_nothing_and_both_sides_recover(tmp_pat
     server = NatsServer(tmp_path / "nats" / "jetstream")
     server.start()
     try:
-        with on_nats(tmp_path, server, capture) as s:
+        with jetstream_stack(tmp_path, server.url, capture) as s:
             orchestrator = s.start_orchestrator()
             bridge = s.start_bridge(BRIDGE_REPLAY_RATE=250)
             wait_applied_at_least(orchestrator, events // 4, 60)
@@ -81,7 +68,7 @@ def test_nats_unreachable_at_start_is_said_once_and_retried_then_followed(tmp_pa
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=5)
     server = NatsServer(tmp_path / "nats" / "jetstream", port=free_port())
     try:
-        with on_nats(tmp_path, server, capture) as s:
+        with jetstream_stack(tmp_path, server.url, capture) as s:
             orchestrator = s.start_orchestrator()  # healthy without NATS
             assert orchestrator.http.get("/status").status_code == 200
             time.sleep(3)  # let it retry a while: the count below must stay small

@@ -12,9 +12,7 @@ repeated, order kept. Each resume's latency is reported.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.faults.common import (
@@ -28,35 +26,12 @@ from tests.faults.common import (
     percentile,
     wait_applied_at_least,
 )
-from tests.harness import Orchestrator, Stack, make_capture, stack, wait_for
-from tests.natsserver import NatsServer, names, nats_server
+from tests.harness import Orchestrator, Stack, jetstream_stack, make_capture, wait_for
+from tests.natsserver import nats_server
 from tests.rrproxy import RoundRobinProxy
 
 EXTRA = 2  # bridge.started and bridge.replay_finished around a replayed capture
 CLIENTS = 200
-
-
-@contextlib.contextmanager
-def jetstream_stack(tmp_path: Path, capture: Path) -> Iterator[tuple[Stack, NatsServer]]:
-    """A NATS server and a stack whose bridge and orchestrators use it, under test-own names."""
-    with nats_server(tmp_path / "nats") as nats:
-        n = names()
-        orchestrator_env = {
-            "ORCH_NATS_URL": nats.url,
-            "ORCH_NATS_STREAM": n.stream,
-            "ORCH_NATS_PREFIX": n.prefix,
-        }
-        bridge_env = {
-            "BRIDGE_NATS_URL": nats.url,
-            "BRIDGE_NATS_STREAM": n.stream,
-            "BRIDGE_NATS_PREFIX": n.prefix,
-            "BRIDGE_SESSION": "default",
-        }
-        with stack(
-            tmp_path, capture=capture, bridge=False, orchestrator=False,
-            bridge_env=bridge_env, orchestrator_env=orchestrator_env,
-        ) as s:  # fmt: skip
-            yield s, nats
 
 
 def replica(s: Stack, tmp_path: Path, name: str, port: int | None = None) -> Orchestrator:
@@ -75,7 +50,7 @@ def test_200_clients_through_a_replica_kill_and_a_rolling_restart(tmp_path: Path
     events, rate = 6000, 150  # about 40 s of traffic: the faults all happen while it flows
     last = events + EXTRA
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=20)
-    with jetstream_stack(tmp_path, capture) as (s, _nats):
+    with nats_server(tmp_path / "nats") as nats, jetstream_stack(tmp_path, nats.url, capture) as s:
         replicas = [replica(s, tmp_path, f"r{i}") for i in range(3)]
         reference = replica(s, tmp_path, "reference")
         for orchestrator in [*replicas, reference]:
