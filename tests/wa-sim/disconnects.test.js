@@ -60,10 +60,10 @@ describe('server-side disconnects', { concurrency: true }, () => {
   })
 
   test('408: a silent server is dropped by the keep-alive (BRIDGE_KEEPALIVE_MS=1000)', async (t) => {
-    const t0 = Date.now()
+    // The close comes within onlineThenDisconnect's 20 s wait after the silence began (the
+    // keep-alive is 1 s): timing the pairing before it too would only measure the machine.
     const { sim, bridge, close } = await onlineThenDisconnect(t, 408, { BRIDGE_KEEPALIVE_MS: '1000' })
     assert.equal(statusCode(close), 408, JSON.stringify(close.data))
-    assert.ok(Date.now() - t0 < 20000)
     // Only that session went silent: the next one is served.
     await bridge.call('connect')
     const next = await bridge.next((e) => is.open(e) || is.close(e), { what: 'reopen' })
