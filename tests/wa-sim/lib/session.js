@@ -11,7 +11,7 @@
 import { encodeFrame, FrameReader } from './frames.js'
 import { answerIq } from './iq.js'
 import { ServerHandshake } from './noise.js'
-import { SERVER_JID, decodeNode, encodeNode, iqResult, nodeToString, streamError } from './nodes.js'
+import { SERVER_JID, child, children, decodeNode, encodeNode, iqResult, nodeToString, streamError } from './nodes.js'
 import { checkPairDeviceSign, makeRefs, pairDeviceIq, pairSuccessIq } from './pairing.js'
 
 /** @typedef {import('./nodes.js').BinaryNode} BinaryNode */
@@ -81,6 +81,13 @@ export class Session {
     this.chain = Promise.resolve()
     /** @type {NodeJS.Timeout|null} */
     this.closeTimer = null
+    /**
+     * Messages written to this session that the device has not acknowledged (receipt or ack), by id, in the order
+     * sent. WhatsApp delivers again what a device never acknowledged; so do we when the session
+     * closes (a device killed mid-traffic, a write into a socket that was already dead).
+     * @type {Map<string, import('./world.js').OutboxItem>}
+     */
+    this.unacked = new Map()
     ws.on('message', (data) => this._onMessage(/** @type {Buffer} */ (data)))
     ws.on('close', () => this._onClose())
     ws.on('error', (err) => host.log('ws-error', { session: this.id, error: err.message }))
@@ -182,10 +189,14 @@ export class Session {
         return
       }
       if (node.tag === 'receipt') {
+        // A device acknowledges a message with its receipt (delivery, inactive, peer_msg...),
+        // and only acks what it sends no receipt for.
+        for (const id of receiptIds(node)) this.unacked.delete(id)
         this.send(world.receiptFromDevice(this.device, node))
         return
       }
       if (node.tag === 'ack') {
+        this.unacked.delete(node.attrs.id)
         world.ackFromDevice(node)
         if (node.attrs.class === 'call') this.host.calls.ackFromDevice(this.device, node)
         return
@@ -281,6 +292,16 @@ export class Session {
     this._sendRaw(this.transport.encrypt(encodeNode(node)))
   }
 
+  /**
+   * Send an outbox item's node; a `<message>` is kept until the device acknowledges it (its
+   * receipt, or an ack or nack), and queued again for the device if this session ends first.
+   * @param {BinaryNode} node @param {import('./world.js').OutboxItem} item
+   */
+  deliver(node, item) {
+    if (node.tag === 'message') this.unacked.set(item.id, item)
+    this.send(node)
+  }
+
   /** @param {Uint8Array} payload */
   _sendRaw(payload) {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeFrame(payload))
@@ -318,6 +339,8 @@ export class Session {
     }
     this.host.log('closed', { session: this.id })
     this.host.onClosed(this)
+    if (this.device && this.unacked.size) this.host.world.redeliver(this.device.jid, [...this.unacked.values()])
+    this.unacked.clear()
   }
 
   /** @param {unknown} err */
@@ -329,4 +352,9 @@ export class Session {
   _iqId() {
     return `wasim.${this.id}.${this.nextIq++}`
   }
+}
+
+/** The message ids a receipt names: its id and its `<list><item id>`s. @param {BinaryNode} node */
+function receiptIds(node) {
+  return [node.attrs.id, ...children(child(node, 'list')).map((i) => i.attrs.id)]
 }

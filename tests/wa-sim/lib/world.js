@@ -125,7 +125,7 @@ export class World {
     this.received = []
     /** @type {any[]} receipts devices sent */
     this.receipts = []
-    this.counters = { delivered: 0, offlineDelivered: 0, buildFailures: 0, decryptFailures: 0, nacks: 0, retryReceipts: 0 }
+    this.counters = { delivered: 0, offlineDelivered: 0, redelivered: 0, buildFailures: 0, decryptFailures: 0, nacks: 0, retryReceipts: 0 }
     /** @type {string[]} last decryption errors (diagnostics) */
     this.errors = []
     /** @type {import('./appstate.js').AppState|null} app-state patches, set by the simulator */
@@ -570,6 +570,18 @@ export class World {
     void this.flush(jid)
   }
 
+  /**
+   * Items a closed session never got acked: first in line again, in their order, rebuilt
+   * (encrypted afresh) when the device is next online.
+   * @param {string} jid device @param {OutboxItem[]} items
+   */
+  redeliver(jid, items) {
+    this.counters.redelivered += items.length
+    this.log('redeliver', { jid, ids: items.map((i) => i.id) })
+    this.outbox.set(jid, [...items, ...(this.outbox.get(jid) ?? [])])
+    void this.flush(jid)
+  }
+
   /** @param {string} jid */
   pending(jid) {
     return this.outbox.get(jid)?.length ?? 0
@@ -613,7 +625,7 @@ export class World {
       }
       if (this.online(jid) !== session) break // went away while encrypting: retry on next login
       if (offline) node.attrs.offline = '1'
-      session.send(node)
+      session.deliver(node, item)
       q.shift()
       item.onSent?.()
       n += 1
