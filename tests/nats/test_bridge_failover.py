@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 
 from tests.clients import Envelope, SseReader
-from tests.harness import Bridge, Stack, nats_env, stack, wait_for
-from tests.natsserver import names, nats_server
+from tests.harness import Bridge, Stack, jetstream_stack, wait_for
+from tests.natsserver import nats_server
 from tests.wasim import WaSim
 
 CONTACT = "5511977770007"
@@ -159,22 +159,17 @@ def overtaken(sent: list[Sent], order: list[str]) -> list[tuple[Sent, Sent]]:
 
 
 def test_kill_9_of_the_holder_the_standby_takes_over_and_nothing_is_lost(tmp_path: Path) -> None:
-    n = names()
-    with nats_server(tmp_path / "nats") as server, stack(tmp_path, orchestrator=False) as s:
+    with nats_server(tmp_path / "nats") as server, jetstream_stack(tmp_path, server.url) as s:
         sim = s.add(WaSim(tmp_path))
         env = {
+            **s.bridge_env,
             **sim.bridge_env(),
-            **nats_env(server.url, n.stream, n.prefix, side="BRIDGE"),
             "BRIDGE_SESSION": "default",
             "BRIDGE_LOG_LEVEL": "info",
         }
         first = host(s, "host-a", env)
         first_epoch = wait_for("host A to hold the session", lambda: epoch_of(first), 30)
-        orchestrator = s.start_orchestrator(
-            **nats_env(server.url, n.stream, n.prefix),
-            ORCH_RECONNECT_INITIAL="0.3",
-            ORCH_RECONNECT_MAX="1",
-        )
+        orchestrator = s.start_orchestrator(ORCH_RECONNECT_INITIAL="0.3", ORCH_RECONNECT_MAX="1")
         http = orchestrator.http
 
         # Paired through the orchestrator's QR flow, with host A.
@@ -319,5 +314,5 @@ def test_kill_9_of_the_holder_the_standby_takes_over_and_nothing_is_lost(tmp_pat
         orchestrator.stop()  # a clean stop: the write-behind is flushed
         assert stored(s.data) == rest
         # And read back through a restarted orchestrator, from the store.
-        s.start_orchestrator(port=orchestrator.port, **nats_env(server.url, n.stream, n.prefix))
+        s.start_orchestrator(port=orchestrator.port)
         assert served(s) == rest
