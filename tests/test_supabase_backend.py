@@ -61,7 +61,7 @@ def capture_keys(capture: Path) -> set[tuple[str, str]]:
 def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
     tmp_path: Path, supabase_dsn: str
 ) -> None:
-    events = 2500
+    events = 4000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=8)
     port = free_port()
     supabase = {"SUPABASE_URL": f"http://127.0.0.1:{port}",
@@ -71,14 +71,17 @@ def test_supabase_outage_mid_traffic_then_full_catch_up_and_restart_recovery(
     ) as s:
         standin = s.add(start_standin(tmp_path, supabase_dsn, port))
         orchestrator = s.start_orchestrator()
-        s.start_bridge(BRIDGE_REPLAY_RATE=500)
+        s.start_bridge(BRIDGE_REPLAY_RATE=400)
         wait_for("rows in Supabase", lambda: len(stored(supabase_dsn)) > 100, timeout=30)
 
         standin.kill9()  # Supabase unreachable
         wait_for("the store reported down", lambda: not orchestrator.bridge_report()["store"]["up"])
         applied = orchestrator.bridge_report()["appliedEvents"]
+        # Live traffic goes on without the store (on a busy machine the capture may be nearly
+        # through by now: then what is left of it).
+        wanted = min(applied + 200, events + 2)
         wait_for("live traffic without the store",
-                 lambda: orchestrator.bridge_report()["appliedEvents"] > applied + 200)  # fmt: skip
+                 lambda: orchestrator.bridge_report()["appliedEvents"] >= wanted)  # fmt: skip
         assert orchestrator.http.get("/chats").status_code == 200
         metrics = orchestrator.http.get("/metrics").text
         assert (
