@@ -128,7 +128,8 @@ class WebSocketClient(StreamClient):
         url = self.base_url.replace("http://", "ws://") + f"/ws?access_token={self.token}"
         if self.last_id is not None:
             url += f"&lastEventId={self.last_id}"
-        async with connect(url, open_timeout=5, max_queue=None) as websocket:
+        # Above the 5 s a replica may hold a client that is ahead of it (streams.REACH_TIMEOUT).
+        async with connect(url, open_timeout=10, max_queue=None) as websocket:
             self.connections += 1
             self.reconnected_at.append(time.monotonic())
             async for frame in websocket:  # ends on a close frame (1012 when a server drains)
