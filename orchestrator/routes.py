@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from orchestrator import shapes as s
 from orchestrator.admin import Admin
+from orchestrator.agentpresence import AgentPresenceApi
 from orchestrator.api import Api
 from orchestrator.auth import Access
 from orchestrator.console import Console
@@ -127,6 +128,11 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         Console.client_script, "console", access=Access.PUBLIC, content="text/javascript",
     ),
     Operation(
+        "GET", "/console/config", "consoleConfig",
+        "how the console signs users in: Supabase Auth's URL and anon key, or null",
+        Console.config, "console", access=Access.PUBLIC, answer=s.ConsoleConfig,
+    ),
+    Operation(
         "GET", "/static/{file}", "staticFile", "the console's files", Console.static_file,
         "console", access=Access.PUBLIC, content="*/*", errors=(Code.NOT_FOUND,),
         params=(Param("file", "path", "a file of the console, e.g. app.js"),),
@@ -160,6 +166,14 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/agents", "agents", "everyone with a helpdesk profile (an assign-to picker)",
         HelpdeskApi.agents, "people", answer=s.AgentList, per_session=True,
+    ),
+    Operation(
+        "POST", "/chats/{chatId}/agent-presence", "agentPresence",
+        "show the other agents that you view or type in this chat (agent_presence on the "
+        "streams; typing lapses after ~6 s, viewing after ~60 s unless posted again; idle "
+        "ends both). The API token is no agent (403)",
+        AgentPresenceApi.set_state, "people", params=(CHAT_ID,), body=s.AgentPresenceBody,
+        answer=s.AgentPresenceSet, status=202, errors=(Code.CHAT_NOT_FOUND,), per_session=True,
     ),
     Operation(
         "PUT", "/admin/profiles/{userId}", "saveProfile", "set a user's role",

@@ -23,14 +23,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.calls import Call
+from orchestrator.ephemeral import EphemeralFeed
 from orchestrator.errors import BadPosition, BadRequest, Code, NotFound
 from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
 from orchestrator.principal import Principal
@@ -65,9 +67,10 @@ class Selection:
 class Cursor:
     """One client's place in the log: the next offset to read and, for a composite position
     until every named session has caught up (`until`), the offset each session resumes from.
-    `ids` is the last id of each session the client has passed (a poll answers with them)."""
+    `ids` is the last id of each session the client has passed (a poll answers with them);
+    `ephemeral` its offset in the ephemeral feed (set by `Streams.start`)."""
 
-    __slots__ = ("floors", "ids", "offset", "remaining", "until")
+    __slots__ = ("ephemeral", "floors", "ids", "offset", "remaining", "until")
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class Cursor:
         self.until = max(self.floors.values(), default=0)
         self.ids = ids or {}
         self.remaining = set(selection.named) if selection.named is not None else None
+        self.ephemeral = 0
 
     @property
     def ended(self) -> bool:
@@ -123,6 +127,8 @@ class Streams:
         self.log = event_log
         self.settings = settings
         self.stats = StreamStats()
+        # Agent presence: to the clients connected now, never into the log (ephemeral.py).
+        self.ephemeral = EphemeralFeed(event_log.nudge)
         # Client task -> deadline of the write it is blocked in. `run` cancels overdue ones:
         # one sweep a tick instead of a timer per write, which at hundreds of clients and
         # hundreds of events a second is a large share of the fan-out cost.
@@ -170,12 +176,17 @@ class Streams:
         finally:
             del self._writing[task]
 
-    async def wait(self, offset: int, gone: asyncio.Future[None]) -> bool:
-        """Wait for an entry at `offset` or later (True), the ping tick (False), or the client
-        going away (False). The log's future is awaited directly and `gone` resolves it: no
-        task, timer or asyncio.wait per wake-up. A shutdown releases every waiter."""
+    async def wait(
+        self, offset: int, gone: asyncio.Future[None], ephemeral: int | None = None
+    ) -> bool:
+        """Wait for an entry at `offset` or later, or an ephemeral envelope at `ephemeral` or
+        later (True), the ping tick (False), or the client going away (False). The log's future
+        is awaited directly and `gone` resolves it: no task, timer or asyncio.wait per wake-up.
+        A shutdown releases every waiter."""
         if self.closing:
             return False
+        if ephemeral is not None and self.ephemeral.head > ephemeral:
+            return True
         waiter = self.log.waiter(offset)
         if waiter.done():
             return waiter.result()
@@ -195,6 +206,24 @@ class Streams:
 
     def start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
         """Where a client starts, and whether a resync must come first. Raises BadPosition.
+        In the ephemeral feed it starts now (`greeting` gives it the state first)."""
+        cursor, resync = self._start(position, selection)
+        cursor.ephemeral = self.ephemeral.head
+        return cursor, resync
+
+    def greeting(self, selection: Selection) -> list[Entry]:
+        """The ephemeral state now (who is online, viewing, typing) that the client reads."""
+        keep = selection.keep
+        return [e for e in self.ephemeral.current() if keep(e)]
+
+    def ephemera(self, cursor: Cursor, selection: Selection) -> list[Entry]:
+        """The ephemeral envelopes published since the cursor's last look, that it reads."""
+        entries, cursor.ephemeral = self.ephemeral.read(cursor.ephemeral)
+        keep = selection.keep
+        return [e for e in entries if keep(e)]
+
+    def _start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
+        """
 
         None: from now on. "": from the very first event (a client that bootstrapped while the
         log was empty); a resync if anything it reads has been evicted since. Otherwise one id,
@@ -343,16 +372,33 @@ class Streams:
 
     # ---- SSE ----------------------------------------------------------------------------
 
-    def sse_response(self, position: str | None, selection: Selection) -> EventStreamResponse:
+    def sse_response(
+        self,
+        position: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
+    ) -> EventStreamResponse:
+        """`holding` is entered for as long as the client stays connected (agent presence)."""
         cursor, resync = self.start(position, selection)
-        return EventStreamResponse(self, cursor, resync, selection)
+        return EventStreamResponse(self, cursor, resync, selection, holding or nullcontext())
 
     # ---- WebSocket ----------------------------------------------------------------------
 
     async def serve_websocket(
+        self,
+        websocket: WebSocket,
+        position: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
+    ) -> None:
+        """Serve an accepted WebSocket until it closes, or the server does. `holding` is
+        entered for as long as it is connected (agent presence)."""
+        with holding or nullcontext():
+            await self._serve_websocket(websocket, position, selection)
+
+    async def _serve_websocket(
         self, websocket: WebSocket, position: str | None, selection: Selection
     ) -> None:
-        """Serve an accepted WebSocket until it closes, or the server does."""
         cursor, resync = self.start(position, selection)
         self.stats.websocket += 1
         reader = asyncio.create_task(_drain_incoming(websocket))
@@ -360,12 +406,18 @@ class Streams:
         try:
             if resync:
                 await self._ws_send(websocket, [r[1] for r in self.resync_envelopes(cursor)])
+            greeting = self.greeting(selection)
+            if greeting:
+                await self._ws_send(websocket, [e.json for e in greeting])
             while not reader.done() and not cursor.ended:
                 if self.closing:
                     code = SERVICE_RESTART
                     break
+                ephemera = self.ephemera(cursor, selection)
+                if ephemera:
+                    await self._ws_send(websocket, [e.json for e in ephemera])
                 if self.log.head <= cursor.offset:
-                    await self.wait(cursor.offset, reader)
+                    await self.wait(cursor.offset, reader, cursor.ephemeral)
                     continue
                 entries, fell_behind = self.pending(cursor, selection)
                 if fell_behind:
@@ -387,10 +439,23 @@ class Streams:
     # ---- long-poll ----------------------------------------------------------------------
 
     async def poll(
-        self, since: str | None, timeout_param: str | None, selection: Selection
+        self,
+        since: str | None,
+        timeout_param: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
     ) -> Response:
         """What came after `since`; `lastEventId` is the last id passed of each session the
-        client reads (one id when it reads one session, a composite otherwise)."""
+        client reads (one id when it reads one session, a composite otherwise). Ephemeral
+        envelopes published while it waits come too (between polls they are missed: a
+        polling client refetches GET /agents when it needs the state). `holding` is entered
+        for the poll's duration (agent presence)."""
+        with holding or nullcontext():
+            return await self._poll(since, timeout_param, selection)
+
+    async def _poll(
+        self, since: str | None, timeout_param: str | None, selection: Selection
+    ) -> Response:
         try:
             default = min(DEFAULT_POLL_TIMEOUT, self.settings.poll_max_timeout)
             timeout = default if timeout_param is None else float(timeout_param)
@@ -413,12 +478,13 @@ class Streams:
             entries, fell_behind = self.pending(cursor, selection, track=True)
             if fell_behind:
                 return self._resync_answer(self.resynced(selection))
+            entries += self.ephemera(cursor, selection)
             remaining = deadline - asyncio.get_running_loop().time()
             if entries or remaining <= 0 or self.closing:
                 # With nothing for this client, it still resumes from the last entry it
                 # passed, or from where it asked if filtered entries were all it missed.
                 return poll_response([e.json for e in entries], cursor.position or since)
-            if self.log.head <= cursor.offset:
+            if self.log.head <= cursor.offset and self.ephemeral.head <= cursor.ephemeral:
                 await self.log.wait(cursor.offset, remaining)  # False (timeout, tick): look again
 
     def _resync_answer(self, cursor: Cursor) -> Response:
@@ -449,14 +515,24 @@ class EventStreamResponse:
     """`text/event-stream` written straight to ASGI, so each write can carry a timeout."""
 
     def __init__(
-        self, streams: Streams, cursor: Cursor, resync: bool, selection: Selection
+        self,
+        streams: Streams,
+        cursor: Cursor,
+        resync: bool,
+        selection: Selection,
+        holding: AbstractContextManager[None],
     ) -> None:
         self.streams = streams
         self.cursor = cursor
         self.resync = resync
         self.selection = selection
+        self.holding = holding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self.holding:
+            await self._serve(receive, send)
+
+    async def _serve(self, receive: Receive, send: Send) -> None:
         streams = self.streams
         await send(
             {
@@ -475,14 +551,18 @@ class EventStreamResponse:
         try:
             # retry: how long EventSource waits before reconnecting (ms)
             first = b"retry: 2000\n\n" + (self._resync_frames(cursor) if self.resync else b"")
+            first += b"".join(e.sse for e in streams.greeting(selection))
             await self._write(send, first)
             while not disconnected.done() and not cursor.ended:
                 if streams.closing:
                     await self._write(send, b"retry: %d\n\n" % RETRY_AFTER_SHUTDOWN_MS)
                     break
+                ephemera = streams.ephemera(cursor, selection)
+                if ephemera:
+                    await self._write(send, b"".join(e.sse for e in ephemera))
                 if streams.log.head <= cursor.offset:
                     if (
-                        not await streams.wait(cursor.offset, disconnected)
+                        not await streams.wait(cursor.offset, disconnected, cursor.ephemeral)
                         and not disconnected.done()
                     ):
                         await self._write(send, b": ping\n\n")
@@ -519,6 +599,14 @@ ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, pr
 SessionIds = Callable[[], Collection[str]]
 
 
+class Watchers(Protocol):
+    """Who holds a stream (agent presence): entered for as long as a client is connected."""
+
+    def connected(self, principal: Principal) -> AbstractContextManager[None]: ...
+
+    def polling(self, principal: Principal) -> AbstractContextManager[None]: ...
+
+
 class StreamRoutes:
     """The stream routes: what each principal may see of the log. `?session=a,b` picks
     sessions (each must exist, 404, and be one the caller may use, 403); without it, every
@@ -531,11 +619,16 @@ class StreamRoutes:
         can_see: Visibility,
         chat_id: ChatResolver,
         sessions: SessionIds,
+        watchers: Watchers | None = None,
     ) -> None:
         self.streams = streams
         self._can_see = can_see
         self._chat_id = chat_id
         self._sessions = sessions
+        self._watchers = watchers
+
+    def _connected(self, principal: Principal) -> AbstractContextManager[None] | None:
+        return None if self._watchers is None else self._watchers.connected(principal)
 
     def _selection(self, call: Call[None]) -> Selection:
         principal = call.user
@@ -574,13 +667,17 @@ class StreamRoutes:
             last_id = call.query("lastEventId")
         selection = self._selection(call)
         await self.streams.reach(last_id)
-        return self.streams.sse_response(last_id, selection)
+        return self.streams.sse_response(last_id, selection, self._connected(call.user))
 
     async def poll(self, call: Call[None]) -> Response:
         since = call.query("since")
         if since is None:
             since = call.query("lastEventId")
-        return await self.streams.poll(since, call.query("timeout"), self._selection(call))
+        selection = self._selection(call)
+        # A poll without `since` only asks for the position: no stream held.
+        watchers = self._watchers if since is not None else None
+        holding = None if watchers is None else watchers.polling(call.user)
+        return await self.streams.poll(since, call.query("timeout"), selection, holding)
 
     async def websocket(self, call: Call[None]) -> None:
         await self._serve(call, self._selection(call))
@@ -597,4 +694,6 @@ class StreamRoutes:
         if last_id is None:
             last_id = call.query("since")
         await self.streams.reach(last_id)
-        await self.streams.serve_websocket(call.websocket, last_id, selection)
+        await self.streams.serve_websocket(
+            call.websocket, last_id, selection, self._connected(call.user)
+        )
