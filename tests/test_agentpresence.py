@@ -268,8 +268,12 @@ async def test_console_config_names_supabase_only_when_configured(tmp_path: Path
         assert (
             "connect-src 'self';" in (await anonymous.get("/")).headers["content-security-policy"]
         )
-    settings = {"supabase_url": "http://auth.example:9999/", "supabase_anon_key": "anon-key"}
-    async with served(tmp_path / "b", **settings) as s, s.client() as anonymous:
+    async with (
+        served(
+            tmp_path / "b", supabase_url="http://auth.example:9999/", supabase_anon_key="anon-key"
+        ) as s,
+        s.client() as anonymous,
+    ):
         config = (await anonymous.get("/console/config")).json()
         assert config == {"supabase": {"url": "http://auth.example:9999", "anonKey": "anon-key"}}
         policy = (await anonymous.get("/")).headers["content-security-policy"]

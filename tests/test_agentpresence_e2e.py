@@ -36,6 +36,9 @@ class Watcher:
     def _run(self) -> None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        raise NotImplementedError
+
     def _take(self, envelope: Envelope) -> None:
         with self._lock:
             self.seen.append((time.monotonic(), envelope))
@@ -46,12 +49,16 @@ class Watcher:
 
     def first(self, match: Callable[[dict[str, Any]], bool], after: float = 0.0) -> Seen:
         """The first agent_presence envelope matching `match` (on its data) since `after`."""
-        return wait_for(
-            "an agent_presence envelope",
-            lambda: next((s for s in self.presence() if s[0] >= after and match(s[1]["data"])),
-                         None),
-            timeout=20,
-        )  # fmt: skip
+        try:
+            return wait_for(
+                "an agent_presence envelope",
+                lambda: next((s for s in self.presence()
+                              if s[0] >= after and match(s[1]["data"])), None),
+                timeout=20,
+            )  # fmt: skip
+        except AssertionError:
+            seen = [(round(t - after, 2), e["data"]) for t, e in self.presence()]
+            raise AssertionError(f"no such agent_presence; seen (s after): {seen}") from None
 
 
 class WebSocketWatcher(Watcher):
@@ -88,7 +95,9 @@ class SseWatcher(Watcher):
 
     def _run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
-        timeout = httpx.Timeout(5.0, read=1.0)
+        # Pings come every second (ORCH_SSE_PING_INTERVAL): a read timeout well above it, so
+        # that a busy machine does not make this stream reconnect (A would blip offline).
+        timeout = httpx.Timeout(5.0, read=10.0)
         fields: dict[str, str] = {}
         while not self.stop.is_set():
             try:
@@ -110,6 +119,10 @@ class SseWatcher(Watcher):
                             fields[name] = value.removeprefix(" ")
             except httpx.ReadTimeout:
                 continue  # a quiet stream: go on (the ping comes every ORCH_SSE_PING_INTERVAL)
+            except httpx.HTTPError:
+                if self.stop.is_set():
+                    return  # the server went away after the test (its stack's teardown)
+                raise
 
     def close(self) -> None:
         self.stop.set()
@@ -134,6 +147,25 @@ class Desk:
         return httpx.Client(base_url=self.base, timeout=5, headers=headers)
 
 
+Watch = Callable[[str, str], Watcher]
+
+
+@pytest.fixture
+def watch(desk: Desk) -> Iterator[Watch]:
+    """Open a stream ("ws" or "sse") as a user; every one is closed when the test ends."""
+    opened: list[Watcher] = []
+
+    def open_stream(kind: str, name: str) -> Watcher:
+        kinds = {"ws": WebSocketWatcher, "sse": SseWatcher}
+        watcher = kinds[kind](desk.base, desk.token(name))
+        opened.append(watcher)
+        return watcher
+
+    yield open_stream
+    for watcher in opened:
+        watcher.close()
+
+
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     tmp: Path = tmp_path_factory.mktemp("agentpresence")
@@ -144,91 +176,83 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         yield Desk(s)
 
 
-def test_agent_b_sees_a_come_online_type_stop_and_leave(desk: Desk) -> None:
+def test_agent_b_sees_a_come_online_type_stop_and_leave(desk: Desk, watch: Watch) -> None:
     ana, bia = desk.users["ana"], desk.users["bia"]
-    b_ws = WebSocketWatcher(desk.base, desk.token("bia"))
-    b_sse = SseWatcher(desk.base, desk.token("bia"))
-    watchers = {"WebSocket": b_ws, "SSE": b_sse}
-    try:
-        # B's own streams start with the state now: B is online.
+    b_ws = watch("ws", "bia")
+    watchers = {"WebSocket": b_ws, "SSE": watch("sse", "bia")}
+    # B's own streams start with the state now: B is online.
+    for watcher in watchers.values():
+        watcher.first(lambda d: d["userId"] == bia and d["online"] and d["chatId"] is None)
+    # A comes online (a WebSocket of their own).
+    since = time.monotonic()
+    a_ws = watch("ws", "ana")
+    for watcher in watchers.values():
+        watcher.first(lambda d: d == {"userId": ana, "name": "Ana", "online": True,
+                                      "chatId": None, "state": None}, since)  # fmt: skip
+    # A types: measured from just before A's POST to B's envelope.
+    delays: dict[str, float] = {}
+    posted = time.monotonic()
+    with desk.client("ana") as as_ana:
+        response = as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "typing"})
+        assert response.status_code == 202, response.text
+        for kind, watcher in watchers.items():
+            at, envelope = watcher.first(
+                lambda d: d["userId"] == ana and d["state"] == "typing", posted
+            )
+            assert envelope["data"] == {"userId": ana, "name": "Ana", "online": True,
+                                        "chatId": desk.chat, "state": "typing"}  # fmt: skip
+            assert envelope["id"] == "" and envelope["session"] == "default"
+            delays[kind] = at - posted
+        agents = {a["id"]: a for a in as_ana.get("/agents").json()["agents"]}
+        assert agents[ana]["online"] and agents[bia]["online"]
+        assert agents[ana]["activity"] == [{"chatId": desk.chat, "state": "typing"}]
+        # A stops: B hears the chat's state end.
+        stopped = time.monotonic()
+        as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "idle"})
         for watcher in watchers.values():
-            watcher.first(lambda d: d["userId"] == bia and d["online"] and d["chatId"] is None)
-        # A comes online (a WebSocket of their own).
-        since = time.monotonic()
-        a_ws = WebSocketWatcher(desk.base, desk.token("ana"))
-        for watcher in watchers.values():
-            watcher.first(lambda d: d == {"userId": ana, "name": "Ana", "online": True,
-                                          "chatId": None, "state": None}, since)  # fmt: skip
-        # A types: measured from just before A's POST to B's envelope.
-        delays: dict[str, float] = {}
-        posted = time.monotonic()
-        with desk.client("ana") as as_ana:
-            response = as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "typing"})
-            assert response.status_code == 202, response.text
-            for kind, watcher in watchers.items():
-                at, envelope = watcher.first(
-                    lambda d: d["userId"] == ana and d["state"] == "typing", posted
-                )
-                assert envelope["data"] == {"userId": ana, "name": "Ana", "online": True,
-                                            "chatId": desk.chat, "state": "typing"}  # fmt: skip
-                assert envelope["id"] == "" and envelope["session"] == "default"
-                delays[kind] = at - posted
-            agents = {a["id"]: a for a in as_ana.get("/agents").json()["agents"]}
-            assert agents[ana]["online"] and agents[bia]["online"]
-            assert agents[ana]["activity"] == [{"chatId": desk.chat, "state": "typing"}]
-            # A stops: B hears the chat's state end.
-            stopped = time.monotonic()
-            as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "idle"})
-            for watcher in watchers.values():
-                watcher.first(lambda d: d["userId"] == ana and d["chatId"] == desk.chat
-                              and d["state"] is None, stopped)  # fmt: skip
-        # A's stream closes: A goes offline.
-        closed = time.monotonic()
-        a_ws.close()
-        for watcher in watchers.values():
-            watcher.first(lambda d: d["userId"] == ana and d["online"] is False, closed)
-        offline_after = b_ws.first(lambda d: d["userId"] == ana and not d["online"], closed)[0]
-        agents = {a["id"]: a for a in desk.admin.get("/agents").json()["agents"]}
-        assert not agents[ana]["online"] and agents[bia]["online"]
-        print(
-            f"\nagent presence: POST typing -> B's envelope: WebSocket "
-            f"{delays['WebSocket'] * 1000:.1f} ms, SSE {delays['SSE'] * 1000:.1f} ms; "
-            f"A's close -> B's offline {(offline_after - closed) * 1000:.1f} ms"
-        )
-        for kind, delay in delays.items():
-            assert delay < 5.0, (kind, delay)  # live; measured above, margin for a busy machine
-    finally:
-        for watcher in watchers.values():
-            watcher.close()
+            watcher.first(lambda d: d["userId"] == ana and d["chatId"] == desk.chat
+                          and d["state"] is None, stopped)  # fmt: skip
+    # A's stream closes: A goes offline.
+    closed = time.monotonic()
+    a_ws.close()
+    for watcher in watchers.values():
+        watcher.first(lambda d: d["userId"] == ana and d["online"] is False, closed)
+    offline_after = b_ws.first(lambda d: d["userId"] == ana and not d["online"], closed)[0]
+    agents = {a["id"]: a for a in desk.admin.get("/agents").json()["agents"]}
+    assert not agents[ana]["online"] and agents[bia]["online"]
+    print(
+        f"\nagent presence: POST typing -> B's envelope: WebSocket "
+        f"{delays['WebSocket'] * 1000:.1f} ms, SSE {delays['SSE'] * 1000:.1f} ms; "
+        f"A's close -> B's offline {(offline_after - closed) * 1000:.1f} ms"
+    )
+    for kind, delay in delays.items():
+        assert delay < 5.0, (kind, delay)  # live; measured above, margin for a busy machine
 
 
-def test_an_sse_stream_counts_and_a_typing_lapses_by_itself(desk: Desk) -> None:
+def test_an_sse_stream_counts_and_a_typing_lapses_by_itself(desk: Desk, watch: Watch) -> None:
     """A on SSE this time; B on a WebSocket. A typing that is not refreshed lapses (~6 s) to
     viewing, announced without anyone posting."""
     ana, bia = desk.users["ana"], desk.users["bia"]
-    b_ws = WebSocketWatcher(desk.base, desk.token("bia"))
-    try:
-        since = time.monotonic()
-        a_sse = SseWatcher(desk.base, desk.token("ana"))
-        b_ws.first(lambda d: d["userId"] == ana and d["online"] and d["chatId"] is None, since)
-        # Two tabs: a second stream of A's, closed, leaves A online.
-        a_tab = WebSocketWatcher(desk.base, desk.token("ana"))
-        a_tab.close()
-        with desk.client("ana") as as_ana:
-            posted = time.monotonic()
-            as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "typing"})
-            b_ws.first(lambda d: d["userId"] == ana and d["state"] == "typing", posted)
-            at, _ = b_ws.first(lambda d: d["userId"] == ana and d["state"] == "viewing", posted)
-            assert 5.0 <= at - posted < 20, at - posted
-        assert not any(
-            e["data"]["userId"] == ana and not e["data"]["online"]
-            for t, e in b_ws.presence()
-            if t >= since
-        ), "a closed second tab took A offline"
-        agents = {a["id"]: a for a in desk.admin.get("/agents").json()["agents"]}
-        assert agents[ana]["online"] and agents[bia]["online"]
-        closed = time.monotonic()
-        a_sse.close()
-        b_ws.first(lambda d: d["userId"] == ana and d["online"] is False, closed)
-    finally:
-        b_ws.close()
+    b_ws = watch("ws", "bia")
+    since = time.monotonic()
+    a_sse = watch("sse", "ana")
+    b_ws.first(lambda d: d["userId"] == ana and d["online"] and d["chatId"] is None, since)
+    # Two tabs: a second stream of A's, closed, leaves A online.
+    a_tab = watch("ws", "ana")
+    a_tab.close()
+    with desk.client("ana") as as_ana:
+        posted = time.monotonic()
+        as_ana.post(f"/chats/{desk.chat}/agent-presence", json={"state": "typing"})
+        b_ws.first(lambda d: d["userId"] == ana and d["state"] == "typing", posted)
+        at, _ = b_ws.first(lambda d: d["userId"] == ana and d["state"] == "viewing", posted)
+        assert 5.0 <= at - posted < 20, at - posted
+    assert not any(
+        e["data"]["userId"] == ana and not e["data"]["online"]
+        for t, e in b_ws.presence()
+        if t >= since
+    ), "a closed second tab took A offline"
+    agents = {a["id"]: a for a in desk.admin.get("/agents").json()["agents"]}
+    assert agents[ana]["online"] and agents[bia]["online"]
+    closed = time.monotonic()
+    a_sse.close()
+    b_ws.first(lambda d: d["userId"] == ana and d["online"] is False, closed)

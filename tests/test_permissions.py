@@ -207,7 +207,7 @@ async def test_any_signed_in_user_lists_the_agents(tmp_path: Path, jwks_url: str
               "activity": []}
              for name, role in (("agent1", "agent"), ("agent2", "agent"),
                                 ("supervisor", "supervisor"))),
-            key=lambda agent: agent["name"],
+            key=lambda agent: str(agent["name"]),
         )  # fmt: skip
         for name in ("agent1", "supervisor"):
             agents = (await desk.client(name).get("/agents")).raise_for_status().json()["agents"]
