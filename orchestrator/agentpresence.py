@@ -4,8 +4,10 @@ knows the clients connected to it.
 
 Online: a user holds at least one SSE or WebSocket stream, or long-polled within the last
 `poll_linger` seconds (a poll client is between two polls most of the time). Connections are
-counted: a user with two tabs stays online until both close. The API token is no user: its
-streams count for nobody.
+counted: a user with two tabs stays online until both close. A stream that closes counts for
+`reconnect_grace` seconds more: a client reconnecting (a network blip, a proxy's timeout) is
+not announced offline and online again, nor does it lose what it was doing. The API token is
+no user: its streams count for nobody.
 
 Activity, per user and chat: `viewing` lapses after `viewing_lapse` seconds and `typing` after
 `typing_lapse` unless posted again (a client refreshes them while they hold); typing implies
@@ -35,6 +37,7 @@ log = logging.getLogger("orchestrator.agentpresence")
 TYPING_LAPSE = 6.0
 VIEWING_LAPSE = 60.0
 POLL_LINGER = 25.0  # the client's default poll timeout: it is back by then if it is there
+RECONNECT_GRACE = 3.0  # wa-client reconnects within a second or two after a dropped stream
 
 Key = tuple[str, str]  # (session, chat id)
 
@@ -72,6 +75,7 @@ class AgentPresence:
         typing_lapse: float = TYPING_LAPSE,
         viewing_lapse: float = VIEWING_LAPSE,
         poll_linger: float = POLL_LINGER,
+        reconnect_grace: float = RECONNECT_GRACE,
     ) -> None:
         self._publish = publish
         self._sessions = sessions
@@ -80,6 +84,7 @@ class AgentPresence:
         self.typing_lapse = typing_lapse
         self.viewing_lapse = viewing_lapse
         self.poll_linger = poll_linger
+        self.reconnect_grace = reconnect_grace
         # User id -> open connections; insertion order is the order they came online.
         self._connections: dict[str, int] = {}
         self._activity: dict[str, dict[Key, _Activity]] = {}
@@ -117,22 +122,17 @@ class AgentPresence:
 
     # ---- connections --------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def connected(self, principal: Principal) -> Iterator[None]:
-        """Held for as long as a stream (SSE, WebSocket) is connected."""
-        user = principal.user_id
-        if user is None:
-            yield
-            return
-        self._open(user)
-        try:
-            yield
-        finally:
-            self._close(user)
+    def connected(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
+        """Held for as long as a stream (SSE, WebSocket) is connected, and `reconnect_grace`
+        seconds after."""
+        return self._holding(principal, self.reconnect_grace)
+
+    def polling(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
+        """Held for a long-poll and `poll_linger` seconds after it."""
+        return self._holding(principal, self.poll_linger)
 
     @contextlib.contextmanager
-    def polling(self, principal: Principal) -> Iterator[None]:
-        """Held for a long-poll and `poll_linger` seconds after it."""
+    def _holding(self, principal: Principal, linger: float) -> Iterator[None]:
         user = principal.user_id
         if user is None:
             yield
@@ -141,7 +141,10 @@ class AgentPresence:
         try:
             yield
         finally:
-            asyncio.get_running_loop().call_later(self.poll_linger, self._close, user)
+            if linger > 0:
+                asyncio.get_running_loop().call_later(linger, self._close, user)
+            else:
+                self._close(user)
 
     def _open(self, user: str) -> None:
         count = self._connections.get(user, 0)

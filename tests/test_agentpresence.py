@@ -27,6 +27,7 @@ class Desk:
     """An AgentPresence whose envelopes are kept; `members` says who may use which session."""
 
     def __init__(self, members: dict[str, set[str]], **lapses: float) -> None:
+        lapses.setdefault("reconnect_grace", 0.0)  # offline at once, unless a test says so
         self.members = members
         self.sent: list[Item] = []
         self.presence = AgentPresence(
@@ -154,6 +155,25 @@ async def test_going_offline_ends_every_activity() -> None:
     assert desk.take() == [("default", None, False, None), ("sales", None, False, None)]
     assert desk.presence.activity("ana", "default") == []
     assert list(desk.presence.snapshot()) == []
+
+
+@pytest.mark.anyio
+async def test_a_reconnect_within_the_grace_is_no_news_and_keeps_the_activity() -> None:
+    desk = Desk({"ana": {"default"}}, reconnect_grace=0.5)
+    presence = desk.presence
+    with presence.connected(agent("ana")):
+        presence.set("ana", "default", CHAT, "viewing")
+    assert desk.take() == [("default", None, True, None), ("default", CHAT, True, "viewing")]
+    with presence.connected(agent("ana")):  # back within the grace
+        await asyncio.sleep(0.7)
+        assert desk.sent == []
+        assert presence.online("default") == ["ana"]
+        assert presence.activity("ana", "default") == [(CHAT, "viewing")]
+    left = time.monotonic()
+    await until("offline", lambda: desk.sent)
+    assert 0.5 <= time.monotonic() - left < 5
+    assert desk.take() == [("default", None, False, None)]
+    assert presence.activity("ana", "default") == []
 
 
 @pytest.mark.anyio
