@@ -149,12 +149,14 @@ class Rules:
         task.add_done_callback(self._tasks.discard)
 
     def _first(self, message: d.Message) -> bool:
-        """Whether RAM shows no earlier customer message in the chat, and holds all of it."""
+        """Whether RAM shows no earlier customer message in the chat, and holds all of it.
+        Earlier, not other: one event may bring several, all in the state by now."""
         chat = self._state.chats.get(message.chat_id)
         if chat is None or not chat.complete:
             return False
+        this = (message.timestamp, message.arrival)
         return not any(
-            m.id != message.id and not m.from_me and m.type not in NOT_WRITING
+            (m.timestamp, m.arrival) < this and not m.from_me and m.type not in NOT_WRITING
             for m in chat.messages.values()
         )
 
