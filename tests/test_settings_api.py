@@ -352,3 +352,22 @@ async def test_with_whatsapp_not_connected_a_reply_is_not_sent_and_counted(
         assert s.runtime.default.rules.stats.failures == 1
         metrics = (await s.http.get("/metrics")).text
         assert 'wa_rule_failures_total{session="default"} 1.0' in metrics
+
+
+async def test_each_session_has_its_own_settings(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (s, _):
+        bridge = {"pub": f"ipc://{tmp_path}/sales-pub", "router": f"ipc://{tmp_path}/sales-router"}
+        (await s.http.post("/sessions", json={"id": "sales", "bridge": bridge})).raise_for_status()
+        seller = await make_user(s, "agent", ["sales"])
+        sales = document(greeting={"enabled": True, "text": "Vendas: olá!"})
+        put = await s.http.put("/sessions/sales/settings", json=sales)
+        assert (put.status_code, put.json()) == (200, sales)
+        assert (await s.http.get("/settings")).json() == defaults()
+        async with s.client(user_token(seller)) as client:
+            assert (await client.get("/sessions/sales/settings")).json() == sales
+            assert (await client.get("/settings")).status_code == 403
+        missing = await s.http.get("/sessions/nowhere/settings")
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, "session_not_found")
+        (await s.http.delete("/sessions/sales", params={"purge": "true"})).raise_for_status()
+        (await s.http.post("/sessions", json={"id": "sales", "bridge": bridge})).raise_for_status()
+        assert (await s.http.get("/sessions/sales/settings")).json() == defaults()  # purged
