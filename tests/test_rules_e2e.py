@@ -3,7 +3,9 @@ its real publishing path), the orchestrator (`python -m orchestrator`) applies t
 admin saved and queues the greeting and the away message on the paced send path, and the
 bridge receives exactly one sendMessage for each (BRIDGE_COMMAND_LOG). Then the orchestrator is
 killed before its write-behind stored anything and started again on the same data: it replays
-the customer's message from the bridge's journal, finds both runs recorded, and sends nothing."""
+the customer's message from the bridge's journal, finds both runs recorded, and sends nothing.
+And through the WhatsApp simulator, the customer's phone decrypts one greeting and one away
+message."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 import orjson
 
 from tests.harness import Orchestrator, metric, stack, wait_for
+from tests.test_calls_e2e import ANA, jid, linked
 
 CUSTOMER = "5511987650001@s.whatsapp.net"
 GREETING = "Olá! Aqui é a Loja Exemplo. Já vamos te atender."
@@ -117,3 +120,38 @@ def test_a_customer_gets_the_greeting_and_away_message_once_even_after_a_restart
         assert [m["fromMe"] for m in chat].count(False) == 1  # it was applied again
         assert metric(restarted, 'wa_auto_replies_total{rule="greeting"}') == 0
         assert texts(log) == [(CUSTOMER, GREETING), (CUSTOMER, AWAY)]  # nothing more
+
+
+def test_through_whatsapp_the_customer_reads_one_greeting_and_one_away_message(
+    tmp_path: Path,
+) -> None:
+    """The same with the WhatsApp simulator: Ana writes twice from her phone, the unmodified
+    Baileys in the bridge decrypts both (live `notify` upserts), and Ana decrypts exactly one
+    greeting and one away message, sent through the number's paced queue."""
+    with linked(tmp_path) as (orchestrator, sim):
+        orchestrator.http.put("/settings", json=SETTINGS).raise_for_status()
+        sim.post("/send", {"from": ANA, "kind": "text", "text": "Oi! Vocês abrem amanhã?"})
+
+        def received() -> list[str]:
+            texts = []
+            for r in sim.get("/received", to=ANA):
+                message = r["message"]
+                text = message.get("conversation") or (
+                    message.get("extendedTextMessage") or {}
+                ).get("text")
+                if text:
+                    texts.append(text)
+            return texts
+
+        wait_for("Ana to decrypt both replies", lambda: len(received()) >= 2, timeout=30)
+        sim.post("/send", {"from": ANA, "kind": "text", "text": "Alô?"})
+        wait_for(
+            "her second message to find the away message sent",
+            lambda: metric(orchestrator, "wa_rule_repeats_total") == 1,
+            timeout=30,
+        )
+        assert received() == [GREETING, AWAY]
+        assert metric(orchestrator, 'wa_auto_replies_total{rule="greeting"}') == 1
+        assert metric(orchestrator, 'wa_auto_replies_total{rule="away"}') == 1
+        chat = orchestrator.http.get(f"/chats/{jid(ANA)}/messages").json()["messages"]
+        assert [m["text"] for m in chat if m["fromMe"]] == [GREETING, AWAY]
