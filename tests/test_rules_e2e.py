@@ -9,15 +9,23 @@ message."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
+import pytest
 
-from tests.harness import Orchestrator, metric, stack, wait_for
+from tests.harness import Orchestrator, free_port, metric, stack, wait_for
+from tests.postgrest.conftest import token
+from tests.supabase.bootstrap import supabase_database
 from tests.test_calls_e2e import ANA, jid, linked
+from tests.test_supabase_backend import start_standin
 
 CUSTOMER = "5511987650001@s.whatsapp.net"
 GREETING = "Olá! Aqui é a Loja Exemplo. Já vamos te atender."
@@ -56,20 +64,50 @@ def texts(log: Path) -> list[tuple[str, str]]:
     return [(p[0], p[1]["text"]) for p in sends(log)]
 
 
-def stored(data: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{data / 'store.sqlite3'}?mode=ro", uri=True) as db:
+@pytest.fixture(params=["sqlite", "supabase"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The orchestrator's store: its SQLite file, or Supabase (the PostgREST stand-in process
+    on a migrated PostgreSQL)."""
+    if request.param == "sqlite":
+        path = tmp_path / "orch" / "store.sqlite3"
+        yield Store({}, lambda sql: _sqlite(path, sql))
+        return
+    with supabase_database(request.getfixturevalue("postgres_dsn")) as dsn:
+        port = free_port()
+        env = {"SUPABASE_URL": f"http://127.0.0.1:{port}",
+               "SUPABASE_SERVICE_ROLE_KEY": token("service_role")}  # fmt: skip
+        standin = start_standin(tmp_path, dsn, port)
+        try:
+            yield Store(env, lambda sql: _postgres(dsn, sql))
+        finally:
+            standin.kill9()
+
+
+@dataclass(frozen=True)
+class Store:
+    env: dict[str, str]
+    query: Callable[[str], list[tuple[Any, ...]]]
+
+
+def _sqlite(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         return db.execute(sql).fetchall()
 
 
+def _postgres(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as db:
+        return db.execute(sql).fetchall()  # type: ignore[arg-type]  # the test's constants
+
+
 def test_a_customer_gets_the_greeting_and_away_message_once_even_after_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, backend: Store
 ) -> None:
     log = tmp_path / "commands.jsonl"
     # The write-behind holds everything (no flush within the test): a kill -9 loses the
     # applied position, so the restarted orchestrator must apply the customer's message again.
-    env = {"ORCH_STORE_FLUSH_INTERVAL": "3600"}
-    with stack(tmp_path, orchestrator=False) as s:
-        orchestrator: Orchestrator = s.start_orchestrator(**env)
+    env = {"ORCH_STORE_FLUSH_INTERVAL": "3600", **backend.env}
+    with stack(tmp_path, orchestrator=False, orchestrator_env=env) as s:  # restarts too
+        orchestrator: Orchestrator = s.start_orchestrator()
         orchestrator.http.put("/settings", json=SETTINGS).raise_for_status()
         # Two seconds between events: the orchestrator follows the bridge live by the time the
         # customer writes, as in production (not a late joiner's catch-up).
@@ -103,11 +141,13 @@ def test_a_customer_gets_the_greeting_and_away_message_once_even_after_a_restart
             activity = orchestrator.http.get("/activity").json()["activity"]
             return [a for a in activity if a["action"] == "auto_reply_sent"]
 
-        logged = wait_for("both replies in the activity log", replies_logged)
+        logged = wait_for(
+            "both replies in the activity log", lambda: len(r := replies_logged()) == 2 and r
+        )
         assert sorted(a["details"]["messageId"] for a in logged) == sorted(ids)
         assert {a["details"]["rule"] for a in logged} == {"greeting", "away"}
-        assert stored(s.data, "SELECT count(*) FROM wa_messages") == [(0,)]  # not stored yet
-        assert stored(s.data, "SELECT count(*) FROM rule_runs") == [(2,)]  # the runs are
+        assert backend.query("SELECT count(*) FROM wa_messages") == [(0,)]  # not stored yet
+        assert backend.query("SELECT count(*) FROM rule_runs") == [(2,)]  # the runs are
 
         restarted = s.restart_orchestrator()
         s.applied()
