@@ -296,6 +296,11 @@ class SessionHelpdesk:
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
 
+    async def flush(self) -> None:
+        """Until the store writes the event path started are done (a stopping session waits
+        for them, so a reopening is not lost on a clean shutdown)."""
+        await asyncio.gather(*self._writes)
+
     async def _store_reopened(self, chat_id: str, previous: str, message_id: str) -> None:
         try:
             await self._store().set_chat_status(self.session, chat_id, "open", None)

@@ -396,6 +396,7 @@ class Session:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.calls.close()
+        await self.helpdesk.flush()
         await self.writebehind.close(timeout=10.0)
         if self.writer_lease is not None:  # after the last write: the next writer starts now
             await self.writer_lease.release()
