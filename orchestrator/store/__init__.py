@@ -14,6 +14,7 @@ served beyond the stored position.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -141,6 +142,19 @@ class Store(Protocol):
     ) -> list[Row] | None:
         """Up to `limit` messages of the chat older than `before_id` (or the newest), newest
         first; None when the store does not know `before_id`. Raises StoreError."""
+        ...
+
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        """One stored message, or None. Raises StoreError."""
+        ...
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        """The stored messages whose text matches `query` (plain words, see
+        orchestrator.search), best match first, newest first among equals; `offset` of them
+        skipped, at most `limit`. Only `chat_id`'s when given; none of the `hidden` chats
+        (those the caller may not see), none deleted. Raises StoreError."""
         ...
 
     # ---- helpdesk metadata (user actions: awaited, not written behind) --------------------

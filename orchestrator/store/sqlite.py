@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from orchestrator.errors import StoreError
+from orchestrator.search import fts5_match
 from orchestrator.store import (
     ChatKey,
     Metadata,
@@ -214,6 +215,46 @@ UPGRADES = [
     );
     CREATE INDEX chat_status_status ON chat_status (session, status);
     """,
+    # Message search: an FTS5 index over the text (body or caption), accents folded. wa_messages
+    # has no rowid, so wa_message_keys gives each message with text a number, the index's
+    # rowid. The index is contentless (the text is not stored twice): triggers remove a row
+    # with the exact text it was indexed with. They keep it in step with every write (upserts,
+    # edits, renamed and deleted chats); the messages already stored are indexed here.
+    """
+    CREATE TABLE wa_message_keys (
+        n INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, id TEXT NOT NULL, UNIQUE (chat_id, id)
+    );
+    CREATE VIRTUAL TABLE wa_messages_fts USING fts5(
+        body, content = '', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO wa_message_keys (chat_id, id)
+        SELECT chat_id, id FROM wa_messages WHERE body IS NOT NULL AND body != '';
+    INSERT INTO wa_messages_fts (rowid, body)
+        SELECT k.n, m.body FROM wa_message_keys k
+        JOIN wa_messages m ON m.chat_id = k.chat_id AND m.id = k.id;
+    CREATE TRIGGER wa_messages_search_insert AFTER INSERT ON wa_messages
+    WHEN new.body IS NOT NULL AND new.body != '' BEGIN
+        INSERT INTO wa_message_keys (chat_id, id) VALUES (new.chat_id, new.id);
+        INSERT INTO wa_messages_fts (rowid, body) VALUES (last_insert_rowid(), new.body);
+    END;
+    CREATE TRIGGER wa_messages_search_delete AFTER DELETE ON wa_messages BEGIN
+        INSERT INTO wa_messages_fts (wa_messages_fts, rowid, body)
+            SELECT 'delete', n, old.body FROM wa_message_keys
+            WHERE chat_id = old.chat_id AND id = old.id;
+        DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
+    END;
+    CREATE TRIGGER wa_messages_search_update AFTER UPDATE ON wa_messages
+    WHEN old.body IS NOT new.body OR old.chat_id != new.chat_id OR old.id != new.id BEGIN
+        INSERT INTO wa_messages_fts (wa_messages_fts, rowid, body)
+            SELECT 'delete', n, old.body FROM wa_message_keys
+            WHERE chat_id = old.chat_id AND id = old.id;
+        DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
+        INSERT INTO wa_message_keys (chat_id, id)
+            SELECT new.chat_id, new.id WHERE new.body IS NOT NULL AND new.body != '';
+        INSERT INTO wa_messages_fts (rowid, body)
+            SELECT last_insert_rowid(), new.body WHERE new.body IS NOT NULL AND new.body != '';
+    END;
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -242,6 +283,18 @@ UPSERT_MESSAGE = upsert_sql("wa_messages", MESSAGE_COLUMNS, ("chat_id", "id"))
 UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
 UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
 
+
+# Best first: bm25 is lower for a better match. The index leads (the FTS5 query), each hit
+# finds its message by key.
+SEARCH_MESSAGES = """
+SELECT m.* FROM wa_messages_fts f
+JOIN wa_message_keys k ON k.n = f.rowid
+JOIN wa_messages m ON m.chat_id = k.chat_id AND m.id = k.id
+WHERE wa_messages_fts MATCH ? AND (? IS NULL OR k.chat_id = ?)
+    AND k.chat_id NOT IN (SELECT value FROM json_each(?)) AND NOT m.deleted
+ORDER BY bm25(wa_messages_fts), m.ts DESC, m.arrival DESC, m.id DESC
+LIMIT ? OFFSET ?
+"""
 
 SESSION_COLUMNS = ("id", "name", "bridge_pub", "bridge_router", "proxy", "created_at")
 UPSERT_SESSION = (
@@ -282,6 +335,21 @@ class SqliteStore:
         self, chat_id: str, before_id: str | None, limit: int
     ) -> list[Row] | None:
         return await self._run(lambda db: self._messages_before(db, chat_id, before_id, limit))
+
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        sql = "SELECT * FROM wa_messages WHERE chat_id = ? AND id = ?"
+        rows = await self._run(lambda db: _rows(db, sql, chat_id, message_id))
+        return rows[0] if rows else None
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        match = fts5_match(query)
+        if match is None:
+            return []
+        # The hidden chats as one JSON parameter, however many (SQLite caps the variables).
+        params = (match, chat_id, chat_id, orjson.dumps(list(hidden)).decode(), limit, offset)
+        return await self._run(lambda db: _rows(db, SEARCH_MESSAGES, *params))
 
     # ---- helpdesk metadata ----------------------------------------------------------------
 

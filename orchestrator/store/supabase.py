@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Collection, Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +21,7 @@ from postgrest import APIError
 from postgrest.types import ReturnMethod
 
 from orchestrator.errors import ConflictError, StoreError
+from orchestrator.search import words
 from orchestrator.store import (
     Metadata,
     Retention,
@@ -299,6 +300,31 @@ class SupabaseStore:
             .limit(limit)
         )  # fmt: skip
         return _unscoped((same + older)[:limit])
+
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        await self.open()
+        query = self._history("wa_messages").eq("chat_id", chat_id).eq("id", message_id)
+        rows = _unscoped(await self._rows(query))
+        return rows[0] if rows else None
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        """Through the SQL function search_messages (supabase/migrations/
+        20261208120100_message_search.sql), which reads the query as orchestrator.search does."""
+        await self.open()
+        found = words(query)
+        if not found:
+            return []
+        arguments = {
+            "search_session": self.session,
+            "query": " ".join(found),  # the words only: no control character reaches SQL
+            "search_chat_id": chat_id,
+            "hidden_chats": list(hidden),
+            "page_limit": limit,
+            "page_offset": offset,
+        }
+        return _unscoped(await self._rows(self._db().rpc("search_messages", arguments)))
 
     # ---- helpdesk metadata --------------------------------------------------------------
 

@@ -228,3 +228,37 @@ def test_a_store_from_before_chat_status_has_every_chat_open(tmp_path: Path) -> 
     ]
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+
+
+def test_messages_stored_before_search_are_indexed_by_its_upgrade(tmp_path: Path) -> None:
+    """The message search upgrade indexes what the file already holds; the triggers what is
+    written after."""
+    search_upgrade = next(i for i, script in enumerate(UPGRADES) if "wa_messages_fts" in script)
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:search_upgrade], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO wa_chats (id) VALUES (?)", (CHAT,))
+    for message_id, body in (("a", "Você já pagou a fatura?"), ("b", None), ("c", "fatura")):
+        db.execute(
+            "INSERT INTO wa_messages (chat_id, id, from_me, ts, type, ack, body) "
+            "VALUES (?, ?, 0, 100, 'text', 3, ?)",
+            (CHAT, message_id, body),
+        )
+    db.close()
+
+    async def search() -> tuple[list[str], list[str], list[str]]:
+        store = SqliteStore(path)
+        await store.open()
+        found = [r["id"] for r in await store.search_messages("voce fatu", None, (), 10, 0)]
+        both = [r["id"] for r in await store.search_messages("fatura", None, (), 10, 0)]
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as later:
+            later.execute("DELETE FROM wa_messages WHERE id = 'c'")
+        after = [r["id"] for r in await store.search_messages("fatura", None, (), 10, 0)]
+        await store.close()
+        return found, both, after
+
+    found, both, after = asyncio.run(search())
+    assert found == ["a"]
+    assert sorted(both) == ["a", "c"]
+    assert after == ["a"]
