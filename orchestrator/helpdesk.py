@@ -164,6 +164,17 @@ class SessionHelpdesk:
         assignment = self._metadata().assignments.get((self.session, chat_id))
         return assignment is None or assignment["agent_id"] == principal.user_id
 
+    def hidden_chats(self, principal: Principal) -> list[str]:
+        """The session's chats the principal may not see (for a member of it): those assigned
+        to another agent. Every other chat, known or not yet, is visible."""
+        if principal.is_staff:
+            return []
+        return [
+            chat_id
+            for (session, chat_id), row in self._metadata().assignments.items()
+            if session == self.session and row["agent_id"] != principal.user_id
+        ]
+
     def not_yours(self, chat_id: str) -> Forbidden:
         return Forbidden(Code.FORBIDDEN, f"chat {chat_id} is assigned to another agent")
 

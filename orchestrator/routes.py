@@ -24,6 +24,8 @@ from orchestrator.errors import Code
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.metrics import MetricsApi
 from orchestrator.presence import PresenceApi
+from orchestrator.search import MAX_QUERY
+from orchestrator.search_api import MAX_OFFSET, SearchApi
 from orchestrator.sessions import SessionsApi
 from orchestrator.streams import StreamRoutes
 
@@ -209,6 +211,31 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         )
         for path, name in (("/chats/{chatId}/messages", "listMessages"),
                            ("/messages/{chatId}", "listMessagesShort"))
+    ),
+    Operation(
+        "GET", "/chats/{chatId}/messages/{messageId}", "getMessage",
+        "one message of the chat, from RAM or from the store (e.g. a quoted message not loaded)",
+        SearchApi.get_message, "chats", answer=s.Message,
+        params=(CHAT_ID, Param("messageId", "path", "the message's id")),
+        errors=(Code.CHAT_NOT_FOUND, Code.MESSAGE_NOT_FOUND, *STATUS_ERRORS), per_session=True,
+    ),
+    Operation(
+        "GET", "/search", "search",
+        "full-text search of the stored messages' text in the chats the caller may see: every "
+        "word of q must occur (accents and case aside; the last word also as a prefix), best "
+        "match first, newest first among equals. Words are only text (no operators). The store "
+        "is written behind: messages of the last moments may not be found yet",
+        SearchApi.search, "chats", answer=s.SearchResults,
+        params=(
+            Param("q", "query", "the words to find (required)",
+                  {"type": "string", "minLength": 1, "maxLength": MAX_QUERY}, (Code.BAD_Q,)),
+            Param("chatId", "query", "only this chat's messages",
+                  errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),
+            LIMIT,
+            Param("offset", "query", "how many results to skip: the nextOffset of the last page",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, (Code.BAD_OFFSET,)),
+        ),
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "POST", "/send", "send",

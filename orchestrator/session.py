@@ -39,6 +39,7 @@ from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
+from orchestrator.search_api import SearchApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.sharedpace import SharedBucket, bucket_opener
 from orchestrator.state import State
@@ -309,6 +310,7 @@ class Session:
             self.admin,
             HelpdeskApi(helpdesk, self.api),
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
+            SearchApi(self.api),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
 

@@ -375,6 +375,11 @@ class MessageList(TypedDict):
     messages: list[Message]
 
 
+class SearchResults(TypedDict):
+    messages: list[Message]  # best match first
+    nextOffset: int | None  # the offset of the next page; null: this is the last
+
+
 class ContactList(TypedDict):
     contacts: list[Contact]
 
