@@ -215,26 +215,31 @@ UPGRADES = [
     );
     CREATE INDEX chat_status_status ON chat_status (session, status);
     """,
-    # Message search: an FTS5 index over the text (body or caption), accents folded. wa_messages
-    # has no rowid, so wa_message_keys gives each message with text a number, the index's
-    # rowid. The index is contentless (the text is not stored twice): triggers remove a row
-    # with the exact text it was indexed with. They keep it in step with every write (upserts,
-    # edits, renamed and deleted chats); the messages already stored are indexed here.
+    # Message search: an FTS5 index over the text (body or caption) of messages not deleted,
+    # accents folded. wa_messages has no rowid: wa_message_keys numbers each indexed message
+    # (the index's rowid) and holds what ranks equal matches (newest first), so a search
+    # reads wa_messages' wide rows for its page only. The index is contentless (the text is
+    # not stored twice): the triggers remove an entry with the exact text it was indexed
+    # with. They keep it in step with every write (upserts, edits, deletes, renamed and
+    # deleted chats); the messages already stored are indexed here.
     """
     CREATE TABLE wa_message_keys (
-        n INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, id TEXT NOT NULL, UNIQUE (chat_id, id)
+        n INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL,
+        arrival INTEGER NOT NULL, UNIQUE (chat_id, id)
     );
     CREATE VIRTUAL TABLE wa_messages_fts USING fts5(
         body, content = '', tokenize = 'unicode61 remove_diacritics 2'
     );
-    INSERT INTO wa_message_keys (chat_id, id)
-        SELECT chat_id, id FROM wa_messages WHERE body IS NOT NULL AND body != '';
+    INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+        SELECT chat_id, id, ts, arrival FROM wa_messages
+        WHERE body IS NOT NULL AND body != '' AND NOT deleted;
     INSERT INTO wa_messages_fts (rowid, body)
         SELECT k.n, m.body FROM wa_message_keys k
         JOIN wa_messages m ON m.chat_id = k.chat_id AND m.id = k.id;
     CREATE TRIGGER wa_messages_search_insert AFTER INSERT ON wa_messages
-    WHEN new.body IS NOT NULL AND new.body != '' BEGIN
-        INSERT INTO wa_message_keys (chat_id, id) VALUES (new.chat_id, new.id);
+    WHEN new.body IS NOT NULL AND new.body != '' AND NOT new.deleted BEGIN
+        INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+            VALUES (new.chat_id, new.id, new.ts, new.arrival);
         INSERT INTO wa_messages_fts (rowid, body) VALUES (last_insert_rowid(), new.body);
     END;
     CREATE TRIGGER wa_messages_search_delete AFTER DELETE ON wa_messages BEGIN
@@ -244,15 +249,18 @@ UPGRADES = [
         DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
     END;
     CREATE TRIGGER wa_messages_search_update AFTER UPDATE ON wa_messages
-    WHEN old.body IS NOT new.body OR old.chat_id != new.chat_id OR old.id != new.id BEGIN
+    WHEN old.body IS NOT new.body OR old.deleted != new.deleted OR old.chat_id != new.chat_id
+        OR old.id != new.id OR old.ts != new.ts OR old.arrival != new.arrival BEGIN
         INSERT INTO wa_messages_fts (wa_messages_fts, rowid, body)
             SELECT 'delete', n, old.body FROM wa_message_keys
             WHERE chat_id = old.chat_id AND id = old.id;
         DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
-        INSERT INTO wa_message_keys (chat_id, id)
-            SELECT new.chat_id, new.id WHERE new.body IS NOT NULL AND new.body != '';
+        INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+            SELECT new.chat_id, new.id, new.ts, new.arrival
+            WHERE new.body IS NOT NULL AND new.body != '' AND NOT new.deleted;
         INSERT INTO wa_messages_fts (rowid, body)
-            SELECT last_insert_rowid(), new.body WHERE new.body IS NOT NULL AND new.body != '';
+            SELECT last_insert_rowid(), new.body
+            WHERE new.body IS NOT NULL AND new.body != '' AND NOT new.deleted;
     END;
     """,
 ]
@@ -284,16 +292,19 @@ UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
 UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
 
 
-# Best first: bm25 is lower for a better match. The index leads (the FTS5 query), each hit
-# finds its message by key.
+# Best first (bm25 is lower for a better match), then newest first: the page is chosen from
+# the index and its keys alone, and only its messages are read.
 SEARCH_MESSAGES = """
-SELECT m.* FROM wa_messages_fts f
-JOIN wa_message_keys k ON k.n = f.rowid
-JOIN wa_messages m ON m.chat_id = k.chat_id AND m.id = k.id
-WHERE wa_messages_fts MATCH ? AND (? IS NULL OR k.chat_id = ?)
-    AND k.chat_id NOT IN (SELECT value FROM json_each(?)) AND NOT m.deleted
-ORDER BY bm25(wa_messages_fts), m.ts DESC, m.arrival DESC, m.id DESC
-LIMIT ? OFFSET ?
+SELECT m.* FROM (
+    SELECT k.chat_id, k.id, k.ts, k.arrival, bm25(wa_messages_fts) AS score
+    FROM wa_messages_fts f JOIN wa_message_keys k ON k.n = f.rowid
+    WHERE wa_messages_fts MATCH ? AND (? IS NULL OR k.chat_id = ?)
+        AND k.chat_id NOT IN (SELECT value FROM json_each(?))
+    ORDER BY score, k.ts DESC, k.arrival DESC, k.id DESC
+    LIMIT ? OFFSET ?
+) hit
+JOIN wa_messages m ON m.chat_id = hit.chat_id AND m.id = hit.id
+ORDER BY hit.score, hit.ts DESC, hit.arrival DESC, hit.id DESC
 """
 
 SESSION_COLUMNS = ("id", "name", "bridge_pub", "bridge_router", "proxy", "created_at")

@@ -120,7 +120,7 @@ async def test_edits_deletes_and_renames_keep_the_index_in_step(store: Store) ->
     await store.write(batch(text("moved", 102, "draft"), renamed_chats={LID: CHAT}))
     rows = await store.search_messages("draft", None, (), 10, 0)
     assert sorted((r["chat_id"], r["id"]) for r in rows) == [(CHAT, "gone"), (CHAT, "moved")]
-    await store.write(batch(text("m1", 100, None, deleted=True)))
+    await store.write(batch(text("m1", 100, "final version", deleted=True)))  # text kept
     assert await ids(store, "final") == []
     await store.write(WriteBatch(deleted_chats={CHAT}, position=Position("e", 1)))
     assert await ids(store, "draft") == []
