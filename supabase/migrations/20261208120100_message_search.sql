@@ -106,7 +106,7 @@ as $$
             pg_catalog.to_tsvector('simple'::regconfig, public.search_fold(coalesce(m.body, ''))), s.q
         ) desc,
         m.ts desc, m.arrival desc, m.id desc
-    limit least(greatest(coalesce(page_limit, 50), 0), 500)
+    limit least(greatest(coalesce(page_limit, 50), 0), 1000)  -- the API asks 1 more than a page
     offset greatest(coalesce(page_offset, 0), 0)
 $$;
 

@@ -145,3 +145,9 @@ async def test_one_message_by_id(store: Store) -> None:
     assert row is not None and message_from_row(row) == original
     assert await store.message(CHAT, "nope") is None
     assert await store.message(OTHER, "m1") is None
+
+
+async def test_a_page_of_the_largest_size_and_one_more(store: Store) -> None:
+    """The API asks one row more than its largest page (500) to know whether another follows."""
+    await store.write(batch(*(text(f"m{i:03d}", 100 + i, "many") for i in range(502))))
+    assert len(await ids(store, "many", limit=501)) == 501
