@@ -127,3 +127,27 @@ def test_the_search_index_is_a_gin_index_over_the_folded_text(db: Conn) -> None:
     assert " USING gin " in definition and "search_fold" in definition
     # unaccent is installed here: the text is folded ("pédido" is found as "pedido").
     assert db.execute("select public.search_fold('pédido ÇÃO')").fetchone() == ("pedido CAO",)
+
+
+def test_the_function_searches_through_the_index(seeded: Conn) -> None:
+    """The plan of the query inside search_messages, as auto_explain logs it, over enough
+    messages for the plan to matter: the GIN index (the query's expression is the index's),
+    not a walk through every message of the session."""
+    seeded.execute(
+        "insert into public.wa_messages (chat_id, id, from_me, ts, type, body, ack) "
+        "select '333@s.whatsapp.net', 'f' || n, false, 1000 + n, 'text', 'filler text ' || n, 3 "
+        "from generate_series(1, 20000) as n"
+    )
+    seeded.execute("analyze public.wa_messages")
+    notices: list[str] = []
+    seeded.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+    with seeded.transaction():
+        seeded.execute("load 'auto_explain'")
+        for setting in ("set local auto_explain.log_min_duration = 0",
+                        "set local auto_explain.log_nested_statements = on",
+                        "set local auto_explain.log_level = notice"):  # fmt: skip
+            seeded.execute(setting)  # type: ignore[arg-type]  # constants
+        rows = seeded.execute("select id from public.search_messages('default', 'pedi')")
+        assert {row[0] for row in rows.fetchall()} == set(EVERY)
+    plans = [n for n in notices if "from public.wa_messages m" in n]
+    assert len(plans) == 1 and "wa_messages_search_idx" in plans[0], plans
