@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
-from tests.harness import Orchestrator, stack, wait_for
+from tests.harness import Orchestrator, free_port, stack, wait_for
+from tests.postgrest.conftest import token
 from tests.test_permissions import SECRET, user_token
+from tests.test_supabase_backend import start_standin, supabase_dsn  # noqa: F401  (a fixture)
 
 ANA = "5511911110001@s.whatsapp.net"
 BRUNO = "5511922220002@s.whatsapp.net"
@@ -65,8 +68,11 @@ def ids(client: httpx.Client, q: str, **params: Any) -> list[str]:
     return [m["id"] for m in search(client, q, **params)["messages"]]
 
 
-def agent(orchestrator: Orchestrator, name: str) -> tuple[str, httpx.Client]:
-    user_id = str(uuid.uuid4())
+def agent(
+    orchestrator: Orchestrator, name: str, user_id: str | None = None
+) -> tuple[str, httpx.Client]:
+    """An agent's profile (for `user_id`, or a new id) and a client with his JWT."""
+    user_id = user_id or str(uuid.uuid4())
     profile = {"role": "agent", "displayName": name}
     orchestrator.http.put(f"/admin/profiles/{user_id}", json=profile).raise_for_status()
     token = user_token(user_id)
@@ -120,6 +126,48 @@ def test_search_ranks_pages_respects_assignments_and_survives_a_restart(tmp_path
         orchestrator = s.start_orchestrator(port=port)
         assert ids(orchestrator.http, "encomenda") == ["A2", "B1", "A1"]
         assert orchestrator.http.get(f"/chats/{ANA}/messages/A1").json()["id"] == "A1"
+
+
+def test_search_on_the_supabase_backend(tmp_path: Path, supabase_dsn: str) -> None:  # noqa: F811
+    """The same searches with the orchestrator on Supabase: PostgreSQL's full-text search
+    through the search_messages function, called over PostgREST (the stand-in)."""
+    port = free_port()
+    env = {
+        "SUPABASE_URL": f"http://127.0.0.1:{port}",
+        "SUPABASE_SERVICE_ROLE_KEY": token("service_role"),
+        "SUPABASE_JWT_SECRET": SECRET,
+    }
+    with stack(
+        tmp_path, capture=capture(tmp_path / "capture.jsonl"), bridge=False, orchestrator=False,
+        orchestrator_env=env,
+    ) as s:  # fmt: skip
+        s.add(start_standin(tmp_path, supabase_dsn, port))
+        s.start_orchestrator()
+        s.start_bridge()
+        s.applied()
+        admin = s.orchestrator.http
+        wait_for("the stored messages", lambda: len(ids(admin, "encomenda")) == 3)
+        assert ids(admin, "encomenda") == ["A2", "B1", "A1"]  # ts_rank: A2 says it most
+        assert ids(admin, "nao chegou") == ["A1"]  # unaccent
+        assert ids(admin, "encom") == ["A2", "B1", "A1"]
+        assert ids(admin, "pagina", limit=5, offset=10) == ["P1", "P0"]
+        page = search(admin, "pagina", limit=5, offset=5)
+        assert page["nextOffset"] == 10
+        # Supabase profiles belong to auth users: the users sign up first.
+        users = [str(uuid.uuid4()) for _ in range(2)]
+        with psycopg.connect(supabase_dsn, autocommit=True) as db:
+            for user_id in users:
+                db.execute("insert into auth.users (id, email) values (%s, %s)",
+                           (user_id, f"{user_id}@t"))  # fmt: skip
+        _, agent1 = agent(s.orchestrator, "agent1", users[0])
+        agent2_id, agent2 = agent(s.orchestrator, "agent2", users[1])
+        with agent1, agent2:
+            assigned = admin.put(f"/chats/{BRUNO}/assignment", json={"agentId": agent2_id})
+            assert assigned.status_code == 200, assigned.text
+            assert ids(agent1, "encomenda") == ["A2", "A1"]
+            assert ids(agent2, "encomenda") == ["A2", "B1", "A1"]
+            assert agent1.get(f"/chats/{ANA}/messages/A1").json()["text"].startswith("Bom dia")
+            assert agent1.get(f"/chats/{BRUNO}/messages/B1").status_code == 403
 
 
 def test_a_live_message_is_searchable_within_moments(tmp_path: Path) -> None:
