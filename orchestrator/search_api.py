@@ -41,8 +41,12 @@ class SearchApi:
             if chat is None:  # stored, but not a chat here (ORCH_IGNORE'd since)
                 continue
             # RAM's copy when it has one: its acks and reactions may be newer than the store's.
-            messages.append(views.message(chat.get(row["id"]) or message_from_row(row)))
-        next_offset = offset + limit if len(rows) > limit else None
+            message = chat.get(row["id"]) or message_from_row(row)
+            if not message.deleted:  # (deleted since it was stored)
+                messages.append(views.message(message))
+        # No next page past MAX_OFFSET: the client would be refused it (bad_offset).
+        more = len(rows) > limit and offset + limit <= MAX_OFFSET
+        next_offset = offset + limit if more else None
         return {"messages": messages, "nextOffset": next_offset}
 
     async def get_message(self, call: Call[None]) -> s.Message:

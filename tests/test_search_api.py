@@ -158,3 +158,17 @@ async def test_agents_find_only_what_they_may_see(tmp_path: Path, jwks_url: str)
         # Released, agent2's chat is unassigned: agent1 finds it at once.
         (await s.http.delete(f"/chats/{desk.b}/assignment")).raise_for_status()
         assert ids[desk.b] in await found(agent1, "pedido", limit=500)
+
+
+GROUP = "120363040000000001@g.us"
+
+
+async def test_chats_ignored_since_they_were_stored_are_not_searched(tmp_path: Path) -> None:
+    async with served(tmp_path) as s:
+        group_message = text(GROUP, "G1", 100, "pedido no grupo")
+        group_message["key"]["participant"] = PERSON
+        publish(s, group_message, text(PERSON, "P1", 101, "pedido direto"))
+        await s.applied()
+        await stored(s, "pedido", 2)
+    async with served(tmp_path, ignore="groups", epoch="again") as s:
+        assert await found(s.http, "pedido") == ["P1"]
