@@ -82,20 +82,24 @@ class IdentityCheck:
     """What one session expects of its bridge. `expected` None: learn it on first contact and
     keep it in `learned` (a file)."""
 
-    def __init__(self, expected: Identity | None, learned: Path | None = None) -> None:
+    def __init__(
+        self, expected: Identity | None, learned: Path | None = None, data_dir: Path | None = None
+    ) -> None:
         self._learned = learned
+        self._data_dir = data_dir
         self.expected = expected if expected is not None else self._read_learned()
 
     @classmethod
     def spawned(cls, bridge_data_dir: Path, session: str) -> IdentityCheck:
-        return cls(Identity(read_or_create(bridge_data_dir), session))
+        return cls(Identity(read_or_create(bridge_data_dir), session), data_dir=bridge_data_dir)
 
     @classmethod
     def learned_in(cls, directory: Path) -> IdentityCheck:
         return cls(None, directory / LEARNED_FILE)
 
     def problem(self, identity: Identity | None) -> str | None:
-        """Why `identity` is not the bridge expected, or None when it is."""
+        """Why `identity` is not the bridge expected, or None when it is (and then, when
+        nothing was expected yet, it is from now on). Never raises."""
         if identity is None:
             return "the bridge does not say who it is (a bridge older than this orchestrator?)"
         if self.expected is None:
@@ -103,6 +107,15 @@ class IdentityCheck:
             return None
         if identity == self.expected:
             return None
+        if self._data_dir is not None:
+            # Our own bridge's data dir may have been made anew (deleted by hand): its id is
+            # whatever the dir we give the bridge holds now.
+            try:
+                self.expected = Identity(read_or_create(self._data_dir), self.expected.session)
+            except (OSError, ValueError) as exc:
+                return f"cannot read the id of our bridge's data dir: {exc}"
+            if identity == self.expected:
+                return None
         hint = (
             f"; remove {self._learned} to accept it"
             if self._learned is not None
@@ -124,8 +137,13 @@ class IdentityCheck:
         self.expected = identity
         if self._learned is None:
             return
-        self._learned.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._learned.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(identity.view()))
-        temporary.replace(self._learned)
+        try:
+            self._learned.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._learned.with_suffix(".tmp")
+            temporary.write_bytes(orjson.dumps(identity.view()))
+            temporary.replace(self._learned)
+        except OSError as exc:
+            # Still checked while this process runs; after a restart it is learned again.
+            log.error("following %s, but cannot keep it in %s: %s", identity, self._learned, exc)
+            return
         log.info("following %s from now on (kept in %s)", identity, self._learned)
