@@ -8,8 +8,8 @@ number's chats and said `open`. Now a mismatch is refused: nothing of that bridg
 or sent to it, and `/status` says `wrong_bridge` with what was expected and what answered.
 
 What is expected:
-- a spawned bridge: the id in the data dir this orchestrator gives it (written here before the
-  first start, `read_or_create`), and the session it is told (BRIDGE_SESSION);
+- a spawned bridge: the id in the data dir this orchestrator gives it (`read_or_create`: the
+  bridge or this, whichever comes first, makes it), and the session it is told (BRIDGE_SESSION);
 - a bridge running elsewhere (ZeroMQ endpoints): whatever it announced on first contact,
   kept in the session's directory (`bridge-identity.json`); delete that file to accept
   another bridge there on purpose (a rebuilt host, a new data volume);
@@ -65,13 +65,17 @@ def read_or_create(data_dir: Path) -> str:
     """The id of a bridge data dir, made on first use; the bridge reads the same file."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / ID_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_hex(12) + "\n")
+    if not path.exists():
+        # Written aside, then linked: the file appears whole, and only the first of two racing
+        # writers (this, the bridge) wins.
+        aside = path.with_name(f"{ID_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        aside.write_text(secrets.token_hex(12) + "\n")
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        finally:
+            aside.unlink(missing_ok=True)
     bridge_id = path.read_text().strip()
     if not ID.fullmatch(bridge_id):
         raise ValueError(f"{path} does not hold a bridge id; remove it to make a new one")
@@ -79,43 +83,44 @@ def read_or_create(data_dir: Path) -> str:
 
 
 class IdentityCheck:
-    """What one session expects of its bridge. `expected` None: learn it on first contact and
-    keep it in `learned` (a file)."""
+    """What one session expects of its bridge: the id in `data_dir` (a bridge we spawn there,
+    read at each check: the dir may be made anew), else the identity kept in `learned`, learned
+    on first contact. Checks never raise: what cannot be read is a refusal with its reason."""
 
     def __init__(
-        self, expected: Identity | None, learned: Path | None = None, data_dir: Path | None = None
+        self, *, learned: Path | None = None, data_dir: Path | None = None, session: str = ""
     ) -> None:
         self._learned = learned
         self._data_dir = data_dir
-        self.expected = expected if expected is not None else self._read_learned()
+        self._session = session
+        self._unreadable: str | None = None
+        self.expected = self._read_learned()
 
     @classmethod
     def spawned(cls, bridge_data_dir: Path, session: str) -> IdentityCheck:
-        return cls(Identity(read_or_create(bridge_data_dir), session), data_dir=bridge_data_dir)
+        return cls(data_dir=bridge_data_dir, session=session)
 
     @classmethod
     def learned_in(cls, directory: Path) -> IdentityCheck:
-        return cls(None, directory / LEARNED_FILE)
+        return cls(learned=directory / LEARNED_FILE)
 
     def problem(self, identity: Identity | None) -> str | None:
         """Why `identity` is not the bridge expected, or None when it is (and then, when
-        nothing was expected yet, it is from now on). Never raises."""
+        nothing was expected yet, it is from now on)."""
         if identity is None:
             return "the bridge does not say who it is (a bridge older than this orchestrator?)"
-        if self.expected is None:
+        if self._data_dir is not None:
+            try:
+                self.expected = Identity(read_or_create(self._data_dir), self._session)
+            except (OSError, ValueError) as exc:
+                return f"cannot read the id of our bridge's data dir: {exc}"
+        elif self._unreadable is not None:
+            return self._unreadable
+        elif self.expected is None:
             self._learn(identity)
             return None
         if identity == self.expected:
             return None
-        if self._data_dir is not None:
-            # Our own bridge's data dir may have been made anew (deleted by hand): its id is
-            # whatever the dir we give the bridge holds now.
-            try:
-                self.expected = Identity(read_or_create(self._data_dir), self.expected.session)
-            except (OSError, ValueError) as exc:
-                return f"cannot read the id of our bridge's data dir: {exc}"
-            if identity == self.expected:
-                return None
         hint = (
             f"; remove {self._learned} to accept it"
             if self._learned is not None
@@ -127,11 +132,16 @@ class IdentityCheck:
         if self._learned is None:
             return None
         try:
-            return announced(orjson.loads(self._learned.read_bytes()))
+            identity = announced(orjson.loads(self._learned.read_bytes()))
         except FileNotFoundError:
             return None
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"{self._learned} is damaged ({exc}); remove it") from None
+        except (OSError, orjson.JSONDecodeError) as exc:
+            identity, why = None, str(exc)
+        else:
+            why = "no bridgeId and session in it"
+        if identity is None:
+            self._unreadable = f"cannot read {self._learned} ({why}); remove it to learn anew"
+        return identity
 
     def _learn(self, identity: Identity) -> None:
         self.expected = identity

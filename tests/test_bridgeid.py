@@ -63,3 +63,17 @@ def test_a_bridge_elsewhere_is_learned_on_first_contact_and_kept(tmp_path: Path)
     assert problem is not None and str(tmp_path / LEARNED_FILE) in problem
     (tmp_path / LEARNED_FILE).unlink()  # an operator accepts another bridge on purpose
     assert IdentityCheck.learned_in(tmp_path).problem(Identity("bbbbbbbb22", "default")) is None
+
+
+def test_a_damaged_record_is_a_refusal_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / LEARNED_FILE).write_text("{not json")
+    problem = IdentityCheck.learned_in(tmp_path).problem(Identity("aaaaaaaa11", "default"))
+    assert problem is not None and "remove it" in problem
+    (tmp_path / LEARNED_FILE).write_text("{}")
+    assert IdentityCheck.learned_in(tmp_path).problem(Identity("aaaaaaaa11", "default"))
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / "bridge" / ID_FILE).write_text("??\n")
+    problem = IdentityCheck.spawned(tmp_path / "bridge", "default").problem(
+        Identity("aaaaaaaa11", "default")
+    )
+    assert problem is not None and "cannot read the id" in problem

@@ -7,8 +7,8 @@
  *
  * The id names the data dir, not the process: a restart keeps it (a new epoch, the same
  * bridge), a fresh data dir (new auth state, new journal) gets a new one. The orchestrator that
- * spawns a bridge writes the file itself before the first start, the same way (orchestrator/
- * bridgeid.py), so both read one id; whoever comes first creates it (O_EXCL), nobody rewrites it.
+ * spawns a bridge reads the same file (orchestrator/bridgeid.py); whichever comes first creates
+ * it (O_EXCL), nobody rewrites it.
  */
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -28,10 +28,18 @@ const ID = /^[A-Za-z0-9_-]{8,64}$/
 export function bridgeId(dataDir) {
   const file = path.join(dataDir, ID_FILE)
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-  try {
-    fs.writeFileSync(file, crypto.randomBytes(12).toString('hex') + '\n', { flag: 'wx', mode: 0o600 })
-  } catch (err) {
-    if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'EEXIST') throw err
+  if (!fs.existsSync(file)) {
+    // Written aside, then linked: the file appears whole, and only the first of two racing
+    // writers (this bridge, its orchestrator) wins.
+    const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`
+    fs.writeFileSync(aside, crypto.randomBytes(12).toString('hex') + '\n', { mode: 0o600 })
+    try {
+      fs.linkSync(aside, file)
+    } catch (err) {
+      if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'EEXIST') throw err
+    } finally {
+      fs.rmSync(aside, { force: true })
+    }
   }
   const id = fs.readFileSync(file, 'utf8').trim()
   if (!ID.test(id)) throw new Error(`${file} does not hold a bridge id; remove it to make a new one`)
