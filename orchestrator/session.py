@@ -426,7 +426,12 @@ class Session:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.follower.first_attempt_done.wait()
-        if not self.follower.ready.is_set():
+        if self.follower.wrong_bridge is not None:
+            log.error(
+                "session %s: serving without a bridge: the one at its endpoints is not its own",
+                self.id,
+            )
+        elif not self.follower.ready.is_set():
             log.warning(
                 "session %s: the bridge is not answering; serving now, catching up when it does",
                 self.id,
