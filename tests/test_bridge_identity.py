@@ -5,6 +5,7 @@ of it is applied or sent to it. Real processes: bridges replaying the demo captu
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,13 @@ def test_a_second_orchestrator_pointed_at_the_first_ones_bridge_refuses_it(tmp_p
         chats_a = s.orchestrator.http.get("/chats").json()["chats"]
         assert chats_a
 
+        started = time.monotonic()
         b = s.start_orchestrator(
             data=tmp_path / "orch-b", log_dir=tmp_path / "b",
             ORCH_SPAWN_BRIDGE="true", BRIDGE_REPLAY=str(capture), ORCH_RESPAWN_INITIAL="0.2",
         )  # fmt: skip
         refused = wait_for("B to refuse A's bridge", lambda: wrong(b.status()), 30)
+        print(f"wrong_bridge on /status {time.monotonic() - started:.2f}s after B was started")
         b_id = bridge_id(tmp_path / "orch-b" / "bridge")
         assert b_id != a_id
         assert refused["identity"] == {"bridgeId": a_id, "session": "default"}
