@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from orchestrator.admin import Admin
 from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
+from orchestrator.bridgeid import IdentityCheck
 from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
@@ -178,11 +179,26 @@ class Session:
         self.shared = shared
         self.directory = session_directory(settings.data_dir, spec.id)
         self.pub, self.router = endpoints(spec, settings, self.directory)
+        # Whether the bridge at the link's end is ours (bridgeid.py): only a ZeroMQ link can
+        # reach another orchestrator's bridge; a NATS one is the session's by its subjects.
+        spawned = settings.spawn_bridge and not spec.external
+        environment = bridge_environment(os.environ, *self.bridge_variables()) if spawned else {}
+        identity: IdentityCheck | None = None
         if link is None:
             nats = shared.nats
             link = nats.link(spec.id) if nats else zmq_link(settings, self.pub, self.router)
+            if nats is None:
+                identity = (
+                    # The bridge we start, in the data dir we give it, under the session we name.
+                    IdentityCheck.spawned(
+                        Path(environment["BRIDGE_DATA_DIR"]),
+                        environment.get("BRIDGE_SESSION") or DEFAULT_SESSION,
+                    )
+                    if spawned
+                    else IdentityCheck.learned_in(self.directory)
+                )
         self.link = link
-        self.bridge = Bridge(self.link.commands)
+        self.bridge = Bridge(self.link.commands, refuse=lambda: self.follower.wrong_bridge)
         self.lifecycle = ConnectionLifecycle(
             self.bridge,
             LifecycleSettings(
@@ -264,12 +280,13 @@ class Session:
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
             replay_page=settings.replay_page,
             session=spec.id,
+            identity=identity,
         )
         self.supervisor: BridgeSupervisor | None = None
-        if settings.spawn_bridge and not spec.external:
+        if spawned:
             self.supervisor = BridgeSupervisor(
                 settings.bridge_command,
-                bridge_environment(os.environ, *self.bridge_variables()),
+                environment,
                 respawn_initial=settings.respawn_initial,
                 respawn_max=settings.respawn_max,
                 name=spec.id,
@@ -338,6 +355,8 @@ class Session:
             "BRIDGE_PUB": self.pub,
             "BRIDGE_ROUTER": self.router,
             "BRIDGE_DATA_DIR": str(bridge_data_directory(settings, self.id)),
+            # Announced with its data dir's id (bridgeid.py): which session it serves.
+            "BRIDGE_SESSION": self.id,
         }
         if settings.nats_url:
             # The same stream and subjects as ours, and this session's subjects.
@@ -348,7 +367,6 @@ class Session:
                 "BRIDGE_NATS_MAX_AGE_S": str(settings.nats_max_age_s),
                 "BRIDGE_NATS_MAX_BYTES": str(settings.nats_max_bytes),
                 "BRIDGE_NATS_REPLICAS": str(settings.nats_replicas),
-                "BRIDGE_SESSION": self.id,
             }
         if self.spec.proxy:
             own["BRIDGE_PROXY"] = self.spec.proxy
@@ -425,7 +443,12 @@ class Session:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.follower.first_attempt_done.wait()
-        if not self.follower.ready.is_set():
+        if self.follower.wrong_bridge is not None:
+            log.error(
+                "session %s: serving without a bridge: the one at its endpoints is not its own",
+                self.id,
+            )
+        elif not self.follower.ready.is_set():
             log.warning(
                 "session %s: the bridge is not answering; serving now, catching up when it does",
                 self.id,

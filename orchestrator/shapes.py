@@ -155,7 +155,24 @@ class CloseReason(TypedDict):
     hint: Annotated[str | None, Field(description="what an operator can do about it")]
 
 
+class BridgeIdentity(TypedDict):
+    bridgeId: Annotated[str, Field(description="the id of the bridge's data dir")]
+    session: Annotated[str, Field(description="the session the bridge says it serves")]
+
+
 class BridgeStatus(TypedDict):
+    state: Annotated[
+        Literal["ok", "down", "wrong_bridge"],
+        Field(
+            description="ok: ours, heard from; down: not heard from; wrong_bridge: another "
+            "bridge holds our endpoints, and nothing of it is applied or sent to it"
+        ),
+    ]
+    error: Annotated[str | None, Field(description="why the bridge is refused, for people")]
+    identity: Annotated[
+        BridgeIdentity | None,
+        Field(description="what the bridge at our endpoints last said it is; null before"),
+    ]
     alive: Annotated[bool, Field(description="its heartbeats arrive")]
     epoch: Annotated[str | None, Field(description="names one bridge process run")]
     restarts: Annotated[
@@ -530,6 +547,7 @@ class BridgeReport(TypedDict):
     replayed: Count
     epochChanges: Count
     positionsLost: Count
+    refused: Annotated[Count, Field(description="envelopes of a bridge that is not ours")]
     reconnects: Count
     lastFrameAgeMs: int | None
     store: StoreReport

@@ -54,6 +54,13 @@ export interface AssignmentChangedEnvelope {
   data: AssignmentChanged
 }
 
+export interface BridgeIdentity {
+  /** the id of the bridge's data dir */
+  bridgeId: string
+  /** the session the bridge says it serves */
+  session: string
+}
+
 export interface BridgeReport {
   alive: boolean
   epoch: string | null
@@ -71,6 +78,8 @@ export interface BridgeReport {
   replayed: number
   epochChanges: number
   positionsLost: number
+  /** envelopes of a bridge that is not ours */
+  refused: number
   reconnects: number
   lastFrameAgeMs: number | null
   store: StoreReport
@@ -79,6 +88,12 @@ export interface BridgeReport {
 }
 
 export interface BridgeStatus {
+  /** ok: ours, heard from; down: not heard from; wrong_bridge: another bridge holds our endpoints, and nothing of it is applied or sent to it */
+  state: 'ok' | 'down' | 'wrong_bridge'
+  /** why the bridge is refused, for people */
+  error: string | null
+  /** what the bridge at our endpoints last said it is; null before */
+  identity: BridgeIdentity | null
   /** its heartbeats arrive */
   alive: boolean
   /** names one bridge process run */
