@@ -2,10 +2,11 @@
 message in a chat, the away message outside business hours, and round-robin assignment of an
 unassigned chat among the agents online. Each acts at most once per conversation.
 
-The pipeline calls `customer_wrote` for every new message of a customer (not ours, not from a
-history sync), synchronously and in order; what the rule needs of that moment (is it the chat's
-first customer message, which conversation is it) is read then, and the rest runs in a task,
-one message at a time per session. A message older than `MAX_AGE` (one replayed long after it
+The session's seam (the pipeline's customer_wrote) calls `customer_wrote` for every new
+message of a customer (not ours, not from a history sync), synchronously and in order, after
+chat status reopened the chat; what the rules need of that moment (is it the chat's first
+customer message, which conversation is it) is read then, and the rest runs in a task, one
+message at a time per session. A message older than `MAX_AGE` (one replayed long after it
 came, a bridge journal read by a fresh orchestrator) is left alone.
 
 Never twice: a rule records its run (`rule_runs`, unique per chat, rule and conversation) in
@@ -15,8 +16,8 @@ duplicate event is seen again: each finds the run recorded and does nothing. The
 at-most-once: a send that fails after its record is not retried.
 
 A conversation runs from the chat's (re)opening to its resolution. Which one a message belongs
-to is `conversation(chat_id)`; until chat status exists, `whole_life`: the chat's whole life is
-one conversation.
+to is `conversation(chat_id)`: by default `whole_life`, the chat's whole life is one
+conversation; the session binds it to chat status with `while_open` (see there).
 """
 
 from __future__ import annotations
@@ -48,16 +49,29 @@ NOT_WRITING = frozenset({"reaction", "call"})
 
 OnlineAgents = Callable[[str], list[str]]
 """(session) -> the user ids of the agents online who may use it (AgentPresence.online)."""
-Conversation = Callable[[str], str]
-"""(chat id) -> the key of the chat's current conversation."""
+Conversation = Callable[[str], str | None]
+"""(chat id) -> the key of the chat's current conversation; None: none is open."""
 SendText = Callable[[str, str], str]
 """(chat id, text) -> the id of the message queued on the number's paced send path; raises
 ApiError when it cannot be queued (not connected, queue full)."""
 
 
-def whole_life(chat_id: str) -> str:
-    """Until chat status exists: one conversation per chat, for ever."""
+def whole_life(chat_id: str) -> str | None:
+    """One conversation per chat, for ever."""
     return "chat"
+
+
+def while_open(status: Callable[[str], str]) -> Conversation:
+    """With chat status (`status(chat_id)`): a message on a chat that is not open belongs to
+    no conversation (a customer's message reopens a pending or resolved chat before the rules
+    see it; one that did not is older than the status: a replay). An open chat's whole life
+    is still one conversation: the time a chat reopened is not yet the same in RAM and in the
+    store, so it cannot name a conversation that a restart finds again."""
+
+    def conversation(chat_id: str) -> str | None:
+        return whole_life(chat_id) if status(chat_id) == "open" else None
+
+    return conversation
 
 
 def due(settings: s.HelpdeskSettings, *, first: bool, open_now: bool, assigned: bool) -> list[Rule]:
@@ -128,10 +142,9 @@ class Rules:
 
     # ---- the pipeline's hook: synchronous, no I/O --------------------------------------
 
-    def customer_wrote(self, message: d.Message) -> None:
+    def customer_wrote(self, chat_id: str, message: d.Message) -> None:
         """A new message in a chat, applied to the state just now (not one from a history
         sync). Ours, a group's, and what is not writing (a reaction, a call) are ignored."""
-        chat_id = message.chat_id
         if message.from_me or is_group(chat_id) or message.type in NOT_WRITING:
             return
         if self._clock() - message.timestamp > MAX_AGE:
@@ -140,13 +153,11 @@ class Rules:
         known = self._book.cached(self.session)
         if known is not None and not due(known, first=True, open_now=False, assigned=False):
             return  # every rule off (the usual case): no task per message of a busy number
-        visit = Visit(
-            chat_id,
-            message.id,
-            message.timestamp,
-            self._first(message),
-            self._conversation(chat_id),
-        )
+        conversation = self._conversation(chat_id)
+        if conversation is None:
+            return
+        first = self._first(chat_id, message)
+        visit = Visit(chat_id, message.id, message.timestamp, first, conversation)
         task = asyncio.get_running_loop().create_task(self._visit(visit), name="rules")
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -156,10 +167,10 @@ class Rules:
         if not task.cancelled() and task.exception() is not None:
             log.error("session %s: a rule run failed", self.session, exc_info=task.exception())
 
-    def _first(self, message: d.Message) -> bool:
+    def _first(self, chat_id: str, message: d.Message) -> bool:
         """Whether RAM shows no earlier customer message in the chat, and holds all of it.
-        Earlier, not other: one event may bring several, all in the state by now."""
-        chat = self._state.chats.get(message.chat_id)
+        Earlier, not other: one batch of events may bring several, all in the state by now."""
+        chat = self._state.chats.get(chat_id)
         if chat is None or not chat.complete:
             return False
         this = (message.timestamp, message.arrival)

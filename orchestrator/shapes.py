@@ -30,6 +30,8 @@ MessageType = Literal[
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
 ConnectionState = Literal["connecting", "open", "close", "qr", "logged_out", "replaced", "stopped"]
 Role = Literal["admin", "supervisor", "agent"]
+ChatStatus = Literal["open", "pending", "resolved"]
+CHAT_STATUSES: tuple[ChatStatus, ...] = ("open", "pending", "resolved")
 
 # ---- WhatsApp objects ----------------------------------------------------------------------
 
@@ -132,6 +134,10 @@ class Chat(TypedDict):
         list[Participant] | None, Field(description="a group's members; null for a person")
     ]
     labels: Annotated[list[Label], Field(description="WhatsApp Business labels on the chat")]
+    status: Annotated[
+        ChatStatus,
+        Field(description="the conversation's helpdesk status; a customer's message reopens it"),
+    ]
 
 
 class Contact(TypedDict):
@@ -151,7 +157,24 @@ class CloseReason(TypedDict):
     hint: Annotated[str | None, Field(description="what an operator can do about it")]
 
 
+class BridgeIdentity(TypedDict):
+    bridgeId: Annotated[str, Field(description="the id of the bridge's data dir")]
+    session: Annotated[str, Field(description="the session the bridge says it serves")]
+
+
 class BridgeStatus(TypedDict):
+    state: Annotated[
+        Literal["ok", "down", "wrong_bridge"],
+        Field(
+            description="ok: ours, heard from; down: not heard from; wrong_bridge: another "
+            "bridge holds our endpoints, and nothing of it is applied or sent to it"
+        ),
+    ]
+    error: Annotated[str | None, Field(description="why the bridge is refused, for people")]
+    identity: Annotated[
+        BridgeIdentity | None,
+        Field(description="what the bridge at our endpoints last said it is; null before"),
+    ]
     alive: Annotated[bool, Field(description="its heartbeats arrive")]
     epoch: Annotated[str | None, Field(description="names one bridge process run")]
     restarts: Annotated[
@@ -371,6 +394,11 @@ class MessageList(TypedDict):
     messages: list[Message]
 
 
+class SearchResults(TypedDict):
+    messages: list[Message]  # best match first
+    nextOffset: int | None  # the offset of the next page; null: this is the last
+
+
 class ContactList(TypedDict):
     contacts: list[Contact]
 
@@ -416,6 +444,27 @@ class ChatAssignment(TypedDict):
 class ChatTags(TypedDict):
     chatId: str
     tags: list[Tag]
+
+
+class ChatStatusChange(TypedDict):
+    chatId: str
+    status: ChatStatus
+
+
+class StatusCounts(TypedDict):
+    open: int
+    pending: int
+    resolved: int
+
+
+class InboxCounts(TypedDict):
+    mine: Annotated[int, Field(description="assigned to the caller")]
+    unassigned: int
+    all: Annotated[int, Field(description="every chat the caller may see")]
+    statuses: Annotated[
+        StatusCounts, Field(description="per status (whatever `status` the request names)")
+    ]
+    tags: Annotated[dict[str, int], Field(description="tag id -> chats carrying it")]
 
 
 class NoteList(TypedDict):
@@ -500,6 +549,7 @@ class BridgeReport(TypedDict):
     replayed: Count
     epochChanges: Count
     positionsLost: Count
+    refused: Annotated[Count, Field(description="envelopes of a bridge that is not ours")]
     reconnects: Count
     lastFrameAgeMs: int | None
     store: StoreReport
@@ -607,6 +657,10 @@ class TagBody(TypedDict):
 
 class ChatTagBody(TypedDict):
     tagId: int
+
+
+class StatusBody(TypedDict):
+    status: ChatStatus
 
 
 class NoteBody(TypedDict):

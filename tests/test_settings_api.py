@@ -371,3 +371,27 @@ async def test_each_session_has_its_own_settings(tmp_path: Path) -> None:
         (await s.http.delete("/sessions/sales", params={"purge": "true"})).raise_for_status()
         (await s.http.post("/sessions", json={"id": "sales", "bridge": bridge})).raise_for_status()
         assert (await s.http.get("/sessions/sales/settings")).json() == defaults()  # purged
+
+
+async def test_a_message_that_does_not_reopen_a_resolved_chat_sets_no_rule_off(
+    tmp_path: Path,
+) -> None:
+    """With chat status: a customer's message older than the chat's resolution (a replay)
+    leaves it resolved, and belongs to no open conversation: no rule looks at it. A new one
+    reopens the chat, and the rules run (the away message went out already in its life)."""
+    async with desk(tmp_path) as (s, commands):
+        away = document(
+            businessHours=closed_all_week(), awayMessage={"enabled": True, "text": AWAY}
+        )
+        (await s.http.put("/settings", json=away)).raise_for_status()
+        chat = CUSTOMERS[5]
+        await customer_writes(s, incoming(chat, "O1", "oi", age=120))
+        resolved = await s.http.put(f"/chats/{chat}/status", json={"status": "resolved"})
+        assert resolved.status_code == 200
+        await customer_writes(s, incoming(chat, "O2", "replayed", age=60))
+        assert (await s.http.get(f"/chats/{chat}")).json()["status"] == "resolved"
+        assert s.runtime.default.rules.stats.repeats == 0  # not even looked at
+        await customer_writes(s, incoming(chat, "O3", "voltei"))
+        assert (await s.http.get(f"/chats/{chat}")).json()["status"] == "open"
+        assert s.runtime.default.rules.stats.repeats == 1  # the same conversation key for now
+        assert sent_texts(commands) == [(chat, AWAY)]
