@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -185,6 +186,15 @@ class SessionHelpdesk:
         row = self._metadata().statuses.get((self.session, chat_id))
         return "open" if row is None else row["status"]
 
+    def conversation(self, chat_id: str) -> str | None:
+        """The name of the chat's open conversation ('' the first), None while it is pending or
+        resolved. A reopening by a customer's message is named after that message, so the
+        replay of it after a restart (its write may not have landed) names the same one."""
+        row = self._metadata().statuses.get((self.session, chat_id))
+        if row is None:
+            return ""
+        return str(row.get("conversation") or "") if row["status"] == "open" else None
+
     def assignee(self, chat_id: str) -> str | None:
         row = self._metadata().assignments.get((self.session, chat_id))
         return None if row is None else str(row["agent_id"])
@@ -293,8 +303,16 @@ class SessionHelpdesk:
         current = self.chat_status(chat_id)
         if current == status:
             return
-        row = await self._store().set_chat_status(self.session, chat_id, status, actor.user_id)
-        self._metadata().statuses[(self.session, chat_id)] = row
+        key = (self.session, chat_id)
+        previous = self._metadata().statuses.get(key) or {}
+        # Opening by hand starts a new conversation; pending or resolved keeps its name.
+        conversation = (
+            f"by:{secrets.token_hex(8)}" if status == "open" else previous.get("conversation", "")
+        )
+        row = await self._store().set_chat_status(
+            self.session, chat_id, status, actor.user_id, conversation
+        )
+        self._metadata().statuses[key] = row
         self.helpdesk.generation += 1
         await self._log(actor, "status_changed", chat_id, {"from": current, "to": status})
         self._chat_changed(chat_id)
@@ -318,7 +336,7 @@ class SessionHelpdesk:
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self._metadata().statuses[key] = {
             "session": self.session, "chat_id": chat_id, "status": "open",
-            "updated_by": None, "updated_at": now,
+            "updated_by": None, "updated_at": now, "conversation": reopened_by(message.id),
         }  # fmt: skip
         self.helpdesk.generation += 1
         self._chat_changed(chat_id)
@@ -337,7 +355,9 @@ class SessionHelpdesk:
 
     async def _store_reopened(self, chat_id: str, previous: str, message_id: str) -> None:
         try:
-            await self._store().set_chat_status(self.session, chat_id, "open", None)
+            await self._store().set_chat_status(
+                self.session, chat_id, "open", None, reopened_by(message_id)
+            )
             details = {"from": previous, "to": "open", "messageId": message_id}
             await self._store().log_activity(
                 self.session, None, "status_reopened", chat_id, details
@@ -444,6 +464,11 @@ def _unix_seconds(stamp: Any) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def reopened_by(message_id: str) -> str:
+    """The name of a conversation a customer's message reopened."""
+    return f"msg:{message_id}"
 
 
 def _may_use(profile: Row, session_id: str) -> bool:

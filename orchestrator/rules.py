@@ -16,8 +16,9 @@ duplicate event is seen again: each finds the run recorded and does nothing. The
 at-most-once: a send that fails after its record is not retried.
 
 A conversation runs from the chat's (re)opening to its resolution. Which one a message belongs
-to is `conversation(chat_id)`: by default `whole_life`, the chat's whole life is one
-conversation; the session binds it to chat status with `while_open` (see there).
+to is `conversation(chat_id)`, chat status's name for it (SessionHelpdesk.conversation): None
+while the chat is pending or resolved (a customer's message reopens it before the rules see it;
+one that did not is older than the status: a replay), so it sets nothing off.
 """
 
 from __future__ import annotations
@@ -54,24 +55,6 @@ Conversation = Callable[[str], str | None]
 SendText = Callable[[str, str], str]
 """(chat id, text) -> the id of the message queued on the number's paced send path; raises
 ApiError when it cannot be queued (not connected, queue full)."""
-
-
-def whole_life(chat_id: str) -> str | None:
-    """One conversation per chat, for ever."""
-    return "chat"
-
-
-def while_open(status: Callable[[str], str]) -> Conversation:
-    """With chat status (`status(chat_id)`): a message on a chat that is not open belongs to
-    no conversation (a customer's message reopens a pending or resolved chat before the rules
-    see it; one that did not is older than the status: a replay). An open chat's whole life
-    is still one conversation: the time a chat reopened is not yet the same in RAM and in the
-    store, so it cannot name a conversation that a restart finds again."""
-
-    def conversation(chat_id: str) -> str | None:
-        return whole_life(chat_id) if status(chat_id) == "open" else None
-
-    return conversation
 
 
 def due(settings: s.HelpdeskSettings, *, first: bool, open_now: bool, assigned: bool) -> list[Rule]:
@@ -123,8 +106,8 @@ class Rules:
         state: State,
         send: SendText,
         online_agents: OnlineAgents,
+        conversation: Conversation,
         *,
-        conversation: Conversation = whole_life,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session

@@ -41,7 +41,7 @@ from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
-from orchestrator.rules import OnlineAgents, Rules, while_open
+from orchestrator.rules import OnlineAgents, Rules
 from orchestrator.search_api import SearchApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.sharedpace import SharedBucket, bucket_opener
@@ -327,7 +327,7 @@ class Session:
             self.state,
             self.api.send_text,
             shared.online_agents,
-            conversation=while_open(helpdesk.chat_status),
+            helpdesk.conversation,
         )
         self.admin = Admin(
             self.lifecycle,

@@ -271,12 +271,20 @@ async def test_outside_business_hours_the_away_message_goes_once_per_conversatio
         await customer_writes(s, incoming(chat, "A1", "oi"), incoming(chat, "A2", "alô?"))
         await customer_writes(s, incoming(chat, "A3", "???"))
         assert sent_texts(commands) == [(chat, GREETING), (chat, AWAY)]
+        # Resolved, then the customer writes again: a new conversation, a new away message (no
+        # greeting: not their first message); the same message again sets nothing off.
+        resolve = await s.http.put(f"/chats/{chat}/status", json={"status": "resolved"})
+        resolve.raise_for_status()
+        await customer_writes(s, incoming(chat, "A4", "voltei"))
+        await customer_writes(s, incoming(chat, "A4", "voltei"))
+        assert sent_texts(commands) == [(chat, GREETING), (chat, AWAY), (chat, AWAY)]
+        assert (await s.http.get(f"/chats/{chat}")).json()["status"] == "open"
         # Open all week: no away message for a new customer, only the greeting.
         always = closed_all_week() | {"week": {day: [{"start": "00:00", "end": "24:00"}]
                                                for day in closed_all_week()["week"]}}  # fmt: skip
         (await s.http.put("/settings", json=away | {"businessHours": always})).raise_for_status()
         await customer_writes(s, incoming(CUSTOMERS[4], "B1", "oi"))
-        assert sent_texts(commands)[2:] == [(CUSTOMERS[4], GREETING)]
+        assert sent_texts(commands)[3:] == [(CUSTOMERS[4], GREETING)]
 
 
 async def test_round_robin_gives_unassigned_chats_to_the_agents_online_in_turn(
@@ -378,7 +386,7 @@ async def test_a_message_that_does_not_reopen_a_resolved_chat_sets_no_rule_off(
 ) -> None:
     """With chat status: a customer's message older than the chat's resolution (a replay)
     leaves it resolved, and belongs to no open conversation: no rule looks at it. A new one
-    reopens the chat, and the rules run (the away message went out already in its life)."""
+    reopens the chat: a new conversation, with its own away message."""
     async with desk(tmp_path) as (s, commands):
         away = document(
             businessHours=closed_all_week(), awayMessage={"enabled": True, "text": AWAY}
@@ -393,5 +401,5 @@ async def test_a_message_that_does_not_reopen_a_resolved_chat_sets_no_rule_off(
         assert s.runtime.default.rules.stats.repeats == 0  # not even looked at
         await customer_writes(s, incoming(chat, "O3", "voltei"))
         assert (await s.http.get(f"/chats/{chat}")).json()["status"] == "open"
-        assert s.runtime.default.rules.stats.repeats == 1  # the same conversation key for now
-        assert sent_texts(commands) == [(chat, AWAY)]
+        assert s.runtime.default.rules.stats.repeats == 0
+        assert sent_texts(commands) == [(chat, AWAY), (chat, AWAY)]

@@ -169,9 +169,12 @@ class Store(Protocol):
         """Assign (or, with None, unassign) a chat; the new assignment row or None."""
         ...
 
-    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
         """Upsert the chat's status; the row {"session", "chat_id", "status", "updated_by",
-        "updated_at" (ISO 8601, UTC, the store's clock)}."""
+        "conversation", "updated_at" (ISO 8601, UTC, the store's clock)}. `conversation` names
+        the chat's current conversation ('' the first), kept while it is pending or resolved."""
         ...
 
     async def create_tag(self, name: str, color: str | None) -> Row:

@@ -204,12 +204,13 @@ UPGRADES = [
     """,
     # Chat status (issue 16): open, pending or resolved, per session and chat; a chat without
     # a row is open. updated_at is when it last changed (a customer's message older than that
-    # does not reopen it: a replay after a restart must not undo a resolve).
+    # does not reopen it: a replay after a restart must not undo a resolve). `conversation`
+    # names the current conversation (the rules act once per conversation).
     """
     CREATE TABLE chat_status (
         session TEXT NOT NULL DEFAULT 'default', chat_id TEXT NOT NULL,
         status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'resolved')),
-        updated_by TEXT,
+        updated_by TEXT, conversation TEXT NOT NULL DEFAULT '',
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         PRIMARY KEY (session, chat_id)
     );
@@ -420,12 +421,14 @@ class SqliteStore:
 
         return await self._run(write)
 
-    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
         def write(db: sqlite3.Connection) -> Row:
             db.execute(
-                "INSERT OR REPLACE INTO chat_status (session, chat_id, status, updated_by) "
-                "VALUES (?, ?, ?, ?)",
-                (session, chat_id, status, by),
+                "INSERT OR REPLACE INTO chat_status "
+                "(session, chat_id, status, updated_by, conversation) VALUES (?, ?, ?, ?, ?)",
+                (session, chat_id, status, by, conversation),
             )
             sql = "SELECT * FROM chat_status WHERE session = ? AND chat_id = ?"
             return _rows(db, sql, session, chat_id)[0]

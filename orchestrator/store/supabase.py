@@ -354,9 +354,14 @@ class SupabaseStore:
         row = {"session": session, "chat_id": chat_id, "agent_id": agent_id, "assigned_by": by}
         return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
 
-    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
         # updated_at is set by the table's trigger on every change, from the database's clock.
-        row = {"session": session, "chat_id": chat_id, "status": status, "updated_by": by}
+        row = {
+            "session": session, "chat_id": chat_id, "status": status, "updated_by": by,
+            "conversation": conversation,
+        }  # fmt: skip
         table = self._db().table("chat_status")
         return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
 

@@ -5,13 +5,16 @@
 -- the status of the chats he may see (public.can_see_chat), and only as himself.
 -- updated_at is when the status last changed (a trigger, from the database's clock): a
 -- customer's message older than that does not reopen the chat, so a replay after a restart
--- never undoes a resolve.
+-- never undoes a resolve. `conversation` names the chat's current conversation ('' the first,
+-- then a new name at each reopening): the orchestrator's rules (greeting, away message) act at
+-- most once per conversation.
 
 create table public.chat_status (
     session    text not null default 'default',
     chat_id    text not null,
     status     text not null default 'open' check (status in ('open', 'pending', 'resolved')),
     updated_by uuid default auth.uid() references public.profiles (id) on delete set null,
+    conversation text not null default '' check (length(conversation) <= 200),
     updated_at timestamptz not null default now(),
     primary key (session, chat_id)
 );
@@ -28,8 +31,9 @@ create trigger chat_status_set_updated_at before update on public.chat_status
 revoke all on table public.chat_status from anon, authenticated;
 grant all on table public.chat_status to service_role;
 grant select, delete on table public.chat_status to authenticated;
-grant insert (session, chat_id, status, updated_by) on table public.chat_status to authenticated;
-grant update (status, updated_by) on table public.chat_status to authenticated;
+grant insert (session, chat_id, status, updated_by, conversation)
+    on table public.chat_status to authenticated;
+grant update (status, updated_by, conversation) on table public.chat_status to authenticated;
 
 alter table public.chat_status enable row level security;
 

@@ -217,7 +217,7 @@ def test_a_store_from_before_chat_status_has_every_chat_open(tmp_path: Path) -> 
         store = SqliteStore(path)
         await store.open()
         before = await store.load_metadata()
-        await store.set_chat_status("default", CHAT, "resolved", "ana")
+        await store.set_chat_status("default", CHAT, "resolved", "ana", "")
         after = await store.load_metadata()
         await store.close()
         return before, after

@@ -26,10 +26,10 @@ async def test_a_status_loads_back_per_session_and_chat(store: Store, make_user:
     agent = await make_user("agent")
     assert (await store.load_metadata()).statuses == {}  # no row: every chat is open
     started = datetime.now(UTC)
-    row = await store.set_chat_status("default", CHAT, "resolved", agent)
+    row = await store.set_chat_status("default", CHAT, "resolved", agent, "")
     assert (row["status"], str(row["updated_by"])) == ("resolved", agent)
     assert abs(when(row) - started) < timedelta(minutes=1)  # the store's clock, in UTC
-    await store.set_chat_status("sales", CHAT, "pending", None)  # the same jid on another number
+    await store.set_chat_status("sales", CHAT, "pending", None, "")  # the same jid on another number
     statuses = (await store.load_metadata()).statuses
     assert {key: r["status"] for key, r in statuses.items()} == {
         ("default", CHAT): "resolved", ("sales", CHAT): "pending",
@@ -39,10 +39,11 @@ async def test_a_status_loads_back_per_session_and_chat(store: Store, make_user:
 
 async def test_a_change_replaces_the_row_and_its_time(store: Store, make_user: MakeUser) -> None:
     agent = await make_user("agent")
-    first = await store.set_chat_status("default", CHAT, "resolved", agent)
+    first = await store.set_chat_status("default", CHAT, "resolved", agent, "")
     await asyncio.sleep(0.01)  # the stamps have milliseconds at least
-    second = await store.set_chat_status("default", CHAT, "open", None)
+    second = await store.set_chat_status("default", CHAT, "open", None, "msg:ABC")
     assert (second["status"], second["updated_by"]) == ("open", None)
+    assert second["conversation"] == "msg:ABC"  # the rules' once-per-conversation key
     assert when(second) > when(first)
     statuses = (await store.load_metadata()).statuses
     assert [(key, r["status"]) for key, r in statuses.items()] == [(("default", CHAT), "open")]
@@ -50,14 +51,14 @@ async def test_a_change_replaces_the_row_and_its_time(store: Store, make_user: M
 
 async def test_a_status_outside_the_three_is_refused(store: Store) -> None:
     with pytest.raises(StoreError):
-        await store.set_chat_status("default", CHAT, "closed", None)
+        await store.set_chat_status("default", CHAT, "closed", None, "")
     assert (await store.load_metadata()).statuses == {}
 
 
 async def test_purging_a_session_deletes_its_statuses_only(store: Store) -> None:
     for session in ("default", "sales"):
-        await store.set_chat_status(session, CHAT, "resolved", None)
-    await store.set_chat_status("sales", OTHER, "pending", None)
+        await store.set_chat_status(session, CHAT, "resolved", None, "")
+    await store.set_chat_status("sales", OTHER, "pending", None, "")
     await store.purge_session("sales")
     statuses = (await store.load_metadata()).statuses
     assert list(statuses) == [("default", CHAT)]
