@@ -29,7 +29,8 @@ async def test_a_status_loads_back_per_session_and_chat(store: Store, make_user:
     row = await store.set_chat_status("default", CHAT, "resolved", agent, "")
     assert (row["status"], str(row["updated_by"])) == ("resolved", agent)
     assert abs(when(row) - started) < timedelta(minutes=1)  # the store's clock, in UTC
-    await store.set_chat_status("sales", CHAT, "pending", None, "")  # the same jid on another number
+    # the same jid on another number:
+    await store.set_chat_status("sales", CHAT, "pending", None, "")
     statuses = (await store.load_metadata()).statuses
     assert {key: r["status"] for key, r in statuses.items()} == {
         ("default", CHAT): "resolved", ("sales", CHAT): "pending",
