@@ -12,19 +12,38 @@ CONSOLE_TEST_MODULES := tests/console/node_modules/.package-lock.json
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
 
-# Try it without a phone: the bridge replays a generated helpdesk capture (real Baileys protos)
-# at a human pace and the console shows it; sending works (replay-sends.js answers as WhatsApp
-# would). Fresh state every time, its own ports, so it runs beside `make run`. The orchestrator
-# prints the console's address and where the token is: a fresh one in data/demo/api-token.
-DEMO_DIR := data/demo
+# Try it without a phone: the bridge replays a generated helpdesk capture (real Baileys protos,
+# with real photos and documents from bridge-node/scripts/demo-media/) at a human pace and the
+# console shows it; sending works (replay-sends.js answers as WhatsApp would). Fresh state every
+# time, its own ports, so it runs beside `make run`. The orchestrator prints the console's address
+# and where the token is: a fresh one in $(DEMO_DATA_DIR)/api-token.
+# A second demo needs its own DEMO_DATA_DIR, DEMO_PORT, DEMO_BRIDGE_PUB and DEMO_BRIDGE_ROUTER:
+# a data dir in use (its lock is held while the demo runs) or a port taken is refused before
+# anything is wiped, never taken over (issue #16).
+DEMO_DATA_DIR ?= data/demo
 DEMO_PORT ?= 8090
+DEMO_BRIDGE_PUB ?= tcp://127.0.0.1:5575
+DEMO_BRIDGE_ROUTER ?= tcp://127.0.0.1:5576
+DEMO_TCP := 127.0.0.1:$(DEMO_PORT) $(patsubst tcp://%,%,$(filter tcp://%,$(DEMO_BRIDGE_PUB) $(DEMO_BRIDGE_ROUTER)))
 demo: install
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	node bridge-node/scripts/make-capture.js --demo --events 1500 --now $$(date +%s) --out $(DEMO_DIR)/capture.jsonl
-	ORCH_PORT=$(DEMO_PORT) ORCH_DATA_DIR=$(DEMO_DIR) ORCH_SPAWN_BRIDGE=true \
-	ORCH_BRIDGE_PUB=tcp://127.0.0.1:5575 ORCH_BRIDGE_ROUTER=tcp://127.0.0.1:5576 \
-	BRIDGE_REPLAY=$(abspath $(DEMO_DIR))/capture.jsonl BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
-	exec $(VENV)/bin/orchestrator
+	@dir='$(DEMO_DATA_DIR)'; mkdir -p "$$dir" || exit 1; \
+	exec 9>>"$$dir/demo.lock"; \
+	if ! flock -n 9; then \
+	  echo "make demo: $$dir is in use by another demo (pid $$(cat "$$dir/demo.pid" 2>/dev/null || echo '?')); give this one its own DEMO_DATA_DIR, DEMO_PORT, DEMO_BRIDGE_PUB and DEMO_BRIDGE_ROUTER" >&2; exit 1; \
+	fi; \
+	for address in $(DEMO_TCP); do \
+	  host=$${address%:*}; port=$${address##*:}; case $$host in '*'|0.0.0.0) host=127.0.0.1;; esac; \
+	  if (exec 3<>"/dev/tcp/$$host/$$port") 2>/dev/null; then \
+	    echo "make demo: $$address is taken (another demo, or make run?); set DEMO_PORT, DEMO_BRIDGE_PUB and DEMO_BRIDGE_ROUTER to free ones" >&2; exit 1; \
+	  fi; \
+	done; \
+	find "$$dir" -mindepth 1 -maxdepth 1 ! -name demo.lock -exec rm -rf {} + && \
+	node bridge-node/scripts/make-capture.js --demo --events 1500 --now $$(date +%s) --out "$$dir/capture.jsonl" && \
+	echo $$$$ > "$$dir/demo.pid" && \
+	ORCH_PORT=$(DEMO_PORT) ORCH_DATA_DIR="$$dir" ORCH_SPAWN_BRIDGE=true \
+	ORCH_BRIDGE_PUB='$(DEMO_BRIDGE_PUB)' ORCH_BRIDGE_ROUTER='$(DEMO_BRIDGE_ROUTER)' \
+	BRIDGE_REPLAY="$$(realpath "$$dir")/capture.jsonl" BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
+	exec $(PY) -m orchestrator
 
 test: install install-tools lint test-node test-python bench-quick
 

@@ -56,12 +56,7 @@ class Admin:
             "nextRetryAt": lifecycle.next_retry_at,
             "qrRounds": lifecycle.qr_rounds,
             "me": lifecycle.me,
-            "bridge": {
-                "alive": self.follower.alive,
-                "epoch": self.follower.stats.bridge_epoch,
-                "restarts": supervisor.restarts if supervisor else None,
-                "nextStartAt": supervisor.next_start_at if supervisor else None,
-            },
+            "bridge": bridge_status(self.follower, supervisor),
             "sync": sync_view(self.sync()),
         }
 
@@ -136,6 +131,7 @@ class Admin:
             "replayed": stats.replayed,
             "epochChanges": stats.epoch_changes,
             "positionsLost": stats.positions_lost,
+            "refused": stats.refused,
             "reconnects": self.lifecycle.reconnects,
             "lastFrameAgeMs": stats.bridge_frame_age_ms,
             "store": {
@@ -153,6 +149,19 @@ class Admin:
             },
             "transport": self.transport(),
         }
+
+
+def bridge_status(follower: BridgeFollower, supervisor: BridgeSupervisor | None) -> s.BridgeStatus:
+    wrong, found = follower.wrong_bridge, follower.found
+    return {
+        "state": "wrong_bridge" if wrong else "ok" if follower.alive else "down",
+        "error": wrong,
+        "identity": found.view() if found else None,
+        "alive": follower.alive,
+        "epoch": follower.stats.bridge_epoch,
+        "restarts": supervisor.restarts if supervisor else None,
+        "nextStartAt": supervisor.next_start_at if supervisor else None,
+    }
 
 
 def sync_view(sync: SyncProgress | None) -> s.SyncProgress | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -81,12 +82,21 @@ class ReplayPage(TypedDict):
 
 class Bridge:
     """Typed calls over a command channel. Raises CommandError (CommandTimeout) and
-    TransportError, as the channel does."""
+    TransportError, as the channel does.
 
-    def __init__(self, channel: CommandChannel) -> None:
+    `refuse` says why the bridge at the channel's end is not ours (BridgeFollower.wrong_bridge):
+    then every command but `state` (which is how that is found out) fails with `wrong_bridge`,
+    so nothing is sent, read or logged out on another orchestrator's WhatsApp."""
+
+    def __init__(
+        self, channel: CommandChannel, refuse: Callable[[], str | None] = lambda: None
+    ) -> None:
         self._channel = channel
+        self._refuse = refuse
 
     async def _call(self, method: Method, params: Any = None, timeout: float | None = None) -> Any:
+        if method is not STATE and (why := self._refuse()) is not None:
+            raise CommandError(method.name, "wrong_bridge", why)
         if method.idempotent and timeout is None:
             return await self._channel.call_idempotent(method.name, params)
         return await self._channel.call(method.name, params, timeout=timeout or method.timeout)
@@ -123,9 +133,12 @@ class Bridge:
 
     # ---- the WhatsApp connection ---------------------------------------------------------
 
-    async def state(self) -> dict[str, Any]:
-        """What the bridge knows now: its position, its WhatsApp connection, the account."""
-        answer: dict[str, Any] = await self._call(STATE)
+    async def state(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """What the bridge knows now: who it is, its position, its WhatsApp connection, the
+        account. A `timeout` makes it one attempt with that timeout instead of retried ones."""
+        answer = await self._call(STATE, timeout=timeout)
+        if not isinstance(answer, dict):
+            raise CommandError(STATE.name, "bad_result", "state answered no object")
         return answer
 
     async def connect(self) -> None:

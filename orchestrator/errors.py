@@ -97,6 +97,15 @@ class Code(enum.StrEnum):
     BAD_BRIDGE = "bad_bridge", 400
     BAD_PROXY = "bad_proxy", 400
     BRIDGE_REQUIRED = "bridge_required", 400
+    BAD_STATUS = "bad_status", 400
+    BAD_ASSIGNED = "bad_assigned", 400
+    BAD_TAG = "bad_tag", 400
+    BAD_Q = "bad_q", 400
+    BAD_OFFSET = "bad_offset", 400
+    BAD_BUSINESS_HOURS = "bad_businessHours", 400
+    BAD_AWAY_MESSAGE = "bad_awayMessage", 400
+    BAD_GREETING = "bad_greeting", 400
+    BAD_ASSIGNMENT = "bad_assignment", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -109,6 +118,7 @@ class Code(enum.StrEnum):
     CHAT_NOT_FOUND = "chat_not_found", 404
     SESSION_NOT_FOUND = "session_not_found", 404
     MEDIA_NOT_FOUND = "media_not_found", 404
+    MESSAGE_NOT_FOUND = "message_not_found", 404
     NO_QR = "no_qr", 404
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409: not possible now, or it exists

@@ -10,6 +10,11 @@ On start the follower resumes from `position`: the one stored with the data the 
 loaded, or None (an empty store) to replay everything the bridge still holds. The applied log,
 the audit record of every applied event, must not record an event twice: until a replay
 passes the position it last recorded, batches go to the consumers only.
+
+With an `identity` check (bridgeid.py) nothing is applied from a bridge that is not the one
+expected: heartbeats and `bridge.started` say who published them, the `state` reply who answers
+commands, checked before every catch-up. An event of a bridge run not identified yet is left
+to the journal and fetched by the next catch-up, once the bridge answering it is checked.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.applied_log import AppliedLog
+from orchestrator.bridgeid import Identity, IdentityCheck, announced
 from orchestrator.commands import Bridge, ReplayPage
 from orchestrator.errors import CommandError, MalformedEnvelope, TransportError
 from orchestrator.sessionlog import SessionLog
@@ -34,6 +40,7 @@ LIVE_BATCH = 1000
 # The first catch-up is tried once, briefly: a bridge that is down must not hold up startup;
 # its first heartbeat, when it comes, brings the catch-up back.
 FIRST_ATTEMPT_TIMEOUT = 2.0
+STARTED = "bridge.started"  # the first event of every bridge run: it says who the bridge is
 
 
 class Consumer(Protocol):
@@ -57,6 +64,7 @@ class FollowerStats:
     replayed: int = 0
     epoch_changes: int = 0
     positions_lost: int = 0
+    refused: int = 0  # envelopes of a bridge that is not the one expected
     bridge_epoch: str | None = None
     bridge_seq: int | None = None
     bridge_connection: str | None = None
@@ -76,8 +84,14 @@ class BridgeFollower:
         replay_page: int,
         clock: Callable[[], float] = time.monotonic,
         session: str = "default",
+        identity: IdentityCheck | None = None,
     ) -> None:
         self._log = SessionLog(log, session)
+        self._identity = identity
+        self.found: Identity | None = None  # what the bridge at our endpoints last announced
+        self._verified: set[str] = set()  # epochs of the expected bridge
+        self._pub_problem: str | None = None  # why the bridge publishing events is refused
+        self._router_problem: str | None = None  # ... the one answering commands
         self._events = events
         self._bridge = bridge
         self._applied_log = applied_log
@@ -93,6 +107,11 @@ class BridgeFollower:
         self._recorded_through: Position | None = None
         self.ready = asyncio.Event()  # set once the first catch-up has finished
         self.first_attempt_done = asyncio.Event()
+
+    @property
+    def wrong_bridge(self) -> str | None:
+        """Why the bridge at our endpoints is refused (not the one expected), or None."""
+        return self._pub_problem or self._router_problem
 
     @property
     def silence(self) -> float | None:
@@ -132,6 +151,8 @@ class BridgeFollower:
             except MalformedEnvelope as exc:
                 self.stats.malformed += 1
                 self._log.warning("malformed envelope skipped: %s", exc)
+                continue
+            if not self._admit(envelope):
                 continue
             self._heard(envelope)
             if envelope.is_heartbeat:
@@ -179,6 +200,15 @@ class BridgeFollower:
         """Replay from the last applied position until the bridge has nothing newer, or up to
         (not including) `until`."""
         self.stats.replays += 1
+        if self._identity is not None:
+            try:
+                await self._check_router()
+            except (CommandError, TransportError) as exc:
+                return self._catch_up_failed(reason, exc)
+            if self.wrong_bridge is not None:
+                self._catch_up_reason = reason  # asked again on the next batch: it may change
+                self.first_attempt_done.set()
+                return False
         if self._recorded_through is not None and not self.ready.is_set():
             try:
                 await self._check_recorded_position()
@@ -222,6 +252,7 @@ class BridgeFollower:
                 self.stats.malformed += 1
                 self._log.warning("malformed replayed envelope skipped: %s", exc)
                 continue
+            self._verified.add(envelope.epoch)  # the journal of the bridge checked just before
             position = self.position
             if position is not None and envelope.epoch != position.epoch:
                 self.stats.epoch_changes += 1
@@ -258,6 +289,52 @@ class BridgeFollower:
                 raise
             self._log.warning("applied log position %s is gone from the bridge journal", position)
             self._recorded_through = None
+
+    # ---- which bridge ---------------------------------------------------------------------
+
+    def _admit(self, envelope: Envelope) -> bool:
+        """Whether a live envelope may be used: its bridge is the one expected."""
+        if self._identity is None:
+            return True
+        if envelope.is_heartbeat or envelope.event == STARTED:
+            self._pub_problem = self._checked(
+                announced(envelope.data), envelope.epoch, "publishing events", self._pub_problem
+            )
+        if self.wrong_bridge is not None:
+            self.stats.refused += 1
+            return False
+        if envelope.is_heartbeat or envelope.epoch in self._verified:
+            return True
+        # Its bridge.started went by before we listened: the journal keeps the event for the
+        # catch-up, which checks the bridge first.
+        self._catch_up_reason = self._catch_up_reason or "unidentified"
+        return False
+
+    async def _check_router(self) -> None:
+        timeout = None if self.ready.is_set() else FIRST_ATTEMPT_TIMEOUT
+        state = await self._bridge.state(timeout=timeout)
+        epoch = state.get("epoch")
+        self._router_problem = self._checked(
+            announced(state), epoch if isinstance(epoch, str) else None,
+            "answering commands", self._router_problem,
+        )  # fmt: skip
+
+    def _checked(
+        self, identity: Identity | None, epoch: str | None, role: str, before: str | None
+    ) -> str | None:
+        """Check one announcement; log when the verdict changes. Returns the problem."""
+        assert self._identity is not None
+        problem = self._identity.problem(identity)
+        self.found = identity
+        if problem is None and epoch is not None:
+            self._verified.add(epoch)
+        if problem != before:
+            if problem is not None:
+                self._log.error("refusing the bridge %s: %s", role, problem)
+            elif before is not None:
+                self._log.info("the bridge %s is %s again; catching up", role, identity)
+                self._catch_up_reason = self._catch_up_reason or "identified"
+        return problem
 
     def _catch_up_failed(self, reason: str, exc: Exception) -> bool:
         self._catch_up_reason = reason

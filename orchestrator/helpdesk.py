@@ -9,12 +9,16 @@ view, what every per-session component uses."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator import domain as d
 from orchestrator import shapes as s
-from orchestrator.errors import Code, Forbidden, NotFound
+from orchestrator.errors import Code, Forbidden, NotFound, StoreError
 from orchestrator.principal import STAFF_ROLES, Principal
 from orchestrator.store import DEFAULT_SESSION, Metadata, Row, Store
 
@@ -22,6 +26,9 @@ log = logging.getLogger("orchestrator.helpdesk")
 
 Announce = Callable[[str, s.EventType, str | None, Any], None]
 """(session, event type, chat id, data) onto the streams."""
+
+ChatView = Callable[[str], Any]
+"""A chat id -> the Chat as the streams carry it (None: no such chat in the session)."""
 
 
 class Helpdesk:
@@ -49,6 +56,8 @@ class Helpdesk:
             del metadata.assignments[key]
         for key in [k for k in metadata.chat_tags if k[0] == session_id]:
             del metadata.chat_tags[key]
+        for key in [k for k in metadata.statuses if k[0] == session_id]:
+            del metadata.statuses[key]
         self._scoped.pop(session_id, None)
         self.generation += 1
 
@@ -135,6 +144,13 @@ class SessionHelpdesk:
     def __init__(self, helpdesk: Helpdesk, session: str) -> None:
         self.helpdesk = helpdesk
         self.session = session
+        self._chat_view: ChatView = lambda chat_id: None
+        self._writes: set[asyncio.Task[None]] = set()  # status writes the event path started
+
+    def bind_chat_view(self, view: ChatView) -> None:
+        """How the session renders a chat: a status change goes out as a chat_update carrying
+        the whole Chat, which only the session's views can build."""
+        self._chat_view = view
 
     @property
     def generation(self) -> int:
@@ -158,11 +174,48 @@ class SessionHelpdesk:
         assignment = self._metadata().assignments.get((self.session, chat_id))
         return assignment is None or assignment["agent_id"] == principal.user_id
 
+    def hidden_chats(self, principal: Principal) -> list[str]:
+        """The session's chats the principal may not see (for a member of it): those assigned
+        to another agent. Every other chat, known or not yet, is visible."""
+        if principal.is_staff:
+            return []
+        return [
+            chat_id
+            for (session, chat_id), row in self._metadata().assignments.items()
+            if session == self.session and row["agent_id"] != principal.user_id
+        ]
+
     def not_yours(self, chat_id: str) -> Forbidden:
         return Forbidden(Code.FORBIDDEN, f"chat {chat_id} is assigned to another agent")
 
     def chat_extras(self, chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
         return self._assignment_json(chat_id), self._tags_json(chat_id)
+
+    def chat_status(self, chat_id: str) -> s.ChatStatus:
+        row = self._metadata().statuses.get((self.session, chat_id))
+        return "open" if row is None else row["status"]
+
+    def conversation(self, chat_id: str) -> str | None:
+        """The name of the chat's open conversation ('' the first), None while it is pending or
+        resolved. A reopening by a customer's message is named after that message, so the
+        replay of it after a restart (its write may not have landed) names the same one."""
+        row = self._metadata().statuses.get((self.session, chat_id))
+        if row is None:
+            return ""
+        return str(row.get("conversation") or "") if row["status"] == "open" else None
+
+    def assignee(self, chat_id: str) -> str | None:
+        row = self._metadata().assignments.get((self.session, chat_id))
+        return None if row is None else str(row["agent_id"])
+
+    def chat_tag_ids(self, chat_id: str) -> set[int]:
+        return self._metadata().chat_tags.get((self.session, chat_id), set())
+
+    def has_profile(self, user_id: str) -> bool:
+        return user_id in self._metadata().profiles
+
+    def tag_exists(self, tag_id: int) -> bool:
+        return tag_id in self._metadata().tags
 
     def agents(self) -> list[s.Agent]:
         """Who may be assigned this session's chats (its members and staff), by name: what an
@@ -225,6 +278,25 @@ class SessionHelpdesk:
         self.helpdesk.generation += 1
         await self._changed(actor, "chat_unassigned", chat_id, {"agentId": current["agent_id"]})
 
+    async def assign_by_rule(self, chat_id: str, agent_id: str, rule: str) -> bool:
+        """An automatic rule gives an unassigned chat to an agent of the session (no actor):
+        announced and logged as any assignment. False when the chat is assigned by now or
+        the agent may not have it."""
+        metadata = self._metadata()
+        key = (self.session, chat_id)
+        agent = metadata.profiles.get(agent_id)
+        if key in metadata.assignments or agent is None or not _may_use(agent, self.session):
+            return False
+        row = await self._store().set_assignment(self.session, chat_id, agent_id, None)
+        assert row is not None
+        metadata.assignments[key] = row
+        self.helpdesk.generation += 1
+        details = {"agentId": agent_id, "rule": rule}
+        await self._store().log_activity(self.session, None, "chat_assigned", chat_id, details)
+        data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
+        self.helpdesk.announce(self.session, "assignment_changed", chat_id, data)
+        return True
+
     async def _changed(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
         await self._log(actor, action, chat_id, details)
         data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
@@ -232,6 +304,85 @@ class SessionHelpdesk:
 
     async def _log(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
         await self._store().log_activity(self.session, actor.user_id, action, chat_id, details)
+
+    # ---- status -------------------------------------------------------------------------
+
+    async def set_status(self, actor: Principal, chat_id: str, status: s.ChatStatus) -> None:
+        """Who may see the chat may change its status (the caller checked that)."""
+        current = self.chat_status(chat_id)
+        if current == status:
+            return
+        key = (self.session, chat_id)
+        previous = self._metadata().statuses.get(key) or {}
+        # Opening by hand starts a new conversation; pending or resolved keeps its name.
+        conversation = (
+            f"by:{secrets.token_hex(8)}" if status == "open" else previous.get("conversation", "")
+        )
+        row = await self._store().set_chat_status(
+            self.session, chat_id, status, actor.user_id, conversation
+        )
+        self._metadata().statuses[key] = row
+        self.helpdesk.generation += 1
+        await self._log(actor, "status_changed", chat_id, {"from": current, "to": status})
+        self._chat_changed(chat_id)
+
+    def customer_wrote(self, chat_id: str, message: d.Message, *, persist: bool = True) -> None:
+        """A customer's new message (not ours, not history): a pending or resolved chat opens
+        again, unless the message is older than the status (a replay after a restart, or a
+        late delivery, of what the agent had already seen when resolving). Called on the event
+        path: RAM and the streams change now, the store write follows in the background.
+        `persist` False: RAM and the streams only (replicas that share a store all follow the
+        number; one of them writes, and logs, the reopening)."""
+        key = (self.session, chat_id)
+        row = self._metadata().statuses.get(key)
+        if row is None or row["status"] == "open":
+            return
+        # WhatsApp's times are whole seconds: a message of the second the status changed in
+        # counts as newer (a customer's answer must never be missed).
+        if message.timestamp < int(_unix_seconds(row["updated_at"])):
+            return
+        previous = row["status"]
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self._metadata().statuses[key] = {
+            "session": self.session, "chat_id": chat_id, "status": "open",
+            "updated_by": None, "updated_at": now, "conversation": reopened_by(message.id),
+        }  # fmt: skip
+        self.helpdesk.generation += 1
+        self._chat_changed(chat_id)
+        if not persist:
+            return
+        write = asyncio.get_running_loop().create_task(
+            self._store_reopened(chat_id, previous, message.id)
+        )
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Until the store writes the event path started are done (a stopping session waits
+        for them, so a reopening is not lost on a clean shutdown)."""
+        await asyncio.gather(*self._writes)
+
+    async def _store_reopened(self, chat_id: str, previous: str, message_id: str) -> None:
+        try:
+            await self._store().set_chat_status(
+                self.session, chat_id, "open", None, reopened_by(message_id)
+            )
+            details = {"from": previous, "to": "open", "messageId": message_id}
+            await self._store().log_activity(
+                self.session, None, "status_reopened", chat_id, details
+            )
+        except StoreError as exc:
+            # RAM says open; after a restart the store's status comes back, and the message
+            # (older than it, if it was stored) does not reopen it again: say so loudly.
+            log.error(
+                "session %s: could not store the reopening of %s by message %s: %s",
+                self.session, chat_id, message_id, exc,
+            )  # fmt: skip
+
+    def _chat_changed(self, chat_id: str) -> None:
+        chat = self._chat_view(chat_id)
+        if chat is not None:
+            self.helpdesk.announce(self.session, "chat_update", chat_id, chat)
 
     # ---- tags ---------------------------------------------------------------------------
 
@@ -291,6 +442,11 @@ class SessionHelpdesk:
         """Attribute a message to the agent who sent it."""
         await self._log(actor, "message_sent", chat_id, {"messageId": message_id})
 
+    async def auto_reply_sent(self, chat_id: str, rule: str, message_id: str) -> None:
+        """Attribute a message to the automatic rule that sent it (no actor)."""
+        details = {"rule": rule, "messageId": message_id}
+        await self._store().log_activity(self.session, None, "auto_reply_sent", chat_id, details)
+
     # ---- people -------------------------------------------------------------------------
 
     async def save_profile(
@@ -302,6 +458,26 @@ class SessionHelpdesk:
         sessions: list[str] | None = None,
     ) -> s.Profile:
         return await self.helpdesk.save_profile(actor, user_id, display_name, role, sessions)
+
+
+def _unix_seconds(stamp: Any) -> float:
+    """A store's timestamp (ISO 8601 text from SQLite or PostgREST, or a datetime) in unix
+    seconds; an unreadable one as 0 (then any message counts as newer)."""
+    if isinstance(stamp, datetime):
+        moment = stamp
+    else:
+        try:
+            moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def reopened_by(message_id: str) -> str:
+    """The name of a conversation a customer's message reopened."""
+    return f"msg:{message_id}"
 
 
 def _may_use(profile: Row, session_id: str) -> bool:

@@ -21,10 +21,13 @@ from orchestrator.agentpresence import AgentPresenceApi
 from orchestrator.api import Api
 from orchestrator.auth import Access
 from orchestrator.console import Console
+from orchestrator.desksettings import SettingsApi
 from orchestrator.errors import Code
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.metrics import MetricsApi
 from orchestrator.presence import PresenceApi
+from orchestrator.search import MAX_QUERY
+from orchestrator.search_api import MAX_OFFSET, SearchApi
 from orchestrator.sessions import SessionsApi
 from orchestrator.streams import StreamRoutes
 
@@ -96,6 +99,23 @@ SESSIONS = Param(
     "query",
     "only these sessions, comma-separated (default: every session the caller may use)",
     errors=(Code.SESSION_NOT_FOUND, Code.FORBIDDEN),
+)
+ASSIGNED = Param(
+    "assigned",
+    "query",
+    "only chats assigned to `me`, to nobody (`none`), or to the agent with this id "
+    "(empty: anyone's)",
+    errors=(Code.BAD_ASSIGNED,),
+)
+TAG = Param(
+    "tag", "query", "only chats carrying this tag (its id; empty: any)", errors=(Code.BAD_TAG,)
+)
+STATUS = Param(
+    "status",
+    "query",
+    "only chats in this status (empty: any)",
+    {"type": "string", "enum": list(s.CHAT_STATUSES)},
+    (Code.BAD_STATUS,),
 )
 REPLY_ID = Param("replyId", "path", "the quick reply's id", DIGITS, (Code.BAD_REPLY_ID,))
 SESSION_PREFIX = "/sessions/{sessionId}"
@@ -192,10 +212,12 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
     ),
     # ---- chats and messages ------------------------------------------------------------
     Operation(
-        "GET", "/chats", "listChats", "chats, newest activity first", Api.list_chats, "chats",
-        answer=s.ChatList, errors=(Code.CHAT_NOT_FOUND,),
+        "GET", "/chats", "listChats",
+        "chats, newest activity first; the inbox filters combine (and page with before)",
+        Api.list_chats, "chats", answer=s.ChatList, errors=(Code.CHAT_NOT_FOUND,),
         params=(LIMIT, Param("before", "query", "the last chat id of the previous page",
-                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN))), per_session=True,
+                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),
+                ASSIGNED, TAG, STATUS), per_session=True,
     ),
     Operation(
         "GET", "/chats/{chatId}", "getChat", "one chat", Api.get_chat, "chats", params=(CHAT_ID,),
@@ -212,6 +234,31 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         )
         for path, name in (("/chats/{chatId}/messages", "listMessages"),
                            ("/messages/{chatId}", "listMessagesShort"))
+    ),
+    Operation(
+        "GET", "/chats/{chatId}/messages/{messageId}", "getMessage",
+        "one message of the chat, from RAM or from the store (e.g. a quoted message not loaded)",
+        SearchApi.get_message, "chats", answer=s.Message,
+        params=(CHAT_ID, Param("messageId", "path", "the message's id")),
+        errors=(Code.CHAT_NOT_FOUND, Code.MESSAGE_NOT_FOUND, *STATUS_ERRORS), per_session=True,
+    ),
+    Operation(
+        "GET", "/search", "search",
+        "full-text search of the stored messages' text in the chats the caller may see: every "
+        "word of q must occur (accents and case aside; the last word also as a prefix), best "
+        "match first, newest first among equals. Words are only text (no operators). The store "
+        "is written behind: messages of the last moments may not be found yet",
+        SearchApi.search, "chats", answer=s.SearchResults,
+        params=(
+            Param("q", "query", "the words to find (required)",
+                  {"type": "string", "minLength": 1, "maxLength": MAX_QUERY}, (Code.BAD_Q,)),
+            Param("chatId", "query", "only this chat's messages",
+                  errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),
+            LIMIT,
+            Param("offset", "query", "how many results to skip: the nextOffset of the last page",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, (Code.BAD_OFFSET,)),
+        ),
+        errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
         "POST", "/send", "send",
@@ -328,6 +375,20 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
     ),
     Operation(
+        "PUT", "/chats/{chatId}/status", "setChatStatus",
+        "set the chat's status (a chat_update follows on the streams); a customer's new "
+        "message reopens a pending or resolved chat",
+        HelpdeskApi.set_status, "helpdesk", params=(CHAT_ID,), body=s.StatusBody,
+        answer=s.ChatStatusChange, errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
+    ),
+    Operation(
+        "GET", "/inbox/counts", "inboxCounts",
+        "how many chats the caller may see are theirs, unassigned, in all, per status and per "
+        "tag (all but the per-status counts within `status` when it is given)",
+        HelpdeskApi.inbox_counts, "helpdesk", answer=s.InboxCounts, params=(STATUS,),
+        per_session=True,
+    ),
+    Operation(
         "POST", "/chats/{chatId}/tags", "tagChat", "tag the chat", HelpdeskApi.tag_chat,
         "helpdesk", params=(CHAT_ID,), body=s.ChatTagBody, answer=s.ChatTags,
         errors=(Code.CHAT_NOT_FOUND, Code.NOT_FOUND, *STATUS_ERRORS), per_session=True,
@@ -383,6 +444,20 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         params=(Param("chatId", "query", "only this chat's activity",
                       errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)), LIMIT),
         errors=STATUS_ERRORS, per_session=True,
+    ),
+    Operation(
+        "GET", "/settings", "getSettings",
+        "the session's helpdesk settings: business hours, away message, greeting, assignment "
+        "rule (the defaults until an admin saves them)",
+        SettingsApi.get, "helpdesk", answer=s.HelpdeskSettings, errors=STATUS_ERRORS,
+        per_session=True,
+    ),
+    Operation(
+        "PUT", "/settings", "saveSettings",
+        "replace the session's helpdesk settings (the whole document); they apply to the next "
+        "customer message",
+        SettingsApi.put, "helpdesk", access=Access.ADMIN, body=s.HelpdeskSettings,
+        answer=s.HelpdeskSettings, errors=STATUS_ERRORS, per_session=True,
     ),
     # ---- operators ---------------------------------------------------------------------
     Operation(

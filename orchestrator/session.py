@@ -23,9 +23,12 @@ from orchestrator.admin import Admin
 from orchestrator.agentpresence import AgentPresence
 from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
+from orchestrator.bridgeid import IdentityCheck
 from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
+from orchestrator.desksettings import SettingsApi, SettingsBook
+from orchestrator.domain import Message
 from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
@@ -39,6 +42,8 @@ from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
+from orchestrator.rules import OnlineAgents, Rules
+from orchestrator.search_api import SearchApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.sharedpace import SharedBucket, bucket_opener
 from orchestrator.state import State
@@ -159,6 +164,10 @@ class Shared:
     observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
     nats: NatsHub | None = None  # ORCH_NATS_URL: every session's link goes through it
     agent_presence: AgentPresence | None = None  # who of the helpdesk is online, typing
+    # Every session's helpdesk settings (on the metadata store), and who is online to take
+    # chats: (session) -> user ids (the runtime gives AgentPresence.online).
+    desk_settings: SettingsBook | None = None
+    online_agents: OnlineAgents = lambda session: []
 
 
 class Session:
@@ -178,11 +187,26 @@ class Session:
         self.shared = shared
         self.directory = session_directory(settings.data_dir, spec.id)
         self.pub, self.router = endpoints(spec, settings, self.directory)
+        # Whether the bridge at the link's end is ours (bridgeid.py): only a ZeroMQ link can
+        # reach another orchestrator's bridge; a NATS one is the session's by its subjects.
+        spawned = settings.spawn_bridge and not spec.external
+        environment = bridge_environment(os.environ, *self.bridge_variables()) if spawned else {}
+        identity: IdentityCheck | None = None
         if link is None:
             nats = shared.nats
             link = nats.link(spec.id) if nats else zmq_link(settings, self.pub, self.router)
+            if nats is None:
+                identity = (
+                    # The bridge we start, in the data dir we give it, under the session we name.
+                    IdentityCheck.spawned(
+                        Path(environment["BRIDGE_DATA_DIR"]),
+                        environment.get("BRIDGE_SESSION") or DEFAULT_SESSION,
+                    )
+                    if spawned
+                    else IdentityCheck.learned_in(self.directory)
+                )
         self.link = link
-        self.bridge = Bridge(self.link.commands)
+        self.bridge = Bridge(self.link.commands, refuse=lambda: self.follower.wrong_bridge)
         self.lifecycle = ConnectionLifecycle(
             self.bridge,
             LifecycleSettings(
@@ -201,7 +225,8 @@ class Session:
         )
         self.helpdesk = helpdesk
         self.links = shared.links.for_session(spec.id)
-        self.views = Views(self.state, self.links, helpdesk.chat_extras)
+        self.views = Views(self.state, self.links, helpdesk.chat_extras, helpdesk.chat_status)
+        helpdesk.bind_chat_view(self._chat_json)
         stored_log = (
             StoredLog(settings.stream_retention, settings.stream_retention_seconds)
             if settings.stream_log_stored
@@ -248,6 +273,7 @@ class Session:
                 self.writebehind.record,
                 self.views,
                 session=spec.id,
+                customer_wrote=self._customer_wrote,
             ),
             self.calls,
             self.presence_subscriptions,
@@ -262,12 +288,13 @@ class Session:
             heartbeat_timeout=settings.bridge_heartbeat_timeout,
             replay_page=settings.replay_page,
             session=spec.id,
+            identity=identity,
         )
         self.supervisor: BridgeSupervisor | None = None
-        if settings.spawn_bridge and not spec.external:
+        if spawned:
             self.supervisor = BridgeSupervisor(
                 settings.bridge_command,
-                bridge_environment(os.environ, *self.bridge_variables()),
+                environment,
                 respawn_initial=settings.respawn_initial,
                 respawn_max=settings.respawn_max,
                 name=spec.id,
@@ -293,6 +320,17 @@ class Session:
             shared.media_store,
             observe_send=lambda seconds: shared.observe_send(spec.id, seconds),
         )
+        book = shared.desk_settings or SettingsBook(shared.metadata_store)
+        self.rules = Rules(
+            spec.id,
+            book,
+            shared.metadata_store,
+            helpdesk,
+            self.state,
+            self.api.send_text,
+            shared.online_agents,
+            helpdesk.conversation,
+        )
         self.admin = Admin(
             self.lifecycle,
             self.follower,
@@ -308,8 +346,23 @@ class Session:
             self.admin,
             HelpdeskApi(helpdesk, self.api, shared.agent_presence),
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
+            SearchApi(self.api),
+            SettingsApi(book, spec.id),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def _chat_json(self, chat_id: str) -> Any:
+        chat = self.state.chats.get(chat_id)
+        return None if chat is None else self.views.chat(chat)
+
+    def _customer_wrote(self, chat_id: str, message: Message) -> None:
+        """The one seam for the helpdesk's rules on a customer's new message (live, or
+        delivered late; never history): each rule decides for itself and must not block.
+        Replicas sharing a store each apply the message: only the writer writes."""
+        writes = not self._shares_store or self._holds_writer_lease()
+        self.helpdesk.customer_wrote(chat_id, message, persist=writes)  # reopens: first
+        if writes:  # the rules record their runs in the store: the writer acts for all
+            self.rules.customer_wrote(chat_id, message)
 
     def bridge_variables(self) -> tuple[dict[str, str], dict[str, str]]:
         """What a spawned bridge is told on top of the orchestrator's environment: the settings
@@ -324,6 +377,8 @@ class Session:
             "BRIDGE_PUB": self.pub,
             "BRIDGE_ROUTER": self.router,
             "BRIDGE_DATA_DIR": str(bridge_data_directory(settings, self.id)),
+            # Announced with its data dir's id (bridgeid.py): which session it serves.
+            "BRIDGE_SESSION": self.id,
         }
         if settings.nats_url:
             # The same stream and subjects as ours, and this session's subjects.
@@ -334,7 +389,6 @@ class Session:
                 "BRIDGE_NATS_MAX_AGE_S": str(settings.nats_max_age_s),
                 "BRIDGE_NATS_MAX_BYTES": str(settings.nats_max_bytes),
                 "BRIDGE_NATS_REPLICAS": str(settings.nats_replicas),
-                "BRIDGE_SESSION": self.id,
             }
         if self.spec.proxy:
             own["BRIDGE_PROXY"] = self.spec.proxy
@@ -386,6 +440,8 @@ class Session:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.calls.close()
+        await self.rules.close()
+        await self.helpdesk.flush()
         await self.writebehind.close(timeout=10.0)
         if self.writer_lease is not None:  # after the last write: the next writer starts now
             await self.writer_lease.release()
@@ -410,7 +466,12 @@ class Session:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.follower.first_attempt_done.wait()
-        if not self.follower.ready.is_set():
+        if self.follower.wrong_bridge is not None:
+            log.error(
+                "session %s: serving without a bridge: the one at its endpoints is not its own",
+                self.id,
+            )
+        elif not self.follower.ready.is_set():
             log.warning(
                 "session %s: the bridge is not answering; serving now, catching up when it does",
                 self.id,

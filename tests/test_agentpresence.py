@@ -18,6 +18,8 @@ from orchestrator.ephemeral import EphemeralFeed, Item
 from orchestrator.principal import Principal
 from tests.inprocess import served
 from tests.test_permissions import SECRET, user_token
+from tests.test_settings_api import CUSTOMERS, customer_writes, document, incoming, make_user
+from tests.test_settings_api import desk as settings_desk
 
 CHAT = "5511900000001@s.whatsapp.net"
 OTHER = "5511900000002@s.whatsapp.net"
@@ -298,3 +300,24 @@ async def test_console_config_names_supabase_only_when_configured(tmp_path: Path
         assert config == {"supabase": {"url": "http://auth.example:9999", "anonKey": "anon-key"}}
         policy = (await anonymous.get("/")).headers["content-security-policy"]
         assert "connect-src 'self' http://auth.example:9999;" in policy
+
+
+@pytest.mark.anyio
+async def test_round_robin_assigns_to_an_agent_holding_a_stream(tmp_path: Path) -> None:
+    """The settings' round-robin rule (rules.py) asks AgentPresence.online: with no
+    `online_agents` given, the runtime's own presence answers."""
+    async with settings_desk(tmp_path) as (s, _):
+        ana = await make_user(s, "agent")
+        rotating = document(assignment={"rule": "round_robin"})
+        (await s.http.put("/settings", json=rotating)).raise_for_status()
+        await customer_writes(s, incoming(CUSTOMERS[0], "P0", "oi"))  # nobody online
+        assert (await s.http.get(f"/chats/{CUSTOMERS[0]}")).json()["assignment"] is None
+        async with s.client(user_token(ana)) as as_ana:
+            start = (await as_ana.get("/events/poll")).json()["lastEventId"]
+            params = {"since": start, "timeout": "30", "ephemeral": "true"}
+            poll = asyncio.create_task(as_ana.get("/events/poll", params=params))
+            await until("ana online", lambda: s.runtime.agent_presence.online("default"))
+            await customer_writes(s, incoming(CUSTOMERS[1], "P1", "oi"))
+            chat = (await s.http.get(f"/chats/{CUSTOMERS[1]}")).json()
+            assert chat["assignment"]["agentId"] == ana
+            await poll  # the assignment woke it

@@ -17,14 +17,20 @@
  * WhatsApp open and sending works), named people and groups, a history sync in three chunks
  * (progress 33/66/100), then live conversations concentrated on a few active chats: typing
  * presence, customer messages (text, images, documents), our replies with delivered/read acks,
- * reactions, an occasional edit or revoke. Timestamps are relative to --now (default fixed,
+ * reactions, an occasional edit or revoke. Its photos and documents are the real files in
+ * scripts/demo-media/ (mimetype, size, pixel size and fileSha256 of their bytes), which the
+ * replay-mode bridge serves to `downloadMedia` (src/replay-media.js). Timestamps are relative to --now (default fixed,
  * so a seed still yields the same bytes); live events are spaced for a replay at 2 events/s.
  */
 import fs from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { proto } from '@whiskeysockets/baileys'
+import crypto from 'node:crypto'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { encode } from '../src/codec.js'
+import { DOCUMENT, PHOTOS } from './make-demo-media.js'
 
 const BASE_TS = 1_700_000_000 // fixed, so the same seed yields the same bytes
 const WORDS = ['hello', 'order', 'refund', 'thanks', 'please', 'delivery', 'invoice', 'help', 'today', 'tomorrow', 'ok', 'where', 'is', 'my', 'package', 'ticket']
@@ -164,6 +170,17 @@ export function* generateCapture({ events, chats = 20, seed = 1, history = 0, ri
   }
 }
 
+const DEMO_MEDIA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo-media')
+
+/**
+ * What a message says about a file of scripts/demo-media: its size and SHA-256.
+ * @param {string} file
+ */
+function mediaFacts(file) {
+  const bytes = fs.readFileSync(path.join(DEMO_MEDIA_DIR, file))
+  return { fileLength: bytes.length, fileSha256: crypto.createHash('sha256').update(bytes).digest() }
+}
+
 const FIRST_NAMES = ['Ana', 'Bruno', 'Carla', 'Diego', 'Elena', 'Felipe', 'Gabriela', 'Hugo', 'Isabel', 'João', 'Karina', 'Lucas', 'Mariana', 'Nuno', 'Olivia', 'Pedro', 'Quitéria', 'Rafael', 'Sofia', 'Tiago', 'Ursula', 'Vitor', 'Wanda', 'Xavier', 'Yara', 'Zeca', 'Amélia', 'Bento', 'Clara', 'Davi']
 const LAST_NAMES = ['Silva', 'Souza', 'Costa', 'Pereira', 'Almeida', 'Ferreira', 'Rocha', 'Lima', 'Gomes', 'Ribeiro']
 const GROUP_NAMES = ['Support team', 'Logistics partners', 'VIP customers']
@@ -236,6 +253,8 @@ export function* generateDemoCapture({ events, chats = 30, seed = 1, now = BASE_
     }
   }
   const people = all.filter((c) => !c.group)
+  const photos = PHOTOS.map((p) => ({ ...p, ...mediaFacts(p.file) }))
+  const invoice = mediaFacts(DOCUMENT.file)
   const me = { id: '5511988887777:3@s.whatsapp.net', name: 'Acme Support' }
   let n = 0
   let msgNo = 0
@@ -256,19 +275,32 @@ export function* generateDemoCapture({ events, chats = 30, seed = 1, now = BASE_
     /** @type {Record<string, unknown>} */
     let content
     if (kind === 'image') {
+      // Drawn as the random hash and size once were, so a seed keeps its texts.
+      bytes(32)
+      const fileEncSha256 = bytes(32)
+      const mediaKey = bytes(32)
+      int(900_000)
+      const photo = photos[msgNo % photos.length]
       content = {
         imageMessage: {
-          url: `https://mmg.whatsapp.net/v/t62.7118-24/${msgNo}.enc`, mimetype: 'image/jpeg', caption: text || undefined,
-          fileSha256: bytes(32), fileEncSha256: bytes(32), mediaKey: bytes(32), fileLength: 80_000 + int(900_000),
-          height: 960, width: 1280, directPath: `/v/t62.7118-24/${msgNo}.enc`, mediaKeyTimestamp: ts,
+          url: `https://mmg.whatsapp.net/v/t62.7118-24/${msgNo}.enc`, mimetype: 'image/png', caption: text || undefined,
+          fileSha256: photo.fileSha256, fileEncSha256, mediaKey, fileLength: photo.fileLength,
+          height: photo.height, width: photo.width, directPath: `/v/t62.7118-24/${msgNo}.enc`, mediaKeyTimestamp: ts,
         },
       }
     } else if (kind === 'document') {
+      // Drawn in the order the random hash and size once were, so a seed keeps its texts.
+      const fileName = `invoice-${10_000 + int(90_000)}.pdf`
+      bytes(32)
+      const fileEncSha256 = bytes(32)
+      const mediaKey = bytes(32)
+      int(200_000)
+      int(3)
       content = {
         documentMessage: {
           url: `https://mmg.whatsapp.net/v/t62.7119-24/${msgNo}.enc`, mimetype: 'application/pdf', title: 'invoice',
-          fileName: `invoice-${10_000 + int(90_000)}.pdf`, fileSha256: bytes(32), fileEncSha256: bytes(32), mediaKey: bytes(32),
-          fileLength: 20_000 + int(200_000), pageCount: 1 + int(3), directPath: `/v/t62.7119-24/${msgNo}.enc`, mediaKeyTimestamp: ts,
+          fileName, fileSha256: invoice.fileSha256, fileEncSha256, mediaKey,
+          fileLength: invoice.fileLength, pageCount: DOCUMENT.pages, directPath: `/v/t62.7119-24/${msgNo}.enc`, mediaKeyTimestamp: ts,
         },
       }
     } else {

@@ -61,6 +61,7 @@ class RawReply {
  * @property {number} commandTimeoutMs
  * @property {Record<string, string>} versions
  * @property {string|null} [proxy] BRIDGE_PROXY as scheme://host:port (never its credentials)
+ * @property {import('./identity.js').Identity} [identity] who this bridge is (identity.js), in `state`
  * @property {() => Record<string, unknown>} [transport] NATS mode: {durableSeq, buffered, natsConnected}, merged into `state`
  * @property {number} [replayMaxBytes] soft cap of a replay reply (NATS replies must fit max_payload)
  * @property {{warn: Function, error: Function, debug: Function}} logger
@@ -218,6 +219,7 @@ function state(ctx) {
     pid: process.pid,
     versions: ctx.versions,
     proxy: ctx.proxy ?? null,
+    ...ctx.identity,
     ...ctx.transport?.(),
   }
 }

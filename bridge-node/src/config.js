@@ -26,6 +26,7 @@ export class ConfigError extends Error {
  * @property {string} journalDir `<dataDir>/journal`: envelope journal segments.
  * @property {string|null} replay Capture file to replay instead of connecting to WhatsApp.
  * @property {number} replayRate Replay events per second; 0 = as fast as possible.
+ * @property {string|null} replayMedia Replay mode: directory of the capture's media files, found by SHA-256 (default: scripts/demo-media).
  * @property {string|null} record Capture file to append every raw event to (live mode).
  * @property {string|null} curveSecretKey CURVE server keys (Z85); required off loopback
  * @property {string|null} curvePublicKey
@@ -86,6 +87,7 @@ const SPEC = {
   BRIDGE_DATA_DIR: ['./data/bridge', str],
   BRIDGE_REPLAY: [undefined, str],
   BRIDGE_REPLAY_RATE: ['0', nonNegativeNumber],
+  BRIDGE_REPLAY_MEDIA: [undefined, str],
   BRIDGE_RECORD: [undefined, str],
   BRIDGE_COMMAND_LOG: [undefined, str],
   BRIDGE_CURVE_SECRET_KEY: [undefined, str],
@@ -148,6 +150,7 @@ export function readConfig(env) {
     journalDir: path.join(dataDir, 'journal'),
     replay: v.BRIDGE_REPLAY,
     replayRate: v.BRIDGE_REPLAY_RATE,
+    replayMedia: v.BRIDGE_REPLAY_MEDIA ?? null,
     record: v.BRIDGE_RECORD,
     commandLog: v.BRIDGE_COMMAND_LOG,
     curveSecretKey: v.BRIDGE_CURVE_SECRET_KEY ?? null,

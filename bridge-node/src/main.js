@@ -28,6 +28,8 @@ import { ReplaySends } from './replay-sends.js'
 import { removeAuthTrash } from './auth-state.js'
 import { proxyAgents, scrubber } from './proxy.js'
 import { WhatsApp } from './whatsapp.js'
+import { bridgeId } from './identity.js'
+import { ReplayMedia, DEFAULT_MEDIA_DIR } from './replay-media.js'
 
 const SHUTDOWN_DEADLINE_MS = 2000
 const FENCED_EXIT_CODE = 3
@@ -130,6 +132,8 @@ async function main() {
   }
 
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  /** @type {import('./identity.js').Identity} who this bridge is: announced, never interpreted here */
+  const identity = { bridgeId: bridgeId(config.dataDir), session: config.session }
   const journal = new Journal({
     dir: config.journalDir,
     maxEvents: config.journalMaxEvents,
@@ -164,6 +168,7 @@ async function main() {
     heartbeatMs: config.heartbeatMs,
     dropSeqs: config.testDropSeqs,
     status: () => ({
+      ...identity,
       connection: whatsapp ? whatsapp.connection : 'idle',
       mode,
       lastFrameAgeMs: whatsapp ? whatsapp.lastFrameAgeMs : null,
@@ -199,7 +204,14 @@ async function main() {
     const proxy = config.proxy ? proxyAgents(config.proxy) : null
     whatsapp = new WhatsApp({ config, publish, logger: logger.child({ module: 'whatsapp' }), recorder, proxy, authStore: held?.authStore })
   }
-  const replaySends = mode === 'replay' ? new ReplaySends({ publish, logger: logger.child({ module: 'replay-sends' }), commandLog: config.commandLog }) : null
+  const replaySends = mode === 'replay'
+    ? new ReplaySends({
+      publish,
+      logger: logger.child({ module: 'replay-sends' }),
+      commandLog: config.commandLog,
+      media: new ReplayMedia(config.replayMedia ?? DEFAULT_MEDIA_DIR, logger.child({ module: 'replay-media' })),
+    })
+    : null
   const dispatch = createDispatcher({
     mode,
     journal,
@@ -210,6 +222,7 @@ async function main() {
     commandTimeoutMs: config.commandTimeoutMs,
     versions: vers,
     proxy: config.proxy?.display ?? null,
+    identity,
     logger: logger.child({ module: 'commands' }),
     ...(nats && { transport: () => nats.state(), replayMaxBytes: NATS_REPLAY_MAX_BYTES }),
   })
@@ -236,12 +249,12 @@ async function main() {
   process.on('unhandledRejection', (err) => reportError('unhandledRejection', err))
   process.on('uncaughtException', (err) => reportError('uncaughtException', err))
 
-  publish('bridge.started', { pid: process.pid, mode, versions: vers, previous })
+  publish('bridge.started', { ...identity, pid: process.pid, mode, versions: vers, previous })
   publisher.startHeartbeat()
   const endpoints = nats
     ? { nats: config.nats?.display, stream: config.nats?.stream, prefix: config.nats?.prefix, session: config.session }
     : { pub: config.pub, router: config.router }
-  logger.info({ epoch: publisher.epoch, mode, ...endpoints, term: lease?.term, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
+  logger.info({ epoch: publisher.epoch, ...identity, mode, ...endpoints, term: lease?.term, proxy: config.proxy?.display ?? null, previous }, 'bridge started')
 
   /** @type {Replayer|null} */
   let replayer = null

@@ -24,7 +24,7 @@ export function newEpoch() {
  * envelopes of their own seq); a sink with `heartbeat` gets heartbeats there instead of `send`.
  * @typedef {{send(frame: string, seq?: number): void, heartbeat?(frame: string): void}} Sink
  */
-/** @typedef {{connection: string, mode: 'live'|'replay', lastFrameAgeMs?: number|null}} Status */
+/** @typedef {{connection: string, mode: 'live'|'replay', lastFrameAgeMs?: number|null, bridgeId?: string, session?: string}} Status */
 
 export class Publisher {
   /**

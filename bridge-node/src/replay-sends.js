@@ -9,7 +9,8 @@
  * PENDING (1), then, shortly after, the server ack `messages.update [{key, update:{status:2}}]`.
  *
  * Media bytes sent this way are kept (bounded) so `downloadMedia` of our own message works,
- * as it would against WhatsApp. With `commandLog` set (BRIDGE_COMMAND_LOG), every command the
+ * as it would against WhatsApp; the capture's own photos and documents are served from the
+ * replay's media directory (replay-media.js), found by their fileSha256. With `commandLog` set (BRIDGE_COMMAND_LOG), every command the
  * bridge receives is appended there as a JSON line `{method, params}`, for tests to assert on.
  */
 import crypto from 'node:crypto'
@@ -32,8 +33,10 @@ export class ReplaySends {
    * @param {string} [opts.me] our own jid (the participant of our group messages)
    * @param {number} [opts.ackDelayMs] delay of the server ack after the upsert
    * @param {number} [opts.mediaCacheBytes] media bytes kept for downloadMedia
+   * @param {{find(message: any): Buffer|null}|null} [opts.media] the capture's media (replay-media.js)
    */
-  constructor({ publish, logger, commandLog = null, me = DEFAULT_ME, ackDelayMs = 250, mediaCacheBytes = 64 * 1024 * 1024 }) {
+  constructor({ publish, logger, commandLog = null, me = DEFAULT_ME, ackDelayMs = 250, mediaCacheBytes = 64 * 1024 * 1024, media = null }) {
+    this.captured = media
     this.publish = publish
     this.logger = logger
     this.commandLog = commandLog
@@ -147,13 +150,14 @@ export class ReplaySends {
   }
 
   /**
-   * The bytes of a message this module sent; nothing else can be downloaded without WhatsApp.
+   * The bytes of a message this module sent, or of a capture's message whose file is in the
+   * replay's media directory; nothing else can be downloaded without WhatsApp.
    * @param {any} message decoded WebMessageInfo
    * @returns {Buffer}
    */
   downloadMedia(message) {
-    const bytes = this.media.get(message?.key?.id)
-    if (!bytes) throw new Error('media is not available in replay mode (only media sent during this replay is)')
+    const bytes = this.media.get(message?.key?.id) ?? this.captured?.find(message)
+    if (!bytes) throw new Error('media is not available in replay mode (only media sent during this replay, or in its media directory, is)')
     return bytes
   }
 

@@ -181,7 +181,9 @@ test('NATS mode: a replayed capture lands in JetStream once each, in order, with
     const hb = JSON.parse(m.string())
     if (hb.seq < N + 2) continue
     assert.equal(hb.event, 'bridge.heartbeat')
-    assert.deepEqual(hb.data, { connection: 'idle', mode: 'replay', lastFrameAgeMs: null })
+    // Who it is too (identity.js): on NATS the subjects name the session, and this says so.
+    const bridgeId = fs.readFileSync(path.join(env.BRIDGE_DATA_DIR, 'bridge-id'), 'utf8').trim()
+    assert.deepEqual(hb.data, { bridgeId, session: 'default', connection: 'idle', mode: 'replay', lastFrameAgeMs: null })
     assert.match(m.headers?.get('Wa-Lease') ?? '', /^[1-9][0-9]*$/)
     break
   }

@@ -92,7 +92,11 @@ test('replay mode end to end: sequencing, state, replay, restart, drop switch, S
 
   // The bridge stays up after the replay: heartbeats and state.
   const hb = await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 3000 })
-  assert.deepEqual({ seq: hb.at(-1).seq, data: hb.at(-1).data }, { seq: N + 2, data: { connection: 'idle', mode: 'replay', lastFrameAgeMs: null } })
+  const bridgeId = fs.readFileSync(path.join(env.BRIDGE_DATA_DIR, 'bridge-id'), 'utf8').trim()
+  assert.deepEqual(
+    { seq: hb.at(-1).seq, data: hb.at(-1).data },
+    { seq: N + 2, data: { bridgeId, session: 'default', connection: 'idle', mode: 'replay', lastFrameAgeMs: null } },
+  )
   const st = await client.call('state')
   assert.equal(st.result.epoch, epoch1)
   assert.equal(st.result.seq, N + 2)

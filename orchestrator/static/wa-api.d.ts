@@ -93,6 +93,24 @@ export interface AssignmentChangedEnvelope {
   data: AssignmentChanged
 }
 
+export interface AssignmentSettings {
+  /** round_robin: an unassigned chat a customer writes to goes to the next online agent */
+  rule: 'none' | 'round_robin'
+}
+
+export interface AutoReply {
+  enabled: boolean
+  /** not blank when enabled */
+  text: string
+}
+
+export interface BridgeIdentity {
+  /** the id of the bridge's data dir */
+  bridgeId: string
+  /** the session the bridge says it serves */
+  session: string
+}
+
 export interface BridgeReport {
   alive: boolean
   epoch: string | null
@@ -110,6 +128,8 @@ export interface BridgeReport {
   replayed: number
   epochChanges: number
   positionsLost: number
+  /** envelopes of a bridge that is not ours */
+  refused: number
   reconnects: number
   lastFrameAgeMs: number | null
   store: StoreReport
@@ -118,6 +138,12 @@ export interface BridgeReport {
 }
 
 export interface BridgeStatus {
+  /** ok: ours, heard from; down: not heard from; wrong_bridge: another bridge holds our endpoints, and nothing of it is applied or sent to it */
+  state: 'ok' | 'down' | 'wrong_bridge'
+  /** why the bridge is refused, for people */
+  error: string | null
+  /** what the bridge at our endpoints last said it is; null before */
+  identity: BridgeIdentity | null
   /** its heartbeats arrive */
   alive: boolean
   /** names one bridge process run */
@@ -126,6 +152,14 @@ export interface BridgeStatus {
   restarts: number | null
   /** unix time the spawned bridge starts again, if down */
   nextStartAt: number | null
+}
+
+export interface BusinessHours {
+  /** false: always open (no away message) */
+  enabled: boolean
+  /** an IANA time zone, e.g. America/Sao_Paulo */
+  timezone: string
+  week: Week
 }
 
 export interface CallEnvelope {
@@ -183,6 +217,8 @@ export interface Chat {
   participants: Participant[] | null
   /** WhatsApp Business labels on the chat */
   labels: Label[]
+  /** the conversation's helpdesk status; a customer's message reopens it */
+  status: 'open' | 'pending' | 'resolved'
 }
 
 export interface ChatAssignment {
@@ -207,6 +243,11 @@ export interface ChatDeletedEnvelope {
 
 export interface ChatList {
   chats: Chat[]
+}
+
+export interface ChatStatusChange {
+  chatId: string
+  status: 'open' | 'pending' | 'resolved'
 }
 
 export interface ChatTagBody {
@@ -305,6 +346,34 @@ export interface ForwardBody {
 
 export interface Health {
   status: 'ok'
+}
+
+export interface HelpdeskSettings {
+  businessHours: BusinessHours
+  /** sent outside business hours, once per conversation */
+  awayMessage: AutoReply
+  /** sent on a customer's first message in a chat */
+  greeting: AutoReply
+  assignment: AssignmentSettings
+}
+
+export interface InboxCounts {
+  /** assigned to the caller */
+  mine: number
+  unassigned: number
+  /** every chat the caller may see */
+  all: number
+  /** per status (whatever `status` the request names) */
+  statuses: StatusCounts
+  /** tag id -> chats carrying it */
+  tags: Record<string, number>
+}
+
+export interface Interval {
+  /** HH:MM, 24-hour, local */
+  start: string
+  /** HH:MM, 24-hour, local; 24:00 is the end of the day */
+  end: string
 }
 
 export interface Label {
@@ -622,6 +691,11 @@ export interface ResyncEnvelope {
   data: Resync
 }
 
+export interface SearchResults {
+  messages: Message[]
+  nextOffset: number | null
+}
+
 export interface SendAccepted {
   /** status pending; the rest on the streams. For an edit or a delete: the target as it will look once applied */
   message: Message
@@ -731,6 +805,16 @@ export interface Status {
   sync: SyncProgress | null
 }
 
+export interface StatusBody {
+  status: 'open' | 'pending' | 'resolved'
+}
+
+export interface StatusCounts {
+  open: number
+  pending: number
+  resolved: number
+}
+
 export interface StoreReport {
   up: boolean
   pendingRows: number
@@ -796,6 +880,23 @@ export interface TransportReport {
   fenced: number | null
 }
 
+export interface Week {
+  /** open intervals, start < end; [] closed all day */
+  mon: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  tue: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  wed: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  thu: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  fri: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  sat: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  sun: Interval[]
+}
+
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_offset' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_q' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'message_not_found' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

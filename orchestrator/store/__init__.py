@@ -14,6 +14,7 @@ served beyond the stored position.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,6 +124,8 @@ class Metadata:
     tags: dict[int, Row]  # tag id -> {"id", "name", "color"}
     chat_tags: dict[ChatKey, set[int]]
     profiles: dict[str, Row]  # user id -> {"id", "display_name", "role", "sessions": [ids]}
+    # -> {"status", "updated_by", "updated_at"}; a chat without a row is open
+    statuses: dict[ChatKey, Row] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -141,6 +144,19 @@ class Store(Protocol):
         first; None when the store does not know `before_id`. Raises StoreError."""
         ...
 
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        """One stored message, or None. Raises StoreError."""
+        ...
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        """The stored messages whose text matches `query` (plain words, see
+        orchestrator.search), best match first, newest first among equals; `offset` of them
+        skipped, at most `limit`. Only `chat_id`'s when given; none of the `hidden` chats
+        (those the caller may not see), none deleted. Raises StoreError."""
+        ...
+
     # ---- helpdesk metadata (user actions: awaited, not written behind) --------------------
     # They live on the default session's store and name the session: the metadata of every
     # session is kept together, keyed by (session, chat).
@@ -151,6 +167,14 @@ class Store(Protocol):
         self, session: str, chat_id: str, agent_id: str | None, by: str | None
     ) -> Row | None:
         """Assign (or, with None, unassign) a chat; the new assignment row or None."""
+        ...
+
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
+        """Upsert the chat's status; the row {"session", "chat_id", "status", "updated_by",
+        "conversation", "updated_at" (ISO 8601, UTC, the store's clock)}. `conversation` names
+        the chat's current conversation ('' the first), kept while it is pending or resolved."""
         ...
 
     async def create_tag(self, name: str, color: str | None) -> Row:
@@ -196,6 +220,31 @@ class Store(Protocol):
         """Newest first. A session's: its own rows and those of no session; None: all."""
         ...
 
+    # ---- helpdesk settings and automatic rules (on the default session's store) ----------
+
+    async def load_settings(self, session: str) -> Row | None:
+        """The session's settings row {"document" (a dict), "updated_by", "updated_at"}, or
+        None when none was saved."""
+        ...
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        """Replace the session's settings document."""
+        ...
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        """Record that `rule` ran for the chat's `conversation`: True the first time, False
+        when it is recorded already (by this process, an earlier run or another replica).
+        Durable when it returns: a rule records its run before it acts."""
+        ...
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        """Where a rotating rule (round_robin) left off in the session: the last value set."""
+        ...
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None: ...
+
     # ---- the session registry (on the default session's store) ---------------------------
 
     async def list_sessions(self) -> list[Row]:
@@ -210,8 +259,9 @@ class Store(Protocol):
     async def delete_session(self, session_id: str) -> bool: ...
 
     async def purge_session(self, session_id: str) -> None:
-        """Delete the session's helpdesk rows (assignments, chat tags, notes, activity); a
-        backend that keeps every session's WhatsApp data together deletes that too."""
+        """Delete the session's helpdesk rows (assignments, chat tags, statuses, notes,
+        activity, settings, rule runs); a backend that keeps every session's WhatsApp data
+        together deletes that too."""
         ...
 
     async def close(self) -> None: ...

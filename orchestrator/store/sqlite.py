@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from orchestrator.errors import StoreError
+from orchestrator.search import fts5_match
 from orchestrator.store import (
     ChatKey,
     Metadata,
@@ -201,6 +202,88 @@ UPGRADES = [
     ALTER TABLE wa_sync_state ADD COLUMN stream_id TEXT;
     ALTER TABLE wa_sync_state ADD COLUMN stream_ord INTEGER;
     """,
+    # Chat status (issue 16): open, pending or resolved, per session and chat; a chat without
+    # a row is open. updated_at is when it last changed (a customer's message older than that
+    # does not reopen it: a replay after a restart must not undo a resolve). `conversation`
+    # names the current conversation (the rules act once per conversation).
+    """
+    CREATE TABLE chat_status (
+        session TEXT NOT NULL DEFAULT 'default', chat_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'resolved')),
+        updated_by TEXT, conversation TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, chat_id)
+    );
+    CREATE INDEX chat_status_status ON chat_status (session, status);
+    """,
+    # Message search: an FTS5 index over the text (body or caption) of messages not deleted,
+    # accents folded. wa_messages has no rowid: wa_message_keys numbers each indexed message
+    # (the index's rowid) and holds what ranks equal matches (newest first), so a search
+    # reads wa_messages' wide rows for its page only. The index is contentless (the text is
+    # not stored twice): the triggers remove an entry with the exact text it was indexed
+    # with. They keep it in step with every write (upserts, edits, deletes, renamed and
+    # deleted chats); the messages already stored are indexed here.
+    """
+    CREATE TABLE wa_message_keys (
+        n INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL,
+        arrival INTEGER NOT NULL, UNIQUE (chat_id, id)
+    );
+    CREATE VIRTUAL TABLE wa_messages_fts USING fts5(
+        body, content = '', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+        SELECT chat_id, id, ts, arrival FROM wa_messages
+        WHERE body IS NOT NULL AND body != '' AND NOT deleted;
+    INSERT INTO wa_messages_fts (rowid, body)
+        SELECT k.n, m.body FROM wa_message_keys k
+        JOIN wa_messages m ON m.chat_id = k.chat_id AND m.id = k.id;
+    CREATE TRIGGER wa_messages_search_insert AFTER INSERT ON wa_messages
+    WHEN new.body IS NOT NULL AND new.body != '' AND NOT new.deleted BEGIN
+        INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+            VALUES (new.chat_id, new.id, new.ts, new.arrival);
+        INSERT INTO wa_messages_fts (rowid, body) VALUES (last_insert_rowid(), new.body);
+    END;
+    CREATE TRIGGER wa_messages_search_delete AFTER DELETE ON wa_messages BEGIN
+        INSERT INTO wa_messages_fts (wa_messages_fts, rowid, body)
+            SELECT 'delete', n, old.body FROM wa_message_keys
+            WHERE chat_id = old.chat_id AND id = old.id;
+        DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
+    END;
+    CREATE TRIGGER wa_messages_search_update AFTER UPDATE ON wa_messages
+    WHEN old.body IS NOT new.body OR old.deleted != new.deleted OR old.chat_id != new.chat_id
+        OR old.id != new.id OR old.ts != new.ts OR old.arrival != new.arrival BEGIN
+        INSERT INTO wa_messages_fts (wa_messages_fts, rowid, body)
+            SELECT 'delete', n, old.body FROM wa_message_keys
+            WHERE chat_id = old.chat_id AND id = old.id;
+        DELETE FROM wa_message_keys WHERE chat_id = old.chat_id AND id = old.id;
+        INSERT INTO wa_message_keys (chat_id, id, ts, arrival)
+            SELECT new.chat_id, new.id, new.ts, new.arrival
+            WHERE new.body IS NOT NULL AND new.body != '' AND NOT new.deleted;
+        INSERT INTO wa_messages_fts (rowid, body)
+            SELECT last_insert_rowid(), new.body
+            WHERE new.body IS NOT NULL AND new.body != '' AND NOT new.deleted;
+    END;
+    """,
+    # Settings and rule runs: each session's helpdesk settings (one JSON document), the runs
+    # of its automatic rules (one row per chat, rule and conversation: a rule never acts twice
+    # in one, restarts included), and where a rotating rule left off.
+    """
+    CREATE TABLE session_settings (
+        session TEXT PRIMARY KEY, document TEXT NOT NULL, updated_by TEXT,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE rule_runs (
+        session TEXT NOT NULL, chat_id TEXT NOT NULL, rule TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        ran_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, chat_id, rule, conversation)
+    ) WITHOUT ROWID;
+    CREATE TABLE rule_cursors (
+        session TEXT NOT NULL, rule TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, rule)
+    );
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -230,6 +313,21 @@ UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
 UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
 
 
+# Best first (bm25 is lower for a better match), then newest first: the page is chosen from
+# the index and its keys alone, and only its messages are read.
+SEARCH_MESSAGES = """
+SELECT m.* FROM (
+    SELECT k.chat_id, k.id, k.ts, k.arrival, bm25(wa_messages_fts) AS score
+    FROM wa_messages_fts f JOIN wa_message_keys k ON k.n = f.rowid
+    WHERE wa_messages_fts MATCH ? AND (? IS NULL OR k.chat_id = ?)
+        AND k.chat_id NOT IN (SELECT value FROM json_each(?))
+    ORDER BY score, k.ts DESC, k.arrival DESC, k.id DESC
+    LIMIT ? OFFSET ?
+) hit
+JOIN wa_messages m ON m.chat_id = hit.chat_id AND m.id = hit.id
+ORDER BY hit.score, hit.ts DESC, hit.arrival DESC, hit.id DESC
+"""
+
 SESSION_COLUMNS = ("id", "name", "bridge_pub", "bridge_router", "proxy", "created_at")
 UPSERT_SESSION = (
     "INSERT INTO wa_sessions (id, name, bridge_pub, bridge_router, proxy, created_at) "
@@ -238,7 +336,10 @@ UPSERT_SESSION = (
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, bridge_pub = excluded.bridge_pub, "
     "bridge_router = excluded.bridge_router, proxy = excluded.proxy"
 )
-PER_SESSION_TABLES = ("chat_assignments", "chat_tags", "chat_notes", "activity_logs")
+PER_SESSION_TABLES = (
+    "chat_assignments", "chat_tags", "chat_status", "chat_notes", "activity_logs",
+    "session_settings", "rule_runs", "rule_cursors",
+)  # fmt: skip
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -268,6 +369,21 @@ class SqliteStore:
     ) -> list[Row] | None:
         return await self._run(lambda db: self._messages_before(db, chat_id, before_id, limit))
 
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        sql = "SELECT * FROM wa_messages WHERE chat_id = ? AND id = ?"
+        rows = await self._run(lambda db: _rows(db, sql, chat_id, message_id))
+        return rows[0] if rows else None
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        match = fts5_match(query)
+        if match is None:
+            return []
+        # The hidden chats as one JSON parameter, however many (SQLite caps the variables).
+        params = (match, chat_id, chat_id, orjson.dumps(list(hidden)).decode(), limit, offset)
+        return await self._run(lambda db: _rows(db, SEARCH_MESSAGES, *params))
+
     # ---- helpdesk metadata ----------------------------------------------------------------
 
     async def load_metadata(self) -> Metadata:
@@ -280,7 +396,10 @@ class SqliteStore:
             for r in _rows(db, "SELECT session, chat_id, tag_id FROM chat_tags"):
                 chat_tags.setdefault((r["session"], r["chat_id"]), set()).add(r["tag_id"])
             profiles = {r["id"]: _profile(r) for r in _rows(db, "SELECT * FROM profiles")}
-            return Metadata(assignments, tags, chat_tags, profiles)
+            statuses = {
+                (r["session"], r["chat_id"]): r for r in _rows(db, "SELECT * FROM chat_status")
+            }
+            return Metadata(assignments, tags, chat_tags, profiles, statuses)
 
         return await self._run(load)
 
@@ -299,6 +418,20 @@ class SqliteStore:
             )
             sql = "SELECT * FROM chat_assignments WHERE session = ? AND chat_id = ?"
             return _rows(db, sql, *key)[0]
+
+        return await self._run(write)
+
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
+        def write(db: sqlite3.Connection) -> Row:
+            db.execute(
+                "INSERT OR REPLACE INTO chat_status "
+                "(session, chat_id, status, updated_by, conversation) VALUES (?, ?, ?, ?, ?)",
+                (session, chat_id, status, by, conversation),
+            )
+            sql = "SELECT * FROM chat_status WHERE session = ? AND chat_id = ?"
+            return _rows(db, sql, session, chat_id)[0]
 
         return await self._run(write)
 
@@ -436,6 +569,51 @@ class SqliteStore:
             return rows
 
         return await self._run(read)
+
+    # ---- helpdesk settings and automatic rules ----------------------------------------------
+
+    async def load_settings(self, session: str) -> Row | None:
+        def read(db: sqlite3.Connection) -> Row | None:
+            rows = _rows(db, "SELECT * FROM session_settings WHERE session = ?", session)
+            if not rows:
+                return None
+            return rows[0] | {"document": orjson.loads(rows[0]["document"])}
+
+        return await self._run(read)
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO session_settings (session, document, updated_by) "
+                "VALUES (?, ?, ?)",
+                (session, orjson.dumps(document).decode(), by),
+            )
+        )
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO rule_runs (session, chat_id, rule, conversation) "
+                "VALUES (?, ?, ?, ?)",
+                (session, chat_id, rule, conversation),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(write)
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        sql = "SELECT value FROM rule_cursors WHERE session = ? AND rule = ?"
+        return await self._run(lambda db: _first(db, sql, session, rule))
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO rule_cursors (session, rule, value) VALUES (?, ?, ?)",
+                (session, rule, value),
+            )
+        )
 
     # ---- the session registry -------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Collection, Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +21,7 @@ from postgrest import APIError
 from postgrest.types import ReturnMethod
 
 from orchestrator.errors import ConflictError, StoreError
+from orchestrator.search import words
 from orchestrator.store import (
     Metadata,
     Retention,
@@ -45,8 +46,9 @@ UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integ
 
 # The tables holding a session's rows, in deletion order (wa_messages before wa_chats).
 PURGED = (
-    "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "wa_messages", "wa_chats",
-    "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
+    "chat_assignments", "chat_tags", "chat_status", "chat_notes", "activity_logs", "wa_messages",
+    "wa_chats", "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
+    "session_settings", "rule_runs", "rule_cursors",
 )  # fmt: skip
 
 
@@ -300,6 +302,31 @@ class SupabaseStore:
         )  # fmt: skip
         return _unscoped((same + older)[:limit])
 
+    async def message(self, chat_id: str, message_id: str) -> Row | None:
+        await self.open()
+        query = self._history("wa_messages").eq("chat_id", chat_id).eq("id", message_id)
+        rows = _unscoped(await self._rows(query))
+        return rows[0] if rows else None
+
+    async def search_messages(
+        self, query: str, chat_id: str | None, hidden: Collection[str], limit: int, offset: int
+    ) -> list[Row]:
+        """Through the SQL function search_messages (supabase/migrations/
+        20261208120100_message_search.sql), which reads the query as orchestrator.search does."""
+        await self.open()
+        found = words(query)
+        if not found:
+            return []
+        arguments = {
+            "search_session": self.session,
+            "query": " ".join(found),  # the words only: no control character reaches SQL
+            "search_chat_id": chat_id,
+            "hidden_chats": list(hidden),
+            "page_limit": limit,
+            "page_offset": offset,
+        }
+        return _unscoped(await self._rows(self._db().rpc("search_messages", arguments)))
+
     # ---- helpdesk metadata --------------------------------------------------------------
 
     async def load_metadata(self) -> Metadata:
@@ -312,7 +339,10 @@ class SupabaseStore:
         for row in await self._all("chat_tags", "chat_id"):
             chat_tags.setdefault((row["session"], row["chat_id"]), set()).add(row["tag_id"])
         profiles = {str(r["id"]): r for r in await self._all("profiles", "id")}
-        return Metadata(assignments, tags, chat_tags, profiles)
+        statuses = {
+            (r["session"], r["chat_id"]): r for r in await self._all("chat_status", "chat_id")
+        }
+        return Metadata(assignments, tags, chat_tags, profiles, statuses)
 
     async def set_assignment(
         self, session: str, chat_id: str, agent_id: str | None, by: str | None
@@ -322,6 +352,17 @@ class SupabaseStore:
             await self._rows(table.delete().eq("session", session).eq("chat_id", chat_id))
             return None
         row = {"session": session, "chat_id": chat_id, "agent_id": agent_id, "assigned_by": by}
+        return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
+
+    async def set_chat_status(
+        self, session: str, chat_id: str, status: str, by: str | None, conversation: str
+    ) -> Row:
+        # updated_at is set by the table's trigger on every change, from the database's clock.
+        row = {
+            "session": session, "chat_id": chat_id, "status": status, "updated_by": by,
+            "conversation": conversation,
+        }  # fmt: skip
+        table = self._db().table("chat_status")
         return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
 
     async def create_tag(self, name: str, color: str | None) -> Row:
@@ -422,6 +463,45 @@ class SupabaseStore:
         own = await newest(lambda query: query.eq("session", session))
         unscoped = await newest(lambda query: query.is_("session", "null"))
         return sorted(own + unscoped, key=lambda row: row["id"], reverse=True)[:limit]
+
+    # ---- helpdesk settings and automatic rules ------------------------------------------
+
+    async def load_settings(self, session: str) -> Row | None:
+        await self.open()  # read before the first write, like load_metadata
+        query = self._db().table("session_settings").select("*").eq("session", session)
+        rows = await self._rows(query)
+        return rows[0] if rows else None
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        # updated_at: the column default on insert, a trigger on update.
+        row = {"session": session, "document": document, "updated_by": by}
+        table = self._db().table("session_settings")
+        query = table.upsert(row, on_conflict="session", returning=ReturnMethod.minimal)
+        await self._call(query.execute())
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        await self.open()
+        row = {"session": session, "chat_id": chat_id, "rule": rule, "conversation": conversation}
+        query = self._db().table("rule_runs").insert(row, returning=ReturnMethod.minimal)
+        try:
+            await self._call(query.execute())
+        except _Duplicate:
+            return False
+        return True
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        await self.open()
+        query = self._db().table("rule_cursors").select("value").eq("session", session)
+        rows = await self._rows(query.eq("rule", rule))
+        return str(rows[0]["value"]) if rows else None
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None:
+        row = {"session": session, "rule": rule, "value": value}
+        table = self._db().table("rule_cursors")
+        query = table.upsert(row, on_conflict="session,rule", returning=ReturnMethod.minimal)
+        await self._call(query.execute())
 
     # ---- session registry ---------------------------------------------------------------
 

@@ -43,13 +43,20 @@ def envelope(seq: Any, *, epoch: Any = EPOCH, event: Any = "chats.upsert", **fie
     return json.dumps({k: v for k, v in body.items() if v is not DROP}).encode()
 
 
+# The bridge's identity, in every heartbeat and `state` reply: the orchestrator follows only
+# the bridge it learned on first contact (orchestrator/bridgeid.py).
+IDENTITY = {"bridgeId": "fake-bridge-0001", "session": "default"}
+
+
 def heartbeat(seq: int) -> bytes:
-    return envelope(seq, event="bridge.heartbeat", data={"connection": "idle", "mode": "replay"})
+    data = {"connection": "idle", "mode": "replay", **IDENTITY}
+    return envelope(seq, event="bridge.heartbeat", data=data)
 
 
 class FakeBridge:
     """PUB and ROUTER bound on the orchestrator's endpoints. The first `replay` is answered
-    with `journal`; every later one with an empty page; any other command with an error."""
+    with `journal`; every later one with an empty page; `state` with its identity; any other
+    command with an error."""
 
     def __init__(self, endpoints: Endpoints, journal: list[bytes]) -> None:
         self._context = zmq.Context()
@@ -76,6 +83,8 @@ class FakeBridge:
                 self.replays += 1
                 events, self._journal = self._journal or [], None
                 reply["result"] = {"events": [orjson.loads(e) for e in events], "more": False}
+            elif request["method"] == "state":
+                reply["result"] = {"connection": "idle", **IDENTITY}
             else:
                 reply = {
                     "id": request["id"],

@@ -1,8 +1,9 @@
 """Headless Chromium (Debian's, never a downloaded build) against real processes: the Node bridge
 replaying a demo capture through its real publishing path, and the orchestrator serving the
 console. Every page fails its test on a console error or an uncaught exception, except network
-failures a test provokes on purpose (inside `console.outage()`) and media the replay cannot
-have (a captured photo's bytes are on WhatsApp's servers, not in the capture).
+failures a test provokes on purpose (inside `console.outage()`). The demo capture's photos and
+documents are real files the replaying bridge serves (bridge-node/scripts/demo-media/), so a
+media link that fails is a failure too.
 """
 
 from __future__ import annotations
@@ -138,8 +139,6 @@ class Console:
         if message.type != "error":
             return
         text, url = message.text, message.location.get("url", "")
-        if "/media/" in url and "status of 502" in text:
-            return  # a replayed photo: its bytes exist only on WhatsApp's servers
         network = "net::ERR_" in text or text.startswith(
             ("Failed to load resource", "WebSocket connection to")
         )

@@ -69,6 +69,25 @@ create table inbox (id bigint generated always as identity primary key, body tex
 alter table inbox enable row level security;
 create policy inbox_insert on inbox for insert to authenticated with check (true);
 grant select, insert on inbox to authenticated, service_role;
+
+-- Functions for /rpc: a set of rows under the caller's RLS (security invoker, stable: a
+-- read-only transaction), one row, a scalar, and a volatile writer.
+create function items_named(pattern text, min_qty int default 0) returns setof items
+  language sql stable security invoker
+  as $$ select * from items where name like pattern and qty >= min_qty order by name $$;
+create function item_named(item_name text) returns items
+  language sql stable
+  as $$ select * from items where name = item_name $$;
+create function add_qty(a int, b int) returns int
+  language sql immutable as $$ select a + b $$;
+create function add_to_inbox(body text) returns bigint
+  language sql volatile
+  as $$ insert into inbox (body) values (body) returning id $$;
+create function read_only_stable() returns text
+  language sql stable as $$ select current_setting('transaction_read_only') $$;
+create function read_only_volatile() returns text
+  language sql volatile as $$ select current_setting('transaction_read_only') $$;
+grant execute on all functions in schema public to authenticated, service_role;
 """
 
 SEED = [

@@ -371,16 +371,34 @@ class StandIn:
             return _error_response(from_database(exc, anonymous=caller is None or caller.anonymous))
         return _respond(outcome, request)
 
+    async def rpc_endpoint(self, request: Request) -> Response:
+        caller: Caller | None = None
+        try:
+            caller = authenticate(request, self.jwt_secret)
+            check_profile(request)
+            raw = await request.body()
+            args = rpc_arguments(request, raw)
+            async with await self._connect() as conn:
+                outcome = await call_function(conn, request, caller, args, raw)
+        except ApiError as error:
+            return _error_response(error)
+        except psycopg.Error as exc:
+            return _error_response(from_database(exc, anonymous=caller is None or caller.anonymous))
+        return _respond(outcome, request)
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await psycopg.AsyncConnection.connect(self.dsn)
+        except psycopg.OperationalError as exc:
+            raise ApiError(503, "PGRST000", "Database connection error", str(exc)) from exc
+
     async def _serve(self, request: Request, caller: Caller) -> Outcome:
         if request.method == "PUT":
             raise unsupported("PUT (single-row upsert)")
         query = parse_query(request.query_params.multi_items())
         prefs = parse_prefer(request.headers.getlist("prefer"))
         raw = await request.body()
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.dsn)
-        except psycopg.OperationalError as exc:
-            raise ApiError(503, "PGRST000", "Database connection error", str(exc)) from exc
+        conn = await self._connect()
         async with conn, conn.transaction():
             if request.method in {"GET", "HEAD"}:
                 await conn.execute("SET TRANSACTION READ ONLY")  # PostgREST reads read-only.
@@ -393,12 +411,52 @@ class StandIn:
 _HANDLERS = {"GET": read, "HEAD": read, "POST": insert, "PATCH": update, "DELETE": delete}
 
 
+# --- RPC ------------------------------------------------------------------------------------
+
+
+def rpc_arguments(request: Request, raw: bytes) -> dict[str, Any]:
+    """POST /rpc/<function> with a JSON object of named arguments (what postgrest-py's `rpc`
+    sends); anything else is outside the subset."""
+    if request.method != "POST":
+        raise unsupported(f"RPC called with {request.method}")
+    if request.query_params:
+        raise unsupported("Filters, order or paging on an RPC's result")
+    if parse_prefer(request.headers.getlist("prefer")).count is not None:
+        raise unsupported("Counting an RPC's result")
+    payload = parse_body(raw) if raw.strip() else {}
+    if not isinstance(payload, dict):
+        raise unsupported("An RPC body other than one JSON object")
+    return payload
+
+
+async def call_function(
+    conn: psycopg.AsyncConnection[Any],
+    request: Request,
+    caller: Caller,
+    args: dict[str, Any],
+    raw: bytes,
+) -> Outcome:
+    """As PostgREST: the overload named by the arguments, READ ONLY when it is stable or
+    immutable, run as the caller (a security invoker function sees what RLS shows him)."""
+    async with conn.transaction():  # the lookup first: READ ONLY must open the call's
+        function = await st.load_function(conn, request.path_params["function"], set(args))
+    shape = response_shape(request)
+    if function.returns_rows and not function.returns_set:
+        shape = st.Shape(singular=True, strip_nulls=shape.strip_nulls)
+    statement, params = st.rpc_statement(function, args, raw.decode() or "{}", shape)
+    async with conn.transaction():
+        if function.read_only:
+            await conn.execute("SET TRANSACTION READ ONLY")
+        await become(conn, caller, request)
+        _, rows, body = await _fetch(conn, statement, params)
+        if function.returns_set:
+            singular_check(rows, shape)
+    content_type = OBJECT_TYPE if shape.singular else JSON_TYPE
+    return Outcome(200, body, content_type)
+
+
 async def _health(request: Request) -> Response:
     return JSONResponse({"standin": "postgrest", "schema": st.SCHEMA})
-
-
-async def _rpc(request: Request) -> Response:
-    return _error_response(unsupported("RPC (/rest/v1/rpc/...)"))
 
 
 def create_app(dsn: str, jwt_secret: str) -> Starlette:
@@ -407,7 +465,7 @@ def create_app(dsn: str, jwt_secret: str) -> Starlette:
     return Starlette(
         routes=[
             Route("/rest/v1/", _health, methods=["GET", "HEAD"]),
-            Route("/rest/v1/rpc/{function}", _rpc, methods=methods),
+            Route("/rest/v1/rpc/{function}", standin.rpc_endpoint, methods=methods),
             Route("/rest/v1/{table}", standin.table_endpoint, methods=methods),
         ]
     )

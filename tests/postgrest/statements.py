@@ -333,3 +333,100 @@ def returning(
     """return=representation. RETURNING needs SELECT rights and policies, as on PostgREST."""
     inner = sql.SQL("{} RETURNING {}").format(mutation, select_list(table, items))
     return aggregate(inner, shape, sql.SQL("NULL::bigint"))
+
+
+# --- RPC ------------------------------------------------------------------------------------
+
+_FUNCTIONS = """
+select p.oid, coalesce(p.proargnames, '{}'), p.pronargs, p.pronargdefaults, p.proretset,
+    p.provolatile, t.typtype,
+    array(select pg_catalog.format_type(a, null) from unnest(p.proargtypes) as a)
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_type t on t.oid = p.prorettype
+where n.nspname = %s and p.proname = %s and p.prokind = 'f'
+"""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function callable through /rpc: its named input arguments (name -> SQL type) and
+    whether it returns rows (a set or a composite) or one scalar."""
+
+    name: str
+    arguments: dict[str, str]
+    required: frozenset[str]
+    returns_rows: bool
+    returns_set: bool
+    read_only: bool  # stable or immutable: PostgREST runs it in a READ ONLY transaction
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(SCHEMA, self.name)
+
+
+async def load_function(conn: psycopg.AsyncConnection[Any], name: str, keys: set[str]) -> Function:
+    """The overload of `name` whose argument names fit the body's keys, as PostgREST picks it:
+    every key an argument, every argument without a default given. 404 PGRST202 otherwise."""
+    cursor = await conn.execute(_FUNCTIONS, (SCHEMA, name))
+    for _, names, count, defaults, retset, volatility, rettype, types in await cursor.fetchall():
+        inputs = names[:count]
+        if len(inputs) != count or not all(inputs):
+            continue  # unnamed arguments: not callable with named parameters
+        required = frozenset(inputs[: count - defaults])
+        if keys <= set(inputs) and required <= keys:
+            return Function(
+                name,
+                dict(zip(inputs, types, strict=True)),
+                required,
+                returns_rows=retset or rettype == "c",
+                returns_set=retset,
+                read_only=volatility in ("s", "i"),
+            )
+    listed = ", ".join(sorted(keys))
+    raise ApiError(
+        404,
+        "PGRST202",
+        f"Could not find the function {SCHEMA}.{name}({listed}) in the schema cache",
+    )
+
+
+def rpc_statement(
+    function: Function, args: dict[str, Any], body_json: str, shape: Shape
+) -> tuple[sql.Composed, Params]:
+    """SELECT from the function with named arguments read from the JSON body by
+    json_to_record (PostgREST's way: PostgreSQL converts each value to the argument's type).
+    A function returning rows is aggregated like a table read; a scalar one gives its value."""
+    params = Params()
+    given = [name for name in function.arguments if name in args]
+    record = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(function.arguments[n])) for n in given
+    )
+    call = sql.SQL("{}({})").format(
+        function.ident,
+        sql.SQL(", ").join(
+            sql.SQL("{} := pgrst_args.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in given
+        ),
+    )
+    source = (
+        sql.SQL("pg_catalog.json_to_record({}::json) AS pgrst_args({})").format(
+            params.add(body_json), record
+        )
+        if given
+        else sql.SQL("(SELECT) AS pgrst_args")
+    )
+    if function.returns_rows:
+        inner = sql.SQL("SELECT pgrst_call.* FROM {}, LATERAL {} AS pgrst_call").format(
+            source, call
+        )
+        return aggregate(inner, shape, sql.SQL("NULL::bigint")), params
+    inner = sql.SQL("SELECT {} AS pgrst_scalar FROM {}").format(call, source)
+    return (
+        sql.SQL(
+            "WITH pgrst_source AS ({}) SELECT NULL::bigint, pg_catalog.count(*), "
+            "coalesce(pg_catalog.to_json((SELECT pgrst_scalar FROM pgrst_source))::text, 'null') "
+            "FROM pgrst_source"
+        ).format(inner),
+        params,
+    )

@@ -390,8 +390,58 @@ def test_unsupported_features_fail_loudly(service: Client) -> None:
         service.table("items").select("name").or_("qty.eq.1,qty.eq.5").execute()
     assert caught.value.code == "STANDIN501"
     with pytest.raises(APIError) as caught:
-        service.rpc("anything", {}).execute()
+        service.rpc("items_named", {"pattern": "%"}, get=True).execute()
     assert caught.value.code == "STANDIN501"
+    with pytest.raises(APIError) as caught:
+        service.rpc("items_named", {"pattern": "%"}).limit(1).execute()
+    assert caught.value.code == "STANDIN501"
+
+
+# --- RPC ------------------------------------------------------------------------------------
+
+
+def test_rpc_set_returning_function_with_defaults(service: Client) -> None:
+    rows = rows_of(service.rpc("items_named", {"pattern": "%a%"}).execute())
+    assert [r["name"] for r in rows] == ["apple", "banana", "carrot", "durian", "eggplant"]
+    rows = rows_of(service.rpc("items_named", {"pattern": "%a%", "min_qty": 6}).execute())
+    assert [r["name"] for r in rows] == ["banana", "carrot"]
+    assert rows[0]["price"] == 0.25 and rows[0]["tags"] == ["fruit", "yellow"]
+
+
+def test_rpc_security_invoker_sees_through_rls(connect: ClientFactory) -> None:
+    rows = rows_of(connect("authenticated", BOB).rpc("items_named", {"pattern": "%"}).execute())
+    assert [r["name"] for r in rows] == ["durian", "eggplant"]
+
+
+def test_rpc_single_row_and_scalar(service: Client) -> None:
+    assert service.rpc("item_named", {"item_name": "apple"}).execute().data["qty"] == 5
+    assert service.rpc("add_qty", {"a": 2, "b": 40}).execute().data == 42
+
+
+def test_rpc_transaction_is_read_only_unless_volatile(
+    service: Client, db: psycopg.Connection[Any]
+) -> None:
+    assert service.rpc("add_to_inbox", {"body": "hi"}).execute().data == 1
+    assert db.execute("select body from inbox").fetchall() == [("hi",)]
+    # Stable and immutable functions run in a read-only transaction, volatile ones do not.
+    assert service.rpc("read_only_stable", {}).execute().data == "on"
+    assert service.rpc("read_only_volatile", {}).execute().data == "off"
+
+
+def test_rpc_unknown_function_or_arguments_is_404(service: Client, standin_url: str) -> None:
+    for name, args in (("nothing", {}), ("items_named", {"pattern": "%", "other": 1}),
+                       ("items_named", {"min_qty": 1})):  # fmt: skip
+        with pytest.raises(APIError) as caught:
+            service.rpc(name, args).execute()
+        assert caught.value.code == "PGRST202"
+    response = raw(standin_url, "POST", "/rest/v1/rpc/nothing", json={})
+    assert response.status_code == 404
+
+
+def test_rpc_bad_argument_value_is_400(service: Client) -> None:
+    with pytest.raises(APIError) as caught:
+        service.rpc("add_qty", {"a": "lots", "b": 1}).execute()
+    assert caught.value.code == "22P02"
 
 
 # --- row-level security ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import ConflictError
 from orchestrator.store import Metadata, Row, Snapshot
@@ -194,4 +195,106 @@ def test_a_position_from_before_the_stored_stream_log_loads_without_it(tmp_path:
     assert snapshot.position == Position("e1", 42) and snapshot.position.stream is None
     assert snapshot.entries == [] and snapshot.stream_id is None and snapshot.stream_ord is None
     with contextlib.closing(sqlite3.connect(path)) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) == 10
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+    assert "CREATE TABLE wa_stream_log" in UPGRADES[9]  # later upgrades append after it
+
+
+def test_a_store_from_before_chat_status_has_every_chat_open(tmp_path: Path) -> None:
+    """The chat status upgrade (issue 16) adds an empty table: every chat is open, the rest of
+    the metadata is kept, and statuses are then stored per session and chat."""
+    path = tmp_path / "store.sqlite3"
+    status_upgrade = next(n for n, s in enumerate(UPGRADES, start=1) if "chat_status" in s)
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[: status_upgrade - 1], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute(
+        "INSERT INTO chat_assignments (session, chat_id, agent_id) VALUES ('default', ?, 'ana')",
+        (CHAT,),
+    )
+    db.close()
+
+    async def upgrade() -> tuple[Metadata, Metadata]:
+        store = SqliteStore(path)
+        await store.open()
+        before = await store.load_metadata()
+        await store.set_chat_status("default", CHAT, "resolved", "ana", "")
+        after = await store.load_metadata()
+        await store.close()
+        return before, after
+
+    before, after = asyncio.run(upgrade())
+    assert before.statuses == {} and list(before.assignments) == [("default", CHAT)]
+    assert [(k, r["status"], r["updated_by"]) for k, r in after.statuses.items()] == [
+        (("default", CHAT), "resolved", "ana")
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+
+
+def test_messages_stored_before_search_are_indexed_by_its_upgrade(tmp_path: Path) -> None:
+    """The message search upgrade indexes what the file already holds; the triggers what is
+    written after."""
+    search_upgrade = next(i for i, script in enumerate(UPGRADES) if "wa_messages_fts" in script)
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:search_upgrade], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO wa_chats (id) VALUES (?)", (CHAT,))
+    for message_id, body in (("a", "Você já pagou a fatura?"), ("b", None), ("c", "fatura")):
+        db.execute(
+            "INSERT INTO wa_messages (chat_id, id, from_me, ts, type, ack, body) "
+            "VALUES (?, ?, 0, 100, 'text', 3, ?)",
+            (CHAT, message_id, body),
+        )
+    db.close()
+
+    async def search() -> tuple[list[str], list[str], list[str]]:
+        store = SqliteStore(path)
+        await store.open()
+        found = [r["id"] for r in await store.search_messages("voce fatu", None, (), 10, 0)]
+        both = [r["id"] for r in await store.search_messages("fatura", None, (), 10, 0)]
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as later:
+            later.execute("DELETE FROM wa_messages WHERE id = 'c'")
+        after = [r["id"] for r in await store.search_messages("fatura", None, (), 10, 0)]
+        await store.close()
+        return found, both, after
+
+    found, both, after = asyncio.run(search())
+    assert found == ["a"]
+    assert sorted(both) == ["a", "c"]
+    assert after == ["a"]
+
+
+def test_settings_and_rule_runs_come_with_an_upgrade_that_keeps_the_metadata(
+    tmp_path: Path,
+) -> None:
+    """The settings and rule runs upgrade (issue 16): a store from before keeps its helpdesk
+    rows and gains empty settings, rule runs and rule cursors; a session's purge takes them."""
+    path = tmp_path / "store.sqlite3"
+    upgrade = next(n for n, script in enumerate(UPGRADES, start=1) if "rule_runs" in script)
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[: upgrade - 1], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO chat_assignments (session, chat_id, agent_id) VALUES ('s', 'c', 'a')")
+    db.close()
+
+    async def use() -> tuple[Any, bool, bool, Any, Any]:
+        store = SqliteStore(path)
+        before = await store.load_settings("s")
+        first = await store.claim_rule_run("s", "c", "greeting", "chat")
+        again = await store.claim_rule_run("s", "c", "greeting", "chat")
+        await store.save_settings("s", {"x": 1}, None)
+        await store.set_rule_cursor("s", "round_robin", "a")
+        metadata = await store.load_metadata()
+        await store.purge_session("s")
+        after = (await store.load_settings("s"), await store.rule_cursor("s", "round_robin"))
+        await store.close()
+        return before, first, again, metadata.assignments, after
+
+    before, first, again, assignments, after = asyncio.run(use())
+    assert before is None and (first, again) == (True, False)
+    assert list(assignments) == [("s", "c")]
+    assert after == (None, None)
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+        assert check.execute("SELECT count(*) FROM rule_runs").fetchone()[0] == 0

@@ -58,13 +58,16 @@ def user_id(value: object) -> str | None:
 
 REALTIME_TABLES = {
     "chat_assignments",
+    "chat_status",
     "chat_tags",
     "chat_notes",
     "tags",
     "quick_replies",
     "settings",
 }
-CHAT_SCOPED = ("wa_chats", "wa_messages", "chat_assignments", "chat_tags", "chat_notes")
+CHAT_SCOPED = (
+    "wa_chats", "wa_messages", "chat_assignments", "chat_tags", "chat_notes", "chat_status",
+)  # fmt: skip
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def test_helpers_are_security_definer_stable_with_pinned_search_path(db: Conn) -
 
 def test_expected_indexes_exist(db: Conn) -> None:
     rows = as_superuser(db, "select indexdef from pg_indexes where schemaname = 'public'")
-    defs = {row[0].split(" USING btree ")[1] for row in rows}
+    defs = {row[0].split(" USING ", 1)[1].split(" ", 1)[1] for row in rows}  # any method
     for index in (
         "(session, chat_id, ts DESC, arrival DESC, id DESC)",
         "(agent_id)",
