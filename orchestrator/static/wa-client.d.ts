@@ -1,12 +1,17 @@
 // Types for wa-client.js (the orchestrator's browser client). See README.md, "API".
 
 import type {
+  Agent,
+  AssignmentChanged,
   Chat,
+  ChatAssignment,
   ChatDeleted,
   Envelope,
   MediaBody,
   Message,
   MessageAck,
+  Note,
+  NoteAdded,
   Presence,
   PresenceSent,
   Resync,
@@ -16,6 +21,7 @@ import type {
   SessionDeleted,
   Status,
   SyncProgress,
+  Tag,
 } from './wa-api'
 
 // The API's shapes are generated from the server's OpenAPI document (wa-api.d.ts); only the
@@ -79,6 +85,33 @@ export type SendMedia = MediaBody
 /** POST /send's body without the reaction (see react()). */
 export type SendOptions = Omit<SendBody, 'reaction'>
 
+/** A conversation's status (issue #16): open by default, pending, resolved. */
+export type ConversationStatus = 'open' | 'pending' | 'resolved'
+
+/** GET /inbox/counts: over the chats the caller may see (mine/unassigned/all/tags within `status`). */
+export interface InboxCounts {
+  mine: number
+  unassigned: number
+  all: number
+  statuses: Record<ConversationStatus, number>
+  tags: Record<string, number>
+}
+
+/** An `agent_presence` envelope's data: another agent online, and what they do in which chat. */
+export interface AgentPresenceEvent {
+  userId: string
+  name: string | null
+  online: boolean
+  chatId: string | null
+  state: 'viewing' | 'typing' | null
+}
+
+/** GET /agents's items, with `online` where the server tracks agents' presence. */
+export type AgentInfo = Agent & { online?: boolean }
+
+/** A chat with its conversation status (absent from servers before it). */
+export type HelpdeskChat = Chat & { status?: ConversationStatus }
+
 export interface ClientEvents {
   chats: Chat[]
   messages: { chatId: string; session: string }
@@ -97,6 +130,9 @@ export interface ClientEvents {
   chat_deleted: ChatDeleted
   resync: Resync
   session_deleted: SessionDeleted
+  assignment_changed: AssignmentChanged
+  note_added: NoteAdded
+  agent_presence: AgentPresenceEvent
   [type: string]: unknown
 }
 
@@ -128,6 +164,28 @@ export interface WaSession {
   pairingCode(phone: string): Promise<{ code: string }>
   mediaUrl(message: Message): string | null
   qrImage(): Promise<Blob | null>
+  /** GET /agents: who may be assigned this session's chats. */
+  agents(): Promise<AgentInfo[]>
+  /** GET /tags. */
+  tags(): Promise<Tag[]>
+  /** PUT /chats/{chatId}/assignment: take or transfer. */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment>
+  /** DELETE /chats/{chatId}/assignment: release. */
+  unassign(chatId: string): Promise<ChatAssignment>
+  /** PUT /chats/{chatId}/status. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }>
+  /** GET /chats/{chatId}/notes, oldest first. */
+  notes(chatId: string): Promise<Note[]>
+  /** POST /chats/{chatId}/notes: private, never sent to WhatsApp. */
+  addNote(chatId: string, body: string): Promise<Note>
+  /** GET /inbox/counts. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
+  /** POST /chats/{chatId}/agent-presence. */
+  agentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<void>
+  /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
+  adoptChat(chatId: string): Promise<Chat>
+  /** Drop a chat from the cache (no longer visible to this user). */
+  forgetChat(chatId: string): void
 }
 
 export class WaClient {
@@ -183,6 +241,28 @@ export class WaClient {
   /** POST /chats/{chatId}/presence: our chat state for the contact, or the account online or not. */
   sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
   pairingCode(phone: string): Promise<{ code: string }>
+  /** GET /agents: who may be assigned this session's chats. */
+  agents(): Promise<AgentInfo[]>
+  /** GET /tags. */
+  tags(): Promise<Tag[]>
+  /** PUT /chats/{chatId}/assignment: take or transfer. */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment>
+  /** DELETE /chats/{chatId}/assignment: release. */
+  unassign(chatId: string): Promise<ChatAssignment>
+  /** PUT /chats/{chatId}/status. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }>
+  /** GET /chats/{chatId}/notes, oldest first. */
+  notes(chatId: string): Promise<Note[]>
+  /** POST /chats/{chatId}/notes: private, never sent to WhatsApp. */
+  addNote(chatId: string, body: string): Promise<Note>
+  /** GET /inbox/counts. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
+  /** POST /chats/{chatId}/agent-presence. */
+  agentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<void>
+  /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
+  adoptChat(chatId: string): Promise<Chat>
+  /** Drop a chat from the cache (no longer visible to this user). */
+  forgetChat(chatId: string): void
 
   /** baseUrl + the message's media url (signed by the server; never the token), or null. */
   mediaUrl(message: Message): string | null
