@@ -90,7 +90,7 @@ export class HelpdeskUi {
     this.client = host.client
     this.me = me
     /** @type {'mine'|'unassigned'|'all'} */
-    this.view = me.staff ? 'all' : 'mine'
+    this.view = me.staff ? 'all' : me.userId !== null ? 'mine' : 'unassigned'
     /** @type {ConversationStatus} */
     this.status = 'open'
     /** @type {number|null} */
@@ -248,10 +248,14 @@ export class HelpdeskUi {
   renderViews() {
     const box = $('inbox')
     const { views, statuses, tags } = this.counts()
+    // "Mine" needs a user (the API token is nobody's); "All" is staff's (an agent's all is
+    // Mine and Unassigned).
     /** @type {('mine'|'unassigned'|'all')[]} */
-    const names = this.me.staff ? ['mine', 'unassigned', 'all'] : ['mine', 'unassigned']
+    const names = [...(this.me.userId !== null ? /** @type {const} */ (['mine']) : []), 'unassigned', ...(this.me.staff ? /** @type {const} */ (['all']) : [])]
+    // A server before conversation statuses: every chat is open, no row of statuses to pick.
+    const statusKnown = this.host.listed().some((c) => 'status' in c)
     const tagList = [...this.tags.values()].sort((a, b) => a.name.localeCompare(b.name))
-    const sig = JSON.stringify([this.view, this.status, this.tag, views, statuses, [...tags], tagList.map((t) => [t.id, t.name])])
+    const sig = JSON.stringify([this.view, this.status, this.tag, views, statuses, [...tags], tagList.map((t) => [t.id, t.name]), names, statusKnown])
     if (sig === this.viewsSig) return
     this.viewsSig = sig
     const focused = /** @type {HTMLElement|null} */ (document.activeElement)
@@ -278,7 +282,7 @@ export class HelpdeskUi {
     const tagRow = tagList.length
       ? h('div', { class: 'inbox-row tags-row' }, h('label', { for: 'inbox-tag', class: 'muted' }, 'Tag'), select)
       : null
-    box.replaceChildren(viewRow, statusRow, tagRow ?? '')
+    box.replaceChildren(viewRow, statusKnown ? statusRow : '', tagRow ?? '')
     box.hidden = false
     if (focusKey) /** @type {HTMLElement|null} */ (box.querySelector(`[data-focus-key="${focusKey}"]`))?.focus()
   }
@@ -311,7 +315,7 @@ export class HelpdeskUi {
 
   /** @param {string|null} id @param {string|null} [fallback] */
   agentName(id, fallback = null) {
-    if (id === null) return 'API token'
+    if (id === null) return 'Admin (API token)'
     if (id === this.me.userId) return 'You'
     return this.agents.get(id)?.name ?? fallback ?? id
   }
@@ -426,7 +430,8 @@ export class HelpdeskUi {
       scope.forgetChat(data.chatId)
       if (open) {
         this.host.closeChat()
-        this.host.toast(`${a.agentName ?? 'Another agent'} took this chat.`)
+        const to = a.agentName ?? 'another agent'
+        this.host.toast(a.assignedBy === this.me.userId ? `Transferred to ${to}.` : `${to} took this chat.`)
       }
     } else if (!scope.chat(data.chatId)) {
       scope.adoptChat(data.chatId).catch((/** @type {unknown} */ err) => console.warn('chat not fetched', data.chatId, err))
