@@ -40,6 +40,7 @@ from orchestrator.errors import (
     TransportError,
 )
 from orchestrator.helpdesk import SessionHelpdesk
+from orchestrator.inbox import InboxFilter, read_filter
 from orchestrator.jids import is_group, parse_chat_id
 from orchestrator.lifecycle import ConnectionLifecycle
 from orchestrator.medialinks import MediaLinks
@@ -104,7 +105,7 @@ class Api:
         self.media_store = media_store
         self._pictures: dict[str, tuple[float, str | None]] = {}
         # Encoded pages, valid while the state, the metadata and the media links are unchanged.
-        self._chat_pages: dict[tuple[str | None, str | None], tuple[Any, bytes]] = {}
+        self._chat_pages: dict[tuple[str | None, str | None, InboxFilter], tuple[Any, bytes]] = {}
         self._message_pages: dict[tuple[str, int, str | None], tuple[Any, bytes]] = {}
         self._sends: set[asyncio.Task[None]] = set()
 
@@ -132,30 +133,38 @@ class Api:
 
     async def list_chats(self, call: Call[None]) -> s.ChatList | Response:
         """Staff all see the same list, and it changes only when the state or the helpdesk
-        metadata does: each (limit, before) page is encoded once per change, not per request."""
+        metadata does: each (limit, before, filter) page is encoded once per change, not per
+        request."""
         principal = call.user
+        inbox = read_filter(call, self.helpdesk)
         if not principal.is_staff:
-            return {"chats": [self.views.chat(c) for c in self._visible_chats(call, principal)]}
-        key = (call.query("limit"), call.query("before"))
+            chats = self._visible_chats(call, principal, inbox)
+            return {"chats": [self.views.chat(c) for c in chats]}
+        key = (call.query("limit"), call.query("before"), inbox)
         version = (self.state.generation, self.helpdesk.generation, self.links.period)
         cached = self._chat_pages.get(key)
         if cached is None or cached[0] != version:
-            chats = self._visible_chats(call, principal)
+            chats = self._visible_chats(call, principal, inbox)
             body = orjson.dumps({"chats": [self.views.chat(c) for c in chats]})
             if len(self._chat_pages) > MAX_CACHED_PAGES:
                 self._chat_pages.clear()
             cached = self._chat_pages[key] = (version, body)
         return Response(cached[1], media_type="application/json")
 
-    def _visible_chats(self, call: Call[None], principal: Principal) -> list[Chat]:
+    def _visible_chats(
+        self, call: Call[None], principal: Principal, inbox: InboxFilter
+    ) -> list[Chat]:
         limit = call.limit()
         before = call.query("before")
         if before is not None:
             before = self.chat(before, principal).id
-        if principal.is_staff:
+        if principal.is_staff and inbox.keeps_all:
             return self.state.chat_page(limit, before)
+        helpdesk = self.helpdesk
         visible = (
-            c for c in self.state.chats_after(before) if self.helpdesk.can_see(principal, c.id)
+            c
+            for c in self.state.chats_after(before)
+            if helpdesk.can_see(principal, c.id) and inbox.keeps(helpdesk, c.id)
         )
         return list(itertools.islice(visible, limit))
 

@@ -97,6 +97,9 @@ class Code(enum.StrEnum):
     BAD_BRIDGE = "bad_bridge", 400
     BAD_PROXY = "bad_proxy", 400
     BRIDGE_REQUIRED = "bridge_required", 400
+    BAD_STATUS = "bad_status", 400
+    BAD_ASSIGNED = "bad_assigned", 400
+    BAD_TAG = "bad_tag", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403

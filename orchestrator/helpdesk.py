@@ -9,12 +9,15 @@ view, what every per-session component uses."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator import domain as d
 from orchestrator import shapes as s
-from orchestrator.errors import Code, Forbidden, NotFound
+from orchestrator.errors import Code, Forbidden, NotFound, StoreError
 from orchestrator.principal import STAFF_ROLES, Principal
 from orchestrator.store import DEFAULT_SESSION, Metadata, Row, Store
 
@@ -22,6 +25,9 @@ log = logging.getLogger("orchestrator.helpdesk")
 
 Announce = Callable[[str, s.EventType, str | None, Any], None]
 """(session, event type, chat id, data) onto the streams."""
+
+ChatView = Callable[[str], Any]
+"""A chat id -> the Chat as the streams carry it (None: no such chat in the session)."""
 
 
 class Helpdesk:
@@ -49,6 +55,8 @@ class Helpdesk:
             del metadata.assignments[key]
         for key in [k for k in metadata.chat_tags if k[0] == session_id]:
             del metadata.chat_tags[key]
+        for key in [k for k in metadata.statuses if k[0] == session_id]:
+            del metadata.statuses[key]
         self._scoped.pop(session_id, None)
         self.generation += 1
 
@@ -126,6 +134,13 @@ class SessionHelpdesk:
     def __init__(self, helpdesk: Helpdesk, session: str) -> None:
         self.helpdesk = helpdesk
         self.session = session
+        self._chat_view: ChatView = lambda chat_id: None
+        self._writes: set[asyncio.Task[None]] = set()  # status writes the event path started
+
+    def bind_chat_view(self, view: ChatView) -> None:
+        """How the session renders a chat: a status change goes out as a chat_update carrying
+        the whole Chat, which only the session's views can build."""
+        self._chat_view = view
 
     @property
     def generation(self) -> int:
@@ -154,6 +169,23 @@ class SessionHelpdesk:
 
     def chat_extras(self, chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
         return self._assignment_json(chat_id), self._tags_json(chat_id)
+
+    def chat_status(self, chat_id: str) -> s.ChatStatus:
+        row = self._metadata().statuses.get((self.session, chat_id))
+        return "open" if row is None else row["status"]
+
+    def assignee(self, chat_id: str) -> str | None:
+        row = self._metadata().assignments.get((self.session, chat_id))
+        return None if row is None else str(row["agent_id"])
+
+    def chat_tag_ids(self, chat_id: str) -> set[int]:
+        return self._metadata().chat_tags.get((self.session, chat_id), set())
+
+    def has_profile(self, user_id: str) -> bool:
+        return user_id in self._metadata().profiles
+
+    def tag_exists(self, tag_id: int) -> bool:
+        return tag_id in self._metadata().tags
 
     def agents(self) -> list[s.Agent]:
         """Who may be assigned this session's chats (its members and staff), by name: what an
@@ -234,6 +266,71 @@ class SessionHelpdesk:
     async def _log(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
         await self._store().log_activity(self.session, actor.user_id, action, chat_id, details)
 
+    # ---- status -------------------------------------------------------------------------
+
+    async def set_status(self, actor: Principal, chat_id: str, status: s.ChatStatus) -> None:
+        """Who may see the chat may change its status (the caller checked that)."""
+        current = self.chat_status(chat_id)
+        if current == status:
+            return
+        row = await self._store().set_chat_status(self.session, chat_id, status, actor.user_id)
+        self._metadata().statuses[(self.session, chat_id)] = row
+        self.helpdesk.generation += 1
+        await self._log(actor, "status_changed", chat_id, {"from": current, "to": status})
+        self._chat_changed(chat_id)
+
+    def customer_wrote(self, chat_id: str, message: d.Message) -> None:
+        """A customer's new message (not ours, not history): a pending or resolved chat opens
+        again, unless the message is older than the status (a replay after a restart, or a
+        late delivery, of what the agent had already seen when resolving). Called on the event
+        path: RAM and the streams change now, the store write follows in the background."""
+        key = (self.session, chat_id)
+        row = self._metadata().statuses.get(key)
+        if row is None or row["status"] == "open":
+            return
+        # WhatsApp's times are whole seconds: a message of the second the status changed in
+        # counts as newer (a customer's answer must never be missed).
+        if message.timestamp < int(_unix_seconds(row["updated_at"])):
+            return
+        previous = row["status"]
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self._metadata().statuses[key] = {
+            "session": self.session, "chat_id": chat_id, "status": "open",
+            "updated_by": None, "updated_at": now,
+        }  # fmt: skip
+        self.helpdesk.generation += 1
+        self._chat_changed(chat_id)
+        write = asyncio.get_running_loop().create_task(
+            self._store_reopened(chat_id, previous, message.id)
+        )
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Until the store writes the event path started are done (a stopping session waits
+        for them, so a reopening is not lost on a clean shutdown)."""
+        await asyncio.gather(*self._writes)
+
+    async def _store_reopened(self, chat_id: str, previous: str, message_id: str) -> None:
+        try:
+            await self._store().set_chat_status(self.session, chat_id, "open", None)
+            details = {"from": previous, "to": "open", "messageId": message_id}
+            await self._store().log_activity(
+                self.session, None, "status_reopened", chat_id, details
+            )
+        except StoreError as exc:
+            # RAM says open; after a restart the store's status comes back, and the message
+            # (older than it, if it was stored) does not reopen it again: say so loudly.
+            log.error(
+                "session %s: could not store the reopening of %s by message %s: %s",
+                self.session, chat_id, message_id, exc,
+            )  # fmt: skip
+
+    def _chat_changed(self, chat_id: str) -> None:
+        chat = self._chat_view(chat_id)
+        if chat is not None:
+            self.helpdesk.announce(self.session, "chat_update", chat_id, chat)
+
     # ---- tags ---------------------------------------------------------------------------
 
     def tags(self) -> list[s.Tag]:
@@ -303,6 +400,21 @@ class SessionHelpdesk:
         sessions: list[str] | None = None,
     ) -> s.Profile:
         return await self.helpdesk.save_profile(actor, user_id, display_name, role, sessions)
+
+
+def _unix_seconds(stamp: Any) -> float:
+    """A store's timestamp (ISO 8601 text from SQLite or PostgREST, or a datetime) in unix
+    seconds; an unreadable one as 0 (then any message counts as newer)."""
+    if isinstance(stamp, datetime):
+        moment = stamp
+    else:
+        try:
+            moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _may_use(profile: Row, session_id: str) -> bool:

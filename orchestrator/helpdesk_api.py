@@ -1,6 +1,6 @@
-"""Routes for the helpdesk metadata: who is asking, agents, assignments, tags, notes, quick
-replies, activity, profiles. Who may call which route is in the route table; the finer rules
-(an agent takes only unassigned chats) in `helpdesk`."""
+"""Routes for the helpdesk metadata: who is asking, agents, assignments, chat status and the
+inbox counts, tags, notes, quick replies, activity, profiles. Who may call which route is in
+the route table; the finer rules (an agent takes only unassigned chats) in `helpdesk`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from orchestrator.api import Api
 from orchestrator.calls import Call
 from orchestrator.errors import BadRequest, Code
 from orchestrator.helpdesk import SessionHelpdesk
+from orchestrator.inbox import counts, read_status
 
 MAX_USER_ID = 100
 
@@ -40,6 +41,16 @@ class HelpdeskApi:
         chat_id = self.api.chat(call.path("chatId"), call.user).id
         await self.helpdesk.unassign(call.user, chat_id)
         return {"chatId": chat_id, "assignment": None}
+
+    async def set_status(self, call: Call[s.StatusBody]) -> s.ChatStatusChange:
+        chat_id = self.api.chat(call.path("chatId"), call.user).id
+        await self.helpdesk.set_status(call.user, chat_id, call.body["status"])
+        return {"chatId": chat_id, "status": self.helpdesk.chat_status(chat_id)}
+
+    async def inbox_counts(self, call: Call[None]) -> s.InboxCounts:
+        status = read_status(call)
+        chats = self.api.state.chats
+        return counts(self.helpdesk, call.user, chats, status)
 
     async def tags(self, call: Call[None]) -> s.TagList:
         return {"tags": self.helpdesk.tags()}

@@ -20,6 +20,12 @@ Normalizer = Callable[[str, Any], list[d.Fact]]
 Recorder = Callable[[list[Change], Position, str | None, list[Entry]], None]
 """The write-behind's record: changes, the bridge position they bring the store to, the
 stream id this session had reached at that position, and the stream log entries just logged."""
+CustomerWrote = Callable[[str, d.Message], None]
+"""(chat id, message): a customer's new message, not ours and not from a history sync."""
+
+
+def nobody_listens(chat_id: str, message: d.Message) -> None:
+    pass
 
 
 class Pipeline:
@@ -33,7 +39,12 @@ class Pipeline:
         views: Views,
         *,
         session: str = "default",
+        customer_wrote: CustomerWrote = nobody_listens,
     ) -> None:
+        # The helpdesk's rules on a customer's message (reopen, ...): called once the message
+        # is in the state, on the streams and recorded, so what they announce comes after it.
+        # It must not block (it runs on the event path).
+        self._customer_wrote = customer_wrote
         self._session = session  # whose bridge this follows: every entry it logs is that session's
         self._views = views
         self._record = record  # the write-behind: it must not block
@@ -70,6 +81,16 @@ class Pipeline:
         if batch:
             last_id = self._log.last_ids.get(self._session)
             self._record(persisted, batch[-1].position, last_id, entries)
+        for change in persisted:
+            # new_message only: history comes as history_message, edits and acks as updates.
+            message = change.data
+            if (
+                change.type == "new_message"
+                and isinstance(message, d.Message)
+                and not message.from_me
+                and change.chat_id is not None
+            ):
+                self._customer_wrote(change.chat_id, message)
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         # Events were lost between the bridge and us: the state may lack them, so every client

@@ -88,6 +88,23 @@ SESSIONS = Param(
     "only these sessions, comma-separated (default: every session the caller may use)",
     errors=(Code.SESSION_NOT_FOUND, Code.FORBIDDEN),
 )
+ASSIGNED = Param(
+    "assigned",
+    "query",
+    "only chats assigned to `me`, to nobody (`none`), or to the agent with this id "
+    "(empty: anyone's)",
+    errors=(Code.BAD_ASSIGNED,),
+)
+TAG = Param(
+    "tag", "query", "only chats carrying this tag (its id; empty: any)", errors=(Code.BAD_TAG,)
+)
+STATUS = Param(
+    "status",
+    "query",
+    "only chats in this status (empty: any)",
+    {"type": "string", "enum": list(s.CHAT_STATUSES)},
+    (Code.BAD_STATUS,),
+)
 REPLY_ID = Param("replyId", "path", "the quick reply's id", DIGITS, (Code.BAD_REPLY_ID,))
 SESSION_PREFIX = "/sessions/{sessionId}"
 SESSION_ID = Param(
@@ -170,10 +187,12 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
     ),
     # ---- chats and messages ------------------------------------------------------------
     Operation(
-        "GET", "/chats", "listChats", "chats, newest activity first", Api.list_chats, "chats",
-        answer=s.ChatList, errors=(Code.CHAT_NOT_FOUND,),
+        "GET", "/chats", "listChats",
+        "chats, newest activity first; the inbox filters combine (and page with before)",
+        Api.list_chats, "chats", answer=s.ChatList, errors=(Code.CHAT_NOT_FOUND,),
         params=(LIMIT, Param("before", "query", "the last chat id of the previous page",
-                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN))), per_session=True,
+                             errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)),
+                ASSIGNED, TAG, STATUS), per_session=True,
     ),
     Operation(
         "GET", "/chats/{chatId}", "getChat", "one chat", Api.get_chat, "chats", params=(CHAT_ID,),
@@ -303,6 +322,20 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         "DELETE", "/chats/{chatId}/assignment", "unassign", "release the chat",
         HelpdeskApi.unassign, "helpdesk", params=(CHAT_ID,), answer=s.ChatAssignment,
         errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
+    ),
+    Operation(
+        "PUT", "/chats/{chatId}/status", "setChatStatus",
+        "set the chat's status (a chat_update follows on the streams); a customer's new "
+        "message reopens a pending or resolved chat",
+        HelpdeskApi.set_status, "helpdesk", params=(CHAT_ID,), body=s.StatusBody,
+        answer=s.ChatStatusChange, errors=(Code.CHAT_NOT_FOUND, *STATUS_ERRORS), per_session=True,
+    ),
+    Operation(
+        "GET", "/inbox/counts", "inboxCounts",
+        "how many chats the caller may see are theirs, unassigned, in all, per status and per "
+        "tag (all but the per-status counts within `status` when it is given)",
+        HelpdeskApi.inbox_counts, "helpdesk", answer=s.InboxCounts, params=(STATUS,),
+        per_session=True,
     ),
     Operation(
         "POST", "/chats/{chatId}/tags", "tagChat", "tag the chat", HelpdeskApi.tag_chat,

@@ -25,6 +25,7 @@ from orchestrator.applied_log import AppliedLog
 from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
+from orchestrator.domain import Message
 from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
@@ -199,7 +200,8 @@ class Session:
         )
         self.helpdesk = helpdesk
         self.links = shared.links.for_session(spec.id)
-        self.views = Views(self.state, self.links, helpdesk.chat_extras)
+        self.views = Views(self.state, self.links, helpdesk.chat_extras, helpdesk.chat_status)
+        helpdesk.bind_chat_view(self._chat_json)
         stored_log = (
             StoredLog(settings.stream_retention, settings.stream_retention_seconds)
             if settings.stream_log_stored
@@ -246,6 +248,7 @@ class Session:
                 self.writebehind.record,
                 self.views,
                 session=spec.id,
+                customer_wrote=self._customer_wrote,
             ),
             self.calls,
             self.presence_subscriptions,
@@ -308,6 +311,15 @@ class Session:
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def _chat_json(self, chat_id: str) -> Any:
+        chat = self.state.chats.get(chat_id)
+        return None if chat is None else self.views.chat(chat)
+
+    def _customer_wrote(self, chat_id: str, message: Message) -> None:
+        """The one seam for the helpdesk's rules on a customer's new message (live, or
+        delivered late; never history): each rule decides for itself and must not block."""
+        self.helpdesk.customer_wrote(chat_id, message)
 
     def bridge_variables(self) -> tuple[dict[str, str], dict[str, str]]:
         """What a spawned bridge is told on top of the orchestrator's environment: the settings
@@ -384,6 +396,7 @@ class Session:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.calls.close()
+        await self.helpdesk.flush()
         await self.writebehind.close(timeout=10.0)
         if self.writer_lease is not None:  # after the last write: the next writer starts now
             await self.writer_lease.release()

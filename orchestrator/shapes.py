@@ -28,6 +28,8 @@ MessageType = Literal[
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
 ConnectionState = Literal["connecting", "open", "close", "qr", "logged_out", "replaced", "stopped"]
 Role = Literal["admin", "supervisor", "agent"]
+ChatStatus = Literal["open", "pending", "resolved"]
+CHAT_STATUSES: tuple[ChatStatus, ...] = ("open", "pending", "resolved")
 
 # ---- WhatsApp objects ----------------------------------------------------------------------
 
@@ -130,6 +132,10 @@ class Chat(TypedDict):
         list[Participant] | None, Field(description="a group's members; null for a person")
     ]
     labels: Annotated[list[Label], Field(description="WhatsApp Business labels on the chat")]
+    status: Annotated[
+        ChatStatus,
+        Field(description="the conversation's helpdesk status; a customer's message reopens it"),
+    ]
 
 
 class Contact(TypedDict):
@@ -419,6 +425,27 @@ class ChatTags(TypedDict):
     tags: list[Tag]
 
 
+class ChatStatusChange(TypedDict):
+    chatId: str
+    status: ChatStatus
+
+
+class StatusCounts(TypedDict):
+    open: int
+    pending: int
+    resolved: int
+
+
+class InboxCounts(TypedDict):
+    mine: Annotated[int, Field(description="assigned to the caller")]
+    unassigned: int
+    all: Annotated[int, Field(description="every chat the caller may see")]
+    statuses: Annotated[
+        StatusCounts, Field(description="per status (whatever `status` the request names)")
+    ]
+    tags: Annotated[dict[str, int], Field(description="tag id -> chats carrying it")]
+
+
 class NoteList(TypedDict):
     notes: list[Note]
 
@@ -608,6 +635,10 @@ class TagBody(TypedDict):
 
 class ChatTagBody(TypedDict):
     tagId: int
+
+
+class StatusBody(TypedDict):
+    status: ChatStatus
 
 
 class NoteBody(TypedDict):

@@ -15,8 +15,16 @@ ChatExtras = Callable[[str], tuple[s.Assignment | None, list[s.Tag]]]
 """A chat's helpdesk fields: its assignment and its tags."""
 
 
+ChatStatusOf = Callable[[str], s.ChatStatus]
+"""A chat's helpdesk status."""
+
+
 def no_extras(chat_id: str) -> tuple[s.Assignment | None, list[s.Tag]]:
     return None, []
+
+
+def always_open(chat_id: str) -> s.ChatStatus:
+    return "open"
 
 
 def ack_status(ack: int) -> s.AckStatus | None:
@@ -41,10 +49,17 @@ def label_update_json(label: Label) -> s.LabelUpdate:
 
 
 class Views:
-    def __init__(self, state: State, links: MediaLinks, extras: ChatExtras = no_extras) -> None:
+    def __init__(
+        self,
+        state: State,
+        links: MediaLinks,
+        extras: ChatExtras = no_extras,
+        status: ChatStatusOf = always_open,
+    ) -> None:
         self._state = state
         self._links = links
         self._extras = extras
+        self._status = status
 
     def message(self, message: d.Message) -> s.Message:
         media = message.media
@@ -106,6 +121,7 @@ class Views:
             if members is None
             else [{"id": jid, "admin": role} for jid, role in members.items()],
             "labels": self.chat_labels(chat),
+            "status": self._status(chat.id),
         }
 
     def chat_labels(self, chat: Chat) -> list[s.Label]:

@@ -146,6 +146,8 @@ export interface Chat {
   participants: Participant[] | null
   /** WhatsApp Business labels on the chat */
   labels: Label[]
+  /** the conversation's helpdesk status; a customer's message reopens it */
+  status: 'open' | 'pending' | 'resolved'
 }
 
 export interface ChatAssignment {
@@ -170,6 +172,11 @@ export interface ChatDeletedEnvelope {
 
 export interface ChatList {
   chats: Chat[]
+}
+
+export interface ChatStatusChange {
+  chatId: string
+  status: 'open' | 'pending' | 'resolved'
 }
 
 export interface ChatTagBody {
@@ -263,6 +270,18 @@ export interface ForwardBody {
 
 export interface Health {
   status: 'ok'
+}
+
+export interface InboxCounts {
+  /** assigned to the caller */
+  mine: number
+  unassigned: number
+  /** every chat the caller may see */
+  all: number
+  /** per status (whatever `status` the request names) */
+  statuses: StatusCounts
+  /** tag id -> chats carrying it */
+  tags: Record<string, number>
 }
 
 export interface Label {
@@ -689,6 +708,16 @@ export interface Status {
   sync: SyncProgress | null
 }
 
+export interface StatusBody {
+  status: 'open' | 'pending' | 'resolved'
+}
+
+export interface StatusCounts {
+  open: number
+  pending: number
+  resolved: number
+}
+
 export interface StoreReport {
   up: boolean
   pendingRows: number
@@ -750,4 +779,4 @@ export interface TransportReport {
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -123,6 +123,8 @@ class Metadata:
     tags: dict[int, Row]  # tag id -> {"id", "name", "color"}
     chat_tags: dict[ChatKey, set[int]]
     profiles: dict[str, Row]  # user id -> {"id", "display_name", "role", "sessions": [ids]}
+    # -> {"status", "updated_by", "updated_at"}; a chat without a row is open
+    statuses: dict[ChatKey, Row] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -151,6 +153,11 @@ class Store(Protocol):
         self, session: str, chat_id: str, agent_id: str | None, by: str | None
     ) -> Row | None:
         """Assign (or, with None, unassign) a chat; the new assignment row or None."""
+        ...
+
+    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+        """Upsert the chat's status; the row {"session", "chat_id", "status", "updated_by",
+        "updated_at" (ISO 8601, UTC, the store's clock)}."""
         ...
 
     async def create_tag(self, name: str, color: str | None) -> Row:
@@ -210,8 +217,9 @@ class Store(Protocol):
     async def delete_session(self, session_id: str) -> bool: ...
 
     async def purge_session(self, session_id: str) -> None:
-        """Delete the session's helpdesk rows (assignments, chat tags, notes, activity); a
-        backend that keeps every session's WhatsApp data together deletes that too."""
+        """Delete the session's helpdesk rows (assignments, chat tags, statuses, notes,
+        activity); a backend that keeps every session's WhatsApp data together deletes that
+        too."""
         ...
 
     async def close(self) -> None: ...

@@ -201,6 +201,19 @@ UPGRADES = [
     ALTER TABLE wa_sync_state ADD COLUMN stream_id TEXT;
     ALTER TABLE wa_sync_state ADD COLUMN stream_ord INTEGER;
     """,
+    # Chat status (issue 16): open, pending or resolved, per session and chat; a chat without
+    # a row is open. updated_at is when it last changed (a customer's message older than that
+    # does not reopen it: a replay after a restart must not undo a resolve).
+    """
+    CREATE TABLE chat_status (
+        session TEXT NOT NULL DEFAULT 'default', chat_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'resolved')),
+        updated_by TEXT,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, chat_id)
+    );
+    CREATE INDEX chat_status_status ON chat_status (session, status);
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -238,7 +251,9 @@ UPSERT_SESSION = (
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, bridge_pub = excluded.bridge_pub, "
     "bridge_router = excluded.bridge_router, proxy = excluded.proxy"
 )
-PER_SESSION_TABLES = ("chat_assignments", "chat_tags", "chat_notes", "activity_logs")
+PER_SESSION_TABLES = (
+    "chat_assignments", "chat_tags", "chat_status", "chat_notes", "activity_logs",
+)  # fmt: skip
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -280,7 +295,10 @@ class SqliteStore:
             for r in _rows(db, "SELECT session, chat_id, tag_id FROM chat_tags"):
                 chat_tags.setdefault((r["session"], r["chat_id"]), set()).add(r["tag_id"])
             profiles = {r["id"]: _profile(r) for r in _rows(db, "SELECT * FROM profiles")}
-            return Metadata(assignments, tags, chat_tags, profiles)
+            statuses = {
+                (r["session"], r["chat_id"]): r for r in _rows(db, "SELECT * FROM chat_status")
+            }
+            return Metadata(assignments, tags, chat_tags, profiles, statuses)
 
         return await self._run(load)
 
@@ -299,6 +317,18 @@ class SqliteStore:
             )
             sql = "SELECT * FROM chat_assignments WHERE session = ? AND chat_id = ?"
             return _rows(db, sql, *key)[0]
+
+        return await self._run(write)
+
+    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+        def write(db: sqlite3.Connection) -> Row:
+            db.execute(
+                "INSERT OR REPLACE INTO chat_status (session, chat_id, status, updated_by) "
+                "VALUES (?, ?, ?, ?)",
+                (session, chat_id, status, by),
+            )
+            sql = "SELECT * FROM chat_status WHERE session = ? AND chat_id = ?"
+            return _rows(db, sql, session, chat_id)[0]
 
         return await self._run(write)
 

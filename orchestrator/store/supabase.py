@@ -45,8 +45,8 @@ UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integ
 
 # The tables holding a session's rows, in deletion order (wa_messages before wa_chats).
 PURGED = (
-    "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "wa_messages", "wa_chats",
-    "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
+    "chat_assignments", "chat_tags", "chat_status", "chat_notes", "activity_logs", "wa_messages",
+    "wa_chats", "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
 )  # fmt: skip
 
 
@@ -312,7 +312,10 @@ class SupabaseStore:
         for row in await self._all("chat_tags", "chat_id"):
             chat_tags.setdefault((row["session"], row["chat_id"]), set()).add(row["tag_id"])
         profiles = {str(r["id"]): r for r in await self._all("profiles", "id")}
-        return Metadata(assignments, tags, chat_tags, profiles)
+        statuses = {
+            (r["session"], r["chat_id"]): r for r in await self._all("chat_status", "chat_id")
+        }
+        return Metadata(assignments, tags, chat_tags, profiles, statuses)
 
     async def set_assignment(
         self, session: str, chat_id: str, agent_id: str | None, by: str | None
@@ -322,6 +325,12 @@ class SupabaseStore:
             await self._rows(table.delete().eq("session", session).eq("chat_id", chat_id))
             return None
         row = {"session": session, "chat_id": chat_id, "agent_id": agent_id, "assigned_by": by}
+        return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
+
+    async def set_chat_status(self, session: str, chat_id: str, status: str, by: str | None) -> Row:
+        # updated_at is set by the table's trigger on every change, from the database's clock.
+        row = {"session": session, "chat_id": chat_id, "status": status, "updated_by": by}
+        table = self._db().table("chat_status")
         return (await self._rows(table.upsert(row, on_conflict="session,chat_id")))[0]
 
     async def create_tag(self, name: str, color: str | None) -> Row:

@@ -154,6 +154,8 @@ def realistic(case: Any, data: st.DataObject, known: Known) -> None:
         (body, "tagId", known.tags),
         (path, "replyId", [str(r) for r in known.replies]),
         (body, "agentId", ["agent-1"]),
+        (query, "assigned", ["me", "none", "agent-1"]),
+        (query, "tag", [str(t) for t in known.tags]),
         (query, "since", [known.event_id, ""]),
     ):
         value = maybe(values) if name in where else None

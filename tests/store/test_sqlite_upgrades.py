@@ -194,4 +194,37 @@ def test_a_position_from_before_the_stored_stream_log_loads_without_it(tmp_path:
     assert snapshot.position == Position("e1", 42) and snapshot.position.stream is None
     assert snapshot.entries == [] and snapshot.stream_id is None and snapshot.stream_ord is None
     with contextlib.closing(sqlite3.connect(path)) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) == 10
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
+    assert "CREATE TABLE wa_stream_log" in UPGRADES[9]  # later upgrades append after it
+
+
+def test_a_store_from_before_chat_status_has_every_chat_open(tmp_path: Path) -> None:
+    """The chat status upgrade (issue 16) adds an empty table: every chat is open, the rest of
+    the metadata is kept, and statuses are then stored per session and chat."""
+    path = tmp_path / "store.sqlite3"
+    status_upgrade = next(n for n, s in enumerate(UPGRADES, start=1) if "chat_status" in s)
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[: status_upgrade - 1], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute(
+        "INSERT INTO chat_assignments (session, chat_id, agent_id) VALUES ('default', ?, 'ana')",
+        (CHAT,),
+    )
+    db.close()
+
+    async def upgrade() -> tuple[Metadata, Metadata]:
+        store = SqliteStore(path)
+        await store.open()
+        before = await store.load_metadata()
+        await store.set_chat_status("default", CHAT, "resolved", "ana")
+        after = await store.load_metadata()
+        await store.close()
+        return before, after
+
+    before, after = asyncio.run(upgrade())
+    assert before.statuses == {} and list(before.assignments) == [("default", CHAT)]
+    assert [(k, r["status"], r["updated_by"]) for k, r in after.statuses.items()] == [
+        (("default", CHAT), "resolved", "ana")
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)

@@ -35,6 +35,7 @@ TABLES = (
     "wa_labels",
     "whatsapp_sessions",
     "wa_stream_log",
+    "chat_status",
 )
 
 SEED = sql.SQL("""
@@ -42,7 +43,7 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
-    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log
+    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log, public.chat_status
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -71,6 +72,10 @@ insert into public.wa_jid_aliases (lid, pn) values ('9911@lid', '111@s.whatsapp.
 
 insert into public.chat_assignments (chat_id, agent_id, assigned_by) values
     ({CHAT_A1}, {AGENT1}, {SUPERVISOR}), ({CHAT_A2}, {AGENT2}, {SUPERVISOR});
+
+-- Agent 1's chat waits on the customer; the free one was resolved by the supervisor.
+insert into public.chat_status (chat_id, status, updated_by) values
+    ({CHAT_A1}, 'pending', {AGENT1}), ({CHAT_FREE}, 'resolved', {SUPERVISOR});
 
 insert into public.tags (name, color) values ('vip', 'gold'), ('billing', 'blue');
 insert into public.chat_tags (chat_id, tag_id) values ({CHAT_A1}, 1), ({CHAT_A2}, 1);

@@ -58,13 +58,16 @@ def user_id(value: object) -> str | None:
 
 REALTIME_TABLES = {
     "chat_assignments",
+    "chat_status",
     "chat_tags",
     "chat_notes",
     "tags",
     "quick_replies",
     "settings",
 }
-CHAT_SCOPED = ("wa_chats", "wa_messages", "chat_assignments", "chat_tags", "chat_notes")
+CHAT_SCOPED = (
+    "wa_chats", "wa_messages", "chat_assignments", "chat_tags", "chat_notes", "chat_status",
+)  # fmt: skip
 
 
 # --- helpers ---------------------------------------------------------------------------------
