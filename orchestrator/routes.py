@@ -83,6 +83,14 @@ LAST_EVENT_ID = Param(
     errors=(Code.BAD_EVENT_ID,),
 )
 SINCE = Param("since", "query", "the same as lastEventId", errors=(Code.BAD_EVENT_ID,))
+EPHEMERAL = Param(
+    "ephemeral",
+    "query",
+    "true: agent_presence envelopes too, the current state first (ephemeral: id '', no "
+    "position, never replayed)",
+    {"type": "string", "enum": ["true", "false"]},
+    (Code.BAD_REQUEST,),
+)
 SESSIONS = Param(
     "session",
     "query",
@@ -277,7 +285,7 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         StreamRoutes.events, "streams", content="text/event-stream",
         params=(LAST_EVENT_ID, Param("Last-Event-ID", "header",
                                      "as EventSource sends it; wins over lastEventId",
-                                     errors=(Code.BAD_EVENT_ID,)), SESSIONS),
+                                     errors=(Code.BAD_EVENT_ID,)), SESSIONS, EPHEMERAL),
     ),
     Operation(
         "GET", "/events/poll", "poll",
@@ -290,7 +298,7 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
             Param("timeout", "query",
                   "seconds to wait for news (default 25; at most ORCH_POLL_MAX_TIMEOUT)",
                   {"type": "number", "minimum": 0}, (Code.BAD_TIMEOUT,)),
-            SESSIONS,
+            SESSIONS, EPHEMERAL,
         ),
     ),
     Operation(
@@ -298,13 +306,14 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         "WebSocket stream of every envelope: one Envelope (JSON) per text frame. "
         + WEBSOCKET_CLOSES,
         StreamRoutes.websocket, "streams", websocket=True,
-        params=(LAST_EVENT_ID, SINCE, SESSIONS),
+        params=(LAST_EVENT_ID, SINCE, SESSIONS, EPHEMERAL),
     ),
     Operation(
         "GET", "/ws/chat/{chatId}", "websocketChat",
         "WebSocket stream of one chat's envelopes. " + WEBSOCKET_CLOSES,
         StreamRoutes.websocket_chat, "streams", websocket=True,
-        params=(CHAT_ID, LAST_EVENT_ID, SINCE), errors=(Code.CHAT_NOT_FOUND,), per_session=True,
+        params=(CHAT_ID, LAST_EVENT_ID, SINCE, EPHEMERAL), errors=(Code.CHAT_NOT_FOUND,),
+        per_session=True,
     ),
     # ---- helpdesk ----------------------------------------------------------------------
     Operation(

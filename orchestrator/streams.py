@@ -59,6 +59,7 @@ class Selection:
     keep: Filter
     only: frozenset[str] | None = None
     named: frozenset[str] | None = None
+    ephemeral: bool = False  # `?ephemeral=true`: agent presence too (see ephemeral.py)
 
     def wants(self, session: str) -> bool:
         return self.only is None or session in self.only
@@ -213,11 +214,15 @@ class Streams:
 
     def greeting(self, selection: Selection) -> list[Entry]:
         """The ephemeral state now (who is online, viewing, typing) that the client reads."""
+        if not selection.ephemeral:
+            return []
         keep = selection.keep
         return [e for e in self.ephemeral.current() if keep(e)]
 
     def ephemera(self, cursor: Cursor, selection: Selection) -> list[Entry]:
         """The ephemeral envelopes published since the cursor's last look, that it reads."""
+        if not selection.ephemeral:
+            return []
         entries, cursor.ephemeral = self.ephemeral.read(cursor.ephemeral)
         keep = selection.keep
         return [e for e in entries if keep(e)]
@@ -417,7 +422,7 @@ class Streams:
                 if ephemera:
                     await self._ws_send(websocket, [e.json for e in ephemera])
                 if self.log.head <= cursor.offset:
-                    await self.wait(cursor.offset, reader, cursor.ephemeral)
+                    await self.wait(cursor.offset, reader, _ephemeral(cursor, selection))
                     continue
                 entries, fell_behind = self.pending(cursor, selection)
                 if fell_behind:
@@ -484,11 +489,17 @@ class Streams:
                 # With nothing for this client, it still resumes from the last entry it
                 # passed, or from where it asked if filtered entries were all it missed.
                 return poll_response([e.json for e in entries], cursor.position or since)
-            if self.log.head <= cursor.offset and self.ephemeral.head <= cursor.ephemeral:
+            news = selection.ephemeral and self.ephemeral.head > cursor.ephemeral
+            if self.log.head <= cursor.offset and not news:
                 await self.log.wait(cursor.offset, remaining)  # False (timeout, tick): look again
 
     def _resync_answer(self, cursor: Cursor) -> Response:
         return poll_response([r[1] for r in self.resync_envelopes(cursor)], cursor.position)
+
+
+def _ephemeral(cursor: Cursor, selection: Selection) -> int | None:
+    """Where the client is in the ephemeral feed, if it reads it."""
+    return cursor.ephemeral if selection.ephemeral else None
 
 
 def poll_response(envelopes: list[bytes], last_id: str) -> Response:
@@ -562,7 +573,9 @@ class EventStreamResponse:
                     await self._write(send, b"".join(e.sse for e in ephemera))
                 if streams.log.head <= cursor.offset:
                     if (
-                        not await streams.wait(cursor.offset, disconnected, cursor.ephemeral)
+                        not await streams.wait(
+                            cursor.offset, disconnected, _ephemeral(cursor, selection)
+                        )
                         and not disconnected.done()
                     ):
                         await self._write(send, b": ping\n\n")
@@ -599,6 +612,15 @@ ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, pr
 SessionIds = Callable[[], Collection[str]]
 
 
+def _ephemeral_param(call: Call[None]) -> bool:
+    """`?ephemeral=true`: the client also reads the ephemeral envelopes (agent_presence),
+    which carry the id "" (no position); it asks for them, so older clients never see one."""
+    value = call.query("ephemeral")
+    if value not in (None, "true", "false"):
+        raise BadRequest(Code.BAD_REQUEST, "ephemeral must be true or false")
+    return value == "true"
+
+
 class Watchers(Protocol):
     """Who holds a stream (agent presence): entered for as long as a client is connected."""
 
@@ -633,17 +655,18 @@ class StreamRoutes:
     def _selection(self, call: Call[None]) -> Selection:
         principal = call.user
         raw = call.query("session")
+        ephemeral = _ephemeral_param(call)
         if raw is None:
             # Staff read every session, also one created later; an agent their memberships.
             only = None if principal.is_staff else principal.sessions
-            return Selection(self._filter(principal, only), only)
+            return Selection(self._filter(principal, only), only, ephemeral=ephemeral)
         existing = self._sessions()
         named = frozenset(raw.split(","))
         for session_id in sorted(named):
             if session_id not in existing:
                 raise NotFound(Code.SESSION_NOT_FOUND, f"no session {session_id[:80]!r}")
             principal.require(session_id)
-        return Selection(self._filter(principal, named), named, named)
+        return Selection(self._filter(principal, named), named, named, ephemeral)
 
     def _filter(
         self, principal: Principal, only: frozenset[str] | None, chat_id: str | None = None
@@ -687,7 +710,10 @@ class StreamRoutes:
         principal = call.user
         chat_id = self._chat_id(call.session, call.path("chatId"), principal)
         only = frozenset({call.session})
-        await self._serve(call, Selection(self._filter(principal, only, chat_id), only))
+        selection = Selection(
+            self._filter(principal, only, chat_id), only, ephemeral=_ephemeral_param(call)
+        )
+        await self._serve(call, selection)
 
     async def _serve(self, call: Call[None], selection: Selection) -> None:
         last_id = call.query("lastEventId")
