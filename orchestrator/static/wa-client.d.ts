@@ -1,6 +1,9 @@
 // Types for wa-client.js (the orchestrator's browser client). See README.md, "API".
 
 import type {
+  Agent,
+  AgentPresence,
+  AgentPresenceSet,
   Chat,
   ChatDeleted,
   Envelope,
@@ -97,6 +100,8 @@ export interface ClientEvents {
   chat_deleted: ChatDeleted
   resync: Resync
   session_deleted: SessionDeleted
+  /** Ephemeral (id ""): who of the helpdesk is online, viewing or typing where. */
+  agent_presence: AgentPresence
   [type: string]: unknown
 }
 
@@ -125,6 +130,10 @@ export interface WaSession {
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
+  /** GET /agents: everyone who may work on the session, with online and activity. */
+  agents(): Promise<Agent[]>
+  /** POST /chats/{chatId}/agent-presence: what we do in the chat, for the other agents. */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet>
   pairingCode(phone: string): Promise<{ code: string }>
   mediaUrl(message: Message): string | null
   qrImage(): Promise<Blob | null>
@@ -134,6 +143,8 @@ export class WaClient {
   constructor(options: WaClientOptions)
   readonly baseUrl: string
   readonly token: string
+  /** Use another token from now on (a refreshed access token); the open stream goes on. */
+  setToken(token: string): void
   readonly transport: 'sse' | 'websocket'
   /** The sessions streamed and cached, or null (the unscoped stream). */
   readonly following: string[] | null
@@ -182,6 +193,10 @@ export class WaClient {
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   /** POST /chats/{chatId}/presence: our chat state for the contact, or the account online or not. */
   sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
+  /** GET /agents (the client's own session). */
+  agents(): Promise<Agent[]>
+  /** POST /chats/{chatId}/agent-presence (the client's own session). */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet>
   pairingCode(phone: string): Promise<{ code: string }>
 
   /** baseUrl + the message's media url (signed by the server; never the token), or null. */

@@ -23,6 +23,7 @@ export function describe(envelope: Envelope): string {
     case 'label_update': return envelope.data.deleted ? '' : envelope.data.name
     case 'call': return `${envelope.data.kind} ${envelope.data.outcome}`
     case 'session_deleted': return `${envelope.session} ${envelope.data.sessionId} ${envelope.data.purged}`
+    case 'agent_presence': return `${envelope.data.name ?? envelope.data.userId} ${envelope.data.state ?? (envelope.data.online ? 'online' : 'offline')}`
     default: {
       const unhandled: never = envelope
       return unhandled
@@ -42,4 +43,11 @@ export async function sessions(client: WaClient): Promise<string[]> {
   client.on('session_deleted', (d) => d.sessionId + String(d.purged))
   client.on('messages', ({ chatId, session }) => chatId + session)
   return client.allChats().map((chat) => `${chat.session}/${chat.id}/${sent.id}/${client.unread(chat.session)}`)
+}
+
+export async function presence(client: WaClient, chatId: string, token: string): Promise<string[]> {
+  client.setToken(token)
+  const set = await client.setAgentPresence(chatId, 'typing')
+  const agents = await client.session('default').agents()
+  return [set.state ?? 'idle', ...agents.filter((a) => a.online).map((a) => `${a.name}: ${a.activity.map((x) => x.state).join(',')}`)]
 }
