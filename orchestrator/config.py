@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
     """Verifies HS256 user tokens (Supabase's legacy JWT secret)."""
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
+    supabase_anon_key: str | None = Field(None, validation_alias="SUPABASE_ANON_KEY")
+    """The project's public (anon) key: with SUPABASE_URL, the console signs users in with
+    email and password through Supabase Auth (GET /console/config hands both to it). Public by
+    design, but not logged all the same."""
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )

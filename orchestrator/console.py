@@ -1,9 +1,10 @@
-"""The public routes: liveness, the OpenAPI document, and the operator console's static files
-(the page itself asks for the token)."""
+"""The public routes: liveness, the OpenAPI document, the operator console's static files (the
+page itself asks for the token, or signs in through Supabase Auth) and its configuration."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.responses import FileResponse, Response
 
@@ -23,10 +24,18 @@ CONSOLE_HEADERS = {
 
 
 class Console:
-    def __init__(self, openapi_document: bytes) -> None:
+    def __init__(self, openapi_document: bytes, config: s.ConsoleConfig | None = None) -> None:
         self._document = openapi_document
+        self._config: s.ConsoleConfig = config or {"supabase": None}
         # Served by name, never by a path built from the request.
         self._files = {path.name: path for path in STATIC_DIR.iterdir() if path.is_file()}
+        self._headers = dict(CONSOLE_HEADERS)
+        supabase = self._config["supabase"]
+        if supabase is not None:
+            # The sign-in page talks to Supabase Auth itself: that origin, and no other.
+            self._headers["Content-Security-Policy"] = CONSOLE_HEADERS[
+                "Content-Security-Policy"
+            ].replace("connect-src 'self'", f"connect-src 'self' {origin(supabase['url'])}")
 
     async def health(self, call: Call[None]) -> s.Health:
         return {"status": "ok"}
@@ -35,7 +44,10 @@ class Console:
         return Response(self._document, media_type="application/json")
 
     async def page(self, call: Call[None]) -> Response:
-        return FileResponse(STATIC_DIR / "index.html", headers=CONSOLE_HEADERS)
+        return FileResponse(STATIC_DIR / "index.html", headers=self._headers)
+
+    async def config(self, call: Call[None]) -> s.ConsoleConfig:
+        return self._config
 
     async def client_script(self, call: Call[None]) -> Response:
         return self._file("wa-client.js")
@@ -48,4 +60,10 @@ class Console:
         if path is None:
             raise NotFound(Code.NOT_FOUND, f"no file {name[:80]!r} in the console")
         media_type = "text/javascript" if path.suffix == ".js" else None
-        return FileResponse(path, media_type=media_type, headers=CONSOLE_HEADERS)
+        return FileResponse(path, media_type=media_type, headers=self._headers)
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL: what a CSP source names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -215,6 +215,11 @@ class EventLog:
             self._waiters.append(future)
         return future
 
+    def nudge(self) -> None:
+        """Wake every waiter as if an entry had come (one came elsewhere: the ephemeral feed);
+        each looks for what is new and waits again."""
+        self._wake(True)
+
     def release_waiters(self) -> None:
         """Resolve every pending waiter with False (nothing new): one tick wakes all idle
         clients, instead of a timer per client per wait."""

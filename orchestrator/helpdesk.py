@@ -65,6 +65,15 @@ class Helpdesk:
     def profile(self, user_id: str) -> dict[str, Any] | None:
         return self.metadata.profiles.get(user_id)
 
+    def may_use(self, user_id: str, session_id: str) -> bool:
+        """Whether the user's profile (as it is now) lets them work on the session."""
+        profile = self.metadata.profiles.get(user_id)
+        return profile is not None and _may_use(profile, session_id)
+
+    def display_name(self, user_id: str) -> str | None:
+        profile = self.metadata.profiles.get(user_id)
+        return None if profile is None else profile.get("display_name")
+
     def agents(self) -> list[s.Agent]:
         """Everyone with a helpdesk profile, by name."""
         return [_agent_json(p) for p in self.profiles_by_name()]
@@ -424,7 +433,14 @@ def _may_use(profile: Row, session_id: str) -> bool:
 
 
 def _agent_json(profile: Row) -> s.Agent:
-    return {"id": profile["id"], "name": profile.get("display_name"), "role": profile["role"]}
+    """Presence (`online`, `activity`) is filled in by who knows it (HelpdeskApi.agents)."""
+    return {
+        "id": profile["id"],
+        "name": profile.get("display_name"),
+        "role": profile["role"],
+        "online": False,
+        "activity": [],
+    }
 
 
 def profile_json(row: Row) -> s.Profile:

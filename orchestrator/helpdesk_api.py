@@ -5,6 +5,7 @@ the route table; the finer rules (an agent takes only unassigned chats) in `help
 from __future__ import annotations
 
 from orchestrator import shapes as s
+from orchestrator.agentpresence import AgentPresence
 from orchestrator.api import Api
 from orchestrator.calls import Call
 from orchestrator.errors import BadRequest, Code
@@ -15,9 +16,12 @@ MAX_USER_ID = 100
 
 
 class HelpdeskApi:
-    def __init__(self, helpdesk: SessionHelpdesk, api: Api) -> None:
+    def __init__(
+        self, helpdesk: SessionHelpdesk, api: Api, presence: AgentPresence | None = None
+    ) -> None:
         self.helpdesk = helpdesk
         self.api = api
+        self.presence = presence
 
     async def me(self, call: Call[None]) -> s.Me:
         user = call.user
@@ -30,7 +34,19 @@ class HelpdeskApi:
         }
 
     async def agents(self, call: Call[None]) -> s.AgentList:
-        return {"agents": self.helpdesk.agents()}
+        """Each with `online` and what they do now in the chats the caller may see: the
+        snapshot a (re)connecting client starts from, before agent_presence envelopes."""
+        agents = self.helpdesk.agents()
+        presence, session = self.presence, self.helpdesk.session
+        if presence is not None:
+            for agent in agents:
+                agent["online"] = presence.is_online(agent["id"])
+                agent["activity"] = [
+                    {"chatId": chat_id, "state": state}
+                    for chat_id, state in presence.activity(agent["id"], session)
+                    if self.helpdesk.can_see(call.user, chat_id)
+                ]
+        return {"agents": agents}
 
     async def assign(self, call: Call[s.AssignBody]) -> s.ChatAssignment:
         chat_id = self.api.chat(call.path("chatId"), call.user).id

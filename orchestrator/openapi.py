@@ -26,7 +26,13 @@ def envelope_union() -> Any:
         TypedDict(  # type: ignore[operator]
             "".join(part.title() for part in name.split("_")) + "Envelope",
             {
-                "id": Annotated[str, Field(description="<bridge epoch>:<bridge seq>:<n>")],
+                "id": Annotated[
+                    str,
+                    Field(
+                        description="<bridge epoch>:<bridge seq>:<n>; '' for an ephemeral "
+                        "envelope (agent_presence), which names no stream position"
+                    ),
+                ],
                 "type": Literal[name],
                 "session": Annotated[str, Field(description="the session (WhatsApp number)")],
                 "data": data,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from orchestrator import shapes as s
 from orchestrator.admin import Admin
+from orchestrator.agentpresence import AgentPresenceApi
 from orchestrator.api import Api
 from orchestrator.auth import Access
 from orchestrator.console import Console
@@ -82,6 +83,14 @@ LAST_EVENT_ID = Param(
     errors=(Code.BAD_EVENT_ID,),
 )
 SINCE = Param("since", "query", "the same as lastEventId", errors=(Code.BAD_EVENT_ID,))
+EPHEMERAL = Param(
+    "ephemeral",
+    "query",
+    "true: agent_presence envelopes too, the current state first (ephemeral: id '', no "
+    "position, never replayed)",
+    {"type": "string", "enum": ["true", "false"]},
+    (Code.BAD_REQUEST,),
+)
 SESSIONS = Param(
     "session",
     "query",
@@ -144,6 +153,11 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         Console.client_script, "console", access=Access.PUBLIC, content="text/javascript",
     ),
     Operation(
+        "GET", "/console/config", "consoleConfig",
+        "how the console signs users in: Supabase Auth's URL and anon key, or null",
+        Console.config, "console", access=Access.PUBLIC, answer=s.ConsoleConfig,
+    ),
+    Operation(
         "GET", "/static/{file}", "staticFile", "the console's files", Console.static_file,
         "console", access=Access.PUBLIC, content="*/*", errors=(Code.NOT_FOUND,),
         params=(Param("file", "path", "a file of the console, e.g. app.js"),),
@@ -177,6 +191,14 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/agents", "agents", "everyone with a helpdesk profile (an assign-to picker)",
         HelpdeskApi.agents, "people", answer=s.AgentList, per_session=True,
+    ),
+    Operation(
+        "POST", "/chats/{chatId}/agent-presence", "agentPresence",
+        "show the other agents that you view or type in this chat (agent_presence on the "
+        "streams; typing lapses after ~6 s, viewing after ~60 s unless posted again; idle "
+        "ends both). The API token is no agent (403)",
+        AgentPresenceApi.set_state, "people", params=(CHAT_ID,), body=s.AgentPresenceBody,
+        answer=s.AgentPresenceSet, status=202, errors=(Code.CHAT_NOT_FOUND,), per_session=True,
     ),
     Operation(
         "PUT", "/admin/profiles/{userId}", "saveProfile", "set a user's role",
@@ -282,7 +304,7 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         StreamRoutes.events, "streams", content="text/event-stream",
         params=(LAST_EVENT_ID, Param("Last-Event-ID", "header",
                                      "as EventSource sends it; wins over lastEventId",
-                                     errors=(Code.BAD_EVENT_ID,)), SESSIONS),
+                                     errors=(Code.BAD_EVENT_ID,)), SESSIONS, EPHEMERAL),
     ),
     Operation(
         "GET", "/events/poll", "poll",
@@ -295,7 +317,7 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
             Param("timeout", "query",
                   "seconds to wait for news (default 25; at most ORCH_POLL_MAX_TIMEOUT)",
                   {"type": "number", "minimum": 0}, (Code.BAD_TIMEOUT,)),
-            SESSIONS,
+            SESSIONS, EPHEMERAL,
         ),
     ),
     Operation(
@@ -303,13 +325,14 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         "WebSocket stream of every envelope: one Envelope (JSON) per text frame. "
         + WEBSOCKET_CLOSES,
         StreamRoutes.websocket, "streams", websocket=True,
-        params=(LAST_EVENT_ID, SINCE, SESSIONS),
+        params=(LAST_EVENT_ID, SINCE, SESSIONS, EPHEMERAL),
     ),
     Operation(
         "GET", "/ws/chat/{chatId}", "websocketChat",
         "WebSocket stream of one chat's envelopes. " + WEBSOCKET_CLOSES,
         StreamRoutes.websocket_chat, "streams", websocket=True,
-        params=(CHAT_ID, LAST_EVENT_ID, SINCE), errors=(Code.CHAT_NOT_FOUND,), per_session=True,
+        params=(CHAT_ID, LAST_EVENT_ID, SINCE, EPHEMERAL), errors=(Code.CHAT_NOT_FOUND,),
+        per_session=True,
     ),
     # ---- helpdesk ----------------------------------------------------------------------
     Operation(

@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
+from orchestrator.agentpresence import AgentPresence, AgentPresenceApi
 from orchestrator.app import create_app
 from orchestrator.auth import FailureLimiter, Gate
 from orchestrator.config import Settings
@@ -28,7 +29,7 @@ from orchestrator.openapi import document_bytes
 from orchestrator.principal import Authenticator, Principal
 from orchestrator.session import SessionSpec, Shared, open_store, report_crash
 from orchestrator.sessions import Sessions, SessionsApi
-from orchestrator.shapes import DEFAULT_SESSION, EventType
+from orchestrator.shapes import DEFAULT_SESSION, ConsoleConfig, EventType
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.transport import BridgeLink
 from orchestrator.transport.nats import NatsConfig, NatsHub
@@ -67,6 +68,14 @@ class Runtime:
                 poll_max_timeout=settings.poll_max_timeout,
             ),
         )
+        # Who of the helpdesk is online and what they do: RAM only, on the ephemeral feed.
+        self.agent_presence = AgentPresence(
+            self.streams.ephemeral.publish,
+            sessions=lambda: self.sessions.ids(),
+            may_use=self.helpdesk.may_use,
+            name=self.helpdesk.display_name,
+        )
+        self.streams.ephemeral.snapshot = self.agent_presence.snapshot
         self.media_store = open_media_store(settings)
         self.nats = nats_hub(settings)
         self.registry = CollectorRegistry()
@@ -83,6 +92,7 @@ class Runtime:
                 seconds
             ),
             nats=self.nats,
+            agent_presence=self.agent_presence,
         )
         self.sessions = Sessions(
             shared,
@@ -105,10 +115,13 @@ class Runtime:
     def app(self) -> Starlette:
         """The HTTP application over this runtime; it runs the runtime for as long as it lives."""
         handlers: list[object] = [
-            Console(document_bytes()),
+            Console(document_bytes(), console_config(self.settings)),
             SessionsApi(self.sessions, self.settings),
             MetricsApi(self.registry),
-            StreamRoutes(self.streams, self._can_see, self._chat_id, self.sessions.ids),
+            StreamRoutes(
+                self.streams, self._can_see, self._chat_id, self.sessions.ids, self.agent_presence
+            ),
+            AgentPresenceApi(self.agent_presence, self._chat_id),
         ]
         return create_app(
             handlers,
@@ -202,6 +215,14 @@ class Runtime:
             except MediaStoreError as exc:
                 log.warning("media retention sweep failed (next in an hour): %s", exc)
             await asyncio.sleep(MEDIA_SWEEP_INTERVAL)
+
+
+def console_config(settings: Settings) -> ConsoleConfig:
+    """Where the console signs users in: Supabase Auth when its URL and anon key are set."""
+    if settings.supabase_url and settings.supabase_anon_key:
+        url = settings.supabase_url.rstrip("/")
+        return {"supabase": {"url": url, "anonKey": settings.supabase_anon_key}}
+    return {"supabase": None}
 
 
 def nats_hub(settings: Settings) -> NatsHub | None:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.admin import Admin
+from orchestrator.agentpresence import AgentPresence
 from orchestrator.api import Api, ApiSettings
 from orchestrator.applied_log import AppliedLog
 from orchestrator.callpolicy import CallPolicy
@@ -158,6 +159,7 @@ class Shared:
     announce_counter: AnnouncementNumbers
     observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
     nats: NatsHub | None = None  # ORCH_NATS_URL: every session's link goes through it
+    agent_presence: AgentPresence | None = None  # who of the helpdesk is online, typing
 
 
 class Session:
@@ -307,7 +309,7 @@ class Session:
         self.handlers: list[object] = [
             self.api,
             self.admin,
-            HelpdeskApi(helpdesk, self.api),
+            HelpdeskApi(helpdesk, self.api, shared.agent_presence),
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
         ]
         self._tasks: list[asyncio.Task[Any]] = []

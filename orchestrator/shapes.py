@@ -219,10 +219,25 @@ class Profile(TypedDict):
     ]
 
 
+AgentState = Literal["viewing", "typing"]
+
+
+class AgentActivity(TypedDict):
+    chatId: str
+    state: AgentState
+
+
 class Agent(TypedDict):
     id: str
     name: str | None
     role: Role
+    online: Annotated[
+        bool, Field(description="holds a stream connection (SSE, WebSocket or long-poll) now")
+    ]
+    activity: Annotated[
+        list[AgentActivity],
+        Field(description="the chats (of those the caller may see) they view or type in now"),
+    ]
 
 
 class Me(TypedDict):
@@ -319,6 +334,17 @@ class NoteAdded(TypedDict):
     note: Note
 
 
+class AgentPresence(TypedDict):
+    userId: str
+    name: str | None
+    online: bool
+    chatId: Annotated[str | None, Field(description="null: the agent as a whole (online or not)")]
+    state: Annotated[
+        AgentState | None,
+        Field(description="what they do in chatId now; null: nothing (a state ended or lapsed)"),
+    ]
+
+
 class LabelUpdate(Label):
     deleted: bool
     predefinedId: Annotated[str | None, Field(description="one of WhatsApp's predefined labels")]
@@ -343,6 +369,7 @@ EVENT_DATA: dict[str, Any] = {
     "label_update": LabelUpdate,
     "call": CallEvent,
     "session_deleted": SessionDeleted,
+    "agent_presence": AgentPresence,
 }
 """Each stream event type and the shape of its `data`: the one list of event types."""
 
@@ -350,7 +377,7 @@ EventType = Literal[
     "connection_status", "qr", "new_message", "message_update", "message_ack", "new_chat",
     "chat_update", "chat_deleted", "contact_update", "presence", "sync_progress", "resync",
     "assignment_changed", "tags_changed", "note_added", "label_update", "call",
-    "session_deleted",
+    "session_deleted", "agent_presence",
 ]  # fmt: skip
 """The same names, for mypy (a test checks the two agree)."""
 
@@ -703,6 +730,36 @@ class PresenceSent(TypedDict):
     subscribed: Annotated[
         bool,
         Field(description="a presence subscribe to the chat went first (once per connection)"),
+    ]
+
+
+# ---- agent presence (POST /chats/{chatId}/agent-presence) ----------------------------------
+
+
+class AgentPresenceBody(TypedDict):
+    state: Annotated[
+        Literal["viewing", "typing", "idle"],
+        Field(
+            description="viewing lapses after about 60 s, typing after about 6 s, unless "
+            "posted again; idle ends both at once"
+        ),
+    ]
+
+
+class AgentPresenceSet(TypedDict):
+    chatId: str
+    state: Annotated[AgentState | None, Field(description="the state now (idle: null)")]
+
+
+class SupabaseAuthConfig(TypedDict):
+    url: str
+    anonKey: Annotated[str, Field(description="the project's public (anon) key")]
+
+
+class ConsoleConfig(TypedDict):
+    supabase: Annotated[
+        SupabaseAuthConfig | None,
+        Field(description="where the console signs users in; null: API tokens only"),
     ]
 
 

@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.responses import Response
@@ -32,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.calls import Call
+from orchestrator.ephemeral import EphemeralFeed
 from orchestrator.errors import BadPosition, BadRequest, Code, NotFound
 from orchestrator.eventlog import EVENT_ID, Entry, EventLog, envelope_json
 from orchestrator.principal import Principal
@@ -58,6 +60,7 @@ class Selection:
     keep: Filter
     only: frozenset[str] | None = None
     named: frozenset[str] | None = None
+    ephemeral: bool = False  # `?ephemeral=true`: agent presence too (see ephemeral.py)
 
     def wants(self, session: str) -> bool:
         return self.only is None or session in self.only
@@ -66,9 +69,10 @@ class Selection:
 class Cursor:
     """One client's place in the log: the next offset to read and, for a composite position
     until every named session has caught up (`until`), the offset each session resumes from.
-    `ids` is the last id of each session the client has passed (a poll answers with them)."""
+    `ids` is the last id of each session the client has passed (a poll answers with them);
+    `ephemeral` its offset in the ephemeral feed (set by `Streams.start`)."""
 
-    __slots__ = ("floors", "ids", "offset", "remaining", "until")
+    __slots__ = ("ephemeral", "floors", "ids", "offset", "remaining", "until")
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class Cursor:
         self.until = max(self.floors.values(), default=0)
         self.ids = ids or {}
         self.remaining = set(selection.named) if selection.named is not None else None
+        self.ephemeral = 0
 
     @property
     def ended(self) -> bool:
@@ -124,6 +129,8 @@ class Streams:
         self.log = event_log
         self.settings = settings
         self.stats = StreamStats()
+        # Agent presence: to the clients connected now, never into the log (ephemeral.py).
+        self.ephemeral = EphemeralFeed(event_log.nudge)
         # Client task -> deadline of the write it is blocked in. `run` cancels overdue ones:
         # one sweep a tick instead of a timer per write, which at hundreds of clients and
         # hundreds of events a second is a large share of the fan-out cost.
@@ -171,12 +178,17 @@ class Streams:
         finally:
             del self._writing[task]
 
-    async def wait(self, offset: int, gone: asyncio.Future[None]) -> bool:
-        """Wait for an entry at `offset` or later (True), the ping tick (False), or the client
-        going away (False). The log's future is awaited directly and `gone` resolves it: no
-        task, timer or asyncio.wait per wake-up. A shutdown releases every waiter."""
+    async def wait(
+        self, offset: int, gone: asyncio.Future[None], ephemeral: int | None = None
+    ) -> bool:
+        """Wait for an entry at `offset` or later, or an ephemeral envelope at `ephemeral` or
+        later (True), the ping tick (False), or the client going away (False). The log's future
+        is awaited directly and `gone` resolves it: no task, timer or asyncio.wait per wake-up.
+        A shutdown releases every waiter."""
         if self.closing:
             return False
+        if ephemeral is not None and self.ephemeral.head > ephemeral:
+            return True
         waiter = self.log.waiter(offset)
         if waiter.done():
             return waiter.result()
@@ -196,6 +208,28 @@ class Streams:
 
     def start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
         """Where a client starts, and whether a resync must come first. Raises BadPosition.
+        In the ephemeral feed it starts now (`greeting` gives it the state first)."""
+        cursor, resync = self._start(position, selection)
+        cursor.ephemeral = self.ephemeral.head
+        return cursor, resync
+
+    def greeting(self, selection: Selection) -> list[Entry]:
+        """The ephemeral state now (who is online, viewing, typing) that the client reads."""
+        if not selection.ephemeral:
+            return []
+        keep = selection.keep
+        return [e for e in self.ephemeral.current() if keep(e)]
+
+    def ephemera(self, cursor: Cursor, selection: Selection) -> list[Entry]:
+        """The ephemeral envelopes published since the cursor's last look, that it reads."""
+        if not selection.ephemeral:
+            return []
+        entries, cursor.ephemeral = self.ephemeral.read(cursor.ephemeral)
+        keep = selection.keep
+        return [e for e in entries if keep(e)]
+
+    def _start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
+        """
 
         None: from now on. "": from the very first event (a client that bootstrapped while the
         log was empty); a resync if anything it reads has been evicted since. Otherwise one id,
@@ -344,16 +378,33 @@ class Streams:
 
     # ---- SSE ----------------------------------------------------------------------------
 
-    def sse_response(self, position: str | None, selection: Selection) -> EventStreamResponse:
+    def sse_response(
+        self,
+        position: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
+    ) -> EventStreamResponse:
+        """`holding` is entered for as long as the client stays connected (agent presence)."""
         cursor, resync = self.start(position, selection)
-        return EventStreamResponse(self, cursor, resync, selection)
+        return EventStreamResponse(self, cursor, resync, selection, holding or nullcontext())
 
     # ---- WebSocket ----------------------------------------------------------------------
 
     async def serve_websocket(
+        self,
+        websocket: WebSocket,
+        position: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
+    ) -> None:
+        """Serve an accepted WebSocket until it closes, or the server does. `holding` is
+        entered for as long as it is connected (agent presence)."""
+        with holding or nullcontext():
+            await self._serve_websocket(websocket, position, selection)
+
+    async def _serve_websocket(
         self, websocket: WebSocket, position: str | None, selection: Selection
     ) -> None:
-        """Serve an accepted WebSocket until it closes, or the server does."""
         cursor, resync = self.start(position, selection)
         self.stats.websocket += 1
         reader = asyncio.create_task(_drain_incoming(websocket))
@@ -361,12 +412,18 @@ class Streams:
         try:
             if resync:
                 await self._ws_send(websocket, [r[1] for r in self.resync_envelopes(cursor)])
+            greeting = self.greeting(selection)
+            if greeting:
+                await self._ws_send(websocket, [e.json for e in greeting])
             while not reader.done() and not cursor.ended:
                 if self.closing:
                     code = SERVICE_RESTART
                     break
+                ephemera = self.ephemera(cursor, selection)
+                if ephemera:
+                    await self._ws_send(websocket, [e.json for e in ephemera])
                 if self.log.head <= cursor.offset:
-                    await self.wait(cursor.offset, reader)
+                    await self.wait(cursor.offset, reader, _ephemeral(cursor, selection))
                     continue
                 entries, fell_behind = self.pending(cursor, selection)
                 if fell_behind:
@@ -388,10 +445,23 @@ class Streams:
     # ---- long-poll ----------------------------------------------------------------------
 
     async def poll(
-        self, since: str | None, timeout_param: str | None, selection: Selection
+        self,
+        since: str | None,
+        timeout_param: str | None,
+        selection: Selection,
+        holding: AbstractContextManager[None] | None = None,
     ) -> Response:
         """What came after `since`; `lastEventId` is the last id passed of each session the
-        client reads (one id when it reads one session, a composite otherwise)."""
+        client reads (one id when it reads one session, a composite otherwise). Ephemeral
+        envelopes published while it waits come too (between polls they are missed: a
+        polling client refetches GET /agents when it needs the state). `holding` is entered
+        for the poll's duration (agent presence)."""
+        with holding or nullcontext():
+            return await self._poll(since, timeout_param, selection)
+
+    async def _poll(
+        self, since: str | None, timeout_param: str | None, selection: Selection
+    ) -> Response:
         try:
             default = min(DEFAULT_POLL_TIMEOUT, self.settings.poll_max_timeout)
             timeout = default if timeout_param is None else float(timeout_param)
@@ -414,16 +484,23 @@ class Streams:
             entries, fell_behind = self.pending(cursor, selection, track=True)
             if fell_behind:
                 return self._resync_answer(self.resynced(selection))
+            entries += self.ephemera(cursor, selection)
             remaining = deadline - asyncio.get_running_loop().time()
             if entries or remaining <= 0 or self.closing:
                 # With nothing for this client, it still resumes from the last entry it
                 # passed, or from where it asked if filtered entries were all it missed.
                 return poll_response([e.json for e in entries], cursor.position or since)
-            if self.log.head <= cursor.offset:
+            news = selection.ephemeral and self.ephemeral.head > cursor.ephemeral
+            if self.log.head <= cursor.offset and not news:
                 await self.log.wait(cursor.offset, remaining)  # False (timeout, tick): look again
 
     def _resync_answer(self, cursor: Cursor) -> Response:
         return poll_response([r[1] for r in self.resync_envelopes(cursor)], cursor.position)
+
+
+def _ephemeral(cursor: Cursor, selection: Selection) -> int | None:
+    """Where the client is in the ephemeral feed, if it reads it."""
+    return cursor.ephemeral if selection.ephemeral else None
 
 
 def poll_response(envelopes: list[bytes], last_id: str) -> Response:
@@ -450,14 +527,24 @@ class EventStreamResponse:
     """`text/event-stream` written straight to ASGI, so each write can carry a timeout."""
 
     def __init__(
-        self, streams: Streams, cursor: Cursor, resync: bool, selection: Selection
+        self,
+        streams: Streams,
+        cursor: Cursor,
+        resync: bool,
+        selection: Selection,
+        holding: AbstractContextManager[None],
     ) -> None:
         self.streams = streams
         self.cursor = cursor
         self.resync = resync
         self.selection = selection
+        self.holding = holding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self.holding:
+            await self._serve(receive, send)
+
+    async def _serve(self, receive: Receive, send: Send) -> None:
         streams = self.streams
         await send(
             {
@@ -476,14 +563,20 @@ class EventStreamResponse:
         try:
             # retry: how long EventSource waits before reconnecting (ms)
             first = b"retry: 2000\n\n" + (self._resync_frames(cursor) if self.resync else b"")
+            first += b"".join(e.sse for e in streams.greeting(selection))
             await self._write(send, first)
             while not disconnected.done() and not cursor.ended:
                 if streams.closing:
                     await self._write(send, b"retry: %d\n\n" % RETRY_AFTER_SHUTDOWN_MS)
                     break
+                ephemera = streams.ephemera(cursor, selection)
+                if ephemera:
+                    await self._write(send, b"".join(e.sse for e in ephemera))
                 if streams.log.head <= cursor.offset:
                     if (
-                        not await streams.wait(cursor.offset, disconnected)
+                        not await streams.wait(
+                            cursor.offset, disconnected, _ephemeral(cursor, selection)
+                        )
                         and not disconnected.done()
                     ):
                         await self._write(send, b": ping\n\n")
@@ -520,6 +613,23 @@ ChatResolver = Callable[[str, str, Principal], str]  # (session, raw chat id, pr
 SessionIds = Callable[[], Collection[str]]
 
 
+def _ephemeral_param(call: Call[None]) -> bool:
+    """`?ephemeral=true`: the client also reads the ephemeral envelopes (agent_presence),
+    which carry the id "" (no position); it asks for them, so older clients never see one."""
+    value = call.query("ephemeral")
+    if value not in (None, "true", "false"):
+        raise BadRequest(Code.BAD_REQUEST, "ephemeral must be true or false")
+    return value == "true"
+
+
+class Watchers(Protocol):
+    """Who holds a stream (agent presence): entered for as long as a client is connected."""
+
+    def connected(self, principal: Principal) -> AbstractContextManager[None]: ...
+
+    def polling(self, principal: Principal) -> AbstractContextManager[None]: ...
+
+
 class StreamRoutes:
     """The stream routes: what each principal may see of the log. `?session=a,b` picks
     sessions (each must exist, 404, and be one the caller may use, 403); without it, every
@@ -532,26 +642,32 @@ class StreamRoutes:
         can_see: Visibility,
         chat_id: ChatResolver,
         sessions: SessionIds,
+        watchers: Watchers | None = None,
     ) -> None:
         self.streams = streams
         self._can_see = can_see
         self._chat_id = chat_id
         self._sessions = sessions
+        self._watchers = watchers
+
+    def _connected(self, principal: Principal) -> AbstractContextManager[None] | None:
+        return None if self._watchers is None else self._watchers.connected(principal)
 
     def _selection(self, call: Call[None]) -> Selection:
         principal = call.user
         raw = call.query("session")
+        ephemeral = _ephemeral_param(call)
         if raw is None:
             # Staff read every session, also one created later; an agent their memberships.
             only = None if principal.is_staff else principal.sessions
-            return Selection(self._filter(principal, only), only)
+            return Selection(self._filter(principal, only), only, ephemeral=ephemeral)
         existing = self._sessions()
         named = frozenset(raw.split(","))
         for session_id in sorted(named):
             if session_id not in existing:
                 raise NotFound(Code.SESSION_NOT_FOUND, f"no session {session_id[:80]!r}")
             principal.require(session_id)
-        return Selection(self._filter(principal, named), named, named)
+        return Selection(self._filter(principal, named), named, named, ephemeral)
 
     def _filter(
         self, principal: Principal, only: frozenset[str] | None, chat_id: str | None = None
@@ -579,13 +695,17 @@ class StreamRoutes:
             last_id = call.query("lastEventId")
         selection = self._selection(call)
         await self.streams.reach(last_id)
-        return self.streams.sse_response(last_id, selection)
+        return self.streams.sse_response(last_id, selection, self._connected(call.user))
 
     async def poll(self, call: Call[None]) -> Response:
         since = call.query("since")
         if since is None:
             since = call.query("lastEventId")
-        return await self.streams.poll(since, call.query("timeout"), self._selection(call))
+        selection = self._selection(call)
+        # A poll without `since` only asks for the position: no stream held.
+        watchers = self._watchers if since is not None else None
+        holding = None if watchers is None else watchers.polling(call.user)
+        return await self.streams.poll(since, call.query("timeout"), selection, holding)
 
     async def websocket(self, call: Call[None]) -> None:
         await self._serve(call, self._selection(call))
@@ -595,14 +715,19 @@ class StreamRoutes:
         principal = call.user
         chat_id = self._chat_id(call.session, call.path("chatId"), principal)
         only = frozenset({call.session})
-        await self._serve(call, Selection(self._filter(principal, only, chat_id), only))
+        selection = Selection(
+            self._filter(principal, only, chat_id), only, ephemeral=_ephemeral_param(call)
+        )
+        await self._serve(call, selection)
 
     async def _serve(self, call: Call[None], selection: Selection) -> None:
         last_id = call.query("lastEventId")
         if last_id is None:
             last_id = call.query("since")
         await self.streams.reach(last_id)
-        await self.streams.serve_websocket(call.websocket, last_id, selection)
+        await self.streams.serve_websocket(
+            call.websocket, last_id, selection, self._connected(call.user)
+        )
 
 
 def _seen_around(entry: Entry, principal: Principal) -> bool | None:

@@ -18,10 +18,49 @@ export interface Agent {
   id: string
   name: string | null
   role: 'admin' | 'supervisor' | 'agent'
+  /** holds a stream connection (SSE, WebSocket or long-poll) now */
+  online: boolean
+  /** the chats (of those the caller may see) they view or type in now */
+  activity: AgentActivity[]
+}
+
+export interface AgentActivity {
+  chatId: string
+  state: 'viewing' | 'typing'
 }
 
 export interface AgentList {
   agents: Agent[]
+}
+
+export interface AgentPresence {
+  userId: string
+  name: string | null
+  online: boolean
+  /** null: the agent as a whole (online or not) */
+  chatId: string | null
+  /** what they do in chatId now; null: nothing (a state ended or lapsed) */
+  state: 'viewing' | 'typing' | null
+}
+
+export interface AgentPresenceBody {
+  /** viewing lapses after about 60 s, typing after about 6 s, unless posted again; idle ends both at once */
+  state: 'viewing' | 'typing' | 'idle'
+}
+
+export interface AgentPresenceEnvelope {
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
+  id: string
+  type: 'agent_presence'
+  /** the session (WhatsApp number) */
+  session: string
+  data: AgentPresence
+}
+
+export interface AgentPresenceSet {
+  chatId: string
+  /** the state now (idle: null) */
+  state: 'viewing' | 'typing' | null
 }
 
 export interface Applied {
@@ -48,7 +87,7 @@ export interface AssignmentChanged {
 }
 
 export interface AssignmentChangedEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'assignment_changed'
   /** the session (WhatsApp number) */
@@ -92,7 +131,7 @@ export interface BridgeStatus {
 }
 
 export interface CallEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'call'
   /** the session (WhatsApp number) */
@@ -162,7 +201,7 @@ export interface ChatDeleted {
 }
 
 export interface ChatDeletedEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'chat_deleted'
   /** the session (WhatsApp number) */
@@ -189,7 +228,7 @@ export interface ChatTags {
 }
 
 export interface ChatUpdateEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'chat_update'
   /** the session (WhatsApp number) */
@@ -214,12 +253,17 @@ export interface ConnectionStatus {
 }
 
 export interface ConnectionStatusEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'connection_status'
   /** the session (WhatsApp number) */
   session: string
   data: ConnectionStatus
+}
+
+export interface ConsoleConfig {
+  /** where the console signs users in; null: API tokens only */
+  supabase: SupabaseAuthConfig | null
 }
 
 export interface Contact {
@@ -241,7 +285,7 @@ export interface ContactList {
 }
 
 export interface ContactUpdateEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'contact_update'
   /** the session (WhatsApp number) */
@@ -261,7 +305,7 @@ export interface EditBody {
   text: string
 }
 
-export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope | CallEnvelope | SessionDeletedEnvelope
+export type Envelope = ConnectionStatusEnvelope | QrEnvelope | NewMessageEnvelope | MessageUpdateEnvelope | MessageAckEnvelope | NewChatEnvelope | ChatUpdateEnvelope | ChatDeletedEnvelope | ContactUpdateEnvelope | PresenceEnvelope | SyncProgressEnvelope | ResyncEnvelope | AssignmentChangedEnvelope | TagsChangedEnvelope | NoteAddedEnvelope | LabelUpdateEnvelope | CallEnvelope | SessionDeletedEnvelope | AgentPresenceEnvelope
 
 export interface ForwardBody {
   /** a message in any chat you may see */
@@ -308,7 +352,7 @@ export interface LabelUpdate {
 }
 
 export interface LabelUpdateEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'label_update'
   /** the session (WhatsApp number) */
@@ -390,7 +434,7 @@ export interface MessageAck {
 }
 
 export interface MessageAckEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'message_ack'
   /** the session (WhatsApp number) */
@@ -403,7 +447,7 @@ export interface MessageList {
 }
 
 export interface MessageUpdateEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'message_update'
   /** the session (WhatsApp number) */
@@ -412,7 +456,7 @@ export interface MessageUpdateEnvelope {
 }
 
 export interface NewChatEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'new_chat'
   /** the session (WhatsApp number) */
@@ -421,7 +465,7 @@ export interface NewChatEnvelope {
 }
 
 export interface NewMessageEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'new_message'
   /** the session (WhatsApp number) */
@@ -443,7 +487,7 @@ export interface NoteAdded {
 }
 
 export interface NoteAddedEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'note_added'
   /** the session (WhatsApp number) */
@@ -503,7 +547,7 @@ export interface PresenceBody {
 }
 
 export interface PresenceEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'presence'
   /** the session (WhatsApp number) */
@@ -538,7 +582,7 @@ export interface Qr {
 }
 
 export interface QrEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'qr'
   /** the session (WhatsApp number) */
@@ -591,7 +635,7 @@ export interface Resync {
 }
 
 export interface ResyncEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'resync'
   /** the session (WhatsApp number) */
@@ -673,7 +717,7 @@ export interface SessionDeleted {
 }
 
 export interface SessionDeletedEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'session_deleted'
   /** the session (WhatsApp number) */
@@ -725,6 +769,12 @@ export interface StoreReport {
   lastError: string | null
 }
 
+export interface SupabaseAuthConfig {
+  url: string
+  /** the project's public (anon) key */
+  anonKey: string
+}
+
 export interface SyncProgress {
   progress: number | null
   syncType: number | null
@@ -732,7 +782,7 @@ export interface SyncProgress {
 }
 
 export interface SyncProgressEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'sync_progress'
   /** the session (WhatsApp number) */
@@ -761,7 +811,7 @@ export interface TagsChanged {
 }
 
 export interface TagsChangedEnvelope {
-  /** <bridge epoch>:<bridge seq>:<n> */
+  /** <bridge epoch>:<bridge seq>:<n>; '' for an ephemeral envelope (agent_presence), which names no stream position */
   id: string
   type: 'tags_changed'
   /** the session (WhatsApp number) */
@@ -777,6 +827,6 @@ export interface TransportReport {
   fenced: number | null
 }
 
-export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted'
+export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence'
 
 export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -34,7 +34,7 @@ export const ENVELOPE_TYPES = Object.freeze([
   'connection_status', 'qr', 'new_message', 'message_update', 'message_ack', 'new_chat',
   'chat_update', 'chat_deleted', 'contact_update', 'presence', 'sync_progress', 'resync',
   'assignment_changed', 'tags_changed', 'note_added', 'label_update', 'call',
-  'session_deleted',
+  'session_deleted', 'agent_presence',
 ])
 /** The session of an envelope, a snapshot or a call that names none (every unscoped route's). */
 export const DEFAULT_SESSION = 'default'

@@ -2,11 +2,14 @@
 
 import type {
   Agent,
+  AgentPresence,
+  AgentPresenceSet,
   AssignmentChanged,
   Chat,
   ChatAssignment,
   ChatDeleted,
   Envelope,
+  InboxCounts,
   MediaBody,
   Message,
   MessageAck,
@@ -86,31 +89,10 @@ export type SendMedia = MediaBody
 export type SendOptions = Omit<SendBody, 'reaction'>
 
 /** A conversation's status (issue #16): open by default, pending, resolved. */
-export type ConversationStatus = 'open' | 'pending' | 'resolved'
+export type ConversationStatus = Chat['status']
 
-/** GET /inbox/counts: over the chats the caller may see (mine/unassigned/all/tags within `status`). */
-export interface InboxCounts {
-  mine: number
-  unassigned: number
-  all: number
-  statuses: Record<ConversationStatus, number>
-  tags: Record<string, number>
-}
-
-/** An `agent_presence` envelope's data: another agent online, and what they do in which chat. */
-export interface AgentPresenceEvent {
-  userId: string
-  name: string | null
-  online: boolean
-  chatId: string | null
-  state: 'viewing' | 'typing' | null
-}
-
-/** GET /agents's items, with `online` where the server tracks agents' presence. */
-export type AgentInfo = Agent & { online?: boolean }
-
-/** A chat with its conversation status (absent from servers before it). */
-export type HelpdeskChat = Chat & { status?: ConversationStatus }
+/** A chat with its conversation status (every Chat has one now; kept for the console's JSDoc). */
+export type HelpdeskChat = Chat
 
 export interface ClientEvents {
   chats: Chat[]
@@ -132,7 +114,8 @@ export interface ClientEvents {
   session_deleted: SessionDeleted
   assignment_changed: AssignmentChanged
   note_added: NoteAdded
-  agent_presence: AgentPresenceEvent
+  /** Ephemeral (id ""): who of the helpdesk is online, viewing or typing where. */
+  agent_presence: AgentPresence
   [type: string]: unknown
 }
 
@@ -161,11 +144,13 @@ export interface WaSession {
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
+  /** GET /agents: everyone who may work on the session, with online and activity. */
+  agents(): Promise<Agent[]>
+  /** POST /chats/{chatId}/agent-presence: what we do in the chat, for the other agents. */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet>
   pairingCode(phone: string): Promise<{ code: string }>
   mediaUrl(message: Message): string | null
   qrImage(): Promise<Blob | null>
-  /** GET /agents: who may be assigned this session's chats. */
-  agents(): Promise<AgentInfo[]>
   /** GET /tags. */
   tags(): Promise<Tag[]>
   /** PUT /chats/{chatId}/assignment: take or transfer. */
@@ -180,8 +165,6 @@ export interface WaSession {
   addNote(chatId: string, body: string): Promise<Note>
   /** GET /inbox/counts. */
   inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
-  /** POST /chats/{chatId}/agent-presence. */
-  agentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<void>
   /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
   adoptChat(chatId: string): Promise<Chat>
   /** Drop a chat from the cache (no longer visible to this user). */
@@ -192,6 +175,8 @@ export class WaClient {
   constructor(options: WaClientOptions)
   readonly baseUrl: string
   readonly token: string
+  /** Use another token from now on (a refreshed access token); the open stream goes on. */
+  setToken(token: string): void
   readonly transport: 'sse' | 'websocket'
   /** The sessions streamed and cached, or null (the unscoped stream). */
   readonly following: string[] | null
@@ -240,9 +225,11 @@ export class WaClient {
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
   /** POST /chats/{chatId}/presence: our chat state for the contact, or the account online or not. */
   sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent>
+  /** GET /agents (the client's own session). */
+  agents(): Promise<Agent[]>
+  /** POST /chats/{chatId}/agent-presence (the client's own session). */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet>
   pairingCode(phone: string): Promise<{ code: string }>
-  /** GET /agents: who may be assigned this session's chats. */
-  agents(): Promise<AgentInfo[]>
   /** GET /tags. */
   tags(): Promise<Tag[]>
   /** PUT /chats/{chatId}/assignment: take or transfer. */
@@ -257,8 +244,6 @@ export class WaClient {
   addNote(chatId: string, body: string): Promise<Note>
   /** GET /inbox/counts. */
   inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
-  /** POST /chats/{chatId}/agent-presence. */
-  agentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<void>
   /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
   adoptChat(chatId: string): Promise<Chat>
   /** Drop a chat from the cache (no longer visible to this user). */

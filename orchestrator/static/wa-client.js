@@ -28,7 +28,12 @@
  *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
- *   cannot set headers, pass `?access_token=`.
+ *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
+ *   replaced with setToken(): later calls and reconnections use the new one, and the stream
+ *   that is open goes on (the server checks a token when a stream opens).
+ * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
+ *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
+ *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.
  *
  * Sessions (WhatsApp numbers; see README "Sessions"): without options the client is what it
  * was before sessions, on the unscoped routes (the `default` session's). `session: 'sales'`
@@ -44,12 +49,14 @@
  * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
  * listener gets `(data, envelope)`), plus `chats` (the ordered list changed), `messages`
  * (`{chatId, session}`: a loaded chat's messages changed), `status`, `qr`, `sync`, `presence`,
- * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`.
+ * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`. `agent_presence`
+ * (`{userId, name, online, chatId, state}`, with the envelope's `session`) is only announced:
+ * the cache keeps none of it.
  *
- * The helpdesk (issue #16): agents(), assign(), unassign(), setStatus(), notes(), addNote(),
- * inboxCounts(), agentPresence(); `assignment_changed`, `note_added`, `agent_presence` are
- * events like any envelope type. A chat an agent may no longer see (taken by another) leaves
- * with forgetChat(); one that became visible joins with adoptChat() (helpdesk-ui.js decides).
+ * The helpdesk (issue #16): agents(), setAgentPresence(), assign(), unassign(), setStatus(),
+ * notes(), addNote(), inboxCounts(); `assignment_changed`, `note_added` are events like any
+ * envelope type. A chat an agent may no longer see (taken by another) leaves with
+ * forgetChat(); one that became visible joins with adoptChat() (helpdesk-ui.js decides).
  */
 
 // From /wa-client.js this is /static/wa-cache.js (a URL's ".." stops at the root); from
@@ -61,6 +68,8 @@ const MAX_CHAT_PAGES = 40
 const POLL_TIMEOUT_S = 25
 /** A stream that opened but closed within this time without delivering anything failed. */
 const HEALTHY_AFTER_MS = 3000
+/** Every stream also carries agent presence (ephemeral envelopes: id "", no position). */
+const EPHEMERAL = '&ephemeral=true'
 
 /** An API error: `status` (HTTP, 0 for a network failure), `code` and a human message. */
 export class WaError extends Error {
@@ -345,10 +354,6 @@ export class WaClient {
 
   // ---- helpdesk (see WaSession) ------------------------------------------------------------
 
-  agents() {
-    return this._own.agents()
-  }
-
   tags() {
     return this._own.tags()
   }
@@ -383,11 +388,6 @@ export class WaClient {
     return this._own.inboxCounts(status)
   }
 
-  /** @param {string} chatId @param {'viewing'|'typing'|'idle'} state */
-  agentPresence(chatId, state) {
-    return this._own.agentPresence(chatId, state)
-  }
-
   /** @param {string} chatId */
   adoptChat(chatId) {
     return this._own.adoptChat(chatId)
@@ -400,9 +400,29 @@ export class WaClient {
 
   // ---- sessions ---------------------------------------------------------------------------
 
+  /**
+   * Use another token from now on (a refreshed Supabase access token): REST calls and the next
+   * stream (re)connection carry it; the stream open now is not dropped.
+   * @param {string} token
+   */
+  setToken(token) {
+    if (!token) throw new TypeError('WaClient.setToken: a token is required')
+    this.token = token
+  }
+
   /** Who the token names (GET /me). @returns {Promise<any>} */
   me() {
     return this._get('/me')
+  }
+
+  /** The agents with who is online and what they do (see WaSession.agents). */
+  agents() {
+    return this._own.agents()
+  }
+
+  /** What we do in a chat, for the other agents (see WaSession.setAgentPresence). @param {string} chatId @param {'viewing'|'typing'|'idle'} state */
+  setAgentPresence(chatId, state) {
+    return this._own.setAgentPresence(chatId, state)
   }
 
   /** The sessions the caller may use (GET /sessions). @returns {Promise<SessionInfo[]>} */
@@ -630,7 +650,7 @@ export class WaClient {
    * @returns {{close(): void}}
    */
   _open(transport, hooks) {
-    const since = (this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`) + this._filter()
+    const since = (this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`) + EPHEMERAL + this._filter()
     let ended = false
     let healthy = false
     /** @type {ReturnType<typeof setTimeout>|null} */
@@ -725,7 +745,7 @@ export class WaClient {
       this._pollAbort = abort
       try {
         const since = enc(this.lastEventId ?? '')
-        const body = await this._get(`/events/poll?since=${since}&timeout=${this.pollTimeout}${this._filter()}`, abort.signal)
+        const body = await this._get(`/events/poll?since=${since}&timeout=${this.pollTimeout}${EPHEMERAL}${this._filter()}`, abort.signal)
         if (gen !== this._gen || this._state.transport !== 'poll') return
         for (const envelope of body.events) this._receive(envelope)
         // An answer without events still moves us past entries filtered out for this client.
@@ -1142,18 +1162,33 @@ export class WaSession {
     return this.client._request('POST', this._path(`/chats/${enc(chatId)}/presence`), { state })
   }
 
+  /**
+   * Everyone who may work on this session, with `online` (holds a stream now) and `activity`
+   * (`[{chatId, state}]`: viewing or typing, in the chats we may see): the snapshot that the
+   * `agent_presence` envelopes then keep current.
+   * @returns {Promise<import('./wa-api').Agent[]>}
+   */
+  async agents() {
+    const { agents } = await this.client._get(this._path('/agents'))
+    return agents
+  }
+
+  /**
+   * Show the other agents what we do in a chat: `viewing` (lapses after ~60 s) or `typing`
+   * (~6 s) unless sent again; `idle` ends both.
+   * @param {string} chatId @param {'viewing'|'typing'|'idle'} state
+   * @returns {Promise<import('./wa-api').AgentPresenceSet>}
+   */
+  setAgentPresence(chatId, state) {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/agent-presence`), { state })
+  }
+
   /** Ask WhatsApp for a pairing code for a phone number (POST admin/pairing-code). @param {string} phone */
   pairingCode(phone) {
     return this.client._request('POST', this._path('/admin/pairing-code'), { phone })
   }
 
-  // ---- helpdesk (issue #16): assignment, status, notes, inbox counts, agents' presence ----
-
-  /** Who may be assigned this session's chats (GET /agents), with `online` where the server says. @returns {Promise<Agent[]>} */
-  async agents() {
-    const { agents } = await this.client._request('GET', this._path('/agents'))
-    return agents
-  }
+  // ---- helpdesk (issue #16): tags, assignment, status, notes, inbox counts ---------------
 
   /** The tags a chat can carry (GET /tags). @returns {Promise<Tag[]>} */
   async tags() {
@@ -1201,15 +1236,6 @@ export class WaSession {
   /** The inbox views' counts (GET /inbox/counts), within a status when given. @param {ConversationStatus} [status] @returns {Promise<InboxCounts>} */
   inboxCounts(status) {
     return this.client._request('GET', this._path(`/inbox/counts${status ? `?status=${enc(status)}` : ''}`))
-  }
-
-  /**
-   * What this agent does in a chat, for the other agents' screens (POST
-   * /chats/{chatId}/agent-presence): `viewing`, `typing`, or `idle`. A state lapses by itself
-   * unless repeated. @param {string} chatId @param {'viewing'|'typing'|'idle'} state
-   */
-  async agentPresence(chatId, state) {
-    await this.client._request('POST', this._path(`/chats/${enc(chatId)}/agent-presence`), { state })
   }
 
   /**

@@ -23,6 +23,7 @@ export function describe(envelope: Envelope): string {
     case 'label_update': return envelope.data.deleted ? '' : envelope.data.name
     case 'call': return `${envelope.data.kind} ${envelope.data.outcome}`
     case 'session_deleted': return `${envelope.session} ${envelope.data.sessionId} ${envelope.data.purged}`
+    case 'agent_presence': return `${envelope.data.name ?? envelope.data.userId} ${envelope.data.state ?? (envelope.data.online ? 'online' : 'offline')}`
     default: {
       const unhandled: never = envelope
       return unhandled
@@ -54,7 +55,7 @@ export async function helpdesk(client: WaClient, chatId: string): Promise<string
   const note = await client.addNote(chatId, 'private')
   const notes = await scope.notes(chatId)
   const counts = await scope.inboxCounts('open')
-  await scope.agentPresence(chatId, 'typing')
+  await scope.setAgentPresence(chatId, 'typing')
   client.on('note_added', (d) => d.note.body + d.chatId)
   client.on('assignment_changed', (d) => d.assignment?.agentName ?? d.chatId)
   client.on('agent_presence', (p) => `${p.name ?? p.userId} ${p.online} ${p.state ?? ''}`)
@@ -62,4 +63,11 @@ export async function helpdesk(client: WaClient, chatId: string): Promise<string
   scope.forgetChat(chatId)
   const tags = (await client.tags()).map((t) => `${t.name}:${counts.tags[String(t.id)] ?? 0}`)
   return [online, taken.assignment?.agentId, status, note.id, notes.length, counts.statuses.resolved, counts.mine, chat.status, tags].join()
+}
+
+export async function presence(client: WaClient, chatId: string, token: string): Promise<string[]> {
+  client.setToken(token)
+  const set = await client.setAgentPresence(chatId, 'typing')
+  const agents = await client.session('default').agents()
+  return [set.state ?? 'idle', ...agents.filter((a) => a.online).map((a) => `${a.name}: ${a.activity.map((x) => x.state).join(',')}`)]
 }
