@@ -34,10 +34,10 @@ const VIEWING_LAPSE_MS = 75000
 
 /**
  * @typedef {import('./wa-client').Chat & {status?: ConversationStatus, session?: string}} HdChat
- * @typedef {import('./wa-client').AgentInfo} AgentInfo
+ * @typedef {import('./wa-client').Agent} AgentInfo
  * @typedef {import('./wa-client').Note} Note
  * @typedef {import('./wa-client').Tag} Tag
- * @typedef {import('./wa-client').AgentPresenceEvent} AgentPresenceEvent
+ * @typedef {import('./wa-client').AgentPresence} AgentPresenceEvent
  * @typedef {{
  *   client: import('./wa-client').WaClient,
  *   openId: string|null,
@@ -95,14 +95,23 @@ export class HelpdeskUi {
     this.status = 'open'
     /** @type {number|null} */
     this.tag = null
-    /** Agents by id, from GET /agents (with `online` where the server tracks presence). @type {Map<string, AgentInfo>} */
+    /** Each session's agents by id (GET /agents: who may be assigned its chats). @type {Map<string, Map<string, AgentInfo>>} */
+    this.agentsBy = new Map()
+    /** Everyone's names and whether they are online, over every session. @type {Map<string, AgentInfo>} */
     this.agents = new Map()
-    /** The server tracks agents' presence (GET /agents' items say `online`): only then are states posted. */
+    /**
+     * The server tracks agents' presence (GET /agents' items say `online`), and this user is an
+     * agent (the API token is nobody: the server refuses its states): only then are states posted.
+     */
     this.presenceOn = false
+    /** The server tracks who is online (the picker says so). */
+    this.tracked = false
     /** Tags by id (GET /tags, and any a chat carries). @type {Map<number, Tag>} */
     this.tags = new Map()
-    /** Other agents' presence by user id. @type {Map<string, AgentPresenceEvent & {session: string, at: number}>} */
+    /** What other agents do where, by session, user and chat. @type {Map<string, {userId: string, name: string|null, session: string, chatId: string, state: 'viewing'|'typing', at: number}>} */
     this.others = new Map()
+    /** Who is online, from presence envelopes (GET /agents' `online` before any). @type {Map<string, boolean>} */
+    this.online = new Map()
     /** What this agent last told, and when: a state is repeated only when it would lapse. */
     /** @type {{key: string, state: string, at: number}|null} */
     this.told = null
@@ -110,6 +119,8 @@ export class HelpdeskUi {
     this.viewingTimer = null
     /** @type {ReturnType<typeof setTimeout>|null} */
     this.lapseTimer = null
+    /** The chat this agent views (told the others). @type {{chatId: string, session: string}|null} */
+    this.viewing = null
     this.notesOpen = false
     /** The notes shown, for the chat (key) they are of. @type {{key: string, notes: Note[]}|null} */
     this.notes = null
@@ -179,12 +190,25 @@ export class HelpdeskUi {
 
   /** Agents (the picker, note authors, who is online) and tags; again after every snapshot. */
   async loadPeople() {
-    const scope = this.host.scope(this.host.multi ? [...this.client.following ?? [DEFAULT]][0] : DEFAULT)
+    const sessions = this.host.multi ? this.client.following ?? [DEFAULT] : [DEFAULT]
     try {
-      const [agents, tags] = await Promise.all([scope.agents(), scope.tags()])
-      this.agents = new Map(agents.map((/** @type {AgentInfo} */ a) => [a.id, a]))
-      this.presenceOn = agents.some((/** @type {AgentInfo} */ a) => typeof a.online === 'boolean')
+      // Tags are global (no session route); agents are each session's.
+      const [tags, ...lists] = await Promise.all([this.client.tags(), ...sessions.map((id) => this.host.scope(id).agents())])
       for (const t of tags) this.tags.set(t.id, t)
+      this.agentsBy = new Map(sessions.map((id, i) => [id, new Map(lists[i].map((/** @type {AgentInfo} */ a) => [a.id, a]))]))
+      this.agents = new Map(lists.flat().map((/** @type {AgentInfo} */ a) => [a.id, a]))
+      this.tracked = lists.flat().some((/** @type {AgentInfo} */ a) => typeof a.online === 'boolean')
+      this.presenceOn = this.me.userId !== null && this.tracked
+      // What the others do now (the snapshot the agent_presence envelopes then keep current).
+      const now = Date.now()
+      this.online.clear()
+      for (const k of [...this.others.keys()]) this.others.delete(k)
+      sessions.forEach((session, i) => {
+        for (const a of /** @type {AgentInfo[]} */ (lists[i])) {
+          if (typeof a.online === 'boolean') this.online.set(a.id, a.online)
+          for (const x of a.activity ?? []) this.others.set(keyOf(session, `${a.id}\n${x.chatId}`), { userId: a.id, name: a.name, session, chatId: x.chatId, state: x.state, at: now })
+        }
+      })
     } catch (err) {
       console.warn('agents or tags not loaded', err)
     }
@@ -334,12 +358,12 @@ export class HelpdeskUi {
     if (!chat) return
     const a = chat.assignment
     const mine = a != null && a.agentId === this.me.userId
-    const inAgents = this.me.userId !== null && this.agents.has(this.me.userId)
+    const inAgents = this.me.userId !== null && (this.agentsBy.get(this.host.openSession)?.has(this.me.userId) ?? false)
     const canTake = a == null && inAgents
     const canPick = this.me.staff || mine
     const canRelease = a != null && (this.me.staff || mine)
     const statusKnown = 'status' in chat
-    const online = [...this.agents.values()].map((x) => [x.id, this.isOnline(x.id)])
+    const online = [...this.sessionAgents().values()].map((x) => [x.id, this.isOnline(x.id)])
     const sig = JSON.stringify([this.host.openSession, chat.id, chat.status, a?.agentId, a?.agentName, online, this.notesOpen, this.agents.size])
     if (sig !== this.toolsSig) {
       this.toolsSig = sig
@@ -380,14 +404,14 @@ export class HelpdeskUi {
   /** "Assign to…" (unassigned) or "Transfer to…": the agents, who is online first. @param {HdChat} chat */
   agentPicker(chat) {
     const current = chat.assignment?.agentId ?? null
-    const people = [...this.agents.values()]
+    const people = [...this.sessionAgents().values()]
       .filter((x) => x.id !== current)
       .sort((x, y) => Number(this.isOnline(y.id)) - Number(this.isOnline(x.id)) || (x.name ?? x.id).localeCompare(y.name ?? y.id))
     const label = current ? 'Transfer to…' : 'Assign to…'
     const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'assign-to', 'aria-label': current ? 'Transfer the chat to' : 'Assign the chat to', dataset: { toolKey: 'assign' } },
       h('option', { value: '', selected: true, disabled: true }, label),
       ...people.map((x) => h('option', { value: x.id, dataset: { online: this.isOnline(x.id) ? 'yes' : 'no' } },
-        `${this.isOnline(x.id) ? '● ' : '○ '}${x.id === this.me.userId ? 'Me' : x.name ?? x.id}${this.presenceOn ? (this.isOnline(x.id) ? ' (online)' : ' (offline)') : ''}`))))
+        `${this.isOnline(x.id) ? '● ' : '○ '}${x.id === this.me.userId ? 'Me' : x.name ?? x.id}${this.tracked ? (this.isOnline(x.id) ? ' (online)' : ' (offline)') : ''}`))))
     select.onchange = () => {
       const agentId = select.value
       if (agentId) void this.act(() => this.host.scope(this.host.openSession).assign(chat.id, agentId))
@@ -536,21 +560,32 @@ export class HelpdeskUi {
 
   // ---- agents' presence -----------------------------------------------------------------
 
+  /** Who may be assigned the open chat (its session's agents). */
+  sessionAgents() {
+    return this.agentsBy.get(this.host.openSession) ?? new Map()
+  }
+
   /** @param {string} userId */
   isOnline(userId) {
     if (userId === this.me.userId) return true
-    const live = this.others.get(userId)
-    if (live) return live.online
-    return this.agents.get(userId)?.online === true
+    return this.online.get(userId) ?? false
   }
 
-  /** @param {AgentPresenceEvent} data @param {string} session */
+  /**
+   * An `agent_presence`: someone online or not (chatId null), or what they do in a chat now
+   * (state null: nothing any more). Offline ends all they did.
+   * @param {AgentPresenceEvent} data @param {string} session
+   */
   presence(data, session) {
     if (!data?.userId) return
-    this.presenceOn = true
-    this.others.set(data.userId, { ...data, session, at: Date.now() })
-    const agent = this.agents.get(data.userId)
-    if (agent) this.agents.set(data.userId, { ...agent, online: data.online })
+    this.online.set(data.userId, data.online)
+    if (!data.online) {
+      for (const [k, p] of this.others) if (p.userId === data.userId) this.others.delete(k)
+    } else if (data.chatId) {
+      const k = keyOf(session, `${data.userId}\n${data.chatId}`)
+      if (data.state) this.others.set(k, { userId: data.userId, name: data.name, session, chatId: data.chatId, state: data.state, at: Date.now() })
+      else this.others.delete(k)
+    }
     this.renderTools()
   }
 
@@ -564,7 +599,7 @@ export class HelpdeskUi {
     const viewing = []
     let next = Infinity
     for (const p of this.others.values()) {
-      if (p.userId === this.me.userId || !p.online || p.chatId !== openId || p.session !== openSession || !p.state) continue
+      if (p.userId === this.me.userId || p.chatId !== openId || p.session !== openSession) continue
       const lapse = p.at + (p.state === 'typing' ? TYPING_LAPSE_MS : VIEWING_LAPSE_MS)
       if (lapse <= now) continue
       next = Math.min(next, lapse)
@@ -598,15 +633,20 @@ export class HelpdeskUi {
     const every = state === 'typing' ? TYPING_REFRESH_MS : VIEWING_REFRESH_MS
     if (told && told.key === key && told.state === state && now - told.at < every) return
     this.told = state === 'idle' ? null : { key, state, at: now }
-    this.host.scope(session).agentPresence(chatId, state).catch((/** @type {unknown} */ err) => console.warn('agent presence not sent', err))
+    this.host.scope(session).setAgentPresence(chatId, state).catch((/** @type {unknown} */ err) => console.warn('agent presence not sent', err))
   }
 
   // ---- hooks app.js calls ---------------------------------------------------------------
 
   /** A chat was opened (another, or the same again). @param {string} chatId @param {string} session */
   opened(chatId, session) {
-    const previous = this.told
-    if (previous && previous.key !== keyOf(session, chatId)) this.told = null
+    const previous = this.viewing
+    if (previous && keyOf(previous.session, previous.chatId) !== keyOf(session, chatId)) {
+      // Another chat: the one left is no longer viewed (a state lasts until idle or its lapse).
+      if (this.host.scope(previous.session).chat(previous.chatId)) this.tell('idle', previous)
+      this.told = null
+    }
+    this.viewing = { chatId, session }
     this.toolsSig = ''
     $('chat-tools').hidden = false
     this.renderTools()
@@ -622,7 +662,9 @@ export class HelpdeskUi {
   /** The open chat is about to close (back, or another agent took it). */
   closing() {
     const { openId, openSession } = this.host
-    if (openId) this.tell('idle', { chatId: openId, session: openSession })
+    // A chat taken by another agent is gone from the cache: not ours to say anything of.
+    if (openId && this.host.scope(openSession).chat(openId)) this.tell('idle', { chatId: openId, session: openSession })
+    this.viewing = null
     if (this.viewingTimer) clearInterval(this.viewingTimer)
     this.viewingTimer = null
     if (this.notesOpen) this.toggleNotes(false)

@@ -369,11 +369,6 @@ def test_another_agent_viewing_and_replying_shows_in_the_header(
         c.page.click('[data-focus-key="view-unassigned"]')
     maria.open_chat(chat)
 
-    # João online: a dot in Maria's picker.
-    maria.page.wait_for_function(
-        "() => [...document.querySelectorAll('#assign-to option')]"
-        ".some(o => o.textContent.includes('João') && o.dataset.online === 'yes')"
-    )
     measure("viewing", lambda: joao.open_chat(chat), maria,
             "() => document.querySelector('#agent-activity').textContent === 'João is viewing'",
             None)  # fmt: skip
@@ -382,8 +377,8 @@ def test_another_agent_viewing_and_replying_shows_in_the_header(
             "() => document.querySelector('#agent-activity').textContent === 'João is replying…'",
             None)  # fmt: skip
     maria.shot("joao-replying")
-    # João's own screen never shows himself.
-    assert joao.page.inner_text("#agent-activity") == ""
+    # João's own screen shows Maria, never himself.
+    assert joao.page.inner_text("#agent-activity") == "Maria is viewing"
     # He leaves the chat: the indicator goes.
     joao.page.fill("#composer-text", "")
     other = next(x["id"] for x in desk.chats if x["id"] != chat and not x["isGroup"])
@@ -398,3 +393,16 @@ def test_another_agent_viewing_and_replying_shows_in_the_header(
         "() => document.querySelector('#agent-activity').textContent === 'João is viewing'"
     )
     maria.shot("joao-viewing")
+
+    # Maria takes the chat: her picker says who is online (João, with two tabs), first.
+    maria.page.click("#chat-tools button:text-is('Take')")
+    option = f"#assign-to option[value='{desk.users['joao']}']"
+    maria.page.wait_for_selector(f"{option}[data-online='yes']", state="attached")
+    assert maria.page.inner_text(option) == "● João (online)"
+    assert maria.page.get_attribute("#assign-to option:nth-child(2)", "value") == desk.users["joao"]
+    maria.shot("picker-online")
+    # João closes both tabs: offline in the picker.
+    joao.page.close()
+    phone.page.close()
+    maria.page.wait_for_selector(f"{option}[data-online='no']", state="attached")
+    assert maria.page.inner_text(option) == "○ João (offline)"
