@@ -46,6 +46,7 @@ const VIEWING_LAPSE_MS = 75000
  *   scope(session: string): any,
  *   listed(): (import('./wa-client').Chat & {session: string})[],
  *   renderChats(): void,
+ *   renderChatHeader(): void,
  *   closeChat(): void,
  *   toast(message: string): void,
  * }} Host the console (app.js) this layer sits in
@@ -132,7 +133,8 @@ export class HelpdeskUi {
     const on = /** @type {(type: string, fn: (data: any, envelope?: any) => void) => void} */ ((type, fn) => this.unsubscribe.push(this.client.on(type, fn)))
     on('chats', () => {
       this.renderViews()
-      this.renderTools()
+      // The open chat's header (its tags) and tools (status, assignee) follow the stream.
+      if (this.host.openId) this.host.renderChatHeader()
     })
     on('snapshot', () => void this.loadPeople())
     on('assignment_changed', (data, envelope) => this.assignmentChanged(data, envelope?.session ?? DEFAULT))

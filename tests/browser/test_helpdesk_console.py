@@ -226,6 +226,24 @@ def test_staff_assign_to_any_agent_and_the_views_on_a_phone(
     assert "👤 João" in admin.page.inner_text(item(chat))
     admin.shot("assigned-to-joao")
 
+    # By tag: a tag put on two chats (by REST, as another admin would) appears in the views
+    # with its count; picking it lists those two only.
+    tag = desk.live.orchestrator.http.post("/tags", json={"name": "VIP", "color": "#d4a017"})
+    assert tag.status_code == 201, tag.text
+    tag_id = tag.json()["id"]
+    tagged = [chat, next(x["id"] for x in desk.chats if not x["isGroup"])]
+    for chat_id in tagged:
+        put = desk.live.orchestrator.http.post(f"/chats/{chat_id}/tags", json={"tagId": tag_id})
+        assert put.status_code == 200, put.text
+    admin.page.wait_for_selector(
+        f"#inbox-tag option[value='{tag_id}']:text-is('VIP (2)')", state="attached"
+    )
+    admin.page.select_option("#inbox-tag", str(tag_id))
+    wait_for("the VIP view", lambda: sorted(listed(admin)) == sorted(tagged))
+    admin.shot("tag-view")
+    admin.page.select_option("#inbox-tag", "")
+    wait_for("every chat again", lambda: len(listed(admin)) == CHATS)
+
     # On the phone: the chat, its tools, and the way back.
     joao.open_chat(chat)
     joao.page.wait_for_selector("#assignee:text-is('👤 You')")
