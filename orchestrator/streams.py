@@ -229,7 +229,7 @@ class Streams:
         return [e for e in entries if keep(e)]
 
     def _start(self, position: str | None, selection: Selection) -> tuple[Cursor, bool]:
-        """
+        """Where the client starts in the log, and whether a resync must come first.
 
         None: from now on. "": from the very first event (a client that bootstrapped while the
         log was empty); a resync if anything it reads has been evicted since. Otherwise one id,

@@ -63,6 +63,7 @@ def scoped_routes(chat: str, message: str, agent: str) -> list[tuple[str, str, A
         ("POST", "/send", {"chatId": chat, "text": "não devia sair"}),
         ("POST", f"/chats/{chat}/read", None),
         ("POST", f"/chats/{chat}/presence", {"state": "composing"}),
+        ("POST", f"/chats/{chat}/agent-presence", {"state": "viewing"}),
         ("PUT", f"/chats/{chat}/assignment", {"agentId": agent}),
         ("DELETE", f"/chats/{chat}/assignment", None),
         ("POST", f"/chats/{chat}/tags", {"tagId": 1}), ("DELETE", f"/chats/{chat}/tags/1", None),

@@ -230,6 +230,7 @@ async def test_agents_lists_everyone_with_a_profile(tmp_path: Path) -> None:
         await http.put("/admin/profiles/agent-h1", json={"role": "agent", "displayName": "Ana"})
         await http.put("/admin/profiles/sup-h2", json={"role": "supervisor", "displayName": "Bia"})
         agents = (await http.get("/agents")).raise_for_status().json()["agents"]
-    assert {"id": "agent-h1", "name": "Ana", "role": "agent"} in agents
-    assert {"id": "sup-h2", "name": "Bia", "role": "supervisor"} in agents
-    assert set(agents[0]) == {"id", "name", "role"}
+    idle = {"online": False, "activity": []}  # agent presence: nobody holds a stream
+    assert {"id": "agent-h1", "name": "Ana", "role": "agent", **idle} in agents
+    assert {"id": "sup-h2", "name": "Bia", "role": "supervisor", **idle} in agents
+    assert set(agents[0]) == {"id", "name", "role", "online", "activity"}

@@ -203,7 +203,8 @@ async def test_any_signed_in_user_lists_the_agents(tmp_path: Path, jwks_url: str
     """GET /agents: what an "assign to" picker needs, for every role."""
     async with rest_desk(tmp_path, jwks_url) as desk:
         expected = sorted(
-            ({"id": desk.users[name], "name": name, "role": role}
+            ({"id": desk.users[name], "name": name, "role": role, "online": False,
+              "activity": []}
              for name, role in (("agent1", "agent"), ("agent2", "agent"),
                                 ("supervisor", "supervisor"))),
             key=lambda agent: agent["name"],

@@ -9,12 +9,18 @@
  * routes; staff get each number's link screen, admins add and remove numbers. With `default`
  * alone the console is what it was: one number, the unscoped routes, no switcher.
  *
+ * Sign-in: the API token, or, when the orchestrator names a Supabase project (GET
+ * /console/config), email and password through Supabase Auth (supabase-auth.js), whose access
+ * token is refreshed before it expires and handed to the live client. The header shows who is
+ * signed in and their role (GET /me).
+ *
  * URL options: `?access_token=` signs in (then leaves the address bar), `?transport=websocket`
  * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
  * while long-polling.
  */
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
+import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
 import { HelpdeskUi } from './helpdesk-ui.js'
 
 const TOKEN_KEY = 'wa-console-token'
@@ -72,34 +78,109 @@ function takeTokenFromUrl() {
   if (token) sessionStorage.setItem(TOKEN_KEY, token)
 }
 
-function start() {
+/** Supabase Auth, when the orchestrator names a project (else the API token alone). @type {SupabaseAuth|null} */
+let auth = null
+/** How the console was signed in last: where a refusal is shown. @type {'token'|'email'} */
+let via = 'token'
+
+async function start() {
   takeTokenFromUrl()
-  const token = sessionStorage.getItem(TOKEN_KEY)
-  if (token) void openConsole(token)
-  else showSignin()
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault()
     const input = /** @type {HTMLInputElement} */ ($('signin-token'))
     const value = input.value.trim()
     if (!value) return
+    auth?.signOut()
+    via = 'token'
     sessionStorage.setItem(TOKEN_KEY, value)
     input.value = ''
     void openConsole(value)
   })
+  $('signin-email-form').addEventListener('submit', (e) => {
+    e.preventDefault()
+    void signInWithPassword()
+  })
   $('signout').addEventListener('click', () => {
-    sessionStorage.removeItem(TOKEN_KEY)
+    forgetCredentials()
     location.reload()
   })
+  const token = sessionStorage.getItem(TOKEN_KEY)
+  const config = token ? null : await consoleConfig()
+  if (config) {
+    auth = new SupabaseAuth(config, {
+      onToken: (fresh) => current?.setToken(fresh),
+      onSignedOut: (reason) => {
+        current?.close()
+        current = null
+        showSignin(reason)
+      },
+    })
+    $('signin-email-form').hidden = false
+  }
+  if (token) return void openConsole(token)
+  if (auth?.session) {
+    // A reload: the stored session, refreshed first if its access token has expired.
+    try {
+      if (!auth.fresh) await auth.refresh()
+      auth.start()
+      via = 'email'
+      return void openConsole(/** @type {string} */ (auth.token))
+    } catch {
+      auth.signOut()
+    }
+  }
+  showSignin()
+}
+
+async function signInWithPassword() {
+  if (!auth) return
+  const email = /** @type {HTMLInputElement} */ ($('signin-email'))
+  const password = /** @type {HTMLInputElement} */ ($('signin-password'))
+  const button = /** @type {HTMLButtonElement} */ ($('signin-email-submit'))
+  const error = $('signin-email-error')
+  error.hidden = true
+  button.disabled = true
+  try {
+    const token = await auth.signIn(email.value.trim(), password.value)
+    sessionStorage.removeItem(TOKEN_KEY)
+    via = 'email'
+    password.value = ''
+    void openConsole(token)
+  } catch (err) {
+    error.hidden = false
+    error.textContent = err instanceof AuthError ? err.message : `Sign-in failed: ${err}`
+    password.select()
+  } finally {
+    button.disabled = false
+  }
+}
+
+/** Sign out of both kinds of credential. */
+function forgetCredentials() {
+  sessionStorage.removeItem(TOKEN_KEY)
+  auth?.signOut()
 }
 
 /** @param {string} [error] */
 function showSignin(error) {
   $('app').hidden = true
   $('signin').hidden = false
-  const el = $('signin-error')
-  el.hidden = !error
-  el.textContent = error ?? ''
-  $('signin-token').focus()
+  // A refusal shows under the form of the way the console was signed in.
+  const byEmail = !!auth && via === 'email'
+  for (const [id, mine] of [['signin-error', !byEmail], ['signin-email-error', byEmail]]) {
+    const el = $(String(id))
+    el.hidden = !(mine && error)
+    el.textContent = mine && error ? error : ''
+  }
+  $(auth ? 'signin-email' : 'signin-token').focus()
+}
+
+/** The signed-in user's name and role in the header. @param {{name?: string|null, role?: string, userId?: string|null}|null} me */
+function showMe(me) {
+  $('me').hidden = !me
+  if (!me) return
+  $('me-name').textContent = me.name ?? (me.userId ? 'Signed in' : 'Operator')
+  $('me-role').textContent = me.role ?? ''
 }
 
 // ---- the console ------------------------------------------------------------------------------
@@ -119,7 +200,7 @@ async function openConsole(token) {
   const ask = new WaClient({ baseUrl: '', token })
   /** @type {import('./wa-client').SessionInfo[]|null} */
   let sessions = null
-  /** @type {{role: string, userId?: string|null, name?: string|null}|null} */
+  /** @type {{role: string, name?: string|null, userId?: string|null}|null} */
   let me = null
   try {
     ;[me, sessions] = await Promise.all([ask.me(), ask.sessions().catch((err) => {
@@ -128,8 +209,13 @@ async function openConsole(token) {
     })])
   } catch (err) {
     if (err instanceof WaError && err.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY)
-      showSignin('That token was refused. Check it and try again.')
+      forgetCredentials()
+      showSignin(via === 'email' ? 'The server refused this sign-in. Sign in again.' : 'That token was refused. Check it and try again.')
+      return
+    }
+    if (err instanceof WaError && err.code === 'no_profile') {
+      forgetCredentials()
+      showSignin('This user has no helpdesk profile yet: an admin must give them a role.')
       return
     }
   }
@@ -150,12 +236,13 @@ async function openConsole(token) {
   Object.assign(window, { __waClient: client })
   $('signin').hidden = true
   $('app').hidden = false
+  showMe(me)
   current = new Console(client, { token, role: me?.role ?? 'agent', userId: me?.userId ?? null, name: me?.name ?? null, sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
     if (err instanceof WaError && err.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY)
+      forgetCredentials()
       client.close()
       showSignin('That token was refused. Check it and try again.')
     }
@@ -263,7 +350,7 @@ class Console {
     client.on('error', ({ message }) => this.toast(message))
     client.on('client', (s) => {
       if (s.link === 'unauthorized') {
-        sessionStorage.removeItem(TOKEN_KEY)
+        forgetCredentials()
         showSignin('The server refused the token. Sign in again.')
       }
     })
@@ -273,6 +360,12 @@ class Console {
     this.renderAdmin()
     /** Assignment, status, inbox views, notes, agents' presence (helpdesk-ui.js). */
     this.helpdesk = new HelpdeskUi(this, { userId, name, staff: this.staff })
+  }
+
+  /** A refreshed access token: the next calls and reconnections carry it; the stream goes on. @param {string} token */
+  setToken(token) {
+    this.token = token
+    this.client.setToken(token)
   }
 
   /** Stop: the client, and what this console put on the page (the next one starts afresh). */
@@ -1166,4 +1259,4 @@ function autoGrow(el) {
   el.style.height = `${Math.min(el.scrollHeight, 160)}px`
 }
 
-start()
+void start()
