@@ -411,6 +411,9 @@ def test_another_agent_viewing_and_replying_shows_in_the_header(
         "() => document.querySelector('#agent-activity').textContent === 'João is viewing'"
     )
     maria.shot("joao-viewing")
+    # And on João's phone: Maria viewing, in the chat's tools.
+    phone.page.wait_for_selector("#agent-activity:text-is('Maria is viewing')")
+    phone.shot("phone-maria-viewing")
 
     # Maria takes the chat: her picker says who is online (João, with two tabs), first.
     maria.page.click("#chat-tools button:text-is('Take')")
