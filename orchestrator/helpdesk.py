@@ -288,11 +288,13 @@ class SessionHelpdesk:
         await self._log(actor, "status_changed", chat_id, {"from": current, "to": status})
         self._chat_changed(chat_id)
 
-    def customer_wrote(self, chat_id: str, message: d.Message) -> None:
+    def customer_wrote(self, chat_id: str, message: d.Message, *, persist: bool = True) -> None:
         """A customer's new message (not ours, not history): a pending or resolved chat opens
         again, unless the message is older than the status (a replay after a restart, or a
         late delivery, of what the agent had already seen when resolving). Called on the event
-        path: RAM and the streams change now, the store write follows in the background."""
+        path: RAM and the streams change now, the store write follows in the background.
+        `persist` False: RAM and the streams only (replicas that share a store all follow the
+        number; one of them writes, and logs, the reopening)."""
         key = (self.session, chat_id)
         row = self._metadata().statuses.get(key)
         if row is None or row["status"] == "open":
@@ -309,6 +311,8 @@ class SessionHelpdesk:
         }  # fmt: skip
         self.helpdesk.generation += 1
         self._chat_changed(chat_id)
+        if not persist:
+            return
         write = asyncio.get_running_loop().create_task(
             self._store_reopened(chat_id, previous, message.id)
         )

@@ -320,8 +320,10 @@ class Session:
 
     def _customer_wrote(self, chat_id: str, message: Message) -> None:
         """The one seam for the helpdesk's rules on a customer's new message (live, or
-        delivered late; never history): each rule decides for itself and must not block."""
-        self.helpdesk.customer_wrote(chat_id, message)
+        delivered late; never history): each rule decides for itself and must not block.
+        Replicas sharing a store each apply the message: only the writer writes."""
+        writes = not self._shares_store or self._holds_writer_lease()
+        self.helpdesk.customer_wrote(chat_id, message, persist=writes)
 
     def bridge_variables(self) -> tuple[dict[str, str], dict[str, str]]:
         """What a spawned bridge is told on top of the orchestrator's environment: the settings

@@ -103,6 +103,19 @@ async def test_a_customers_message_reopens_unless_older_than_the_status(
     assert support.chat_status(CHAT) == "open"  # stored, not only in RAM
 
 
+async def test_a_replica_that_does_not_write_reopens_in_ram_only(
+    desk: tuple[Helpdesk, SessionHelpdesk, Announced],
+) -> None:
+    helpdesk, support, announced = desk
+    await support.set_status(BOSS, CHAT, "pending")
+    support.customer_wrote(CHAT, message("NEW", int(time.time()) + 1), persist=False)
+    assert support.chat_status(CHAT) == "open" and announced[-1][3]["status"] == "open"
+    await support.flush()
+    assert [e["action"] for e in await support.activity(CHAT, 10)] == ["status_changed"]
+    await helpdesk.load()  # the writing replica stores it; this one left the store alone
+    assert support.chat_status(CHAT) == "pending"
+
+
 def pipeline(state: State, seen: list[tuple[str, str]]) -> Pipeline:
     lifecycle = ConnectionLifecycle(
         Bridge(MemoryBridge()),
