@@ -262,7 +262,8 @@ class SessionHelpdesk:
         metadata.assignments[key] = row
         self.helpdesk.generation += 1
         action = "chat_transferred" if current else "chat_assigned"
-        await self._changed(actor, action, chat_id, {"agentId": agent_id})
+        previous = current["agent_id"] if current else None
+        await self._changed(actor, action, chat_id, {"agentId": agent_id}, previous)
         return self._assignment_json(chat_id)
 
     async def unassign(self, actor: Principal, chat_id: str) -> None:
@@ -276,7 +277,8 @@ class SessionHelpdesk:
         await self._store().set_assignment(self.session, chat_id, None, actor.user_id)
         metadata.assignments.pop(key, None)
         self.helpdesk.generation += 1
-        await self._changed(actor, "chat_unassigned", chat_id, {"agentId": current["agent_id"]})
+        previous = current["agent_id"]
+        await self._changed(actor, "chat_unassigned", chat_id, {"agentId": previous}, previous)
 
     async def assign_by_rule(self, chat_id: str, agent_id: str, rule: str) -> bool:
         """An automatic rule gives an unassigned chat to an agent of the session (no actor):
@@ -293,13 +295,24 @@ class SessionHelpdesk:
         self.helpdesk.generation += 1
         details = {"agentId": agent_id, "rule": rule}
         await self._store().log_activity(self.session, None, "chat_assigned", chat_id, details)
-        data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
+        data = {
+            "chatId": chat_id, "assignment": self._assignment_json(chat_id),
+            "previousAgentId": None,
+        }  # fmt: skip
         self.helpdesk.announce(self.session, "assignment_changed", chat_id, data)
         return True
 
-    async def _changed(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
+    async def _changed(
+        self, actor: Principal, action: str, chat_id: str, details: Row, previous: str | None
+    ) -> None:
+        """`previous`: who had the chat before (None: unassigned). The stream lets the
+        agents who saw the chat before the change hear of it too (streams.py)."""
         await self._log(actor, action, chat_id, details)
-        data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
+        data = {
+            "chatId": chat_id,
+            "assignment": self._assignment_json(chat_id),
+            "previousAgentId": previous,
+        }
         self.helpdesk.announce(self.session, "assignment_changed", chat_id, data)
 
     async def _log(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:

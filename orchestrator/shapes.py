@@ -338,6 +338,9 @@ class SessionDeleted(TypedDict):
 class AssignmentChanged(TypedDict):
     chatId: str
     assignment: Assignment | None
+    previousAgentId: Annotated[
+        str | None, Field(description="who had the chat before (null: it was unassigned)")
+    ]
 
 
 class TagsChanged(TypedDict):

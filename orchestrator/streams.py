@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -680,6 +681,10 @@ class StreamRoutes:
                 return False
             if entry.chat_id is None:
                 return entry.type != "qr" or staff
+            if entry.type == "assignment_changed" and not staff:
+                seen = _seen_around(entry, principal)
+                if seen is not None:
+                    return seen
             return staff or can_see(principal, entry.session, entry.chat_id)  # staff see all
 
         return keep
@@ -723,3 +728,18 @@ class StreamRoutes:
         await self.streams.serve_websocket(
             call.websocket, last_id, selection, self._connected(call.user)
         )
+
+
+def _seen_around(entry: Entry, principal: Principal) -> bool | None:
+    """Whether an agent could see the chat of an `assignment_changed` just before or just after
+    the change (unassigned, or theirs): decided from the entry, not from the chat's state when
+    it is read. can_see, read after the change, would hide it from the agents who lose the chat
+    (taken by another), who must hear of it to drop it from their lists. None for an entry from
+    before `previousAgentId`: can_see decides."""
+    data = orjson.loads(entry.json).get("data") or {}
+    if "previousAgentId" not in data:
+        return None
+    now = (data.get("assignment") or {}).get("agentId")
+    return any(
+        agent is None or agent == principal.user_id for agent in (data["previousAgentId"], now)
+    )

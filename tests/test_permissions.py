@@ -398,7 +398,12 @@ def test_every_stream_type_carries_only_what_the_user_may_see(desk: Desk) -> Non
         thread.join()
     for reader in readers:
         assert reader.envelopes, type(reader).__name__
-        chats = {envelope_chat(e) for e in reader.envelopes} - {None}
+        # b reaches agent1 only as the moment it left their view (it was unassigned before).
+        handed = [e for e in reader.envelopes if e["type"] == "assignment_changed"]
+        for e in handed:
+            if e["data"]["chatId"] == b:
+                assert e["data"]["previousAgentId"] in (None, desk.users["agent1"]), e
+        chats = {envelope_chat(e) for e in reader.envelopes if e not in handed} - {None}
         assert b not in chats, type(reader).__name__
         assert a in chats or any(c in chats for c in free)
         assert not any(e["type"] == "qr" for e in reader.envelopes)
@@ -408,6 +413,53 @@ def test_every_stream_type_carries_only_what_the_user_may_see(desk: Desk) -> Non
     chat_socket = WebSocketReader(base, last_id="", token=token, path=f"/ws/chat/{b}")
     with pytest.raises(Exception, match=r"4403|403"):
         chat_socket.run(lambda e: bool(e), timeout=5)
+
+
+def test_an_agent_hears_of_a_chat_entering_or_leaving_their_view_and_of_no_other(
+    desk: Desk,
+) -> None:
+    """`assignment_changed` reaches an agent who could see the chat before the change or can
+    after it: taken by another agent (it leaves their list), released, handed to them; never a
+    transfer between two others."""
+    _, _, free = assigned(desk)
+    chat = free[-1]
+    users = desk.users
+    agent1 = desk.client("agent1")
+    reader = PollReader(
+        desk.orchestrator.base_url, last_id=desk.orchestrator.last_event_id(),
+        token=user_token(users["agent1"]),
+    )  # fmt: skip
+
+    def put(client: httpx.Client, agent: str | None) -> None:
+        url = f"/chats/{chat}/assignment"
+        if agent is None:
+            response = client.delete(url)
+        else:
+            response = client.put(url, json={"agentId": users[agent]})
+        assert response.status_code == 200, response.text
+
+    put(desk.admin, "agent2")  # agent1 saw it unassigned: hears it go
+    put(desk.admin, "supervisor")  # between two others: agent1 hears nothing
+    put(desk.admin, None)  # released: agent1 sees it again
+    put(agent1, "agent1")  # taken
+    put(agent1, "agent2")  # handed on: it leaves agent1's view
+    put(desk.admin, None)
+
+    def changes(envelopes: list[dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+        return [
+            ((e["data"]["assignment"] or {}).get("agentId"), e["data"]["previousAgentId"])
+            for e in envelopes
+            if e["type"] == "assignment_changed" and e["data"]["chatId"] == chat
+        ]
+
+    reader.run(lambda envelopes: len(changes(envelopes)) >= 5, timeout=30)
+    assert changes(reader.envelopes) == [
+        (users["agent2"], None),
+        (None, users["supervisor"]),
+        (users["agent1"], None),
+        (users["agent2"], users["agent1"]),
+        (None, users["agent2"]),
+    ]
 
 
 def test_supervisor_streams_see_everything(desk: Desk) -> None:

@@ -21,6 +21,7 @@
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
+import { HelpdeskUi } from './helpdesk-ui.js'
 
 const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
@@ -236,7 +237,7 @@ async function openConsole(token) {
   $('signin').hidden = true
   $('app').hidden = false
   showMe(me)
-  current = new Console(client, { token, role: me?.role ?? 'agent', sessions: sessions ?? [], multi })
+  current = new Console(client, { token, role: me?.role ?? 'agent', userId: me?.userId ?? null, name: me?.name ?? null, sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
@@ -257,9 +258,9 @@ const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
 class Console {
   /**
    * @param {WaClient} client
-   * @param {{token: string, role: string, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
+   * @param {{token: string, role: string, userId: string|null, name: string|null, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
    */
-  constructor(client, { token, role, sessions, multi }) {
+  constructor(client, { token, role, userId, name, sessions, multi }) {
     this.client = client
     this.token = token
     this.role = role
@@ -357,6 +358,14 @@ class Console {
     this.renderLink()
     this.renderSessions()
     this.renderAdmin()
+    /** Assignment, status, inbox views, notes, agents' presence (helpdesk-ui.js). */
+    this.helpdesk = new HelpdeskUi(this, { userId, name, staff: this.staff })
+  }
+
+  /** A refreshed access token: the next calls and reconnections carry it; the stream goes on. @param {string} token */
+  setToken(token) {
+    this.token = token
+    this.client.setToken(token)
   }
 
   /** A refreshed access token: the next calls and reconnections carry it; the stream goes on. @param {string} token */
@@ -372,6 +381,7 @@ class Console {
     if (this.pausedTimer) clearTimeout(this.pausedTimer)
     this.setQrImage(null)
     this.closeChat()
+    this.helpdesk.close()
     $('chat-list').replaceChildren()
     $('message-list').replaceChildren()
     // The switcher's buttons call this console: the next one builds its own.
@@ -543,7 +553,10 @@ class Console {
     }
     text.oninput = () => {
       autoGrow(text)
-      if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
+      if (this.openId && text.value.trim()) {
+        this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
+        this.helpdesk.typed()
+      }
     }
     $('composer').onsubmit = (e) => {
       e.preventDefault()
@@ -713,9 +726,9 @@ class Console {
 
   renderChats() {
     const list = $('chat-list')
-    const chats = this.listed().filter((c) => this.matches(c))
+    const chats = this.listed().filter((c) => this.matches(c) && this.helpdesk.shows(c))
     $('chat-empty').hidden = chats.length > 0
-    $('chat-empty').textContent = this.filter ? 'No chat matches.' : 'No chats yet.'
+    $('chat-empty').textContent = this.filter ? 'No chat matches.' : this.listed().length ? this.helpdesk.emptyText() : 'No chats yet.'
     const focusedEl = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')
     const focusedId = focusedEl ? chatKey(focusedEl.getAttribute('data-session') ?? DEFAULT, focusedEl.getAttribute('data-chat-id') ?? '') : null
     const openKey = this.openId ? chatKey(this.openSession, this.openId) : null
@@ -730,7 +743,7 @@ class Console {
     const showSession = this.multi && this.view === null
     chats.forEach((chat, i) => {
       const key = chatKey(chat.session, chat.id)
-      const sig = JSON.stringify([this.typingIn(key), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, chat.tags, chat.labels, key === openKey, showSession])
+      const sig = JSON.stringify([this.typingIn(key), chat.name, chat.unreadCount, chat.timestamp, chat.lastMessage?.id, chat.lastMessage?.ack, chat.lastMessage?.text, chat.lastMessage?.deleted, chat.assignment, /** @type {{status?: string}} */ (chat).status, chat.tags, chat.labels, key === openKey, showSession])
       let el = this.chatEls.get(key)
       if (!el || this.chatSigs.get(key) !== sig) {
         const fresh = this.chatItem(chat, showSession)
@@ -767,7 +780,7 @@ class Console {
     const tags = chat.tags?.length || chat.labels?.length
       ? h('span', { class: 'tags' }, ...(chat.labels ?? []).map((l) => labelChip(l)), ...(chat.tags ?? []).map((t) => tagChip(t)))
       : null
-    const assignee = chat.assignment ? h('span', { class: 'assignee', title: 'Assigned to' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`) : null
+    const helpdesk = this.helpdesk.listBadges(chat)
     const unread = chat.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${chat.unreadCount} unread` }, String(chat.unreadCount)) : null
     return h(
       'li',
@@ -790,7 +803,7 @@ class Console {
           h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : ''),
         ),
         h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: typing ? 'preview typing' : 'preview' }, preview), unread),
-        assignee || tags ? h('span', { class: 'chat-extra' }, assignee, tags) : null,
+        helpdesk.length || tags ? h('span', { class: 'chat-extra' }, ...helpdesk, tags) : null,
       ),
     )
   }
@@ -840,6 +853,7 @@ class Console {
     $('chat-view').hidden = false
     this.renderChatHeader()
     this.renderChats()
+    this.helpdesk.opened(chatId, session)
     $('older-status').textContent = 'Loading…'
     try {
       await this.scope(session).messages(chatId)
@@ -870,6 +884,7 @@ class Console {
   }
 
   closeChat() {
+    this.helpdesk?.closing()
     this.tellTyping(this.typing.stop())
     this.openId = null
     document.body.classList.remove('chat-open')
@@ -887,10 +902,9 @@ class Console {
     $('chat-sub').textContent = typing ?? `${chat.isGroup ? 'Group' : phoneOf(chat.id)}${on}`
     $('chat-sub').classList.toggle('typing', typing !== null)
     const meta = $('chat-meta')
-    meta.replaceChildren(
-      ...(chat.assignment ? [h('span', { class: 'assignee' }, `👤 ${chat.assignment.agentName ?? chat.assignment.agentId}`)] : []),
-      ...(chat.tags ?? []).map((t) => tagChip(t)),
-    )
+    // Who it is assigned to, and its status, are the helpdesk tools' (under the header).
+    meta.replaceChildren(...(chat.tags ?? []).map((t) => tagChip(t)))
+    this.helpdesk.renderTools()
   }
 
   /** @param {boolean} [toBottom] */
@@ -1108,6 +1122,7 @@ class Console {
       autoGrow(input)
       this.setReply(null)
       this.setFile(null)
+      this.helpdesk.sent()
       error.hidden = true
       this.stick = true
       const box = $('messages')

@@ -82,6 +82,8 @@ export interface Assignment {
 export interface AssignmentChanged {
   chatId: string
   assignment: Assignment | null
+  /** who had the chat before (null: it was unassigned) */
+  previousAgentId: string | null
 }
 
 export interface AssignmentChangedEnvelope {

@@ -110,4 +110,8 @@ export class WaCache {
   dropLatest(chatId: string, session?: string): void
   applyOlder(list: MessageList, page: Message[], session?: string): { added: Message[]; changes: Changes }
   applySent(message: Message, session?: string): { message: Message; changes: Changes }
+  /** A chat that became visible (fetched by REST) joins the list; a cached copy stays. */
+  adoptChat(chat: Chat, session?: string): Changes
+  /** A chat this user may no longer see leaves the list, with its messages. */
+  forgetChat(chatId: string, session?: string): Changes
 }

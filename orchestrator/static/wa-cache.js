@@ -603,6 +603,33 @@ export class WaCache {
     if (s.chats.get(message.chatId)?.lastMessage?.id !== message.id) this._upsertMessage(s, message, changes)
     return { message, changes }
   }
+
+  /**
+   * A chat that became visible to this user (assigned to them, or released by another agent):
+   * fetched by REST, it joins the list. A copy the stream brought meanwhile is newer and stays.
+   * @param {Chat} chat @param {string} [session] @returns {Changes}
+   */
+  adoptChat(chat, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
+    const s = this._data(session)
+    if (!chat?.id || s.chats.has(chat.id)) return changes
+    s.chats.set(chat.id, chat)
+    this._chatsChanged(s, changes)
+    return changes
+  }
+
+  /**
+   * A chat this user may no longer see (another agent took it): it leaves the list, with its
+   * messages. The server sends nothing more of it; if it comes back, adoptChat() brings it.
+   * @param {string} chatId @param {string} [session] @returns {Changes}
+   */
+  forgetChat(chatId, session = DEFAULT_SESSION) {
+    const changes = noChanges(session)
+    const s = this._data(session)
+    if (s.messages.delete(chatId)) changes.messages.add(chatId)
+    if (s.chats.delete(chatId)) this._chatsChanged(s, changes)
+    return changes
+  }
 }
 
 /** Most recent activity first, then by id. @param {Chat} a @param {Chat} b */

@@ -4,12 +4,17 @@ import type {
   Agent,
   AgentPresence,
   AgentPresenceSet,
+  AssignmentChanged,
   Chat,
+  ChatAssignment,
   ChatDeleted,
   Envelope,
+  InboxCounts,
   MediaBody,
   Message,
   MessageAck,
+  Note,
+  NoteAdded,
   Presence,
   PresenceSent,
   Resync,
@@ -19,6 +24,7 @@ import type {
   SessionDeleted,
   Status,
   SyncProgress,
+  Tag,
 } from './wa-api'
 
 // The API's shapes are generated from the server's OpenAPI document (wa-api.d.ts); only the
@@ -82,6 +88,12 @@ export type SendMedia = MediaBody
 /** POST /send's body without the reaction (see react()). */
 export type SendOptions = Omit<SendBody, 'reaction'>
 
+/** A conversation's status (issue #16): open by default, pending, resolved. */
+export type ConversationStatus = Chat['status']
+
+/** A chat with its conversation status (every Chat has one now; kept for the console's JSDoc). */
+export type HelpdeskChat = Chat
+
 export interface ClientEvents {
   chats: Chat[]
   messages: { chatId: string; session: string }
@@ -100,6 +112,8 @@ export interface ClientEvents {
   chat_deleted: ChatDeleted
   resync: Resync
   session_deleted: SessionDeleted
+  assignment_changed: AssignmentChanged
+  note_added: NoteAdded
   /** Ephemeral (id ""): who of the helpdesk is online, viewing or typing where. */
   agent_presence: AgentPresence
   [type: string]: unknown
@@ -137,6 +151,24 @@ export interface WaSession {
   pairingCode(phone: string): Promise<{ code: string }>
   mediaUrl(message: Message): string | null
   qrImage(): Promise<Blob | null>
+  /** GET /tags. */
+  tags(): Promise<Tag[]>
+  /** PUT /chats/{chatId}/assignment: take or transfer. */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment>
+  /** DELETE /chats/{chatId}/assignment: release. */
+  unassign(chatId: string): Promise<ChatAssignment>
+  /** PUT /chats/{chatId}/status. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }>
+  /** GET /chats/{chatId}/notes, oldest first. */
+  notes(chatId: string): Promise<Note[]>
+  /** POST /chats/{chatId}/notes: private, never sent to WhatsApp. */
+  addNote(chatId: string, body: string): Promise<Note>
+  /** GET /inbox/counts. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
+  /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
+  adoptChat(chatId: string): Promise<Chat>
+  /** Drop a chat from the cache (no longer visible to this user). */
+  forgetChat(chatId: string): void
 }
 
 export class WaClient {
@@ -198,6 +230,24 @@ export class WaClient {
   /** POST /chats/{chatId}/agent-presence (the client's own session). */
   setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet>
   pairingCode(phone: string): Promise<{ code: string }>
+  /** GET /tags. */
+  tags(): Promise<Tag[]>
+  /** PUT /chats/{chatId}/assignment: take or transfer. */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment>
+  /** DELETE /chats/{chatId}/assignment: release. */
+  unassign(chatId: string): Promise<ChatAssignment>
+  /** PUT /chats/{chatId}/status. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }>
+  /** GET /chats/{chatId}/notes, oldest first. */
+  notes(chatId: string): Promise<Note[]>
+  /** POST /chats/{chatId}/notes: private, never sent to WhatsApp. */
+  addNote(chatId: string, body: string): Promise<Note>
+  /** GET /inbox/counts. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts>
+  /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
+  adoptChat(chatId: string): Promise<Chat>
+  /** Drop a chat from the cache (no longer visible to this user). */
+  forgetChat(chatId: string): void
 
   /** baseUrl + the message's media url (signed by the server; never the token), or null. */
   mediaUrl(message: Message): string | null

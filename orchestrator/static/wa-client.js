@@ -52,6 +52,11 @@
  * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`. `agent_presence`
  * (`{userId, name, online, chatId, state}`, with the envelope's `session`) is only announced:
  * the cache keeps none of it.
+ *
+ * The helpdesk (issue #16): agents(), setAgentPresence(), assign(), unassign(), setStatus(),
+ * notes(), addNote(), inboxCounts(); `assignment_changed`, `note_added` are events like any
+ * envelope type. A chat an agent may no longer see (taken by another) leaves with
+ * forgetChat(); one that became visible joins with adoptChat() (helpdesk-ui.js decides).
  */
 
 // From /wa-client.js this is /static/wa-cache.js (a URL's ".." stops at the root); from
@@ -87,6 +92,12 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').SendOptions} SendOptions
  * @typedef {import('./wa-client').SessionInfo} SessionInfo
  * @typedef {import('./wa-client').CreateSession} CreateSession
+ * @typedef {import('./wa-client').Agent} Agent
+ * @typedef {import('./wa-client').Tag} Tag
+ * @typedef {import('./wa-client').Note} Note
+ * @typedef {import('./wa-client').ChatAssignment} ChatAssignment
+ * @typedef {import('./wa-client').ConversationStatus} ConversationStatus
+ * @typedef {import('./wa-client').InboxCounts} InboxCounts
  * @typedef {import('./wa-cache').MessageList} MessageList
  * @typedef {import('./wa-cache').Changes} Changes
  * @typedef {{code: number, message: string}} CloseInfo a WebSocket close the server chose
@@ -339,6 +350,52 @@ export class WaClient {
   /** A pairing code for a phone number (see WaSession.pairingCode). @param {string} phone */
   pairingCode(phone) {
     return this._own.pairingCode(phone)
+  }
+
+  // ---- helpdesk (see WaSession) ------------------------------------------------------------
+
+  tags() {
+    return this._own.tags()
+  }
+
+  /** @param {string} chatId @param {string} agentId */
+  assign(chatId, agentId) {
+    return this._own.assign(chatId, agentId)
+  }
+
+  /** @param {string} chatId */
+  unassign(chatId) {
+    return this._own.unassign(chatId)
+  }
+
+  /** @param {string} chatId @param {ConversationStatus} status */
+  setStatus(chatId, status) {
+    return this._own.setStatus(chatId, status)
+  }
+
+  /** @param {string} chatId */
+  notes(chatId) {
+    return this._own.notes(chatId)
+  }
+
+  /** @param {string} chatId @param {string} body */
+  addNote(chatId, body) {
+    return this._own.addNote(chatId, body)
+  }
+
+  /** @param {ConversationStatus} [status] */
+  inboxCounts(status) {
+    return this._own.inboxCounts(status)
+  }
+
+  /** @param {string} chatId */
+  adoptChat(chatId) {
+    return this._own.adoptChat(chatId)
+  }
+
+  /** @param {string} chatId */
+  forgetChat(chatId) {
+    return this._own.forgetChat(chatId)
   }
 
   // ---- sessions ---------------------------------------------------------------------------
@@ -1129,6 +1186,74 @@ export class WaSession {
   /** Ask WhatsApp for a pairing code for a phone number (POST admin/pairing-code). @param {string} phone */
   pairingCode(phone) {
     return this.client._request('POST', this._path('/admin/pairing-code'), { phone })
+  }
+
+  // ---- helpdesk (issue #16): tags, assignment, status, notes, inbox counts ---------------
+
+  /** The tags a chat can carry (GET /tags). @returns {Promise<Tag[]>} */
+  async tags() {
+    const { tags } = await this.client._request('GET', this._path('/tags'))
+    return tags
+  }
+
+  /**
+   * Assign (take, transfer) a chat: PUT /chats/{chatId}/assignment. Every screen, this one
+   * too, hears of it from the stream's `assignment_changed`.
+   * @param {string} chatId @param {string} agentId @returns {Promise<ChatAssignment>}
+   */
+  assign(chatId, agentId) {
+    return this.client._request('PUT', this._path(`/chats/${enc(chatId)}/assignment`), { agentId })
+  }
+
+  /** Release a chat: DELETE /chats/{chatId}/assignment. @param {string} chatId @returns {Promise<ChatAssignment>} */
+  unassign(chatId) {
+    return this.client._request('DELETE', this._path(`/chats/${enc(chatId)}/assignment`))
+  }
+
+  /**
+   * A conversation's status (PUT /chats/{chatId}/status); the stream's `chat_update` brings it.
+   * @param {string} chatId @param {ConversationStatus} status @returns {Promise<{chatId: string, status: ConversationStatus}>}
+   */
+  setStatus(chatId, status) {
+    return this.client._request('PUT', this._path(`/chats/${enc(chatId)}/status`), { status })
+  }
+
+  /** A chat's private notes, oldest first (GET /chats/{chatId}/notes). @param {string} chatId @returns {Promise<Note[]>} */
+  async notes(chatId) {
+    const { notes } = await this.client._request('GET', this._path(`/chats/${enc(chatId)}/notes`))
+    return notes
+  }
+
+  /**
+   * Add a private note (POST /chats/{chatId}/notes): the team sees it (`note_added`), the
+   * customer never does (nothing goes to WhatsApp).
+   * @param {string} chatId @param {string} body @returns {Promise<Note>}
+   */
+  addNote(chatId, body) {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/notes`), { body })
+  }
+
+  /** The inbox views' counts (GET /inbox/counts), within a status when given. @param {ConversationStatus} [status] @returns {Promise<InboxCounts>} */
+  inboxCounts(status) {
+    return this.client._request('GET', this._path(`/inbox/counts${status ? `?status=${enc(status)}` : ''}`))
+  }
+
+  /**
+   * Fetch a chat that became visible to this user (assigned to them, released by another
+   * agent: its earlier events were not theirs to see) and add it to the cache.
+   * @param {string} chatId @returns {Promise<Chat>}
+   */
+  async adoptChat(chatId) {
+    const c = this.client
+    const chat = await c._get(this._path(`/chats/${enc(chatId)}`))
+    c._listsChanged(c._cache.adoptChat(chat, this.id))
+    return chat
+  }
+
+  /** Drop a chat this user may no longer see (another agent took it) from the cache. @param {string} chatId */
+  forgetChat(chatId) {
+    const c = this.client
+    c._listsChanged(c._cache.forgetChat(chatId, this.id))
   }
 
   /** Status, every chat, and the newest page of each loaded chat: this session's snapshot. @returns {Promise<import('./wa-cache').Snapshot>} */

@@ -1,6 +1,6 @@
 // Compiled by types.test.mjs (tsc --noEmit --strict): the client's declarations, the generated
 // API types included, type-check, and a switch over every stream event type is exhaustive.
-import type { Envelope, ErrorCode, Message, WaClient } from '../../orchestrator/static/wa-client'
+import type { ConversationStatus, Envelope, ErrorCode, HelpdeskChat, Message, WaClient } from '../../orchestrator/static/wa-client'
 import type { WaCache } from '../../orchestrator/static/wa-cache'
 
 export function describe(envelope: Envelope): string {
@@ -43,6 +43,26 @@ export async function sessions(client: WaClient): Promise<string[]> {
   client.on('session_deleted', (d) => d.sessionId + String(d.purged))
   client.on('messages', ({ chatId, session }) => chatId + session)
   return client.allChats().map((chat) => `${chat.session}/${chat.id}/${sent.id}/${client.unread(chat.session)}`)
+}
+
+export async function helpdesk(client: WaClient, chatId: string): Promise<string> {
+  const scope = client.session('default')
+  const agents = await scope.agents()
+  const online = agents.filter((a) => a.online).map((a) => a.name ?? a.id)
+  const taken = await scope.assign(chatId, agents[0].id)
+  await client.unassign(chatId)
+  const status: ConversationStatus = (await scope.setStatus(chatId, 'pending')).status
+  const note = await client.addNote(chatId, 'private')
+  const notes = await scope.notes(chatId)
+  const counts = await scope.inboxCounts('open')
+  await scope.setAgentPresence(chatId, 'typing')
+  client.on('note_added', (d) => d.note.body + d.chatId)
+  client.on('assignment_changed', (d) => d.assignment?.agentName ?? d.chatId)
+  client.on('agent_presence', (p) => `${p.name ?? p.userId} ${p.online} ${p.state ?? ''}`)
+  const chat: HelpdeskChat = await scope.adoptChat(chatId)
+  scope.forgetChat(chatId)
+  const tags = (await client.tags()).map((t) => `${t.name}:${counts.tags[String(t.id)] ?? 0}`)
+  return [online, taken.assignment?.agentId, status, note.id, notes.length, counts.statuses.resolved, counts.mine, chat.status, tags].join()
 }
 
 export async function presence(client: WaClient, chatId: string, token: string): Promise<string[]> {

@@ -548,3 +548,38 @@ describe('sending', () => {
     assert.deepEqual(cache.messages(text.chatId), live(demo).messages(text.chatId))
   })
 })
+
+describe('chats entering and leaving an agent\'s view (issue #16)', () => {
+  test('forgetChat drops a chat and its messages; adoptChat brings it back, never over a newer copy', () => {
+    const cache = live(demo)
+    const chat = cache.chats()[0]
+    cache.startLatest(chat.id)
+    const gone = cache.forgetChat(chat.id)
+    assert.ok(gone.chats)
+    assert.deepEqual([...gone.messages], [chat.id])
+    assert.equal(cache.chat(chat.id), undefined)
+    assert.deepEqual(cache.messages(chat.id), [])
+    assert.equal(cache.forgetChat(chat.id).chats, false, 'forgetting twice changes nothing')
+
+    const back = cache.adoptChat({ ...chat, unreadCount: 7 })
+    assert.ok(back.chats)
+    assert.equal(cache.chat(chat.id)?.unreadCount, 7)
+    assert.ok(cache.chats().some((c) => c.id === chat.id))
+    // A REST copy arriving after the stream brought the chat back changes nothing.
+    const stale = cache.adoptChat({ ...chat, unreadCount: 1 })
+    assert.equal(stale.chats, false)
+    assert.equal(cache.chat(chat.id)?.unreadCount, 7)
+  })
+
+  test('assignment_changed and note_added: the chat\'s assignment follows, a note changes no list', () => {
+    const cache = live(demo)
+    const chat = cache.chats()[0]
+    const assignment = { agentId: 'u1', agentName: 'Maria', assignedBy: 'u1', assignedAt: '2026-12-06T03:00:00Z' }
+    const taken = cache.receive({ id: 'x:1:m1', type: 'assignment_changed', data: { chatId: chat.id, assignment, previousAgentId: null } })
+    assert.ok(taken.applied && taken.chats)
+    assert.deepEqual(cache.chat(chat.id)?.assignment, assignment)
+    const note = cache.receive({ id: 'x:1:m2', type: 'note_added', data: { chatId: chat.id, note: { id: 1, chatId: chat.id, authorId: 'u1', body: 'private', createdAt: '2026-12-06T03:00:00Z' } } })
+    assert.ok(note.applied)
+    assert.equal(note.chats, false)
+  })
+})
