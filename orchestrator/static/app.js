@@ -15,11 +15,20 @@
  */
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
+import { QuickReplyPicker } from './quick-replies.js'
+import { MessageSearch } from './search-ui.js'
+import { SettingsPage } from './settings-ui.js'
 
 const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
 const DEFAULT = 'default'
 const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '✅']
+/** Pages of older messages loaded, at most, to reach a message (a search hit, a quote). */
+const JUMP_PAGES = 40
+/** How long a message jumped to stays highlighted. */
+const FLASH_MS = 3000
+/** A quoted message the server could not give (not a 404) is asked again after this. */
+const QUOTE_RETRY_MS = 30_000
 const TICKS = /** @type {Record<number, [string, string]>} */ ({
   0: ['⚠', 'failed'],
   1: ['🕓', 'pending'],
@@ -118,7 +127,7 @@ async function openConsole(token) {
   const ask = new WaClient({ baseUrl: '', token })
   /** @type {import('./wa-client').SessionInfo[]|null} */
   let sessions = null
-  /** @type {{role: string}|null} */
+  /** @type {{role: string, name?: string|null}|null} */
   let me = null
   try {
     ;[me, sessions] = await Promise.all([ask.me(), ask.sessions().catch((err) => {
@@ -149,7 +158,7 @@ async function openConsole(token) {
   Object.assign(window, { __waClient: client })
   $('signin').hidden = true
   $('app').hidden = false
-  current = new Console(client, { token, role: me?.role ?? 'agent', sessions: sessions ?? [], multi })
+  current = new Console(client, { token, role: me?.role ?? 'agent', name: me?.name ?? null, sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
@@ -170,12 +179,14 @@ const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
 class Console {
   /**
    * @param {WaClient} client
-   * @param {{token: string, role: string, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
+   * @param {{token: string, role: string, name: string|null, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
    */
-  constructor(client, { token, role, sessions, multi }) {
+  constructor(client, { token, role, name, sessions, multi }) {
     this.client = client
     this.token = token
     this.role = role
+    /** The signed-in user's name (GET /me): quick replies' {agent}. */
+    this.name = name
     this.staff = role === 'admin' || role === 'supervisor'
     /** Several numbers (the switcher, session routes), or `default` alone (as before sessions). */
     this.multi = multi
@@ -267,6 +278,7 @@ class Console {
       }
     })
     this.bind()
+    this.bindTools()
     this.renderLink()
     this.renderSessions()
     this.renderAdmin()
@@ -275,6 +287,9 @@ class Console {
   /** Stop: the client, and what this console put on the page (the next one starts afresh). */
   close() {
     this.client.close()
+    this.quick.detach()
+    this.search.detach()
+    this.settings.hide()
     if (this.bannerTimer) clearInterval(this.bannerTimer)
     if (this.pausedTimer) clearTimeout(this.pausedTimer)
     this.setQrImage(null)
@@ -402,6 +417,7 @@ class Console {
   bind() {
     const search = /** @type {HTMLInputElement} */ ($('search'))
     search.oninput = () => {
+      if (this.search.active) return // the messages mode searches the server instead
       this.filter = search.value.trim().toLowerCase()
       this.renderChats()
     }
@@ -443,6 +459,7 @@ class Console {
     file.onchange = () => this.setFile(file.files?.[0] ?? null)
     const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
     text.onkeydown = (e) => {
+      if (this.quick.handleKey(e)) return
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault()
         $('composer').requestSubmit()
@@ -450,6 +467,7 @@ class Console {
     }
     text.oninput = () => {
       autoGrow(text)
+      this.quick.update()
       if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
     }
     $('composer').onsubmit = (e) => {
@@ -468,6 +486,142 @@ class Console {
       e.preventDefault()
       void this.addSession()
     }
+  }
+
+  /**
+   * The helpdesk tools (issue #16): quick replies in the composer, message search in the
+   * sidebar, the settings page; and quoted messages that are not loaded, fetched one by one.
+   */
+  bindTools() {
+    const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
+    this.quick = new QuickReplyPicker(text, {
+      load: () => this.client.quickReplies(),
+      values: () => {
+        const chat = this.openId ? this.here().chat(this.openId) : null
+        return { name: chat?.name || (this.openId ? phoneOf(this.openId) : ''), agent: this.name ?? '' }
+      },
+      changed: () => {
+        autoGrow(text)
+        if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
+      },
+    })
+    const search = /** @type {HTMLInputElement} */ ($('search'))
+    this.search = new MessageSearch({
+      input: search,
+      scopes: () => {
+        if (!this.multi) return [[DEFAULT, this.client]]
+        const ids = this.view === null ? [...this.sessions.keys()] : [this.view]
+        return ids.map((id) => /** @type {[string, import('./wa-client').WaSession]} */ ([id, this.client.session(id)]))
+      },
+      describe: (session, chatId) => {
+        const chat = this.scope(session).chat(chatId)
+        return { name: chat ? displayName(chat) : phoneOf(chatId), session: this.multi && this.view === null ? this.sessionName(session) : null }
+      },
+      pick: (m, session) => void this.jumpTo(session, m.chatId, m.id),
+      toggled: (on) => {
+        this.filter = on ? '' : search.value.trim().toLowerCase()
+        this.renderChats()
+      },
+    })
+    /** Quoted messages fetched because they are not loaded, by chat key and id: the message, or a 404, or a failure and when. @type {Map<string, {message: import('./wa-client').Message|null, missing: boolean, failed: boolean, at: number}>} */
+    this.quotes = new Map()
+    this.settings = new SettingsPage($('settings'), {
+      scope: () => this.scope(this.settingsSession()),
+      client: this.client,
+      role: this.role,
+      sessionName: this.multi ? this.sessionName(this.settingsSession()) : null,
+      quickRepliesChanged: () => void this.quick.refresh(),
+      closed: () => $('settings-toggle').setAttribute('aria-expanded', 'false'),
+    })
+    $('settings-toggle').onclick = () => {
+      if (!$('settings').hidden) {
+        this.settings.hide()
+        return
+      }
+      $('settings-toggle').setAttribute('aria-expanded', 'true')
+      void this.settings.show()
+    }
+  }
+
+  /** The session the settings page shows: the viewed number, the open chat's, or the default. */
+  settingsSession() {
+    return this.multi ? this.view ?? (this.openId ? this.openSession : [...this.sessions.keys()][0] ?? DEFAULT) : DEFAULT
+  }
+
+  /**
+   * Open a chat at one of its messages: older pages are loaded until it is there, then it is
+   * scrolled to the middle and highlighted for a moment.
+   * @param {string} session @param {string} chatId @param {string} messageId
+   */
+  async jumpTo(session, chatId, messageId) {
+    if (!$('settings').hidden) this.settings.hide()
+    await this.open(chatId, session)
+    const here = () => this.openId === chatId && this.openSession === session
+    const scope = this.scope(session)
+    $('older-status').textContent = this.msgEls.has(messageId) ? '' : 'Finding the message…'
+    for (let pages = 0; here() && !this.msgEls.has(messageId) && scope.hasOlder(chatId) && pages < JUMP_PAGES; pages++) {
+      this.stick = false
+      try {
+        await scope.loadOlder(chatId)
+      } catch (err) {
+        this.toast(`Could not load older messages: ${err instanceof Error ? err.message : err}`)
+        break
+      }
+      if (here()) this.renderMessages()
+    }
+    if (!here()) return
+    $('older-status').textContent = ''
+    const el = this.msgEls.get(messageId)
+    if (!el) {
+      this.toast('That message is not in this chat any more.')
+      return
+    }
+    this.stick = false
+    el.scrollIntoView({ block: 'center' })
+    for (const other of $('message-list').querySelectorAll('li.flash')) other.classList.remove('flash')
+    el.classList.add('flash')
+    el.tabIndex = -1
+    el.focus({ preventScroll: true })
+    setTimeout(() => el.classList.remove('flash'), FLASH_MS)
+  }
+
+  /**
+   * What a reply shows of the message it quotes: the loaded one, else one fetched from the
+   * server (asked once; the fallback text only when the server has none).
+   * @param {import('./wa-client').Message} m @param {Map<string, import('./wa-client').Message>} loaded
+   * @returns {{message: import('./wa-client').Message|null, text: string}}
+   */
+  quoteOf(m, loaded) {
+    const id = /** @type {string} */ (m.quotedId)
+    const found = loaded.get(id)
+    if (found) return { message: found, text: messagePreview(found) }
+    const key = `${chatKey(this.openSession, m.chatId)}\n${id}`
+    const known = this.quotes.get(key)
+    if (known?.message) return { message: known.message, text: messagePreview(known.message) }
+    if (known?.missing) return { message: null, text: 'A message not loaded here' }
+    // A failure other than 404 (the network, a restart) is asked again a little later.
+    if (known && (!known.failed || Date.now() - known.at < QUOTE_RETRY_MS)) {
+      return { message: null, text: known.failed ? 'The quoted message could not be loaded' : 'Loading the quoted message…' }
+    }
+    const entry = { message: /** @type {import('./wa-client').Message|null} */ (null), missing: false, failed: false, at: Date.now() }
+    this.quotes.set(key, entry)
+    const session = this.openSession
+    this.scope(session).message(m.chatId, id)
+      .then((message) => {
+        entry.message = message
+      })
+      .catch((err) => {
+        if (err instanceof WaError && err.status === 404) entry.missing = true
+        else {
+          entry.failed = true
+          console.warn('quoted message not fetched', id, err)
+        }
+        entry.at = Date.now()
+      })
+      .finally(() => {
+        if (this.openId === m.chatId && this.openSession === session) this.renderMessages()
+      })
+    return { message: null, text: 'Loading the quoted message…' }
   }
 
   // ---- link state, WhatsApp state, QR, sync ---------------------------------------------
@@ -822,7 +976,7 @@ class Console {
     const group = scope.chat(this.openId)?.isGroup ?? false
     let previousDay = ''
     messages.forEach((m, i) => {
-      const quoted = m.quotedId ? byId.get(m.quotedId) ?? null : null
+      const quoted = m.quotedId ? this.quoteOf(m, byId) : null
       const day = dayLabel(m.timestamp)
       const separator = day !== previousDay ? day : ''
       previousDay = day
@@ -850,15 +1004,23 @@ class Console {
 
   /**
    * @param {import('./wa-client').Message} m
-   * @param {import('./wa-client').Message|null} quoted
+   * @param {{message: import('./wa-client').Message|null, text: string}|null} quoted what it quotes (quoteOf)
    * @param {boolean} group
    * @param {string} separator a day label when this message starts a new day
    */
   messageItem(m, quoted, group, separator) {
     const body = []
     if (group && !m.fromMe) body.push(h('span', { class: 'sender' }, m.senderName ?? phoneOf(m.sender ?? '')))
-    if (m.quotedId) {
-      body.push(h('blockquote', { class: 'quoted' }, quoted ? messagePreview(quoted) : 'A message not loaded here'))
+    if (m.quotedId && quoted) {
+      const target = quoted.message
+      const session = this.openSession
+      body.push(h(
+        'blockquote',
+        { class: `quoted${target ? '' : ' missing'}`, dataset: { quotedId: m.quotedId } },
+        target
+          ? h('button', { type: 'button', class: 'quote-jump', title: 'Show the quoted message', onclick: () => void this.jumpTo(session, m.chatId, target.id) }, quoted.text)
+          : quoted.text,
+      ))
     }
     if (m.deleted) {
       body.push(h('p', { class: 'deleted' }, '🚫 This message was deleted'))

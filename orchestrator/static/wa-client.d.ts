@@ -9,6 +9,8 @@ import type {
   MessageAck,
   Presence,
   PresenceSent,
+  QuickReply,
+  QuickReplyBody,
   Resync,
   SendBody,
   Session,
@@ -79,6 +81,38 @@ export type SendMedia = MediaBody
 /** POST /send's body without the reaction (see react()). */
 export type SendOptions = Omit<SendBody, 'reaction'>
 
+/** GET /search's options: one chat only, the page size, the offset of a page (its nextOffset). */
+export interface SearchOptions {
+  chatId?: string
+  limit?: number
+  offset?: number
+}
+
+/** GET /search's answer: the matches, best first, and the next page's offset (null: none). */
+export interface SearchResults {
+  messages: Message[]
+  nextOffset: number | null
+}
+
+/** One opening of a day's business hours, "HH:MM" in the settings' timezone. */
+export interface OpeningHours {
+  start: string
+  end: string
+}
+
+/** GET/PUT /settings: a session's helpdesk settings (issue #16). */
+export interface HelpdeskSettings {
+  businessHours: {
+    enabled: boolean
+    /** An IANA timezone ("America/Sao_Paulo"). */
+    timezone: string
+    week: Record<'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun', OpeningHours[]>
+  }
+  awayMessage: { enabled: boolean; text: string }
+  greeting: { enabled: boolean; text: string }
+  assignment: { rule: 'none' | 'round_robin' }
+}
+
 export interface ClientEvents {
   chats: Chat[]
   messages: { chatId: string; session: string }
@@ -128,6 +162,14 @@ export interface WaSession {
   pairingCode(phone: string): Promise<{ code: string }>
   mediaUrl(message: Message): string | null
   qrImage(): Promise<Blob | null>
+  /** GET /search: message text, best match first, in the chats the caller may see. */
+  search(q: string, options?: SearchOptions): Promise<SearchResults>
+  /** GET /chats/{chatId}/messages/{messageId}: one message, loaded or not (404 unknown_message). */
+  message(chatId: string, messageId: string): Promise<Message>
+  /** GET /settings. */
+  settings(): Promise<HelpdeskSettings>
+  /** PUT /settings (admins): the whole document; resolves to the stored one. */
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>
 }
 
 export class WaClient {
@@ -188,6 +230,17 @@ export class WaClient {
   mediaUrl(message: Message): string | null
   /** GET /qr.svg with the token in a header, or null when there is no QR: show it with URL.createObjectURL. */
   qrImage(): Promise<Blob | null>
+
+  search(q: string, options?: SearchOptions): Promise<SearchResults>
+  message(chatId: string, messageId: string): Promise<Message>
+  settings(): Promise<HelpdeskSettings>
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>
+  /** GET /quick-replies (the helpdesk's, on every session). */
+  quickReplies(): Promise<QuickReply[]>
+  /** POST /quick-replies, or PUT /quick-replies/{id} when id is given (staff). */
+  saveQuickReply(reply: { id?: number | null } & QuickReplyBody): Promise<QuickReply>
+  /** DELETE /quick-replies/{id} (staff). */
+  deleteQuickReply(id: number): Promise<void>
 }
 
 export function mediaFromFile(file: File): Promise<SendMedia>
