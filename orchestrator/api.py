@@ -293,6 +293,22 @@ class Api:
             "targetId": None if target is None else target.id,
         }
 
+    def send_text(self, chat_id: str, text: str) -> str:
+        """A text from the system (an automatic reply), on the path of POST /send: the number's
+        paced queue, then the bridge. The id of the message queued; raises Conflict
+        (not_connected) or TooMany (send_queue_full) when it cannot be."""
+        if not self.lifecycle.connected:
+            raise Conflict(
+                Code.NOT_CONNECTED, f"WhatsApp is not connected (state: {self.lifecycle.state})"
+            )
+        if not self.pacer.admit():
+            raise TooMany(Code.SEND_QUEUE_FULL, f"{self.pacer.waiting} messages wait to go out")
+        message_id = new_message_id()
+        task = asyncio.create_task(self._relay(chat_id, {"text": text}, message_id))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+        return message_id
+
     def _content(
         self, chat_id: str, body: s.SendBody, principal: Principal
     ) -> tuple[dict[str, Any], s.Message]:

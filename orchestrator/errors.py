@@ -97,6 +97,10 @@ class Code(enum.StrEnum):
     BAD_BRIDGE = "bad_bridge", 400
     BAD_PROXY = "bad_proxy", 400
     BRIDGE_REQUIRED = "bridge_required", 400
+    BAD_BUSINESS_HOURS = "bad_businessHours", 400
+    BAD_AWAY_MESSAGE = "bad_awayMessage", 400
+    BAD_GREETING = "bad_greeting", 400
+    BAD_ASSIGNMENT = "bad_assignment", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403

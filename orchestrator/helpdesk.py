@@ -216,6 +216,25 @@ class SessionHelpdesk:
         self.helpdesk.generation += 1
         await self._changed(actor, "chat_unassigned", chat_id, {"agentId": current["agent_id"]})
 
+    async def assign_by_rule(self, chat_id: str, agent_id: str, rule: str) -> bool:
+        """An automatic rule gives an unassigned chat to an agent of the session (no actor):
+        announced and logged as any assignment. False when the chat is assigned by now or
+        the agent may not have it."""
+        metadata = self._metadata()
+        key = (self.session, chat_id)
+        agent = metadata.profiles.get(agent_id)
+        if key in metadata.assignments or agent is None or not _may_use(agent, self.session):
+            return False
+        row = await self._store().set_assignment(self.session, chat_id, agent_id, None)
+        assert row is not None
+        metadata.assignments[key] = row
+        self.helpdesk.generation += 1
+        details = {"agentId": agent_id, "rule": rule}
+        await self._store().log_activity(self.session, None, "chat_assigned", chat_id, details)
+        data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
+        self.helpdesk.announce(self.session, "assignment_changed", chat_id, data)
+        return True
+
     async def _changed(self, actor: Principal, action: str, chat_id: str, details: Row) -> None:
         await self._log(actor, action, chat_id, details)
         data = {"chatId": chat_id, "assignment": self._assignment_json(chat_id)}
@@ -281,6 +300,11 @@ class SessionHelpdesk:
     async def message_sent(self, actor: Principal, chat_id: str, message_id: str) -> None:
         """Attribute a message to the agent who sent it."""
         await self._log(actor, "message_sent", chat_id, {"messageId": message_id})
+
+    async def auto_reply_sent(self, chat_id: str, rule: str, message_id: str) -> None:
+        """Attribute a message to the automatic rule that sent it (no actor)."""
+        details = {"rule": rule, "messageId": message_id}
+        await self._store().log_activity(self.session, None, "auto_reply_sent", chat_id, details)
 
     # ---- people -------------------------------------------------------------------------
 

@@ -154,6 +154,17 @@ def _session_samples(families: Families, rt: Session) -> None:
 
     call_samples(families, rt.calls, one)
 
+    rules = rt.rules.stats
+    for rule, count in sorted(rules.replies.items()):
+        counter("wa_auto_replies", "automatic replies queued, by rule", count, rule=rule)
+    counter("wa_rule_assignments", "chats given to an agent by round robin", rules.assigned)
+    counter(
+        "wa_rule_repeats",
+        "rule runs found recorded already (a replay, a duplicate event, another replica)",
+        rules.repeats,
+    )
+    counter("wa_rule_failures", "rule runs that could not act", rules.failures)
+
 
 def call_samples(families: Families, calls: CallPolicy, labels: dict[str, str]) -> None:
     def counter(name: str, documentation: str, value: float) -> None:

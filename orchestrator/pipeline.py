@@ -33,7 +33,11 @@ class Pipeline:
         views: Views,
         *,
         session: str = "default",
+        customer_listeners: Sequence[Callable[[d.Message], None]] = (),
     ) -> None:
+        # Told of each new message of a customer (not ours, not from a history sync), in
+        # order, once it is in the state; they must not block (the rules, rules.py).
+        self._customer_listeners = customer_listeners
         self._session = session  # whose bridge this follows: every entry it logs is that session's
         self._views = views
         self._record = record  # the write-behind: it must not block
@@ -50,6 +54,8 @@ class Pipeline:
         for envelope in batch:
             changes = self._state.apply(self._normalize(envelope.event, envelope.data))
             persisted += changes
+            if self._customer_listeners:
+                self._tell_customer_messages(changes)
             if envelope.event == "connection.update":
                 changes.extend(self._connection_changes(envelope.data))
             prefix = f"{envelope.epoch}:{envelope.seq}"
@@ -70,6 +76,12 @@ class Pipeline:
         if batch:
             last_id = self._log.last_ids.get(self._session)
             self._record(persisted, batch[-1].position, last_id, entries)
+
+    def _tell_customer_messages(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.type == "new_message" and not change.data.from_me:
+                for listener in self._customer_listeners:
+                    listener(change.data)
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         # Events were lost between the bridge and us: the state may lack them, so every client

@@ -20,6 +20,7 @@ from orchestrator.admin import Admin
 from orchestrator.api import Api
 from orchestrator.auth import Access
 from orchestrator.console import Console
+from orchestrator.desksettings import SettingsApi
 from orchestrator.errors import Code
 from orchestrator.helpdesk_api import HelpdeskApi
 from orchestrator.metrics import MetricsApi
@@ -360,6 +361,20 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         params=(Param("chatId", "query", "only this chat's activity",
                       errors=(Code.INVALID_CHAT_ID, Code.FORBIDDEN)), LIMIT),
         errors=STATUS_ERRORS, per_session=True,
+    ),
+    Operation(
+        "GET", "/settings", "getSettings",
+        "the session's helpdesk settings: business hours, away message, greeting, assignment "
+        "rule (the defaults until an admin saves them)",
+        SettingsApi.get, "helpdesk", answer=s.HelpdeskSettings, errors=STATUS_ERRORS,
+        per_session=True,
+    ),
+    Operation(
+        "PUT", "/settings", "saveSettings",
+        "replace the session's helpdesk settings (the whole document); they apply to the next "
+        "customer message",
+        SettingsApi.put, "helpdesk", access=Access.ADMIN, body=s.HelpdeskSettings,
+        answer=s.HelpdeskSettings, errors=STATUS_ERRORS, per_session=True,
     ),
     # ---- operators ---------------------------------------------------------------------
     Operation(

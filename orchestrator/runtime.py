@@ -18,6 +18,7 @@ from orchestrator.app import create_app
 from orchestrator.auth import FailureLimiter, Gate
 from orchestrator.config import Settings
 from orchestrator.console import Console
+from orchestrator.desksettings import SettingsBook
 from orchestrator.errors import MediaStoreConfigError, MediaStoreError, StoreError
 from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.helpdesk import Helpdesk
@@ -26,6 +27,7 @@ from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S
 from orchestrator.metrics import MetricsApi, SessionsCollector, send_histogram
 from orchestrator.openapi import document_bytes
 from orchestrator.principal import Authenticator, Principal
+from orchestrator.rules import OnlineAgents
 from orchestrator.session import SessionSpec, Shared, open_store, report_crash
 from orchestrator.sessions import Sessions, SessionsApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
@@ -44,10 +46,19 @@ class Runtime:
     `link`: how to reach the default session's bridge; by default NATS (ORCH_NATS_URL, one
     connection for every session, owned here) or ZeroMQ."""
 
-    def __init__(self, settings: Settings, api_token: str, link: BridgeLink | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        api_token: str,
+        link: BridgeLink | None = None,
+        online_agents: OnlineAgents | None = None,
+    ) -> None:
+        """`online_agents`: who is online to take a session's chats (round-robin); None:
+        nobody."""
         self.settings = settings
         self.store = open_store(settings)
         self.helpdesk = Helpdesk(self.store, self.announce)
+        self.desk_settings = SettingsBook(self.store)
         secret = settings.supabase_jwt_secret
         self.authenticator = Authenticator(
             api_token,
@@ -83,6 +94,8 @@ class Runtime:
                 seconds
             ),
             nats=self.nats,
+            desk_settings=self.desk_settings,
+            online_agents=online_agents or (lambda session: []),
         )
         self.sessions = Sessions(
             shared,

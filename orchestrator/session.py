@@ -25,6 +25,7 @@ from orchestrator.applied_log import AppliedLog
 from orchestrator.callpolicy import CallPolicy
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
+from orchestrator.desksettings import SettingsApi, SettingsBook
 from orchestrator.errors import CommandError, StoreError, TransportError
 from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
@@ -38,6 +39,7 @@ from orchestrator.pacing import Pacer
 from orchestrator.pipeline import Pipeline
 from orchestrator.presence import PresenceApi, PresenceSubscriptions
 from orchestrator.qr_terminal import TerminalQr
+from orchestrator.rules import OnlineAgents, Rules
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.sharedpace import SharedBucket, bucket_opener
 from orchestrator.state import State
@@ -157,6 +159,10 @@ class Shared:
     announce_counter: AnnouncementNumbers
     observe_send: Callable[[str, float], None]  # (session id, seconds): the send histogram
     nats: NatsHub | None = None  # ORCH_NATS_URL: every session's link goes through it
+    # Every session's helpdesk settings (on the metadata store), and who is online to take
+    # chats: (session) -> user ids (AgentPresence.online); nobody until presence is wired.
+    desk_settings: SettingsBook | None = None
+    online_agents: OnlineAgents = lambda session: []
 
 
 class Session:
@@ -246,6 +252,8 @@ class Session:
                 self.writebehind.record,
                 self.views,
                 session=spec.id,
+                # The rules are made below (they send through the Api): looked up when called.
+                customer_listeners=(lambda message: self.rules.customer_wrote(message),),
             ),
             self.calls,
             self.presence_subscriptions,
@@ -291,6 +299,16 @@ class Session:
             shared.media_store,
             observe_send=lambda seconds: shared.observe_send(spec.id, seconds),
         )
+        book = shared.desk_settings or SettingsBook(shared.metadata_store)
+        self.rules = Rules(
+            spec.id,
+            book,
+            shared.metadata_store,
+            helpdesk,
+            self.state,
+            self.api.send_text,
+            shared.online_agents,
+        )
         self.admin = Admin(
             self.lifecycle,
             self.follower,
@@ -306,6 +324,7 @@ class Session:
             self.admin,
             HelpdeskApi(helpdesk, self.api),
             PresenceApi(self.api, self.bridge, self.lifecycle, self.presence_subscriptions),
+            SettingsApi(book, spec.id),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -384,6 +403,7 @@ class Session:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.calls.close()
+        await self.rules.close()
         await self.writebehind.close(timeout=10.0)
         if self.writer_lease is not None:  # after the last write: the next writer starts now
             await self.writer_lease.release()

@@ -12,9 +12,11 @@ and may be null; `NotRequired` marks a field that may be absent.
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, with_config
 from typing_extensions import TypedDict
 
 from orchestrator.domain import AdminRole, CallDirection, CallKind, CallOutcome
@@ -646,6 +648,110 @@ class ProfileBody(TypedDict):
 
 class PairingBody(TypedDict):
     phone: Annotated[str, Field(description="the number in international format")]
+
+
+# ---- helpdesk settings (GET/PUT /settings) ------------------------------------------------
+
+MAX_AUTO_REPLY = 4096
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # in weekday() order
+ClockTime = Annotated[
+    str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24-hour, local")
+]
+EndTime = Annotated[
+    str,
+    Field(
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        description="HH:MM, 24-hour, local; 24:00 is the end of the day",
+    ),
+]
+
+
+def _ordered(interval: Interval) -> Interval:
+    if interval["start"] >= interval["end"]:  # HH:MM strings order as the times do
+        raise ValueError(f"start {interval['start']} is not before end {interval['end']}")
+    return interval
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _known_zone(name: str) -> str:
+    if name not in _zones():
+        raise ValueError(f"unknown time zone {name[:64]!r} (an IANA name, e.g. America/Sao_Paulo)")
+    return name
+
+
+def _not_blank_when_enabled(reply: AutoReply) -> AutoReply:
+    if reply["enabled"] and not reply["text"].strip():
+        raise ValueError("text must not be blank when the reply is enabled")
+    return reply
+
+
+class Interval(TypedDict):
+    start: ClockTime
+    end: EndTime
+
+
+DayHours = Annotated[
+    list[Annotated[Interval, AfterValidator(_ordered)]],
+    Field(max_length=8, description="open intervals, start < end; [] closed all day"),
+]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Week(TypedDict):
+    mon: DayHours
+    tue: DayHours
+    wed: DayHours
+    thu: DayHours
+    fri: DayHours
+    sat: DayHours
+    sun: DayHours
+
+
+class BusinessHours(TypedDict):
+    enabled: Annotated[bool, Field(description="false: always open (no away message)")]
+    timezone: Annotated[
+        str,
+        Field(min_length=1, max_length=64, description="an IANA time zone, e.g. America/Sao_Paulo"),
+        AfterValidator(_known_zone),
+    ]
+    week: Week
+
+
+class AutoReply(TypedDict):
+    enabled: bool
+    text: Annotated[str, Field(max_length=MAX_AUTO_REPLY, description="not blank when enabled")]
+
+
+CheckedReply = Annotated[AutoReply, AfterValidator(_not_blank_when_enabled)]
+
+
+class AssignmentSettings(TypedDict):
+    rule: Annotated[
+        Literal["none", "round_robin"],
+        Field(
+            description="round_robin: an unassigned chat a customer writes to goes to the "
+            "next online agent"
+        ),
+    ]
+
+
+class HelpdeskSettings(TypedDict):
+    """A session's automatic behaviour, applied when a customer writes: the whole document is
+    read and written at once."""
+
+    businessHours: BusinessHours
+    awayMessage: Annotated[
+        CheckedReply, Field(description="sent outside business hours, once per conversation")
+    ]
+    greeting: Annotated[
+        CheckedReply, Field(description="sent on a customer's first message in a chat")
+    ]
+    assignment: AssignmentSettings
 
 
 # ---- presence (POST /chats/{chatId}/presence) -----------------------------------------------

@@ -54,6 +54,17 @@ export interface AssignmentChangedEnvelope {
   data: AssignmentChanged
 }
 
+export interface AssignmentSettings {
+  /** round_robin: an unassigned chat a customer writes to goes to the next online agent */
+  rule: 'none' | 'round_robin'
+}
+
+export interface AutoReply {
+  enabled: boolean
+  /** not blank when enabled */
+  text: string
+}
+
 export interface BridgeReport {
   alive: boolean
   epoch: string | null
@@ -87,6 +98,14 @@ export interface BridgeStatus {
   restarts: number | null
   /** unix time the spawned bridge starts again, if down */
   nextStartAt: number | null
+}
+
+export interface BusinessHours {
+  /** false: always open (no away message) */
+  enabled: boolean
+  /** an IANA time zone, e.g. America/Sao_Paulo */
+  timezone: string
+  week: Week
 }
 
 export interface CallEnvelope {
@@ -261,6 +280,22 @@ export interface ForwardBody {
 
 export interface Health {
   status: 'ok'
+}
+
+export interface HelpdeskSettings {
+  businessHours: BusinessHours
+  /** sent outside business hours, once per conversation */
+  awayMessage: AutoReply
+  /** sent on a customer's first message in a chat */
+  greeting: AutoReply
+  assignment: AssignmentSettings
+}
+
+export interface Interval {
+  /** HH:MM, 24-hour, local */
+  start: string
+  /** HH:MM, 24-hour, local; 24:00 is the end of the day */
+  end: string
 }
 
 export interface Label {
@@ -746,6 +781,23 @@ export interface TransportReport {
   fenced: number | null
 }
 
+export interface Week {
+  /** open intervals, start < end; [] closed all day */
+  mon: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  tue: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  wed: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  thu: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  fri: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  sat: Interval[]
+  /** open intervals, start < end; [] closed all day */
+  sun: Interval[]
+}
+
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_body' | 'bad_bridge' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'

@@ -196,6 +196,31 @@ class Store(Protocol):
         """Newest first. A session's: its own rows and those of no session; None: all."""
         ...
 
+    # ---- helpdesk settings and automatic rules (on the default session's store) ----------
+
+    async def load_settings(self, session: str) -> Row | None:
+        """The session's settings row {"document" (a dict), "updated_by", "updated_at"}, or
+        None when none was saved."""
+        ...
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        """Replace the session's settings document."""
+        ...
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        """Record that `rule` ran for the chat's `conversation`: True the first time, False
+        when it is recorded already (by this process, an earlier run or another replica).
+        Durable when it returns: a rule records its run before it acts."""
+        ...
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        """Where a rotating rule (round_robin) left off in the session: the last value set."""
+        ...
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None: ...
+
     # ---- the session registry (on the default session's store) ---------------------------
 
     async def list_sessions(self) -> list[Row]:
@@ -210,8 +235,9 @@ class Store(Protocol):
     async def delete_session(self, session_id: str) -> bool: ...
 
     async def purge_session(self, session_id: str) -> None:
-        """Delete the session's helpdesk rows (assignments, chat tags, notes, activity); a
-        backend that keeps every session's WhatsApp data together deletes that too."""
+        """Delete the session's helpdesk rows (assignments, chat tags, notes, activity,
+        settings, rule runs); a backend that keeps every session's WhatsApp data together
+        deletes that too."""
         ...
 
     async def close(self) -> None: ...

@@ -201,6 +201,26 @@ UPGRADES = [
     ALTER TABLE wa_sync_state ADD COLUMN stream_id TEXT;
     ALTER TABLE wa_sync_state ADD COLUMN stream_ord INTEGER;
     """,
+    # Settings and rule runs: each session's helpdesk settings (one JSON document), the runs
+    # of its automatic rules (one row per chat, rule and conversation: a rule never acts twice
+    # in one, restarts included), and where a rotating rule left off.
+    """
+    CREATE TABLE session_settings (
+        session TEXT PRIMARY KEY, document TEXT NOT NULL, updated_by TEXT,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE rule_runs (
+        session TEXT NOT NULL, chat_id TEXT NOT NULL, rule TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        ran_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, chat_id, rule, conversation)
+    ) WITHOUT ROWID;
+    CREATE TABLE rule_cursors (
+        session TEXT NOT NULL, rule TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (session, rule)
+    );
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -238,7 +258,10 @@ UPSERT_SESSION = (
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, bridge_pub = excluded.bridge_pub, "
     "bridge_router = excluded.bridge_router, proxy = excluded.proxy"
 )
-PER_SESSION_TABLES = ("chat_assignments", "chat_tags", "chat_notes", "activity_logs")
+PER_SESSION_TABLES = (
+    "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "session_settings",
+    "rule_runs", "rule_cursors",
+)  # fmt: skip
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -436,6 +459,51 @@ class SqliteStore:
             return rows
 
         return await self._run(read)
+
+    # ---- helpdesk settings and automatic rules ----------------------------------------------
+
+    async def load_settings(self, session: str) -> Row | None:
+        def read(db: sqlite3.Connection) -> Row | None:
+            rows = _rows(db, "SELECT * FROM session_settings WHERE session = ?", session)
+            if not rows:
+                return None
+            return rows[0] | {"document": orjson.loads(rows[0]["document"])}
+
+        return await self._run(read)
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO session_settings (session, document, updated_by) "
+                "VALUES (?, ?, ?)",
+                (session, orjson.dumps(document).decode(), by),
+            )
+        )
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO rule_runs (session, chat_id, rule, conversation) "
+                "VALUES (?, ?, ?, ?)",
+                (session, chat_id, rule, conversation),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(write)
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        sql = "SELECT value FROM rule_cursors WHERE session = ? AND rule = ?"
+        return await self._run(lambda db: _first(db, sql, session, rule))
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO rule_cursors (session, rule, value) VALUES (?, ?, ?)",
+                (session, rule, value),
+            )
+        )
 
     # ---- the session registry -------------------------------------------------------------
 

@@ -47,6 +47,7 @@ UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integ
 PURGED = (
     "chat_assignments", "chat_tags", "chat_notes", "activity_logs", "wa_messages", "wa_chats",
     "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
+    "session_settings", "rule_runs", "rule_cursors",
 )  # fmt: skip
 
 
@@ -422,6 +423,45 @@ class SupabaseStore:
         own = await newest(lambda query: query.eq("session", session))
         unscoped = await newest(lambda query: query.is_("session", "null"))
         return sorted(own + unscoped, key=lambda row: row["id"], reverse=True)[:limit]
+
+    # ---- helpdesk settings and automatic rules ------------------------------------------
+
+    async def load_settings(self, session: str) -> Row | None:
+        await self.open()  # read before the first write, like load_metadata
+        query = self._db().table("session_settings").select("*").eq("session", session)
+        rows = await self._rows(query)
+        return rows[0] if rows else None
+
+    async def save_settings(self, session: str, document: Row, by: str | None) -> None:
+        # updated_at: the column default on insert, a trigger on update.
+        row = {"session": session, "document": document, "updated_by": by}
+        table = self._db().table("session_settings")
+        query = table.upsert(row, on_conflict="session", returning=ReturnMethod.minimal)
+        await self._call(query.execute())
+
+    async def claim_rule_run(
+        self, session: str, chat_id: str, rule: str, conversation: str
+    ) -> bool:
+        await self.open()
+        row = {"session": session, "chat_id": chat_id, "rule": rule, "conversation": conversation}
+        query = self._db().table("rule_runs").insert(row, returning=ReturnMethod.minimal)
+        try:
+            await self._call(query.execute())
+        except _Duplicate:
+            return False
+        return True
+
+    async def rule_cursor(self, session: str, rule: str) -> str | None:
+        await self.open()
+        query = self._db().table("rule_cursors").select("value").eq("session", session)
+        rows = await self._rows(query.eq("rule", rule))
+        return str(rows[0]["value"]) if rows else None
+
+    async def set_rule_cursor(self, session: str, rule: str, value: str) -> None:
+        row = {"session": session, "rule": rule, "value": value}
+        table = self._db().table("rule_cursors")
+        query = table.upsert(row, on_conflict="session,rule", returning=ReturnMethod.minimal)
+        await self._call(query.execute())
 
     # ---- session registry ---------------------------------------------------------------
 

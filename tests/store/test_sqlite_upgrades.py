@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import ConflictError
 from orchestrator.store import Metadata, Row, Snapshot
@@ -194,4 +195,38 @@ def test_a_position_from_before_the_stored_stream_log_loads_without_it(tmp_path:
     assert snapshot.position == Position("e1", 42) and snapshot.position.stream is None
     assert snapshot.entries == [] and snapshot.stream_id is None and snapshot.stream_ord is None
     with contextlib.closing(sqlite3.connect(path)) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) == 10
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) >= 10
+
+
+def test_settings_and_rule_runs_come_with_an_upgrade_that_keeps_the_metadata(
+    tmp_path: Path,
+) -> None:
+    """Upgrade 11 (settings and rule runs): a store of upgrade 10 keeps its helpdesk rows and
+    gains empty settings, rule runs and rule cursors; a session's rows go with its purge."""
+    path = tmp_path / "store.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[:10], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO chat_assignments (session, chat_id, agent_id) VALUES ('s', 'c', 'a')")
+    db.close()
+
+    async def use() -> tuple[Any, bool, bool, Any, Any]:
+        store = SqliteStore(path)
+        before = await store.load_settings("s")
+        first = await store.claim_rule_run("s", "c", "greeting", "chat")
+        again = await store.claim_rule_run("s", "c", "greeting", "chat")
+        await store.save_settings("s", {"x": 1}, None)
+        await store.set_rule_cursor("s", "round_robin", "a")
+        metadata = await store.load_metadata()
+        await store.purge_session("s")
+        after = (await store.load_settings("s"), await store.rule_cursor("s", "round_robin"))
+        await store.close()
+        return before, first, again, metadata.assignments, after
+
+    before, first, again, assignments, after = asyncio.run(use())
+    assert before is None and (first, again) == (True, False)
+    assert list(assignments) == [("s", "c")]
+    assert after == (None, None)
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES) >= 11
+        assert check.execute("SELECT count(*) FROM rule_runs").fetchone()[0] == 0
