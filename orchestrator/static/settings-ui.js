@@ -10,7 +10,6 @@
 
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
 /** @typedef {import('./wa-client').QuickReply} QuickReply */
-/** @typedef {import('./wa-client').OpeningHours} OpeningHours */
 /** @typedef {'mon'|'tue'|'wed'|'thu'|'fri'|'sat'|'sun'} Day */
 /**
  * What the page needs from the console.
@@ -106,7 +105,7 @@ export class SettingsPage {
       { id: 'settings-form', class: 'card settings-card', novalidate: true, 'aria-labelledby': 'settings-hours-title', onsubmit: (/** @type {Event} */ e) => {
         e.preventDefault()
         void this.save()
-      } },
+      }, oninput: () => this.clearErrors() },
       readOnly ? h('p', { id: 'settings-readonly', class: 'muted' }, 'Only admins can change these settings.') : null,
       h(
         'fieldset',
@@ -351,7 +350,7 @@ export class SettingsPage {
       { id: 'qr-form', class: 'qr-form', novalidate: true, 'aria-labelledby': 'qr-form-title', onsubmit: (/** @type {Event} */ e) => {
         e.preventDefault()
         void this.saveReply()
-      } },
+      }, oninput: () => this.clearReplyErrors() },
       h('h4', { id: 'qr-form-title' }, 'New quick reply'),
       h('label', { for: 'qr-shortcut' }, 'Shortcut'),
       h('input', { id: 'qr-shortcut', name: 'shortcut', maxlength: '50', spellcheck: 'false', autocomplete: 'off', placeholder: 'thanks', 'aria-describedby': 'qr-shortcut-error' }),

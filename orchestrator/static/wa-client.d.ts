@@ -4,6 +4,7 @@ import type {
   Chat,
   ChatDeleted,
   Envelope,
+  HelpdeskSettings,
   MediaBody,
   Message,
   MessageAck,
@@ -92,25 +93,6 @@ export interface SearchOptions {
 export interface SearchResults {
   messages: Message[]
   nextOffset: number | null
-}
-
-/** One opening of a day's business hours, "HH:MM" in the settings' timezone. */
-export interface OpeningHours {
-  start: string
-  end: string
-}
-
-/** GET/PUT /settings: a session's helpdesk settings (issue #16). */
-export interface HelpdeskSettings {
-  businessHours: {
-    enabled: boolean
-    /** An IANA timezone ("America/Sao_Paulo"). */
-    timezone: string
-    week: Record<'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun', OpeningHours[]>
-  }
-  awayMessage: { enabled: boolean; text: string }
-  greeting: { enabled: boolean; text: string }
-  assignment: { rule: 'none' | 'round_robin' }
 }
 
 export interface ClientEvents {

@@ -402,6 +402,14 @@ def test_settings_admin_edits_and_agent_reads(
     assert s.rest("/settings")["businessHours"]["timezone"] == "America/Sao_Paulo"
     admin.shot("settings-refused")
     page.fill("#bh-timezone", "America/Sao_Paulo")
+    assert page.locator("#bh-timezone-error").is_hidden(), "an edit clears the refusal"
+    # A greeting switched on without its text: refused beside the greeting.
+    with admin.outage():
+        page.check("#greeting-enabled")
+        page.click("#settings-save")
+        assert "blank" in refused(page, "greeting-error")
+    assert page.get_attribute("#greeting-text", "aria-invalid") == "true"
+    page.uncheck("#greeting-enabled")
 
     # Quick replies: add, a taken shortcut refused by its field, edit, delete.
     page.fill("#qr-shortcut", "horario")
