@@ -127,7 +127,7 @@ async function openConsole(token) {
   const ask = new WaClient({ baseUrl: '', token })
   /** @type {import('./wa-client').SessionInfo[]|null} */
   let sessions = null
-  /** @type {{role: string, name?: string|null}|null} */
+  /** @type {{role: string, userId?: string|null, name?: string|null}|null} */
   let me = null
   try {
     ;[me, sessions] = await Promise.all([ask.me(), ask.sessions().catch((err) => {
@@ -158,7 +158,7 @@ async function openConsole(token) {
   Object.assign(window, { __waClient: client })
   $('signin').hidden = true
   $('app').hidden = false
-  current = new Console(client, { token, role: me?.role ?? 'agent', name: me?.name ?? null, sessions: sessions ?? [], multi })
+  current = new Console(client, { token, role: me?.role ?? 'agent', userId: me?.userId ?? null, name: me?.name ?? null, sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
@@ -179,9 +179,9 @@ const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
 class Console {
   /**
    * @param {WaClient} client
-   * @param {{token: string, role: string, name: string|null, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
+   * @param {{token: string, role: string, userId: string|null, name: string|null, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
    */
-  constructor(client, { token, role, name, sessions, multi }) {
+  constructor(client, { token, role, userId, name, sessions, multi }) {
     this.client = client
     this.token = token
     this.role = role
@@ -467,7 +467,6 @@ class Console {
     }
     text.oninput = () => {
       autoGrow(text)
-      this.quick.update()
       if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
     }
     $('composer').onsubmit = (e) => {

@@ -116,6 +116,7 @@ export class QuickReplyPicker {
     input.setAttribute('aria-haspopup', 'listbox')
     input.setAttribute('aria-controls', this.list.id)
     input.setAttribute('aria-expanded', 'false')
+    input.addEventListener('input', () => this.update(), { signal })
     input.addEventListener('click', () => this.update(), { signal })
     input.addEventListener('blur', () => this.close(), { signal })
   }

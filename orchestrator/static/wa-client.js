@@ -78,10 +78,6 @@ export class WaError extends Error {
  * @typedef {import('./wa-client').SendOptions} SendOptions
  * @typedef {import('./wa-client').SessionInfo} SessionInfo
  * @typedef {import('./wa-client').CreateSession} CreateSession
- * @typedef {import('./wa-client').SearchOptions} SearchOptions
- * @typedef {import('./wa-client').SearchResults} SearchResults
- * @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings
- * @typedef {import('./wa-client').QuickReply} QuickReply
  * @typedef {import('./wa-cache').MessageList} MessageList
  * @typedef {import('./wa-cache').Changes} Changes
  * @typedef {{code: number, message: string}} CloseInfo a WebSocket close the server chose
@@ -311,6 +307,50 @@ export class WaClient {
     return this._own.qrImage()
   }
 
+  /** Search message text (see WaSession.search). @param {string} q @param {import('./wa-client').SearchOptions} [options] */
+  search(q, options) {
+    return this._own.search(q, options)
+  }
+
+  /** One message, from RAM or the store (see WaSession.message). @param {string} chatId @param {string} messageId */
+  message(chatId, messageId) {
+    return this._own.message(chatId, messageId)
+  }
+
+  /** The helpdesk settings (see WaSession.settings). */
+  settings() {
+    return this._own.settings()
+  }
+
+  /** Replace the helpdesk settings (admins; see WaSession.saveSettings). @param {import('./wa-client').HelpdeskSettings} doc */
+  saveSettings(doc) {
+    return this._own.saveSettings(doc)
+  }
+
+  // ---- quick replies (every session's: they are the helpdesk's, not a number's) ----------
+
+  /** The quick replies (GET /quick-replies). @returns {Promise<import('./wa-client').QuickReply[]>} */
+  async quickReplies() {
+    const { quickReplies } = await this._get('/quick-replies')
+    return quickReplies
+  }
+
+  /**
+   * Create a quick reply, or edit one when `id` is given (staff). Shortcuts are unique whatever
+   * their case: a taken one is refused with `quick_reply_exists`.
+   * @param {{id?: number|null, shortcut: string, body: string}} reply @returns {Promise<import('./wa-client').QuickReply>}
+   */
+  saveQuickReply({ id, shortcut, body }) {
+    return id === undefined || id === null
+      ? this._request('POST', '/quick-replies', { shortcut, body })
+      : this._request('PUT', `/quick-replies/${enc(String(id))}`, { shortcut, body })
+  }
+
+  /** Delete a quick reply (staff). @param {number} id @returns {Promise<void>} */
+  async deleteQuickReply(id) {
+    await this._request('DELETE', `/quick-replies/${enc(String(id))}`)
+  }
+
   /** Send a message (see WaSession.send). @param {SendOptions} options */
   send(options) {
     return this._own.send(options)
@@ -334,50 +374,6 @@ export class WaClient {
   /** A pairing code for a phone number (see WaSession.pairingCode). @param {string} phone */
   pairingCode(phone) {
     return this._own.pairingCode(phone)
-  }
-
-  /** Search message text (see WaSession.search). @param {string} q @param {SearchOptions} [options] */
-  search(q, options) {
-    return this._own.search(q, options)
-  }
-
-  /** One message, from RAM or the store (see WaSession.message). @param {string} chatId @param {string} messageId */
-  message(chatId, messageId) {
-    return this._own.message(chatId, messageId)
-  }
-
-  /** The helpdesk settings (see WaSession.settings). */
-  settings() {
-    return this._own.settings()
-  }
-
-  /** Replace the helpdesk settings (admins; see WaSession.saveSettings). @param {HelpdeskSettings} doc */
-  saveSettings(doc) {
-    return this._own.saveSettings(doc)
-  }
-
-  // ---- quick replies (every session's: they are the helpdesk's, not a number's) ----------
-
-  /** The quick replies (GET /quick-replies). @returns {Promise<QuickReply[]>} */
-  async quickReplies() {
-    const { quickReplies } = await this._get('/quick-replies')
-    return quickReplies
-  }
-
-  /**
-   * Create a quick reply, or edit one when `id` is given (staff). Shortcuts are unique whatever
-   * their case: a taken one is refused with `quick_reply_exists`.
-   * @param {{id?: number|null, shortcut: string, body: string}} reply @returns {Promise<QuickReply>}
-   */
-  saveQuickReply({ id, shortcut, body }) {
-    return id === undefined || id === null
-      ? this._request('POST', '/quick-replies', { shortcut, body })
-      : this._request('PUT', `/quick-replies/${enc(String(id))}`, { shortcut, body })
-  }
-
-  /** Delete a quick reply (staff). @param {number} id @returns {Promise<void>} */
-  async deleteQuickReply(id) {
-    await this._request('DELETE', `/quick-replies/${enc(String(id))}`)
   }
 
   // ---- sessions ---------------------------------------------------------------------------
@@ -1115,19 +1111,9 @@ export class WaSession {
   }
 
   /**
-   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
-   * whole account online or not (`available`, `unavailable`). The server subscribes to the
-   * chat's presence first when needed.
-   * @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state
-   */
-  sendPresence(chatId, state) {
-    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/presence`), { state })
-  }
-
-  /**
    * Search the text of this session's stored messages (GET /search), best match first, in the
    * chats the caller may see; `nextOffset` is the next page's offset, or null after the last.
-   * @param {string} q @param {SearchOptions} [options] @returns {Promise<SearchResults>}
+   * @param {string} q @param {import('./wa-client').SearchOptions} [options] @returns {Promise<import('./wa-client').SearchResults>}
    */
   search(q, { chatId, limit, offset } = {}) {
     const query = new URLSearchParams({ q })
@@ -1146,7 +1132,7 @@ export class WaSession {
     return this.client._get(this._path(`/chats/${enc(chatId)}/messages/${enc(messageId)}`))
   }
 
-  /** This session's helpdesk settings (GET /settings): business hours, messages, assignment. @returns {Promise<HelpdeskSettings>} */
+  /** This session's helpdesk settings (GET /settings): business hours, messages, assignment. @returns {Promise<import('./wa-client').HelpdeskSettings>} */
   settings() {
     return this.client._get(this._path('/settings'))
   }
@@ -1154,10 +1140,20 @@ export class WaSession {
   /**
    * Replace this session's helpdesk settings with the whole document (admins); resolves to the
    * document stored. A refused field rejects with a WaError `bad_<field>`.
-   * @param {HelpdeskSettings} doc @returns {Promise<HelpdeskSettings>}
+   * @param {import('./wa-client').HelpdeskSettings} doc @returns {Promise<import('./wa-client').HelpdeskSettings>}
    */
   saveSettings(doc) {
     return this.client._request('PUT', this._path('/settings'), doc)
+  }
+
+  /**
+   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
+   * whole account online or not (`available`, `unavailable`). The server subscribes to the
+   * chat's presence first when needed.
+   * @param {string} chatId @param {'composing'|'recording'|'paused'|'available'|'unavailable'} state
+   */
+  sendPresence(chatId, state) {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/presence`), { state })
   }
 
   /** Ask WhatsApp for a pairing code for a phone number (POST admin/pairing-code). @param {string} phone */
