@@ -13,11 +13,11 @@
  * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
  * while long-polling.
  */
-import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
-import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { QuickReplyPicker } from './quick-replies.js'
 import { MessageSearch } from './search-ui.js'
 import { SettingsPage } from './settings-ui.js'
+import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
+import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 
 const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
