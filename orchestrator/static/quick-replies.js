@@ -12,8 +12,8 @@
 
 /** @typedef {import('./wa-client').QuickReply} QuickReply */
 
-/** A list this old is fetched again when the popup opens: edits by staff show up soon. */
-const FRESH_MS = 5_000
+/** While the popup stays open, a list this old is fetched again. */
+const FRESH_MS = 30_000
 const MAX_SHOWN = 8
 
 /** Case- and accent-insensitive form of a text ("Atenção" -> "atencao"). @param {string} s */
@@ -141,7 +141,8 @@ export class QuickReplyPicker {
       this.close()
       return
     }
-    if (Date.now() - this.loadedAt > FRESH_MS) void this.refresh()
+    // Fetched each time the popup opens: a reply staff just added or edited is there.
+    if (!this.open || Date.now() - this.loadedAt > FRESH_MS) void this.refresh()
     this.render()
   }
 

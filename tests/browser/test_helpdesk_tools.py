@@ -128,9 +128,10 @@ def test_quick_replies_fill_the_composer_and_send(
     # "/": every reply; the arrows move the active option (wrapping), the mouse picks one.
     box.fill("")
     page.keyboard.type("Oi! /")
-    wait_for("every reply listed", lambda: sorted(popup_options(page)) == sorted(
-        f"/{k}" for k in replies
-    ))
+    wait_for(
+        "every reply listed",
+        lambda: sorted(popup_options(page)) == sorted(f"/{k}" for k in replies),
+    )
     page.keyboard.press("ArrowDown")
     assert box.get_attribute("aria-activedescendant") == "quick-reply-1"
     page.keyboard.press("ArrowUp")
@@ -357,7 +358,15 @@ def test_settings_admin_edits_and_agent_reads(
     stack: Callable[..., Live], console: Callable[..., Console]
 ) -> None:
     s = stack(events=200, rate=0, orchestrator_env=DESK)
+    chats = history_applied(s)
     s.replay_done()
+    # An agent at work in a chat meanwhile: the admin's quick reply is there at their next "/".
+    token = agent(s, "João Lima")
+    who = httpx.get(f"{s.url}/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert who["role"] == "agent"
+    c = signed_in(console, s, token)
+    person = next(ch for ch in chats if not ch["isGroup"] and ch["name"])
+    c.open_chat(person["id"])
     admin = console(s.url)
     admin.wait_live("sse")
     page = admin.page
@@ -378,7 +387,7 @@ def test_settings_admin_edits_and_agent_reads(
     page.fill("#bh-sat-0-start", "09:00")
     page.fill("#bh-sat-0-end", "13:00")
     page.check("#away-enabled")
-    page.fill("#away-text", "Estamos fora do horário; respondemos às 9h.")
+    page.fill("#away-text", "Estamos fora do horário; respondemos às 9h.")  # checked below
     page.check("#rule-round-robin")
     page.click("#settings-save")
     page.wait_for_selector(".settings-status:text-is('Settings saved.')")
@@ -388,8 +397,8 @@ def test_settings_admin_edits_and_agent_reads(
     assert hours["week"]["mon"] == [{"start": "09:00", "end": "17:00"}]
     assert hours["week"]["sat"] == [{"start": "09:00", "end": "13:00"}]
     assert hours["week"]["sun"] == []
-    assert saved["awayMessage"] == {"enabled": True,
-                                    "text": "Estamos fora do horário; respondemos às 9h."}  # fmt: skip
+    away = "Estamos fora do horário; respondemos às 9h."
+    assert saved["awayMessage"] == {"enabled": True, "text": away}
     assert saved["assignment"] == {"rule": "round_robin"}
 
     # Refusals show beside their field: a timezone that does not exist.
@@ -416,6 +425,15 @@ def test_settings_admin_edits_and_agent_reads(
     page.fill("#qr-body", "Atendemos de segunda a sexta, das 9h às 17h.")
     page.click("#qr-save")
     page.wait_for_selector(".qr-item:has-text('/horario')")
+    saved_at = time.monotonic()
+    c.page.locator("#composer-text").click()
+    c.page.keyboard.type("/hor")
+    wait_for("the agent's popup to list /horario", lambda: popup_options(c.page) == ["/horario"])
+    shown = time.monotonic() - saved_at
+    print(f"\nquick reply saved by the admin -> in the agent's popup: {shown * 1000:.0f} ms")
+    assert shown < 5
+    c.page.keyboard.press("Escape")
+    c.page.locator("#composer-text").fill("")
     with admin.outage():
         page.fill("#qr-shortcut", "HORARIO")
         page.fill("#qr-body", "outra")
@@ -441,14 +459,12 @@ def test_settings_admin_edits_and_agent_reads(
     admin.shot("settings-admin-phone")
     page.set_viewport_size({"width": 1280, "height": 800})
 
-    # An agent: the same settings, read-only; the quick replies without edit buttons.
-    token = agent(s, "João Lima")
-    who = httpx.get(f"{s.url}/me", headers={"Authorization": f"Bearer {token}"}).json()
-    assert who["role"] == "agent"
-    c = signed_in(console, s, token)
+    # The agent: the same settings, read-only; the quick replies without edit buttons.
     c.page.click("#settings-toggle")
     c.page.wait_for_selector("#settings-readonly")
-    wait_for("the agent's settings", lambda: c.page.input_value("#bh-timezone") == "America/Sao_Paulo")
+    wait_for(
+        "the agent's settings", lambda: c.page.input_value("#bh-timezone") == "America/Sao_Paulo"
+    )
     assert c.page.input_value("#bh-mon-0-end") == "17:00"
     assert c.page.is_disabled("#bh-timezone") and c.page.is_disabled("#away-text")
     assert c.page.locator("#settings-save").count() == 0
