@@ -528,13 +528,16 @@ class Console {
       scope: () => this.scope(this.settingsSession()),
       client: this.client,
       role: this.role,
-      sessionName: this.multi ? this.sessionName(this.settingsSession()) : null,
+      sessionName: () => (this.multi ? this.sessionName(this.settingsSession()) : null),
       quickRepliesChanged: () => void this.quick.refresh(),
-      closed: () => $('settings-toggle').setAttribute('aria-expanded', 'false'),
+      closed: (back) => {
+        $('settings-toggle').setAttribute('aria-expanded', 'false')
+        if (back) $('settings-toggle').focus()
+      },
     })
     $('settings-toggle').onclick = () => {
       if (!$('settings').hidden) {
-        this.settings.hide()
+        this.settings.hide(true)
         return
       }
       $('settings-toggle').setAttribute('aria-expanded', 'true')

@@ -17,9 +17,9 @@
  * @property {() => {settings(): Promise<HelpdeskSettings>, saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>}} scope the shown session's calls
  * @property {import('./wa-client').WaClient} client quick replies (every session's)
  * @property {string} role the signed-in user's
- * @property {string|null} sessionName the shown number's name, in a console with several
+ * @property {() => string|null} sessionName the shown number's name, in a console with several
  * @property {() => void} quickRepliesChanged the composer's list is stale
- * @property {() => void} closed the page was left
+ * @property {(back: boolean) => void} closed the page was left (back: by the user, who gets the focus back)
  */
 
 /** @type {[Day, string][]} */
@@ -86,11 +86,13 @@ export class SettingsPage {
     await Promise.all([this.loadSettings(), this.loadReplies()])
   }
 
-  hide() {
+  /** Leave the page; `back`: the user did (Back, Escape), so the focus returns to its button. @param {boolean} [back] */
+  hide(back = false) {
+    const shown = !this.root.hidden
     this.root.hidden = true
     document.body.classList.remove('settings-open')
     this.root.replaceChildren()
-    this.host.closed()
+    if (shown) this.host.closed(back)
   }
 
   // ---- building --------------------------------------------------------------------------
@@ -148,13 +150,13 @@ export class SettingsPage {
       h(
         'header',
         { class: 'settings-head' },
-        h('button', { type: 'button', class: 'ghost', id: 'settings-close', onclick: () => this.hide() }, '← Back'),
-        h('h2', { id: 'settings-title', tabindex: '-1' }, this.host.sessionName ? `Settings: ${this.host.sessionName}` : 'Settings'),
+        h('button', { type: 'button', class: 'ghost', id: 'settings-close', onclick: () => this.hide(true) }, '← Back'),
+        h('h2', { id: 'settings-title', tabindex: '-1' }, this.host.sessionName() ? `Settings: ${this.host.sessionName()}` : 'Settings'),
       ),
       h('div', { class: 'settings-body' }, this.form, replies),
     )
     this.root.onkeydown = (e) => {
-      if (e.key === 'Escape' && !(/** @type {HTMLElement} */ (e.target).closest('input, textarea'))) this.hide()
+      if (e.key === 'Escape' && !(/** @type {HTMLElement} */ (e.target).closest('input, textarea'))) this.hide(true)
     }
   }
 

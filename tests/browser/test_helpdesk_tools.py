@@ -270,6 +270,15 @@ def test_search_finds_an_old_message_and_jumps_to_it(
     assert in_view(phone.page, item)
     assert phone.page.locator(".sidebar").is_hidden()
 
+    # By keyboard: ArrowDown from the box to the first match, Enter opens it.
+    page.fill("#search", number)
+    hit.wait_for()
+    page.focus("#search")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.messageId") == target["id"]
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{item}.flash")
+
     # Off again: the box filters chats by name as before.
     page.click("#search-messages")
     page.fill("#search", chat["name"])
@@ -474,10 +483,17 @@ def test_settings_admin_edits_and_agent_reads(
     c.shot("settings-agent")
     c.page.set_viewport_size(PHONE)
     c.shot("settings-agent-phone")
-    # Back to the chats.
-    c.page.click("#settings-close")
+    # Back to the chats, by keyboard: Escape, and the focus is on the Settings button again.
+    c.page.set_viewport_size({"width": 1280, "height": 800})
+    c.page.focus("#settings-title")
+    c.page.keyboard.press("Escape")
     c.page.wait_for_selector(".panes", state="visible")
     assert c.page.get_attribute("#settings-toggle", "aria-expanded") == "false"
+    assert c.page.evaluate("document.activeElement.id") == "settings-toggle"
+    c.page.keyboard.press("Enter")
+    c.page.wait_for_selector("#settings-readonly")
+    c.page.click("#settings-close")
+    c.page.wait_for_selector(".panes", state="visible")
 
 
 def test_quick_replies_popup_on_a_phone(
