@@ -113,7 +113,7 @@ export class SettingsPage {
         'fieldset',
         { class: 'group', dataset: { field: 'businessHours' }, disabled: readOnly },
         h('legend', { id: 'settings-hours-title' }, 'Business hours'),
-        this.check('bh-enabled', 'Answer with the away message outside these hours'),
+        this.check('bh-enabled', 'Open only during these hours (off: always open)'),
         h('label', { for: 'bh-timezone' }, 'Timezone'),
         h('input', { id: 'bh-timezone', name: 'timezone', list: 'bh-zones', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'bh-timezone-error', dataset: { field: 'timezone' } }),
         h('datalist', { id: 'bh-zones' }, ...zones().map((z) => h('option', { value: z }))),
@@ -137,6 +137,7 @@ export class SettingsPage {
     ))
     this.replyList = h('ul', { class: 'qr-list', id: 'qr-list' })
     this.replyError = h('p', { class: 'error', role: 'alert', hidden: true })
+    this.replyStatus = h('p', { class: 'muted qr-status', role: 'status', 'aria-live': 'polite' })
     const replies = h(
       'section',
       { class: 'card settings-card', 'aria-labelledby': 'qr-title' },
@@ -145,6 +146,7 @@ export class SettingsPage {
       this.replyList,
       this.staff ? this.replyForm() : h('p', { class: 'muted' }, 'Supervisors and admins add and edit quick replies.'),
       this.replyError,
+      this.replyStatus,
     )
     this.root.replaceChildren(
       h(
@@ -411,6 +413,7 @@ export class SettingsPage {
     this.input('qr-shortcut').removeAttribute('aria-invalid')
     this.input('qr-body').removeAttribute('aria-invalid')
     if (this.replyError) this.replyError.hidden = true
+    if (this.replyStatus) this.replyStatus.textContent = ''
   }
 
   async saveReply() {
@@ -423,11 +426,7 @@ export class SettingsPage {
       this.renderReplies()
       this.editReply(null)
       this.host.quickRepliesChanged()
-      if (this.replyError) {
-        this.replyError.hidden = false
-        this.replyError.classList.add('ok')
-        this.replyError.textContent = `Saved /${saved.shortcut}.`
-      }
+      if (this.replyStatus) this.replyStatus.textContent = `Saved /${saved.shortcut}.`
     } catch (err) {
       this.replyFailed(err, 'Not saved')
     }
@@ -446,6 +445,7 @@ export class SettingsPage {
       if (this.editing === r.id) this.editReply(null)
       this.renderReplies()
       this.host.quickRepliesChanged()
+      if (this.replyStatus) this.replyStatus.textContent = `Deleted /${r.shortcut}.`
     } catch (err) {
       this.replyFailed(err, 'Not deleted')
     }
@@ -463,7 +463,6 @@ export class SettingsPage {
       this.input(field).setAttribute('aria-invalid', 'true')
       this.input(field).focus()
     } else if (this.replyError) {
-      this.replyError.classList.remove('ok')
       this.replyError.textContent = text
       this.replyError.hidden = false
     }

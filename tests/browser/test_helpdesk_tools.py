@@ -461,6 +461,7 @@ def test_settings_admin_edits_and_agent_reads(
     gone.click()
     gone.click()  # the second click confirms
     page.wait_for_selector(".qr-item:has-text('/apagar')", state="detached")
+    assert page.inner_text(".qr-status") == "Deleted /apagar."
     listed = {r["shortcut"]: r["body"] for r in s.rest("/quick-replies")["quickReplies"]}
     assert listed == {"horario": "Atendemos de segunda a sexta, das 9h às 17h, e sábado até 13h."}
     admin.shot("settings-quick-replies")
