@@ -54,13 +54,20 @@ class SettingsBook:
     async def get(self, session: str) -> s.HelpdeskSettings:
         """The session's document (the defaults until an admin saves one). Raises StoreError
         when it must be read and the store is down."""
-        cached = self._documents.get(session)
-        if cached is not None and self._clock() - cached[0] < FRESH_FOR:
-            return cached[1]
+        cached = self.cached(session)
+        if cached is not None:
+            return cached
         row = await self.store.load_settings(session)
         document = defaults() if row is None else _valid(session, row["document"])
         self._documents[session] = (self._clock(), document)
         return document
+
+    def cached(self, session: str) -> s.HelpdeskSettings | None:
+        """The session's document if one was read within FRESH_FOR, else None. No I/O."""
+        cached = self._documents.get(session)
+        if cached is not None and self._clock() - cached[0] < FRESH_FOR:
+            return cached[1]
+        return None
 
     async def put(
         self, session: str, document: s.HelpdeskSettings, actor: Principal

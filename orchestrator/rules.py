@@ -137,6 +137,9 @@ class Rules:
         if self._clock() - message.timestamp > MAX_AGE:
             self.stats.stale += 1
             return
+        known = self._book.cached(self.session)
+        if known is not None and not due(known, first=True, open_now=False, assigned=False):
+            return  # every rule off (the usual case): no task per message of a busy number
         visit = Visit(
             chat_id,
             message.id,
@@ -146,15 +149,22 @@ class Rules:
         )
         task = asyncio.get_running_loop().create_task(self._visit(visit), name="rules")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session %s: a rule run failed", self.session, exc_info=task.exception())
 
     def _first(self, message: d.Message) -> bool:
-        """Whether RAM shows no earlier customer message in the chat, and holds all of it."""
+        """Whether RAM shows no earlier customer message in the chat, and holds all of it.
+        Earlier, not other: one event may bring several, all in the state by now."""
         chat = self._state.chats.get(message.chat_id)
         if chat is None or not chat.complete:
             return False
+        this = (message.timestamp, message.arrival)
         return not any(
-            m.id != message.id and not m.from_me and m.type not in NOT_WRITING
+            (m.timestamp, m.arrival) < this and not m.from_me and m.type not in NOT_WRITING
             for m in chat.messages.values()
         )
 

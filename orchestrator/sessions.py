@@ -112,6 +112,8 @@ class Sessions:
             if purge:
                 await self.shared.metadata_store.purge_session(session_id)
                 self.helpdesk.forget_session(session_id)
+                if self.shared.desk_settings is not None:
+                    self.shared.desk_settings.forget(session_id)
                 session.purge_files()
             self._on_deleted(session_id, purge, session.announcement_id())
         log.info("session %s deleted%s", session_id, " and its data purged" if purge else "")

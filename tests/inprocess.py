@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from orchestrator.config import Settings
+from orchestrator.rules import OnlineAgents
 from orchestrator.runtime import Runtime
 from orchestrator.transport.memory import CommandHandler, MemoryBridge
 from tests.harness import TOKEN
@@ -59,13 +60,18 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(
-    tmp_path: Path, handler: CommandHandler | None = None, epoch: str = "memory", **settings: Any
+    tmp_path: Path,
+    handler: CommandHandler | None = None,
+    epoch: str = "memory",
+    online_agents: OnlineAgents | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Served]:
     """`epoch`: the bridge's; a restart test serving `tmp_path` again gives another, as a
-    restarted bridge has (the same epoch would make its new events look applied already)."""
+    restarted bridge has (the same epoch would make its new events look applied already).
+    `online_agents`: who is online to take chats (the runtime's parameter)."""
     bridge = MemoryBridge(handler, epoch)
     config = Settings(data_dir=tmp_path, **{"startup_timeout": 5.0, **settings})
-    runtime = Runtime(config, TOKEN, link=bridge)
+    runtime = Runtime(config, TOKEN, link=bridge, online_agents=online_agents)
     transport = httpx.ASGITransport(app=runtime.app())
     async with (
         runtime.running(),

@@ -22,7 +22,7 @@ from tests.supabase.bootstrap import supabase_database
 TABLES = (
     "wa_messages, wa_chats, wa_contacts, wa_jid_aliases, wa_sync_state, chat_assignments, "
     "chat_tags, tags, chat_notes, quick_replies, settings, activity_logs, profiles, auth.users"
-    ", wa_labels, whatsapp_sessions, wa_stream_log"
+    ", wa_labels, whatsapp_sessions, wa_stream_log, session_settings, rule_runs, rule_cursors"
 )
 
 

@@ -35,6 +35,9 @@ TABLES = (
     "wa_labels",
     "whatsapp_sessions",
     "wa_stream_log",
+    "session_settings",
+    "rule_runs",
+    "rule_cursors",
 )
 
 SEED = sql.SQL("""
@@ -42,7 +45,8 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.wa_sync_state, public.wa_jid_aliases, public.chat_assignments, public.tags,
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
-    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log
+    public.wa_labels, public.whatsapp_sessions, public.wa_stream_log, public.session_settings,
+    public.rule_runs, public.rule_cursors
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -92,6 +96,14 @@ update public.wa_chats set labels = '["5"]' where id = {CHAT_A1};
 
 insert into public.whatsapp_sessions (id, name, proxy) values
     ('sales', 'Sales', 'socks5://user:secret@proxy.example:1080');
+
+insert into public.session_settings (session, document, updated_by) values
+    ('default', '{{"greeting": {{"enabled": true, "text": "Hi"}}}}', {ADMIN}),
+    ('sales', '{{"greeting": {{"enabled": false, "text": ""}}}}', {ADMIN});
+insert into public.rule_runs (session, chat_id, rule, conversation) values
+    ('default', {CHAT_A1}, 'greeting', 'chat'), ('default', {CHAT_A2}, 'greeting', 'chat'),
+    ('default', {CHAT_FREE}, 'away', 'chat'), ('sales', {CHAT_A1}, 'greeting', 'chat');
+insert into public.rule_cursors (session, rule, value) values ('default', 'round_robin', {AGENT1});
 """).format(
     ADMIN=sql.Literal(ADMIN),
     SUPERVISOR=sql.Literal(SUPERVISOR),
