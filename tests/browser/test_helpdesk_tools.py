@@ -52,11 +52,14 @@ def history_applied(s: Live) -> list[dict[str, Any]]:
     return wait_for("the history sync to be applied", ready, 30)
 
 
-def agent(s: Live, name: str) -> str:
-    """A new agent of the default session, named `name`: their token (a user JWT)."""
+def agent(s: Live, name: str, chat_id: str) -> str:
+    """A new agent of the default session, named `name`, with a chat assigned to them (an
+    agent's console starts on their own chats): their token (a user JWT)."""
     user_id = str(uuid.uuid4())
     body = {"role": "agent", "displayName": name, "sessions": ["default"]}
     s.orchestrator.http.put(f"/admin/profiles/{user_id}", json=body).raise_for_status()
+    assign = {"agentId": user_id}
+    s.orchestrator.http.put(f"/chats/{chat_id}/assignment", json=assign).raise_for_status()
     return user_token(user_id)
 
 
@@ -95,7 +98,7 @@ def test_quick_replies_fill_the_composer_and_send(
         created = admin.post("/quick-replies", json={"shortcut": shortcut, "body": body})
         assert created.status_code == 201, created.text
 
-    c = signed_in(console, s, agent(s, "Maria Souza"))
+    c = signed_in(console, s, agent(s, "Maria Souza", person["id"]))
     page = c.page
     c.open_chat(person["id"])
     box = page.locator("#composer-text")
@@ -370,11 +373,11 @@ def test_settings_admin_edits_and_agent_reads(
     chats = history_applied(s)
     s.replay_done()
     # An agent at work in a chat meanwhile: the admin's quick reply is there at their next "/".
-    token = agent(s, "João Lima")
+    person = next(ch for ch in chats if not ch["isGroup"] and ch["name"])
+    token = agent(s, "João Lima", person["id"])
     who = httpx.get(f"{s.url}/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert who["role"] == "agent"
     c = signed_in(console, s, token)
-    person = next(ch for ch in chats if not ch["isGroup"] and ch["name"])
     c.open_chat(person["id"])
     admin = console(s.url)
     admin.wait_live("sse")
