@@ -525,10 +525,11 @@ class Console {
     /** Quoted messages fetched because they are not loaded, by chat key and id: the message, or a 404, or a failure and when. @type {Map<string, {message: import('./wa-client').Message|null, missing: boolean, failed: boolean, at: number}>} */
     this.quotes = new Map()
     this.settings = new SettingsPage($('settings'), {
-      scope: () => this.scope(this.settingsSession()),
+      scope: (session) => this.scope(session),
       client: this.client,
       role: this.role,
-      sessionName: () => (this.multi ? this.sessionName(this.settingsSession()) : null),
+      numbers: () => (this.multi ? [...this.sessions.keys()].map((id) => /** @type {[string, string]} */ ([id, this.sessionName(id)])) : []),
+      session: () => this.settingsSession(),
       quickRepliesChanged: () => void this.quick.refresh(),
       closed: (back) => {
         $('settings-toggle').setAttribute('aria-expanded', 'false')

@@ -14,10 +14,11 @@
 /**
  * What the page needs from the console.
  * @typedef {object} SettingsHost
- * @property {() => {settings(): Promise<HelpdeskSettings>, saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>}} scope the shown session's calls
+ * @property {(session: string) => {settings(): Promise<HelpdeskSettings>, saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>}} scope a session's calls
  * @property {import('./wa-client').WaClient} client quick replies (every session's)
  * @property {string} role the signed-in user's
- * @property {() => string|null} sessionName the shown number's name, in a console with several
+ * @property {() => [string, string][]} numbers the numbers (id, name) to choose from: more than one shows a choice
+ * @property {() => string} session the number shown first (the one viewed)
  * @property {() => void} quickRepliesChanged the composer's list is stale
  * @property {(back: boolean) => void} closed the page was left (back: by the user, who gets the focus back)
  */
@@ -74,10 +75,13 @@ export class SettingsPage {
     this.replies = []
     /** The quick reply being edited (null: a new one). @type {number|null} */
     this.editing = null
+    /** The session (WhatsApp number) whose settings are shown: settings are per number. */
+    this.session = host.session()
   }
 
   /** Show the page and load what it shows. */
   async show() {
+    this.session = this.host.session()
     this.root.hidden = false
     document.body.classList.add('settings-open')
     this.build()
@@ -153,13 +157,30 @@ export class SettingsPage {
         'header',
         { class: 'settings-head' },
         h('button', { type: 'button', class: 'ghost', id: 'settings-close', onclick: () => this.hide(true) }, '← Back'),
-        h('h2', { id: 'settings-title', tabindex: '-1' }, this.host.sessionName() ? `Settings: ${this.host.sessionName()}` : 'Settings'),
+        h('h2', { id: 'settings-title', tabindex: '-1' }, 'Settings'),
+        this.numberChoice(),
       ),
       h('div', { class: 'settings-body' }, this.form, replies),
     )
     this.root.onkeydown = (e) => {
       if (e.key === 'Escape' && !(/** @type {HTMLElement} */ (e.target).closest('input, textarea'))) this.hide(true)
     }
+  }
+
+  /** With several numbers, which one's settings (they are per number; quick replies are not). */
+  numberChoice() {
+    const numbers = this.host.numbers()
+    if (numbers.length < 2) return null
+    const select = /** @type {HTMLSelectElement} */ (h(
+      'select',
+      { id: 'settings-session', onchange: () => {
+        this.session = select.value
+        this.clearErrors()
+        void this.loadSettings()
+      } },
+      ...numbers.map(([id, name]) => h('option', { value: id, selected: id === this.session }, name)),
+    ))
+    return h('span', { class: 'settings-number' }, h('label', { for: 'settings-session' }, 'Number'), select)
   }
 
   /** @param {string} id @param {string} text */
@@ -264,7 +285,10 @@ export class SettingsPage {
     if (!this.status) return
     this.status.textContent = 'Loading…'
     try {
-      this.doc = await this.host.scope().settings()
+      const session = this.session
+      const doc = await this.host.scope(session).settings()
+      if (session !== this.session) return // another number chosen meanwhile
+      this.doc = doc
       this.fill()
       this.status.textContent = ''
     } catch (err) {
@@ -280,7 +304,7 @@ export class SettingsPage {
     if (button) button.disabled = true
     if (this.status) this.status.textContent = 'Saving…'
     try {
-      this.doc = await this.host.scope().saveSettings(doc)
+      this.doc = await this.host.scope(this.session).saveSettings(doc)
       this.fill()
       if (this.status) this.status.textContent = 'Settings saved.'
     } catch (err) {

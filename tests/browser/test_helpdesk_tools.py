@@ -12,7 +12,8 @@ and the real orchestrator, signed in as an agent (a user JWT with a profile) or 
 3. A reply whose quoted message is not loaded shows it, fetched from the server; one the server
    does not have keeps "A message not loaded here".
 4. Settings: an admin changes the business hours and the quick replies, and sees the API's
-   refusals beside their fields; an agent sees the same page read-only.
+   refusals beside their fields; an agent sees the same page read-only. With two numbers, each
+   has its own settings, and a search in "All" finds the messages of both.
 
 Screenshots of each view at 1280x800 and 390x844 in test-artifacts/browser/.
 """
@@ -24,14 +25,17 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page
 
+from tests import harness
 from tests.browser.conftest import Console, Live, demo_capture
+from tests.browser.test_sessions_console import SECOND, second_number
 from tests.harness import wait_for
 from tests.test_permissions import SECRET, user_token
 
@@ -520,3 +524,84 @@ def test_quick_replies_popup_on_a_phone(
     c.shot("popup-phone")
     option.click()
     assert composer(c.page) == f"Olá, {person['name']}!"
+
+
+@pytest.fixture
+def endpoints() -> Iterator[harness.Endpoints]:
+    with harness.ipc_endpoints() as e:
+        yield e
+
+
+def two_numbers(
+    stack: Callable[..., Live],
+    console: Callable[..., Console],
+    tmp_path: Path,
+    endpoints: harness.Endpoints,
+) -> tuple[Live, Console]:
+    """The stack with a second number (test_sessions_console's `support`), and an admin's
+    console showing both."""
+    s = stack(events=300, rate=0)
+    s.replay_done()
+    second_number(s, tmp_path, endpoints)
+    c = console(s.url)
+    c.wait_live("sse")
+    c.page.wait_for_selector(f'#sessions > button[data-session="{SECOND}"]')
+    return s, c
+
+
+def test_settings_of_each_number(
+    stack: Callable[..., Live],
+    console: Callable[..., Console],
+    tmp_path: Path,
+    endpoints: harness.Endpoints,
+) -> None:
+    """Two WhatsApp numbers: the settings page shows the viewed number's settings and saves the
+    one chosen; the other's stay as they were."""
+    s, c = two_numbers(stack, console, tmp_path, endpoints)
+    page = c.page
+    page.click(f'#sessions > button[data-session="{SECOND}"]')
+    page.click("#settings-toggle")
+    page.wait_for_selector("#settings-session")
+    assert page.input_value("#settings-session") == SECOND
+    wait_for("the settings loaded", lambda: page.input_value("#bh-timezone") != "")
+    page.check("#greeting-enabled")
+    page.fill("#greeting-text", "Bem-vindo ao suporte!")
+    page.click("#settings-save")
+    page.wait_for_selector(".settings-status:text-is('Settings saved.')")
+    assert s.rest(f"/sessions/{SECOND}/settings")["greeting"] == {
+        "enabled": True, "text": "Bem-vindo ao suporte!"
+    }  # fmt: skip
+    assert s.rest("/settings")["greeting"]["enabled"] is False
+    # The other number: its own settings, untouched.
+    page.select_option("#settings-session", "default")
+    wait_for("default's settings", lambda: not page.is_checked("#greeting-enabled"))
+    page.eval_on_selector("#settings", "el => el.scrollTo(0, 0)")
+    c.shot("settings-two-numbers")
+    page.click("#settings-close")
+
+
+def test_search_across_numbers(
+    stack: Callable[..., Live],
+    console: Callable[..., Console],
+    tmp_path: Path,
+    endpoints: harness.Endpoints,
+) -> None:
+    """In "All", one search over both numbers; a match of support opens on support."""
+    s, c = two_numbers(stack, console, tmp_path, endpoints)
+    page = c.page
+    b_text = next(
+        m["text"]
+        for chat in s.rest(f"/sessions/{SECOND}/chats?limit=500")["chats"]
+        for m in s.rest(f"/sessions/{SECOND}/chats/{chat['id']}/messages?limit=500")["messages"]
+        if m["text"] and re.search(r"\d{5}", m["text"])
+    )
+    number = re.findall(r"\d{5}", b_text)[0]
+    page.click("#search-messages")
+    page.fill("#search", number)
+    hit = page.locator(f'.search-hit[data-session="{SECOND}"]').first
+    hit.wait_for()
+    assert "Support" in hit.inner_text()
+    message_id = hit.get_attribute("data-message-id")
+    hit.click()
+    page.wait_for_selector(f'#message-list > li[data-message-id="{message_id}"].flash')
+    assert "on Support" in page.inner_text("#chat-sub")
