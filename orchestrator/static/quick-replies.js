@@ -166,6 +166,8 @@ export class QuickReplyPicker {
     if (!this.at) return
     const previous = this.shown[this.active]?.id
     this.shown = matchQuickReplies(this.replies, this.at.query).slice(0, MAX_SHOWN)
+    // Each shows what it will insert here: its placeholders filled for this chat.
+    const values = this.values()
     const keep = this.shown.findIndex((r) => r.id === previous)
     this.active = keep >= 0 ? keep : 0
     const items = this.shown.map((reply, i) => {
@@ -179,7 +181,7 @@ export class QuickReplyPicker {
       shortcut.textContent = `/${reply.shortcut.replace(/^\//, '')}`
       const body = document.createElement('span')
       body.className = 'quick-reply-body'
-      body.textContent = reply.body
+      body.textContent = fillPlaceholders(reply.body, values)
       li.append(shortcut, body)
       return li
     })

@@ -115,6 +115,8 @@ def test_quick_replies_fill_the_composer_and_send(
     page.keyboard.type("/than")
     page.wait_for_selector("#quick-replies:not([hidden]) [role=option]")
     assert popup_options(page) == ["/thanks"]
+    preview = page.inner_text("#quick-reply-0 .quick-reply-body")
+    assert preview == f"Obrigado, {person['name']}! Aqui é Maria Souza, Maria Souza do suporte."
     assert box.get_attribute("aria-expanded") == "true"
     assert box.get_attribute("aria-activedescendant") == "quick-reply-0"
     assert page.get_attribute("#quick-reply-0", "aria-selected") == "true"
