@@ -127,7 +127,7 @@ async function openConsole(token) {
   const ask = new WaClient({ baseUrl: '', token })
   /** @type {import('./wa-client').SessionInfo[]|null} */
   let sessions = null
-  /** @type {{role: string, userId?: string|null, name?: string|null}|null} */
+  /** @type {{role: string}|null} */
   let me = null
   try {
     ;[me, sessions] = await Promise.all([ask.me(), ask.sessions().catch((err) => {
@@ -158,7 +158,7 @@ async function openConsole(token) {
   Object.assign(window, { __waClient: client })
   $('signin').hidden = true
   $('app').hidden = false
-  current = new Console(client, { token, role: me?.role ?? 'agent', userId: me?.userId ?? null, name: me?.name ?? null, sessions: sessions ?? [], multi })
+  current = new Console(client, { token, role: me?.role ?? 'agent', sessions: sessions ?? [], multi })
   try {
     await client.connect()
   } catch (err) {
@@ -179,14 +179,12 @@ const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
 class Console {
   /**
    * @param {WaClient} client
-   * @param {{token: string, role: string, userId: string|null, name: string|null, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
+   * @param {{token: string, role: string, sessions: import('./wa-client').SessionInfo[], multi: boolean}} options
    */
-  constructor(client, { token, role, userId, name, sessions, multi }) {
+  constructor(client, { token, role, sessions, multi }) {
     this.client = client
     this.token = token
     this.role = role
-    /** The signed-in user's name (GET /me): quick replies' {agent}. */
-    this.name = name
     this.staff = role === 'admin' || role === 'supervisor'
     /** Several numbers (the switcher, session routes), or `default` alone (as before sessions). */
     this.multi = multi
@@ -492,12 +490,17 @@ class Console {
    * sidebar, the settings page; and quoted messages that are not loaded, fetched one by one.
    */
   bindTools() {
+    /** The signed-in user's name (GET /me): quick replies' {agent}. @type {string|null} */
+    this.agentName = null
+    this.client.me().then((me) => {
+      this.agentName = me?.name ?? null
+    }, (err) => console.warn('GET /me failed: {agent} stays empty', err))
     const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
     this.quick = new QuickReplyPicker(text, {
       load: () => this.client.quickReplies(),
       values: () => {
         const chat = this.openId ? this.here().chat(this.openId) : null
-        return { name: chat?.name || (this.openId ? phoneOf(this.openId) : ''), agent: this.name ?? '' }
+        return { name: chat?.name || (this.openId ? phoneOf(this.openId) : ''), agent: this.agentName ?? '' }
       },
       changed: () => {
         autoGrow(text)
