@@ -18,6 +18,9 @@
  * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
  * while long-polling.
  */
+import { QuickReplyPicker } from './quick-replies.js'
+import { MessageSearch } from './search-ui.js'
+import { SettingsPage } from './settings-ui.js'
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
@@ -27,6 +30,12 @@ const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
 const DEFAULT = 'default'
 const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '✅']
+/** Pages of older messages loaded, at most, to reach a message (a search hit, a quote). */
+const JUMP_PAGES = 40
+/** How long a message jumped to stays highlighted. */
+const FLASH_MS = 3000
+/** A quoted message the server could not give (not a 404) is asked again after this. */
+const QUOTE_RETRY_MS = 30_000
 const TICKS = /** @type {Record<number, [string, string]>} */ ({
   0: ['⚠', 'failed'],
   1: ['🕓', 'pending'],
@@ -355,6 +364,7 @@ class Console {
       }
     })
     this.bind()
+    this.bindTools()
     this.renderLink()
     this.renderSessions()
     this.renderAdmin()
@@ -377,6 +387,9 @@ class Console {
   /** Stop: the client, and what this console put on the page (the next one starts afresh). */
   close() {
     this.client.close()
+    this.quick.detach()
+    this.search.detach()
+    this.settings.hide()
     if (this.bannerTimer) clearInterval(this.bannerTimer)
     if (this.pausedTimer) clearTimeout(this.pausedTimer)
     this.setQrImage(null)
@@ -505,6 +518,7 @@ class Console {
   bind() {
     const search = /** @type {HTMLInputElement} */ ($('search'))
     search.oninput = () => {
+      if (this.search.active) return // the messages mode searches the server instead
       this.filter = search.value.trim().toLowerCase()
       this.renderChats()
     }
@@ -546,6 +560,7 @@ class Console {
     file.onchange = () => this.setFile(file.files?.[0] ?? null)
     const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
     text.onkeydown = (e) => {
+      if (this.quick.handleKey(e)) return
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault()
         $('composer').requestSubmit()
@@ -574,6 +589,151 @@ class Console {
       e.preventDefault()
       void this.addSession()
     }
+  }
+
+  /**
+   * The helpdesk tools (issue #16): quick replies in the composer, message search in the
+   * sidebar, the settings page; and quoted messages that are not loaded, fetched one by one.
+   */
+  bindTools() {
+    /** The signed-in user's name (GET /me): quick replies' {agent}. @type {string|null} */
+    this.agentName = null
+    this.client.me().then((me) => {
+      this.agentName = me?.name ?? null
+    }, (err) => console.warn('GET /me failed: {agent} stays empty', err))
+    const text = /** @type {HTMLTextAreaElement} */ ($('composer-text'))
+    this.quick = new QuickReplyPicker(text, {
+      load: () => this.client.quickReplies(),
+      values: () => {
+        const chat = this.openId ? this.here().chat(this.openId) : null
+        return { name: chat?.name || (this.openId ? phoneOf(this.openId) : ''), agent: this.agentName ?? '' }
+      },
+      changed: () => {
+        autoGrow(text)
+        if (this.openId && text.value.trim()) this.tellTyping(this.typing.typed(chatKey(this.openSession, this.openId), Date.now()))
+      },
+    })
+    const search = /** @type {HTMLInputElement} */ ($('search'))
+    this.search = new MessageSearch({
+      input: search,
+      scopes: () => {
+        if (!this.multi) return [[DEFAULT, this.client]]
+        const ids = this.view === null ? [...this.sessions.keys()] : [this.view]
+        return ids.map((id) => /** @type {[string, import('./wa-client').WaSession]} */ ([id, this.client.session(id)]))
+      },
+      describe: (session, chatId) => {
+        const chat = this.scope(session).chat(chatId)
+        return { name: chat ? displayName(chat) : phoneOf(chatId), session: this.multi && this.view === null ? this.sessionName(session) : null }
+      },
+      pick: (m, session) => void this.jumpTo(session, m.chatId, m.id),
+      toggled: (on) => {
+        this.filter = on ? '' : search.value.trim().toLowerCase()
+        this.renderChats()
+      },
+    })
+    /** Quoted messages fetched because they are not loaded, by chat key and id: the message, or a 404, or a failure and when. @type {Map<string, {message: import('./wa-client').Message|null, missing: boolean, failed: boolean, at: number}>} */
+    this.quotes = new Map()
+    this.settings = new SettingsPage($('settings'), {
+      scope: (session) => this.scope(session),
+      client: this.client,
+      role: this.role,
+      numbers: () => (this.multi ? [...this.sessions.keys()].map((id) => /** @type {[string, string]} */ ([id, this.sessionName(id)])) : []),
+      session: () => this.settingsSession(),
+      quickRepliesChanged: () => void this.quick.refresh(),
+      closed: (back) => {
+        $('settings-toggle').setAttribute('aria-expanded', 'false')
+        if (back) $('settings-toggle').focus()
+      },
+    })
+    $('settings-toggle').onclick = () => {
+      if (!$('settings').hidden) {
+        this.settings.hide(true)
+        return
+      }
+      $('settings-toggle').setAttribute('aria-expanded', 'true')
+      void this.settings.show()
+    }
+  }
+
+  /** The session the settings page shows: the viewed number, the open chat's, or the default. */
+  settingsSession() {
+    return this.multi ? this.view ?? (this.openId ? this.openSession : [...this.sessions.keys()][0] ?? DEFAULT) : DEFAULT
+  }
+
+  /**
+   * Open a chat at one of its messages: older pages are loaded until it is there, then it is
+   * scrolled to the middle and highlighted for a moment.
+   * @param {string} session @param {string} chatId @param {string} messageId
+   */
+  async jumpTo(session, chatId, messageId) {
+    if (!$('settings').hidden) this.settings.hide()
+    await this.open(chatId, session)
+    const here = () => this.openId === chatId && this.openSession === session
+    const scope = this.scope(session)
+    $('older-status').textContent = this.msgEls.has(messageId) ? '' : 'Finding the message…'
+    for (let pages = 0; here() && !this.msgEls.has(messageId) && scope.hasOlder(chatId) && pages < JUMP_PAGES; pages++) {
+      this.stick = false
+      try {
+        await scope.loadOlder(chatId)
+      } catch (err) {
+        this.toast(`Could not load older messages: ${err instanceof Error ? err.message : err}`)
+        break
+      }
+      if (here()) this.renderMessages()
+    }
+    if (!here()) return
+    $('older-status').textContent = ''
+    const el = this.msgEls.get(messageId)
+    if (!el) {
+      this.toast('That message is not in this chat any more.')
+      return
+    }
+    this.stick = false
+    el.scrollIntoView({ block: 'center' })
+    for (const other of $('message-list').querySelectorAll('li.flash')) other.classList.remove('flash')
+    el.classList.add('flash')
+    el.tabIndex = -1
+    el.focus({ preventScroll: true })
+    setTimeout(() => el.classList.remove('flash'), FLASH_MS)
+  }
+
+  /**
+   * What a reply shows of the message it quotes: the loaded one, else one fetched from the
+   * server (asked once; the fallback text only when the server has none).
+   * @param {import('./wa-client').Message} m @param {Map<string, import('./wa-client').Message>} loaded
+   * @returns {{message: import('./wa-client').Message|null, text: string}}
+   */
+  quoteOf(m, loaded) {
+    const id = /** @type {string} */ (m.quotedId)
+    const found = loaded.get(id)
+    if (found) return { message: found, text: messagePreview(found) }
+    const key = `${chatKey(this.openSession, m.chatId)}\n${id}`
+    const known = this.quotes.get(key)
+    if (known?.message) return { message: known.message, text: messagePreview(known.message) }
+    if (known?.missing) return { message: null, text: 'A message not loaded here' }
+    // A failure other than 404 (the network, a restart) is asked again a little later.
+    if (known && (!known.failed || Date.now() - known.at < QUOTE_RETRY_MS)) {
+      return { message: null, text: known.failed ? 'The quoted message could not be loaded' : 'Loading the quoted message…' }
+    }
+    const entry = { message: /** @type {import('./wa-client').Message|null} */ (null), missing: false, failed: false, at: Date.now() }
+    this.quotes.set(key, entry)
+    const session = this.openSession
+    this.scope(session).message(m.chatId, id)
+      .then((message) => {
+        entry.message = message
+      })
+      .catch((err) => {
+        if (err instanceof WaError && err.status === 404) entry.missing = true
+        else {
+          entry.failed = true
+          console.warn('quoted message not fetched', id, err)
+        }
+        entry.at = Date.now()
+      })
+      .finally(() => {
+        if (this.openId === m.chatId && this.openSession === session) this.renderMessages()
+      })
+    return { message: null, text: 'Loading the quoted message…' }
   }
 
   // ---- link state, WhatsApp state, QR, sync ---------------------------------------------
@@ -929,7 +1089,7 @@ class Console {
     const group = scope.chat(this.openId)?.isGroup ?? false
     let previousDay = ''
     messages.forEach((m, i) => {
-      const quoted = m.quotedId ? byId.get(m.quotedId) ?? null : null
+      const quoted = m.quotedId ? this.quoteOf(m, byId) : null
       const day = dayLabel(m.timestamp)
       const separator = day !== previousDay ? day : ''
       previousDay = day
@@ -957,15 +1117,23 @@ class Console {
 
   /**
    * @param {import('./wa-client').Message} m
-   * @param {import('./wa-client').Message|null} quoted
+   * @param {{message: import('./wa-client').Message|null, text: string}|null} quoted what it quotes (quoteOf)
    * @param {boolean} group
    * @param {string} separator a day label when this message starts a new day
    */
   messageItem(m, quoted, group, separator) {
     const body = []
     if (group && !m.fromMe) body.push(h('span', { class: 'sender' }, m.senderName ?? phoneOf(m.sender ?? '')))
-    if (m.quotedId) {
-      body.push(h('blockquote', { class: 'quoted' }, quoted ? messagePreview(quoted) : 'A message not loaded here'))
+    if (m.quotedId && quoted) {
+      const target = quoted.message
+      const session = this.openSession
+      body.push(h(
+        'blockquote',
+        { class: `quoted${target ? '' : ' missing'}`, dataset: { quotedId: m.quotedId } },
+        target
+          ? h('button', { type: 'button', class: 'quote-jump', title: 'Show the quoted message', onclick: () => void this.jumpTo(session, m.chatId, target.id) }, quoted.text)
+          : quoted.text,
+      ))
     }
     if (m.deleted) {
       body.push(h('p', { class: 'deleted' }, '🚫 This message was deleted'))

@@ -140,6 +140,14 @@ export interface WaSession {
   cachedMessages(chatId: string): Message[]
   hasOlder(chatId: string): boolean
   loadOlder(chatId: string): Promise<Message[]>
+  /** GET /search: message text, best match first, in the chats the caller may see. */
+  search(q: string, options?: SearchOptions): Promise<SearchResults>
+  /** GET /chats/{chatId}/messages/{messageId}: one message, loaded or not (404 unknown_message). */
+  message(chatId: string, messageId: string): Promise<Message>
+  /** GET /settings. */
+  settings(): Promise<HelpdeskSettings>
+  /** PUT /settings (admins): the whole document; resolves to the stored one. */
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>
   send(options: SendOptions): Promise<Message>
   react(chatId: string, messageId: string, emoji: string): Promise<Message>
   markRead(chatId: string): Promise<{ chatId: string; receipts: number }>
@@ -214,6 +222,16 @@ export class WaClient {
   hasOlder(chatId: string): boolean
   /** Resolves to the messages added (older than the cached ones). */
   loadOlder(chatId: string): Promise<Message[]>
+  search(q: string, options?: SearchOptions): Promise<SearchResults>
+  message(chatId: string, messageId: string): Promise<Message>
+  settings(): Promise<HelpdeskSettings>
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings>
+  /** GET /quick-replies (the helpdesk's, on every session). */
+  quickReplies(): Promise<QuickReply[]>
+  /** POST /quick-replies, or PUT /quick-replies/{id} when id is given (staff). */
+  saveQuickReply(reply: { id?: number | null } & QuickReplyBody): Promise<QuickReply>
+  /** DELETE /quick-replies/{id} (staff). */
+  deleteQuickReply(id: number): Promise<void>
   status(): Status | null
   qr(): string | null
   syncProgress(): ClientEvents['sync'] | null
@@ -256,3 +274,22 @@ export class WaClient {
 }
 
 export function mediaFromFile(file: File): Promise<SendMedia>
+
+// ---- the helpdesk tools' calls (issue #16): search, one message, settings, quick replies ----
+
+type HelpdeskSettings = import('./wa-api').HelpdeskSettings
+type QuickReply = import('./wa-api').QuickReply
+type QuickReplyBody = import('./wa-api').QuickReplyBody
+
+/** GET /search's options: one chat only, the page size, the offset of a page (its nextOffset). */
+export interface SearchOptions {
+  chatId?: string
+  limit?: number
+  offset?: number
+}
+
+/** GET /search's answer: the matches, best first, and the next page's offset (null: none). */
+export interface SearchResults {
+  messages: Message[]
+  nextOffset: number | null
+}

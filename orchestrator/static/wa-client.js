@@ -327,6 +327,50 @@ export class WaClient {
     return this._own.qrImage()
   }
 
+  /** Search message text (see WaSession.search). @param {string} q @param {import('./wa-client').SearchOptions} [options] */
+  search(q, options) {
+    return this._own.search(q, options)
+  }
+
+  /** One message, from RAM or the store (see WaSession.message). @param {string} chatId @param {string} messageId */
+  message(chatId, messageId) {
+    return this._own.message(chatId, messageId)
+  }
+
+  /** The helpdesk settings (see WaSession.settings). */
+  settings() {
+    return this._own.settings()
+  }
+
+  /** Replace the helpdesk settings (admins; see WaSession.saveSettings). @param {import('./wa-client').HelpdeskSettings} doc */
+  saveSettings(doc) {
+    return this._own.saveSettings(doc)
+  }
+
+  // ---- quick replies (every session's: they are the helpdesk's, not a number's) ----------
+
+  /** The quick replies (GET /quick-replies). @returns {Promise<import('./wa-client').QuickReply[]>} */
+  async quickReplies() {
+    const { quickReplies } = await this._get('/quick-replies')
+    return quickReplies
+  }
+
+  /**
+   * Create a quick reply, or edit one when `id` is given (staff). Shortcuts are unique whatever
+   * their case: a taken one is refused with `quick_reply_exists`.
+   * @param {{id?: number|null, shortcut: string, body: string}} reply @returns {Promise<import('./wa-client').QuickReply>}
+   */
+  saveQuickReply({ id, shortcut, body }) {
+    return id === undefined || id === null
+      ? this._request('POST', '/quick-replies', { shortcut, body })
+      : this._request('PUT', `/quick-replies/${enc(String(id))}`, { shortcut, body })
+  }
+
+  /** Delete a quick reply (staff). @param {number} id @returns {Promise<void>} */
+  async deleteQuickReply(id) {
+    await this._request('DELETE', `/quick-replies/${enc(String(id))}`)
+  }
+
   /** Send a message (see WaSession.send). @param {SendOptions} options */
   send(options) {
     return this._own.send(options)
@@ -1150,6 +1194,42 @@ export class WaSession {
    */
   markRead(chatId) {
     return this.client._request('POST', this._path(`/chats/${enc(chatId)}/read`))
+  }
+
+  /**
+   * Search the text of this session's stored messages (GET /search), best match first, in the
+   * chats the caller may see; `nextOffset` is the next page's offset, or null after the last.
+   * @param {string} q @param {import('./wa-client').SearchOptions} [options] @returns {Promise<import('./wa-client').SearchResults>}
+   */
+  search(q, { chatId, limit, offset } = {}) {
+    const query = new URLSearchParams({ q })
+    if (chatId) query.set('chatId', chatId)
+    if (limit !== undefined) query.set('limit', String(limit))
+    if (offset) query.set('offset', String(offset))
+    return this.client._get(this._path(`/search?${query}`))
+  }
+
+  /**
+   * One message of a chat from RAM or the store, loaded or not (a quoted message, a search
+   * hit); rejects with a WaError 404 `unknown_message` when the server has none.
+   * @param {string} chatId @param {string} messageId @returns {Promise<Message>}
+   */
+  message(chatId, messageId) {
+    return this.client._get(this._path(`/chats/${enc(chatId)}/messages/${enc(messageId)}`))
+  }
+
+  /** This session's helpdesk settings (GET /settings): business hours, messages, assignment. @returns {Promise<import('./wa-client').HelpdeskSettings>} */
+  settings() {
+    return this.client._get(this._path('/settings'))
+  }
+
+  /**
+   * Replace this session's helpdesk settings with the whole document (admins); resolves to the
+   * document stored. A refused field rejects with a WaError `bad_<field>`.
+   * @param {import('./wa-client').HelpdeskSettings} doc @returns {Promise<import('./wa-client').HelpdeskSettings>}
+   */
+  saveSettings(doc) {
+    return this.client._request('PUT', this._path('/settings'), doc)
   }
 
   /**

@@ -132,6 +132,9 @@ def test_lists_chats_opens_one_and_shows_live_messages(
     c.page.keyboard.press("/")
     assert c.page.evaluate("document.activeElement.id") == "search"
     c.page.keyboard.press("Tab")
+    # Beside the box, its "Messages" mode (message search, issue #16); then the list.
+    assert c.page.evaluate("document.activeElement.id") == "search-messages"
+    c.page.keyboard.press("Tab")
     focused = c.page.evaluate("document.activeElement.dataset.chatId")
     assert focused == top, "the open chat is the list's tab stop"
     c.page.keyboard.press("ArrowDown")

@@ -18,7 +18,8 @@ const STATIC = path.join(HERE, '..', '..', 'orchestrator', 'static')
 test('the declarations compile under --strict, and a switch over the envelope types is exhaustive', () => {
   const tsc = path.join(HERE, 'node_modules', '.bin', 'tsc')
   const args = ['--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
-    '--moduleResolution', 'bundler', '--lib', 'es2022,dom', path.join(HERE, 'types-check.ts')]
+    '--moduleResolution', 'bundler', '--lib', 'es2022,dom', path.join(HERE, 'types-check.ts'),
+    path.join(HERE, 'tools-check.ts')]
   try {
     execFileSync(tsc, args, { encoding: 'utf8', stdio: 'pipe' })
   } catch (err) {
