@@ -779,6 +779,12 @@ class Console {
     pill.textContent = reason?.unreachable && state !== 'open' ? 'WhatsApp unreachable' : label
     pill.className = `pill ${tone}`
     pill.title = reason?.message ? `Last close: ${reason.message}${reason.statusCode ? ` (${reason.statusCode})` : ''}` : 'WhatsApp connection'
+    // Another bridge holds this number's endpoints: nothing of it is shown, say why.
+    if (status?.bridge?.state === 'wrong_bridge') {
+      pill.textContent = 'Wrong bridge'
+      pill.className = 'pill bad'
+      pill.title = status.bridge.error ?? 'The bridge at this number\'s endpoints is not ours'
+    }
     const qr = scope.qr()
     const linked = state === 'open' || Boolean(status?.me)
     const showLink = (!linked || state === 'qr' || state === 'logged_out' || qr !== null) && (!this.multi || this.staff)
