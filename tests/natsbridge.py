@@ -88,7 +88,11 @@ class StandInBridge:
         self.client = await nats.connect(
             self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
         )
-        await ensure_stream(self.client, self.names)
+        try:
+            await ensure_stream(self.client, self.names)
+        except BaseException:
+            await self.client.close()  # a start that fails leaves no connection behind
+            raise
         if self.answer_commands:
             await self.listen()
         if heartbeat_every is not None:
@@ -197,6 +201,10 @@ async def ensure_stream(client: Client, names: Names) -> None:
     reply = await client.request(f"$JS.API.STREAM.CREATE.{names.stream}", body, timeout=5)
     answer = orjson.loads(reply.data)
     error = answer.get("error")
+    if error and error.get("err_code") == 10065:  # subjects overlap: lost a race to create it?
+        info = await client.request(f"$JS.API.STREAM.INFO.{names.stream}", b"", timeout=5)
+        if "error" not in orjson.loads(info.data):
+            return
     if error and error.get("err_code") != 10058:  # exists with another config: the test's
         raise RuntimeError(f"cannot create stream {names.stream}: {error}")
 

@@ -76,7 +76,9 @@ export async function ensureStream(jsm, wanted, logger) {
       logger.info({ stream: wanted.name, subjects: wanted.subjects }, 'JetStream stream created')
       return 'created'
     } catch (err) {
-      if (!/already in use/i.test(String(/** @type {any} */ (err)?.message))) throw err
+      // The loser of two creates hears "already in use", or "subjects overlap" (then the
+      // info below fails with StreamNotFound when another stream really holds our subjects).
+      if (!/already in use|overlap/i.test(String(/** @type {any} */ (err)?.message))) throw err
       info = await jsm.streams.info(wanted.name)
     }
   }

@@ -332,7 +332,16 @@ class NatsHub:
                 try:
                     await js.add_stream(config)
                 except nats.js.errors.BadRequestError as exc:
-                    if exc.err_code != 10058:  # in use with another configuration
+                    # 10058: in use with another configuration. 10065, subjects overlap: what
+                    # JetStream may answer the loser of two creates of one stream (the bridge
+                    # and this start together); only when no stream of our name holds them is
+                    # it a real refusal.
+                    if exc.err_code == 10065:
+                        try:
+                            await js.stream_info(self.config.stream)
+                        except nats.js.errors.NotFoundError:
+                            raise exc from None
+                    elif exc.err_code != 10058:
                         raise
                     await js.update_stream(config)
                 return
