@@ -25,6 +25,7 @@ import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
 import { HelpdeskUi } from './helpdesk-ui.js'
+import { $, h } from './dom.js'
 
 const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
@@ -54,26 +55,6 @@ const WA_STATES = /** @type {Record<string, [string, string]>} */ ({
   stopped: ['WhatsApp stopped', 'bad'],
 })
 
-/** @param {string} id */
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
-
-/**
- * Tiny element builder. Children: nodes or strings (as text). Attributes: `class`, `dataset`,
- * `on*` handlers, anything else via setAttribute (false/null skips it).
- * @param {string} tag @param {Record<string, any>} [attrs] @param {...(Node|string|null|false|undefined)} children
- */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue
-    if (k === 'class') el.className = v
-    else if (k === 'dataset') Object.assign(el.dataset, v)
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
-    else el.setAttribute(k, v === true ? '' : String(v))
-  }
-  for (const c of children) if (c !== null && c !== false && c !== undefined) el.append(c)
-  return el
-}
 
 // ---- sign-in ----------------------------------------------------------------------------------
 

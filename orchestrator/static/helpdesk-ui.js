@@ -19,6 +19,7 @@
  * Plain DOM; every text from WhatsApp or another user goes through textContent.
  */
 import { WaError } from '../wa-client.js'
+import { $, h } from './dom.js'
 
 const DEFAULT = 'default'
 /** @typedef {'open'|'pending'|'resolved'} ConversationStatus */
@@ -52,25 +53,6 @@ const VIEWING_LAPSE_MS = 75000
  * }} Host the console (app.js) this layer sits in
  */
 
-/** @param {string} id */
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
-
-/**
- * Element builder, as app.js's: children are nodes or strings (as text).
- * @param {string} tag @param {Record<string, any>} [attrs] @param {...(Node|string|null|false|undefined)} children
- */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue
-    if (k === 'class') el.className = v
-    else if (k === 'dataset') Object.assign(el.dataset, v)
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
-    else el.setAttribute(k, v === true ? '' : String(v))
-  }
-  for (const c of children) if (c !== null && c !== false && c !== undefined) el.append(c)
-  return el
-}
 
 /** A chat's key (session and id), as app.js keys them. @param {string} session @param {string} chatId */
 const keyOf = (session, chatId) => `${session}\n${chatId}`

@@ -8,6 +8,8 @@
  * Plain DOM; texts typed by people go in through value and textContent only.
  */
 
+import { h } from './dom.js'
+
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
 /** @typedef {import('./wa-client').QuickReply} QuickReply */
 /** @typedef {'mon'|'tue'|'wed'|'thu'|'fri'|'sat'|'sun'} Day */
@@ -38,23 +40,6 @@ export function defaultSettings() {
   }
 }
 
-/**
- * Tiny element builder (as app.js's): attributes (`class`, `dataset`, `on*`, the rest via
- * setAttribute; false/null skips), children nodes or text.
- * @param {string} tag @param {Record<string, any>} [attrs] @param {...(Node|string|null|false|undefined)} children
- */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue
-    if (k === 'class') el.className = v
-    else if (k === 'dataset') Object.assign(el.dataset, v)
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
-    else el.setAttribute(k, v === true ? '' : String(v))
-  }
-  for (const c of children) if (c !== null && c !== false && c !== undefined) el.append(c)
-  return el
-}
 
 /** An error's API code and message. @param {unknown} err */
 function refusal(err) {
