@@ -257,57 +257,58 @@ class SessionHelpdesk:
                 raise Forbidden(
                     Code.FORBIDDEN, "agents may take unassigned chats and hand on their own"
                 )
-        row = await self._store().set_assignment(self.session, chat_id, agent_id, actor.user_id)
-        assert row is not None
-        metadata.assignments[key] = row
-        self.helpdesk.generation += 1
         action = "chat_transferred" if current else "chat_assigned"
         previous = current["agent_id"] if current else None
-        await self._changed(actor, action, chat_id, {"agentId": agent_id}, previous)
+        await self._write_assignment(
+            chat_id, agent_id, actor.user_id, action, {"agentId": agent_id}, previous
+        )
         return self._assignment_json(chat_id)
 
     async def unassign(self, actor: Principal, chat_id: str) -> None:
-        metadata = self._metadata()
-        key = (self.session, chat_id)
-        current = metadata.assignments.get(key)
+        current = self._metadata().assignments.get((self.session, chat_id))
         if current is None:
             return
         if not actor.is_staff and current["agent_id"] != actor.user_id:
             raise Forbidden(Code.FORBIDDEN, "only staff may unassign another agent's chat")
-        await self._store().set_assignment(self.session, chat_id, None, actor.user_id)
-        metadata.assignments.pop(key, None)
-        self.helpdesk.generation += 1
         previous = current["agent_id"]
-        await self._changed(actor, "chat_unassigned", chat_id, {"agentId": previous}, previous)
+        await self._write_assignment(
+            chat_id, None, actor.user_id, "chat_unassigned", {"agentId": previous}, previous
+        )
 
     async def assign_by_rule(self, chat_id: str, agent_id: str, rule: str) -> bool:
         """An automatic rule gives an unassigned chat to an agent of the session (no actor):
         announced and logged as any assignment. False when the chat is assigned by now or
         the agent may not have it."""
         metadata = self._metadata()
-        key = (self.session, chat_id)
         agent = metadata.profiles.get(agent_id)
-        if key in metadata.assignments or agent is None or not _may_use(agent, self.session):
+        taken = (self.session, chat_id) in metadata.assignments
+        if taken or agent is None or not _may_use(agent, self.session):
             return False
-        row = await self._store().set_assignment(self.session, chat_id, agent_id, None)
-        assert row is not None
-        metadata.assignments[key] = row
-        self.helpdesk.generation += 1
         details = {"agentId": agent_id, "rule": rule}
-        await self._store().log_activity(self.session, None, "chat_assigned", chat_id, details)
-        data = {
-            "chatId": chat_id, "assignment": self._assignment_json(chat_id),
-            "previousAgentId": None,
-        }  # fmt: skip
-        self.helpdesk.announce(self.session, "assignment_changed", chat_id, data)
+        await self._write_assignment(chat_id, agent_id, None, "chat_assigned", details, None)
         return True
 
-    async def _changed(
-        self, actor: Principal, action: str, chat_id: str, details: Row, previous: str | None
+    async def _write_assignment(
+        self,
+        chat_id: str,
+        agent_id: str | None,
+        by: str | None,
+        action: str,
+        details: Row,
+        previous: str | None,
     ) -> None:
-        """`previous`: who had the chat before (None: unassigned). The stream lets the
-        agents who saw the chat before the change hear of it too (streams.py)."""
-        await self._log(actor, action, chat_id, details)
+        """Store, keep, log and announce an assignment (None: the chat released). `previous`:
+        who had the chat before; the stream lets the agents who saw the chat before the change
+        hear of it too (streams.py)."""
+        key = (self.session, chat_id)
+        row = await self._store().set_assignment(self.session, chat_id, agent_id, by)
+        if agent_id is None:
+            self._metadata().assignments.pop(key, None)
+        else:
+            assert row is not None
+            self._metadata().assignments[key] = row
+        self.helpdesk.generation += 1
+        await self._store().log_activity(self.session, by, action, chat_id, details)
         data = {
             "chatId": chat_id,
             "assignment": self._assignment_json(chat_id),

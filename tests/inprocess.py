@@ -52,6 +52,17 @@ class Served:
                     return
                 await asyncio.sleep(0.005)
 
+    async def events(self, since: str) -> tuple[list[dict[str, Any]], str]:
+        """What the stream holds after `since` (a long-poll that does not wait), and its id."""
+        body = (await self.http.get("/events/poll", params={"since": since, "timeout": 0})).json()
+        return body["events"], body["lastEventId"]
+
+    def continue_journal(self, journal: list[dict[str, Any]]) -> None:
+        """A real bridge's journal outlives the orchestrator: the new in-memory bridge gets the
+        old one's events back (seqs the store's position already covers), so new ones follow."""
+        for envelope in journal:
+            self.bridge.publish(envelope["event"], envelope["data"])
+
     def publish_capture(self, capture: Path) -> None:
         for line in capture.read_text().splitlines():
             record = json.loads(line)

@@ -97,18 +97,6 @@ async def put_status(client: httpx.AsyncClient, chat: str, status: str) -> httpx
     return await client.put(f"/chats/{chat}/status", json={"status": status})
 
 
-async def events(s: Served, since: str) -> tuple[list[dict[str, Any]], str]:
-    body = (await s.http.get("/events/poll", params={"since": since, "timeout": 0})).json()
-    return body["events"], body["lastEventId"]
-
-
-def continue_journal(s: Served, journal: list[dict[str, Any]]) -> None:
-    """A real bridge's journal outlives the orchestrator: the new in-memory bridge gets the old
-    one's events back (seqs the store's position already covers), so new ones follow them."""
-    for envelope in journal:
-        s.bridge.publish(envelope["event"], envelope["data"])
-
-
 async def eventually(what: str, check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
@@ -128,14 +116,14 @@ async def test_a_status_is_set_listed_logged_and_streamed(tmp_path: Path) -> Non
     async with desk_in(tmp_path) as desk:
         s, admin = desk.served, desk.admin
         assert await statuses(admin) == dict.fromkeys(CHATS, "open")
-        _, since = await events(s, "")
+        _, since = await s.events("")
         supervisor = desk.client("supervisor")
         response = await put_status(supervisor, C, "resolved")
         assert (response.status_code, response.json()) == (200, {"chatId": C, "status": "resolved"})
         assert (await admin.get(f"/chats/{C}")).json()["status"] == "resolved"
         assert (await statuses(admin))[C] == "resolved"  # the cached staff page moved on
         assert (await statuses(supervisor))[C] == "resolved"
-        got, since = await events(s, since)
+        got, since = await s.events(since)
         assert [(e["type"], e["data"]["id"]) for e in got] == [("chat_update", C)]
         assert got[0]["data"]["status"] == "resolved"
         assert got[0]["data"]["tags"] == [{"id": desk.vip, "name": "vip", "color": None}]
@@ -145,7 +133,7 @@ async def test_a_status_is_set_listed_logged_and_streamed(tmp_path: Path) -> Non
         ]
         # the same status again changes nothing: no entry, no event
         assert (await put_status(supervisor, C, "resolved")).status_code == 200
-        assert (await events(s, since))[0] == []
+        assert (await s.events(since))[0] == []
         assert len(await activity(s, C)) == 2
 
 
@@ -182,13 +170,13 @@ async def test_a_customers_new_message_reopens_a_resolved_or_pending_chat(tmp_pa
         s, admin = desk.served, desk.admin
         for chat, status in ((A, "resolved"), (B, "pending"), (C, "resolved")):
             (await put_status(admin, chat, status)).raise_for_status()
-        _, since = await events(s, "")
+        _, since = await s.events("")
         s.bridge.publish("messages.upsert", incoming(A, "NEW-A"))
         s.bridge.publish("messages.upsert", incoming(B, "NEW-B"))
         s.bridge.publish("messages.upsert", incoming(C, "OURS", from_me=True))  # our own reply
         await s.applied()
         assert await statuses(admin) == {A: "open", B: "open", C: "resolved", D: "open"}
-        got, _ = await events(s, since)
+        got, _ = await s.events(since)
         seen = [(e["type"], e["data"]["id"]) for e in got]
         # each reopening follows its message (the batch's messages may come first); our own
         # message reopens nothing
@@ -239,13 +227,13 @@ async def test_a_status_and_a_reopening_survive_a_restart(tmp_path: Path) -> Non
         journal = list(s.bridge.journal)
     async with served(tmp_path, supabase_jwt_secret=SECRET) as s:
         assert await statuses(s.http) == {A: "resolved", B: "pending", C: "open", D: "open"}
-        continue_journal(s, journal)  # what the bridge held: applied already, reopens nothing
+        s.continue_journal(journal)  # what the bridge held: applied already, reopens nothing
         s.bridge.publish("messages.upsert", incoming(B, "AFTER"))
         await s.applied()
         assert await statuses(s.http) == {A: "resolved", B: "open", C: "open", D: "open"}
         journal = list(s.bridge.journal)
     async with served(tmp_path, supabase_jwt_secret=SECRET) as s:  # the reopening was stored
-        continue_journal(s, journal)
+        s.continue_journal(journal)
         await s.applied()
         assert await statuses(s.http) == {A: "resolved", B: "open", C: "open", D: "open"}
         assert (await activity(s, B))[0][:2] == (None, "status_reopened")

@@ -25,18 +25,6 @@ def association(label_id: str, chat: str, on: bool) -> dict[str, Any]:
     return {"type": kind, "association": {"type": "label_jid", "chatId": chat, "labelId": label_id}}
 
 
-async def events(s: Served, since: str) -> tuple[list[dict[str, Any]], str]:
-    body = (await s.http.get("/events/poll", params={"since": since, "timeout": 0})).json()
-    return body["events"], body["lastEventId"]
-
-
-def continue_journal(s: Served, journal: list[dict[str, Any]]) -> None:
-    """A real bridge's journal outlives the orchestrator: the new in-memory bridge gets the old
-    one's events back (seqs the store's position already covers), so new ones follow them."""
-    for envelope in journal:
-        s.bridge.publish(envelope["event"], envelope["data"])
-
-
 async def chat_labels(s: Served) -> list[dict[str, Any]]:
     response = await s.http.get(f"/chats/{ANA}")
     assert response.status_code == 200, response.text
@@ -52,7 +40,7 @@ async def test_labels_reach_the_chat_the_list_and_the_streams_and_survive_a_rest
         await s.applied()
         assert (await s.http.get("/labels")).json() == {"labels": []}
         assert await chat_labels(s) == []
-        _, since = await events(s, "")
+        _, since = await s.events("")
 
         s.bridge.publish("labels.edit", edit("5", "VIP", 3))
         s.bridge.publish("labels.edit", edit("6", "Lead", 0, None))
@@ -64,7 +52,7 @@ async def test_labels_reach_the_chat_the_list_and_the_streams_and_survive_a_rest
         assert await chat_labels(s) == [vip]
         listed = (await s.http.get("/chats")).json()["chats"]
         assert [c["labels"] for c in listed if c["id"] == ANA] == [[vip]]
-        got, since = await events(s, since)
+        got, since = await s.events(since)
         assert [(e["type"], e["data"]["id"]) for e in got] == [
             ("label_update", "5"), ("label_update", "6"), ("chat_update", ANA),
         ]  # fmt: skip
@@ -74,7 +62,7 @@ async def test_labels_reach_the_chat_the_list_and_the_streams_and_survive_a_rest
         # renamed on the phone: the chat that carries it is announced again
         s.bridge.publish("labels.edit", edit("5", "VIP+", 4))
         await s.applied()
-        got, since = await events(s, since)
+        got, since = await s.events(since)
         assert [e["type"] for e in got] == ["label_update", "chat_update"]
         assert got[1]["data"]["labels"] == [{"id": "5", "name": "VIP+", "color": 4}]
         journal = list(s.bridge.journal)
@@ -84,7 +72,7 @@ async def test_labels_reach_the_chat_the_list_and_the_streams_and_survive_a_rest
             "labels": [lead, {"id": "5", "name": "VIP+", "color": 4}]
         }
         assert await chat_labels(s) == [{"id": "5", "name": "VIP+", "color": 4}]
-        continue_journal(s, journal)
+        s.continue_journal(journal)
         s.bridge.publish("labels.association", association("5", ANA, False))
         s.bridge.publish("labels.edit", edit("6", "Lead", 0, True))
         await s.applied()
@@ -94,7 +82,7 @@ async def test_labels_reach_the_chat_the_list_and_the_streams_and_survive_a_rest
         journal = list(s.bridge.journal)
 
     async with served(tmp_path) as s:
-        continue_journal(s, journal)
+        s.continue_journal(journal)
         await s.applied()
         assert await chat_labels(s) == []
         assert (await s.http.get("/labels")).json() == {"labels": [vip_plus]}
