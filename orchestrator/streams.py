@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
@@ -731,15 +732,23 @@ class StreamRoutes:
 
 
 def _seen_around(entry: Entry, principal: Principal) -> bool | None:
-    """Whether an agent could see the chat of an `assignment_changed` just before or just after
-    the change (unassigned, or theirs): decided from the entry, not from the chat's state when
-    it is read. can_see, read after the change, would hide it from the agents who lose the chat
-    (taken by another), who must hear of it to drop it from their lists. None for an entry from
-    before `previousAgentId`: can_see decides."""
-    data = orjson.loads(entry.json).get("data") or {}
+    """Whether an agent (of the entry's session: their selection keeps to it) could see the
+    chat of an `assignment_changed` just before or just after the change (unassigned, or
+    theirs): decided from the entry, not from the chat's state when it is read. can_see, read
+    after the change, would hide it from the agents who lose the chat (taken by another), who
+    must hear of it to drop it from their lists. None for an entry from before
+    `previousAgentId`: can_see decides."""
+    around = _assignees_around(entry.json)
+    if around is None:
+        return None
+    return any(agent is None or agent == principal.user_id for agent in around)
+
+
+@functools.lru_cache(maxsize=64)
+def _assignees_around(envelope: bytes) -> tuple[str | None, str | None] | None:
+    """(before, after) of an `assignment_changed` envelope: decoded once, not once per agent
+    client that reads it."""
+    data = orjson.loads(envelope).get("data") or {}
     if "previousAgentId" not in data:
         return None
-    now = (data.get("assignment") or {}).get("agentId")
-    return any(
-        agent is None or agent == principal.user_id for agent in (data["previousAgentId"], now)
-    )
+    return data["previousAgentId"], (data.get("assignment") or {}).get("agentId")

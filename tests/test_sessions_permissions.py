@@ -112,6 +112,13 @@ def read_all(d: Deployment, token: str = TOKEN) -> list[dict[str, Any]]:
 
 
 def test_streams_of_an_agent_carry_only_their_sessions(desk: Desk) -> None:
+    # An assignment in sales of a chat nobody had (which every sales agent hears of) must not
+    # reach ana either; one in default afterwards makes her stream read past it.
+    http = desk.d.http
+    for path, user in ((f"/sessions/sales/chats/{desk.sales_chat}", "saulo"),
+                       (f"/chats/{next(iter(desk.d.chats('default')))}", "ana")):  # fmt: skip
+        http.put(f"{path}/assignment", json={"agentId": desk.users[user]}).raise_for_status()
+        http.delete(f"{path}/assignment").raise_for_status()
     everything = read_all(desk.d)
     by_session = {
         s: [e["id"] for e in everything if e["session"] == s] for s in ("default", "sales")
