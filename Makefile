@@ -6,8 +6,13 @@ PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
 # The TypeScript compiler, only for the tests that compile the console client's declarations.
 CONSOLE_TEST_MODULES := tests/console/node_modules/.package-lock.json
+# The frontend kit (issue #17): two npm packages and the Next.js example, each installed from its
+# committed lock file.
+CLIENT_JS_MODULES := clients/js/node_modules/.package-lock.json
+CLIENT_REACT_MODULES := clients/react/node_modules/.package-lock.json
+EXAMPLE_MODULES := examples/nextjs-helpdesk/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-react example
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -45,7 +50,18 @@ demo: install
 	BRIDGE_REPLAY="$$(realpath "$$dir")/capture.jsonl" BRIDGE_REPLAY_RATE=$${BRIDGE_REPLAY_RATE:-2} \
 	exec $(PY) -m orchestrator
 
-test: install install-tools lint test-node test-python bench-quick
+test: install install-tools lint test-node clients test-python bench-quick
+
+# The frontend kit: @wa-helpdesk/client (clients/js), @wa-helpdesk/react (clients/react) and the
+# Next.js example (examples/nextjs-helpdesk): each built, type-checked and unit-tested. The
+# example's browser tests run in test-python (tests/browser/test_nextjs_example.py).
+clients: client-js client-react example
+
+client-js:
+
+client-react: client-js
+
+example: client-js client-react
 
 test-node: $(NODE_MODULES) $(CONSOLE_TEST_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
