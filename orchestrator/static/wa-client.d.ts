@@ -81,7 +81,25 @@ export interface ClientState {
 export interface WaClientOptions {
     /** The orchestrator's origin, '' for the page's own. */
     baseUrl?: string;
-    token: string;
+    /** The API token, or a user's (Supabase) access token; required unless getToken is given. */
+    token?: string;
+    /**
+     * A token provider: called before connecting when no token is set, and after a 401 / close
+     * 4401 (an expired short-lived token); the client then retries with the new token instead of
+     * stopping at link 'unauthorized'. Rejecting -> link 'unauthorized'. A token it gave that is
+     * refused before anything accepted it stops the client too (it is not asked again in a loop).
+     */
+    getToken?: () => Promise<string>;
+    /** WebSocket base URL (e.g. NEXT_PUBLIC_BACKEND_WS_URL), default: baseUrl with http->ws. */
+    wsUrl?: string;
+    /**
+     * REST calls through the app's own server routes (Next.js proxy routes adding the server-side
+     * token): given the backend path with its query ('/chats?limit=50', '/send',
+     * '/chats/123%40s.us/messages?limit=50') and the method, return the URL to call instead, or
+     * undefined to call the backend. Proxied calls carry no Authorization header (a 401 from one
+     * stops the client: the token refused is the app's, which getToken cannot replace).
+     */
+    proxy?: (path: string, method: string) => string | undefined;
     /** 'sse' (default) or 'websocket'. */
     transport?: 'sse' | 'websocket';
     fetch?: typeof fetch;
@@ -173,7 +191,10 @@ export declare class WaError extends Error {
 }
 export declare class WaClient {
     readonly baseUrl: string;
-    token: string;
+    /** The token REST calls and streams carry; null until getToken gave one. */
+    token: string | null;
+    /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
+    readonly wsUrl: string | null;
     readonly transport: 'sse' | 'websocket';
     streamFailuresBeforePoll: number;
     streamRetryMs: number;
