@@ -191,8 +191,6 @@ export declare class WaError extends Error {
 }
 export declare class WaClient {
     readonly baseUrl: string;
-    /** The token REST calls and streams carry; null until getToken gave one. */
-    token: string | null;
     /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
     readonly wsUrl: string | null;
     readonly transport: 'sse' | 'websocket';
@@ -201,9 +199,11 @@ export declare class WaClient {
     backoffInitialMs: number;
     backoffMaxMs: number;
     pollTimeout: number;
-    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
-    following: string[] | null;
     constructor(options: WaClientOptions);
+    /** The token REST calls and streams carry (setToken() replaces it); null until getToken gave one. */
+    get token(): string | null;
+    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+    get following(): string[] | null;
     /** Listen for one event type; returns the unsubscribe function. */
     on<K extends keyof ClientEvents>(type: K, fn: (data: ClientEvents[K], envelope?: Envelope) => void): () => void;
     /** Listen for everything, as `{type, data, envelope?}`; returns the unsubscribe function. */

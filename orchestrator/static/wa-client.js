@@ -83,8 +83,8 @@ export class WaError extends Error {
 }
 export class WaClient {
     baseUrl;
-    /** The token REST calls and streams carry; null until getToken gave one. */
-    token;
+    /** @internal */
+    _token;
     /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
     wsUrl;
     transport;
@@ -111,8 +111,8 @@ export class WaClient {
     pollTimeout;
     /** @internal */
     _scopes = new Map();
-    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
-    following;
+    /** @internal */
+    _following;
     /** The client's own calls: its `session` option's routes (`/sessions/{id}/...`), else the unscoped ones. @internal */
     _own;
     /** Everything known, and the rules that change it. @internal */
@@ -152,7 +152,7 @@ export class WaClient {
         if (!o.token && !o.getToken)
             throw new TypeError('WaClient: a token (or getToken) is required');
         this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '');
-        this.token = o.token || null;
+        this._token = o.token || null;
         this._getToken = o.getToken ?? null;
         this.wsUrl = o.wsUrl ? o.wsUrl.replace(/\/+$/, '') : null;
         this._proxy = o.proxy ?? null;
@@ -165,12 +165,20 @@ export class WaClient {
         this.backoffInitialMs = o.backoffInitialMs ?? 500;
         this.backoffMaxMs = o.backoffMaxMs ?? 15000;
         this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S;
-        this.following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null;
+        this._following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null;
         this._own = o.session ? this.session(o.session) : new WaSession(this, null);
         this._onOnline = () => {
             if (this._running && this._state.link === 'reconnecting')
                 this._restartNow();
         };
+    }
+    /** The token REST calls and streams carry (setToken() replaces it); null until getToken gave one. */
+    get token() {
+        return this._token;
+    }
+    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+    get following() {
+        return this._following;
     }
     // ---- subscriptions ----------------------------------------------------------------------
     /** Listen for one event type; returns the unsubscribe function. */
@@ -413,7 +421,7 @@ export class WaClient {
     setToken(token) {
         if (!token)
             throw new TypeError('WaClient.setToken: a token is required');
-        this.token = token;
+        this._token = token;
     }
     /**
      * A new token from getToken, after `refused` was refused (null: there is none yet). Callers
@@ -439,7 +447,7 @@ export class WaClient {
                 const token = await provider();
                 if (typeof token !== 'string' || token === '')
                     throw new TypeError('getToken resolved to no token');
-                this.token = token;
+                this._token = token;
                 this._fetchedToken = token;
                 this._tokenWorked = false;
                 return true;
@@ -937,7 +945,7 @@ export class WaClient {
     _sessionDeleted(id) {
         if (!this.following?.includes(id))
             return;
-        this.following = this.following.filter((s) => s !== id);
+        this._following = this.following.filter((s) => s !== id);
         if (this.following.length > 0)
             return;
         this.close();

@@ -263,8 +263,8 @@ export class WaError extends Error {
 
 export class WaClient {
   readonly baseUrl: string
-  /** The token REST calls and streams carry; null until getToken gave one. */
-  token: string | null
+  /** @internal */
+  _token: string | null
   /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
   readonly wsUrl: string | null
   readonly transport: 'sse' | 'websocket'
@@ -291,8 +291,8 @@ export class WaClient {
   pollTimeout: number
   /** @internal */
   _scopes = new Map<string, WaSession>()
-  /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
-  following: string[] | null
+  /** @internal */
+  _following: string[] | null
   /** The client's own calls: its `session` option's routes (`/sessions/{id}/...`), else the unscoped ones. @internal */
   _own: WaSession
   /** Everything known, and the rules that change it. @internal */
@@ -332,7 +332,7 @@ export class WaClient {
     const o = options ?? ({} as WaClientOptions)
     if (!o.token && !o.getToken) throw new TypeError('WaClient: a token (or getToken) is required')
     this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
-    this.token = o.token || null
+    this._token = o.token || null
     this._getToken = o.getToken ?? null
     this.wsUrl = o.wsUrl ? o.wsUrl.replace(/\/+$/, '') : null
     this._proxy = o.proxy ?? null
@@ -345,11 +345,21 @@ export class WaClient {
     this.backoffInitialMs = o.backoffInitialMs ?? 500
     this.backoffMaxMs = o.backoffMaxMs ?? 15000
     this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
-    this.following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null
+    this._following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null
     this._own = o.session ? this.session(o.session) : new WaSession(this, null)
     this._onOnline = () => {
       if (this._running && this._state.link === 'reconnecting') this._restartNow()
     }
+  }
+
+  /** The token REST calls and streams carry (setToken() replaces it); null until getToken gave one. */
+  get token(): string | null {
+    return this._token
+  }
+
+  /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+  get following(): string[] | null {
+    return this._following
   }
 
   // ---- subscriptions ----------------------------------------------------------------------
@@ -632,7 +642,7 @@ export class WaClient {
    */
   setToken(token: string): void {
     if (!token) throw new TypeError('WaClient.setToken: a token is required')
-    this.token = token
+    this._token = token
   }
 
   /**
@@ -655,7 +665,7 @@ export class WaClient {
       try {
         const token = await provider()
         if (typeof token !== 'string' || token === '') throw new TypeError('getToken resolved to no token')
-        this.token = token
+        this._token = token
         this._fetchedToken = token
         this._tokenWorked = false
         return true
@@ -1123,7 +1133,7 @@ export class WaClient {
    */
   _sessionDeleted(id: string): void {
     if (!this.following?.includes(id)) return
-    this.following = this.following.filter((s) => s !== id)
+    this._following = this.following.filter((s) => s !== id)
     if (this.following.length > 0) return
     this.close()
     this._setState({ error: `the session ${id} was deleted` })
