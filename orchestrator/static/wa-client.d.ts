@@ -27,12 +27,18 @@
  *   again and switches back when one works. A server that is down is an outage, not a block,
  *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
  *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
- *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`
+ *   (with `getToken`: once it gives no new token).
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
  *   replaced with setToken(): later calls and reconnections use the new one, and the stream
- *   that is open goes on (the server checks a token when a stream opens).
+ *   that is open goes on (the server checks a token when a stream opens). Or the client asks
+ *   `getToken` (a short-lived stream token from the app's server) before connecting and after
+ *   a 401 or a close 4401, and retries with the new one.
+ * - Apps with their own server (issue #17): `proxy` sends REST calls to the app's routes
+ *   (which add the server-side token; no Authorization header from here), `wsUrl` names the
+ *   WebSocket's origin when it is not baseUrl's.
  * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
  *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
  *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.

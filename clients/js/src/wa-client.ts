@@ -25,12 +25,18 @@
  *   again and switches back when one works. A server that is down is an outage, not a block,
  *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
  *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
- *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`
+ *   (with `getToken`: once it gives no new token).
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
  *   replaced with setToken(): later calls and reconnections use the new one, and the stream
- *   that is open goes on (the server checks a token when a stream opens).
+ *   that is open goes on (the server checks a token when a stream opens). Or the client asks
+ *   `getToken` (a short-lived stream token from the app's server) before connecting and after
+ *   a 401 or a close 4401, and retries with the new one.
+ * - Apps with their own server (issue #17): `proxy` sends REST calls to the app's routes
+ *   (which add the server-side token; no Authorization header from here), `wsUrl` names the
+ *   WebSocket's origin when it is not baseUrl's.
  * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
  *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
  *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.
@@ -278,6 +284,8 @@ export class WaClient {
   _fetchedToken: string | null = null
   /** @internal */
   _tokenWorked = false
+  /** Why the last token refresh failed (the link state's error) @internal */
+  _tokenError = ''
   /** @internal */
   _fetch: typeof fetch
   /** @internal */
@@ -668,6 +676,7 @@ export class WaClient {
         this._token = token
         this._fetchedToken = token
         this._tokenWorked = false
+        this._tokenError = ''
         return true
       } catch (err) {
         this._tokenError = `getToken failed: ${errorText(err)}`
@@ -680,9 +689,6 @@ export class WaClient {
     })
     return refresh
   }
-
-  /** Why the last token refresh failed (for the link state's error). @internal */
-  _tokenError = ''
 
   /** A token from getToken when there is none yet; none to be had stops the client. @internal */
   async _ensureToken(): Promise<void> {
