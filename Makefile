@@ -59,7 +59,8 @@ clients: client-js client-react example
 
 client-js:
 
-client-react: client-js
+client-react: client-js $(CLIENT_REACT_MODULES)
+	cd clients/react && npm run build && npm run typecheck && npm test
 
 example: client-js client-react
 
@@ -103,6 +104,11 @@ $(CONSOLE_TEST_MODULES): tests/console/package-lock.json
 	cd tests/console && npm ci --no-audit --no-fund
 	touch $@
 
+# @wa-helpdesk/react's tools and test libraries (its @wa-helpdesk/client is file:../js, built by client-js).
+$(CLIENT_REACT_MODULES): clients/react/package-lock.json
+	cd clients/react && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -134,3 +140,4 @@ audit: install
 
 clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
