@@ -178,7 +178,7 @@ export interface Messages {
   loadingOlder: boolean
   error: Error | null
   hasOlder: boolean
-  /** Fetch the page before the oldest message shown. */
+  /** Fetch the page before the oldest message shown (a failure is `error`; it never rejects). */
   loadOlder(): Promise<void>
 }
 

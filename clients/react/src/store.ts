@@ -21,7 +21,7 @@ export type ConversationStatus = 'open' | 'pending' | 'resolved'
 export type Scope = WaClient | WaSession
 
 export interface StoreOptions {
-  /** The hooks' session when they name none: else the client's only followed session, else 'default'. */
+  /** The hooks' session when they name none: else the client's first followed session, else 'default'. */
   session?: string
   /**
    * How long changes are gathered before components hear of them, in ms (16: about a frame).
@@ -366,12 +366,15 @@ export class WaStore {
   private readMessages(session: string, chatId: string): MessagesSlice {
     const scope = this.scope(session)
     const record = this.pages.get(messagesKey(session, chatId))
+    const messages = scope.cachedMessages(chatId)
+    const error = record?.error ?? null
     return {
-      messages: scope.cachedMessages(chatId),
+      messages,
       loading: record?.loading != null || record?.waiting === true,
       loadingOlder: record?.loadingOlder != null,
-      error: record?.error ?? null,
-      hasOlder: record?.error ? false : scope.hasOlder(chatId),
+      error,
+      // A chat whose newest page failed has nothing to page back from (until it is fetched).
+      hasOlder: error !== null && messages.length === 0 ? false : scope.hasOlder(chatId),
     }
   }
 
@@ -408,15 +411,21 @@ export class WaStore {
     return task
   }
 
-  /** The page before the oldest cached message; rejects as the client does. */
+  /** The page before the oldest cached message; a failure is the slice's `error` (this never rejects). */
   async loadOlder(session: string, chatId: string): Promise<void> {
     const record = this.page(session, chatId)
     if (record.loading) await record.loading
     if (record.loadingOlder) return record.loadingOlder
     const key = messagesKey(session, chatId)
+    record.error = null
     const task = this.scope(session)
       .loadOlder(chatId)
-      .then(() => undefined)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          record.error = asError(err)
+        },
+      )
       .finally(() => {
         record.loadingOlder = null
         this.mark(key)

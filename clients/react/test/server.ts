@@ -128,7 +128,8 @@ export class FakeOrchestrator {
       res.end(JSON.stringify(value))
     }
     const notFound = (): void => json({ error: { code: 'not_found', message: url.pathname } }, 404)
-    const p = url.pathname
+    // A session's routes (/sessions/{id}/...) answer from the same captured data.
+    const p = url.pathname.replace(/^\/sessions\/[^/]+(?=\/)/, '')
     const chat = p.match(/^\/chats\/([^/]+)(\/.*)?$/)
     const chatId = chat ? decodeURIComponent(chat[1]) : ''
     const rest = chat?.[2] ?? ''
