@@ -118,9 +118,11 @@ test(`a burst of ${BURST} events renders each component a handful of times, and 
 
   const counts = Object.fromEntries(['window a', 'list', 'window b', 'list of b', 'header', 'helpdesk a'].map((id) => [id, renders.get(id) ?? 0]))
   t.diagnostic(`renders for ${BURST} events in ${elapsed.toFixed(0)} ms: ${JSON.stringify(counts)}; store flushes: ${(store?.flushes ?? 0) - flushesBefore}`)
-  // The chat window and the list it reorders: a few flushes' worth, never one per event.
-  assert.ok(counts['window a'] >= 1 && counts['window a'] <= 12, `window a rendered ${counts['window a']} times`)
-  assert.ok(counts.list >= 1 && counts.list <= 12, `the list rendered ${counts.list} times`)
+  // The chat window and the list it reorders: a few flushes' worth (one or two here), never one
+  // per event; on a machine so loaded that the burst trickles in, still at most one per frame.
+  const handful = Math.max(12, Math.ceil(elapsed / 15) + 2)
+  assert.ok(counts['window a'] >= 1 && counts['window a'] <= handful, `window a rendered ${counts['window a']} times`)
+  assert.ok(counts.list >= 1 && counts.list <= handful, `the list rendered ${counts.list} times`)
   // Untouched slices: another chat's window, a list filtered to it, the connection, a's helpdesk data.
   assert.equal(counts['window b'], 0)
   assert.equal(counts['list of b'], 0)
@@ -164,6 +166,7 @@ test(`${BURST} events in 100 separate deliveries: at most a render per ${16} ms 
   const flushes = (store?.flushes ?? 0) - flushesBefore
   t.diagnostic(`over ${elapsed.toFixed(0)} ms: the store's window rendered ${windowRenders} times (${flushes} flushes); the state-per-event component ${renders.get('naive') ?? 0} times`)
   // Flushes are at least batchMs apart: never more than the time allows, whatever the deliveries.
-  assert.ok(flushes <= Math.ceil(elapsed / 16) + 1, `${flushes} flushes in ${elapsed.toFixed(0)} ms`)
+  // (15, not 16: a timer may fire a little before performance.now() says its 16 ms are up.)
+  assert.ok(flushes <= Math.ceil(elapsed / 15) + 2, `${flushes} flushes in ${elapsed.toFixed(0)} ms`)
   assert.ok(windowRenders <= flushes + 1, `window a rendered ${windowRenders} times for ${flushes} flushes`)
 })
