@@ -124,14 +124,18 @@ export class WaStore {
   private readonly tagCatalogue = new Map<string, { tags: Tag[] | null; loading: Promise<void> | null }>()
   private readonly channels = new Map<string, { count: number; channel: RealtimeChannelLike; realtime: RealtimeLike }>()
   private readonly realtimeIds = new WeakMap<RealtimeLike, number>()
-  /** How many flushes told at least one listener: what the render-count test reads beside the renders. */
-  flushes = 0
+  private flushCount = 0
 
   constructor(client: WaClient, options: StoreOptions = {}) {
     this.client = client
     this.session = options.session ?? client.following?.[0] ?? DEFAULT_SESSION
     this.batchMs = options.batchMs ?? 16
     this.ready = isLoaded(client.clientState())
+  }
+
+  /** How many flushes told at least one listener (what the render-count test reads beside the renders). */
+  get flushes(): number {
+    return this.flushCount
   }
 
   /** Follow the client's events (once per store; returns the undo). */
@@ -264,7 +268,7 @@ export class WaStore {
       changed.push(slice)
     }
     this.dirty.clear()
-    if (changed.length > 0) this.flushes++
+    if (changed.length > 0) this.flushCount++
     for (const slice of changed) for (const listener of [...slice.listeners]) listener()
   }
 
