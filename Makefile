@@ -60,7 +60,8 @@ clients: client-js client-react example
 client-js: $(CLIENT_JS_MODULES)
 	cd clients/js && npm run build && npm run typecheck && npm test
 
-client-react: client-js
+client-react: client-js $(CLIENT_REACT_MODULES)
+	cd clients/react && npm run build && npm run typecheck && npm test
 
 example: client-js client-react
 
@@ -105,6 +106,11 @@ $(CLIENT_JS_MODULES): clients/js/package-lock.json
 	cd clients/js && npm ci --no-audit --no-fund
 	touch $@
 
+# @wa-helpdesk/react's tools and test libraries (its @wa-helpdesk/client is file:../js, built by client-js).
+$(CLIENT_REACT_MODULES): clients/react/package-lock.json
+	cd clients/react && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -136,3 +142,4 @@ audit: install
 
 clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
