@@ -1,0 +1,1498 @@
+/**
+ * wa-client.js: a browser client for the orchestrator's API (Node 22+ too, with transport
+ * "websocket" or an EventSource passed in). No dependencies.
+ *
+ *   import { WaClient } from '/wa-client.js'
+ *   const client = new WaClient({ baseUrl: '', token })
+ *   client.on('chats', (chats) => render(chats))
+ *   await client.connect()
+ *
+ * What it guarantees:
+ * - No gap between snapshot and stream: it asks `/events/poll` (no `since`) for the current
+ *   position first, then fetches the REST snapshots, then streams from that position.
+ * - Exact resume: every (re)connection names the last envelope id applied (`?lastEventId=`);
+ *   a `resync` envelope (the position is no longer retained) refetches the snapshots, while
+ *   the envelopes that arrive meanwhile are held and applied after them. A position the server
+ *   refuses as malformed (WebSocket close 4400, long-poll 400 `bad_event_id`) is dropped: the
+ *   client starts over as connect() does (a new position, the snapshots, the stream).
+ * - Idempotence: an envelope id is applied once; messages are keyed by message id, acks only
+ *   go forward. Overlapping streams (a poll and a stream probe, a replay after a reconnect)
+ *   are harmless. These rules, and the cache they keep, are wa-cache.js (pure, no I/O); this
+ *   module is the connection state machine and HTTP around it.
+ * - Reconnection with jittered exponential backoff. A stream that fails while the server is
+ *   reachable (`/health` answers) counts as blocked; after `streamFailuresBeforePoll` of those
+ *   the client long-polls `/events/poll?since=`, and every `streamRetryMs` it tries a stream
+ *   again and switches back when one works. A server that is down is an outage, not a block,
+ *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
+ *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ * - The token never goes into a URL that is shown: media URLs are signed by the server, and
+ *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
+ *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
+ *   replaced with setToken(): later calls and reconnections use the new one, and the stream
+ *   that is open goes on (the server checks a token when a stream opens).
+ * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
+ *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
+ *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.
+ *
+ * Sessions (WhatsApp numbers; see README "Sessions"): without options the client is what it
+ * was before sessions, on the unscoped routes (the `default` session's). `session: 'sales'`
+ * puts its own calls on `/sessions/sales/...` and streams only that session; `sessions: [ids]`
+ * streams and caches several (`?session=a,b`), and `client.session(id)` gives one's calls and
+ * cached data (`client.session('b').send(...)` is `POST /sessions/b/send`); `allChats()` is
+ * every session's chats, each with its `session`. The position is the last id applied of each
+ * session, and every reconnection names all of them (`lastEventId=a1,b7`), so resuming stays
+ * exact after an orchestrator restart, whose rebuilt log interleaves sessions differently.
+ * A deleted session (`session_deleted`) leaves the cache and the stream's filter.
+ *
+ * Events for UI code (`on(type, fn)` and `subscribe(fn)` both return an unsubscribe function):
+ * every stream envelope type after it was applied (`new_message`, `message_ack`, ...; the
+ * listener gets `(data, envelope)`), plus `chats` (the ordered list changed), `messages`
+ * (`{chatId, session}`: a loaded chat's messages changed), `status`, `qr`, `sync`, `presence`,
+ * `client` (link state), `snapshot` (snapshots (re)loaded) and `error`. `agent_presence`
+ * (`{userId, name, online, chatId, state}`, with the envelope's `session`) is only announced:
+ * the cache keeps none of it.
+ *
+ * The helpdesk (issue #16): agents(), setAgentPresence(), assign(), unassign(), setStatus(),
+ * notes(), addNote(), inboxCounts(); `assignment_changed`, `note_added` are events like any
+ * envelope type. A chat an agent may no longer see (taken by another) leaves with
+ * forgetChat(); one that became visible joins with adoptChat() (helpdesk-ui.js decides).
+ */
+
+import { DEFAULT_SESSION, ENVELOPE_TYPES, PAGE_SIZE, WaCache } from './wa-cache.js'
+import type { Changes, MessageList, SessionChat, Snapshot } from './wa-cache.js'
+import type {
+  Agent,
+  AgentPresence,
+  AgentPresenceSet,
+  AssignmentChanged,
+  Chat,
+  ChatAssignment,
+  ChatDeleted,
+  Envelope,
+  HelpdeskSettings,
+  InboxCounts,
+  MediaBody,
+  Me,
+  Message,
+  MessageAck,
+  Note,
+  NoteAdded,
+  Presence,
+  PresenceSent,
+  QuickReply,
+  QuickReplyBody,
+  Resync,
+  SearchResults,
+  SendBody,
+  Session,
+  SessionBody,
+  SessionDeleted,
+  Status,
+  SyncProgress,
+  Tag,
+} from './wa-api.js'
+
+// The API's shapes are generated from the server's OpenAPI document (wa-api.ts); only the
+// client's own types are written here.
+export type * from './wa-api.js'
+export type { SessionChat }
+
+export type Ack = 0 | 1 | 2 | 3 | 4 | 5
+
+export interface ClientState {
+  /** idle -> connecting -> live; reconnecting while the stream (or poll) is down. */
+  link: 'idle' | 'connecting' | 'live' | 'reconnecting' | 'unauthorized' | 'closed'
+  /** What carries the envelopes now; 'poll' after repeated blocked streams. */
+  transport: 'sse' | 'websocket' | 'poll' | null
+  attempt: number
+  /** Stream attempts that failed while the server was reachable (3 -> long-polling). */
+  blockedStreams: number
+  /** When the next reconnection attempt is due (ms since epoch), or null. */
+  nextRetryAt: number | null
+  lastEventId: string | null
+  error: string | null
+}
+
+export interface WaClientOptions {
+  /** The orchestrator's origin, '' for the page's own. */
+  baseUrl?: string
+  token: string
+  /** 'sse' (default) or 'websocket'. */
+  transport?: 'sse' | 'websocket'
+  fetch?: typeof fetch
+  EventSource?: typeof EventSource
+  WebSocket?: typeof WebSocket
+  /** Blocked stream attempts before falling back to long-polling (3). */
+  streamFailuresBeforePoll?: number
+  /** While polling, how often to try streaming again (30000 ms). */
+  streamRetryMs?: number
+  backoffInitialMs?: number
+  backoffMaxMs?: number
+  /** Long-poll timeout in seconds (25). */
+  pollTimeout?: number
+  /**
+   * The session (WhatsApp number) of the client's own calls: `/sessions/{id}/...`, and the
+   * stream of that session only. Without it: the unscoped routes (the `default` session).
+   */
+  session?: string
+  /** The sessions to stream and cache (`?session=a,b`); their calls: `client.session(id)`. */
+  sessions?: string[]
+}
+
+/** GET /sessions's items: the generated Session. */
+export type SessionInfo = Session
+
+/** POST /sessions's body (admins): the generated SessionBody. */
+export type CreateSession = SessionBody
+
+export type SendMedia = MediaBody
+
+/** POST /send's body without the reaction (see react()). */
+export type SendOptions = Omit<SendBody, 'reaction'>
+
+/** A conversation's status (issue #16): open by default, pending, resolved. */
+export type ConversationStatus = Chat['status']
+
+/** A chat with its conversation status (every Chat has one now; kept for the console's JSDoc). */
+export type HelpdeskChat = Chat
+
+/** What a chat's presence holds: participant jid -> what WhatsApp last said of them. */
+export type ChatPresences = Record<string, { lastKnownPresence?: string }>
+
+/** GET /search's options: one chat only, the page size, the offset of a page (its nextOffset). */
+export interface SearchOptions {
+  chatId?: string
+  limit?: number
+  offset?: number
+}
+
+export type { SearchResults }
+
+/** The events UI code can listen for (on()), and what their listeners get. */
+export interface ClientEvents {
+  chats: Chat[]
+  messages: { chatId: string; session: string }
+  status: Status | null
+  qr: string | null
+  sync: SyncProgress
+  presence: Presence & { session: string }
+  client: ClientState
+  snapshot: { chats: number }
+  error: { message: string }
+  new_message: Message
+  message_update: Message
+  message_ack: MessageAck
+  new_chat: Chat
+  chat_update: Chat
+  chat_deleted: ChatDeleted
+  resync: Resync
+  session_deleted: SessionDeleted
+  assignment_changed: AssignmentChanged
+  note_added: NoteAdded
+  /** Ephemeral (id ""): who of the helpdesk is online, viewing or typing where. */
+  agent_presence: AgentPresence
+  [type: string]: unknown
+}
+
+/** Every event as subscribe() delivers it. */
+export interface ClientEvent {
+  type: string
+  data: unknown
+  envelope?: Envelope
+}
+
+/** A WebSocket close the server chose. */
+interface CloseInfo {
+  code: number
+  message: string
+}
+
+/** An open stream (or probe) as the state machine holds it. */
+interface StreamHandle {
+  close(): void
+}
+
+interface StreamHooks {
+  healthy(): void
+  failed(wasHealthy: boolean, close: CloseInfo | null): void
+}
+
+type Listener = (data: any, envelope?: Envelope) => void
+
+const CHAT_PAGE = 500
+const MAX_CHAT_PAGES = 40
+const POLL_TIMEOUT_S = 25
+/** A stream that opened but closed within this time without delivering anything failed. */
+const HEALTHY_AFTER_MS = 3000
+/** Every stream also carries agent presence (ephemeral envelopes: id "", no position). */
+const EPHEMERAL = '&ephemeral=true'
+
+/** An API error: `status` (HTTP, 0 for a network failure), `code` and a human message. */
+export class WaError extends Error {
+  status: number
+  code: string
+
+  constructor(status: number, code: string, message: string) {
+    super(message)
+    this.name = 'WaError'
+    this.status = status
+    this.code = code
+  }
+}
+
+export class WaClient {
+  readonly baseUrl: string
+  token: string
+  readonly transport: 'sse' | 'websocket'
+  /** @internal */
+  _fetch: typeof fetch
+  /** @internal */
+  _EventSource: typeof EventSource
+  /** @internal */
+  _WebSocket: typeof WebSocket
+  streamFailuresBeforePoll: number
+  streamRetryMs: number
+  backoffInitialMs: number
+  backoffMaxMs: number
+  pollTimeout: number
+  /** @internal */
+  _scopes = new Map<string, WaSession>()
+  /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+  following: string[] | null
+  /** The client's own calls: its `session` option's routes (`/sessions/{id}/...`), else the unscoped ones. @internal */
+  _own: WaSession
+  /** Everything known, and the rules that change it. @internal */
+  _cache = new WaCache()
+  /** a page in flight for a message list @internal */
+  _loading = new WeakMap<MessageList, Promise<unknown>>()
+  /** @internal */
+  _listeners = new Map<string, Set<Listener>>()
+  /** @internal */
+  _subscribers = new Set<(event: ClientEvent) => void>()
+  /** @internal */
+  _dirtyChats = false
+  /** loaded chats changed, by session and chat @internal */
+  _dirtyMessages = new Map<string, { chatId: string; session: string }>()
+  /** @internal */
+  _flushQueued = false
+  /** @internal */
+  _state: ClientState = { link: 'idle', transport: null, attempt: 0, blockedStreams: 0, nextRetryAt: null, lastEventId: null, error: null }
+  /** @internal */
+  _running = false
+  /** bumps on every (re)connection: late callbacks of an old one are ignored @internal */
+  _gen = 0
+  /** @internal */
+  _stream: StreamHandle | null = null
+  /** @internal */
+  _probe: StreamHandle | null = null
+  /** @internal */
+  _pollAbort: AbortController | null = null
+  /** @internal */
+  _timers = new Set<ReturnType<typeof setTimeout>>()
+  /** @internal */
+  _syncRefetch: ReturnType<typeof setTimeout> | null = null
+  /** @internal */
+  _onOnline: () => void
+
+  constructor(options: WaClientOptions) {
+    const o = options ?? ({} as WaClientOptions)
+    if (!o.token) throw new TypeError('WaClient: a token is required')
+    this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
+    this.token = o.token
+    this.transport = o.transport === 'websocket' ? 'websocket' : 'sse'
+    this._fetch = o.fetch ?? globalThis.fetch.bind(globalThis)
+    this._EventSource = o.EventSource ?? globalThis.EventSource
+    this._WebSocket = o.WebSocket ?? globalThis.WebSocket
+    this.streamFailuresBeforePoll = o.streamFailuresBeforePoll ?? 3
+    this.streamRetryMs = o.streamRetryMs ?? 30000
+    this.backoffInitialMs = o.backoffInitialMs ?? 500
+    this.backoffMaxMs = o.backoffMaxMs ?? 15000
+    this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S
+    this.following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null
+    this._own = o.session ? this.session(o.session) : new WaSession(this, null)
+    this._onOnline = () => {
+      if (this._running && this._state.link === 'reconnecting') this._restartNow()
+    }
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------
+
+  /** Listen for one event type; returns the unsubscribe function. */
+  on<K extends keyof ClientEvents>(type: K, fn: (data: ClientEvents[K], envelope?: Envelope) => void): () => void {
+    let set = this._listeners.get(type as string)
+    if (!set) this._listeners.set(type as string, (set = new Set()))
+    const listeners = set
+    listeners.add(fn)
+    return () => void listeners.delete(fn)
+  }
+
+  /** Listen for everything, as `{type, data, envelope?}`; returns the unsubscribe function. */
+  subscribe(fn: (event: ClientEvent) => void): () => void {
+    this._subscribers.add(fn)
+    return () => void this._subscribers.delete(fn)
+  }
+
+  /** @internal */
+  _emit(type: string, data: unknown, envelope?: Envelope): void {
+    for (const fn of this._listeners.get(type) ?? []) this._call(fn, data, envelope)
+    for (const fn of this._subscribers) this._call(fn, { type, data, envelope })
+  }
+
+  /** A listener that throws must not break the client (nor the other listeners). @internal */
+  _call(fn: (a: any, b?: any) => void, a: unknown, b?: unknown): void {
+    try {
+      fn(a, b)
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err
+      })
+    }
+  }
+
+  /** Coalesce list notifications: many envelopes in one batch render once. @internal */
+  _queueFlush(): void {
+    if (this._flushQueued) return
+    this._flushQueued = true
+    queueMicrotask(() => {
+      this._flushQueued = false
+      if (this._dirtyChats) {
+        this._dirtyChats = false
+        this._emit('chats', this.chats())
+      }
+      const dirty = [...this._dirtyMessages.values()]
+      this._dirtyMessages.clear()
+      for (const which of dirty) this._emit('messages', which)
+    })
+  }
+
+  /** Lists changed: tell UI code (once per batch). @internal */
+  _listsChanged(changes: Changes): void {
+    if (changes.chats) this._dirtyChats = true
+    for (const chatId of changes.messages) this._dirtyMessages.set(`${changes.session}\n${chatId}`, { chatId, session: changes.session })
+    if (changes.chats || changes.messages.size > 0) this._queueFlush()
+  }
+
+  // ---- reading the cache ------------------------------------------------------------------
+
+  /** The position: the last id applied of each session, comma-separated (one id with one session). */
+  get lastEventId(): string | null {
+    return this._cache.lastEventId
+  }
+
+  set lastEventId(id: string | null) {
+    this._cache.lastEventId = id
+  }
+
+  /**
+   * One session's calls and cached data on this client's connection and cache, e.g.
+   * `client.session('sales').send({chatId, text})` is `POST /sessions/sales/send`. The client's
+   * own methods below are those of its `session` option (none: the unscoped routes, which are
+   * the `default` session's).
+   */
+  session(id: string): WaSession {
+    let scope = this._scopes.get(id)
+    if (!scope) this._scopes.set(id, (scope = new WaSession(this, id)))
+    return scope
+  }
+
+  /** Every session's chats, each with its `session`, most recent first (the "all numbers" view). */
+  allChats(): SessionChat[] {
+    return this._cache.allChats()
+  }
+
+  /** The sum of a session's chats' unreadCount, as cached. */
+  unread(session: string): number {
+    return this._cache.unread(session)
+  }
+
+  /** Chats, most recent activity first. */
+  chats(): Chat[] {
+    return this._own.chats()
+  }
+
+  chat(chatId: string): Chat | undefined {
+    return this._own.chat(chatId)
+  }
+
+  /** Connection status (GET /status, then `connection_status` envelopes). */
+  status(): Status | null {
+    return this._own.status()
+  }
+
+  /** The QR string while WhatsApp waits to be linked, else null. */
+  qr(): string | null {
+    return this._own.qr()
+  }
+
+  /** The last `sync_progress`, or null. */
+  syncProgress(): SyncProgress | null {
+    return this._own.syncProgress()
+  }
+
+  presence(chatId: string): ChatPresences | null {
+    return this._own.presence(chatId)
+  }
+
+  /** The client's own link state: transport, reconnection, fallback. */
+  clientState(): ClientState {
+    return { ...this._state, lastEventId: this.lastEventId }
+  }
+
+  /** Messages of a chat as cached now, oldest first (empty until loaded). */
+  cachedMessages(chatId: string): Message[] {
+    return this._own.cachedMessages(chatId)
+  }
+
+  /** Whether older messages may exist before the cached ones. */
+  hasOlder(chatId: string): boolean {
+    return this._own.hasOlder(chatId)
+  }
+
+  /** A chat's messages, oldest first; the newest page is fetched on first use. */
+  messages(chatId: string): Promise<Message[]> {
+    return this._own.messages(chatId)
+  }
+
+  /** Fetch the page before the oldest cached message; resolves to the messages added. */
+  loadOlder(chatId: string): Promise<Message[]> {
+    return this._own.loadOlder(chatId)
+  }
+
+  /**
+   * The media URL of a message (for <img src> and links), or null. The server signs it (an
+   * expiry and a signature in its query): it never carries the token.
+   */
+  mediaUrl(message: Message): string | null {
+    const url = message?.media?.url
+    return url ? `${this.baseUrl}${url}` : null
+  }
+
+  /** The QR image (see WaSession.qrImage). */
+  qrImage(): Promise<Blob | null> {
+    return this._own.qrImage()
+  }
+
+  /** Search message text (see WaSession.search). */
+  search(q: string, options?: SearchOptions): Promise<SearchResults> {
+    return this._own.search(q, options)
+  }
+
+  /** One message, from RAM or the store (see WaSession.message). */
+  message(chatId: string, messageId: string): Promise<Message> {
+    return this._own.message(chatId, messageId)
+  }
+
+  /** The helpdesk settings (see WaSession.settings). */
+  settings(): Promise<HelpdeskSettings> {
+    return this._own.settings()
+  }
+
+  /** Replace the helpdesk settings (admins; see WaSession.saveSettings). */
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings> {
+    return this._own.saveSettings(doc)
+  }
+
+  // ---- quick replies (every session's: they are the helpdesk's, not a number's) ----------
+
+  /** The quick replies (GET /quick-replies). */
+  async quickReplies(): Promise<QuickReply[]> {
+    const { quickReplies } = await this._get<{ quickReplies: QuickReply[] }>('/quick-replies')
+    return quickReplies
+  }
+
+  /**
+   * Create a quick reply, or edit one when `id` is given (staff). Shortcuts are unique whatever
+   * their case: a taken one is refused with `quick_reply_exists`.
+   */
+  saveQuickReply({ id, shortcut, body }: { id?: number | null } & QuickReplyBody): Promise<QuickReply> {
+    return id === undefined || id === null
+      ? this._request('POST', '/quick-replies', { shortcut, body })
+      : this._request('PUT', `/quick-replies/${enc(String(id))}`, { shortcut, body })
+  }
+
+  /** Delete a quick reply (staff). */
+  async deleteQuickReply(id: number): Promise<void> {
+    await this._request('DELETE', `/quick-replies/${enc(String(id))}`)
+  }
+
+  /** Send a message (see WaSession.send). */
+  send(options: SendOptions): Promise<Message> {
+    return this._own.send(options)
+  }
+
+  /** React to a message (see WaSession.react). */
+  react(chatId: string, messageId: string, emoji: string): Promise<Message> {
+    return this._own.react(chatId, messageId, emoji)
+  }
+
+  /** Mark a chat read (see WaSession.markRead). */
+  markRead(chatId: string): Promise<{ chatId: string; receipts: number }> {
+    return this._own.markRead(chatId)
+  }
+
+  /** Our chat state or presence for the contact (see WaSession.sendPresence). */
+  sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent> {
+    return this._own.sendPresence(chatId, state)
+  }
+
+  /** A pairing code for a phone number (see WaSession.pairingCode). */
+  pairingCode(phone: string): Promise<{ code: string }> {
+    return this._own.pairingCode(phone)
+  }
+
+  // ---- helpdesk (see WaSession) ------------------------------------------------------------
+
+  /** GET /tags. */
+  tags(): Promise<Tag[]> {
+    return this._own.tags()
+  }
+
+  /** PUT /chats/{chatId}/assignment: take or transfer. */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment> {
+    return this._own.assign(chatId, agentId)
+  }
+
+  /** DELETE /chats/{chatId}/assignment: release. */
+  unassign(chatId: string): Promise<ChatAssignment> {
+    return this._own.unassign(chatId)
+  }
+
+  /** PUT /chats/{chatId}/status. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }> {
+    return this._own.setStatus(chatId, status)
+  }
+
+  /** GET /chats/{chatId}/notes, oldest first. */
+  notes(chatId: string): Promise<Note[]> {
+    return this._own.notes(chatId)
+  }
+
+  /** POST /chats/{chatId}/notes: private, never sent to WhatsApp. */
+  addNote(chatId: string, body: string): Promise<Note> {
+    return this._own.addNote(chatId, body)
+  }
+
+  /** GET /inbox/counts. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts> {
+    return this._own.inboxCounts(status)
+  }
+
+  /** GET /chats/{chatId}, added to the cache (a chat that became visible). */
+  adoptChat(chatId: string): Promise<Chat> {
+    return this._own.adoptChat(chatId)
+  }
+
+  /** Drop a chat from the cache (no longer visible to this user). */
+  forgetChat(chatId: string): void {
+    return this._own.forgetChat(chatId)
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  /**
+   * Use another token from now on (a refreshed Supabase access token): REST calls and the next
+   * stream (re)connection carry it; the stream open now is not dropped.
+   */
+  setToken(token: string): void {
+    if (!token) throw new TypeError('WaClient.setToken: a token is required')
+    this.token = token
+  }
+
+  /** Who the token names (GET /me). */
+  me(): Promise<Me> {
+    return this._get('/me')
+  }
+
+  /** The agents with who is online and what they do (see WaSession.agents). */
+  agents(): Promise<Agent[]> {
+    return this._own.agents()
+  }
+
+  /** What we do in a chat, for the other agents (see WaSession.setAgentPresence). */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet> {
+    return this._own.setAgentPresence(chatId, state)
+  }
+
+  /** The sessions the caller may use (GET /sessions). */
+  async sessions(): Promise<SessionInfo[]> {
+    const { sessions } = await this._get<{ sessions: SessionInfo[] }>('/sessions')
+    return sessions
+  }
+
+  /** Add a session (admins): `{id, name?, bridge?, proxy?}`. */
+  createSession(body: CreateSession): Promise<SessionInfo> {
+    return this._request('POST', '/sessions', body)
+  }
+
+  /**
+   * Delete a session (admins); its data is kept unless `purge`. Its stream clients get
+   * `session_deleted`.
+   */
+  async deleteSession(id: string, { purge = false }: { purge?: boolean } = {}): Promise<void> {
+    await this._request('DELETE', `/sessions/${enc(id)}${purge ? '?purge=true' : ''}`)
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  /**
+   * Start: position, snapshots, then the stream. Resolves once the snapshots are loaded
+   * (retrying while the server is unreachable); rejects with a WaError `unauthorized` for a
+   * bad token, and when close() is called before it is done.
+   */
+  async connect(): Promise<void> {
+    if (this._running) return
+    this._running = true
+    globalThis.addEventListener?.('online', this._onOnline)
+    this._setState({ link: 'connecting', error: null })
+    const gen = ++this._gen
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const position = await this._position()
+        await this._loadSnapshots()
+        if (gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
+        this._cache.startAt(position)
+        break
+      } catch (err) {
+        if (err instanceof WaError && err.status === 401) throw err
+        if (!this._running || gen !== this._gen) throw new WaError(0, 'closed', 'the client was closed')
+        const delay = this._backoff(attempt)
+        this._setState({ link: 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay, error: errorText(err) })
+        await this._sleep(delay)
+      }
+    }
+    this._setState({ attempt: 0, nextRetryAt: null })
+    this._startStream(gen)
+  }
+
+  /** Reconnect at once instead of waiting for the next backoff step (a "Retry now" button). */
+  reconnectNow(): void {
+    if (this._running && this._state.link !== 'connecting') this._restartNow()
+  }
+
+  /** Stop streaming and polling; the cache stays readable. */
+  close(): void {
+    this._running = false
+    this._gen++
+    globalThis.removeEventListener?.('online', this._onOnline)
+    this._stopTransports()
+    for (const t of this._timers) clearTimeout(t)
+    this._timers.clear()
+    if (this._syncRefetch) clearTimeout(this._syncRefetch)
+    this._setState({ link: 'closed', transport: null, nextRetryAt: null })
+  }
+
+  /** @internal */
+  _stopTransports(): void {
+    this._stream?.close()
+    this._stream = null
+    this._probe?.close()
+    this._probe = null
+    this._pollAbort?.abort()
+    this._pollAbort = null
+  }
+
+  /** @internal */
+  _setState(patch: Partial<ClientState>): void {
+    const before = JSON.stringify(this._state)
+    Object.assign(this._state, patch)
+    if (JSON.stringify(this._state) !== before) this._emit('client', this.clientState())
+  }
+
+  /** Full jitter over the upper half: never zero, never in lock-step with other clients. @internal */
+  _backoff(attempt: number): number {
+    const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(attempt, 16))
+    return Math.round(cap / 2 + (Math.random() * cap) / 2)
+  }
+
+  /** @internal */
+  _sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this._timers.delete(t)
+        resolve(undefined)
+      }, ms)
+      this._timers.add(t)
+    })
+  }
+
+  /** @internal */
+  _later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this._timers.delete(t)
+      fn()
+    }, ms)
+    this._timers.add(t)
+  }
+
+  /** @internal */
+  _restartNow(): void {
+    for (const t of this._timers) clearTimeout(t)
+    this._timers.clear()
+    if (this.lastEventId === null) {
+      // No position (not yet, or dropped): streaming from "now" would leave a gap.
+      void this._startOver('reconnecting now', false)
+      return
+    }
+    const gen = ++this._gen
+    this._stopTransports()
+    this._startStream(gen)
+  }
+
+  // ---- streaming --------------------------------------------------------------------------
+
+  /** @internal */
+  _startStream(gen: number): void {
+    if (gen !== this._gen || !this._running) return
+    if (this._state.blockedStreams >= this.streamFailuresBeforePoll) {
+      this._startPolling(gen)
+      return
+    }
+    this._stream = this._open(this.transport, {
+      healthy: () => {
+        if (gen !== this._gen) return
+        this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, nextRetryAt: null, error: null })
+      },
+      failed: (wasHealthy, close) => {
+        if (gen !== this._gen) return
+        this._stream = null
+        void this._streamFailed(gen, wasHealthy, close)
+      },
+    })
+  }
+
+  /** @internal */
+  async _streamFailed(gen: number, wasHealthy: boolean, close: CloseInfo | null = null): Promise<void> {
+    const attempt = wasHealthy ? 0 : this._state.attempt
+    if (close?.code === 4400) {
+      // The server cannot resume from our position (not one of its ids): drop it, start over.
+      void this._startOver(`the server refused the stream position (${close.message})`)
+      return
+    }
+    // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll. A close the
+    // server chose (a restart, a refusal) is neither: it reached us.
+    const fromServer = close !== null && (close.code === 1012 || (close.code >= 4000 && close.code < 5000))
+    const reachable = !wasHealthy && !fromServer && (await this._reachable())
+    if (gen !== this._gen) return
+    const blocked = reachable ? this._state.blockedStreams + 1 : this._state.blockedStreams
+    if (blocked >= this.streamFailuresBeforePoll) {
+      this._setState({ blockedStreams: blocked })
+      this._startPolling(gen)
+      return
+    }
+    const delay = this._backoff(attempt)
+    const refused: Partial<ClientState> = close && close.code >= 4000 ? { error: close.message } : {}
+    this._setState({ link: 'reconnecting', attempt: attempt + 1, blockedStreams: blocked, nextRetryAt: Date.now() + delay, ...refused })
+    this._later(() => this._startStream(gen), delay)
+  }
+
+  /**
+   * Start over as connect() does, after the server refused our position: a new position, the
+   * snapshots, then the stream from there. After a backoff (unless `wait` is false), so that a
+   * server that keeps refusing is not asked in a tight loop.
+   * @internal
+   */
+  async _startOver(why: string, wait = true): Promise<void> {
+    const gen = ++this._gen
+    this._stopTransports()
+    this.lastEventId = null
+    for (let attempt = this._state.attempt; ; attempt++) {
+      if (wait) {
+        const delay = this._backoff(attempt)
+        this._setState({ link: 'reconnecting', attempt: attempt + 1, nextRetryAt: Date.now() + delay, error: why })
+        await this._sleep(delay)
+        if (gen !== this._gen || !this._running) return
+      }
+      wait = true
+      try {
+        const position = await this._position()
+        await this._loadSnapshots()
+        if (gen !== this._gen) return
+        this._cache.startAt(position)
+        break
+      } catch (err) {
+        if (gen !== this._gen || (err instanceof WaError && err.status === 401)) return
+        why = errorText(err)
+      }
+    }
+    this._setState({ nextRetryAt: null })
+    this._startStream(gen)
+  }
+
+  /** @internal */
+  async _reachable(): Promise<boolean> {
+    try {
+      const r = await this._fetch(`${this.baseUrl}/health`, { cache: 'no-store' })
+      return r.ok
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Open one stream from lastEventId. `healthy` fires once it has proved itself (SSE open; a
+   * WebSocket that delivered a frame or stayed up HEALTHY_AFTER_MS); `failed(wasHealthy, close)`
+   * once when it ends for any reason but close(), with the WebSocket's close code and reason
+   * when the server chose them (else null).
+   * @internal
+   */
+  _open(transport: 'sse' | 'websocket', hooks: StreamHooks): StreamHandle {
+    const since = (this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`) + EPHEMERAL + this._filter()
+    let ended = false
+    let healthy = false
+    let timer: ReturnType<typeof setTimeout> | null = null
+    const proved = (): void => {
+      if (healthy || ended) return
+      healthy = true
+      if (timer) clearTimeout(timer)
+      hooks.healthy()
+    }
+    let shut = (): void => {}
+    let closed: CloseInfo | null = null
+    const end = (): void => {
+      if (ended) return
+      ended = true
+      if (timer) clearTimeout(timer)
+      shut()
+      hooks.failed(healthy, closed)
+    }
+    const onFrame = (text: string): void => {
+      let envelope: Envelope
+      try {
+        envelope = JSON.parse(text)
+      } catch {
+        return // not an envelope (nothing else is sent, but never die on it)
+      }
+      proved()
+      this._receive(envelope)
+    }
+    if (transport === 'sse') {
+      const es = new this._EventSource(`${this.baseUrl}/events?access_token=${enc(this.token)}${since}`)
+      es.onopen = proved
+      // We reconnect ourselves (with backoff and ?lastEventId=), never EventSource by itself.
+      es.onerror = end
+      const handler = (e: MessageEvent): void => {
+        if (!ended) onFrame(e.data)
+      }
+      for (const type of ENVELOPE_TYPES) es.addEventListener(type, handler)
+      es.onmessage = handler
+      shut = () => es.close()
+    } else {
+      const base = this.baseUrl || globalThis.location.origin
+      const url = `${base.replace(/^http/, 'ws')}/ws?access_token=${enc(this.token)}${since}`
+      const ws = new this._WebSocket(url)
+      ws.onopen = () => {
+        timer = setTimeout(proved, HEALTHY_AFTER_MS)
+      }
+      ws.onmessage = (e: MessageEvent) => {
+        if (!ended) onFrame(String(e.data))
+      }
+      ws.onerror = end
+      ws.onclose = (e: CloseEvent) => {
+        // The server refuses with an accepted connection closed at once: 4401 the token,
+        // 4400 the position, 4403/4404/4429 the rest; 1012 is a restart. Reason: JSON
+        // {"code","message"}. Anything else (1006...) did not come from it.
+        if (e.code === 1012 || (e.code >= 4000 && e.code < 5000)) closed = { code: e.code, message: closeMessage(e) }
+        if (e.code === 4401) this._unauthorized()
+        end()
+      }
+      shut = () => {
+        ws.onclose = ws.onerror = ws.onmessage = ws.onopen = null
+        ws.close()
+      }
+    }
+    return {
+      close: () => {
+        ended = true
+        if (timer) clearTimeout(timer)
+        shut()
+      },
+    }
+  }
+
+  // ---- long-poll fallback -----------------------------------------------------------------
+
+  /** @internal */
+  _startPolling(gen: number): void {
+    this._setState({ link: 'live', transport: 'poll', nextRetryAt: null })
+    void this._pollLoop(gen)
+    this._scheduleProbe(gen)
+  }
+
+  /** @internal */
+  async _pollLoop(gen: number): Promise<void> {
+    let failures = 0
+    while (gen === this._gen && this._state.transport === 'poll') {
+      const abort = new AbortController()
+      this._pollAbort = abort
+      try {
+        const since = enc(this.lastEventId ?? '')
+        const body = await this._get<{ events: Envelope[]; lastEventId: string | null }>(`/events/poll?since=${since}&timeout=${this.pollTimeout}${EPHEMERAL}${this._filter()}`, abort.signal)
+        if (gen !== this._gen || this._state.transport !== 'poll') return
+        for (const envelope of body.events) this._receive(envelope)
+        // An answer without events still moves us past entries filtered out for this client.
+        if (body.events.length === 0 && body.lastEventId) this._cache.advance(body.lastEventId)
+        failures = 0
+        this._setState({ link: 'live', attempt: 0, error: null })
+      } catch (err) {
+        if (abort.signal.aborted || gen !== this._gen) return
+        if (err instanceof WaError && err.status === 401) return
+        if (err instanceof WaError && err.code === 'bad_event_id') {
+          void this._startOver(`the server refused the stream position (${err.message})`)
+          return
+        }
+        const delay = this._backoff(failures++)
+        this._setState({ link: 'reconnecting', attempt: failures, nextRetryAt: Date.now() + delay, error: errorText(err) })
+        await this._sleep(delay)
+      }
+    }
+  }
+
+  /** While polling, try a stream every streamRetryMs; switch back when one proves itself. @internal */
+  _scheduleProbe(gen: number): void {
+    this._later(() => {
+      if (gen !== this._gen || this._state.transport !== 'poll') return
+      this._probe = this._open(this.transport, {
+        healthy: () => {
+          if (gen !== this._gen) return
+          // Same generation: the probe becomes the stream, the poll stops. Whatever both
+          // delivered is applied once (ids).
+          this._stream = this._probe
+          this._probe = null
+          this._pollAbort?.abort()
+          this._pollAbort = null
+          this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, error: null })
+        },
+        failed: (wasHealthy, close) => {
+          if (gen !== this._gen) return
+          if (this._stream && this._state.transport !== 'poll') {
+            // It was promoted and has now dropped: reconnect as any stream would.
+            this._stream = null
+            void this._streamFailed(gen, wasHealthy, close)
+            return
+          }
+          this._probe = null
+          this._scheduleProbe(gen)
+        },
+      })
+    }, this.streamRetryMs)
+  }
+
+  // ---- applying envelopes -----------------------------------------------------------------
+
+  /** Apply one envelope (the cache's rules), then tell UI code and act on its hooks. @internal */
+  _receive(envelope: Envelope): void {
+    const changes = this._cache.receive(envelope)
+    if (!changes.applied) return
+    this._listsChanged(changes)
+    const { session } = changes
+    if (changes.status) this._emit('status', this._cache.status(session), envelope)
+    if (changes.qr) this._emit('qr', this._cache.qr(session), envelope)
+    for (const presence of changes.presence) this._emit('presence', { ...presence, session }, envelope)
+    if (changes.sync) this._emit('sync', this._cache.syncProgress(session), envelope)
+    if (changes.deleted) this._sessionDeleted(changes.deleted)
+    if (changes.refetch) this._scheduleSyncRefetch()
+    if (changes.reload) void this._reload(changes.reload)
+    // qr and presence were announced above, in their client-level shape.
+    if (envelope.type !== 'qr' && envelope.type !== 'presence') this._emit(envelope.type, envelope.data ?? {}, envelope)
+  }
+
+  /**
+   * A followed session was deleted: stop following it (the server ends a stream whose filter
+   * named only deleted sessions; the next one leaves it out). With none left, the client stops.
+   * @internal
+   */
+  _sessionDeleted(id: string): void {
+    if (!this.following?.includes(id)) return
+    this.following = this.following.filter((s) => s !== id)
+    if (this.following.length > 0) return
+    this.close()
+    this._setState({ error: `the session ${id} was deleted` })
+  }
+
+  // ---- snapshots --------------------------------------------------------------------------
+
+  /**
+   * The snapshots of every session followed (status, every chat, the newest page of each chat
+   * whose messages are loaded), applied together once all have arrived.
+   * @internal
+   */
+  async _loadSnapshots(): Promise<void> {
+    const scopes = this._followed()
+    const snapshots = await Promise.all(scopes.map((scope) => scope._snapshot()))
+    scopes.forEach((scope, i) => {
+      const changes = this._cache.applySnapshot(snapshots[i], scope.id)
+      this._listsChanged(changes)
+      this._emit('status', scope.status())
+      this._emit('qr', scope.qr())
+      // Only a sync still running: one that finished before this snapshot is no news.
+      const sync = scope.syncProgress()
+      if (changes.sync && sync && (sync.progress ?? 0) < 100) this._emit('sync', sync)
+    })
+    this._emit('snapshot', { chats: this._cache.allChats().length })
+  }
+
+  /** The sessions this client streams and caches: its `sessions` option, else its own. @internal */
+  _followed(): WaSession[] {
+    return this.following ? this.following.map((id) => this.session(id)) : [this._own]
+  }
+
+  /**
+   * Where the stream starts, asked before the snapshots: each followed session's position (one
+   * poll each, so that each id is known to be its session's), or the unscoped stream's ('').
+   * @internal
+   */
+  async _position(): Promise<[string, string | null][]> {
+    if (!this.following) {
+      const { lastEventId } = await this._get<{ lastEventId: string | null }>('/events/poll')
+      return [['', lastEventId]]
+    }
+    return Promise.all(this.following.map(async (id): Promise<[string, string | null]> => {
+      const { lastEventId } = await this._get<{ lastEventId: string | null }>(`/events/poll?session=${enc(id)}`)
+      return [id, lastEventId]
+    }))
+  }
+
+  /** The stream filter: `&session=a,b` for the sessions followed ('' for the unscoped client). @internal */
+  _filter(): string {
+    return this.following ? `&session=${this.following.map(enc).join(',')}` : ''
+  }
+
+  /**
+   * Reload the snapshots while the stream goes on: envelopes that arrive meanwhile are held
+   * and applied after, so a snapshot answered just before an event can never hide it.
+   * @internal
+   */
+  async _reload(why: 'resync' | 'history sync'): Promise<void> {
+    if (!this._cache.hold()) return
+    for (let attempt = 0; this._running; attempt++) {
+      try {
+        await this._loadSnapshots()
+        break
+      } catch (err) {
+        this._emit('error', { message: `reloading after ${why} failed: ${errorText(err)}` })
+        if (err instanceof WaError && err.status === 401) break
+        await this._sleep(this._backoff(attempt))
+      }
+    }
+    for (const envelope of this._cache.release()) this._receive(envelope)
+  }
+
+  /** History-synced messages are not streamed one by one: refetch, at most twice a second. @internal */
+  _scheduleSyncRefetch(): void {
+    if (this._syncRefetch) return
+    this._syncRefetch = setTimeout(() => {
+      this._syncRefetch = null
+      if (this._running) void this._reload('history sync')
+    }, 500)
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  /** @internal */
+  _get<T = any>(path: string, signal?: AbortSignal): Promise<T> {
+    return this._request<T>('GET', path, undefined, signal)
+  }
+
+  /** @internal */
+  async _request<T = any>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this._fetchResponse(method, path, body, signal)
+    if (!response.ok) throw await this._failure(response, method, path)
+    try {
+      return await response.json()
+    } catch {
+      return null as T
+    }
+  }
+
+  /** The response, with the token in the header; a network failure as a WaError. @internal */
+  async _fetchResponse(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    try {
+      return await this._fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: 'no-store',
+      })
+    } catch (err) {
+      throw new WaError(0, 'network', `cannot reach the server: ${errorText(err)}`)
+    }
+  }
+
+  /** A failed response as a WaError (its JSON `error`); a 401 stops the client. @internal */
+  async _failure(response: Response, method: string, path: string): Promise<WaError> {
+    let payload: { error?: { code?: string; message?: string } } | null = null
+    try {
+      payload = await response.json()
+    } catch {
+      payload = null
+    }
+    const error = payload?.error ?? {}
+    if (response.status === 401) this._unauthorized()
+    return new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`)
+  }
+
+  /** @internal */
+  _unauthorized(): void {
+    if (this._state.link === 'unauthorized') return
+    this._running = false
+    this._gen++
+    this._stopTransports()
+    this._setState({ link: 'unauthorized', transport: null, nextRetryAt: null, error: 'the token was refused' })
+  }
+}
+
+/**
+ * One session's (WhatsApp number's) calls and cached data, on its client's connection and cache
+ * (`client.session(id)`). Its REST calls go to `/sessions/{id}/...`; the client's own, without
+ * a `session` option, to the unscoped routes (the `default` session's).
+ */
+export class WaSession {
+  readonly client: WaClient
+  /** The session's id (`default` for the unscoped routes). */
+  readonly id: string
+  /** @internal */
+  _prefix: string
+
+  /** @param id null: the unscoped routes */
+  constructor(client: WaClient, id: string | null) {
+    this.client = client
+    this.id = id ?? DEFAULT_SESSION
+    this._prefix = id === null ? '' : `/sessions/${enc(id)}`
+  }
+
+  /** @internal */
+  _path(route: string): string {
+    return this._prefix + route
+  }
+
+  chats(): Chat[] {
+    return this.client._cache.chats(this.id)
+  }
+
+  chat(chatId: string): Chat | undefined {
+    return this.client._cache.chat(chatId, this.id)
+  }
+
+  status(): Status | null {
+    return this.client._cache.status(this.id)
+  }
+
+  qr(): string | null {
+    return this.client._cache.qr(this.id)
+  }
+
+  syncProgress(): SyncProgress | null {
+    return this.client._cache.syncProgress(this.id)
+  }
+
+  presence(chatId: string): ChatPresences | null {
+    return this.client._cache.presence(chatId, this.id)
+  }
+
+  /** The sum of this session's chats' unreadCount, as cached. */
+  unread(): number {
+    return this.client._cache.unread(this.id)
+  }
+
+  cachedMessages(chatId: string): Message[] {
+    return this.client._cache.messages(chatId, this.id)
+  }
+
+  hasOlder(chatId: string): boolean {
+    return this.client._cache.hasOlder(chatId, this.id)
+  }
+
+  mediaUrl(message: Message): string | null {
+    return this.client.mediaUrl(message)
+  }
+
+  /** A chat's messages, oldest first; the newest page is fetched on first use. */
+  async messages(chatId: string): Promise<Message[]> {
+    const c = this.client
+    const entry = c._cache.messageList(chatId, this.id)
+    if (entry) {
+      const loading = c._loading.get(entry)
+      if (loading) await loading
+      return entry.list.slice()
+    }
+    await this._loadLatest(chatId)
+    return this.cachedMessages(chatId)
+  }
+
+  /** Fetch the page before the oldest cached message; resolves to the messages added. */
+  async loadOlder(chatId: string): Promise<Message[]> {
+    const c = this.client
+    const entry = c._cache.messageList(chatId, this.id)
+    if (!entry) {
+      await this.messages(chatId)
+      return this.cachedMessages(chatId)
+    }
+    const loading = c._loading.get(entry)
+    if (loading) await loading
+    if (!entry.hasOlder || entry.list.length === 0) return []
+    const before = entry.list[0].id
+    const task = c._get<{ messages: Message[] }>(this._path(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}&before=${enc(before)}`)).then((body) => {
+      const { added, changes } = c._cache.applyOlder(entry, body.messages, this.id)
+      c._listsChanged(changes)
+      return added
+    })
+    c._loading.set(entry, task)
+    try {
+      return await task
+    } finally {
+      if (c._loading.get(entry) === task) c._loading.delete(entry)
+    }
+  }
+
+  /** @internal */
+  async _loadLatest(chatId: string): Promise<void> {
+    const c = this.client
+    const entry = c._cache.startLatest(chatId, this.id)
+    const task = c._get<{ messages: Message[] }>(this._path(`/chats/${enc(chatId)}/messages?limit=${PAGE_SIZE}`)).then((body) => {
+      c._listsChanged(c._cache.applyLatest(entry, body.messages, this.id))
+      return entry.list
+    })
+    c._loading.set(entry, task)
+    try {
+      await task
+    } catch (err) {
+      c._cache.dropLatest(chatId, this.id)
+      throw err
+    } finally {
+      c._loading.delete(entry)
+    }
+  }
+
+  /**
+   * The QR image (GET qr.svg, the token in a header), or null when there is no QR. Show it
+   * with URL.createObjectURL (and revoke the previous one): a URL with the token would land in
+   * the browser's history and in proxies' logs.
+   */
+  async qrImage(): Promise<Blob | null> {
+    const path = this._path('/qr.svg')
+    const response = await this.client._fetchResponse('GET', path)
+    if (response.status === 404) return null
+    if (!response.ok) throw await this.client._failure(response, 'GET', path)
+    return response.blob()
+  }
+
+  /**
+   * Send a message (text, a reply with quotedId, media); resolves to the sent Message (pending,
+   * or the stream's newer copy if that came first), which is in the cache at once; its acks
+   * follow on the stream.
+   */
+  async send({ chatId, text, quotedId, media }: SendOptions): Promise<Message> {
+    const c = this.client
+    const body: Record<string, unknown> = { chatId }
+    if (text) body.text = text
+    if (quotedId) body.quotedId = quotedId
+    if (media) body.media = media
+    const { message } = await c._request<{ message: Message }>('POST', this._path('/send'), body)
+    // The stream can bring the sent message (with its media url and acks) before this answer
+    // arrives: the pending copy must not replace it (the cache's rule).
+    const sent = c._cache.applySent(message, this.id)
+    c._listsChanged(sent.changes)
+    return sent.message
+  }
+
+  /** React to a message ('' removes our reaction). The change arrives as `message_update`. */
+  async react(chatId: string, messageId: string, emoji: string): Promise<Message> {
+    const { message } = await this.client._request<{ message: Message }>('POST', this._path('/send'), { chatId, reaction: { messageId, emoji } })
+    return message
+  }
+
+  /**
+   * Mark a chat read: read receipts for its unread messages go to WhatsApp, and its unreadCount
+   * drops to 0 for everyone when they have gone (a chat_update on the stream).
+   */
+  markRead(chatId: string): Promise<{ chatId: string; receipts: number }> {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/read`))
+  }
+
+  /**
+   * Search the text of this session's stored messages (GET /search), best match first, in the
+   * chats the caller may see; `nextOffset` is the next page's offset, or null after the last.
+   */
+  search(q: string, { chatId, limit, offset }: SearchOptions = {}): Promise<SearchResults> {
+    const query = new URLSearchParams({ q })
+    if (chatId) query.set('chatId', chatId)
+    if (limit !== undefined) query.set('limit', String(limit))
+    if (offset) query.set('offset', String(offset))
+    return this.client._get(this._path(`/search?${query}`))
+  }
+
+  /**
+   * One message of a chat from RAM or the store, loaded or not (a quoted message, a search
+   * hit); rejects with a WaError 404 `unknown_message` when the server has none.
+   */
+  message(chatId: string, messageId: string): Promise<Message> {
+    return this.client._get(this._path(`/chats/${enc(chatId)}/messages/${enc(messageId)}`))
+  }
+
+  /** This session's helpdesk settings (GET /settings): business hours, messages, assignment. */
+  settings(): Promise<HelpdeskSettings> {
+    return this.client._get(this._path('/settings'))
+  }
+
+  /**
+   * Replace this session's helpdesk settings with the whole document (admins); resolves to the
+   * document stored. A refused field rejects with a WaError `bad_<field>`.
+   */
+  saveSettings(doc: HelpdeskSettings): Promise<HelpdeskSettings> {
+    return this.client._request('PUT', this._path('/settings'), doc)
+  }
+
+  /**
+   * Tell the contact we are typing (`composing`, `recording`) or stopped (`paused`); or show the
+   * whole account online or not (`available`, `unavailable`). The server subscribes to the
+   * chat's presence first when needed.
+   */
+  sendPresence(chatId: string, state: PresenceSent['state']): Promise<PresenceSent> {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/presence`), { state })
+  }
+
+  /**
+   * Everyone who may work on this session, with `online` (holds a stream now) and `activity`
+   * (`[{chatId, state}]`: viewing or typing, in the chats we may see): the snapshot that the
+   * `agent_presence` envelopes then keep current.
+   */
+  async agents(): Promise<Agent[]> {
+    const { agents } = await this.client._get<{ agents: Agent[] }>(this._path('/agents'))
+    return agents
+  }
+
+  /**
+   * Show the other agents what we do in a chat: `viewing` (lapses after ~60 s) or `typing`
+   * (~6 s) unless sent again; `idle` ends both.
+   */
+  setAgentPresence(chatId: string, state: 'viewing' | 'typing' | 'idle'): Promise<AgentPresenceSet> {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/agent-presence`), { state })
+  }
+
+  /** Ask WhatsApp for a pairing code for a phone number (POST admin/pairing-code). */
+  pairingCode(phone: string): Promise<{ code: string }> {
+    return this.client._request('POST', this._path('/admin/pairing-code'), { phone })
+  }
+
+  // ---- helpdesk (issue #16): tags, assignment, status, notes, inbox counts ---------------
+
+  /** The tags a chat can carry (GET /tags). */
+  async tags(): Promise<Tag[]> {
+    const { tags } = await this.client._request<{ tags: Tag[] }>('GET', this._path('/tags'))
+    return tags
+  }
+
+  /**
+   * Assign (take, transfer) a chat: PUT /chats/{chatId}/assignment. Every screen, this one
+   * too, hears of it from the stream's `assignment_changed`.
+   */
+  assign(chatId: string, agentId: string): Promise<ChatAssignment> {
+    return this.client._request('PUT', this._path(`/chats/${enc(chatId)}/assignment`), { agentId })
+  }
+
+  /** Release a chat: DELETE /chats/{chatId}/assignment. */
+  unassign(chatId: string): Promise<ChatAssignment> {
+    return this.client._request('DELETE', this._path(`/chats/${enc(chatId)}/assignment`))
+  }
+
+  /** A conversation's status (PUT /chats/{chatId}/status); the stream's `chat_update` brings it. */
+  setStatus(chatId: string, status: ConversationStatus): Promise<{ chatId: string; status: ConversationStatus }> {
+    return this.client._request('PUT', this._path(`/chats/${enc(chatId)}/status`), { status })
+  }
+
+  /** A chat's private notes, oldest first (GET /chats/{chatId}/notes). */
+  async notes(chatId: string): Promise<Note[]> {
+    const { notes } = await this.client._request<{ notes: Note[] }>('GET', this._path(`/chats/${enc(chatId)}/notes`))
+    return notes
+  }
+
+  /**
+   * Add a private note (POST /chats/{chatId}/notes): the team sees it (`note_added`), the
+   * customer never does (nothing goes to WhatsApp).
+   */
+  addNote(chatId: string, body: string): Promise<Note> {
+    return this.client._request('POST', this._path(`/chats/${enc(chatId)}/notes`), { body })
+  }
+
+  /** The inbox views' counts (GET /inbox/counts), within a status when given. */
+  inboxCounts(status?: ConversationStatus): Promise<InboxCounts> {
+    return this.client._request('GET', this._path(`/inbox/counts${status ? `?status=${enc(status)}` : ''}`))
+  }
+
+  /**
+   * Fetch a chat that became visible to this user (assigned to them, released by another
+   * agent: its earlier events were not theirs to see) and add it to the cache.
+   */
+  async adoptChat(chatId: string): Promise<Chat> {
+    const c = this.client
+    const chat = await c._get<Chat>(this._path(`/chats/${enc(chatId)}`))
+    c._listsChanged(c._cache.adoptChat(chat, this.id))
+    return chat
+  }
+
+  /** Drop a chat this user may no longer see (another agent took it) from the cache. */
+  forgetChat(chatId: string): void {
+    const c = this.client
+    c._listsChanged(c._cache.forgetChat(chatId, this.id))
+  }
+
+  /** Status, every chat, and the newest page of each loaded chat: this session's snapshot. @internal */
+  async _snapshot(): Promise<Snapshot> {
+    const c = this.client
+    const [status, chats] = await Promise.all([c._get<Status>(this._path('/status')), this._allChats()])
+    const loaded = c._cache.loadedChatIds(chats, this.id)
+    const pages = await Promise.all(loaded.map((id) => c._get<{ messages: Message[] }>(this._path(`/chats/${enc(id)}/messages?limit=${PAGE_SIZE}`)).catch(() => null)))
+    let qr: string | null = null
+    if (status.state === 'qr') ({ qr } = await c._get<{ qr: string | null }>(this._path('/qr')).catch(() => ({ qr: null })))
+    const byChat = new Map<string, Message[]>()
+    loaded.forEach((id, i) => {
+      const page = pages[i]
+      if (page) byChat.set(id, page.messages)
+    })
+    return { status, chats, qr, pages: byChat }
+  }
+
+  /** @internal */
+  async _allChats(): Promise<Chat[]> {
+    const all: Chat[] = []
+    let before = ''
+    for (let i = 0; i < MAX_CHAT_PAGES; i++) {
+      const { chats } = await this.client._get<{ chats: Chat[] }>(this._path(`/chats?limit=${CHAT_PAGE}${before}`))
+      all.push(...chats)
+      if (chats.length < CHAT_PAGE) break
+      before = `&before=${enc(chats[chats.length - 1].id)}`
+    }
+    return all
+  }
+}
+
+/** A File (or Blob with a name) as the `media` of send(): base64 and the kind from its type. */
+export async function mediaFromFile(file: File): Promise<SendMedia> {
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  const mimetype = file.type || 'application/octet-stream'
+  const kind = /^image\/(jpeg|png)$/.test(mimetype) ? 'image' : mimetype.startsWith('video/') ? 'video' : mimetype.startsWith('audio/') ? 'audio' : 'document'
+  return { type: kind, base64: btoa(binary), mimetype, fileName: file.name || 'file' }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s)
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** A WebSocket close's reason: the server's JSON `{"code","message"}`, or the text as it is. */
+function closeMessage(e: CloseEvent): string {
+  try {
+    const reason = JSON.parse(e.reason)
+    if (reason && typeof reason.message === 'string') return reason.code ? `${reason.code}: ${reason.message}` : reason.message
+  } catch {
+    // not JSON
+  }
+  return e.reason || `closed with ${e.code}`
+}
