@@ -1,5 +1,6 @@
 """Who may call a route: the bearer token (or `?access_token=` for EventSource and WebSocket),
-the role the route table asks for, signed media links, and the limit on failed sign-ins."""
+the role the route table asks for, what a read-only stream token may do, signed media links,
+and the limit on failed sign-ins."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def load_or_create_token(path: Path) -> str:
     path.write_text(token + "\n")
     log.info("no ORCH_API_TOKEN set: generated one, stored in %s", path)
     return token
+
+
+def reads(conn: HTTPConnection) -> bool:
+    """A request that changes nothing: GET or HEAD, or a WebSocket stream (its handshake is a
+    GET; the scope has no method)."""
+    return conn.scope["type"] == "websocket" or conn.scope["method"] in ("GET", "HEAD")
 
 
 class FailureLimiter:
@@ -110,6 +117,12 @@ class Gate:
             self._failures.failed(client)
             log.info("authentication failed from %s on %s", client, conn.url.path)
             raise Unauthorized(Code.UNAUTHORIZED, "a valid bearer token is required")
+        if principal.read_only and (access is Access.ADMIN or not reads(conn)):
+            raise Forbidden(
+                Code.READ_ONLY_TOKEN,
+                "a stream token may only read and stream: writes and admin routes need the "
+                "app's server",
+            )
         if access is Access.STAFF and not principal.is_staff:
             raise Forbidden(Code.FORBIDDEN, "this route is for admins and supervisors")
         if access is Access.ADMIN and not principal.is_admin:

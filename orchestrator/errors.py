@@ -106,6 +106,7 @@ class Code(enum.StrEnum):
     BAD_AWAY_MESSAGE = "bad_awayMessage", 400
     BAD_GREETING = "bad_greeting", 400
     BAD_ASSIGNMENT = "bad_assignment", 400
+    BAD_TTL = "bad_ttl", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -113,6 +114,7 @@ class Code(enum.StrEnum):
     MEDIA_LINK_EXPIRED = "media_link_expired", 403
     BAD_MEDIA_SIGNATURE = "bad_media_signature", 403
     NOT_YOUR_MESSAGE = "not_your_message", 403
+    READ_ONLY_TOKEN = "read_only_token", 403
     # 404, 405: what is asked for
     NOT_FOUND = "not_found", 404
     CHAT_NOT_FOUND = "chat_not_found", 404
@@ -120,6 +122,7 @@ class Code(enum.StrEnum):
     MEDIA_NOT_FOUND = "media_not_found", 404
     MESSAGE_NOT_FOUND = "message_not_found", 404
     NO_QR = "no_qr", 404
+    UNKNOWN_USER = "unknown_user", 404
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409: not possible now, or it exists
     NOT_CONNECTED = "not_connected", 409

@@ -25,12 +25,13 @@ class HelpdeskApi:
 
     async def me(self, call: Call[None]) -> s.Me:
         user = call.user
+        limit = user.session_limit  # a narrowed stream token: its sessions
         return {
             "userId": user.user_id,
             "role": user.role,
             "name": user.name,
-            "sessions": sorted(user.sessions),
-            "allSessions": user.is_staff,
+            "sessions": sorted(user.sessions if limit is None else limit),
+            "allSessions": limit is None,
         }
 
     async def agents(self, call: Call[None]) -> s.AgentList:

@@ -1,6 +1,7 @@
-"""Who is asking: the static operator token, or a Supabase user (a verified JWT) with the
-role and the sessions (WhatsApp numbers) their profile gives them. Roles: admin, supervisor,
-agent."""
+"""Who is asking: the static operator token, a Supabase user (a verified JWT) with the role
+and the sessions (WhatsApp numbers) their profile gives them, or a stream token (read-only, for
+a browser: `streamtoken.py`) carrying a user's view or the operator's. Roles: admin,
+supervisor, agent."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import httpx
@@ -17,6 +18,7 @@ import jwt
 from orchestrator import shapes as s
 from orchestrator.errors import Code, Forbidden
 from orchestrator.store import DEFAULT_SESSION
+from orchestrator.streamtoken import StreamClaims, StreamTokens
 
 log = logging.getLogger("orchestrator.principal")
 
@@ -36,10 +38,26 @@ class Principal:
     role: s.Role
     name: str | None = None
     sessions: frozenset[str] = frozenset({DEFAULT_SESSION})  # the WhatsApp numbers they work on
+    read_only: bool = False
+    """A stream token: reads and streams only, never an admin route (the gate refuses)."""
+    narrowed: frozenset[str] | None = None
+    """A stream token narrowed to these sessions (within what the role allows); None: not."""
 
     def may_use(self, session_id: str) -> bool:
-        """Staff work on every session; an agent on those their profile lists."""
+        """Staff work on every session; an agent on those their profile lists; a narrowed
+        stream token on those of its sessions."""
+        if self.narrowed is not None and session_id not in self.narrowed:
+            return False
         return self.is_staff or session_id in self.sessions
+
+    @property
+    def session_limit(self) -> frozenset[str] | None:
+        """The sessions they may use, or None for every session (also ones created later)."""
+        if self.is_staff:
+            return self.narrowed
+        if self.narrowed is None:
+            return self.sessions
+        return self.sessions & self.narrowed
 
     def require(self, session_id: str) -> None:
         """Raise Forbidden unless they may use the session."""
@@ -73,6 +91,7 @@ class Authenticator:
         audience: str = "authenticated",
     ) -> None:
         self._api_token = api_token
+        self.stream_tokens = StreamTokens(api_token)
         self._jwt_secret = jwt_secret
         self._jwks_url = jwks_url
         self._profile = profile
@@ -92,12 +111,21 @@ class Authenticator:
             return None
         if token_matches(token, self._api_token):
             return OPERATOR
-        if not self.accepts_users or token.count(".") != 2:
+        if token.count(".") != 2:
+            return None
+        # Stream tokens work whether or not Supabase users are configured.
+        if self.stream_tokens.looks_like_one(token):
+            stream = self.stream_tokens.verify(token)
+            return None if stream is None else self._stream_principal(stream)
+        if not self.accepts_users:
             return None
         claims = await self._verify(token)
         if claims is None:
             return None
-        user_id = str(claims.get("sub") or "")
+        return self._user(str(claims.get("sub") or ""))
+
+    def _user(self, user_id: str) -> Principal:
+        """The user as their profile says now."""
         profile = self._profile(user_id) if user_id else None
         if profile is None or profile.get("role") not in ROLES:
             log.info("token for user %s has no helpdesk profile: refused", user_id or "?")
@@ -112,6 +140,12 @@ class Authenticator:
             profile.get("display_name"),
             frozenset(profile.get("sessions", (DEFAULT_SESSION,))),
         )
+
+    def _stream_principal(self, claims: StreamClaims) -> Principal:
+        """The view a stream token carries, read-only: the operator's, or its user's as their
+        profile says now (a removed profile stops the token: no_profile)."""
+        view = OPERATOR if claims.user_id is None else self._user(claims.user_id)
+        return replace(view, read_only=True, narrowed=claims.sessions)
 
     async def _verify(self, token: str) -> dict[str, Any] | None:
         try:

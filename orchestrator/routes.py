@@ -5,8 +5,8 @@ and answer shapes (`shapes`), and the error codes it can answer with. `app.py` b
 Starlette routes from it (authentication, role checks, body validation, encoding), and
 `openapi.py` the OpenAPI document. The codes that come with an entry's form are added to its
 list, not repeated here: a credential's (401/403/429) on every non-public route, `forbidden`
-on staff and admin routes, a JSON body's (invalid_json, body_too_large, bad_<field>), and each
-parameter's own.
+on staff and admin routes, a JSON body's (invalid_json, body_too_large, bad_<field>), each
+parameter's own, and `read_only_token` on every write and admin route (a stream token's).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from orchestrator.search import MAX_QUERY
 from orchestrator.search_api import MAX_OFFSET, SearchApi
 from orchestrator.sessions import SessionsApi
 from orchestrator.streams import StreamRoutes
+from orchestrator.streamtoken_api import StreamTokenApi
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -209,6 +210,16 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
         answer=s.Profile, errors=STATUS_ERRORS,
         params=(Param("userId", "path", "the Supabase user id",
                       {"type": "string", "maxLength": 100}, (Code.BAD_USER_ID,)),),
+    ),
+    Operation(
+        "POST", "/auth/stream-token", "streamToken",
+        "mint a short-lived, read-only token for a browser: the app's server asks with the API "
+        "token (or an admin's JWT) and hands the token on, so the long-lived one never reaches "
+        "the browser. It may call GET routes and open the streams (SSE, WebSocket, long-poll) "
+        "with the user's view, narrowed to `sessions` if given; a write or an admin route is "
+        "403 read_only_token, and once expired it is 401",
+        StreamTokenApi.mint, "people", access=Access.ADMIN, body=s.StreamTokenBody,
+        answer=s.StreamToken, status=201, errors=(Code.UNKNOWN_USER,),
     ),
     # ---- chats and messages ------------------------------------------------------------
     Operation(
@@ -545,6 +556,8 @@ def implied_errors(op: Operation) -> tuple[Code, ...]:
         codes += [Code.BAD_MEDIA_SIGNATURE, Code.MEDIA_LINK_EXPIRED]
     if op.access in (Access.STAFF, Access.ADMIN) or op.per_session:
         codes.append(Code.FORBIDDEN)  # per session: an agent who is not in it
+    if op.access is not Access.PUBLIC and (op.method != "GET" or op.access is Access.ADMIN):
+        codes.append(Code.READ_ONLY_TOKEN)  # a stream token: reads and streams only
     if op.body is not None:
         fields = list(op.body.__annotations__)
         codes += [Code.INVALID_JSON, Code.BODY_TOO_LARGE, *map(body_field_code, fields)]
@@ -564,6 +577,8 @@ FIELD_CODES = {
     "chatId": Code.INVALID_CHAT_ID,
     "phone": Code.INVALID_PHONE,
     "id": Code.BAD_SESSION_ID,  # only POST /sessions has an `id` field
+    "userId": Code.BAD_USER_ID,
+    "ttlSeconds": Code.BAD_TTL,
 }
 """A body field whose refusal is not `bad_<field>`."""
 

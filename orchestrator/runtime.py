@@ -33,6 +33,7 @@ from orchestrator.session import SessionSpec, Shared, open_store, report_crash
 from orchestrator.sessions import Sessions, SessionsApi
 from orchestrator.shapes import DEFAULT_SESSION, ConsoleConfig, EventType
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
+from orchestrator.streamtoken_api import StreamTokenApi
 from orchestrator.transport import BridgeLink
 from orchestrator.transport.nats import NatsConfig, NatsHub
 
@@ -136,6 +137,7 @@ class Runtime:
                 self.streams, self._can_see, self._chat_id, self.sessions.ids, self.agent_presence
             ),
             AgentPresenceApi(self.agent_presence, self._chat_id),
+            StreamTokenApi(self.authenticator.stream_tokens, self.helpdesk.profile),
         ]
         return create_app(
             handlers,

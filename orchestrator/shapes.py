@@ -945,3 +945,59 @@ class Session(TypedDict):
 
 class SessionList(TypedDict):
     sessions: list[Session]
+
+
+# ---- stream tokens (POST /auth/stream-token) -----------------------------------------------
+
+MIN_STREAM_TOKEN_TTL = 30
+MAX_STREAM_TOKEN_TTL = 86_400
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class StreamTokenBody(TypedDict):
+    userId: NotRequired[
+        Annotated[
+            UserId | None,
+            Field(
+                description="the helpdesk user whose view the token carries (their role and "
+                "sessions, read from their profile each time the token is used); absent or "
+                "null: the caller's (the API token's: the operator's)"
+            ),
+        ]
+    ]
+    sessions: NotRequired[
+        Annotated[
+            list[SessionId] | None,
+            Field(
+                min_length=1,
+                max_length=MAX_PROFILE_SESSIONS,
+                description="narrow the token to these sessions (each one the user may use); "
+                "absent or null: every session the user may use",
+            ),
+        ]
+    ]
+    ttlSeconds: NotRequired[
+        Annotated[
+            int,
+            Field(
+                ge=MIN_STREAM_TOKEN_TTL,
+                le=MAX_STREAM_TOKEN_TTL,
+                description="how long the token lives (default 900)",
+            ),
+        ]
+    ]
+
+
+class StreamToken(TypedDict):
+    token: Annotated[
+        str,
+        Field(
+            description="a read-only bearer token (also `?access_token=`): GET routes and the "
+            "streams the user may read; never writes nor admin routes (403 read_only_token)"
+        ),
+    ]
+    expiresAt: Annotated[int, Field(description="unix seconds; then 401 (ask for a new one)")]
+    userId: Annotated[str | None, Field(description="whose view; null: the operator's")]
+    sessions: Annotated[
+        list[str] | None, Field(description="the sessions it is narrowed to; null: not narrowed")
+    ]

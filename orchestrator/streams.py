@@ -659,8 +659,9 @@ class StreamRoutes:
         raw = call.query("session")
         ephemeral = _ephemeral_param(call)
         if raw is None:
-            # Staff read every session, also one created later; an agent their memberships.
-            only = None if principal.is_staff else principal.sessions
+            # Staff read every session, also one created later; an agent their memberships; a
+            # narrowed stream token its sessions among those.
+            only = principal.session_limit
             return Selection(self._filter(principal, only), only, ephemeral=ephemeral)
         existing = self._sessions()
         named = frozenset(raw.split(","))
