@@ -106,10 +106,11 @@ function OpenChat({ chatId }: { chatId: string }) {
         {loading && messages.length === 0 ? <li className="hint">Loading messages…</li> : null}
         {error ? <li className="hint error">Could not load the messages: {error.message}</li> : null}
         {messages.map((m) => (
-          <MessageItem key={m.id} message={m} />
+          <MessageItem key={m.id} message={m} inGroup={chat?.isGroup === true} />
         ))}
         {pending.map((o) => (
-          <li key={`outgoing-${o.key}`} className={`msg out outgoing${o.failed ? ' failed' : ''}`} data-status={o.failed ? 'failed' : 'sending'}>
+          // Not `.msg`: only the backend's messages are (they carry its id).
+          <li key={`outgoing-${o.key}`} className={`bubble out outgoing${o.failed ? ' failed' : ''}`} data-status={o.failed ? 'failed' : 'sending'}>
             <p className="text">{o.text}</p>
             <span className="meta">
               {o.failed ? (
@@ -140,11 +141,11 @@ function OpenChat({ chatId }: { chatId: string }) {
   )
 }
 
-function MessageItem({ message: m }: { message: Message }) {
+function MessageItem({ message: m, inGroup }: { message: Message; inGroup: boolean }) {
   const [glyph, word] = ticks(m.ack)
   return (
-    <li className={`msg ${m.fromMe ? 'out' : 'in'}`} data-message-id={m.id} data-ack={m.ack} data-status={m.status ?? ''}>
-      {!m.fromMe && m.senderName ? <span className="sender">{m.senderName}</span> : null}
+    <li className={`bubble msg ${m.fromMe ? 'out' : 'in'}`} data-message-id={m.id} data-ack={m.ack} data-status={m.status ?? ''}>
+      {inGroup && !m.fromMe && m.senderName ? <span className="sender">{m.senderName}</span> : null}
       <p className="text">{messageText(m)}</p>
       {m.reactions.length > 0 ? <span className="reactions">{m.reactions.map((r) => r.emoji).join(' ')}</span> : null}
       <span className="meta">
