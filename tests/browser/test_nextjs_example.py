@@ -379,11 +379,12 @@ def test_the_backend_token_reaches_the_browser_nowhere(
 
     def on_socket(ws: WebSocket) -> None:
         sockets.append(ws)
-        ws.on("framereceived", frames.append)
-        ws.on("framesent", frames.append)
+        # Playwright wraps handlers with attributes: a lambda, not a builtin method.
+        ws.on("framereceived", lambda payload: frames.append(payload))
+        ws.on("framesent", lambda payload: frames.append(payload))
 
     def setup(page: Page) -> None:
-        page.on("request", requests.append)
+        page.on("request", lambda r: requests.append(r))
         page.on("websocket", on_socket)
 
     # A whole session: the list, a chat, a send with its ack, live messages meanwhile.
@@ -443,16 +444,17 @@ def test_the_backend_token_reaches_the_browser_nowhere(
     print(f"\nsearched {len(seen)} items ({len(requests)} requests, {len(frames)} frames, "
           f"{len(files)} build files): no backend token")  # fmt: skip
 
-    # What the page holds can read and stream, never write.
-    refused = c.page.evaluate(
-        """async ([url, token, chat]) => {
-          const headers = {Authorization: 'Bearer ' + token, 'Content-Type': 'application/json'}
-          const body = JSON.stringify({chatId: chat, text: 'x'})
-          const r = await fetch(url + '/send', {method: 'POST', headers, body})
-          return [r.status, (await r.json()).error.code]
-        }""",
-        [s.url, stream_token, chat],
-    )
+    # What the page holds can read and stream, never write (the browser logs the 403).
+    with c.outage():
+        refused = c.page.evaluate(
+            """async ([url, token, chat]) => {
+              const headers = {Authorization: 'Bearer ' + token, 'Content-Type': 'application/json'}
+              const body = JSON.stringify({chatId: chat, text: 'x'})
+              const r = await fetch(url + '/send', {method: 'POST', headers, body})
+              return [r.status, (await r.json()).error.code]
+            }""",
+            [s.url, stream_token, chat],
+        )
     assert refused == [403, "read_only_token"]
 
 
@@ -493,9 +495,10 @@ def test_proxy_routes_pass_the_backend_answers_on(helpdesk: Callable[..., Helpde
     assert minted.status_code == 200 and minted.headers["cache-control"] == "no-store"
     body = minted.json()
     assert set(body) == {"token", "expiresAt"} and body["expiresAt"] > time.time() + 60
-    as_page = httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {body['token']}"})
-    assert as_page.get("/chats?limit=1").status_code == 200
-    assert as_page.post("/send", json={"chatId": chat, "text": "x"}).status_code == 403
+    bearer = {"Authorization": f"Bearer {body['token']}"}
+    with httpx.Client(base_url=s.url, headers=bearer, timeout=15) as as_page:
+        assert as_page.get("/chats?limit=1").status_code == 200
+        assert as_page.post("/send", json={"chatId": chat, "text": "x"}).status_code == 403
     assert h.get("/api/whatsapp/stream-token").status_code == 405, "a token only for a POST"
 
     # The backend down: the backend's error shape, 502, and nothing of the token.
@@ -514,3 +517,20 @@ def test_the_example_type_checks(example_build: Path) -> None:
         timeout=300, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_packages_are_installed_as_copies_with_one_react(example_build: Path) -> None:
+    """.npmrc install-links: the file: packages are copies, not symlinks to clients/ (whose
+    own node_modules hold their dev React), so the app and the packages share one React."""
+    modules = EXAMPLE / "node_modules"
+    for name in ("client", "react"):
+        package = modules / "@wa-helpdesk" / name
+        assert package.is_dir() and not package.is_symlink(), package
+        assert not (package / "node_modules").exists(), f"{package} has modules of its own"
+    reacts = [
+        p.parent.relative_to(modules)
+        for p in modules.rglob("react/package.json")
+        if orjson.loads(p.read_bytes()).get("name") == "react"
+        and "compiled" not in p.parts  # Next's own vendored copy, used by its app router
+    ]  # fmt: skip
+    assert reacts == [Path("react")], reacts
