@@ -4,8 +4,6 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 NODE_MODULES := bridge-node/node_modules/.package-lock.json
-# The TypeScript compiler, only for the tests that compile the console client's declarations.
-CONSOLE_TEST_MODULES := tests/console/node_modules/.package-lock.json
 # The frontend kit (issue #17): two npm packages and the Next.js example, each installed from its
 # committed lock file.
 CLIENT_JS_MODULES := clients/js/node_modules/.package-lock.json
@@ -57,7 +55,10 @@ test: install install-tools lint test-node clients test-python bench-quick
 # example's browser tests run in test-python (tests/browser/test_nextjs_example.py).
 clients: client-js client-react example
 
-client-js:
+# The console's wa-client.js, wa-cache.js and their .d.ts are copies of clients/js's build: its
+# tests fail when a fresh build differs from them (fix: cd clients/js && npm run sync-console).
+client-js: $(CLIENT_JS_MODULES)
+	cd clients/js && npm run build && npm run typecheck && npm test
 
 client-react: client-js
 
@@ -73,7 +74,7 @@ example: client-js client-react $(EXAMPLE_MODULES)
 	cd $(EXAMPLE_DIR) && if node scripts/stale.mjs build; then BACKEND_AUTH_TOKEN=$(EXAMPLE_BUILD_CANARY) npm run build; fi
 	cd $(EXAMPLE_DIR) && npm run typecheck
 
-test-node: $(NODE_MODULES) $(CONSOLE_TEST_MODULES)
+test-node: $(NODE_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
 	node --test --test-reporter=spec tests/wa-sim/
 	node --test --test-reporter=spec tests/console/
@@ -89,9 +90,10 @@ bench: install install-tools
 bench-quick: install install-tools
 	$(PY) -m tests.bench.bench --quick --out test-artifacts/bench
 
-# The JS client's types, generated from the OpenAPI document (a test fails when they drift).
+# The JS client's types, generated from the OpenAPI document (a test fails when they drift):
+# clients/js/src/wa-api.ts, then its copy orchestrator/static/wa-api.d.ts.
 types: install
-	$(PY) -m orchestrator.typescript > orchestrator/static/wa-api.d.ts
+	$(PY) -m orchestrator.typescript --write
 
 lint: install
 	$(VENV)/bin/ruff check orchestrator tests
@@ -109,8 +111,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # npm ci writes node_modules/.package-lock.json, so this reruns only when the lock file changes.
-$(CONSOLE_TEST_MODULES): tests/console/package-lock.json
-	cd tests/console && npm ci --no-audit --no-fund
+$(CLIENT_JS_MODULES): clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund
 	touch $@
 
 # The packages are built first: npm ci copies their build output (install-links).
@@ -148,5 +150,5 @@ audit: install
 	cd bridge-node && npm audit --omit=dev
 
 clean:
-	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(EXAMPLE_DIR)/node_modules $(EXAMPLE_DIR)/.next

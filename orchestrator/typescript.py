@@ -1,18 +1,30 @@
 """TypeScript declarations of the API's shapes, generated from the OpenAPI document: the JS
-client's types (`static/wa-api.d.ts`) come from the one contract, never by hand.
+client's types come from the one contract, never by hand. They are the source
+`clients/js/src/wa-api.ts` of the npm package @wa-helpdesk/client, and its copy
+`orchestrator/static/wa-api.d.ts` that the console serves (types only: the same text is a valid
+.d.ts).
 
-    python -m orchestrator.typescript > orchestrator/static/wa-api.d.ts   (make types)
+    python -m orchestrator.typescript --write   writes both (make types)
+    python -m orchestrator.typescript           prints them
 
 Covers what the document uses: objects, arrays, maps, enums, consts, unions, nullability, refs.
-A test fails when the committed file differs from what this generates.
+A test fails when a committed file differs from what this generates.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from orchestrator.openapi import document
+
+REPO = Path(__file__).resolve().parent.parent
+# The package's source first: the console's copy follows it.
+GENERATED_FILES = (
+    REPO / "clients" / "js" / "src" / "wa-api.ts",
+    REPO / "orchestrator" / "static" / "wa-api.d.ts",
+)
 
 HEADER = """\
 // Generated from the orchestrator's OpenAPI document by orchestrator/typescript.py
@@ -102,5 +114,16 @@ def _error_codes(response: dict[str, Any]) -> list[str]:
     return codes
 
 
+def write() -> None:
+    text = declarations(document())
+    for path in GENERATED_FILES:
+        path.write_text(text)
+
+
 if __name__ == "__main__":
-    sys.stdout.write(declarations(document()))
+    if sys.argv[1:] == ["--write"]:
+        write()
+    elif sys.argv[1:]:
+        sys.exit("usage: python -m orchestrator.typescript [--write]")
+    else:
+        sys.stdout.write(declarations(document()))

@@ -11,12 +11,11 @@ from typing import Any, get_args
 import pytest
 
 from orchestrator import errors
-from orchestrator.console import STATIC_DIR as STATIC
 from orchestrator.errors import ApiError, Code
 from orchestrator.openapi import document
 from orchestrator.routes import OPERATIONS, all_errors, body_field_code
 from orchestrator.shapes import EVENT_DATA, EventType
-from orchestrator.typescript import declarations
+from orchestrator.typescript import GENERATED_FILES, REPO, declarations
 from tests.inprocess import served
 
 pytestmark = pytest.mark.anyio
@@ -43,8 +42,14 @@ def test_the_error_tree_is_drawn_in_its_docstring() -> None:
 
 
 def test_the_js_clients_types_are_generated_from_the_document() -> None:
-    committed = (STATIC / "wa-api.d.ts").read_text()
-    assert committed == declarations(document()), "run `make types` and commit the result"
+    """The npm package's source (clients/js/src/wa-api.ts) and the console's copy."""
+    generated = declarations(document())
+    assert {str(path.relative_to(REPO)) for path in GENERATED_FILES} == {
+        "clients/js/src/wa-api.ts",
+        "orchestrator/static/wa-api.d.ts",
+    }
+    for path in GENERATED_FILES:
+        assert path.read_text() == generated, f"{path}: run `make types` and commit the result"
 
 
 def test_the_readme_names_every_operation() -> None:

@@ -27,12 +27,18 @@
  *   again and switches back when one works. A server that is down is an outage, not a block,
  *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
  *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
- *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`
+ *   (with `getToken`: once it gives no new token).
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
  *   replaced with setToken(): later calls and reconnections use the new one, and the stream
- *   that is open goes on (the server checks a token when a stream opens).
+ *   that is open goes on (the server checks a token when a stream opens). Or the client asks
+ *   `getToken` (a short-lived stream token from the app's server) before connecting and after
+ *   a 401 or a close 4401, and retries with the new one.
+ * - Apps with their own server (issue #17): `proxy` sends REST calls to the app's routes
+ *   (which add the server-side token; no Authorization header from here), `wsUrl` names the
+ *   WebSocket's origin when it is not baseUrl's.
  * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
  *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
  *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.
@@ -81,7 +87,25 @@ export interface ClientState {
 export interface WaClientOptions {
     /** The orchestrator's origin, '' for the page's own. */
     baseUrl?: string;
-    token: string;
+    /** The API token, or a user's (Supabase) access token; required unless getToken is given. */
+    token?: string;
+    /**
+     * A token provider: called before connecting when no token is set, and after a 401 / close
+     * 4401 (an expired short-lived token); the client then retries with the new token instead of
+     * stopping at link 'unauthorized'. Rejecting -> link 'unauthorized'. A token it gave that is
+     * refused before anything accepted it stops the client too (it is not asked again in a loop).
+     */
+    getToken?: () => Promise<string>;
+    /** WebSocket base URL (e.g. NEXT_PUBLIC_BACKEND_WS_URL), default: baseUrl with http->ws. */
+    wsUrl?: string;
+    /**
+     * REST calls through the app's own server routes (Next.js proxy routes adding the server-side
+     * token): given the backend path with its query ('/chats?limit=50', '/send',
+     * '/chats/123%40s.us/messages?limit=50') and the method, return the URL to call instead, or
+     * undefined to call the backend. Proxied calls carry no Authorization header (a 401 from one
+     * stops the client: the token refused is the app's, which getToken cannot replace).
+     */
+    proxy?: (path: string, method: string) => string | undefined;
     /** 'sse' (default) or 'websocket'. */
     transport?: 'sse' | 'websocket';
     fetch?: typeof fetch;
@@ -173,16 +197,19 @@ export declare class WaError extends Error {
 }
 export declare class WaClient {
     readonly baseUrl: string;
-    token: string;
+    /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
+    readonly wsUrl: string | null;
     readonly transport: 'sse' | 'websocket';
     streamFailuresBeforePoll: number;
     streamRetryMs: number;
     backoffInitialMs: number;
     backoffMaxMs: number;
     pollTimeout: number;
-    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
-    following: string[] | null;
     constructor(options: WaClientOptions);
+    /** The token REST calls and streams carry (setToken() replaces it); null until getToken gave one. */
+    get token(): string | null;
+    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+    get following(): string[] | null;
     /** Listen for one event type; returns the unsubscribe function. */
     on<K extends keyof ClientEvents>(type: K, fn: (data: ClientEvents[K], envelope?: Envelope) => void): () => void;
     /** Listen for everything, as `{type, data, envelope?}`; returns the unsubscribe function. */

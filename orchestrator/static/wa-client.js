@@ -27,12 +27,18 @@
  *   again and switches back when one works. A server that is down is an outage, not a block,
  *   and so is a close the server chose: a restart (1012, or SSE's end after a `retry:` hint)
  *   is an ordinary reconnect; a refusal (4403 forbidden, 4404 unknown chat, 4429 too many
- *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`.
+ *   failed sign-ins) a failure with backoff; 4401 (or HTTP 401) stops with link `unauthorized`
+ *   (with `getToken`: once it gives no new token).
  * - The token never goes into a URL that is shown: media URLs are signed by the server, and
  *   the QR image is fetched with the header (qrImage()). Only EventSource and WebSocket, which
  *   cannot set headers, pass `?access_token=`. A token that expires (a Supabase session's) is
  *   replaced with setToken(): later calls and reconnections use the new one, and the stream
- *   that is open goes on (the server checks a token when a stream opens).
+ *   that is open goes on (the server checks a token when a stream opens). Or the client asks
+ *   `getToken` (a short-lived stream token from the app's server) before connecting and after
+ *   a 401 or a close 4401, and retries with the new one.
+ * - Apps with their own server (issue #17): `proxy` sends REST calls to the app's routes
+ *   (which add the server-side token; no Authorization header from here), `wsUrl` names the
+ *   WebSocket's origin when it is not baseUrl's.
  * - Agent presence: every stream asks for the ephemeral `agent_presence` envelopes
  *   (`?ephemeral=true`: who of the helpdesk is online, viewing or typing where; id "", no
  *   position), current state first; `agents()` is the snapshot, `setAgentPresence()` our own.
@@ -83,8 +89,23 @@ export class WaError extends Error {
 }
 export class WaClient {
     baseUrl;
-    token;
+    /** @internal */
+    _token;
+    /** Where WebSockets connect (no trailing slash), or null: baseUrl (or the page's origin) with http->ws. */
+    wsUrl;
     transport;
+    /** @internal */
+    _getToken;
+    /** @internal */
+    _proxy;
+    /** getToken's call in flight, shared by every caller that needs a new token @internal */
+    _tokenRefresh = null;
+    /** The last token getToken gave, and whether the server has accepted it since @internal */
+    _fetchedToken = null;
+    /** @internal */
+    _tokenWorked = false;
+    /** Why the last token refresh failed (the link state's error) @internal */
+    _tokenError = '';
     /** @internal */
     _fetch;
     /** @internal */
@@ -98,8 +119,8 @@ export class WaClient {
     pollTimeout;
     /** @internal */
     _scopes = new Map();
-    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
-    following;
+    /** @internal */
+    _following;
     /** The client's own calls: its `session` option's routes (`/sessions/{id}/...`), else the unscoped ones. @internal */
     _own;
     /** Everything known, and the rules that change it. @internal */
@@ -136,10 +157,13 @@ export class WaClient {
     _onOnline;
     constructor(options) {
         const o = options ?? {};
-        if (!o.token)
-            throw new TypeError('WaClient: a token is required');
+        if (!o.token && !o.getToken)
+            throw new TypeError('WaClient: a token (or getToken) is required');
         this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '');
-        this.token = o.token;
+        this._token = o.token || null;
+        this._getToken = o.getToken ?? null;
+        this.wsUrl = o.wsUrl ? o.wsUrl.replace(/\/+$/, '') : null;
+        this._proxy = o.proxy ?? null;
         this.transport = o.transport === 'websocket' ? 'websocket' : 'sse';
         this._fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
         this._EventSource = o.EventSource ?? globalThis.EventSource;
@@ -149,12 +173,20 @@ export class WaClient {
         this.backoffInitialMs = o.backoffInitialMs ?? 500;
         this.backoffMaxMs = o.backoffMaxMs ?? 15000;
         this.pollTimeout = o.pollTimeout ?? POLL_TIMEOUT_S;
-        this.following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null;
+        this._following = o.sessions ? [...o.sessions] : o.session ? [o.session] : null;
         this._own = o.session ? this.session(o.session) : new WaSession(this, null);
         this._onOnline = () => {
             if (this._running && this._state.link === 'reconnecting')
                 this._restartNow();
         };
+    }
+    /** The token REST calls and streams carry (setToken() replaces it); null until getToken gave one. */
+    get token() {
+        return this._token;
+    }
+    /** The sessions streamed and cached: `sessions`, else `session` alone, else (null) the unscoped stream. */
+    get following() {
+        return this._following;
     }
     // ---- subscriptions ----------------------------------------------------------------------
     /** Listen for one event type; returns the unsubscribe function. */
@@ -397,7 +429,58 @@ export class WaClient {
     setToken(token) {
         if (!token)
             throw new TypeError('WaClient.setToken: a token is required');
-        this.token = token;
+        this._token = token;
+    }
+    /**
+     * A new token from getToken, after `refused` was refused (null: there is none yet). Callers
+     * that need one at the same time share one call; a token already replaced is not refreshed
+     * again. False without getToken, when it rejects, or when the token it gave last was refused
+     * before the server ever accepted it (asking again would loop).
+     * @internal
+     */
+    _refreshToken(refused) {
+        const provider = this._getToken;
+        if (!provider)
+            return Promise.resolve(false);
+        if (this._tokenRefresh)
+            return this._tokenRefresh;
+        if (this.token !== refused)
+            return Promise.resolve(this.token !== null);
+        if (refused !== null && refused === this._fetchedToken && !this._tokenWorked) {
+            this._tokenError = 'the token from getToken was refused';
+            return Promise.resolve(false);
+        }
+        const refresh = (async () => {
+            try {
+                const token = await provider();
+                if (typeof token !== 'string' || token === '')
+                    throw new TypeError('getToken resolved to no token');
+                this._token = token;
+                this._fetchedToken = token;
+                this._tokenWorked = false;
+                this._tokenError = '';
+                return true;
+            }
+            catch (err) {
+                this._tokenError = `getToken failed: ${errorText(err)}`;
+                return false;
+            }
+        })();
+        this._tokenRefresh = refresh;
+        void refresh.then(() => {
+            if (this._tokenRefresh === refresh)
+                this._tokenRefresh = null;
+        });
+        return refresh;
+    }
+    /** A token from getToken when there is none yet; none to be had stops the client. @internal */
+    async _ensureToken() {
+        if (this.token !== null || !this._getToken)
+            return;
+        if (!(await this._refreshToken(null))) {
+            this._unauthorized(this._tokenError);
+            throw new WaError(401, 'unauthorized', this._tokenError);
+        }
     }
     /** Who the token names (GET /me). */
     me() {
@@ -440,6 +523,10 @@ export class WaClient {
         globalThis.addEventListener?.('online', this._onOnline);
         this._setState({ link: 'connecting', error: null });
         const gen = ++this._gen;
+        // No token yet: the provider's first, so that even a client whose REST calls are all
+        // proxied has one for its stream.
+        if (this.token === null)
+            await this._ensureToken();
         for (let attempt = 0;; attempt++) {
             try {
                 const position = await this._position();
@@ -538,6 +625,18 @@ export class WaClient {
     _startStream(gen) {
         if (gen !== this._gen || !this._running)
             return;
+        if (this.token === null) {
+            // Reached without a REST call that fetched one (a start over whose calls are proxied).
+            void this._refreshToken(null).then((ok) => {
+                if (gen !== this._gen)
+                    return;
+                if (ok)
+                    this._startStream(gen);
+                else
+                    this._unauthorized(this._tokenError);
+            });
+            return;
+        }
         if (this._state.blockedStreams >= this.streamFailuresBeforePoll) {
             this._startPolling(gen);
             return;
@@ -546,6 +645,7 @@ export class WaClient {
             healthy: () => {
                 if (gen !== this._gen)
                     return;
+                this._tokenWorked = true;
                 this._setState({ link: 'live', transport: this.transport, attempt: 0, blockedStreams: 0, nextRetryAt: null, error: null });
             },
             failed: (wasHealthy, close) => {
@@ -564,12 +664,35 @@ export class WaClient {
             void this._startOver(`the server refused the stream position (${close.message})`);
             return;
         }
+        if (close?.code === 4401) {
+            // The token expired (a short-lived one): reconnect at once with the provider's next.
+            const renewed = await this._refreshToken(close.token);
+            if (gen !== this._gen)
+                return;
+            if (renewed)
+                this._startStream(gen);
+            else
+                this._unauthorized(this._tokenError);
+            return;
+        }
         // Blocked (a proxy, a firewall) or down? Only the former is a reason to poll. A close the
         // server chose (a restart, a refusal) is neither: it reached us.
         const fromServer = close !== null && (close.code === 1012 || (close.code >= 4000 && close.code < 5000));
         const reachable = !wasHealthy && !fromServer && (await this._reachable());
         if (gen !== this._gen)
             return;
+        if (reachable && this.transport === 'sse' && this._getToken) {
+            // An EventSource cannot tell a refused token from a blocked stream: ask a REST route with
+            // the token. A 401 there fetches a new one (see _fetchResponse): then it was the token.
+            const before = this.token;
+            await this._get('/me').catch(() => undefined);
+            if (gen !== this._gen)
+                return;
+            if (this.token !== before) {
+                this._startStream(gen);
+                return;
+            }
+        }
         const blocked = reachable ? this._state.blockedStreams + 1 : this._state.blockedStreams;
         if (blocked >= this.streamFailuresBeforePoll) {
             this._setState({ blockedStreams: blocked });
@@ -636,6 +759,7 @@ export class WaClient {
      */
     _open(transport, hooks) {
         const since = (this.lastEventId === null ? '' : `&lastEventId=${enc(this.lastEventId)}`) + EPHEMERAL + this._filter();
+        const token = this.token;
         let ended = false;
         let healthy = false;
         let timer = null;
@@ -670,7 +794,7 @@ export class WaClient {
             this._receive(envelope);
         };
         if (transport === 'sse') {
-            const es = new this._EventSource(`${this.baseUrl}/events?access_token=${enc(this.token)}${since}`);
+            const es = new this._EventSource(`${this.baseUrl}/events?access_token=${enc(token ?? '')}${since}`);
             es.onopen = proved;
             // We reconnect ourselves (with backoff and ?lastEventId=), never EventSource by itself.
             es.onerror = end;
@@ -684,8 +808,8 @@ export class WaClient {
             shut = () => es.close();
         }
         else {
-            const base = this.baseUrl || globalThis.location.origin;
-            const url = `${base.replace(/^http/, 'ws')}/ws?access_token=${enc(this.token)}${since}`;
+            const base = this.wsUrl ?? (this.baseUrl || globalThis.location.origin);
+            const url = `${base.replace(/^http/, 'ws')}/ws?access_token=${enc(token ?? '')}${since}`;
             const ws = new this._WebSocket(url);
             ws.onopen = () => {
                 timer = setTimeout(proved, HEALTHY_AFTER_MS);
@@ -700,8 +824,9 @@ export class WaClient {
                 // 4400 the position, 4403/4404/4429 the rest; 1012 is a restart. Reason: JSON
                 // {"code","message"}. Anything else (1006...) did not come from it.
                 if (e.code === 1012 || (e.code >= 4000 && e.code < 5000))
-                    closed = { code: e.code, message: closeMessage(e) };
-                if (e.code === 4401)
+                    closed = { code: e.code, message: closeMessage(e), token };
+                // Without a token provider a refused token is the end; with one, _streamFailed renews it.
+                if (e.code === 4401 && !this._getToken)
                     this._unauthorized();
                 end();
             };
@@ -769,6 +894,7 @@ export class WaClient {
                 healthy: () => {
                     if (gen !== this._gen)
                         return;
+                    this._tokenWorked = true;
                     // Same generation: the probe becomes the stream, the poll stops. Whatever both
                     // delivered is applied once (ids).
                     this._stream = this._probe;
@@ -826,7 +952,7 @@ export class WaClient {
     _sessionDeleted(id) {
         if (!this.following?.includes(id))
             return;
-        this.following = this.following.filter((s) => s !== id);
+        this._following = this.following.filter((s) => s !== id);
         if (this.following.length > 0)
             return;
         this.close();
@@ -926,12 +1052,24 @@ export class WaClient {
             return null;
         }
     }
-    /** The response, with the token in the header; a network failure as a WaError. @internal */
-    async _fetchResponse(method, path, body, signal) {
+    /**
+     * The response, with the token in the header (none through the proxy option's URL); a
+     * network failure as a WaError. A 401 with a token provider: once more with a new token.
+     * @internal
+     */
+    async _fetchResponse(method, path, body, signal, retry = true) {
+        const proxied = this._proxy?.(path, method);
+        const direct = typeof proxied !== 'string';
+        // Only when there is none: the request goes out in the same tick as the call, as before.
+        if (direct && this.token === null)
+            await this._ensureToken();
+        const token = this.token;
+        const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+        let response;
         try {
-            return await this._fetch(`${this.baseUrl}${path}`, {
+            response = await this._fetch(direct ? `${this.baseUrl}${path}` : proxied, {
                 method,
-                headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+                headers: direct ? { Authorization: `Bearer ${token}`, ...headers } : headers,
                 body: body === undefined ? undefined : JSON.stringify(body),
                 signal,
                 cache: 'no-store',
@@ -940,6 +1078,16 @@ export class WaClient {
         catch (err) {
             throw new WaError(0, 'network', `cannot reach the server: ${errorText(err)}`);
         }
+        if (!direct)
+            return response;
+        if (response.status !== 401) {
+            if (token === this.token)
+                this._tokenWorked = true;
+        }
+        else if (retry && this._getToken && (await this._refreshToken(token))) {
+            return this._fetchResponse(method, path, body, signal, false);
+        }
+        return response;
     }
     /** A failed response as a WaError (its JSON `error`); a 401 stops the client. @internal */
     async _failure(response, method, path) {
@@ -952,17 +1100,17 @@ export class WaClient {
         }
         const error = payload?.error ?? {};
         if (response.status === 401)
-            this._unauthorized();
+            this._unauthorized(this._tokenError || undefined);
         return new WaError(response.status, error.code ?? 'http_error', error.message ?? `${method} ${path}: HTTP ${response.status}`);
     }
     /** @internal */
-    _unauthorized() {
+    _unauthorized(why = 'the token was refused') {
         if (this._state.link === 'unauthorized')
             return;
         this._running = false;
         this._gen++;
         this._stopTransports();
-        this._setState({ link: 'unauthorized', transport: null, nextRetryAt: null, error: 'the token was refused' });
+        this._setState({ link: 'unauthorized', transport: null, nextRetryAt: null, error: why });
     }
 }
 /**

@@ -1,11 +1,12 @@
-"""Capture the console tests' fixtures from a real run: the Node bridge replaying a capture
-through its real publishing path, the real orchestrator, and its real streams and REST.
+"""Capture the client's unit-test fixtures (clients/js/test/fixtures) from a real run: the
+Node bridge replaying a capture through its real publishing path, the real orchestrator, and
+its real streams and REST.
 
     .venv/bin/python -m tests.console.capture [scenario ...]
 
-For each scenario it writes `fixtures/<name>.envelopes.jsonl` (every envelope of the stream,
-read with `/events/poll?since=` from the first one until it is drained) and
-`fixtures/<name>.rest.json`: the position and REST snapshots taken the way wa-client.js takes
+For each scenario it writes `clients/js/test/fixtures/<name>.envelopes.jsonl` (every envelope
+of the stream, read with `/events/poll?since=` from the first one until it is drained) and
+`<name>.rest.json` beside it: the position and REST snapshots taken the way wa-client.js takes
 them (position first, then `/status`, `/chats` and the newest page of a few chats) while the
 replay is still going, the answers to the sends made after it, and the REST state once the
 replay is done. Run it again only to refresh the fixtures (the tests never start processes).
@@ -29,7 +30,7 @@ import orjson
 from tests.harness import BRIDGE_DIR, Orchestrator, stack, wait_for
 
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE / "fixtures"
+FIXTURES = HERE.parent.parent / "clients" / "js" / "test" / "fixtures"
 NOW = 1_767_225_600  # 2026-01-01: the demo capture's "now", fixed so the bytes are too
 LID = "100000000000077@lid"
 LID_PN = "5511900000021@s.whatsapp.net"  # a person of the --rich capture (chat 3)

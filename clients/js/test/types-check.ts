@@ -1,7 +1,7 @@
 // Compiled by types.test.mjs (tsc --noEmit --strict): the client's declarations, the generated
 // API types included, type-check, and a switch over every stream event type is exhaustive.
-import type { ConversationStatus, Envelope, ErrorCode, HelpdeskChat, Message, WaClient } from '../../orchestrator/static/wa-client'
-import type { WaCache } from '../../orchestrator/static/wa-cache'
+import type { ConversationStatus, Envelope, ErrorCode, HelpdeskChat, Message, WaClient } from '../dist/index.js'
+import type { WaCache } from '../dist/index.js'
 
 export function describe(envelope: Envelope): string {
   switch (envelope.type) {

@@ -5,129 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
-import { WaClient, WaError } from '../../orchestrator/static/wa-client.js'
+import { WaClient, WaError } from '../dist/wa-client.js'
+import { FakeEventSource, FakeServer, FakeWebSocket, until } from './fakes.mjs'
 import { after, fixture } from './helpers.mjs'
 
 const demo = fixture('demo')
 const BASE = 'http://wa.test'
 const TOKEN = 'secret-token'
-
-/** The orchestrator's REST side, answering from the captured snapshot. */
-class FakeServer {
-  constructor() {
-    const snapshot = demo.rest.snapshot
-    this.position = snapshot.position
-    this.status = snapshot.status
-    this.chats = snapshot.chats
-    /** @type {Record<string, any[]>} */
-    this.pages = snapshot.pages
-    /** @type {string|null} */
-    this.qr = null
-    /** @type {{method: string, path: string, authorization: string|null}[]} */
-    this.requests = []
-    /** @type {(path: string) => Response|Promise<Response>|null} a test's own answers first */
-    this.override = () => null
-    this.fetch = this.fetch.bind(this)
-  }
-
-  /** @param {string} url @param {RequestInit} [init] */
-  async fetch(url, init = {}) {
-    const { pathname, searchParams } = new URL(url)
-    const headers = /** @type {Record<string, string>} */ (init.headers ?? {})
-    this.requests.push({ method: init.method ?? 'GET', path: pathname + (searchParams.size ? `?${searchParams}` : ''), authorization: headers.Authorization ?? null })
-    const own = await this.override(pathname + (searchParams.size ? `?${searchParams}` : ''))
-    if (own) return own
-    const json = (/** @type {any} */ body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
-    if (pathname === '/health') return json({ status: 'ok' })
-    if (pathname === '/events/poll' && !searchParams.has('since')) return json({ events: [], lastEventId: this.position })
-    if (pathname === '/status') return json(this.status)
-    if (pathname === '/chats') return json({ chats: this.chats })
-    if (pathname === '/qr') return json({ qr: this.qr })
-    if (pathname === '/qr.svg') {
-      if (!this.qr) return json({ error: { code: 'no_qr', message: 'no QR' } }, 404)
-      return new Response(`<svg xmlns="http://www.w3.org/2000/svg"><text>${this.qr}</text></svg>`, { headers: { 'Content-Type': 'image/svg+xml' } })
-    }
-    const messages = pathname.match(/^\/chats\/([^/]+)\/messages$/)
-    if (messages) return json({ messages: (this.pages[decodeURIComponent(messages[1])] ?? []).slice(-50) })
-    return json({ error: { code: 'not_found', message: pathname } }, 404)
-  }
-
-  /** @param {string} prefix */
-  count(prefix) {
-    return this.requests.filter((r) => r.path.startsWith(prefix)).length
-  }
-}
-
-/** A WebSocket the test drives. */
-class FakeWebSocket {
-  /** @type {FakeWebSocket[]} */
-  static opened = []
-  /** @param {string} url */
-  constructor(url) {
-    this.url = new URL(url)
-    this.closedByClient = false
-    /** @type {any} */
-    this.onopen = this.onmessage = this.onclose = this.onerror = null
-    FakeWebSocket.opened.push(this)
-  }
-
-  open() {
-    this.onopen?.()
-  }
-
-  /** @param {any} envelope */
-  send(envelope) {
-    this.onmessage?.({ data: JSON.stringify(envelope) })
-  }
-
-  /** The server closes it. @param {number} code @param {string} [reason] */
-  serverClose(code, reason = '') {
-    this.onclose?.({ code, reason })
-  }
-
-  close() {
-    this.closedByClient = true
-  }
-}
-
-/** An EventSource the test drives. */
-class FakeEventSource {
-  /** @type {FakeEventSource[]} */
-  static opened = []
-  /** @param {string} url */
-  constructor(url) {
-    this.url = new URL(url)
-    this.closed = false
-    /** @type {Map<string, Function>} */
-    this.listeners = new Map()
-    /** @type {any} */
-    this.onopen = this.onerror = this.onmessage = null
-    FakeEventSource.opened.push(this)
-  }
-
-  /** @param {string} type @param {Function} fn */
-  addEventListener(type, fn) {
-    this.listeners.set(type, fn)
-  }
-
-  /** @param {any} envelope */
-  send(envelope) {
-    this.listeners.get(envelope.type)?.({ data: JSON.stringify(envelope) })
-  }
-
-  close() {
-    this.closed = true
-  }
-}
-
-/** @param {() => unknown} predicate @param {string} what */
-async function until(predicate, what, timeoutMs = 2000) {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-}
 
 /** @type {WaClient[]} */
 const clients = []
@@ -137,7 +21,7 @@ afterEach(() => {
   FakeEventSource.opened = []
 })
 
-/** A connected client and its server; `transport` websocket unless said. @param {Partial<import('../../orchestrator/static/wa-client').WaClientOptions>} [options] */
+/** A connected client and its server; `transport` websocket unless said. @param {Partial<import('../dist/wa-client.js').WaClientOptions>} [options] */
 async function connected(options = {}) {
   const server = new FakeServer()
   const client = new WaClient({

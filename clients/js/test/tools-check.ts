@@ -1,6 +1,6 @@
 // Compiled by types.test.mjs with types-check.ts: the helpdesk tools' calls (issue #16) on the
 // client's declarations.
-import type { WaClient } from '../../orchestrator/static/wa-client'
+import type { WaClient } from '../dist/index.js'
 
 export async function tools(client: WaClient): Promise<string> {
   const found = await client.search('pedido', { limit: 20, offset: 0 })

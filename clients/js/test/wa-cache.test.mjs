@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../../orchestrator/static/wa-cache.js'
+import { ENVELOPE_TYPES, PAGE_SIZE, WaCache } from '../dist/wa-cache.js'
 import { after, fixture, fromSnapshot, receiveAll, state, withoutUnread } from './helpers.mjs'
 
 const demo = fixture('demo')
@@ -249,7 +249,7 @@ describe('order within one second', () => {
     assert.ok(page.length > 30)
     const cache = fromSnapshot({ ...demo.rest.final, pages: { [chatId]: page.slice(-20) } }, { pageSize: 20 })
     assert.equal(cache.hasOlder(chatId), true)
-    const entry = /** @type {import('../../orchestrator/static/wa-cache').MessageList} */ (cache.messageList(chatId))
+    const entry = /** @type {import('../dist/wa-cache.js').MessageList} */ (cache.messageList(chatId))
     // The page before the oldest cached message, overlapping it by one (harmless).
     const { added, changes } = cache.applyOlder(entry, page.slice(-40, -19))
     assert.deepEqual(ids(added), ids(page.slice(-40, -20)))

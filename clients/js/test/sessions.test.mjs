@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { afterEach, describe, test } from 'node:test'
-import { WaClient, WaError } from '../../orchestrator/static/wa-client.js'
+import { WaClient, WaError } from '../dist/wa-client.js'
 
 const TOKEN = 'secret-token'
 const JID = '5511900000001@s.whatsapp.net' // the same customer writes to both numbers
@@ -170,7 +170,7 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn()
 })
 
-/** A server, and a client of `options` connected to it over long-polls. @param {Partial<import('../../orchestrator/static/wa-client').WaClientOptions>} [options] @param {SessionsServer} [server] */
+/** A server, and a client of `options` connected to it over long-polls. @param {Partial<import('../dist/wa-client.js').WaClientOptions>} [options] @param {SessionsServer} [server] */
 async function connected(options = {}, server = new SessionsServer()) {
   const baseUrl = await server.listen()
   cleanup.push(() => server.close())
