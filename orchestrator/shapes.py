@@ -263,8 +263,14 @@ class Me(TypedDict):
     userId: Annotated[str | None, Field(description="null for the API token")]
     role: Role
     name: str | None
-    sessions: Annotated[list[str], Field(description="the sessions their profile lists")]
-    allSessions: Annotated[bool, Field(description="staff: every session, listed or not")]
+    sessions: Annotated[
+        list[str],
+        Field(description="the sessions their profile lists (a narrowed stream token: its own)"),
+    ]
+    allSessions: Annotated[
+        bool,
+        Field(description="staff: every session, listed or not (not with a narrowed token)"),
+    ]
 
 
 # ---- stream events: `data` of each envelope type -------------------------------------------

@@ -53,7 +53,7 @@ class StreamTokenApi:
             user_id, sessions, body.get("ttlSeconds", DEFAULT_TTL)
         )
         log.info(
-            "stream token minted for %s (sessions %s) until %d",
-            user_id or "the operator's view", sessions or "all", expires_at,
+            "stream token minted for %r (sessions %s) until %d",
+            user_id, sessions or "all", expires_at,
         )  # fmt: skip
         return {"token": token, "expiresAt": expires_at, "userId": user_id, "sessions": sessions}

@@ -422,9 +422,9 @@ export interface Me {
   userId: string | null
   role: 'admin' | 'supervisor' | 'agent'
   name: string | null
-  /** the sessions their profile lists */
+  /** the sessions their profile lists (a narrowed stream token: its own) */
   sessions: string[]
-  /** staff: every session, listed or not */
+  /** staff: every session, listed or not (not with a narrowed token) */
   allSessions: boolean
 }
 

@@ -154,6 +154,7 @@ def realistic(case: Any, data: st.DataObject, known: Known) -> None:
         (body, "tagId", known.tags),
         (path, "replyId", [str(r) for r in known.replies]),
         (body, "agentId", ["agent-1"]),
+        (body, "userId", ["agent-1"]),  # POST /auth/stream-token: a user with a profile
         (query, "assigned", ["me", "none", "agent-1"]),
         (query, "tag", [str(t) for t in known.tags]),
         (query, "since", [known.event_id, ""]),
