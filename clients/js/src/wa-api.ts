@@ -422,9 +422,9 @@ export interface Me {
   userId: string | null
   role: 'admin' | 'supervisor' | 'agent'
   name: string | null
-  /** the sessions their profile lists */
+  /** the sessions their profile lists (a narrowed stream token: its own) */
   sessions: string[]
-  /** staff: every session, listed or not */
+  /** staff: every session, listed or not (not with a narrowed token) */
   allSessions: boolean
 }
 
@@ -824,6 +824,26 @@ export interface StoreReport {
   lastError: string | null
 }
 
+export interface StreamToken {
+  /** a read-only bearer token (also `?access_token=`): GET routes and the streams the user may read; never writes nor admin routes (403 read_only_token) */
+  token: string
+  /** unix seconds; then 401 (ask for a new one) */
+  expiresAt: number
+  /** whose view; null: the operator's */
+  userId: string | null
+  /** the sessions it is narrowed to; null: not narrowed */
+  sessions: string[] | null
+}
+
+export interface StreamTokenBody {
+  /** the helpdesk user whose view the token carries (their role and sessions, read from their profile each time the token is used); absent or null: the caller's (the API token's: the operator's) */
+  userId?: string | null
+  /** narrow the token to these sessions (each one the user may use); absent or null: every session the user may use */
+  sessions?: string[] | null
+  /** how long the token lives (default 900) */
+  ttlSeconds?: number
+}
+
 export interface SupabaseAuthConfig {
   url: string
   /** the project's public (anon) key */
@@ -901,4 +921,4 @@ export interface Week {
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_offset' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_q' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'message_not_found' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_offset' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_q' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_ttl' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'message_not_found' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'read_only_token' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message' | 'unknown_user'
