@@ -15,8 +15,8 @@ const PACKAGES = [
   ['@wa-helpdesk/client', '../../clients/js'],
   ['@wa-helpdesk/react', '../../clients/react'],
 ]
-// Written by `next build` and `tsc` themselves: never a reason to build again.
-const OWN_OUTPUT = new Set(['node_modules', '.next', 'next-env.d.ts', 'tsconfig.tsbuildinfo'])
+// Written by `next build` and `tsc` themselves, or this script's folder: never a reason to build.
+const OWN_OUTPUT = new Set(['node_modules', '.next', 'next-env.d.ts', 'tsconfig.tsbuildinfo', 'scripts'])
 
 function files(dir, skip = new Set()) {
   const out = []
@@ -54,7 +54,9 @@ function staleBuild() {
   const built = join(here, '.next', 'BUILD_ID')
   if (!existsSync(built)) return 'never built'
   const at = statSync(built).mtimeMs
-  const inputs = [...files(here, OWN_OUTPUT), join(here, 'node_modules', '.package-lock.json')]
+  // Documentation is no input of the build.
+  const sources = files(here, OWN_OUTPUT).filter((file) => !file.endsWith('.md'))
+  const inputs = [...sources, join(here, 'node_modules', '.package-lock.json')]
   const newer = inputs.find((file) => existsSync(file) && statSync(file).mtimeMs > at)
   return newer ? `${relative(here, newer)} changed since the last build` : null
 }
