@@ -87,7 +87,7 @@ class Helpdesk:
 def helpdesk(
     stack: Callable[..., Live], example_build: Path, tmp_path: Path
 ) -> Iterator[Callable[..., Helpdesk]]:
-    def start(*, events: int, rate: float) -> Helpdesk:
+    def start(*, events: int, rate: float, next_env: dict[str, str] | None = None) -> Helpdesk:
         port = free_port()
         origin = f"http://127.0.0.1:{port}"
         live = stack(events=events, rate=rate, orchestrator_env={"ORCH_CORS_ORIGINS": origin})
@@ -99,6 +99,7 @@ def helpdesk(
             "NEXT_PUBLIC_BACKEND_WS_URL": backend.replace("http://", "ws://"),
             "BACKEND_URL": backend,
             "BACKEND_AUTH_TOKEN": TOKEN,
+            **(next_env or {}),
         }
         argv = ["node", str(NEXT_BIN), "start", str(EXAMPLE), "-p", str(port), "-H", "127.0.0.1"]
         server = live.stack.add(harness.Process("next", argv, env, tmp_path / "next.log"))
@@ -327,6 +328,42 @@ def test_killing_and_restarting_the_orchestrator_loses_and_duplicates_nothing(
 
     rest = {ch["id"]: ch["lastMessage"]["id"] for ch in s.rest("/chats?limit=500")["chats"]}
     wait_for("the chat list to match the server", lambda: chats_shown(c) == rest, 10)
+
+
+def test_an_expired_stream_token_is_replaced_and_the_stream_resumes(
+    helpdesk: Callable[..., Helpdesk], console: Callable[..., Console]
+) -> None:
+    """The shortest stream token the backend mints (30 s): a stream open when it expires runs
+    on; the reconnection after a restart is refused (4401), the page asks its server for a new
+    token and resumes from its last id."""
+    h = helpdesk(events=300, rate=8, next_env={"STREAM_TOKEN_TTL_SECONDS": "30"})
+    s = h.live
+    history_applied(s)
+    minted: list[dict[str, Any]] = []
+
+    def on_response(response: Any) -> None:
+        if response.url.endswith("/api/whatsapp/stream-token"):
+            minted.append(response.json())
+
+    c = open_helpdesk(console, h, setup=lambda page: page.on("response", on_response))
+    wait_live(c, "websocket")
+    top = c.dom_chat_ids()[0]
+    c.open_chat(top)
+    wait_dom_matches_rest(c, s, top)
+    wait_for("the page's token", lambda: pump(c) and minted)
+    first = minted[0]
+    wait_for("the token to expire", lambda: time.time() > first["expiresAt"] + 1, 45)
+    assert c.page.get_attribute("#wa-status", "data-link") == "live", "the open stream runs on"
+
+    with c.outage():
+        s.orchestrator.kill9()
+        c.page.wait_for_selector('#wa-status[data-link="reconnecting"]')
+        s.start_orchestrator(port=s.orchestrator.port)
+        wait_live(c, "websocket", timeout=40)
+    assert len(minted) >= 2 and minted[-1]["token"] != first["token"], minted
+    s.replay_done()
+    wait_dom_matches_rest(c, s, top)
+    c.shot("new-token")
 
 
 def test_blocked_websockets_fall_back_to_polling(
