@@ -60,7 +60,8 @@ clients: client-js client-react example
 client-js: $(CLIENT_JS_MODULES)
 	cd clients/js && npm run build && npm run typecheck && npm test
 
-client-react: client-js
+client-react: client-js $(CLIENT_REACT_MODULES)
+	cd clients/react && npm run build && npm run typecheck && npm test
 
 # The Next.js example: its node_modules hold copies of the two packages (.npmrc install-links),
 # installed again when a package's build output changed; `next build` runs again when a source
@@ -120,6 +121,11 @@ $(EXAMPLE_MODULES): $(EXAMPLE_DIR)/package-lock.json | client-js client-react
 	cd $(EXAMPLE_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
+# @wa-helpdesk/react's tools and test libraries (its @wa-helpdesk/client is file:../js, built by client-js).
+$(CLIENT_REACT_MODULES): clients/react/package-lock.json
+	cd clients/react && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -151,4 +157,5 @@ audit: install
 
 clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
 	rm -rf $(EXAMPLE_DIR)/node_modules $(EXAMPLE_DIR)/.next
