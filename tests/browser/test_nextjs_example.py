@@ -527,6 +527,14 @@ def test_proxy_routes_pass_the_backend_answers_on(helpdesk: Callable[..., Helpde
     assert same("/api/whatsapp/send", "/send", "POST", b"{not json") == 400
     assert same("/api/whatsapp/send", "/send", "POST", orjson.dumps({"chatId": chat})) == 400
 
+    # Another site's page may not send, nor get a token (its form would carry the user's cookies).
+    for route in ("/api/whatsapp/send", "/api/whatsapp/stream-token"):
+        crossed = h.post(
+            route, json={"chatId": chat, "text": "x"}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert (crossed.status_code, crossed.json()["error"]["code"]) == (403, "cross_site_request")
+    assert not s.commands("sendMessage")
+
     # The stream token: only the token and its expiry, readable with GET, no writing.
     minted = h.post("/api/whatsapp/stream-token")
     assert minted.status_code == 200 and minted.headers["cache-control"] == "no-store"

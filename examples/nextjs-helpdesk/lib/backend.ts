@@ -122,6 +122,19 @@ function isJson(text: string): boolean {
   }
 }
 
+/**
+ * A write asked for by another site's page (a form posted to this app, say) is refused: the
+ * browser says where a request comes from (Sec-Fetch-Site), and only this app's own pages may
+ * send or mint a token. Requests without the header (curl, a server) are not a browser's.
+ */
+export function refuseCrossSite(request: Request): Response | null {
+  const site = request.headers.get('sec-fetch-site')
+  if (site === 'cross-site' || site === 'same-site') {
+    return errorResponse(403, 'cross_site_request', 'this route answers this app’s own pages only')
+  }
+  return null
+}
+
 /** A query string as the browser sent it (`?limit=50&before=...`), or ''. */
 export function searchOf(request: Request): string {
   return new URL(request.url).search

@@ -5,7 +5,7 @@
 // with BACKEND_AUTH_TOKEN) for a token that can only read and stream, for one user, for a few
 // minutes, and hands the browser that one. The browser's client asks again when the backend
 // refuses an expired one.
-import { callBackend, errorResponse, streamTokenTtl, streamTokenUser } from '@/lib/backend'
+import { callBackend, errorResponse, refuseCrossSite, streamTokenTtl, streamTokenUser } from '@/lib/backend'
 
 export const dynamic = 'force-dynamic'
 
@@ -20,6 +20,8 @@ function isStreamToken(value: unknown): value is StreamToken {
 }
 
 export async function POST(request: Request): Promise<Response> {
+  const refused = refuseCrossSite(request)
+  if (refused) return refused
   const userId = streamTokenUser(request)
   const body = JSON.stringify({ ttlSeconds: streamTokenTtl(), ...(userId ? { userId } : {}) })
   const answer = await callBackend(request, { method: 'POST', path: '/auth/stream-token', body })
