@@ -46,7 +46,6 @@ function useSlice<T>(store: WaStore, key: string | null, fallback: T): T {
 function useSelected<T, S>(store: WaStore, key: string, select: (value: T) => S, equal: (a: S, b: S) => boolean, deps: unknown[]): S {
   const subscribe = useCallback((listener: () => void) => store.subscribe(key, listener), [store, key])
   const last = useRef<{ input: T; output: S } | null>(null)
-  // eslint-disable-next-line react-hooks/exhaustive-deps
   const getSnapshot = useMemo(() => {
     let memo: { input: T; output: S } | null = null
     return () => {
@@ -178,7 +177,7 @@ export interface Messages {
   loadingOlder: boolean
   error: Error | null
   hasOlder: boolean
-  /** Fetch the page before the oldest message shown. */
+  /** Fetch the page before the oldest message shown (a failure is `error`; it never rejects). */
   loadOlder(): Promise<void>
 }
 

@@ -9,7 +9,7 @@ import { WaStore } from './store.js'
 
 interface ProviderBase {
   children?: ReactNode
-  /** The hooks' session when they name none (default: the client's only followed session, else 'default'). */
+  /** The hooks' session when they name none (default: the options' `session`, else the client's first followed session, else 'default'). */
   session?: string
   /** How long changes are gathered before components re-render, in ms (16, about a frame; 0: one task's). */
   batchMs?: number
@@ -39,7 +39,8 @@ export function WhatsAppProvider(props: WhatsAppProviderProps): ReactNode {
   // A client of our own: made once (options are read at mount), connected while mounted.
   const [own] = useState<WaClient | null>(() => (props.client ? null : new WaClient(options as WaClientOptions)))
   const client = props.client ?? (own as WaClient)
-  const store = useMemo(() => new WaStore(client, { session: props.session, batchMs: props.batchMs }), [client, props.session, props.batchMs])
+  const session = props.session ?? options?.session
+  const store = useMemo(() => new WaStore(client, { session, batchMs: props.batchMs }), [client, session, props.batchMs])
 
   useEffect(() => store.attach(), [store])
 

@@ -21,7 +21,7 @@ export type ConversationStatus = 'open' | 'pending' | 'resolved'
 export type Scope = WaClient | WaSession
 
 export interface StoreOptions {
-  /** The hooks' session when they name none: else the client's only followed session, else 'default'. */
+  /** The hooks' session when they name none: else the client's first followed session, else 'default'. */
   session?: string
   /**
    * How long changes are gathered before components hear of them, in ms (16: about a frame).
@@ -124,14 +124,18 @@ export class WaStore {
   private readonly tagCatalogue = new Map<string, { tags: Tag[] | null; loading: Promise<void> | null }>()
   private readonly channels = new Map<string, { count: number; channel: RealtimeChannelLike; realtime: RealtimeLike }>()
   private readonly realtimeIds = new WeakMap<RealtimeLike, number>()
-  /** How many flushes told at least one listener: what the render-count test reads beside the renders. */
-  flushes = 0
+  private flushCount = 0
 
   constructor(client: WaClient, options: StoreOptions = {}) {
     this.client = client
     this.session = options.session ?? client.following?.[0] ?? DEFAULT_SESSION
     this.batchMs = options.batchMs ?? 16
     this.ready = isLoaded(client.clientState())
+  }
+
+  /** How many flushes told at least one listener (what the render-count test reads beside the renders). */
+  get flushes(): number {
+    return this.flushCount
   }
 
   /** Follow the client's events (once per store; returns the undo). */
@@ -264,7 +268,7 @@ export class WaStore {
       changed.push(slice)
     }
     this.dirty.clear()
-    if (changed.length > 0) this.flushes++
+    if (changed.length > 0) this.flushCount++
     for (const slice of changed) for (const listener of [...slice.listeners]) listener()
   }
 
@@ -366,12 +370,15 @@ export class WaStore {
   private readMessages(session: string, chatId: string): MessagesSlice {
     const scope = this.scope(session)
     const record = this.pages.get(messagesKey(session, chatId))
+    const messages = scope.cachedMessages(chatId)
+    const error = record?.error ?? null
     return {
-      messages: scope.cachedMessages(chatId),
+      messages,
       loading: record?.loading != null || record?.waiting === true,
       loadingOlder: record?.loadingOlder != null,
-      error: record?.error ?? null,
-      hasOlder: record?.error ? false : scope.hasOlder(chatId),
+      error,
+      // A chat whose newest page failed has nothing to page back from (until it is fetched).
+      hasOlder: error !== null && messages.length === 0 ? false : scope.hasOlder(chatId),
     }
   }
 
@@ -408,15 +415,21 @@ export class WaStore {
     return task
   }
 
-  /** The page before the oldest cached message; rejects as the client does. */
+  /** The page before the oldest cached message; a failure is the slice's `error` (this never rejects). */
   async loadOlder(session: string, chatId: string): Promise<void> {
     const record = this.page(session, chatId)
     if (record.loading) await record.loading
     if (record.loadingOlder) return record.loadingOlder
     const key = messagesKey(session, chatId)
+    record.error = null
     const task = this.scope(session)
       .loadOlder(chatId)
-      .then(() => undefined)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          record.error = asError(err)
+        },
+      )
       .finally(() => {
         record.loadingOlder = null
         this.mark(key)

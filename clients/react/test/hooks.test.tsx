@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, afterEach, beforeEach, describe, test } from 'node:test'
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react'
 import { WaClient, type Chat, type Message } from '@wa-helpdesk/client'
-import { type ReactNode, useEffect } from 'react'
+import { type ReactNode, StrictMode, useEffect } from 'react'
 import {
   type ChatFilters,
   useChats,
@@ -109,6 +109,23 @@ describe('WhatsAppProvider', () => {
     await eventually(() => assert.equal(server.sockets.size, 0))
   })
 
+  test('under StrictMode (effects run twice in development) still one stream', async () => {
+    const [a] = twoChats()
+    render(
+      <StrictMode>
+        <WhatsAppProvider options={options()}>
+          <ChatList />
+          <ChatWindow chatId={a.id} id="w" />
+        </WhatsAppProvider>
+      </StrictMode>,
+    )
+    await eventually(() => assert.equal(count('w'), server.pages[a.id].length))
+    await eventually(() => assert.equal(server.sockets.size, 1))
+    server.emit('new_message', newMessage(a, 1, 'still live'))
+    await eventually(() => assert.equal(count('w'), server.pages[a.id].length + 1))
+    assert.equal(server.streams.length, 1)
+  })
+
   test('a client the app made is the app\'s: the provider neither connects nor closes it', async () => {
     const client = new WaClient(options())
     await client.connect()
@@ -196,6 +213,30 @@ describe('useMessages', () => {
     assert.equal(screen.getByTestId('w').dataset.hasOlder, 'false')
     assert.equal(server.count('GET', `/chats/${encodeURIComponent(a.id)}/messages`), 3)
     assert.equal(screen.getByTestId('w').querySelector('p')?.textContent, 'old 0')
+  })
+})
+
+describe('sessions', () => {
+  test('a provider on one session: its routes, its stream, its envelopes', async () => {
+    const [a] = twoChats()
+    render(
+      <WhatsAppProvider options={{ ...options(), session: 'sales' }}>
+        <ChatWindow chatId={a.id} id="w" />
+        <ChatList />
+      </WhatsAppProvider>,
+    )
+    await eventually(() => assert.equal(count('w'), server.pages[a.id].length))
+    await eventually(() => assert.equal(server.sockets.size, 1))
+    assert.match(server.streams[0], /session=sales/)
+    assert.equal(server.count('GET', `/sessions/sales/chats/${encodeURIComponent(a.id)}/messages`), 1)
+    assert.equal(count('list'), server.chats.length)
+    server.emit('new_message', newMessage(a, 1, 'to sales'), 'sales')
+    await eventually(() => assert.equal(count('w'), server.pages[a.id].length + 1))
+    // The same chat id on another number is another chat.
+    server.emit('new_message', newMessage(a, 2, 'to support'), 'support')
+    server.emit('new_message', newMessage(a, 3, 'to sales again'), 'sales')
+    await eventually(() => assert.equal(count('w'), server.pages[a.id].length + 2))
+    assert.equal(screen.queryByText('to support'), null)
   })
 })
 

@@ -1,8 +1,8 @@
 /**
  * The test double at the outer edge: a small orchestrator on node:http (REST) and a WebSocket
  * endpoint (/ws, from the `ws` package) that answers from the captured fixtures of a real run
- * (tests/console/fixtures: capture.py) and streams the envelopes a test pushes. A real WaClient
- * talks to it over TCP, as a browser talks to the orchestrator.
+ * (clients/js/test/fixtures, made by tests/console/capture.py) and streams the envelopes a test
+ * pushes. A real WaClient talks to it over TCP, as a browser talks to the orchestrator.
  */
 import fs from 'node:fs'
 import http from 'node:http'
@@ -15,7 +15,7 @@ import type { Chat, Message, Note, Status, Tag } from '@wa-helpdesk/client'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 /** From .test-build/test/ (compiled) or test/ (sources): the repository's root is above clients/react. */
 const ROOT = path.resolve(HERE, HERE.includes(`${path.sep}.test-build${path.sep}`) ? '../../../..' : '../../..')
-const FIXTURES = path.join(ROOT, 'tests', 'console', 'fixtures')
+const FIXTURES = path.join(ROOT, 'clients', 'js', 'test', 'fixtures')
 
 export interface Envelope {
   id: string
@@ -128,7 +128,8 @@ export class FakeOrchestrator {
       res.end(JSON.stringify(value))
     }
     const notFound = (): void => json({ error: { code: 'not_found', message: url.pathname } }, 404)
-    const p = url.pathname
+    // A session's routes (/sessions/{id}/...) answer from the same captured data.
+    const p = url.pathname.replace(/^\/sessions\/[^/]+(?=\/)/, '')
     const chat = p.match(/^\/chats\/([^/]+)(\/.*)?$/)
     const chatId = chat ? decodeURIComponent(chat[1]) : ''
     const rest = chat?.[2] ?? ''
