@@ -544,7 +544,11 @@ def test_proxy_routes_pass_the_backend_answers_on(helpdesk: Callable[..., Helpde
     with httpx.Client(base_url=s.url, headers=bearer, timeout=15) as as_page:
         assert as_page.get("/chats?limit=1").status_code == 200
         assert as_page.post("/send", json={"chatId": chat, "text": "x"}).status_code == 403
-    assert h.get("/api/whatsapp/stream-token").status_code == 405, "a token only for a POST"
+    fetched = h.get("/api/whatsapp/stream-token")  # fetch(url) as the packages' READMEs write it
+    assert fetched.status_code == 200 and set(fetched.json()) == {"token", "expiresAt"}
+    assert fetched.json()["token"] != body["token"], "a new token each time, never a cached one"
+    crossed = h.get("/api/whatsapp/stream-token", headers={"Sec-Fetch-Site": "cross-site"})
+    assert crossed.status_code == 403
 
     # The backend down: the backend's error shape, 502, and nothing of the token.
     s.kill_orchestrator()

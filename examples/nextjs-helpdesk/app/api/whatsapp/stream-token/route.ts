@@ -1,4 +1,5 @@
-// POST /api/whatsapp/stream-token -> a short-lived, read-only token for the browser's stream.
+// GET or POST /api/whatsapp/stream-token -> a short-lived, read-only token for the browser's
+// stream.
 //
 // The browser streams from the backend directly (WebSocket, long-poll fallback), and a browser
 // cannot keep a secret: so this route, on the server, asks the backend (POST /auth/stream-token,
@@ -19,7 +20,17 @@ function isStreamToken(value: unknown): value is StreamToken {
   return typeof v?.token === 'string' && typeof v.expiresAt === 'number'
 }
 
+// Either method: `fetch('/api/whatsapp/stream-token')` as the packages' READMEs write it, or a
+// POST. Never cached (dynamic, no-store), and never for another site's page.
+export async function GET(request: Request): Promise<Response> {
+  return mint(request)
+}
+
 export async function POST(request: Request): Promise<Response> {
+  return mint(request)
+}
+
+async function mint(request: Request): Promise<Response> {
   const refused = refuseCrossSite(request)
   if (refused) return refused
   const userId = streamTokenUser(request)
