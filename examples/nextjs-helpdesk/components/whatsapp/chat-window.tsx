@@ -48,7 +48,7 @@ function OpenChat({ chatId }: { chatId: string }) {
   const shownIds = useMemo(() => new Set(messages.map((m) => m.id)), [messages])
   // An accepted send leaves the outbox once its message is in the cache (never a frame with
   // neither, never a frame with both).
-  const pending = outbox.filter((o) => o.messageId === null || !shownIds.has(o.messageId))
+  const pending = useMemo(() => outbox.filter((o) => o.messageId === null || !shownIds.has(o.messageId)), [outbox, shownIds])
   useEffect(() => {
     if (pending.length !== outbox.length) setOutbox(pending)
   }, [pending, outbox.length])
