@@ -8,7 +8,8 @@ on the server; the WebSocket and the long-poll go to the orchestrator with a sho
 stream token from /api/whatsapp/stream-token.
 
 1. The chat list renders from the proxy routes; a chat opens with the REST answer; live messages
-   show within a second of the bridge publishing them (measured, printed).
+   show within a second of the bridge publishing them (measured, printed); older pages load
+   through the messages route.
 2. Sending shows the message as pending at once, then with the server's ack.
 3. The orchestrator killed (-9) and restarted: nothing lost, nothing twice.
 4. WebSockets blocked: the page long-polls, and messages still arrive.
@@ -227,6 +228,39 @@ def test_chat_list_renders_from_the_proxy_routes_and_live_messages_show_within_a
     assert max(latencies) < 1000, latencies
     wait_dom_matches_rest(c, s, top)
     c.shot("live-messages")
+
+
+def test_older_messages_load_page_by_page_through_the_messages_route(
+    helpdesk: Callable[..., Helpdesk], console: Callable[..., Console]
+) -> None:
+    h = helpdesk(events=600, rate=60)
+    s = h.live
+    s.replay_done()
+    group = "12036304000000000@g.us"  # the demo's busiest chat: more than two pages
+    rest = s.message_ids(group)
+    assert len(rest) > 2 * 50, len(rest)
+    requests: list[str] = []
+    c = open_helpdesk(
+        console, h, setup=lambda page: page.on("request", lambda r: requests.append(r.url))
+    )
+    wait_live(c, "websocket")
+    c.open_chat(group)
+    wait_dom_matches_rest(c, s, group)
+    assert len(c.dom_message_ids()) == 50
+    older = c.page.get_by_role("button", name="Load older messages")
+    for shown in (100, len(rest)):
+        older.click()
+
+        def loaded(n: int = shown) -> bool:
+            return len(c.dom_message_ids()) == n
+
+        wait_for(f"{shown} messages", loaded)
+    assert c.dom_message_ids() == rest, "every message once, in the server's order"
+    assert older.count() == 0, "nothing older is left to load"
+    route = f"{h.url}/api/whatsapp/messages/{quote(group, safe='')}?"
+    pages = [u for u in requests if u.startswith(route) and "before=" in u]
+    assert len(pages) == 2, pages
+    c.shot("older-loaded")
 
 
 def test_sending_shows_pending_then_the_server_ack(
