@@ -8,7 +8,7 @@
 // Sending goes through /api/whatsapp/send: the message shows at once as pending (🕓), then
 // with WhatsApp's acks as the stream brings them (✓ sent, ✓✓ delivered, read).
 import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
-import { useChats, useMessages, useSend } from '@wa-helpdesk/react'
+import { useChats, useHelpdesk, useMessages, useSend } from '@wa-helpdesk/react'
 import type { Message } from '@wa-helpdesk/client'
 import { chatTitle, messageText, shortTime, ticks } from './format'
 
@@ -88,7 +88,7 @@ function OpenChat({ chatId }: { chatId: string }) {
     <section className="chat-window" aria-label="Chat">
       <header className="chat-header">
         <h2 id="chat-title">{chatTitle(chat, chatId)}</h2>
-        {chat?.assignment ? <span className="assignee">Assigned to {chat.assignment.agentName ?? chat.assignment.agentId}</span> : null}
+        <HelpdeskSummary chatId={chatId} />
       </header>
       <ol
         id="message-list"
@@ -149,11 +149,33 @@ function MessageItem({ message: m, inGroup }: { message: Message; inGroup: boole
       <p className="text">{messageText(m)}</p>
       {m.reactions.length > 0 ? <span className="reactions">{m.reactions.map((r) => r.emoji).join(' ')}</span> : null}
       <span className="meta">
+        {m.edited && !m.deleted ? <span className="edited">edited</span> : null}
         <time>{shortTime(m.timestamp)}</time>
         {m.fromMe ? (
           <span className={`ticks ack-${m.ack}`} role="img" aria-label={word} title={word}>{glyph}</span>
         ) : null}
       </span>
     </li>
+  )
+}
+
+/**
+ * The plan's section 5: Supabase Realtime stays for the helpdesk's metadata only. useHelpdesk()
+ * keeps a chat's assignment, tags, status and notes live from the backend's stream; an app that
+ * writes them in Supabase passes its supabase-js client, `useHelpdesk(chatId, { realtime:
+ * supabase })`, and the same hook follows `chat_assignments`, `chat_tags`, `chat_notes` and
+ * `chat_status` over Supabase Realtime instead of subscribing to each table by hand.
+ */
+function HelpdeskSummary({ chatId }: { chatId: string }) {
+  const { assignment, tags, notes, status } = useHelpdesk(chatId)
+  return (
+    <p id="chat-meta" className="chat-meta" data-status={status}>
+      <span className={`status-badge status-${status}`}>{status}</span>
+      {assignment ? <span className="assignee">Assigned to {assignment.agentName ?? assignment.agentId}</span> : <span className="assignee">Unassigned</span>}
+      {tags.map((t) => (
+        <span key={t.id} className="tag">{t.name}</span>
+      ))}
+      {notes.length > 0 ? <span className="notes">{notes.length} note{notes.length === 1 ? '' : 's'}</span> : null}
+    </p>
   )
 }
