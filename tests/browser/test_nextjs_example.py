@@ -8,8 +8,8 @@ on the server; the WebSocket and the long-poll go to the orchestrator with a sho
 stream token from /api/whatsapp/stream-token.
 
 1. The chat list renders from the proxy routes; a chat opens with the REST answer; live messages
-   show within a second of the bridge publishing them (measured, printed); older pages load
-   through the messages route.
+   show within a second of the bridge publishing them (measured, printed); a chat's helpdesk
+   status set elsewhere shows live; older pages load through the messages route.
 2. Sending shows the message as pending at once, then with the server's ack.
 3. The orchestrator killed (-9) and restarted: nothing lost, nothing twice.
 4. WebSockets blocked: the page long-polls, and messages still arrive.
@@ -228,6 +228,14 @@ def test_chat_list_renders_from_the_proxy_routes_and_live_messages_show_within_a
     assert max(latencies) < 1000, latencies
     wait_dom_matches_rest(c, s, top)
     c.shot("live-messages")
+
+    # A chat's helpdesk data (useHelpdesk), in the quietest chat (a customer's message would
+    # reopen it): a status set elsewhere shows live.
+    quiet = c.dom_chat_ids()[-1]
+    c.open_chat(quiet)
+    assert c.page.get_attribute("#chat-meta", "data-status") == "open"
+    s.orchestrator.http.put(f"/chats/{quiet}/status", json={"status": "pending"}).raise_for_status()
+    c.page.wait_for_selector('#chat-meta[data-status="pending"]')
 
 
 def test_older_messages_load_page_by_page_through_the_messages_route(
