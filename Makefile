@@ -63,7 +63,17 @@ client-js: $(CLIENT_JS_MODULES)
 client-react: client-js $(CLIENT_REACT_MODULES)
 	cd clients/react && npm run build && npm run typecheck && npm test
 
-example: client-js client-react
+# The Next.js example: its node_modules hold copies of the two packages (.npmrc install-links),
+# installed again when a package's build output changed; `next build` runs again when a source
+# changed (scripts/stale.mjs: contents and times), then `tsc --noEmit`. The build sees a backend
+# token, as it would in a developer's .env.local: the browser tests check that it reaches no
+# file the browser gets. NEXT_TELEMETRY_DISABLED is set by the example's npm scripts.
+EXAMPLE_DIR := examples/nextjs-helpdesk
+EXAMPLE_BUILD_CANARY := build-time-backend-token-canary-4f1d2c
+example: client-js client-react $(EXAMPLE_MODULES)
+	cd $(EXAMPLE_DIR) && if node scripts/stale.mjs packages; then npm ci --no-audit --no-fund; fi
+	cd $(EXAMPLE_DIR) && if node scripts/stale.mjs build; then BACKEND_AUTH_TOKEN=$(EXAMPLE_BUILD_CANARY) npm run build; fi
+	cd $(EXAMPLE_DIR) && npm run typecheck
 
 test-node: $(NODE_MODULES)
 	cd bridge-node && node --test --test-reporter=spec test/
@@ -106,6 +116,11 @@ $(CLIENT_JS_MODULES): clients/js/package-lock.json
 	cd clients/js && npm ci --no-audit --no-fund
 	touch $@
 
+# The packages are built first: npm ci copies their build output (install-links).
+$(EXAMPLE_MODULES): $(EXAMPLE_DIR)/package-lock.json | client-js client-react
+	cd $(EXAMPLE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
 # @wa-helpdesk/react's tools and test libraries (its @wa-helpdesk/client is file:../js, built by client-js).
 $(CLIENT_REACT_MODULES): clients/react/package-lock.json
 	cd clients/react && npm ci --no-audit --no-fund
@@ -143,3 +158,4 @@ audit: install
 clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
 	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
+	rm -rf $(EXAMPLE_DIR)/node_modules $(EXAMPLE_DIR)/.next
