@@ -397,22 +397,7 @@ export class WaStore {
       return Promise.resolve()
     }
     record.waiting = false
-    record.error = null
-    const task = this.scope(session)
-      .messages(chatId)
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          record.error = asError(err)
-        },
-      )
-      .finally(() => {
-        record.loading = null
-        this.mark(key)
-      })
-    record.loading = task
-    this.mark(key)
-    return task
+    return this.track(record, 'loading', key, this.scope(session).messages(chatId))
   }
 
   /** The page before the oldest cached message; a failure is the slice's `error` (this never rejects). */
@@ -420,10 +405,14 @@ export class WaStore {
     const record = this.page(session, chatId)
     if (record.loading) await record.loading
     if (record.loadingOlder) return record.loadingOlder
-    const key = messagesKey(session, chatId)
+    return this.track(record, 'loadingOlder', messagesKey(session, chatId), this.scope(session).loadOlder(chatId))
+  }
+
+  /** A page fetch in the record's `field` until it settles; a failure is the slice's `error`
+   *  (the returned promise never rejects). */
+  private track(record: PageRecord, field: 'loading' | 'loadingOlder', key: string, fetching: Promise<unknown>): Promise<void> {
     record.error = null
-    const task = this.scope(session)
-      .loadOlder(chatId)
+    const task = fetching
       .then(
         () => undefined,
         (err: unknown) => {
@@ -431,10 +420,10 @@ export class WaStore {
         },
       )
       .finally(() => {
-        record.loadingOlder = null
+        record[field] = null
         this.mark(key)
       })
-    record.loadingOlder = task
+    record[field] = task
     this.mark(key)
     return task
   }
