@@ -10,7 +10,7 @@ CLIENT_JS_MODULES := clients/js/node_modules/.package-lock.json
 CLIENT_REACT_MODULES := clients/react/node_modules/.package-lock.json
 EXAMPLE_MODULES := examples/nextjs-helpdesk/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-react example
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-js-build client-react client-react-build example example-build
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -55,13 +55,21 @@ test: install install-tools lint test-node clients test-python bench-quick
 # example's browser tests run in test-python (tests/browser/test_nextjs_example.py).
 clients: client-js client-react example
 
+# The *-build targets build only: the example's browser test asks for example-build, so it does
+# not run the packages' tests again.
 # The console's wa-client.js, wa-cache.js and their .d.ts are copies of clients/js's build: its
 # tests fail when a fresh build differs from them (fix: cd clients/js && npm run sync-console).
-client-js: $(CLIENT_JS_MODULES)
-	cd clients/js && npm run build && npm run typecheck && npm test
+client-js-build: $(CLIENT_JS_MODULES)
+	cd clients/js && npm run build
 
-client-react: client-js $(CLIENT_REACT_MODULES)
-	cd clients/react && npm run build && npm run typecheck && npm test
+client-js: client-js-build
+	cd clients/js && npm run typecheck && npm test
+
+client-react-build: client-js-build $(CLIENT_REACT_MODULES)
+	cd clients/react && npm run build
+
+client-react: client-react-build
+	cd clients/react && npm run typecheck && npm test
 
 # The Next.js example: its node_modules hold copies of the two packages (.npmrc install-links),
 # installed again when a package's build output changed; `next build` runs again when a source
@@ -70,9 +78,11 @@ client-react: client-js $(CLIENT_REACT_MODULES)
 # file the browser gets. NEXT_TELEMETRY_DISABLED is set by the example's npm scripts.
 EXAMPLE_DIR := examples/nextjs-helpdesk
 EXAMPLE_BUILD_CANARY := build-time-backend-token-canary-4f1d2c
-example: client-js client-react $(EXAMPLE_MODULES)
+example-build: client-js-build client-react-build $(EXAMPLE_MODULES)
 	cd $(EXAMPLE_DIR) && if node scripts/stale.mjs packages; then npm ci --no-audit --no-fund; fi
 	cd $(EXAMPLE_DIR) && if node scripts/stale.mjs build; then BACKEND_AUTH_TOKEN=$(EXAMPLE_BUILD_CANARY) npm run build; fi
+
+example: example-build
 	cd $(EXAMPLE_DIR) && npm run typecheck
 
 test-node: $(NODE_MODULES)
@@ -117,7 +127,7 @@ $(CLIENT_JS_MODULES): clients/js/package-lock.json
 	touch $@
 
 # The packages are built first: npm ci copies their build output (install-links).
-$(EXAMPLE_MODULES): $(EXAMPLE_DIR)/package-lock.json | client-js client-react
+$(EXAMPLE_MODULES): $(EXAMPLE_DIR)/package-lock.json | client-js-build client-react-build
 	cd $(EXAMPLE_DIR) && npm ci --no-audit --no-fund
 	touch $@
 

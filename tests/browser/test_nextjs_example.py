@@ -1,5 +1,5 @@
 """Issue 17: the migration plan's Next.js helpdesk (examples/nextjs-helpdesk), built by
-`make example` (`next build`, `tsc --noEmit`) and served by `next start` against the real bridge
+`make example-build` (`next build`) and served by `next start` against the real bridge
 replaying a demo capture and the real orchestrator, in Debian's Chromium.
 
 The page is on its own origin (Next's port) and streams from the orchestrator's (CORS allows it):
@@ -48,7 +48,7 @@ NEXT_BIN = EXAMPLE / "node_modules" / "next" / "dist" / "bin" / "next"
 
 
 def build_canary() -> str:
-    """The backend token `make example` builds with (the Makefile's EXAMPLE_BUILD_CANARY)."""
+    """The backend token `make example-build` builds with (the Makefile's EXAMPLE_BUILD_CANARY)."""
     found = re.search(r"^EXAMPLE_BUILD_CANARY := (\S+)$", (REPO / "Makefile").read_text(), re.M)
     assert found, "the Makefile defines EXAMPLE_BUILD_CANARY"
     return found.group(1)
@@ -56,15 +56,17 @@ def build_canary() -> str:
 
 @pytest.fixture(scope="module")
 def example_build() -> Path:
-    """`make example`: the packages built, the example installed from its lock, `next build`
-    (when a source changed) and `tsc --noEmit`. The build directory."""
+    """`make example-build`: the packages built, the example installed from its lock and
+    `next build` (when a source changed). The build directory."""
     started = time.monotonic()
     run = subprocess.run(
-        ["make", "--no-print-directory", "example"], cwd=REPO, capture_output=True, text=True,
+        ["make", "--no-print-directory", "example-build"], cwd=REPO, capture_output=True, text=True,
         timeout=1200, check=False,
     )  # fmt: skip
-    assert run.returncode == 0, f"make example failed:\n{run.stdout[-6000:]}\n{run.stderr[-6000:]}"
-    print(f"\nmake example: {time.monotonic() - started:.1f} s")
+    assert run.returncode == 0, (
+        f"make example-build failed:\n{run.stdout[-6000:]}\n{run.stderr[-6000:]}"
+    )
+    print(f"\nmake example-build: {time.monotonic() - started:.1f} s")
     assert (EXAMPLE / ".next" / "BUILD_ID").exists()
     return EXAMPLE / ".next"
 
