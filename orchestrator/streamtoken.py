@@ -40,7 +40,6 @@ class StreamClaims:
 
     user_id: str | None  # None: the operator's view (minted with the API token, no userId)
     sessions: frozenset[str] | None  # None: every session the user may use
-    expires_at: int
 
 
 class StreamTokens:
@@ -108,5 +107,4 @@ class StreamTokens:
         return StreamClaims(
             None if sub is None else str(sub),
             None if sessions is None else frozenset(sessions),
-            int(claims["exp"]),
         )

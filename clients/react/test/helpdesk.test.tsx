@@ -5,26 +5,19 @@
  */
 import './setup.js'
 import assert from 'node:assert/strict'
-import { after, afterEach, beforeEach, describe, test } from 'node:test'
-import { cleanup, fireEvent, render, screen } from '@testing-library/react'
+import { describe, test } from 'node:test'
+import { fireEvent, render, screen } from '@testing-library/react'
 import type { Chat } from '@wa-helpdesk/client'
 import type { ReactNode } from 'react'
 import { type RealtimeChange, type RealtimeChangesFilter, type RealtimeChannelLike, type RealtimeLike, useHelpdesk, WhatsAppProvider } from '../src/index.js'
-import { eventually, FakeOrchestrator } from './server.js'
-import { closeDom } from './setup.js'
+import { eventually, type FakeOrchestrator } from './server.js'
+import { serveEachTest } from './each-test.js'
 
 let server: FakeOrchestrator
 
-beforeEach(async () => {
-  server = await new FakeOrchestrator().start()
+serveEachTest((started) => {
+  server = started
 })
-
-afterEach(async () => {
-  cleanup()
-  await server.stop()
-})
-
-after(closeDom)
 
 function options() {
   return { baseUrl: server.baseUrl, token: 'secret-token', transport: 'websocket' as const }

@@ -5,8 +5,8 @@
  */
 import './setup.js'
 import assert from 'node:assert/strict'
-import { after, afterEach, beforeEach, describe, test } from 'node:test'
-import { cleanup, fireEvent, render, screen, within } from '@testing-library/react'
+import { describe, test } from 'node:test'
+import { fireEvent, render, screen, within } from '@testing-library/react'
 import { WaClient, type Chat, type Message } from '@wa-helpdesk/client'
 import { type ReactNode, StrictMode, useEffect } from 'react'
 import {
@@ -19,22 +19,15 @@ import {
   type WaEvent,
   WhatsAppProvider,
 } from '../src/index.js'
-import { eventually, FakeOrchestrator } from './server.js'
-import { closeDom } from './setup.js'
+import { eventually, type FakeOrchestrator } from './server.js'
+import { serveEachTest } from './each-test.js'
 
 const TOKEN = 'secret-token'
 let server: FakeOrchestrator
 
-beforeEach(async () => {
-  server = await new FakeOrchestrator().start()
+serveEachTest((started) => {
+  server = started
 })
-
-afterEach(async () => {
-  cleanup()
-  await server.stop()
-})
-
-after(closeDom)
 
 function options() {
   return { baseUrl: server.baseUrl, token: TOKEN, transport: 'websocket' as const, backoffInitialMs: 20, backoffMaxMs: 200 }
@@ -322,6 +315,5 @@ describe('useConnection and useWhatsAppSocket', () => {
     await server.stop()
     await eventually(() => assert.match(screen.getByTestId('conn').textContent ?? '', /^reconnecting /))
     assert.equal(screen.getByTestId('connected').textContent, 'false')
-    server = await new FakeOrchestrator().start()
   })
 })

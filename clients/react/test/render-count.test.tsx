@@ -5,27 +5,20 @@
  */
 import './setup.js'
 import assert from 'node:assert/strict'
-import { after, afterEach, beforeEach, test } from 'node:test'
-import { cleanup, render, screen } from '@testing-library/react'
+import { test } from 'node:test'
+import { render, screen } from '@testing-library/react'
 import type { Chat, Message } from '@wa-helpdesk/client'
 import { type ReactNode, useEffect, useState } from 'react'
 import { type ChatFilters, useChats, useConnection, useHelpdesk, useMessages, useWaStore, type WaStore, useWhatsAppSocket, WhatsAppProvider } from '../src/index.js'
-import { type Envelope, eventually, FakeOrchestrator } from './server.js'
-import { closeDom } from './setup.js'
+import { type Envelope, eventually, type FakeOrchestrator } from './server.js'
+import { serveEachTest } from './each-test.js'
 
 const BURST = 1000
 let server: FakeOrchestrator
 
-beforeEach(async () => {
-  server = await new FakeOrchestrator().start()
+serveEachTest((started) => {
+  server = started
 })
-
-afterEach(async () => {
-  cleanup()
-  await server.stop()
-})
-
-after(closeDom)
 
 const renders = new Map<string, number>()
 function rendered(id: string): void {
