@@ -361,7 +361,9 @@ def test_killing_and_restarting_the_orchestrator_loses_and_duplicates_nothing(
         s.kill_orchestrator()
         c.page.wait_for_selector('#wa-status[data-link="reconnecting"]')
         c.shot("server-down")
-        time.sleep(1.0)  # the bridge keeps publishing meanwhile: the page must get those too
+        # The bridge publishes on meanwhile: the page must get those events too.
+        bridge = s.stack.bridge
+        bridge.wait_seq(min(bridge.state()["seq"] + 10, s.stack.last))
         s.start_orchestrator(port=port)
         wait_live(c, "websocket", timeout=40)
     s.replay_done()

@@ -106,7 +106,11 @@ export async function callBackend(request: Request, call: ProxyCall): Promise<Ba
  */
 export async function proxy(request: Request, call: ProxyCall): Promise<Response> {
   const answer = await callBackend(request, call)
-  if (answer instanceof Response) return answer
+  return answer instanceof Response ? answer : passOn(answer)
+}
+
+/** The backend's answer to the browser as it came: its status and its JSON body, never cached. */
+export function passOn(answer: BackendAnswer): Response {
   return new Response(answer.text, {
     status: answer.status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },

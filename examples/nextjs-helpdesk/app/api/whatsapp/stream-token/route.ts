@@ -6,7 +6,7 @@
 // with BACKEND_AUTH_TOKEN) for a token that can only read and stream, for one user, for a few
 // minutes, and hands the browser that one. The browser's client asks again when the backend
 // refuses an expired one.
-import { callBackend, errorResponse, refuseCrossSite, streamTokenTtl, streamTokenUser } from '@/lib/backend'
+import { callBackend, errorResponse, passOn, refuseCrossSite, streamTokenTtl, streamTokenUser } from '@/lib/backend'
 
 export const dynamic = 'force-dynamic'
 
@@ -39,7 +39,7 @@ async function mint(request: Request): Promise<Response> {
   if (answer instanceof Response) return answer
   if (answer.status !== 201 && answer.status !== 200) {
     // The backend's refusal (an unknown user, a bad ttl) as it is.
-    return new Response(answer.text, { status: answer.status, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } })
+    return passOn(answer)
   }
   const minted: unknown = JSON.parse(answer.text)
   if (!isStreamToken(minted)) return errorResponse(502, 'bad_backend_answer', 'the backend minted no stream token')
