@@ -497,6 +497,8 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
         "retention": None
         if batch.retention is None
         else [batch.retention.max_entries, batch.retention.horizon, batch.retention.floor],
+        "webhookEvents": list(batch.webhook_events.values()),
+        "webhookDeliveries": list(batch.webhook_deliveries.values()),
     }
 
 
@@ -519,4 +521,9 @@ def _decode_batch(data: dict[str, Any]) -> WriteBatch:
         ],
         stream_ord=data.get("streamOrd"),
         retention=None if retention is None else Retention(*retention),
+        # Absent in spill files from before webhooks.
+        webhook_events={row["id"]: row for row in data.get("webhookEvents", [])},
+        webhook_deliveries={
+            (row["webhook_id"], row["event_id"]): row for row in data.get("webhookDeliveries", [])
+        },
     )
