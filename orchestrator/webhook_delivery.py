@@ -357,6 +357,7 @@ class Webhooks:
     sessions: dict[str, Attached] = field(default_factory=dict)
     _lanes: dict[str, Lanes] = field(default_factory=dict)
     _last_ord: int = 0
+    _counted: set[str] = field(default_factory=set)  # sessions whose stored dead letters count
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # ---- endpoints ------------------------------------------------------------------------
@@ -410,6 +411,10 @@ class Webhooks:
 
     def detach(self, session: str) -> None:
         self.sessions.pop(session, None)
+        self.release(session)
+
+    def release(self, session: str) -> None:
+        """Stop posting the session's deliveries (they stay owed in its store)."""
         for lanes in self._lanes.values():
             lanes.drop_session(session)
 
@@ -419,14 +424,16 @@ class Webhooks:
         attached = self.sessions[session]
         backlog = await attached.store.webhook_backlog()
         self._last_ord = max(self._last_ord, backlog.last_ord)
-        for webhook_id, count in backlog.dead.items():
-            if webhook_id in self.stats:
-                self.stats[webhook_id].dead_letters += count
+        if not attached.may_deliver():  # another replica writes and delivers
+            return
+        if session not in self._counted:  # once: a replica may take its lease over again
+            self._counted.add(session)
+            for webhook_id, count in backlog.dead.items():
+                if webhook_id in self.stats:
+                    self.stats[webhook_id].dead_letters += count
         # An endpoint deleted while its rows were still on their way to the store.
         for webhook_id in {row["webhook_id"] for row in backlog.deliveries} - set(self.endpoints):
             await attached.store.drop_webhook_deliveries(webhook_id)
-        if not attached.may_deliver():
-            return
         for row in backlog.deliveries:
             endpoint = self.endpoints.get(row["webhook_id"])
             event = backlog.events.get(row["event_id"])
