@@ -50,11 +50,38 @@ class DeliverySettings:
 
 
 class OutboxSink(Protocol):
-    """Where a session's outbox rows go: its write-behind (stored with its next batch)."""
+    """Where a session's outbox goes: its write-behind, which stores each item's row (as it
+    is then) with its next batch; the event path only hands the objects over."""
 
-    def webhook_event(self, row: Row) -> None: ...
+    def webhook_event(self, event: OutboxEvent) -> None: ...
 
-    def webhook_delivery(self, row: Row) -> None: ...
+    def webhook_delivery(self, delivery: Delivery) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A stream entry some endpoint takes, as the outbox keeps it (for restarts, replays)."""
+
+    id: str
+    ord: int
+    type: str
+    chat_id: str | None
+    json: bytes
+    at: float
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+    def row(self) -> Row:
+        return {
+            "id": self.id,
+            "ord": self.ord,
+            "type": self.type,
+            "chat_id": self.chat_id,
+            "json": self.json.decode(),
+            "at": self.at,
+        }
 
 
 @dataclass(slots=True)
@@ -79,6 +106,10 @@ class Delivery:
     @property
     def lane(self) -> LaneKey:
         return (self.session, self.chat_id)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.webhook_id, self.event_id)
 
     def row(self) -> Row:
         return {
@@ -464,14 +495,7 @@ class Webhooks:
                 continue
             order = self._next_ord(now)
             attached.sink.webhook_event(
-                {
-                    "id": entry.id,
-                    "ord": order,
-                    "type": entry.type,
-                    "chat_id": entry.chat_id,
-                    "json": entry.json.decode(),
-                    "at": now,
-                }
+                OutboxEvent(entry.id, order, entry.type, entry.chat_id, entry.json, now)
             )
             for endpoint in takers:
                 if endpoint.enabled:
@@ -479,7 +503,7 @@ class Webhooks:
                         endpoint.id, session, entry.id, order, entry.type, entry.chat_id,
                         entry.json, now,
                     )  # fmt: skip
-                    attached.sink.webhook_delivery(delivery.row())
+                    attached.sink.webhook_delivery(delivery)
                     self._lanes_of(endpoint).add(delivery)
 
     def _next_ord(self, now: float) -> int:
@@ -491,7 +515,7 @@ class Webhooks:
     def persist(self, delivery: Delivery) -> None:
         attached = self.sessions.get(delivery.session)
         if attached is not None:
-            attached.sink.webhook_delivery(delivery.row())
+            attached.sink.webhook_delivery(delivery)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter: uniform up to the exponential ceiling; at least Retry-After."""
@@ -513,7 +537,7 @@ class Webhooks:
             endpoint.id, session, event["id"], int(event["ord"]), event["type"],
             event.get("chat_id"), event["json"].encode(), self.clock(),
         )  # fmt: skip
-        attached.sink.webhook_delivery(delivery.row())
+        attached.sink.webhook_delivery(delivery)
         lanes.add(delivery)
         return True
 
