@@ -43,14 +43,14 @@ class Call(Generic[B]):
     def query(self, name: str) -> str | None:
         return self.connection.query_params.get(name)
 
-    def limit(self) -> int:
-        """The `limit` query parameter: a page size from 1 to MAX_PAGE (default 50)."""
+    def limit(self, default: int = DEFAULT_PAGE, most: int = MAX_PAGE) -> int:
+        """The `limit` query parameter: a page size from 1 to `most` (absent: `default`)."""
         raw = self.query("limit")
         if raw is None:
-            return DEFAULT_PAGE
+            return default
         # isdigit() alone accepts "²" and 5000-digit numbers, which int() then rejects.
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_PAGE:
-            raise BadRequest(Code.BAD_LIMIT, f"limit must be an integer from 1 to {MAX_PAGE}")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= most:
+            raise BadRequest(Code.BAD_LIMIT, f"limit must be an integer from 1 to {most}")
         return int(raw)
 
     def int_path(self, name: str, code: Code) -> int:

@@ -146,6 +146,21 @@ class Settings(BaseSettings):
     media_url_allowlist: str = ""
     """Comma-separated hosts that media URLs may name even when they resolve to private or
     loopback addresses (everything else must resolve to public addresses: SSRF guard)."""
+    webhook_concurrency: int = Field(4, ge=1, le=64)
+    """Requests in flight per webhook endpoint unless it sets its own (one per chat at most)."""
+    webhook_timeout: float = Field(10.0, gt=0)
+    """Seconds a webhook receiver has to answer a delivery before it counts as failed."""
+    webhook_retry_initial: float = Field(1.0, gt=0)
+    webhook_retry_max: float = Field(3600.0, gt=0)
+    """A failed delivery waits a random time up to min(max, initial * 2^(attempt-1)) (full
+    jitter), and at least the receiver's Retry-After."""
+    webhook_retry_horizon: float = Field(86_400.0, gt=0)
+    """A delivery still failing this long after its first attempt goes to the dead letters; an
+    endpoint that failed every delivery for this long is disabled."""
+    webhook_secret_overlap: float = Field(86_400.0, ge=0)
+    """How long a rotated webhook secret still signs deliveries beside the new one."""
+    webhook_retention: float = Field(7 * 86_400.0, gt=0)
+    """How long delivered and dead deliveries, and the outbox events they name, are kept."""
     cors_origins: str = ""
     """Comma-separated origins allowed to call the API from a browser ("" = none, "*" = any)."""
     auth_failures_per_minute: int = Field(30, ge=1)

@@ -107,6 +107,14 @@ class Code(enum.StrEnum):
     BAD_GREETING = "bad_greeting", 400
     BAD_ASSIGNMENT = "bad_assignment", 400
     BAD_TTL = "bad_ttl", 400
+    BAD_URL = "bad_url", 400
+    BAD_EVENTS = "bad_events", 400
+    BAD_CHAT_TYPES = "bad_chatTypes", 400
+    BAD_DESCRIPTION = "bad_description", 400
+    BAD_ENABLED = "bad_enabled", 400
+    BAD_CONCURRENCY = "bad_concurrency", 400
+    BAD_REPLAY = "bad_replay", 400
+    WEBHOOK_URL_FORBIDDEN = "webhook_url_forbidden", 400
     # 401, 403: who is asking
     UNAUTHORIZED = "unauthorized", 401
     FORBIDDEN = "forbidden", 403
@@ -123,6 +131,8 @@ class Code(enum.StrEnum):
     MESSAGE_NOT_FOUND = "message_not_found", 404
     NO_QR = "no_qr", 404
     UNKNOWN_USER = "unknown_user", 404
+    UNKNOWN_WEBHOOK = "unknown_webhook", 404
+    UNKNOWN_EVENT = "unknown_event", 404
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409: not possible now, or it exists
     NOT_CONNECTED = "not_connected", 409
@@ -136,6 +146,7 @@ class Code(enum.StrEnum):
     NO_PUSH_NAME = "no_push_name", 409
     SESSION_EXISTS = "session_exists", 409
     SESSION_IS_DEFAULT = "session_is_default", 409
+    WEBHOOK_DISABLED = "webhook_disabled", 409
     # 413, 429: limits
     BODY_TOO_LARGE = "body_too_large", 413
     MEDIA_TOO_LARGE = "media_too_large", 413

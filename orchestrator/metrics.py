@@ -17,6 +17,7 @@ from orchestrator.eventlog import EventLog
 from orchestrator.normalize.filters import IGNORE_KINDS
 from orchestrator.session import Session
 from orchestrator.streams import Streams
+from orchestrator.webhook_delivery import Webhooks
 
 Family = CounterMetricFamily | GaugeMetricFamily
 
@@ -191,6 +192,49 @@ def send_histogram(registry: CollectorRegistry) -> Histogram:
         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 120),
         registry=registry,
     )
+
+
+def webhook_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        "wa_webhook_latency_seconds",
+        "webhook attempt round trip (answered or not)",
+        labelnames=["webhook"],
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        registry=registry,
+    )
+
+
+class WebhooksCollector(Collector):
+    """Each endpoint's counters and queue, read from the dispatcher at scrape time."""
+
+    def __init__(self, webhooks: Webhooks) -> None:
+        self._webhooks = webhooks
+
+    def collect(self) -> Iterator[Metric]:
+        families = Families()
+        webhooks = self._webhooks
+        for webhook_id, endpoint in webhooks.endpoints.items():
+            one = {"webhook": webhook_id}
+            health = webhooks.health(webhook_id)
+            stats = webhooks.stats.get(webhook_id)
+            if stats is None:
+                continue
+            for name, documentation, value in (
+                ("delivered", "deliveries made", stats.delivered),
+                ("failed", "failed attempts (each retry counts)", stats.failed),
+                ("dead", "deliveries given up, to the dead letters", stats.dead),
+            ):
+                families.add(CounterMetricFamily, f"wa_webhook_{name}", documentation, value, one)
+            oldest = health["oldestPendingSeconds"]
+            for name, documentation, gauge in (
+                ("pending", "deliveries not made yet", health["pending"]),
+                ("retrying", "deliveries waiting to retry", health["retrying"]),
+                ("dead_letters", "dead letters held", health["deadLetters"]),
+                ("oldest_pending_seconds", "age of the oldest delivery not made", oldest or 0),
+                ("enabled", "1 while the endpoint is enabled", int(endpoint.enabled)),
+            ):
+                families.add(GaugeMetricFamily, f"wa_webhook_{name}", documentation, gauge, one)
+        yield from families
 
 
 class MetricsApi:

@@ -31,6 +31,7 @@ from orchestrator.search_api import MAX_OFFSET, SearchApi
 from orchestrator.sessions import SessionsApi
 from orchestrator.streams import StreamRoutes
 from orchestrator.streamtoken_api import StreamTokenApi
+from orchestrator.webhook_api import WebhookApi
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -46,7 +47,7 @@ class Param:
 
 @dataclass(frozen=True)
 class Operation:
-    method: Literal["GET", "POST", "PUT", "DELETE"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str
     name: str  # the operationId
     summary: str
@@ -127,6 +128,10 @@ SESSION_ID = Param(
     errors=(Code.SESSION_NOT_FOUND, Code.FORBIDDEN),
 )
 STATUS_ERRORS = (Code.STORE_UNAVAILABLE,)
+WEBHOOK_ID = Param(
+    "webhookId", "path", "the endpoint's id (wh_...)", errors=(Code.UNKNOWN_WEBHOOK,)
+)
+WEBHOOK_WRITE_ERRORS = (Code.WEBHOOK_URL_FORBIDDEN, *STATUS_ERRORS)
 WEBSOCKET_CLOSES = (
     "A refusal is an accepted connection closed at once with 4000 + the HTTP status (4400 bad "
     "lastEventId, 4401 no or wrong token, 4403 forbidden or no profile, 4404 no such chat or "
@@ -527,6 +532,65 @@ NUMBER_OPERATIONS: tuple[Operation, ...] = (
                                   (Code.BAD_REQUEST,))),
         errors=(Code.SESSION_IS_DEFAULT, *STATUS_ERRORS),
     ),
+    # ---- webhooks --------------------------------------------------------------------------
+    Operation(
+        "POST", "/webhooks", "createWebhook",
+        "register an endpoint: every stream event it takes (filters: events, sessions, chat "
+        "types) is POSTed to it, signed as Standard Webhooks say, in order per chat, retried "
+        "until ORCH_WEBHOOK_RETRY_HORIZON. The answer carries its secret, shown only here",
+        WebhookApi.create, "webhooks", access=Access.ADMIN, body=s.WebhookBody,
+        answer=s.WebhookCreated, status=201, errors=WEBHOOK_WRITE_ERRORS,
+    ),
+    Operation(
+        "GET", "/webhooks", "listWebhooks", "the endpoints and their health, oldest first",
+        WebhookApi.index, "webhooks", access=Access.ADMIN, answer=s.WebhookList,
+    ),
+    Operation(
+        "GET", "/webhooks/{webhookId}", "getWebhook", "one endpoint and its health",
+        WebhookApi.get, "webhooks", access=Access.ADMIN, answer=s.Webhook, params=(WEBHOOK_ID,),
+    ),
+    Operation(
+        "PATCH", "/webhooks/{webhookId}", "updateWebhook",
+        "change any of an endpoint's fields (the others are kept); enabled: true re-enables "
+        "one that was disabled (what it missed meanwhile: replay it)",
+        WebhookApi.patch, "webhooks", access=Access.ADMIN, body=s.WebhookPatch,
+        answer=s.Webhook, params=(WEBHOOK_ID,), errors=WEBHOOK_WRITE_ERRORS,
+    ),
+    Operation(
+        "DELETE", "/webhooks/{webhookId}", "deleteWebhook",
+        "forget an endpoint and what it had still to deliver",
+        WebhookApi.delete, "webhooks", access=Access.ADMIN, status=204, params=(WEBHOOK_ID,),
+        errors=STATUS_ERRORS,
+    ),
+    Operation(
+        "POST", "/webhooks/{webhookId}/rotate-secret", "rotateWebhookSecret",
+        "a new secret; the old one still signs too (a second signature) for "
+        "ORCH_WEBHOOK_SECRET_OVERLAP seconds, so receivers can switch without losing any",
+        WebhookApi.rotate_secret, "webhooks", access=Access.ADMIN, answer=s.WebhookSecret,
+        params=(WEBHOOK_ID,), errors=STATUS_ERRORS,
+    ),
+    Operation(
+        "GET", "/webhooks/{webhookId}/deliveries", "webhookDeliveries",
+        "the endpoint's deliveries, newest first: status, attempts, the last answer's code, "
+        "latency and excerpt, the next retry",
+        WebhookApi.deliveries, "webhooks", access=Access.ADMIN, answer=s.WebhookDeliveryList,
+        params=(
+            WEBHOOK_ID,
+            Param("status", "query", "only deliveries in this status",
+                  {"type": "string", "enum": list(s.DELIVERY_STATUSES)}, (Code.BAD_STATUS,)),
+            Param("limit", "query", "at most this many (default 100)",
+                  {"type": "integer", "minimum": 1, "maximum": 1000}, (Code.BAD_LIMIT,)),
+        ),
+        errors=STATUS_ERRORS,
+    ),
+    Operation(
+        "POST", "/webhooks/{webhookId}/replay", "replayWebhook",
+        "deliver again, in order: every stored event after the stream id `since` that the "
+        "endpoint takes, or its dead letters",
+        WebhookApi.replay, "webhooks", access=Access.ADMIN, body=s.ReplayBody,
+        answer=s.ReplayQueued, status=202, params=(WEBHOOK_ID,),
+        errors=(Code.UNKNOWN_EVENT, Code.WEBHOOK_DISABLED, *STATUS_ERRORS),
+    ),
 )
 # fmt: on
 
@@ -579,6 +643,8 @@ FIELD_CODES = {
     "id": Code.BAD_SESSION_ID,  # only POST /sessions has an `id` field
     "userId": Code.BAD_USER_ID,
     "ttlSeconds": Code.BAD_TTL,
+    "since": Code.BAD_REPLAY,  # only POST /webhooks/{id}/replay has these two
+    "deadLetters": Code.BAD_REPLAY,
 }
 """A body field whose refusal is not `bad_<field>`."""
 

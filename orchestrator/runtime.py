@@ -25,7 +25,13 @@ from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
-from orchestrator.metrics import MetricsApi, SessionsCollector, send_histogram
+from orchestrator.metrics import (
+    MetricsApi,
+    SessionsCollector,
+    WebhooksCollector,
+    send_histogram,
+    webhook_histogram,
+)
 from orchestrator.openapi import document_bytes
 from orchestrator.principal import Authenticator, Principal
 from orchestrator.rules import OnlineAgents
@@ -36,6 +42,9 @@ from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.streamtoken_api import StreamTokenApi
 from orchestrator.transport import BridgeLink
 from orchestrator.transport.nats import NatsConfig, NatsHub
+from orchestrator.urlguard import allowlist
+from orchestrator.webhook_api import WebhookApi, WebhookApiSettings
+from orchestrator.webhook_delivery import DeliverySettings, Webhooks
 
 log = logging.getLogger("orchestrator.runtime")
 
@@ -92,6 +101,19 @@ class Runtime:
         self.nats = nats_hub(settings)
         self.registry = CollectorRegistry()
         send_seconds = send_histogram(self.registry)
+        webhook_seconds = webhook_histogram(self.registry)
+        self.webhooks = Webhooks(
+            DeliverySettings(
+                timeout=settings.webhook_timeout,
+                retry_initial=settings.webhook_retry_initial,
+                retry_max=settings.webhook_retry_max,
+                horizon=settings.webhook_retry_horizon,
+                retention=settings.webhook_retention,
+            ),
+            save_endpoint=lambda endpoint: self.store.save_webhook(endpoint.row()),
+            observe=lambda webhook_id, seconds: webhook_seconds.labels(webhook_id).observe(seconds),
+        )
+        self.registry.register(WebhooksCollector(self.webhooks))
         shared = Shared(
             settings,
             self.store,
@@ -108,6 +130,7 @@ class Runtime:
             desk_settings=self.desk_settings,
             # Round-robin picks among the agents online now; a test may name them instead.
             online_agents=online_agents or self.agent_presence.online,
+            webhooks=self.webhooks,
         )
         self.sessions = Sessions(
             shared,
@@ -138,6 +161,16 @@ class Runtime:
             ),
             AgentPresenceApi(self.agent_presence, self._chat_id),
             StreamTokenApi(self.authenticator.stream_tokens, self.helpdesk.profile),
+            WebhookApi(
+                self.webhooks,
+                self.store,
+                self.sessions.ids,
+                WebhookApiSettings(
+                    default_concurrency=self.settings.webhook_concurrency,
+                    url_allowlist=allowlist(self.settings.media_url_allowlist),
+                    secret_overlap=self.settings.webhook_secret_overlap,
+                ),
+            ),
         ]
         return create_app(
             handlers,
@@ -176,7 +209,10 @@ class Runtime:
         if self.nats is not None:
             self.nats.start()  # in the background: NATS being away must not stop the start
         stored = await self._open_store()
-        tasks = [asyncio.create_task(self.streams.run(), name="streams")]
+        tasks = [
+            asyncio.create_task(self.streams.run(), name="streams"),
+            asyncio.create_task(self.webhooks.prune_forever(), name="webhook-prune"),
+        ]
         if self.settings.media_s3_retention_days is not None:
             tasks.append(asyncio.create_task(self._sweep_media_forever(), name="media-sweep"))
         for task in tasks:
@@ -189,6 +225,7 @@ class Runtime:
             yield
         finally:
             await self.sessions.stop_all()
+            await self.webhooks.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -202,6 +239,7 @@ class Runtime:
         try:
             await self.store.open()
             await self.helpdesk.load()
+            self.webhooks.load(await self.store.list_webhooks())
             rows = await self.store.list_sessions()
         except StoreError as exc:
             log.error("store unavailable at start (%s); serving the default session only", exc)

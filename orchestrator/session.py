@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from orchestrator.config import Settings
 from orchestrator.desksettings import SettingsApi, SettingsBook
 from orchestrator.domain import Message
 from orchestrator.errors import CommandError, StoreError, TransportError
-from orchestrator.eventlog import AnnouncementNumbers, EventLog
+from orchestrator.eventlog import AnnouncementNumbers, Entry, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import SessionHelpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
@@ -46,7 +46,7 @@ from orchestrator.rules import OnlineAgents, Rules
 from orchestrator.search_api import SearchApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
 from orchestrator.sharedpace import SharedBucket, bucket_opener
-from orchestrator.state import State
+from orchestrator.state import Change, State
 from orchestrator.store import Snapshot, Store
 from orchestrator.store.rows import (
     chat_from_row,
@@ -60,7 +60,10 @@ from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport import BridgeLink
 from orchestrator.transport.nats import NatsHub
 from orchestrator.transport.zmq import ZmqLink, curve_keys
+from orchestrator.urlguard import allowlist
 from orchestrator.views import Views
+from orchestrator.webhook_delivery import Webhooks
+from orchestrator.wire import Position
 from orchestrator.writebehind import StoredLog, StreamMark, WriteBehind
 from orchestrator.writerlease import WriterLease
 
@@ -168,6 +171,7 @@ class Shared:
     # chats: (session) -> user ids (the runtime gives AgentPresence.online).
     desk_settings: SettingsBook | None = None
     online_agents: OnlineAgents = lambda session: []
+    webhooks: Webhooks | None = None  # every session's stream entries go to the endpoints
 
 
 class Session:
@@ -247,6 +251,14 @@ class Session:
             flush_interval=settings.store_flush_interval,
             stored_log=stored_log,
         )
+        if shared.webhooks is not None:
+            shared.webhooks.attach(
+                spec.id,
+                self.store,
+                self.writebehind,
+                # With replicas, only the writer delivers (the others would post it again).
+                self._holds_writer_lease if self._shares_store else lambda: True,
+            )
         self.pacer = Pacer(
             settings.send_rate,
             settings.send_burst,
@@ -270,7 +282,7 @@ class Session:
                 self.state,
                 shared.event_log,
                 self.lifecycle,
-                self.writebehind.record,
+                self._record,
                 self.views,
                 session=spec.id,
                 customer_wrote=self._customer_wrote,
@@ -312,9 +324,7 @@ class Session:
                 media_max_bytes=settings.media_max_bytes,
                 ignored_kind=self.normalizer.ignored_kind,
                 picture_ttl=settings.picture_ttl,
-                media_url_allowlist=frozenset(
-                    h.strip().lower() for h in settings.media_url_allowlist.split(",") if h.strip()
-                ),
+                media_url_allowlist=allowlist(settings.media_url_allowlist),
                 session=spec.id,
             ),
             shared.media_store,
@@ -350,6 +360,19 @@ class Session:
             SettingsApi(book, spec.id),
         ]
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def _record(
+        self,
+        changes: list[Change],
+        position: Position,
+        stream_id: str | None,
+        entries: Sequence[Entry],
+    ) -> None:
+        """The pipeline's changes to the store, and its stream entries to the webhooks (whose
+        outbox rows go with the same batch)."""
+        self.writebehind.record(changes, position, stream_id, entries)
+        if self.shared.webhooks is not None:
+            self.shared.webhooks.offer(self.id, entries)
 
     def _chat_json(self, chat_id: str) -> Any:
         chat = self.state.chats.get(chat_id)
@@ -439,6 +462,8 @@ class Session:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.shared.webhooks is not None:  # what it posted is stored below; the rest waits
+            self.shared.webhooks.detach(self.id)
         await self.calls.close()
         await self.rules.close()
         await self.helpdesk.flush()
@@ -506,6 +531,11 @@ class Session:
             (m for m in map(message_from_row, snapshot.waiting) if keep(m.chat_id)),
             (label_from_row(r) for r in snapshot.labels),
         )
+        if self.shared.webhooks is not None:
+            try:  # before the follower: what it replays is offered after what waited
+                await self.shared.webhooks.recover(self.id)
+            except StoreError as exc:
+                log.error("session %s: webhook outbox unreadable at start: %s", self.id, exc)
         self.follower.position = snapshot.position
         self.writebehind.loaded(snapshot)
         if snapshot.position is not None:
@@ -542,6 +572,8 @@ class Session:
             [(self.announcement_id(), event_type, chat_id, data)], session=self.id
         )
         self.writebehind.log_entries(entries)
+        if self.shared.webhooks is not None:
+            self.shared.webhooks.offer(self.id, entries)
 
     def announcement_id(self) -> str:
         """A stream id after the bridge event last applied, unique in the process."""

@@ -1007,3 +1007,166 @@ class StreamToken(TypedDict):
     sessions: Annotated[
         list[str] | None, Field(description="the sessions it is narrowed to; null: not narrowed")
     ]
+
+
+# ---- webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_CHAT_TYPES = ("direct", "group")
+WebhookChatType = Literal["direct", "group"]
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "dead")
+DeliveryStatus = Literal["pending", "retrying", "delivered", "dead"]
+MAX_WEBHOOK_URL = 2048
+MAX_WEBHOOK_CONCURRENCY = 64
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WEBHOOK_URL),
+    Field(
+        description="http(s); it must resolve to public addresses unless its host is in "
+        "ORCH_MEDIA_URL_ALLOWLIST"
+    ),
+]
+WebhookEvents = Annotated[
+    list[EventType] | None,
+    Field(
+        min_length=1,
+        max_length=len(EVENT_DATA),
+        description="deliver only these stream event types (never `resync`); null: all",
+    ),
+]
+WebhookSessions = Annotated[
+    list[SessionId] | None,
+    Field(
+        min_length=1,
+        max_length=MAX_PROFILE_SESSIONS,
+        description="only these sessions' events (registered sessions); null: every session",
+    ),
+]
+WebhookChatTypes = Annotated[
+    list[WebhookChatType] | None,
+    Field(
+        min_length=1,
+        max_length=2,
+        description="only events of these chats (group: @g.us; direct: a person); events "
+        "without a chat then do not match; null: every event",
+    ),
+]
+WebhookDescription = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)]
+WebhookConcurrency = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_WEBHOOK_CONCURRENCY,
+        description="requests in flight at most (one per chat at a time); default "
+        "ORCH_WEBHOOK_CONCURRENCY",
+    ),
+]
+
+
+class WebhookBody(TypedDict):
+    url: WebhookUrl
+    events: NotRequired[WebhookEvents]
+    sessions: NotRequired[WebhookSessions]
+    chatTypes: NotRequired[WebhookChatTypes]
+    description: NotRequired[WebhookDescription]
+    enabled: NotRequired[bool]
+    concurrency: NotRequired[WebhookConcurrency]
+
+
+class WebhookPatch(TypedDict):
+    """Any of the fields; the others are kept. `enabled: true` clears a disabled reason."""
+
+    url: NotRequired[WebhookUrl]
+    events: NotRequired[WebhookEvents]
+    sessions: NotRequired[WebhookSessions]
+    chatTypes: NotRequired[WebhookChatTypes]
+    description: NotRequired[WebhookDescription]
+    enabled: NotRequired[bool]
+    concurrency: NotRequired[WebhookConcurrency]
+
+
+class WebhookHealth(TypedDict):
+    pending: Annotated[int, Field(description="deliveries not made yet, retrying ones included")]
+    retrying: Annotated[int, Field(description="deliveries that failed and wait to retry")]
+    deadLetters: Annotated[int, Field(description="deliveries given up (replay them)")]
+    delivered: Annotated[int, Field(description="deliveries made since the process started")]
+    failed: Annotated[int, Field(description="failed attempts since the process started")]
+    lastSuccessAt: str | None
+    lastFailureAt: str | None
+    lastError: str | None
+    oldestPendingSeconds: float | None
+
+
+class Webhook(TypedDict):
+    id: str
+    url: str
+    events: list[EventType] | None
+    sessions: list[str] | None
+    chatTypes: list[WebhookChatType] | None
+    description: str | None
+    enabled: bool
+    concurrency: int
+    disabledReason: Annotated[
+        str | None, Field(description="why it was disabled (by an admin, a 410, failing)")
+    ]
+    disabledAt: str | None
+    createdAt: str
+    updatedAt: str
+    previousSecretExpiresAt: Annotated[
+        str | None, Field(description="until then the rotated-out secret signs too")
+    ]
+    health: WebhookHealth
+
+
+class WebhookCreated(Webhook):
+    secret: Annotated[
+        str,
+        Field(description="whsec_...: verify deliveries with it (Standard Webhooks); shown once"),
+    ]
+
+
+class WebhookList(TypedDict):
+    webhooks: list[Webhook]
+
+
+class WebhookSecret(TypedDict):
+    secret: str
+    previousSecretExpiresAt: str | None
+
+
+class WebhookDelivery(TypedDict):
+    eventId: Annotated[str, Field(description="the stream id, sent as webhook-id")]
+    session: str
+    type: str
+    chatId: str | None
+    status: DeliveryStatus
+    attempts: int
+    createdAt: str
+    lastAttemptAt: str | None
+    nextAttemptAt: str | None
+    statusCode: int | None
+    latencyMs: float | None
+    error: str | None
+    responseExcerpt: str | None
+
+
+class WebhookDeliveryList(TypedDict):
+    deliveries: list[WebhookDelivery]
+
+
+class ReplayBody(TypedDict):
+    since: NotRequired[
+        Annotated[
+            str,
+            Field(
+                max_length=200,
+                description="a stream id: every stored event after it, in order",
+            ),
+        ]
+    ]
+    deadLetters: NotRequired[
+        Annotated[bool, Field(description="true: the endpoint's dead letters, in order")]
+    ]
+
+
+class ReplayQueued(TypedDict):
+    queued: int

@@ -1,6 +1,6 @@
-"""Media URLs that the bridge will fetch: only public addresses, unless the operator allows a
-host. Without this, anyone with a token could make the bridge fetch loopback or private-network
-services (SSRF) and send back what they answer."""
+"""URLs the backend will reach on a caller's word (media the bridge fetches, webhook endpoints
+it posts to): only public addresses, unless the operator allows a host. Without this, anyone
+with a token could make us reach loopback or private-network services (SSRF)."""
 
 from __future__ import annotations
 
@@ -14,23 +14,34 @@ from orchestrator.errors import BadRequest, Code
 RESOLVE_TIMEOUT = 3.0
 
 
-def refused(message: str) -> BadRequest:
-    return BadRequest(Code.MEDIA_URL_FORBIDDEN, message)
+def allowlist(setting: str) -> frozenset[str]:
+    """ORCH_MEDIA_URL_ALLOWLIST's hosts, lowercase."""
+    return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())
 
 
-async def check_public_url(url: str, allowed_hosts: frozenset[str]) -> None:
-    """Raise BadRequest (media_url_forbidden) unless `url` is http(s) and every address its
-    host has is public.
+async def check_public_url(
+    url: str,
+    allowed_hosts: frozenset[str],
+    *,
+    field: str = "media.url",
+    code: Code = Code.MEDIA_URL_FORBIDDEN,
+) -> None:
+    """Raise BadRequest (`code`) unless `url` is http(s) and every address its host has is
+    public. `field` names the URL in the message.
 
-    (A host can re-resolve differently when the bridge fetches it; the allowlist is for the
-    hosts you trust, this check for everything else.)"""
+    (A host can re-resolve differently when it is reached; the allowlist is for the hosts you
+    trust, this check for everything else.)"""
+
+    def refused(message: str) -> BadRequest:
+        return BadRequest(code, message)
+
     try:
         parts = urlsplit(url)
         port = parts.port  # raises for an out-of-range port
     except ValueError as exc:
-        raise refused(f"media.url is not a valid URL: {exc}") from None
+        raise refused(f"{field} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise refused("media.url must be an http(s) URL with a host")
+        raise refused(f"{field} must be an http(s) URL with a host")
     host = parts.hostname.lower()
     if host in allowed_hosts:
         return

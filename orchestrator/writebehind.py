@@ -141,6 +141,10 @@ class WriteBehind:
         # The store's log, if any, is from before a time it was not kept (the setting was off):
         # the first entries stored from now on replace it, or it would resume across the gap.
         self._stale_log = False
+        # The webhook outbox (webhook_delivery.py): events and the latest state of each
+        # delivery, stored with the batch that brings the position past their events.
+        self._webhook_events: dict[str, Row] = {}
+        self._webhook_deliveries: dict[tuple[str, str], Row] = {}
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
         self._attempt = 0
@@ -197,6 +201,18 @@ class WriteBehind:
         if self._oldest_change is None:
             self._oldest_change = time.monotonic()
 
+    def webhook_event(self, row: Row) -> None:
+        self._webhook_events[row["id"]] = row
+        self._changed()
+
+    def webhook_delivery(self, row: Row) -> None:
+        self._webhook_deliveries[(row["webhook_id"], row["event_id"])] = row
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._oldest_change is None:
+            self._oldest_change = time.monotonic()
+
     def _chat_deleted(self, chat_id: str, merged_into: str | None) -> None:
         self._chats.discard(chat_id)
         unstored: list[str] = []
@@ -227,7 +243,8 @@ class WriteBehind:
         failed = len(self._failed) if self._failed else 0
         messages = len(self._messages) + len(self._encoding) + len(self._message_rows)
         rows = len(self._chats) + messages + len(self._contacts) + len(self._labels)
-        return failed + rows + len(self._entries)
+        webhooks = len(self._webhook_events) + len(self._webhook_deliveries)
+        return failed + rows + len(self._entries) + webhooks
 
     @property
     def lag_seconds(self) -> float:
@@ -322,7 +339,8 @@ class WriteBehind:
         """Merge what changed since into the batch that failed (newer rows win)."""
         if not (self._chats or self._messages or self._message_rows or self._contacts
                 or self._aliases or self._renamed or self._deleted or self._position
-                or self._labels or self._entries):  # fmt: skip
+                or self._labels or self._entries or self._webhook_events
+                or self._webhook_deliveries):  # fmt: skip
             return self._failed
         batch = self._failed or WriteBatch()
         for chat_id in self._chats:
@@ -348,6 +366,9 @@ class WriteBehind:
             batch.deleted_chats.add(chat_id)
         if self._position is not None:
             batch.position, batch.stream_id = self._position, self._stream_id
+        batch.webhook_events.update(self._webhook_events)
+        batch.webhook_deliveries.update(self._webhook_deliveries)
+        self._webhook_events, self._webhook_deliveries = {}, {}
         if self.stored_log is not None:
             self._take_entries(batch, self.stored_log)
         self._chats, self._messages, self._contacts = set(), {}, set()
@@ -476,6 +497,8 @@ def _encode_batch(batch: WriteBatch) -> dict[str, Any]:
         "retention": None
         if batch.retention is None
         else [batch.retention.max_entries, batch.retention.horizon, batch.retention.floor],
+        "webhookEvents": list(batch.webhook_events.values()),
+        "webhookDeliveries": list(batch.webhook_deliveries.values()),
     }
 
 
@@ -498,4 +521,9 @@ def _decode_batch(data: dict[str, Any]) -> WriteBatch:
         ],
         stream_ord=data.get("streamOrd"),
         retention=None if retention is None else Retention(*retention),
+        # Absent in spill files from before webhooks.
+        webhook_events={row["id"]: row for row in data.get("webhookEvents", [])},
+        webhook_deliveries={
+            (row["webhook_id"], row["event_id"]): row for row in data.get("webhookDeliveries", [])
+        },
     )

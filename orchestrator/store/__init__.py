@@ -10,6 +10,11 @@ entries up to that position. Each has an `ord`, increasing in log order; the pos
 records the ord of the last entry at it, and a load returns only the entries up to that ord, so
 entries written before a crash cut the batch short (a backend without transactions) are never
 served beyond the stored position.
+
+Webhooks (issue 18): the endpoints live on the default session's store (like the helpdesk
+metadata); each session's store keeps its own outbox, the events to deliver and one delivery
+row per endpoint and event, written with the batch (before the position) so a restart resumes
+every delivery it had not finished.
 """
 
 from __future__ import annotations
@@ -86,12 +91,18 @@ class WriteBatch:
     entries: list[StoredEntry] = field(default_factory=list)
     stream_ord: int | None = None
     retention: Retention | None = None
+    # The webhook outbox (rows as in the Store's webhook methods), upserts, latest wins;
+    # written before the position, events before deliveries.
+    webhook_events: dict[str, Row] = field(default_factory=dict)  # event id -> event row
+    webhook_deliveries: dict[tuple[str, str], Row] = field(
+        default_factory=dict
+    )  # (webhook id, event id) -> delivery row
 
     def __len__(self) -> int:
         return (
             len(self.chats) + len(self.messages) + len(self.contacts) + len(self.aliases)
             + len(self.renamed_chats) + len(self.deleted_chats) + len(self.labels)
-            + len(self.entries)
+            + len(self.entries) + len(self.webhook_events) + len(self.webhook_deliveries)
         )  # fmt: skip
 
 
@@ -111,6 +122,16 @@ class Snapshot:
     entries: list[StoredEntry] = field(default_factory=list)
     stream_id: str | None = None
     stream_ord: int | None = None  # None: the position was stored without the stream log
+
+
+@dataclass
+class WebhookBacklog:
+    """What a session's store holds of webhook deliveries not finished, read at start."""
+
+    deliveries: list[Row]  # status pending or retrying, ord ascending (stream order)
+    events: dict[str, Row]  # the events those deliveries name, by id
+    last_ord: int  # the highest ord of a stored event; 0 when none is stored
+    dead: dict[str, int]  # webhook id -> dead letters stored (webhooks with none left out)
 
 
 ChatKey = tuple[str, str]  # (session id, chat id): one customer on two numbers is two chats
@@ -261,7 +282,66 @@ class Store(Protocol):
     async def purge_session(self, session_id: str) -> None:
         """Delete the session's helpdesk rows (assignments, chat tags, statuses, notes,
         activity, settings, rule runs); a backend that keeps every session's WhatsApp data
-        together deletes that too."""
+        together deletes that too, and its webhook outbox (events and deliveries). (SQLite
+        keeps a session's WhatsApp data and outbox in the session's own file, deleted with
+        it.)"""
+        ...
+
+    # ---- webhooks ---------------------------------------------------------------------------
+    # Times are epoch seconds (float). Endpoint rows live on the default session's store:
+    #   {"id", "url", "events": list[str] | None, "sessions": list[str] | None,
+    #    "chat_types": list[str] | None, "description", "enabled": bool, "concurrency": int,
+    #    "secret", "previous_secret", "previous_secret_until", "disabled_reason", "disabled_at",
+    #    "created_at", "updated_at"}
+    # Each session's store keeps its own outbox (written through WriteBatch):
+    #   event {"id", "ord": int, "type", "chat_id", "json": str (the envelope), "at"};
+    #   delivery {"webhook_id", "event_id", "ord" (the event's), "status" ("pending",
+    #    "retrying", "delivered" or "dead"), "attempts", "created_at", "last_attempt_at",
+    #    "next_attempt_at", "status_code", "latency_ms", "error", "response_excerpt"}.
+
+    async def list_webhooks(self) -> list[Row]:
+        """Every endpoint row, oldest first (created_at, then id)."""
+        ...
+
+    async def save_webhook(self, row: Row) -> None:
+        """Upsert the endpoint row by id (every field as given). The row holds secrets: stored,
+        never logged."""
+        ...
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Delete the endpoint row; False when there was none. Its deliveries stay (each
+        session's store: drop_webhook_deliveries)."""
+        ...
+
+    async def webhook_backlog(self) -> WebhookBacklog:
+        """This store's session's deliveries not finished, the events they name, the highest
+        event ord stored and the dead letters per webhook."""
+        ...
+
+    async def webhook_deliveries(
+        self, webhook_id: str, status: str | None, limit: int
+    ) -> list[Row]:
+        """Up to `limit` of the webhook's delivery rows in this session (only those of
+        `status` when given), newest first (ord descending), each with its event's "type" and
+        "chat_id" added (None when the event is no longer stored)."""
+        ...
+
+    async def webhook_event(self, event_id: str) -> Row | None:
+        """One stored outbox event of this session, or None."""
+        ...
+
+    async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:
+        """Up to `limit` stored events of this session with an ord above `ord`, ord ascending."""
+        ...
+
+    async def drop_webhook_deliveries(self, webhook_id: str) -> None:
+        """Delete every delivery row of the webhook in this session (the endpoint is gone)."""
+        ...
+
+    async def prune_webhooks(self, before: float) -> None:
+        """In this session: delete the delivered and dead deliveries last attempted before
+        `before` (never attempted: created before it), then the events logged before `before`
+        that no remaining delivery names. Pending and retrying deliveries are never pruned."""
         ...
 
     async def close(self) -> None: ...

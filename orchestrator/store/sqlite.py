@@ -23,6 +23,7 @@ from orchestrator.store import (
     Row,
     Snapshot,
     StoredEntry,
+    WebhookBacklog,
     WriteBatch,
     constraint_broken,
     quick_reply_exists,
@@ -284,6 +285,33 @@ UPGRADES = [
         PRIMARY KEY (session, rule)
     );
     """,
+    # Webhooks (issue 18): the endpoints (on the default session's file, like the metadata;
+    # lists as JSON, NULL for all), and this session's outbox: the events to deliver and one
+    # delivery row per endpoint and event, written with the batch. Times in epoch seconds.
+    """
+    CREATE TABLE wa_webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT, sessions TEXT, chat_types TEXT,
+        description TEXT, enabled INTEGER NOT NULL DEFAULT 1, concurrency INTEGER NOT NULL,
+        secret TEXT NOT NULL, previous_secret TEXT, previous_secret_until REAL,
+        disabled_reason TEXT, disabled_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL
+    );
+    CREATE TABLE wa_webhook_events (
+        id TEXT PRIMARY KEY, ord INTEGER NOT NULL, type TEXT NOT NULL, chat_id TEXT,
+        json TEXT NOT NULL, at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX wa_webhook_events_ord ON wa_webhook_events (ord);
+    CREATE TABLE wa_webhook_deliveries (
+        webhook_id TEXT NOT NULL, event_id TEXT NOT NULL, ord INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'retrying', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, last_attempt_at REAL,
+        next_attempt_at REAL, status_code INTEGER, latency_ms REAL, error TEXT,
+        response_excerpt TEXT,
+        PRIMARY KEY (webhook_id, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX wa_webhook_deliveries_status ON wa_webhook_deliveries (status, ord);
+    CREATE INDEX wa_webhook_deliveries_webhook ON wa_webhook_deliveries (webhook_id, ord);
+    CREATE INDEX wa_webhook_deliveries_event ON wa_webhook_deliveries (event_id);
+    """,
 ]
 
 CHAT_COLUMNS = (
@@ -296,7 +324,18 @@ MESSAGE_COLUMNS = (
 )  # fmt: skip
 CONTACT_COLUMNS = ("id", "name", "notify", "verified_name")
 LABEL_COLUMNS = ("id", "name", "color", "deleted", "predefined_id")
-JSON_COLUMNS = {"media", "reactions", "participants", "labels", "call"}
+WEBHOOK_COLUMNS = (
+    "id", "url", "events", "sessions", "chat_types", "description", "enabled", "concurrency",
+    "secret", "previous_secret", "previous_secret_until", "disabled_reason", "disabled_at",
+    "created_at", "updated_at",
+)  # fmt: skip
+WEBHOOK_EVENT_COLUMNS = ("id", "ord", "type", "chat_id", "json", "at")
+WEBHOOK_DELIVERY_COLUMNS = (
+    "webhook_id", "event_id", "ord", "status", "attempts", "created_at", "last_attempt_at",
+    "next_attempt_at", "status_code", "latency_ms", "error", "response_excerpt",
+)  # fmt: skip
+WEBHOOK_LISTS = ("events", "sessions", "chat_types")
+JSON_COLUMNS = {"media", "reactions", "participants", "labels", "call", *WEBHOOK_LISTS}
 
 
 def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -311,6 +350,11 @@ UPSERT_CHAT = upsert_sql("wa_chats", CHAT_COLUMNS, ("id",))
 UPSERT_MESSAGE = upsert_sql("wa_messages", MESSAGE_COLUMNS, ("chat_id", "id"))
 UPSERT_CONTACT = upsert_sql("wa_contacts", CONTACT_COLUMNS, ("id",))
 UPSERT_LABEL = upsert_sql("wa_labels", LABEL_COLUMNS, ("id",))
+UPSERT_WEBHOOK = upsert_sql("wa_webhooks", WEBHOOK_COLUMNS, ("id",))
+UPSERT_WEBHOOK_EVENT = upsert_sql("wa_webhook_events", WEBHOOK_EVENT_COLUMNS, ("id",))
+UPSERT_WEBHOOK_DELIVERY = upsert_sql(
+    "wa_webhook_deliveries", WEBHOOK_DELIVERY_COLUMNS, ("webhook_id", "event_id")
+)
 
 
 # Best first (bm25 is lower for a better match), then newest first: the page is chosen from
@@ -640,6 +684,87 @@ class SqliteStore:
 
         await self._run(write)
 
+    # ---- webhooks ---------------------------------------------------------------------------
+
+    async def list_webhooks(self) -> list[Row]:
+        sql = "SELECT * FROM wa_webhooks ORDER BY created_at, id"
+        return [_webhook(r) for r in await self._run(lambda db: _rows(db, sql))]
+
+    async def save_webhook(self, row: Row) -> None:
+        await self._run(lambda db: db.execute(UPSERT_WEBHOOK, values(row, WEBHOOK_COLUMNS)))
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM wa_webhooks WHERE id = ?", (webhook_id,)).rowcount > 0
+
+        return await self._run(write)
+
+    async def webhook_backlog(self) -> WebhookBacklog:
+        def read(db: sqlite3.Connection) -> WebhookBacklog:
+            deliveries = _rows(
+                db,
+                "SELECT * FROM wa_webhook_deliveries WHERE status IN ('pending', 'retrying') "
+                "ORDER BY ord, webhook_id",
+            )
+            events = {
+                r["id"]: r
+                for r in _rows(
+                    db,
+                    "SELECT * FROM wa_webhook_events WHERE id IN (SELECT event_id FROM "
+                    "wa_webhook_deliveries WHERE status IN ('pending', 'retrying'))",
+                )
+            }
+            last_ord = _first(db, "SELECT max(ord) FROM wa_webhook_events") or 0
+            dead = dict(
+                db.execute(
+                    "SELECT webhook_id, count(*) FROM wa_webhook_deliveries "
+                    "WHERE status = 'dead' GROUP BY webhook_id"
+                ).fetchall()
+            )
+            return WebhookBacklog(deliveries, events, last_ord, dead)
+
+        return await self._run(read)
+
+    async def webhook_deliveries(
+        self, webhook_id: str, status: str | None, limit: int
+    ) -> list[Row]:
+        sql = (
+            "SELECT d.*, e.type, e.chat_id FROM wa_webhook_deliveries d "
+            "LEFT JOIN wa_webhook_events e ON e.id = d.event_id "
+            "WHERE d.webhook_id = ? AND (? IS NULL OR d.status = ?) "
+            "ORDER BY d.ord DESC, d.event_id DESC LIMIT ?"
+        )
+        return await self._run(lambda db: _rows(db, sql, webhook_id, status, status, limit))
+
+    async def webhook_event(self, event_id: str) -> Row | None:
+        sql = "SELECT * FROM wa_webhook_events WHERE id = ?"
+        rows = await self._run(lambda db: _rows(db, sql, event_id))
+        return rows[0] if rows else None
+
+    async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:
+        sql = "SELECT * FROM wa_webhook_events WHERE ord > ? ORDER BY ord LIMIT ?"
+        return await self._run(lambda db: _rows(db, sql, ord, limit))
+
+    async def drop_webhook_deliveries(self, webhook_id: str) -> None:
+        sql = "DELETE FROM wa_webhook_deliveries WHERE webhook_id = ?"
+        await self._run(lambda db: db.execute(sql, (webhook_id,)))
+
+    async def prune_webhooks(self, before: float) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(
+                    "DELETE FROM wa_webhook_deliveries WHERE status IN ('delivered', 'dead') "
+                    "AND coalesce(last_attempt_at, created_at) < ?",
+                    (before,),
+                )
+                db.execute(
+                    "DELETE FROM wa_webhook_events WHERE at < ? AND NOT EXISTS (SELECT 1 "
+                    "FROM wa_webhook_deliveries d WHERE d.event_id = wa_webhook_events.id)",
+                    (before,),
+                )
+
+        await self._run(write)
+
     async def close(self) -> None:
         async with self._lock:
             if self._db is not None:
@@ -758,6 +883,14 @@ class SqliteStore:
             )
             if batch.retention is not None:
                 _prune_stream_log(db, batch.retention)
+            db.executemany(
+                UPSERT_WEBHOOK_EVENT,
+                (values(r, WEBHOOK_EVENT_COLUMNS) for r in batch.webhook_events.values()),
+            )
+            db.executemany(
+                UPSERT_WEBHOOK_DELIVERY,
+                (values(r, WEBHOOK_DELIVERY_COLUMNS) for r in batch.webhook_deliveries.values()),
+            )
             if batch.position is not None:
                 p = batch.position
                 db.execute(
@@ -807,6 +940,11 @@ def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
 
 def _profile(row: Row) -> Row:
     return row | {"sessions": orjson.loads(row["sessions"])}
+
+
+def _webhook(row: Row) -> Row:
+    lists = {c: None if row[c] is None else orjson.loads(row[c]) for c in WEBHOOK_LISTS}
+    return row | lists | {"enabled": bool(row["enabled"])}
 
 
 def _first(db: sqlite3.Connection, sql: str, *params: Any) -> Any:

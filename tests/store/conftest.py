@@ -23,7 +23,7 @@ TABLES = (
     "wa_messages, wa_chats, wa_contacts, wa_jid_aliases, wa_sync_state, chat_assignments, "
     "chat_tags, tags, chat_notes, quick_replies, settings, activity_logs, profiles, auth.users"
     ", wa_labels, whatsapp_sessions, wa_stream_log, chat_status, session_settings, rule_runs"
-    ", rule_cursors"
+    ", rule_cursors, wa_webhooks, wa_webhook_events, wa_webhook_deliveries"
 )
 
 

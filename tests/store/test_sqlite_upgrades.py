@@ -298,3 +298,31 @@ def test_settings_and_rule_runs_come_with_an_upgrade_that_keeps_the_metadata(
     with contextlib.closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)
         assert check.execute("SELECT count(*) FROM rule_runs").fetchone()[0] == 0
+
+
+def test_webhooks_come_with_an_upgrade_that_keeps_the_history(tmp_path: Path) -> None:
+    """The webhooks upgrade (issue 18): a store from before keeps its rows and position and
+    gains no endpoint and an empty outbox."""
+    path = tmp_path / "store.sqlite3"
+    upgrade = next(n for n, script in enumerate(UPGRADES, start=1) if "wa_webhooks" in script)
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(UPGRADES[: upgrade - 1], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO wa_chats (id) VALUES (?)", (CHAT,))
+    db.execute("INSERT INTO wa_sync_state (id, epoch, seq) VALUES ('bridge', 'e1', 7)")
+    db.close()
+
+    async def use() -> tuple[Snapshot, list[Row], int, int]:
+        store = SqliteStore(path)
+        snapshot = await store.load(window=10)
+        webhooks = await store.list_webhooks()
+        backlog = await store.webhook_backlog()
+        await store.close()
+        return snapshot, webhooks, backlog.last_ord, len(backlog.deliveries)
+
+    snapshot, webhooks, last_ord, owed = asyncio.run(use())
+    assert [c["id"] for c in snapshot.chats] == [CHAT]
+    assert snapshot.position == Position("e1", 7)
+    assert (webhooks, last_ord, owed) == ([], 0, 0)
+    with contextlib.closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(UPGRADES)

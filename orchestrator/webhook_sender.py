@@ -1,0 +1,117 @@
+"""One webhook attempt: sign the envelope as Standard Webhooks says (the `standardwebhooks`
+package signs; we do not), POST it, and tell what came of it. Redirects are not followed (a
+public URL must not lead us into a private network), and at most EXCERPT_BYTES of an answer
+are read."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+USER_AGENT = "wa-helpdesk-webhooks/1"
+EXCERPT_BYTES = 1024
+EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status_code: int | None  # None: no answer (timeout, connection error)
+    latency: float  # seconds
+    error: str | None  # None on success
+    excerpt: str | None
+    retry_after: float | None  # seconds the receiver asked us to wait
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def signature(secrets: list[str], event_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature header: one `v1,<base64>` per secret, space-separated."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return " ".join(Webhook(secret).sign(event_id, moment, body) for secret in secrets)
+
+
+def headers(secrets: list[str], event_id: str, body: bytes, now: float) -> dict[str, str]:
+    timestamp = int(now)
+    return {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(secrets, event_id, timestamp, body),
+    }
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(int(value[:9]))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    sent_headers: dict[str, str],
+    now: float,
+    timeout: float,
+) -> Outcome:
+    """`timeout` bounds the whole attempt (httpx's bounds each read: a receiver dribbling its
+    answer would pass them)."""
+    started = time.monotonic()
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            client.stream("POST", url, content=body, headers=sent_headers) as answer,
+        ):
+            excerpt = b""
+            async for chunk in answer.aiter_raw():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT_BYTES:
+                    break
+            latency = time.monotonic() - started
+            code = answer.status_code
+            text = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_CHARS] or None
+            return Outcome(
+                code,
+                latency,
+                None if 200 <= code < 300 else f"HTTP {code}",
+                text,
+                retry_after(answer.headers.get("retry-after"), now),
+            )
+    except (httpx.TimeoutException, TimeoutError):
+        return Outcome(None, time.monotonic() - started, "timeout", None, None)
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        return Outcome(None, time.monotonic() - started, reason[:EXCERPT_CHARS], None, None)
+
+
+def client(timeout: float, concurrency: int) -> httpx.AsyncClient:
+    """One per endpoint: a receiver that hangs holds its own connections only."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        follow_redirects=False,
+        trust_env=False,
+    )
