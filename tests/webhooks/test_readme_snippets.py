@@ -1,30 +1,29 @@
 """The README's webhook receivers, run for real: each snippet (marked `<!-- snippet: NAME -->`
 before its code block) is started as its own process, Python with this interpreter and Node
 with the `standardwebhooks` package installed from tests/webhooks/node-receiver/'s lock file
-(`make webhook-receiver`), and gets real HTTP requests signed as the orchestrator signs a
-delivery (Standard Webhooks, with the `standardwebhooks` package and a secret made as the
-orchestrator makes one)."""
+(`make webhook-receiver`), and gets real HTTP requests with the headers the orchestrator sends
+(orchestrator/webhook_sender.py: Standard Webhooks, signed by the `standardwebhooks` package)
+and secrets it makes (orchestrator/webhook_endpoints.py)."""
 
 from __future__ import annotations
 
-import base64
 import os
 import queue
 import re
-import secrets
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from standardwebhooks.webhooks import Webhook
+
+from orchestrator.webhook_endpoints import new_secret
+from orchestrator.webhook_sender import headers
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -40,22 +39,9 @@ def snippets() -> dict[str, str]:
     return {m["name"]: m["code"] + "\n" for m in SNIPPET.finditer(README.read_text())}
 
 
-def new_secret() -> str:
-    """As the orchestrator makes them: whsec_ and the base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def signed(body: bytes, event_id: str, *keys: str, at: float | None = None) -> dict[str, str]:
-    """A delivery's headers: one `v1,` signature per secret, space-separated."""
-    timestamp = int(time.time() if at is None else at)
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return {
-        "content-type": "application/json",
-        "user-agent": "wa-helpdesk-webhooks/1",
-        "webhook-id": event_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(Webhook(key).sign(event_id, moment, body) for key in keys),
-    }
+    """A delivery's headers as the orchestrator sends them: one `v1,` signature per secret."""
+    return headers(list(keys), event_id, body, time.time() if at is None else at)
 
 
 def envelope(event_id: str, text: str = "Olá, preciso de ajuda") -> bytes:
