@@ -14,8 +14,8 @@
 
 import { h } from './dom.js'
 
-/** @typedef {import('./wa-api').components['schemas']['Webhook']} Webhook */
-/** @typedef {import('./wa-api').components['schemas']['WebhookCreated']} WebhookCreated */
+/** @typedef {import('./wa-api').Webhook} Webhook */
+/** @typedef {import('./wa-api').WebhookCreated} WebhookCreated */
 
 export const POLL_MS = 5000
 
@@ -147,7 +147,7 @@ class Row {
       'tr',
       { class: 'wh-row', dataset: { webhookId: w.id } },
       h('td', { class: 'wh-endpoint' }, this.url, this.description),
-      h('td', {}, this.filters),
+      h('td', { class: 'wh-events', dataset: { label: 'Events' } }, this.filters),
       h('td', { class: 'wh-state-cell' }, this.state, this.reason),
       h('td', {}, h('ul', { class: 'wh-health' }, ...HEALTH.map(([key, label]) => h('li', { dataset: { health: key } }, `${label} `, /** @type {HTMLElement} */ (this.health.get(key)))))),
       h('td', {}, h('ul', { class: 'wh-health' },
@@ -155,7 +155,7 @@ class Row {
         h('li', {}, 'Last failure ', this.lastFailure),
         h('li', {}, 'Last error ', this.lastError),
         h('li', {}, 'Oldest pending ', this.oldest))),
-      h('td', { class: 'wh-actions' }, this.toggle, this.replay, this.remove, this.status),
+      h('td', {}, h('div', { class: 'wh-actions' }, this.toggle, this.replay, this.remove, this.status)),
     )
     this.update(w)
   }
