@@ -150,7 +150,6 @@ class EndpointStats:
     last_success_at: float | None = None
     last_failure_at: float | None = None
     last_error: str | None = None
-    failing_since: float | None = None  # the first failure since the last success
 
 
 class Lanes:
@@ -165,6 +164,7 @@ class Lanes:
         self._ready: deque[LaneKey] = deque()
         self._timers: dict[LaneKey, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # posts started and not finished (a task's own count, not _tasks')
         self._client: httpx.AsyncClient | None = None
         self._keys: set[str] = set()  # event ids held, so a replay does not queue one twice
 
@@ -209,11 +209,12 @@ class Lanes:
         self._pump()
 
     def _pump(self) -> None:
-        while self._ready and len(self._tasks) < self.endpoint.concurrency:
+        while self._ready and self._in_flight < self.endpoint.concurrency:
             key = self._ready.popleft()
             lane = self._lanes.get(key)
             if not lane:
                 continue
+            self._in_flight += 1
             task = asyncio.create_task(self._attempt(key, lane[0]), name=f"webhook-{key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -227,6 +228,13 @@ class Lanes:
         self._pump()
 
     async def _attempt(self, key: LaneKey, delivery: Delivery) -> None:
+        try:
+            await self._post(key, delivery)
+        finally:
+            self._in_flight -= 1
+        self._pump()
+
+    async def _post(self, key: LaneKey, delivery: Delivery) -> None:
         dispatcher, endpoint = self._dispatcher, self.endpoint
         if self._client is None:
             self._client = client(dispatcher.settings.timeout, endpoint.concurrency)
@@ -245,7 +253,6 @@ class Lanes:
             dispatcher.disable(endpoint.id, "the receiver answered 410 Gone")
         else:
             self._failed(key, delivery, outcome, now)
-        self._pump()
 
     def _record(self, delivery: Delivery, outcome: Outcome, now: float) -> None:
         delivery.attempts += 1
@@ -258,25 +265,14 @@ class Lanes:
     def _succeeded(self, key: LaneKey, delivery: Delivery, now: float) -> None:
         delivery.status, delivery.next_attempt_at = "delivered", None
         self.stats.delivered += 1
-        self.stats.last_success_at, self.stats.failing_since = now, None
+        self.stats.last_success_at = now
         self._done(key, delivery)
 
     def _failed(self, key: LaneKey, delivery: Delivery, outcome: Outcome, now: float) -> None:
         dispatcher, stats = self._dispatcher, self.stats
         stats.failed += 1
         stats.last_failure_at, stats.last_error = now, outcome.error
-        if stats.failing_since is None:
-            stats.failing_since = now
         horizon = dispatcher.settings.horizon
-        if now - stats.failing_since >= horizon:
-            log.warning(
-                "webhook %s failed every delivery for %.0f s (last: %s): disabled",
-                self.endpoint.id, horizon, outcome.error,
-            )  # fmt: skip
-            dispatcher.disable(
-                self.endpoint.id, f"failed every delivery for {horizon:.0f} s: {outcome.error}"
-            )
-            return
         if now - delivery.created_at >= horizon:
             log.warning(
                 "webhook %s: event %s undelivered after %.0f s (%s): dead letter",
@@ -284,6 +280,11 @@ class Lanes:
             )  # fmt: skip
             self._dead(delivery)
             self._done(key, delivery)
+            if stats.last_success_at is None or stats.last_success_at < delivery.created_at:
+                # Nothing went through for the whole horizon: stop trying the rest.
+                dispatcher.disable(
+                    self.endpoint.id, f"failed every delivery for {horizon:.0f} s: {outcome.error}"
+                )
             return
         wait = dispatcher.backoff(delivery.attempts, outcome.retry_after)
         wait = min(wait, max(0.0, delivery.created_at + horizon - now))
@@ -421,6 +422,9 @@ class Webhooks:
         for webhook_id, count in backlog.dead.items():
             if webhook_id in self.stats:
                 self.stats[webhook_id].dead_letters += count
+        # An endpoint deleted while its rows were still on their way to the store.
+        for webhook_id in {row["webhook_id"] for row in backlog.deliveries} - set(self.endpoints):
+            await attached.store.drop_webhook_deliveries(webhook_id)
         if not attached.may_deliver():
             return
         for row in backlog.deliveries:

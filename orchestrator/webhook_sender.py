@@ -102,7 +102,8 @@ async def post(
             )
     except (httpx.TimeoutException, TimeoutError):
         return Outcome(None, time.monotonic() - started, "timeout", None, None)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+        # Whatever stopped this attempt is the receiver's failure: it is retried.
         reason = str(exc) or type(exc).__name__
         return Outcome(None, time.monotonic() - started, reason[:EXCERPT_CHARS], None, None)
 

@@ -675,6 +675,17 @@ export interface ReadReceipts {
   receipts: number
 }
 
+export interface ReplayBody {
+  /** a stream id: every stored event after it, in order */
+  since?: string
+  /** true: the endpoint's dead letters, in order */
+  deadLetters?: boolean
+}
+
+export interface ReplayQueued {
+  queued: number
+}
+
 export interface Restarting {
   restarting: true
 }
@@ -902,6 +913,123 @@ export interface TransportReport {
   fenced: number | null
 }
 
+export interface Webhook {
+  id: string
+  url: string
+  events: ('connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence')[] | null
+  sessions: string[] | null
+  chatTypes: ('direct' | 'group')[] | null
+  description: string | null
+  enabled: boolean
+  concurrency: number
+  /** why it was disabled (by an admin, a 410, failing) */
+  disabledReason: string | null
+  disabledAt: string | null
+  createdAt: string
+  updatedAt: string
+  /** until then the rotated-out secret signs too */
+  previousSecretExpiresAt: string | null
+  health: WebhookHealth
+}
+
+export interface WebhookBody {
+  /** http(s); it must resolve to public addresses unless its host is in ORCH_MEDIA_URL_ALLOWLIST */
+  url: string
+  /** deliver only these stream event types (never `resync`); null: all */
+  events?: ('connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence')[] | null
+  /** only these sessions' events (registered sessions); null: every session */
+  sessions?: string[] | null
+  /** only events of these chats (group: @g.us; direct: a person); events without a chat then do not match; null: every event */
+  chatTypes?: ('direct' | 'group')[] | null
+  description?: string | null
+  enabled?: boolean
+  /** requests in flight at most (one per chat at a time); default ORCH_WEBHOOK_CONCURRENCY */
+  concurrency?: number
+}
+
+export interface WebhookCreated {
+  id: string
+  url: string
+  events: ('connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence')[] | null
+  sessions: string[] | null
+  chatTypes: ('direct' | 'group')[] | null
+  description: string | null
+  enabled: boolean
+  concurrency: number
+  /** why it was disabled (by an admin, a 410, failing) */
+  disabledReason: string | null
+  disabledAt: string | null
+  createdAt: string
+  updatedAt: string
+  /** until then the rotated-out secret signs too */
+  previousSecretExpiresAt: string | null
+  health: WebhookHealth
+  /** whsec_...: verify deliveries with it (Standard Webhooks); shown once */
+  secret: string
+}
+
+export interface WebhookDelivery {
+  /** the stream id, sent as webhook-id */
+  eventId: string
+  session: string
+  type: string
+  chatId: string | null
+  status: 'pending' | 'retrying' | 'delivered' | 'dead'
+  attempts: number
+  createdAt: string
+  lastAttemptAt: string | null
+  nextAttemptAt: string | null
+  statusCode: number | null
+  latencyMs: number | null
+  error: string | null
+  responseExcerpt: string | null
+}
+
+export interface WebhookDeliveryList {
+  deliveries: WebhookDelivery[]
+}
+
+export interface WebhookHealth {
+  /** deliveries not made yet, retrying ones included */
+  pending: number
+  /** deliveries that failed and wait to retry */
+  retrying: number
+  /** deliveries given up (replay them) */
+  deadLetters: number
+  /** deliveries made since the process started */
+  delivered: number
+  /** failed attempts since the process started */
+  failed: number
+  lastSuccessAt: string | null
+  lastFailureAt: string | null
+  lastError: string | null
+  oldestPendingSeconds: number | null
+}
+
+export interface WebhookList {
+  webhooks: Webhook[]
+}
+
+export interface WebhookPatch {
+  /** http(s); it must resolve to public addresses unless its host is in ORCH_MEDIA_URL_ALLOWLIST */
+  url?: string
+  /** deliver only these stream event types (never `resync`); null: all */
+  events?: ('connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence')[] | null
+  /** only these sessions' events (registered sessions); null: every session */
+  sessions?: string[] | null
+  /** only events of these chats (group: @g.us; direct: a person); events without a chat then do not match; null: every event */
+  chatTypes?: ('direct' | 'group')[] | null
+  description?: string | null
+  enabled?: boolean
+  /** requests in flight at most (one per chat at a time); default ORCH_WEBHOOK_CONCURRENCY */
+  concurrency?: number
+}
+
+export interface WebhookSecret {
+  secret: string
+  previousSecretExpiresAt: string | null
+}
+
 export interface Week {
   /** open intervals, start < end; [] closed all day */
   mon: Interval[]
@@ -921,4 +1049,4 @@ export interface Week {
 
 export type EventType = 'connection_status' | 'qr' | 'new_message' | 'message_update' | 'message_ack' | 'new_chat' | 'chat_update' | 'chat_deleted' | 'contact_update' | 'presence' | 'sync_progress' | 'resync' | 'assignment_changed' | 'tags_changed' | 'note_added' | 'label_update' | 'call' | 'session_deleted' | 'agent_presence'
 
-export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_color' | 'bad_contacts' | 'bad_delete' | 'bad_displayName' | 'bad_edit' | 'bad_event_id' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_offset' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_q' | 'bad_quotedId' | 'bad_reaction' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_ttl' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'message_not_found' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'read_only_token' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_message' | 'unknown_user'
+export type ErrorCode = 'already_deleted' | 'app_state_not_ready' | 'bad_agentId' | 'bad_assigned' | 'bad_assignment' | 'bad_awayMessage' | 'bad_body' | 'bad_bridge' | 'bad_businessHours' | 'bad_chatTypes' | 'bad_color' | 'bad_concurrency' | 'bad_contacts' | 'bad_delete' | 'bad_description' | 'bad_displayName' | 'bad_edit' | 'bad_enabled' | 'bad_event_id' | 'bad_events' | 'bad_forward' | 'bad_greeting' | 'bad_limit' | 'bad_location' | 'bad_media' | 'bad_media_signature' | 'bad_name' | 'bad_offset' | 'bad_poll' | 'bad_poll_options' | 'bad_poll_selectable_count' | 'bad_proxy' | 'bad_q' | 'bad_quotedId' | 'bad_reaction' | 'bad_replay' | 'bad_reply_id' | 'bad_request' | 'bad_role' | 'bad_session_id' | 'bad_sessions' | 'bad_shortcut' | 'bad_state' | 'bad_status' | 'bad_tag' | 'bad_tagId' | 'bad_tag_id' | 'bad_text' | 'bad_timeout' | 'bad_ttl' | 'bad_url' | 'bad_user_id' | 'blank_text' | 'body_too_large' | 'bridge_error' | 'bridge_not_running' | 'bridge_required' | 'chat_ignored' | 'chat_not_found' | 'empty_message' | 'forbidden' | 'invalid_chat_id' | 'invalid_contact_phone' | 'invalid_json' | 'invalid_phone' | 'location_out_of_range' | 'media_link_expired' | 'media_not_found' | 'media_source_conflict' | 'media_store_unavailable' | 'media_too_large' | 'media_unavailable' | 'media_url_forbidden' | 'message_not_found' | 'no_profile' | 'no_push_name' | 'no_qr' | 'not_connected' | 'not_editable' | 'not_forwardable' | 'not_found' | 'not_spawned' | 'not_your_message' | 'one_kind_per_send' | 'quick_reply_exists' | 'reaction_not_emoji' | 'read_only_token' | 'send_queue_full' | 'session_exists' | 'session_is_default' | 'session_not_found' | 'store_unavailable' | 'tag_exists' | 'text_too_long' | 'too_many_failures' | 'unauthorized' | 'unknown_event' | 'unknown_message' | 'unknown_user' | 'unknown_webhook' | 'webhook_disabled' | 'webhook_url_forbidden'
