@@ -3,10 +3,12 @@ before its code block) is started as its own process, Python with this interpret
 with the `standardwebhooks` package installed from tests/webhooks/node-receiver/'s lock file
 (`make webhook-receiver`), and gets real HTTP requests with the headers the orchestrator sends
 (orchestrator/webhook_sender.py: Standard Webhooks, signed by the `standardwebhooks` package)
-and secrets it makes (orchestrator/webhook_endpoints.py)."""
+and secrets it makes (orchestrator/webhook_endpoints.py); and, end to end, the deliveries of a
+real orchestrator (following a replaying bridge) for a message it sends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -22,8 +24,10 @@ import httpx
 import orjson
 import pytest
 
+from orchestrator.eventlog import EVENT_ID
 from orchestrator.webhook_endpoints import new_secret
 from orchestrator.webhook_sender import headers
+from tests import harness
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -86,12 +90,14 @@ def command(name: str, code: str) -> tuple[list[str], Path]:
     return ["node", "--input-type=module", "-e", code], NODE_RECEIVER
 
 
-@pytest.fixture(scope="module", params=["webhook-verify-python", "webhook-verify-node"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[tuple[Receiver, str]]:
-    name: str = request.param
+SNIPPETS = ["webhook-verify-python", "webhook-verify-node"]
+
+
+@contextlib.contextmanager
+def running(name: str, secret: str) -> Iterator[Receiver]:
+    """The snippet `name` as a process, with the secret in WEBHOOK_SECRET, on a port it picks."""
     code = snippets().get(name)
     assert code is not None, f"README.md has no code block after <!-- snippet: {name} -->"
-    secret = new_secret()
     argv, cwd = command(name, code)
     env = {**os.environ, "WEBHOOK_SECRET": secret, "PORT": "0"}
     process = subprocess.Popen(
@@ -113,7 +119,7 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[tuple[Receiver, str]]:
             raise AssertionError(f"{name} did not start (exit code {process.poll()})") from None
         port = re.fullmatch(r"listening on (\d+)", first)
         assert port, f"{name} printed {first!r} first"
-        yield Receiver(f"http://127.0.0.1:{port[1]}/hooks", lines, process), secret
+        yield Receiver(f"http://127.0.0.1:{port[1]}/hooks", lines, process)
     finally:
         process.kill()
         process.wait()
@@ -122,8 +128,15 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[tuple[Receiver, str]]:
         process.stdout.close()
 
 
+@pytest.fixture(scope="module", params=SNIPPETS)
+def receiver(request: pytest.FixtureRequest) -> Iterator[tuple[Receiver, str]]:
+    secret = new_secret()
+    with running(request.param, secret) as rx:
+        yield rx, secret
+
+
 def test_the_readme_marks_both_snippets() -> None:
-    assert set(snippets()) >= {"webhook-verify-python", "webhook-verify-node"}
+    assert set(snippets()) >= set(SNIPPETS)
 
 
 def test_a_signed_delivery_is_taken_once(receiver: tuple[Receiver, str]) -> None:
@@ -172,3 +185,35 @@ def test_a_rotations_two_signatures_verify_with_either_secret(
         body = envelope(event_id)
         assert rx.post(body, signed(body, event_id, *keys)) in (200, 204)
         assert rx.next_line() == f"default new_message {event_id}"
+
+
+def test_a_real_orchestrators_deliveries_verify_in_both(tmp_path: Path) -> None:
+    """End to end: an orchestrator following a replaying bridge posts a sent message's
+    new_message to both snippets, each holding the secret POST /webhooks answered."""
+    capture = harness.demo_capture(tmp_path / "capture.jsonl", 300, 7, now=int(time.time()) - 60)
+    env = {"ORCH_MEDIA_URL_ALLOWLIST": "127.0.0.1"}
+    bridge_env: dict[str, str | int] = {"BRIDGE_REPLAY_RATE": 0, "BRIDGE_LOG_LEVEL": "warn"}
+    with (
+        harness.stack(tmp_path, capture=capture, bridge_env=bridge_env, orchestrator_env=env) as s,
+        contextlib.ExitStack() as receivers,
+    ):
+        http = s.orchestrator.http
+        chats = http.get("/chats?limit=500").raise_for_status().json()["chats"]
+        chat = next(c["id"] for c in chats if not c["isGroup"])
+        started = []
+        for name in SNIPPETS:
+            # Made disabled at a placeholder address: the receiver needs the secret to start.
+            body = {"url": "http://127.0.0.1:9/", "enabled": False, "events": ["new_message"]}
+            made = http.post("/webhooks", json=body)
+            assert made.status_code == 201, made.text
+            rx = receivers.enter_context(running(name, made.json()["secret"]))
+            on = {"url": rx.url, "enabled": True}
+            http.patch(f"/webhooks/{made.json()['id']}", json=on).raise_for_status()
+            started.append(rx)
+        sent = http.post("/send", json={"chatId": chat, "text": "para os dois receptores"})
+        assert sent.status_code == 202, sent.text
+        lines = [rx.next_line() for rx in started]
+        assert lines[0] == lines[1], lines
+        session, kind, event_id = lines[0].split(" ")
+        assert (session, kind) == ("default", "new_message")
+        assert EVENT_ID.fullmatch(event_id), event_id
