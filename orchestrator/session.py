@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import sys
@@ -34,7 +35,7 @@ from orchestrator.eventlog import AnnouncementNumbers, Entry, EventLog
 from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.helpdesk import SessionHelpdesk
 from orchestrator.helpdesk_api import HelpdeskApi
-from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
+from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings, backoff_delay
 from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import MediaStore
 from orchestrator.normalize.filters import Normalizer
@@ -68,6 +69,8 @@ from orchestrator.writebehind import StoredLog, StreamMark, WriteBehind
 from orchestrator.writerlease import WriterLease
 
 log = logging.getLogger("orchestrator.session")
+
+LEASE_WATCH = 1.0  # seconds between looks at whether this replica holds the writer lease
 
 IPC_PATH_MAX = 100  # a Unix socket path has room for 107 bytes; keep a margin
 
@@ -425,6 +428,8 @@ class Session:
         """Load what the store holds, then follow the bridge from the position it reached."""
         self.directory.mkdir(parents=True, exist_ok=True)
         await self._recover()
+        # Before the follower: what it replays is offered after what was owed.
+        owed = self.shared.webhooks is not None and not await self._resume_webhooks()
         self._tasks = [
             asyncio.create_task(self.writebehind.run(), name=f"writebehind[{self.id}]"),
             asyncio.create_task(self.follower.run(), name=f"follower[{self.id}]"),
@@ -434,10 +439,21 @@ class Session:
             self._tasks.append(
                 asyncio.create_task(self.supervisor.run(), name=f"supervisor[{self.id}]")
             )
+        if owed:  # the store was down: what it owes is resumed once it answers
+            self._tasks.append(
+                asyncio.create_task(self._resume_webhooks_later(), name=f"webhooks[{self.id}]")
+            )
         if self._shares_store:
             self._tasks.append(
                 asyncio.create_task(self._hold_writer_lease(), name=f"writer-lease[{self.id}]")
             )
+            if self.shared.webhooks is not None:
+                self._tasks.append(
+                    asyncio.create_task(
+                        self._deliver_while_writer(self.shared.webhooks),
+                        name=f"webhooks[{self.id}]",
+                    )
+                )
         for task in self._tasks:
             task.add_done_callback(report_crash)
 
@@ -455,6 +471,33 @@ class Session:
             replica=settings.replica_id,
         )
         await self.writer_lease.run()
+
+    async def _resume_webhooks(self) -> bool:
+        assert self.shared.webhooks is not None
+        try:
+            await self.shared.webhooks.recover(self.id)
+        except StoreError as exc:
+            log.error("session %s: webhook outbox unreadable (retrying): %s", self.id, exc)
+            return False
+        return True
+
+    async def _resume_webhooks_later(self) -> None:
+        attempt = 0
+        while not await self._resume_webhooks():
+            attempt += 1
+            await asyncio.sleep(backoff_delay(attempt, 1.0, 30.0, random.Random()))
+
+    async def _deliver_while_writer(self, webhooks: Webhooks) -> None:
+        """With replicas, the writer delivers: taking the lease over, it resumes what the
+        store says is owed; losing it, it stops (the new writer resumes the same)."""
+        delivering = False
+        while True:
+            if self._holds_writer_lease() and not delivering:
+                delivering = await self._resume_webhooks()
+            elif delivering and not self._holds_writer_lease():
+                webhooks.release(self.id)
+                delivering = False
+            await asyncio.sleep(LEASE_WATCH)
 
     async def stop(self) -> None:
         if self.supervisor is not None:
@@ -531,11 +574,6 @@ class Session:
             (m for m in map(message_from_row, snapshot.waiting) if keep(m.chat_id)),
             (label_from_row(r) for r in snapshot.labels),
         )
-        if self.shared.webhooks is not None:
-            try:  # before the follower: what it replays is offered after what waited
-                await self.shared.webhooks.recover(self.id)
-            except StoreError as exc:
-                log.error("session %s: webhook outbox unreadable at start: %s", self.id, exc)
         self.follower.position = snapshot.position
         self.writebehind.loaded(snapshot)
         if snapshot.position is not None:

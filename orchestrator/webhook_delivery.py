@@ -50,11 +50,38 @@ class DeliverySettings:
 
 
 class OutboxSink(Protocol):
-    """Where a session's outbox rows go: its write-behind (stored with its next batch)."""
+    """Where a session's outbox goes: its write-behind, which stores each item's row (as it
+    is then) with its next batch; the event path only hands the objects over."""
 
-    def webhook_event(self, row: Row) -> None: ...
+    def webhook_event(self, event: OutboxEvent) -> None: ...
 
-    def webhook_delivery(self, row: Row) -> None: ...
+    def webhook_delivery(self, delivery: Delivery) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A stream entry some endpoint takes, as the outbox keeps it (for restarts, replays)."""
+
+    id: str
+    ord: int
+    type: str
+    chat_id: str | None
+    json: bytes
+    at: float
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+    def row(self) -> Row:
+        return {
+            "id": self.id,
+            "ord": self.ord,
+            "type": self.type,
+            "chat_id": self.chat_id,
+            "json": self.json.decode(),
+            "at": self.at,
+        }
 
 
 @dataclass(slots=True)
@@ -79,6 +106,10 @@ class Delivery:
     @property
     def lane(self) -> LaneKey:
         return (self.session, self.chat_id)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.webhook_id, self.event_id)
 
     def row(self) -> Row:
         return {
@@ -357,6 +388,7 @@ class Webhooks:
     sessions: dict[str, Attached] = field(default_factory=dict)
     _lanes: dict[str, Lanes] = field(default_factory=dict)
     _last_ord: int = 0
+    _counted: set[str] = field(default_factory=set)  # sessions whose stored dead letters count
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # ---- endpoints ------------------------------------------------------------------------
@@ -410,6 +442,10 @@ class Webhooks:
 
     def detach(self, session: str) -> None:
         self.sessions.pop(session, None)
+        self.release(session)
+
+    def release(self, session: str) -> None:
+        """Stop posting the session's deliveries (they stay owed in its store)."""
         for lanes in self._lanes.values():
             lanes.drop_session(session)
 
@@ -419,14 +455,16 @@ class Webhooks:
         attached = self.sessions[session]
         backlog = await attached.store.webhook_backlog()
         self._last_ord = max(self._last_ord, backlog.last_ord)
-        for webhook_id, count in backlog.dead.items():
-            if webhook_id in self.stats:
-                self.stats[webhook_id].dead_letters += count
+        if not attached.may_deliver():  # another replica writes and delivers
+            return
+        if session not in self._counted:  # once: a replica may take its lease over again
+            self._counted.add(session)
+            for webhook_id, count in backlog.dead.items():
+                if webhook_id in self.stats:
+                    self.stats[webhook_id].dead_letters += count
         # An endpoint deleted while its rows were still on their way to the store.
         for webhook_id in {row["webhook_id"] for row in backlog.deliveries} - set(self.endpoints):
             await attached.store.drop_webhook_deliveries(webhook_id)
-        if not attached.may_deliver():
-            return
         for row in backlog.deliveries:
             endpoint = self.endpoints.get(row["webhook_id"])
             event = backlog.events.get(row["event_id"])
@@ -457,14 +495,7 @@ class Webhooks:
                 continue
             order = self._next_ord(now)
             attached.sink.webhook_event(
-                {
-                    "id": entry.id,
-                    "ord": order,
-                    "type": entry.type,
-                    "chat_id": entry.chat_id,
-                    "json": entry.json.decode(),
-                    "at": now,
-                }
+                OutboxEvent(entry.id, order, entry.type, entry.chat_id, entry.json, now)
             )
             for endpoint in takers:
                 if endpoint.enabled:
@@ -472,7 +503,7 @@ class Webhooks:
                         endpoint.id, session, entry.id, order, entry.type, entry.chat_id,
                         entry.json, now,
                     )  # fmt: skip
-                    attached.sink.webhook_delivery(delivery.row())
+                    attached.sink.webhook_delivery(delivery)
                     self._lanes_of(endpoint).add(delivery)
 
     def _next_ord(self, now: float) -> int:
@@ -484,7 +515,7 @@ class Webhooks:
     def persist(self, delivery: Delivery) -> None:
         attached = self.sessions.get(delivery.session)
         if attached is not None:
-            attached.sink.webhook_delivery(delivery.row())
+            attached.sink.webhook_delivery(delivery)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter: uniform up to the exponential ceiling; at least Retry-After."""
@@ -506,7 +537,7 @@ class Webhooks:
             endpoint.id, session, event["id"], int(event["ord"]), event["type"],
             event.get("chat_id"), event["json"].encode(), self.clock(),
         )  # fmt: skip
-        attached.sink.webhook_delivery(delivery.row())
+        attached.sink.webhook_delivery(delivery)
         lanes.add(delivery)
         return True
 

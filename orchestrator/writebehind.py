@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -70,6 +70,18 @@ class StreamMark:
             return cls(position, str(data["streamId"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # none yet, or unreadable: its clients get a resync, as before
+
+
+K_co = TypeVar("K_co", covariant=True)
+
+
+class OutboxItem(Protocol[K_co]):
+    """A webhook outbox event or delivery (webhook_delivery.py): its key, and its row now."""
+
+    @property
+    def key(self) -> K_co: ...
+
+    def row(self) -> Row: ...
 
 
 @dataclass(frozen=True)
@@ -143,8 +155,8 @@ class WriteBehind:
         self._stale_log = False
         # The webhook outbox (webhook_delivery.py): events and the latest state of each
         # delivery, stored with the batch that brings the position past their events.
-        self._webhook_events: dict[str, Row] = {}
-        self._webhook_deliveries: dict[tuple[str, str], Row] = {}
+        self._webhook_events: dict[str, OutboxItem[str]] = {}
+        self._webhook_deliveries: dict[tuple[str, str], OutboxItem[tuple[str, str]]] = {}
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
         self._attempt = 0
@@ -201,12 +213,12 @@ class WriteBehind:
         if self._oldest_change is None:
             self._oldest_change = time.monotonic()
 
-    def webhook_event(self, row: Row) -> None:
-        self._webhook_events[row["id"]] = row
+    def webhook_event(self, event: OutboxItem[str]) -> None:
+        self._webhook_events[event.key] = event
         self._changed()
 
-    def webhook_delivery(self, row: Row) -> None:
-        self._webhook_deliveries[(row["webhook_id"], row["event_id"])] = row
+    def webhook_delivery(self, delivery: OutboxItem[tuple[str, str]]) -> None:
+        self._webhook_deliveries[delivery.key] = delivery  # its row as it is at the flush
         self._changed()
 
     def _changed(self) -> None:
@@ -366,8 +378,10 @@ class WriteBehind:
             batch.deleted_chats.add(chat_id)
         if self._position is not None:
             batch.position, batch.stream_id = self._position, self._stream_id
-        batch.webhook_events.update(self._webhook_events)
-        batch.webhook_deliveries.update(self._webhook_deliveries)
+        for event_id, event in self._webhook_events.items():
+            batch.webhook_events[event_id] = event.row()
+        for pair, delivery in self._webhook_deliveries.items():
+            batch.webhook_deliveries[pair] = delivery.row()
         self._webhook_events, self._webhook_deliveries = {}, {}
         if self.stored_log is not None:
             self._take_entries(batch, self.stored_log)

@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from orchestrator.eventlog import Entry, envelope_json
 from orchestrator.store import Row, WriteBatch
 from orchestrator.store.sqlite import SqliteStore
-from orchestrator.webhook_delivery import DeliverySettings, Webhooks
+from orchestrator.webhook_delivery import Delivery, DeliverySettings, OutboxEvent, Webhooks
 from orchestrator.webhook_endpoints import Endpoint, chat_type, created, new_secret
 from orchestrator.webhook_sender import headers, retry_after
 
@@ -102,17 +102,26 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 class Sink:
-    """Stands in for a session's write-behind: keeps the latest row of each key."""
+    """Stands in for a session's write-behind: keeps the latest item of each key, and reads
+    their rows as a flush would."""
 
     def __init__(self) -> None:
-        self.events: dict[str, Row] = {}
-        self.deliveries: dict[tuple[str, str], Row] = {}
+        self._events: dict[str, OutboxEvent] = {}
+        self._deliveries: dict[tuple[str, str], Delivery] = {}
 
-    def webhook_event(self, row: Row) -> None:
-        self.events[row["id"]] = row
+    def webhook_event(self, event: OutboxEvent) -> None:
+        self._events[event.key] = event
 
-    def webhook_delivery(self, row: Row) -> None:
-        self.deliveries[(row["webhook_id"], row["event_id"])] = row
+    def webhook_delivery(self, delivery: Delivery) -> None:
+        self._deliveries[delivery.key] = delivery
+
+    @property
+    def events(self) -> dict[str, Row]:
+        return {key: event.row() for key, event in self._events.items()}
+
+    @property
+    def deliveries(self) -> dict[tuple[str, str], Row]:
+        return {key: delivery.row() for key, delivery in self._deliveries.items()}
 
 
 class Saved:

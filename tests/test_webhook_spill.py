@@ -71,7 +71,7 @@ def test_a_spilled_outbox_reaches_the_store(tmp_path: Path) -> None:
 
 
 def test_a_spill_line_from_before_webhooks_drains_with_no_outbox(tmp_path: Path) -> None:
-    line = {
+    line: dict[str, object] = {
         "chats": [], "messages": [], "contacts": [], "aliases": {}, "renamed": {}, "deleted": [],
         "position": ["e1", 7, None], "labels": [], "streamId": "e1:7:0", "entries": [],
         "streamOrd": None, "retention": None,

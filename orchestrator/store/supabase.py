@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +28,7 @@ from orchestrator.store import (
     Row,
     Snapshot,
     StoredEntry,
+    WebhookBacklog,
     WriteBatch,
     constraint_broken,
     quick_reply_exists,
@@ -48,8 +49,10 @@ UNIQUE_VIOLATION = "23505"  # SQLSTATE; the other class 23 codes are other integ
 PURGED = (
     "chat_assignments", "chat_tags", "chat_status", "chat_notes", "activity_logs", "wa_messages",
     "wa_chats", "wa_contacts", "wa_jid_aliases", "wa_labels", "wa_sync_state", "wa_stream_log",
-    "session_settings", "rule_runs", "rule_cursors",
+    "session_settings", "rule_runs", "rule_cursors", "wa_webhook_deliveries", "wa_webhook_events",
 )  # fmt: skip
+IN_CHUNK = 200  # ids per `in.(...)` filter: the URL stays a few kilobytes
+OWED = ("pending", "retrying")  # delivery statuses not finished
 
 
 def _unscoped(rows: list[Row]) -> list[Row]:
@@ -235,6 +238,11 @@ class SupabaseStore:
         ):
             await self._prune_stream_log(batch.retention)
             self._pruned_at = now
+        # The outbox after the rows it may follow, events before the deliveries naming them.
+        await self._upsert("wa_webhook_events", batch.webhook_events.values(), "id")
+        await self._upsert(
+            "wa_webhook_deliveries", batch.webhook_deliveries.values(), "webhook_id,event_id"
+        )
         if batch.position is not None:
             p = batch.position
             position = {
@@ -502,6 +510,112 @@ class SupabaseStore:
         table = self._db().table("rule_cursors")
         query = table.upsert(row, on_conflict="session,rule", returning=ReturnMethod.minimal)
         await self._call(query.execute())
+
+    # ---- webhooks -------------------------------------------------------------------------
+    # The endpoints are global (served by the default session's instance); the outbox tables
+    # are scoped by this instance's session like the wa_* history.
+
+    async def _pages(self, select: Callable[[], Any], limit: int | None = None) -> list[Row]:
+        """Every row (or the first `limit`) of the ordered select `select()` builds, a page at
+        a time: PostgREST caps a response at its max-rows. A fresh select each page: a
+        builder's range() adds to the request in place."""
+        rows: list[Row] = []
+        while limit is None or len(rows) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(rows))
+            page = await self._rows(select().range(len(rows), len(rows) + size - 1))
+            rows += page
+            if len(page) < size:
+                break
+        return rows
+
+    async def list_webhooks(self) -> list[Row]:
+        await self.open()  # read at start, like list_sessions
+        return await self._pages(
+            lambda: self._db().table("wa_webhooks").select("*").order("created_at").order("id")
+        )
+
+    async def save_webhook(self, row: Row) -> None:
+        """An upsert of every field. The row holds secrets: errors name the table only."""
+        table = self._db().table("wa_webhooks")
+        query = table.upsert(row, on_conflict="id", returning=ReturnMethod.minimal)
+        await self._call(query.execute())
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        table = self._db().table("wa_webhooks")
+        return bool(await self._rows(table.delete().eq("id", webhook_id)))
+
+    async def webhook_backlog(self) -> WebhookBacklog:
+        await self.open()
+        deliveries = _unscoped(
+            await self._pages(
+                lambda: self._history("wa_webhook_deliveries").in_("status", OWED)
+                .order("ord").order("webhook_id")
+            )
+        )  # fmt: skip
+        events = await self._events_by_id({d["event_id"] for d in deliveries})
+        newest = self._db().table("wa_webhook_events").select("ord").eq("session", self.session)
+        last = await self._rows(newest.order("ord", desc=True).limit(1))
+        dead: dict[str, int] = {}
+        for row in await self._pages(
+            lambda: self._db().table("wa_webhook_deliveries").select("webhook_id")
+            .eq("session", self.session).eq("status", "dead")
+            .order("webhook_id").order("event_id")
+        ):  # fmt: skip
+            dead[row["webhook_id"]] = dead.get(row["webhook_id"], 0) + 1
+        return WebhookBacklog(deliveries, events, last[0]["ord"] if last else 0, dead)
+
+    async def _events_by_id(self, event_ids: Collection[str]) -> dict[str, Row]:
+        """This session's stored events among `event_ids`."""
+        ids = sorted(event_ids)
+        events: dict[str, Row] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            query = self._history("wa_webhook_events").in_("id", ids[start : start + IN_CHUNK])
+            events.update((r["id"], r) for r in _unscoped(await self._rows(query)))
+        return events
+
+    async def webhook_deliveries(
+        self, webhook_id: str, status: str | None, limit: int
+    ) -> list[Row]:
+        await self.open()
+
+        def select() -> Any:
+            query = self._history("wa_webhook_deliveries").eq("webhook_id", webhook_id)
+            if status is not None:
+                query = query.eq("status", status)
+            return query.order("ord", desc=True).order("event_id", desc=True)
+
+        rows = _unscoped(await self._pages(select, limit))
+        events = await self._events_by_id({r["event_id"] for r in rows})
+        for row in rows:
+            event = events.get(row["event_id"])
+            row["type"] = None if event is None else event["type"]
+            row["chat_id"] = None if event is None else event["chat_id"]
+        return rows
+
+    async def webhook_event(self, event_id: str) -> Row | None:
+        await self.open()
+        rows = _unscoped(await self._rows(self._history("wa_webhook_events").eq("id", event_id)))
+        return rows[0] if rows else None
+
+    async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:
+        await self.open()
+        return _unscoped(
+            await self._pages(
+                lambda: self._history("wa_webhook_events").gt("ord", ord).order("ord"), limit
+            )
+        )
+
+    async def drop_webhook_deliveries(self, webhook_id: str) -> None:
+        table = self._db().table("wa_webhook_deliveries")
+        query = table.delete(returning=ReturnMethod.minimal).eq("session", self.session)
+        await self._call(query.eq("webhook_id", webhook_id).execute())
+
+    async def prune_webhooks(self, before: float) -> None:
+        """Through the SQL function prune_webhooks (supabase/migrations/
+        20261209120000_webhooks.sql): "no delivery names it" is one statement there."""
+        await self.open()
+        arguments = {"prune_session": self.session, "prune_before": before}
+        await self._call(self._db().rpc("prune_webhooks", arguments).execute())
 
     # ---- session registry ---------------------------------------------------------------
 

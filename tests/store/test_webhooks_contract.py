@@ -231,3 +231,15 @@ async def test_sessions_keep_their_own_outbox_and_a_purge_takes_the_sessions(
         gone = await sales.webhook_backlog()
         assert (gone.deliveries, gone.last_ord) == ([], 0)
         assert await sales.webhook_event(theirs["id"]) is None
+
+
+async def test_reads_span_more_than_one_page(store: Store) -> None:
+    """A PostgREST response holds at most 1000 rows: longer reads come a page at a time."""
+    events = [event(n) for n in range(1, 1206)]
+    await store.write(outbox(events, [delivery("wh_a", e) for e in events]))
+    backlog = await store.webhook_backlog()
+    assert [d["ord"] for d in backlog.deliveries] == [e["ord"] for e in events]
+    assert len(backlog.events) == len(events)
+    assert await store.webhook_events_after(events[1]["ord"], 1100) == events[2:1102]
+    newest = await store.webhook_deliveries("wh_a", "pending", 1001)
+    assert [d["ord"] for d in newest] == [e["ord"] for e in reversed(events)][:1001]

@@ -39,6 +39,9 @@ TABLES = (
     "session_settings",
     "rule_runs",
     "rule_cursors",
+    "wa_webhooks",
+    "wa_webhook_events",
+    "wa_webhook_deliveries",
 )
 
 SEED = sql.SQL("""
@@ -47,7 +50,8 @@ truncate auth.users, public.profiles, public.wa_chats, public.wa_messages, publi
     public.chat_tags,
     public.chat_notes, public.quick_replies, public.settings, public.activity_logs,
     public.wa_labels, public.whatsapp_sessions, public.wa_stream_log, public.chat_status,
-    public.session_settings, public.rule_runs, public.rule_cursors
+    public.session_settings, public.rule_runs, public.rule_cursors, public.wa_webhooks,
+    public.wa_webhook_events, public.wa_webhook_deliveries
     restart identity cascade;
 
 -- The on_auth_user_created trigger gives each an 'agent' profile; promote two of them.
@@ -109,6 +113,14 @@ insert into public.rule_runs (session, chat_id, rule, conversation) values
     ('default', {CHAT_A1}, 'greeting', 'chat'), ('default', {CHAT_A2}, 'greeting', 'chat'),
     ('default', {CHAT_FREE}, 'away', 'chat'), ('sales', {CHAT_A1}, 'greeting', 'chat');
 insert into public.rule_cursors (session, rule, value) values ('default', 'round_robin', {AGENT1});
+
+insert into public.wa_webhooks (id, url, concurrency, secret, created_at, updated_at) values
+    ('wh_00000000000000a1', 'https://crm.example/hook', 4,
+     'whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=', 1800000000, 1800000000);
+insert into public.wa_webhook_events (id, ord, type, chat_id, json, at) values
+    ('e1:42:0', 1, 'new_message', {CHAT_A1}, '{{"id":"e1:42:0"}}', 1800000000);
+insert into public.wa_webhook_deliveries (webhook_id, event_id, ord, status, created_at) values
+    ('wh_00000000000000a1', 'e1:42:0', 1, 'pending', 1800000000);
 """).format(
     ADMIN=sql.Literal(ADMIN),
     SUPERVISOR=sql.Literal(SUPERVISOR),

@@ -221,6 +221,8 @@ def test_expected_indexes_exist(db: Conn) -> None:
         "(session, last_activity DESC)",
         "(lower(name))",
         "(lower(shortcut))",
+        "(session, status, ord)",
+        "(webhook_id, ord)",
     ):
         assert index in defs
 
