@@ -9,8 +9,10 @@ NODE_MODULES := bridge-node/node_modules/.package-lock.json
 CLIENT_JS_MODULES := clients/js/node_modules/.package-lock.json
 CLIENT_REACT_MODULES := clients/react/node_modules/.package-lock.json
 EXAMPLE_MODULES := examples/nextjs-helpdesk/node_modules/.package-lock.json
+# The README's Node webhook receiver runs over npm's standardwebhooks (tests/webhooks/test_readme_snippets.py).
+WEBHOOK_RECEIVER_MODULES := tests/webhooks/node-receiver/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-js-build client-react client-react-build example example-build
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-js-build client-react client-react-build example example-build webhook-receiver
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -90,7 +92,7 @@ test-node: $(NODE_MODULES)
 	node --test --test-reporter=spec tests/wa-sim/
 	node --test --test-reporter=spec tests/console/
 
-test-python: install
+test-python: install webhook-receiver
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: figures beside baselines measured in the same run, written to
@@ -136,6 +138,12 @@ $(CLIENT_REACT_MODULES): clients/react/package-lock.json
 	cd clients/react && npm ci --no-audit --no-fund
 	touch $@
 
+webhook-receiver: $(WEBHOOK_RECEIVER_MODULES)
+
+$(WEBHOOK_RECEIVER_MODULES): tests/webhooks/node-receiver/package-lock.json
+	cd tests/webhooks/node-receiver && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -169,3 +177,4 @@ clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
 	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
 	rm -rf $(EXAMPLE_DIR)/node_modules $(EXAMPLE_DIR)/.next
+	rm -rf tests/webhooks/node-receiver/node_modules

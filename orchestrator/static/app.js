@@ -16,11 +16,13 @@
  *
  * URL options: `?access_token=` signs in (then leaves the address bar), `?transport=websocket`
  * streams over WebSocket instead of SSE, `?streamRetryMs=` how often to try streaming again
- * while long-polling.
+ * while long-polling, `?webhookPollMs=` how often the settings page polls the webhooks' health
+ * (default 5000, at least 200).
  */
 import { QuickReplyPicker } from './quick-replies.js'
 import { MessageSearch } from './search-ui.js'
 import { SettingsPage } from './settings-ui.js'
+import { webhookApi } from './webhooks-ui.js'
 import { WaClient, WaError, mediaFromFile } from '../wa-client.js'
 import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
@@ -237,6 +239,12 @@ async function openConsole(token) {
       showSignin('That token was refused. Check it and try again.')
     }
   }
+}
+
+/** `?webhookPollMs=`, or undefined for the default. */
+function webhookPoll() {
+  const ms = Number(new URL(location.href).searchParams.get('webhookPollMs'))
+  return Number.isFinite(ms) && ms >= 200 ? ms : undefined
 }
 
 /** A chat's key: its session and id (the same contact on two numbers is two chats). @param {string} session @param {string} chatId */
@@ -621,6 +629,8 @@ class Console {
       numbers: () => (this.multi ? [...this.sessions.keys()].map((id) => /** @type {[string, string]} */ ([id, this.sessionName(id)])) : []),
       session: () => this.settingsSession(),
       quickRepliesChanged: () => void this.quick.refresh(),
+      webhooks: this.role === 'admin' ? webhookApi(() => this.client.token) : null,
+      webhookPollMs: webhookPoll(),
       closed: (back) => {
         $('settings-toggle').setAttribute('aria-expanded', 'false')
         if (back) $('settings-toggle').focus()

@@ -2,13 +2,15 @@
  * The settings page: a session's helpdesk settings (GET /settings), which everyone signed in
  * reads and admins change (PUT /settings, the whole document): business hours (on or off, the
  * timezone, each day's openings), the away message, the greeting, the assignment rule. A field
- * the API refuses (`bad_<field>`) shows its message beside that field. Below, the quick
- * replies: everyone reads them, staff add, edit and delete them.
+ * the API refuses (`bad_<field>`) shows its message beside that field. Beside it, the quick
+ * replies: everyone reads them, staff add, edit and delete them. Below, for admins, the
+ * webhook endpoints and their health (webhooks-ui.js), polled while the page is open.
  *
  * Plain DOM; texts typed by people go in through value and textContent only.
  */
 
 import { h } from './dom.js'
+import { WebhooksPanel } from './webhooks-ui.js'
 
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
 /** @typedef {import('./wa-client').QuickReply} QuickReply */
@@ -23,6 +25,8 @@ import { h } from './dom.js'
  * @property {() => string} session the number shown first (the one viewed)
  * @property {() => void} quickRepliesChanged the composer's list is stale
  * @property {(back: boolean) => void} closed the page was left (back: by the user, who gets the focus back)
+ * @property {import('./webhooks-ui.js').WebhookApi|null} webhooks the webhook routes (admins), else null
+ * @property {number} [webhookPollMs] how often the webhooks' health is polled (default 5 s)
  */
 
 /** @type {[Day, string][]} */
@@ -62,6 +66,8 @@ export class SettingsPage {
     this.editing = null
     /** The session (WhatsApp number) whose settings are shown: settings are per number. */
     this.session = host.session()
+    /** The webhooks panel while the page is shown to an admin. @type {WebhooksPanel|null} */
+    this.webhooks = null
   }
 
   /** Show the page and load what it shows. */
@@ -72,6 +78,7 @@ export class SettingsPage {
     this.build()
     const heading = /** @type {HTMLElement} */ (this.root.querySelector('h2'))
     heading.focus()
+    this.webhooks?.start()
     await Promise.all([this.loadSettings(), this.loadReplies()])
   }
 
@@ -80,6 +87,8 @@ export class SettingsPage {
     const shown = !this.root.hidden
     this.root.hidden = true
     document.body.classList.remove('settings-open')
+    this.webhooks?.stop()
+    this.webhooks = null
     this.root.replaceChildren()
     if (shown) this.host.closed(back)
   }
@@ -145,11 +154,18 @@ export class SettingsPage {
         h('h2', { id: 'settings-title', tabindex: '-1' }, 'Settings'),
         this.numberChoice(),
       ),
-      h('div', { class: 'settings-body' }, this.form, replies),
+      h('div', { class: 'settings-body' }, this.form, replies, this.webhooksPanel()),
     )
     this.root.onkeydown = (e) => {
       if (e.key === 'Escape' && !(/** @type {HTMLElement} */ (e.target).closest('input, textarea'))) this.hide(true)
     }
+  }
+
+  /** Admins: the webhook endpoints (not per number: an endpoint filters the numbers itself). */
+  webhooksPanel() {
+    this.webhooks?.stop()
+    this.webhooks = this.admin && this.host.webhooks ? new WebhooksPanel(this.host.webhooks, { pollMs: this.host.webhookPollMs }) : null
+    return this.webhooks?.element ?? null
   }
 
   /** With several numbers, which one's settings (they are per number; quick replies are not). */
