@@ -66,6 +66,10 @@ def main() -> None:
         print(f"orchestrator: invalid settings:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    # httpx notes every request's URL at INFO: a webhook URL may carry its receiver's token.
+    # Our own lines name the endpoint by id and host.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     gc.set_threshold(*GC_THRESHOLDS)
     unsafe = settings.unsafe_bridge_endpoints()
     if unsafe:
