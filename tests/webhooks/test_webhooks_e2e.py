@@ -102,10 +102,11 @@ def test_kill_9_with_5000_pending_then_every_event_arrives(tmp_path: Path) -> No
         start = s.orchestrator.last_event_id()
         s.start_bridge()
         state = wait_for(
-            "5000 deliveries pending",
-            lambda: (h := health(s.orchestrator.http, hook["id"]))["pending"] >= 5000 and h,
+            "5000 deliveries pending, and attempts under way",
+            lambda: (h := health(s.orchestrator.http, hook["id"]))["pending"] >= 5000
+            and r.count() >= 20 and h,
             timeout=90,
-        )
+        )  # fmt: skip
         gauge = metric(s.orchestrator, f'wa_webhook_pending{{webhook="{hook["id"]}"}}')
         assert gauge >= 5000, gauge
         before = r.count()
