@@ -16,7 +16,7 @@ from tests.harness import make_capture, stack, wait_for
 from tests.webhooks.common import FAST, create, health, ids_of, publish_times, seq_of, stream_after
 from tests.webhooks.receiver import Receiver
 
-EVENTS, RATE = 1200, 300
+EVENTS, RATE = 600, 100  # a rate both endpoints keep up with on a loaded 2-core machine
 
 
 def burst(tmp_path: Path, capture: Path, hanging: bool) -> dict[str, Any]:
