@@ -45,6 +45,7 @@ from orchestrator.runtime import Runtime
 from tests.harness import TOKEN, Orchestrator, make_capture, stack
 
 EVENTS = 300
+PUBLIC_HOOK = "http://93.184.215.14/hook"
 CHECKS = [
     not_a_server_error,  # first: left out for a documented 502/503
     status_code_conformance,
@@ -74,6 +75,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
         http.put("/admin/profiles/agent-1", json={"role": "agent"}).raise_for_status()
         http.post("/tags", json={"name": "vip"}).raise_for_status()
         http.post("/quick-replies", json={"shortcut": "hi", "body": "Hello!"}).raise_for_status()
+        # A webhook whose id the run names now and then (at a public address literal: its
+        # deliveries fail here, without a network, which is what the routes show).
+        http.post("/webhooks", json={"url": PUBLIC_HOOK}).raise_for_status()
         yield s.orchestrator
 
 
@@ -98,6 +102,7 @@ class Known:
     tags: list[int]
     replies: list[int]
     event_id: str
+    webhooks: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +120,7 @@ def known(live: Orchestrator) -> Known:
         replies=[r["id"] for r in http.get("/quick-replies").json()["quickReplies"]],
         # (timeout=0: the default, 25 s, is over this stack's ORCH_POLL_MAX_TIMEOUT)
         event_id=http.get("/events/poll", params={"timeout": 0}).json()["lastEventId"],
+        webhooks=[w["id"] for w in http.get("/webhooks").json()["webhooks"]],
     )
 
 
@@ -158,6 +164,11 @@ def realistic(case: Any, data: st.DataObject, known: Known) -> None:
         (query, "assigned", ["me", "none", "agent-1"]),
         (query, "tag", [str(t) for t in known.tags]),
         (query, "since", [known.event_id, ""]),
+        # (not DELETE's: one realistic delete early in the run would leave 404s to the rest)
+        (path if case.method.upper() != "DELETE" else {}, "webhookId", known.webhooks),
+        (body, "since", [known.event_id]),  # POST /webhooks/{webhookId}/replay
+        (body, "url", [PUBLIC_HOOK]),  # POST /webhooks, PATCH /webhooks/{webhookId}
+        (body, "sessions", [["default"]]),  # a webhook's filter, a profile's membership
     ):
         value = maybe(values) if name in where else None
         if value is not None:
@@ -165,10 +176,20 @@ def realistic(case: Any, data: st.DataObject, known: Known) -> None:
 
 
 def offline(case: Any) -> None:
-    """Media URLs must not make the orchestrator resolve generated host names (no network
-    here): swap the host for an address literal, keeping the rest of the URL as generated."""
-    media = case.body.get("media") if isinstance(case.body, dict) else None
-    url = media.get("url") if isinstance(media, dict) else None
+    """Media and webhook URLs must not make the orchestrator resolve generated host names (no
+    network here): swap the host for an address literal, keeping the rest of the URL as
+    generated."""
+    if not isinstance(case.body, dict):
+        return
+    media = case.body.get("media")
+    if isinstance(media, dict):
+        _literal_host(media, "192.0.2.1")  # refused: the guard is what is exercised
+    # POST /webhooks, PATCH /webhooks/{webhookId}: a public literal, so that some are created
+    _literal_host(case.body, urlsplit(PUBLIC_HOOK).hostname or "")
+
+
+def _literal_host(holder: dict[str, Any], literal: str) -> None:
+    url = holder.get("url")
     if not isinstance(url, str):
         return
     try:
@@ -177,8 +198,8 @@ def offline(case: Any) -> None:
     except ValueError:
         return
     if host and not host.replace(".", "").isdigit() and ":" not in host:
-        netloc = parts.netloc.rpartition("@")[2].replace(host, "192.0.2.1", 1)
-        media["url"] = urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc.rpartition("@")[2].replace(host, literal, 1)
+        holder["url"] = urlunsplit(parts._replace(netloc=netloc))
 
 
 @fuzzed.parametrize()
