@@ -5,6 +5,7 @@ endpoint must get is computed from that, by the contract's rules, and compared e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ def test_events_sessions_and_chat_types_filter_exactly(tmp_path: Path) -> None:
             home = tmp_path / session
             home.mkdir()
             capture = make_capture(home / "capture.jsonl", 150, seed=seed, chats=6)
+            with capture.open("a") as f:  # WhatsApp opens: events of no chat
+                f.write(json.dumps({"event": "connection.update",
+                                    "data": {"connection": "open"}}) + "\n")  # fmt: skip
             numbers[session] = Number(session, None, endpoints, home, capture)
         d = Deployment(s, numbers)
         s.orchestrator_env.update(FAST)
@@ -116,7 +120,7 @@ def test_events_sessions_and_chat_types_filter_exactly(tmp_path: Path) -> None:
             if envelope["type"] in ("new_message", "message_ack"):
                 assert chats[envelope["id"]] == envelope["data"]["chatId"]
         kinds = [chat_type(chats[e["id"]]) for e in expected]
-        assert {"group", "direct"} <= set(kinds), kinds
+        assert {"group", "direct", None} <= set(kinds), kinds
         got = {path: r.ok_ids(path) for path in FILTERS}
         for path, (_, rule) in FILTERS.items():
             wanted = {e["id"] for e in expected if rule(e, chats[e["id"]])}
