@@ -295,3 +295,27 @@ def test_a_rotated_secret_signs_alongside_the_old_one_until_it_expires(tmp_path:
         assert get(http, hook["id"])["previousSecretExpiresAt"] in (
             None, rotated.json()["previousSecretExpiresAt"])  # fmt: skip
         print(f"\nrequests signed with: {dict(phases)}")
+
+
+def test_a_token_in_a_receivers_url_stays_out_of_the_log(tmp_path: Path) -> None:
+    """Receivers often authenticate with a token in the URL's query: the log (info level and
+    up) must not write it, however often the endpoint is posted to, failing or not."""
+    token = "q-token-7f3a9c1e5b"
+    capture = make_capture(tmp_path / "capture.jsonl", 30, chats=3)
+    with stack(tmp_path, capture=capture, bridge=False, orchestrator_env=FAST) as s, \
+            Receiver() as r:  # fmt: skip
+        http = s.orchestrator.http
+        r.behave(500)
+        hook = create(http, f"{r.url}/hook?token={token}")
+        r.secrets = [hook["secret"]]
+        start = s.orchestrator.last_event_id()
+        s.start_bridge()
+        wait_for("failed attempts", lambda: r.count() >= 5)
+        r.behave()
+        s.applied()
+        ids = ids_of(stream_after(s.orchestrator, start))
+        wait_for("every event delivered", lambda: set(ids) <= r.ok_ids(), timeout=30)
+        assert all(x.path == f"/hook?token={token}" for x in r.requests)
+        log = s.orchestrator.log_path.read_text(errors="replace")
+        leaks = [line for line in log.splitlines() if token in line]
+        assert not leaks, f"{len(leaks)} log lines name the token, e.g. {leaks[0]}"
