@@ -121,6 +121,7 @@ class Request:
     matched: list[str]  # the secrets whose signature it carries
     problem: str | None  # why it does not verify (None: it does)
     hung: bool = False  # held and never answered
+    aborted: bool = False  # cut short by its sender: its body is incomplete
     status: int | None = None  # answered in time (None: not, or not yet)
     answered: float | None = None  # time.monotonic() just before the answer was written
     envelope: dict[str, Any] | None = field(default=None)
@@ -149,6 +150,7 @@ class Receiver:
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._requests: list[Request] = []
+        self._aborted_requests: list[Request] = []  # cut short by the sender: not counted
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -197,8 +199,15 @@ class Receiver:
 
     @property
     def requests(self) -> list[Request]:
+        """Every complete request, in the order they arrived."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def aborted(self) -> list[Request]:
+        """Requests whose sender went away before the whole body (killed mid-write)."""
+        with self._lock:
+            return list(self._aborted_requests)
 
     def count(self) -> int:
         with self._lock:
@@ -213,8 +222,19 @@ class Receiver:
 
     def check(self) -> None:
         """Every request so far carried a valid signature of a known secret."""
-        problems = self.problems()
-        assert not problems, f"{len(problems)} requests do not verify: {problems[:5]}"
+        requests = self.requests
+        bad = [r for r in requests if r.problem is not None]
+        if not bad:
+            return
+        first = bad[0]
+        others = [r for r in requests if r.id == first.id and r is not first]
+        raise AssertionError(
+            f"{len(bad)} requests do not verify: {[(r.id, r.problem) for r in bad[:5]]}; the "
+            f"first at {first.wall:.3f} with {first.headers} and body {first.body[:300]!r}; "
+            f"{len(others)} other requests of its id; verified: "
+            f"{[o.problem is None for o in others]}, the same body: "
+            f"{[o.body == first.body for o in others]}, at {[round(o.wall, 3) for o in others]}"
+        )
 
     # ---- the server ---------------------------------------------------------------------
 
@@ -234,6 +254,12 @@ class Receiver:
             self._requests.append(request)
             return request
 
+    def _aborted(self, path: str, headers: dict[str, str], body: bytes) -> None:
+        request = Request(path, headers, body, time.monotonic(), time.time(), [], None,
+                          aborted=True)  # fmt: skip
+        with self._lock:
+            self._aborted_requests.append(request)
+
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         receiver = self
 
@@ -244,9 +270,15 @@ class Receiver:
             disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
-                length = self.headers.get("content-length")
-                body = self.rfile.read(int(length)) if length else b""
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
                 headers = {name.lower(): value for name, value in self.headers.items()}
+                if len(body) < length:
+                    # The sender went away mid-request (a kill -9 between its writes): kept,
+                    # as a receiver would drop it, neither verified nor answered.
+                    receiver._aborted(self.path, headers, body)
+                    self.close_connection = True
+                    return
                 request = receiver._arrived(self.path, headers, body)
                 with receiver._lock:
                     behaviour, release = receiver._behaviour, receiver._release

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -158,3 +159,16 @@ def _dropped(url: str) -> bool:
     except httpx.TransportError:
         return True
     return False
+
+
+def test_a_request_cut_short_by_its_sender_is_kept_apart() -> None:
+    """A sender killed between its writes leaves the head without the whole body: not a
+    delivery, not a signature failure."""
+    with Receiver([SECRET]) as r:
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed().items())
+        with socket.create_connection(("127.0.0.1", int(r.url.rsplit(":", 1)[1]))) as sock:
+            sock.sendall(f"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: {len(BODY)}\r\n"
+                         f"{head}\r\n".encode() + BODY[:10])  # fmt: skip
+        wait_for("the cut request", lambda: r.aborted)
+        assert r.requests == [] and r.aborted[0].body == BODY[:10]
+        r.check()
