@@ -101,8 +101,9 @@ class WebhookApi:
                 Code.BAD_STATUS, f"status must be one of {', '.join(s.DELIVERY_STATUSES)}"
             )
         limit = call.limit(DEFAULT_DELIVERIES, MAX_DELIVERIES)
-        # RAM has the latest state of what is queued; the store the rest (and what was).
-        queued = {(d.session, d.event_id): d for d in self._webhooks.queued(endpoint.id)}
+        # RAM has the latest state of what is queued or just finished (the store may not have
+        # it yet); the store the rest.
+        queued = {(d.session, d.event_id): d for d in self._webhooks.in_memory(endpoint.id)}
         found: dict[tuple[str, str], tuple[int, s.WebhookDelivery]] = {}
         for session, attached in list(self._webhooks.sessions.items()):
             for row in await attached.store.webhook_deliveries(endpoint.id, status, limit):

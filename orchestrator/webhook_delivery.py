@@ -37,7 +37,7 @@ from orchestrator.webhook_sender import Outcome, client, headers, post
 log = logging.getLogger("orchestrator.webhooks")
 
 LaneKey = tuple[str, str | None]  # (session, chat id): None for events of no chat
-FINAL = ("delivered", "dead")
+RECENT = 10_000  # finished deliveries kept per endpoint for the listing (~300 B each)
 
 
 @dataclass(frozen=True)
@@ -330,6 +330,7 @@ class Lanes:
 
     def _done(self, key: LaneKey, delivery: Delivery) -> None:
         self._dispatcher.persist(delivery)
+        self._dispatcher.finished(delivery)
         lane = self._lanes[key]
         lane.popleft()
         self._keys.discard(delivery.event_id)
@@ -363,6 +364,7 @@ class Lanes:
                 for delivery in lane:
                     self._dead(delivery)
                     self._dispatcher.persist(delivery)
+                    self._dispatcher.finished(delivery)
         client, self._client = self._client, None
         return client
 
@@ -388,6 +390,7 @@ class Webhooks:
     sessions: dict[str, Attached] = field(default_factory=dict)
     _lanes: dict[str, Lanes] = field(default_factory=dict)
     _last_ord: int = 0
+    _recent: dict[str, deque[Delivery]] = field(default_factory=dict)
     _counted: set[str] = field(default_factory=set)  # sessions whose stored dead letters count
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -414,6 +417,7 @@ class Webhooks:
     def remove(self, webhook_id: str) -> None:
         self.endpoints.pop(webhook_id, None)
         self.stats.pop(webhook_id, None)
+        self._recent.pop(webhook_id, None)
         lanes = self._lanes.pop(webhook_id, None)
         if lanes is not None:
             self._close_client(lanes.stop(dead=False))
@@ -543,9 +547,20 @@ class Webhooks:
 
     # ---- reading --------------------------------------------------------------------------
 
-    def queued(self, webhook_id: str) -> list[Delivery]:
+    def finished(self, delivery: Delivery) -> None:
+        """Keep the newest finished deliveries a while: the listing reads them here until the
+        write-behind has stored their final state (RECENT per endpoint at most)."""
+        recent = self._recent.get(delivery.webhook_id)
+        if recent is None:
+            recent = self._recent[delivery.webhook_id] = deque(maxlen=RECENT)
+        recent.append(delivery)
+
+    def in_memory(self, webhook_id: str) -> list[Delivery]:
+        """The endpoint's queued deliveries and its newest finished ones, oldest first (a
+        replayed event's newer delivery after its older one)."""
         lanes = self._lanes.get(webhook_id)
-        return [] if lanes is None else list(lanes.deliveries())
+        queued = [] if lanes is None else list(lanes.deliveries())
+        return [*self._recent.get(webhook_id, ()), *queued]
 
     def health(self, webhook_id: str) -> s.WebhookHealth:
         stats = self.stats.get(webhook_id) or EndpointStats()

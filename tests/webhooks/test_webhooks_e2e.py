@@ -70,13 +70,9 @@ def test_failing_then_hanging_then_healthy_delivers_everything_in_chat_order(
         counts = assert_only_redeliveries(requests, expected)
         successes = Counter(x.id for x in requests if x.ok)
         assert set(successes.values()) == {1}, "an event acknowledged twice was sent again"
-        listed = deliveries(http, hook["id"])
-        stale = [d["eventId"] for d in listed if d["status"] != "delivered"]
-        wait_for("the store to catch up",
-                 lambda: s.orchestrator.bridge_report()["store"]["pendingRows"] == 0)  # fmt: skip
+        # At once, not once the store has caught up: the listing reads RAM's state first.
         rows = {d["eventId"]: d for d in deliveries(http, hook["id"])}
         assert set(rows) == set(ids)
-        print(f"\nlisted as not delivered with nothing pending: {len(stale)} {stale[:3]}")
         for event_id, row in rows.items():
             assert row["status"] == "delivered" and row["statusCode"] == 200, row
             assert row["attempts"] == counts[event_id], (row, counts[event_id])
