@@ -165,10 +165,14 @@ class WebhookApi:
         return self._requeue(endpoint, found)
 
     async def _replay_dead_letters(self, endpoint: Endpoint) -> int:
-        found: list[tuple[str, Row]] = []
+        # The newest dead letters may not be stored yet: RAM has them (and their state wins).
+        latest = {(d.session, d.event_id): d for d in self._webhooks.in_memory(endpoint.id)}
+        found = [(d.session, d.event()) for d in latest.values() if d.status == "dead"]
         for session, attached in list(self._webhooks.sessions.items()):
             store = attached.store
             for row in await store.webhook_deliveries(endpoint.id, "dead", MAX_DEAD_LETTERS):
+                if (session, row["event_id"]) in latest:
+                    continue
                 event = await store.webhook_event(row["event_id"])
                 if event is not None:
                     found.append((session, event))

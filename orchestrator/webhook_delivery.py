@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from orchestrator import shapes as s
 from orchestrator.eventlog import Entry
@@ -127,6 +127,16 @@ class Delivery:
             "response_excerpt": self.response_excerpt,
         }
 
+    def event(self) -> Row:
+        """Its event's outbox row (enough to deliver it again)."""
+        return {
+            "id": self.event_id,
+            "ord": self.ord,
+            "type": self.type,
+            "chat_id": self.chat_id,
+            "json": self.body.decode(),
+        }
+
     def json(self) -> s.WebhookDelivery:
         return delivery_json(
             self.session, {**self.row(), "type": self.type, "chat_id": self.chat_id}
@@ -196,7 +206,7 @@ class Lanes:
         self._timers: dict[LaneKey, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # posts started and not finished (a task's own count, not _tasks')
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._keys: set[str] = set()  # event ids held, so a replay does not queue one twice
 
     def __len__(self) -> int:
@@ -271,9 +281,7 @@ class Lanes:
             self._client = client(dispatcher.settings.timeout, endpoint.concurrency)
         now = dispatcher.clock()
         sent = headers(endpoint.signing_secrets(now), delivery.event_id, delivery.body, now)
-        outcome = await post(
-            self._client, endpoint.url, delivery.body, sent, now, dispatcher.settings.timeout
-        )
+        outcome = await post(self._client, endpoint.url, delivery.body, sent, now)
         if self._lanes.get(key) is None or self._lanes[key][0] is not delivery:
             return  # dropped meanwhile (the endpoint deleted, disabled, the session gone)
         dispatcher.observe(endpoint.id, outcome.latency)
@@ -347,7 +355,7 @@ class Lanes:
             if timer is not None:
                 timer.cancel()
 
-    def stop(self, *, dead: bool) -> httpx.AsyncClient | None:
+    def stop(self, *, dead: bool) -> aiohttp.ClientSession | None:
         """Stop posting. `dead`: what is queued goes to the dead letters (a disabled endpoint's,
         for a replay once it is enabled again); otherwise it is just forgotten here. Returns
         the HTTP client for the caller to close."""
@@ -591,15 +599,15 @@ class Webhooks:
                     log.warning("session %s: pruning the webhook outbox failed: %s", session, exc)
             await asyncio.sleep(interval)
 
-    def _close_client(self, client: httpx.AsyncClient | None) -> None:
+    def _close_client(self, client: aiohttp.ClientSession | None) -> None:
         if client is not None:
-            self._in_background(client.aclose())
+            self._in_background(client.close())
 
     async def close(self) -> None:
         for lanes in self._lanes.values():
             client = lanes.stop(dead=False)
             if client is not None:
-                await client.aclose()
+                await client.close()
         self._lanes.clear()
         for task in self._background:
             task.cancel()
