@@ -1,13 +1,15 @@
 """Webhooks: deliveries per second to a local receiver (webhook_receiver.mjs, a Node process of
-its own) against the same events to stream clients, and the latency from the bridge's publish
-to the receiver against a stream client's, both in the same run.
+its own) against stream clients, and the latency from the bridge's publish to the receiver
+against a stream client's on the same events, in the same run.
 
-Throughput: the orchestrator is up with the endpoints registered (or the stream clients
-connected) before the bridge replays a capture as fast as it can; the rate is what the
-receivers got from their first receipt to their last (the webhooks drain a backlog: the
-pipeline outruns them). Latency: the bridge paced at PACED_RATE, one endpoint and one
-stream client (SSE) on the same orchestrator at once; matched to the publish by (epoch, seq)
-as in fanout.py (the webhook-id is the stream id, "<epoch>:<seq>:<k>").
+Throughput: the orchestrator is up with the endpoints registered (or SSE clients connected)
+before the bridge replays a capture as fast as it can; the rate is what the receivers got from
+their first receipt to their last. The webhooks drain a backlog (the pipeline outruns them);
+the stream clients get a longer replay, or their rate would be that of one batch. Latency: the
+bridge paced at PACED_RATE, one endpoint and one stream client (SSE, fanout_client.mjs) on the
+same orchestrator at once, matched to the publish by (epoch, seq) as in fanout.py (the
+webhook-id is the stream id, "<epoch>:<seq>:<k>"); the first WARM_UP ms, while the endpoint
+opens its connections, are reported apart.
 """
 
 from __future__ import annotations
