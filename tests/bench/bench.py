@@ -29,7 +29,7 @@ import orjson
 import psutil
 import zmq
 
-from tests.bench import fanout, sessions
+from tests.bench import fanout, sessions, webhooks
 from tests.bench.fanout import FANOUT_CLIENT
 from tests.bench.figures import FULL, QUICK, Figure, Scale, percentile
 from tests.bench.fill_store import fill_store
@@ -372,6 +372,7 @@ BENCHES: dict[str, Callable[[Path, Scale], list[Figure]]] = {
     "idle-sessions": sessions.bench_idle,
     "restore-sessions": sessions.bench_restore,
     "jetstream": bench_jetstream,
+    "webhooks": webhooks.bench_webhooks,
 }
 
 

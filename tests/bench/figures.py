@@ -26,12 +26,15 @@ class Scale:
     restore_chats: int  # per session
     restore_rounds: int  # each start is timed this often (alternating), the fastest kept
     fanout_sessions: int  # the fan-out's event rate spread over this many sessions' bridges
+    webhook_events: int  # replayed at once to the webhooks (and to stream clients)
+    webhook_seconds: int  # the webhooks' latency window (its first 2 s are the warm-up)
+    webhook_fanout: int  # endpoints for the webhooks' fan-out figure (0: none)
 
 
 QUICK = Scale(20_000, 20_000, 1_000, 100, 8, 200, 2_000, 3, 40_000, 100,
-              4, 3, 20, 2_000, 100, 1, 10)  # fmt: skip
+              4, 3, 20, 2_000, 100, 1, 10, 200, 6, 0)  # fmt: skip
 FULL = Scale(100_000, 100_000, 5_000, 500, 30, 200, 10_000, 10, 200_000, 500,
-             10, 10, 20, 20_000, 500, 3, 10)  # fmt: skip
+             10, 10, 20, 20_000, 500, 3, 10, 5_000, 20, 4)  # fmt: skip
 
 
 @dataclass
