@@ -431,8 +431,7 @@ export class WebhooksPanel {
     const id = code === 'webhook_url_forbidden' || code === 'bad_url' ? 'webhook-url'
       : code === 'bad_events' ? 'webhook-events'
         : code === 'bad_description' ? 'webhook-description'
-          : code === 'bad_webhook' ? ['url', 'events', 'description'].map((f) => `webhook-${f}`).find((f) => message.toLowerCase().includes(f.slice(8))) ?? null
-            : null
+          : null
     if (id) {
       const out = /** @type {HTMLElement} */ (this.element.querySelector(`#${id}-error`))
       out.textContent = text
