@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from orchestrator import shapes as s
+from orchestrator.errors import StoreError
 from orchestrator.eventlog import Entry
 from orchestrator.store import Row, Store
 from orchestrator.webhook_endpoints import Endpoint, iso
@@ -37,6 +38,7 @@ from orchestrator.webhook_sender import Outcome, client, headers, post
 log = logging.getLogger("orchestrator.webhooks")
 
 LaneKey = tuple[str, str | None]  # (session, chat id): None for events of no chat
+PRUNE_INTERVAL = 3600.0
 RECENT = 10_000  # finished deliveries kept per endpoint for the listing (~300 B each)
 
 
@@ -588,16 +590,19 @@ class Webhooks:
 
     # ---- background -----------------------------------------------------------------------
 
-    async def prune_forever(self, interval: float = 3600.0) -> None:
-        """Delivered and dead rows, and the events no delivery needs, past the retention."""
+    async def prune_forever(self, interval: float = PRUNE_INTERVAL) -> None:
+        """Delivered and dead rows, and the events no delivery needs, past the retention;
+        first once the sessions are up, then every `interval`."""
         while True:
+            await asyncio.sleep(interval)
             before = self.clock() - self.settings.retention
             for session, attached in list(self.sessions.items()):
+                if not attached.may_deliver():  # the writer prunes
+                    continue
                 try:
                     await attached.store.prune_webhooks(before)
-                except Exception as exc:  # the next round tries again
+                except StoreError as exc:  # the next round tries again
                     log.warning("session %s: pruning the webhook outbox failed: %s", session, exc)
-            await asyncio.sleep(interval)
 
     def _close_client(self, client: aiohttp.ClientSession | None) -> None:
         if client is not None:
