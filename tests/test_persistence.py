@@ -41,7 +41,9 @@ def served_messages(orchestrator: Orchestrator, chat_id: str) -> list[str]:
 
 
 def test_kill_9_during_heavy_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    events = 20_000
+    # Long enough that the kill lands mid-ingest even when reading the store to decide it is
+    # slow (a busy machine): 17,141 of 20,000 were stored by the kill once.
+    events = 40_000
     capture = make_capture(tmp_path / "capture.jsonl", events, chats=30)
     with stack(tmp_path, capture=capture, bridge=False) as s:
         s.start_bridge(BRIDGE_REPLAY_RATE=8000)
@@ -50,7 +52,7 @@ def test_kill_9_during_heavy_ingest_loses_and_duplicates_nothing(tmp_path: Path)
         s.orchestrator.kill9()
         acknowledged = stored_message_keys(data)
         assert len(acknowledged) == len(set(acknowledged))
-        assert len(acknowledged) < 17_000, "the kill came too late to test anything"
+        assert len(acknowledged) < events - 3000, "the kill came too late to test anything"
 
         orchestrator = s.start_orchestrator()
         s.applied(timeout=60)
