@@ -9,6 +9,7 @@ aiohttp rather than httpx here: on this path it posts 4-10 times as many request
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,6 +97,10 @@ async def post(
             )
     except TimeoutError:
         return Outcome(None, time.monotonic() - started, "timeout", None, None)
+    except aiohttp.ClientConnectorError as exc:  # "connection refused", not aiohttp's sentence
+        errno, strerror = exc.os_error.errno, exc.os_error.strerror
+        reason = os.strerror(errno).lower() if errno and errno > 0 else (strerror or str(exc))
+        return Outcome(None, time.monotonic() - started, reason[:EXCERPT_CHARS], None, None)
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         # Whatever stopped this attempt is the receiver's failure: it is retried.
         reason = str(exc) or type(exc).__name__

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from orchestrator.store import Row, WriteBatch
 from orchestrator.store.sqlite import SqliteStore
 from orchestrator.webhook_delivery import Delivery, DeliverySettings, OutboxEvent, Webhooks
 from orchestrator.webhook_endpoints import Endpoint, chat_type, created, new_secret
-from orchestrator.webhook_sender import headers, retry_after
+from orchestrator.webhook_sender import client, headers, post, retry_after
 
 pytestmark = pytest.mark.anyio
 
@@ -379,3 +380,15 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after("soon", now) is None
     assert retry_after(None, now) is None
     assert retry_after("-3", now) is None
+
+
+async def test_an_attempt_that_cannot_connect_says_so_plainly() -> None:
+    with socket.socket() as unused:  # a port nobody listens on once this closes
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    session = client(timeout=2, concurrency=1)
+    outcome = await post(session, f"http://127.0.0.1:{port}/hook", b"{}", {}, time.time())
+    await session.close()
+    assert (outcome.status_code, outcome.error, outcome.delivered) == (
+        None, "connection refused", False,
+    )  # fmt: skip
