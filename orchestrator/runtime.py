@@ -109,6 +109,7 @@ class Runtime:
                 retry_max=settings.webhook_retry_max,
                 horizon=settings.webhook_retry_horizon,
                 retention=settings.webhook_retention,
+                allowed_hosts=allowlist(settings.media_url_allowlist),
             ),
             save_endpoint=lambda endpoint: self.store.save_webhook(endpoint.row()),
             observe=lambda webhook_id, seconds: webhook_seconds.labels(webhook_id).observe(seconds),

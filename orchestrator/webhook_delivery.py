@@ -49,6 +49,7 @@ class DeliverySettings:
     retry_max: float = 3600.0
     horizon: float = 86_400.0
     retention: float = 7 * 86_400.0
+    allowed_hosts: frozenset[str] = frozenset()  # ORCH_MEDIA_URL_ALLOWLIST: may be private
 
 
 class OutboxSink(Protocol):
@@ -280,7 +281,8 @@ class Lanes:
     async def _post(self, key: LaneKey, delivery: Delivery) -> None:
         dispatcher, endpoint = self._dispatcher, self.endpoint
         if self._client is None:
-            self._client = client(dispatcher.settings.timeout, endpoint.concurrency)
+            settings = dispatcher.settings
+            self._client = client(settings.timeout, endpoint.concurrency, settings.allowed_hosts)
         now = dispatcher.clock()
         sent = headers(endpoint.signing_secrets(now), delivery.event_id, delivery.body, now)
         outcome = await post(self._client, endpoint.url, delivery.body, sent, now)

@@ -9,12 +9,16 @@ aiohttp rather than httpx here: on this path it posts 4-10 times as many request
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
+import aiohttp.abc
+from aiohttp.abc import ResolveResult
 from standardwebhooks.webhooks import Webhook
 
 USER_AGENT = "wa-helpdesk-webhooks/1"
@@ -99,7 +103,10 @@ async def post(
         return Outcome(None, time.monotonic() - started, "timeout", None, None)
     except aiohttp.ClientConnectorError as exc:  # "connection refused", not aiohttp's sentence
         errno, strerror = exc.os_error.errno, exc.os_error.strerror
-        reason = os.strerror(errno).lower() if errno and errno > 0 else (strerror or str(exc))
+        if isinstance(exc.os_error, NonPublicAddress):
+            reason = str(exc.os_error)
+        else:
+            reason = os.strerror(errno).lower() if errno and errno > 0 else (strerror or str(exc))
         return Outcome(None, time.monotonic() - started, reason[:EXCERPT_CHARS], None, None)
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         # Whatever stopped this attempt is the receiver's failure: it is retried.
@@ -107,11 +114,43 @@ async def post(
         return Outcome(None, time.monotonic() - started, reason[:EXCERPT_CHARS], None, None)
 
 
-def client(timeout: float, concurrency: int) -> aiohttp.ClientSession:
+class NonPublicAddress(OSError):
+    """A host that resolves, now, to loopback or a private network (DNS rebinding)."""
+
+
+class PublicResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, keeping only public addresses unless the host is allowlisted: the
+    URL was checked when it was saved, but a host can resolve elsewhere later, so the address
+    actually connected to is checked too (an IP literal is fixed, checked when saved)."""
+
+    def __init__(self, allowed_hosts: frozenset[str]) -> None:
+        self._allowed = allowed_hosts
+        self._resolver = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        if host.lower() in self._allowed:
+            return found
+        public = [r for r in found if ipaddress.ip_address(r["host"]).is_global]
+        if not public:
+            raise NonPublicAddress(f"{host} resolves to a non-public address")
+        return public
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def client(
+    timeout: float, concurrency: int, allowed_hosts: frozenset[str]
+) -> aiohttp.ClientSession:
     """One per endpoint: a receiver that hangs holds its own connections only. `timeout`
     bounds a whole attempt (a receiver dribbling its answer byte by byte included)."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency, force_close=False),
+        connector=aiohttp.TCPConnector(
+            limit=concurrency, resolver=PublicResolver(allowed_hosts), use_dns_cache=False
+        ),
         timeout=aiohttp.ClientTimeout(total=timeout),
         auto_decompress=False,  # the excerpt is for people; a compressed one is not worth it
         trust_env=False,

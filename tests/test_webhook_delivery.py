@@ -164,6 +164,10 @@ def dispatcher(
     return webhooks, sink
 
 
+def attempted(sink: Sink, key: tuple[str, str]) -> bool:
+    return bool(sink.deliveries[key]["attempts"])
+
+
 def first_arrivals(receiver: Receiver) -> list[str]:
     seen: dict[str, None] = {}
     for arrival in receiver.arrivals:
@@ -386,9 +390,29 @@ async def test_an_attempt_that_cannot_connect_says_so_plainly() -> None:
     with socket.socket() as unused:  # a port nobody listens on once this closes
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    session = client(timeout=2, concurrency=1)
+    session = client(timeout=2, concurrency=1, allowed_hosts=frozenset())
     outcome = await post(session, f"http://127.0.0.1:{port}/hook", b"{}", {}, time.time())
     await session.close()
     assert (outcome.status_code, outcome.error, outcome.delivered) == (
         None, "connection refused", False,
     )  # fmt: skip
+
+
+async def test_a_host_that_resolves_to_a_private_address_when_posted_to_is_refused(
+    receiver: Receiver,
+) -> None:
+    """The URL was public when it was saved (here: not checked at all); at each connection
+    the addresses it resolves to are checked again, unless its host is allowlisted."""
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    for allowed, expect in ((frozenset(), "localhost resolves to a non-public address"),
+                            (frozenset({"localhost"}), None)):  # fmt: skip
+        settings = DeliverySettings(timeout=2, retry_initial=5, allowed_hosts=allowed)
+        webhooks, sink = dispatcher(settings)
+        hook = endpoint(url)
+        webhooks.put(hook)
+        webhooks.offer("default", entries([A]))
+        key = (hook.id, "ep:1:0")
+        await receiver.until("the first attempt", lambda: attempted(sink, key))  # noqa: B023
+        assert sink.deliveries[key]["error"] == expect
+        await webhooks.close()
+    assert len(receiver.arrivals) == 1  # the allowlisted one only
