@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from orchestrator.desksettings import SettingsBook
 from orchestrator.errors import MediaStoreConfigError, MediaStoreError, StoreError
 from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.helpdesk import Helpdesk
+from orchestrator.lifecycle import backoff_delay
 from orchestrator.medialinks import MediaLinks
 from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
 from orchestrator.metrics import (
@@ -216,6 +218,8 @@ class Runtime:
         ]
         if self.settings.media_s3_retention_days is not None:
             tasks.append(asyncio.create_task(self._sweep_media_forever(), name="media-sweep"))
+        if not self.webhooks.loaded:
+            tasks.append(asyncio.create_task(self._load_webhooks_later(), name="webhook-load"))
         for task in tasks:
             task.add_done_callback(report_crash)
         try:
@@ -248,6 +252,21 @@ class Runtime:
         declared = {s.id: SessionSpec.from_body(s.model_dump()) for s in self.settings.sessions}
         stored = {row["id"]: SessionSpec.from_row(row) for row in rows}
         return [spec for id_, spec in {**stored, **declared}.items() if id_ != DEFAULT_SESSION]
+
+    async def _load_webhooks_later(self) -> None:
+        """The store was down at start: the webhook endpoints once it answers (the sessions
+        resume what they owe after that)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await asyncio.sleep(backoff_delay(attempt, 1.0, 30.0, random.Random()))
+            try:
+                self.webhooks.load(await self.store.list_webhooks())
+            except StoreError as exc:
+                log.warning("webhook endpoints still unreadable: %s", exc)
+                continue
+            log.info("webhook endpoints read: %d", len(self.webhooks.endpoints))
+            return
 
     def announce(
         self, session_id: str, event_type: EventType, chat_id: str | None, data: Any

@@ -400,6 +400,7 @@ class Webhooks:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     stats: dict[str, EndpointStats] = field(default_factory=dict)
     sessions: dict[str, Attached] = field(default_factory=dict)
+    loaded: bool = False  # the stored endpoints have been read
     _lanes: dict[str, Lanes] = field(default_factory=dict)
     _last_ord: int = 0
     _recent: dict[str, deque[Delivery]] = field(default_factory=dict)
@@ -409,10 +410,12 @@ class Webhooks:
     # ---- endpoints ------------------------------------------------------------------------
 
     def load(self, rows: Iterable[Row]) -> None:
+        """The stored endpoints (at start: until then nothing is offered nor resumed)."""
         for row in rows:
             endpoint = Endpoint.from_row(row)
             self.endpoints[endpoint.id] = endpoint
             self.stats.setdefault(endpoint.id, EndpointStats())
+        self.loaded = True
 
     def put(self, endpoint: Endpoint) -> None:
         """A new or changed endpoint: enabled, it posts; disabled, what it held is dead."""
@@ -468,6 +471,8 @@ class Webhooks:
     async def recover(self, session: str) -> None:
         """What the session's store still had to deliver, before the follower applies
         anything (its events come after these). Raises StoreError."""
+        if not self.loaded:  # its rows would look like those of deleted endpoints
+            raise StoreError("the webhook endpoints could not be read yet")
         attached = self.sessions[session]
         backlog = await attached.store.webhook_backlog()
         self._last_ord = max(self._last_ord, backlog.last_ord)

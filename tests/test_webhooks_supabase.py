@@ -152,3 +152,29 @@ def test_webhooks_on_supabase_survive_its_outage_and_a_kill_9(
             stored = {r[0] for r in db.execute("select event_id from wa_webhook_deliveries")}
         assert stored == receiver.delivered()
         assert len(stored) == len(delivered) + 5
+
+        # Again, and this time Supabase is away when the orchestrator starts: the endpoints and
+        # what is owed are read once it is back, and delivered.
+        receiver.status = 500
+        for n in range(3):  # the chat is tagged now: untag, tag, untag
+            if n % 2 == 0:
+                changed = orchestrator.http.delete(f"/chats/{chat}/tags/{tag}")
+            else:
+                changed = orchestrator.http.post(f"/chats/{chat}/tags", json={"tagId": tag})
+            assert changed.status_code == 200, changed.text
+        wait_for("owed deliveries stored", lambda: outbox(supabase_dsn).get("retrying", 0) >= 1
+                 and sum(outbox(supabase_dsn).values()) == len(stored) + 3)  # fmt: skip
+        orchestrator.kill9()
+        standin.kill9()
+        receiver.status = 200
+        orchestrator = s.start_orchestrator()
+        assert orchestrator.http.get(f"/webhooks/{webhook_id}").status_code == 404  # unread yet
+        standin = s.add(start_standin(tmp_path, supabase_dsn, port))
+        wait_for(
+            "what was owed, delivered and stored as made",
+            lambda: set(outbox(supabase_dsn)) == {"delivered"},
+            timeout=90,
+        )
+        with psycopg.connect(supabase_dsn) as db:
+            final = {r[0] for r in db.execute("select event_id from wa_webhook_deliveries")}
+        assert final == receiver.delivered() and len(final) == len(stored) + 3
