@@ -266,7 +266,7 @@ class Lanes:
     def changed(self, endpoint: Endpoint) -> None:
         """New settings (filters, URL, concurrency): the lanes stay."""
         if endpoint.concurrency != self.endpoint.concurrency:
-            self._dispatcher._close_client(self._client)  # sized for the old concurrency
+            self._dispatcher.close_client(self._client)  # sized for the old concurrency
             self._client = None
         self.endpoint = endpoint
         self._pump()
@@ -425,7 +425,7 @@ class Webhooks:
             lanes.changed(endpoint)
         elif not endpoint.enabled and lanes is not None:
             del self._lanes[endpoint.id]
-            self._close_client(lanes.stop(dead=True))
+            self.close_client(lanes.stop(dead=True))
         elif endpoint.enabled:
             self._lanes_of(endpoint)
 
@@ -435,7 +435,7 @@ class Webhooks:
         self._recent.pop(webhook_id, None)
         lanes = self._lanes.pop(webhook_id, None)
         if lanes is not None:
-            self._close_client(lanes.stop(dead=False))
+            self.close_client(lanes.stop(dead=False))
 
     def disable(self, webhook_id: str, reason: str) -> None:
         endpoint = self.endpoints.get(webhook_id)
@@ -611,7 +611,7 @@ class Webhooks:
                 except StoreError as exc:  # the next round tries again
                     log.warning("session %s: pruning the webhook outbox failed: %s", session, exc)
 
-    def _close_client(self, client: aiohttp.ClientSession | None) -> None:
+    def close_client(self, client: aiohttp.ClientSession | None) -> None:
         if client is not None:
             self._in_background(client.close())
 
