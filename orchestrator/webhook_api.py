@@ -15,9 +15,9 @@ from orchestrator import shapes as s
 from orchestrator.calls import Call
 from orchestrator.errors import BadRequest, Code, Conflict, NotFound
 from orchestrator.eventlog import EVENT_ID
-from orchestrator.store import Row, Store
+from orchestrator.store import Store
 from orchestrator.urlguard import check_public_url
-from orchestrator.webhook_delivery import Webhooks, delivery_json
+from orchestrator.webhook_delivery import OutboxEvent, Webhooks, delivery_json
 from orchestrator.webhook_endpoints import NEVER_DELIVERED, Endpoint, created, iso, patched
 
 log = logging.getLogger("orchestrator.webhook_api")
@@ -149,13 +149,13 @@ class WebhookApi:
                 break
         if start is None:
             raise NotFound(Code.UNKNOWN_EVENT, f"no stored webhook event has the id {since!r}")
-        found: list[tuple[str, Row]] = []
+        found: list[tuple[str, OutboxEvent]] = []
         for session, attached in sessions:
             after = start
             while True:
                 page = await attached.store.webhook_events_after(after, REPLAY_PAGE)
                 found += [
-                    (session, e)
+                    (session, OutboxEvent.from_row(e))
                     for e in page
                     if endpoint.takes(session, e["type"], e.get("chat_id"))
                 ]
@@ -175,15 +175,15 @@ class WebhookApi:
                     continue
                 event = await store.webhook_event(row["event_id"])
                 if event is not None:
-                    found.append((session, event))
+                    found.append((session, OutboxEvent.from_row(event)))
         queued = self._requeue(endpoint, found)
         stats = self._webhooks.stats.get(endpoint.id)
         if stats is not None:
             stats.dead_letters = max(0, stats.dead_letters - queued)
         return queued
 
-    def _requeue(self, endpoint: Endpoint, found: list[tuple[str, Row]]) -> int:
-        found.sort(key=lambda pair: int(pair[1]["ord"]))
+    def _requeue(self, endpoint: Endpoint, found: list[tuple[str, OutboxEvent]]) -> int:
+        found.sort(key=lambda pair: pair[1].ord)
         return sum(self._webhooks.requeue(endpoint, session, event) for session, event in found)
 
     async def _check(self, body: s.WebhookBody | s.WebhookPatch) -> None:

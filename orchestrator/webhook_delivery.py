@@ -31,8 +31,9 @@ import aiohttp
 from orchestrator import shapes as s
 from orchestrator.errors import StoreError
 from orchestrator.eventlog import Entry
+from orchestrator.lifecycle import backoff_delay
 from orchestrator.store import Row, Store
-from orchestrator.webhook_endpoints import Endpoint, iso
+from orchestrator.webhook_endpoints import Endpoint, iso, optional_float
 from orchestrator.webhook_sender import Outcome, client, headers, post
 
 log = logging.getLogger("orchestrator.webhooks")
@@ -75,6 +76,13 @@ class OutboxEvent:
     @property
     def key(self) -> str:
         return self.id
+
+    @classmethod
+    def from_row(cls, row: Row) -> OutboxEvent:
+        return cls(
+            row["id"], int(row["ord"]), row["type"], row.get("chat_id"), row["json"].encode(),
+            float(row.get("at") or 0.0),
+        )  # fmt: skip
 
     def row(self) -> Row:
         return {
@@ -130,15 +138,15 @@ class Delivery:
             "response_excerpt": self.response_excerpt,
         }
 
-    def event(self) -> Row:
-        """Its event's outbox row (enough to deliver it again)."""
-        return {
-            "id": self.event_id,
-            "ord": self.ord,
-            "type": self.type,
-            "chat_id": self.chat_id,
-            "json": self.body.decode(),
-        }
+    @classmethod
+    def of(cls, event: OutboxEvent, webhook_id: str, session: str, now: float) -> Delivery:
+        """A new delivery of the event to the endpoint."""
+        return cls(
+            webhook_id, session, event.id, event.ord, event.type, event.chat_id, event.json, now
+        )
+
+    def event(self) -> OutboxEvent:
+        return OutboxEvent(self.event_id, self.ord, self.type, self.chat_id, self.body, 0.0)
 
     def json(self) -> s.WebhookDelivery:
         return delivery_json(
@@ -154,14 +162,14 @@ class Delivery:
             ord=int(row["ord"]),
             type=event["type"],
             chat_id=event.get("chat_id"),
-            body=event["json"].encode() if isinstance(event["json"], str) else event["json"],
+            body=event["json"].encode(),
             created_at=float(row["created_at"]),
             status=row["status"],
             attempts=int(row["attempts"]),
-            last_attempt_at=_float(row.get("last_attempt_at")),
-            next_attempt_at=_float(row.get("next_attempt_at")),
+            last_attempt_at=optional_float(row.get("last_attempt_at")),
+            next_attempt_at=optional_float(row.get("next_attempt_at")),
             status_code=row.get("status_code"),
-            latency_ms=_float(row.get("latency_ms")),
+            latency_ms=optional_float(row.get("latency_ms")),
             error=row.get("error"),
             response_excerpt=row.get("response_excerpt"),
         )
@@ -176,10 +184,10 @@ def delivery_json(session: str, row: Row) -> s.WebhookDelivery:
         "status": row["status"],
         "attempts": int(row["attempts"]),
         "createdAt": iso(float(row["created_at"])) or "",
-        "lastAttemptAt": iso(_float(row.get("last_attempt_at"))),
-        "nextAttemptAt": iso(_float(row.get("next_attempt_at"))),
+        "lastAttemptAt": iso(optional_float(row.get("last_attempt_at"))),
+        "nextAttemptAt": iso(optional_float(row.get("next_attempt_at"))),
         "statusCode": row.get("status_code"),
-        "latencyMs": _float(row.get("latency_ms")),
+        "latencyMs": optional_float(row.get("latency_ms")),
         "error": row.get("error"),
         "responseExcerpt": row.get("response_excerpt"),
     }
@@ -514,16 +522,13 @@ class Webhooks:
             ]
             if not takers:
                 continue
-            order = self._next_ord(now)
-            attached.sink.webhook_event(
-                OutboxEvent(entry.id, order, entry.type, entry.chat_id, entry.json, now)
+            event = OutboxEvent(
+                entry.id, self._next_ord(now), entry.type, entry.chat_id, entry.json, now
             )
+            attached.sink.webhook_event(event)
             for endpoint in takers:
                 if endpoint.enabled:
-                    delivery = Delivery(
-                        endpoint.id, session, entry.id, order, entry.type, entry.chat_id,
-                        entry.json, now,
-                    )  # fmt: skip
+                    delivery = Delivery.of(event, endpoint.id, session, now)
                     attached.sink.webhook_delivery(delivery)
                     self._lanes_of(endpoint).add(delivery)
 
@@ -539,25 +544,23 @@ class Webhooks:
             attached.sink.webhook_delivery(delivery)
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter: uniform up to the exponential ceiling; at least Retry-After."""
+        """After the `attempt`th failure: full jitter up to min(retry_max, retry_initial *
+        2^(attempt-1)), and at least Retry-After."""
         settings = self.settings
-        ceiling = min(settings.retry_max, settings.retry_initial * 2 ** min(attempt - 1, 62))
-        return max(self.rng.uniform(0, ceiling), retry_after or 0.0)
+        wait = backoff_delay(attempt - 1, settings.retry_initial, settings.retry_max, self.rng)
+        return max(wait, retry_after or 0.0)
 
     # ---- replay ---------------------------------------------------------------------------
 
-    def requeue(self, endpoint: Endpoint, session: str, event: Row) -> bool:
-        """Deliver a stored event again (a replay): False if it is queued already."""
+    def requeue(self, endpoint: Endpoint, session: str, event: OutboxEvent) -> bool:
+        """Deliver an event again (a replay): False if it is queued already."""
         lanes = self._lanes_of(endpoint)
-        if lanes.holds(event["id"]):
+        if lanes.holds(event.id):
             return False
         attached = self.sessions.get(session)
         if attached is None:
             return False
-        delivery = Delivery(
-            endpoint.id, session, event["id"], int(event["ord"]), event["type"],
-            event.get("chat_id"), event["json"].encode(), self.clock(),
-        )  # fmt: skip
+        delivery = Delivery.of(event, endpoint.id, session, self.clock())
         attached.sink.webhook_delivery(delivery)
         lanes.add(delivery)
         return True
@@ -635,7 +638,3 @@ class Webhooks:
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)

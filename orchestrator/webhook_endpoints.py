@@ -127,9 +127,9 @@ class Endpoint:
             concurrency=int(row["concurrency"]),
             secret=str(row["secret"]),
             previous_secret=row.get("previous_secret"),
-            previous_secret_until=_float(row.get("previous_secret_until")),
+            previous_secret_until=optional_float(row.get("previous_secret_until")),
             disabled_reason=row.get("disabled_reason"),
-            disabled_at=_float(row.get("disabled_at")),
+            disabled_at=optional_float(row.get("disabled_at")),
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
         )
@@ -205,5 +205,5 @@ def _listed(values: frozenset[str] | None) -> list[str] | None:
     return None if values is None else sorted(values)
 
 
-def _float(value: Any) -> float | None:
+def optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
