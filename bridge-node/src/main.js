@@ -73,6 +73,15 @@ async function main() {
     hooks: { streamWrite: scrubber(config.proxy?.secrets ?? []) },
   })
   const mode = config.replay ? 'replay' : 'live'
+  // What SIGTERM/SIGINT do changes as the bridge starts. One that comes while the bridge is
+  // still setting up is kept and acted on once it can stop cleanly (a default-action signal
+  // would kill it by signal, with its lease still held).
+  /** @type {string|null} */
+  let pendingSignal = null
+  /** @type {(signal: string) => void} */
+  let onSignal = (signal) => (pendingSignal = signal)
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
   const epoch = newEpoch()
   /** @type {((why: string) => void)|null} set once the bridge is up; before, fencing just exits */
   let onFenced = null
@@ -93,8 +102,7 @@ async function main() {
       status?.stop()
       process.exit(0) // still waiting for NATS itself: nothing to hand over
     }
-    process.once('SIGTERM', abort)
-    process.once('SIGINT', abort)
+    onSignal = abort
     try {
       // One connection for the lease, the auth state, the events and the commands.
       nc = await connectNats({ settings: config.nats, session: config.session, logger: logger.child({ module: 'nats' }) })
@@ -120,8 +128,7 @@ async function main() {
       await nc?.close()
       process.exit(0)
     }
-    process.off('SIGTERM', abort)
-    process.off('SIGINT', abort)
+    onSignal = (signal) => (pendingSignal = signal)
     status?.setRole('holder')
   }
   const lease = held?.lease ?? null
@@ -314,8 +321,8 @@ async function main() {
     zap?.close()
     process.exit(0)
   }
-  process.on('SIGTERM', () => void shutdown('SIGTERM'))
-  process.on('SIGINT', () => void shutdown('SIGINT'))
+  onSignal = (signal) => void shutdown(signal)
+  if (pendingSignal) void shutdown(pendingSignal)
 }
 
 /** Fenced before the bridge is up: nothing to close yet. @param {import('pino').Logger} logger @param {string} why */
