@@ -214,11 +214,11 @@ class WebhooksCollector(Collector):
         families = Families()
         webhooks = self._webhooks
         for webhook_id, endpoint in webhooks.endpoints.items():
-            one = {"webhook": webhook_id}
-            health = webhooks.health(webhook_id)
             stats = webhooks.stats.get(webhook_id)
             if stats is None:
                 continue
+            one = {"webhook": webhook_id}
+            health = webhooks.health(webhook_id)
             for name, documentation, value in (
                 ("delivered", "deliveries made", stats.delivered),
                 ("failed", "failed attempts (each retry counts)", stats.failed),

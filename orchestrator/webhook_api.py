@@ -143,7 +143,7 @@ class WebhookApi:
         sessions = list(self._webhooks.sessions.items())
         start: int | None = None
         for _, attached in sessions:
-            event = await attached.store.webhook_event(since)
+            event = (await attached.store.webhook_events([since])).get(since)
             if event is not None:
                 start = int(event["ord"])
                 break
@@ -170,12 +170,10 @@ class WebhookApi:
         found = [(d.session, d.event()) for d in latest.values() if d.status == "dead"]
         for session, attached in list(self._webhooks.sessions.items()):
             store = attached.store
-            for row in await store.webhook_deliveries(endpoint.id, "dead", MAX_DEAD_LETTERS):
-                if (session, row["event_id"]) in latest:
-                    continue
-                event = await store.webhook_event(row["event_id"])
-                if event is not None:
-                    found.append((session, OutboxEvent.from_row(event)))
+            rows = await store.webhook_deliveries(endpoint.id, "dead", MAX_DEAD_LETTERS)
+            stored = [row["event_id"] for row in rows if (session, row["event_id"]) not in latest]
+            events = await store.webhook_events(stored)  # one read, not one per dead letter
+            found += [(session, OutboxEvent.from_row(events[i])) for i in stored if i in events]
         queued = self._requeue(endpoint, found)
         stats = self._webhooks.stats.get(endpoint.id)
         if stats is not None:

@@ -602,7 +602,7 @@ class Webhooks:
 
     async def prune_forever(self, interval: float = PRUNE_INTERVAL) -> None:
         """Delivered and dead rows, and the events no delivery needs, past the retention;
-        first once the sessions are up, then every `interval`."""
+        every `interval`, the first an interval after the start."""
         while True:
             await asyncio.sleep(interval)
             before = self.clock() - self.settings.retention

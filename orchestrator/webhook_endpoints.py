@@ -66,7 +66,7 @@ class Endpoint:
     updated_at: float
 
     def takes(self, session: str, event_type: str, chat_id: str | None) -> bool:
-        """Whether this endpoint gets the event (enabled or not: see `accepts`)."""
+        """Whether this endpoint gets the event (by its filters; enabled or not)."""
         if event_type in NEVER_DELIVERED:
             return False
         if self.events is not None and event_type not in self.events:

@@ -200,8 +200,7 @@ class WriteBehind:
         self._position = self._last_position = position
         self._stream_id = self._last_stream_id = stream_id
         self.log_entries(entries)
-        if self._oldest_change is None:
-            self._oldest_change = time.monotonic()
+        self._changed()
 
     def log_entries(self, entries: Sequence[Entry]) -> None:
         """Stream log entries to store with the position they follow (a helpdesk event's come
@@ -210,8 +209,7 @@ class WriteBehind:
             return
         self._entries.extend(entries)
         self._last_stream_id = entries[-1].id
-        if self._oldest_change is None:
-            self._oldest_change = time.monotonic()
+        self._changed()
 
     def webhook_event(self, event: OutboxItem[str]) -> None:
         self._webhook_events[event.key] = event
@@ -222,6 +220,7 @@ class WriteBehind:
         self._changed()
 
     def _changed(self) -> None:
+        """Something waits to be stored: the lag counts from the oldest such change."""
         if self._oldest_change is None:
             self._oldest_change = time.monotonic()
 

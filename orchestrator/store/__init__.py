@@ -326,8 +326,8 @@ class Store(Protocol):
         "chat_id" added (None when the event is no longer stored)."""
         ...
 
-    async def webhook_event(self, event_id: str) -> Row | None:
-        """One stored outbox event of this session, or None."""
+    async def webhook_events(self, event_ids: Collection[str]) -> dict[str, Row]:
+        """This session's stored outbox events among `event_ids`, by id (absent ones left out)."""
         ...
 
     async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:

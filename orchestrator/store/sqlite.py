@@ -736,10 +736,10 @@ class SqliteStore:
         )
         return await self._run(lambda db: _rows(db, sql, webhook_id, status, status, limit))
 
-    async def webhook_event(self, event_id: str) -> Row | None:
-        sql = "SELECT * FROM wa_webhook_events WHERE id = ?"
-        rows = await self._run(lambda db: _rows(db, sql, event_id))
-        return rows[0] if rows else None
+    async def webhook_events(self, event_ids: Collection[str]) -> dict[str, Row]:
+        sql = "SELECT * FROM wa_webhook_events WHERE id IN (SELECT value FROM json_each(?))"
+        ids = orjson.dumps(list(event_ids)).decode()
+        return {r["id"]: r for r in await self._run(lambda db: _rows(db, sql, ids))}
 
     async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:
         sql = "SELECT * FROM wa_webhook_events WHERE ord > ? ORDER BY ord LIMIT ?"

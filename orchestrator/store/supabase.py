@@ -552,7 +552,7 @@ class SupabaseStore:
                 .order("ord").order("webhook_id")
             )
         )  # fmt: skip
-        events = await self._events_by_id({d["event_id"] for d in deliveries})
+        events = await self.webhook_events({d["event_id"] for d in deliveries})
         newest = self._db().table("wa_webhook_events").select("ord").eq("session", self.session)
         last = await self._rows(newest.order("ord", desc=True).limit(1))
         dead: dict[str, int] = {}
@@ -564,8 +564,8 @@ class SupabaseStore:
             dead[row["webhook_id"]] = dead.get(row["webhook_id"], 0) + 1
         return WebhookBacklog(deliveries, events, last[0]["ord"] if last else 0, dead)
 
-    async def _events_by_id(self, event_ids: Collection[str]) -> dict[str, Row]:
-        """This session's stored events among `event_ids`."""
+    async def webhook_events(self, event_ids: Collection[str]) -> dict[str, Row]:
+        await self.open()
         ids = sorted(event_ids)
         events: dict[str, Row] = {}
         for start in range(0, len(ids), IN_CHUNK):
@@ -585,17 +585,12 @@ class SupabaseStore:
             return query.order("ord", desc=True).order("event_id", desc=True)
 
         rows = _unscoped(await self._pages(select, limit))
-        events = await self._events_by_id({r["event_id"] for r in rows})
+        events = await self.webhook_events({r["event_id"] for r in rows})
         for row in rows:
             event = events.get(row["event_id"])
             row["type"] = None if event is None else event["type"]
             row["chat_id"] = None if event is None else event["chat_id"]
         return rows
-
-    async def webhook_event(self, event_id: str) -> Row | None:
-        await self.open()
-        rows = _unscoped(await self._rows(self._history("wa_webhook_events").eq("id", event_id)))
-        return rows[0] if rows else None
 
     async def webhook_events_after(self, ord: int, limit: int) -> list[Row]:
         await self.open()

@@ -108,9 +108,9 @@ async def test_a_batch_writes_the_outbox_and_the_latest_delivery_wins(store: Sto
         status_code=500, latency_ms=12.5, error="HTTP 500", response_excerpt="oops",
     )  # fmt: skip
     await store.write(outbox([], [retried]))
-    assert await store.webhook_event(e1["id"]) == e1
-    assert await store.webhook_event(e2["id"]) == e2
-    assert await store.webhook_event("e1:99:0") is None
+    assert await store.webhook_events([e1["id"]]) == {e1["id"]: e1}
+    assert await store.webhook_events([e2["id"]]) == {e2["id"]: e2}
+    assert await store.webhook_events(["e1:99:0"]) == {}
     rows = await store.webhook_deliveries("wh_a", None, 10)
     assert rows == [
         delivery("wh_a", e2) | {"type": "connection", "chat_id": None},
@@ -185,7 +185,7 @@ async def test_dropping_a_webhooks_deliveries_leaves_the_others(store: Store) ->
     assert len(await store.webhook_deliveries("wh_b", None, 100)) == 1
     backlog = await store.webhook_backlog()
     assert [d["webhook_id"] for d in backlog.deliveries] == ["wh_b"] and backlog.dead == {}
-    assert await store.webhook_event(e2["id"]) == e2  # events go by pruning only
+    assert await store.webhook_events([e2["id"]]) == {e2["id"]: e2}  # events go by pruning only
 
 
 async def test_pruning_keeps_what_is_owed_and_the_events_it_names(store: Store) -> None:
@@ -215,22 +215,22 @@ async def test_sessions_keep_their_own_outbox_and_a_purge_takes_the_sessions(
     mine, theirs = event(1), event(1, session="sales") | {"ord": BASE + 50}
     await store.write(outbox([mine], [delivery("wh_a", mine)]))
     await sales.write(outbox([theirs, event(2, session="sales")], [delivery("wh_a", theirs)]))
-    assert await store.webhook_event(mine["id"]) == mine  # one id, two sessions
-    assert await sales.webhook_event(theirs["id"]) == theirs
+    assert await store.webhook_events([mine["id"]]) == {mine["id"]: mine}  # one id, two sessions
+    assert await sales.webhook_events([theirs["id"]]) == {theirs["id"]: theirs}
     assert (await store.webhook_backlog()).last_ord == mine["ord"]
     assert [e["id"] for e in await store.webhook_events_after(0, 100)] == [mine["id"]]
     [own] = await store.webhook_deliveries("wh_a", None, 100)
     assert own["ord"] == mine["ord"]
 
     await store.purge_session("sales")
-    assert await store.webhook_event(mine["id"]) == mine
+    assert await store.webhook_events([mine["id"]]) == {mine["id"]: mine}
     assert len((await store.webhook_backlog()).deliveries) == 1
     if isinstance(store, SupabaseStore):
         # One database for every session: the purge took sales' outbox. (On SQLite it lives in
         # the session's own file, which the session's purge deletes.)
         gone = await sales.webhook_backlog()
         assert (gone.deliveries, gone.last_ord) == ([], 0)
-        assert await sales.webhook_event(theirs["id"]) is None
+        assert await sales.webhook_events([theirs["id"]]) == {}
 
 
 async def test_reads_span_more_than_one_page(store: Store) -> None:
