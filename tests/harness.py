@@ -227,6 +227,13 @@ class Bridge(Process):
         }
         super().__init__("bridge", ["node", str(BRIDGE_MAIN)], child_env, log_dir / "bridge.log")
         self.client = BridgeClient(endpoints.router)
+        self.data_dir = data_dir
+
+    def nats_status(self) -> dict[str, Any]:
+        """In NATS mode, the status file the Docker healthcheck reads (bridge-node/src/
+        status-file.js): {"natsConnected", "role", "at"}, rewritten about once a second."""
+        status: dict[str, Any] = orjson.loads((self.data_dir / "status.json").read_bytes())
+        return status
 
     def state(self) -> dict[str, Any]:
         return self.client.state()
