@@ -52,6 +52,7 @@ from orchestrator.store import Store
 from orchestrator.store.rows import message_from_row
 from orchestrator.urlguard import check_public_url
 from orchestrator.views import Views, contact_json
+from orchestrator.windowfill import WindowFill
 
 log = logging.getLogger("orchestrator.api")
 
@@ -91,8 +92,11 @@ class Api:
         settings: ApiSettings,
         media_store: MediaStore,
         observe_send: Callable[[float], None] = lambda seconds: None,
+        *,
+        window_fill: WindowFill,
     ) -> None:
         self._observe_send = observe_send
+        self._window_fill = window_fill  # a chat's messages are read only once it holds them
         self.state = state
         self.lifecycle = lifecycle
         self.bridge = bridge
@@ -173,6 +177,7 @@ class Api:
 
     async def list_messages(self, call: Call[None]) -> s.MessageList | Response:
         chat = self.chat(call.path("chatId"), call.user)
+        await self._window_fill.ensure((chat.id,))
         limit = call.limit()
         before = call.query("before")
         # A page is the same for everyone who may see the chat: encode it once per change.
@@ -226,6 +231,7 @@ class Api:
         the last). Its unreadCount goes to 0 when the bridge reports them sent: a chat_update
         on the streams, for every agent."""
         chat = self.chat(call.path("chatId"), call.user)
+        await self._window_fill.ensure((chat.id,))
         keys = unread_keys(chat)
         if keys:
             await self.bridge.read_messages(keys)
@@ -249,6 +255,9 @@ class Api:
     async def send(self, call: Call[s.SendBody]) -> s.SendAccepted:
         body, principal = call.body, call.user
         chat_id = self.chat_id(body["chatId"], principal)
+        # What it quotes, reacts to, edits or forwards must be in RAM.
+        forwards = "forward" in body  # from any chat
+        await self._window_fill.ensure([chat_id, *(self.state.unfilled if forwards else ())])
         kind = send_kind(body)
         target: d.Message | None = None
         if kind in ("edit", "delete"):
@@ -528,6 +537,7 @@ class Api:
                 raise NotFound(Code.CHAT_NOT_FOUND, f"no chat {call.path('chatId')[:80]}")
         else:
             chat = self.chat(call.path("chatId"), call.principal)
+        await self._window_fill.ensure((chat.id,))
         message = chat.get(call.path("messageId"))
         if message is None or message.media is None or not message.raw:
             raise NotFound(Code.MEDIA_NOT_FOUND, "no media for that message")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,6 +41,10 @@ LIVE_BATCH = 1000
 # its first heartbeat, when it comes, brings the catch-up back.
 FIRST_ATTEMPT_TIMEOUT = 2.0
 STARTED = "bridge.started"  # the first event of every bridge run: it says who the bridge is
+
+
+BeforeApply = Callable[[Sequence[Envelope]], Awaitable[None]]
+"""Awaited before a batch is applied (the window fill: what the batch touches must be in RAM)."""
 
 
 class Consumer(Protocol):
@@ -85,8 +89,10 @@ class BridgeFollower:
         clock: Callable[[], float] = time.monotonic,
         session: str = "default",
         identity: IdentityCheck | None = None,
+        before_apply: BeforeApply | None = None,
     ) -> None:
         self._log = SessionLog(log, session)
+        self._before_apply = before_apply
         self._identity = identity
         self.found: Identity | None = None  # what the bridge at our endpoints last announced
         self._verified: set[str] = set()  # epochs of the expected bridge
@@ -162,7 +168,7 @@ class BridgeFollower:
                 continue
             verdict = classify(self.position, envelope)
             if verdict in (Verdict.GAP, Verdict.NEW_EPOCH):
-                self._apply(pending, replayed=False)
+                await self._apply(pending, replayed=False)
                 pending = []
                 self._note_jump(verdict, envelope)
                 # Up to this event, not through it: it is here already, and it may be large.
@@ -175,11 +181,11 @@ class BridgeFollower:
             elif verdict is Verdict.DUPLICATE:
                 self.stats.duplicates += 1
             else:  # the journal did not lead up to it: take it from there too
-                self._apply(pending, replayed=False)
+                await self._apply(pending, replayed=False)
                 pending = []
                 if not await self._catch_up(verdict.value):
                     return
-        self._apply(pending, replayed=False)
+        await self._apply(pending, replayed=False)
 
     def _note_jump(self, verdict: Verdict, envelope: Envelope) -> None:
         if verdict is Verdict.GAP:
@@ -227,7 +233,7 @@ class BridgeFollower:
                 return self._catch_up_failed(reason, exc)
             self._last_seen = self._clock()  # it answered: alive, even while no PUB arrives
             batch = self._accept_replayed(result["events"])
-            self._apply(batch, replayed=True)
+            await self._apply(batch, replayed=True)
             filled += len(batch)
             if not result["more"] or not result["events"]:
                 break
@@ -356,9 +362,11 @@ class BridgeFollower:
             consumer.position_lost(self.position, oldest)
         self.position = None
 
-    def _apply(self, batch: list[Envelope], *, replayed: bool) -> None:
+    async def _apply(self, batch: list[Envelope], *, replayed: bool) -> None:
         if not batch:
             return
+        if self._before_apply is not None:
+            await self._before_apply(batch)
         for consumer in self._consumers:
             consumer.apply(batch, replayed=replayed)
         self._applied_log.append(self._not_yet_recorded(batch))

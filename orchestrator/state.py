@@ -141,6 +141,9 @@ class State:
         self._sync: d.SyncProgress | None = None
         # The store's history was loaded, so a chat it did not hold has no older messages there.
         self._history_loaded = False
+        # Chats loaded with only their newest page: the store holds more of their window.
+        # Nothing may touch their messages before `fill` (or `give_up`): see WindowFill.
+        self.unfilled: set[str] = set()
         # Every waiting (undecryptable) message, held in a chat's window or not.
         self.waiting = WaitingIndex()
         # Call id -> the chat its message went to: a later step of a group call names only the
@@ -202,9 +205,14 @@ class State:
         aliases: dict[str, str],
         waiting: Iterable[d.Message] = (),
         labels: Iterable[Label] = (),
+        *,
+        page: int | None = None,
     ) -> None:
-        """Fill an empty state from the store (the newest `window` messages of each chat, and
-        every waiting message, in the window or not), announcing nothing."""
+        """Fill an empty state from the store (the newest `page` messages of each chat, by
+        default a window, and every waiting message, in the window or not), announcing
+        nothing. A chat given a full `page` shorter than a window is `unfilled` until `fill`
+        brings the rest of its window."""
+        page = self.window if page is None else page
         self._history_loaded = True
         for message in waiting:
             self.waiting.file(message)
@@ -222,12 +230,44 @@ class State:
             if message.id not in owner.keys:
                 self._insert(owner, message)
         for chat in self.chats.values():
-            chat.complete = len(chat.messages) < self.window  # a full window may have more
+            chat.complete = len(chat.messages) < page  # a full page may have more
+            if not chat.complete and page < self.window:
+                self.unfilled.add(chat.id)
             self._enforce_bounds(chat)
         for contact in contacts:
             self.contacts[contact.id] = contact
         for label in labels:
             self.labels[label.id] = label
+
+    def unfilled_among(self, jids: Iterable[str]) -> set[str]:
+        """Which of the chats `jids` name (as they are, or as they resolve) are unfilled."""
+        if not self.unfilled:
+            return set()
+        named = set(jids)
+        named |= {self.resolve(jid) for jid in named}
+        return named & self.unfilled
+
+    def fill(self, chat_id: str, newest: list[d.Message]) -> None:
+        """An unfilled chat's newest `window` stored messages (newest first): those RAM
+        lacks go in under the page it holds, and RAM holds its window as if loaded whole."""
+        if chat_id not in self.unfilled:
+            return
+        self.unfilled.discard(chat_id)
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            return
+        for message in newest:
+            if message.id not in chat.keys:
+                # The waiting index holds the newest word on a waiting message.
+                self._insert(chat, self.waiting.get(chat_id, message.id) or message)
+        chat.complete = len(newest) < self.window
+        self._enforce_bounds(chat)
+        self.generation += 1
+
+    def give_up(self, chat_id: str) -> None:
+        """The store could not fill the chat: RAM keeps its page, the rest stays in the store
+        (as for a chat whose window was evicted)."""
+        self.unfilled.discard(chat_id)
 
     def apply(self, facts: Iterable[d.Fact]) -> list[Change]:
         changes: list[Change] = []
@@ -738,6 +778,38 @@ class State:
 
 
 MAX_CALLS = 1000  # calls whose chat the state remembers by call id
+
+
+def jids_named(fact: d.Fact) -> tuple[str, ...]:
+    """The jids a fact names whose chats' messages applying it may read or change: its
+    chat, and both sides of an alias it teaches (learning one merges the LID's chat into the
+    phone's). Presences, sync progress and label edits touch no message."""
+    match fact:
+        case d.MessageSeen(message=m):
+            return tuple(j for j in (m.chat_id, m.chat_alt, m.sender, m.sender_alt) if j)
+        case (
+            d.MessageChanged(chat_id=chat_id)
+            | d.MessagesRemoved(chat_id=chat_id)
+            | d.ChatRemovedAllMessages(chat_id=chat_id)
+            | d.ReactionSet(chat_id=chat_id)
+            | d.ChatLabelled(chat_id=chat_id)
+        ):
+            return (chat_id,)
+        case (
+            d.ChatSeen(id=chat_id, participants=members)
+            | d.ParticipantsChanged(chat_id=chat_id, participants=members)
+        ):
+            return (chat_id, *(j for p in members or () for j in (p.id, p.alt) if j))
+        case d.ChatRemoved(id=chat_id):
+            return (chat_id,)
+        case d.ContactSeen(id=jid, alt=alt):
+            return (jid, alt) if alt else ()
+        case d.JidAlias(lid=lid, pn=pn):
+            return (lid, pn)
+        case d.CallSeen(chat_id=chat_id, caller=caller, caller_alt=alt):
+            return tuple(j for j in (chat_id, caller, alt) if j)
+        case _:
+            return ()
 
 
 def _unread_call(info: d.CallInfo) -> bool:

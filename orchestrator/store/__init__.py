@@ -19,7 +19,7 @@ every delivery it had not finished.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,7 +109,7 @@ class WriteBatch:
 @dataclass
 class Snapshot:
     chats: list[Row]
-    messages: list[Row]  # the newest `window` per chat
+    messages: list[Row]  # the newest `window` of each chat
     contacts: list[Row]
     aliases: dict[str, str]
     position: Position | None
@@ -152,7 +152,16 @@ class Metadata:
 class Store(Protocol):
     async def open(self) -> None: ...
 
-    async def load(self, window: int) -> Snapshot: ...
+    async def load(self, window: int) -> Snapshot:
+        """What a start needs at once: every chat with its newest `window` messages (a
+        start asks for one each; the rest comes from `newest_messages`), the
+        contacts, aliases, labels, waiting messages and the position. Raises StoreError."""
+        ...
+
+    async def newest_messages(self, chat_ids: Sequence[str], limit: int) -> dict[str, list[Row]]:
+        """The newest `limit` messages of each chat, newest first (a chat with none: an
+        empty list). Raises StoreError."""
+        ...
 
     async def write(self, batch: WriteBatch) -> None:
         """Everything in the batch, rows before position. Raises StoreError."""

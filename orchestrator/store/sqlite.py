@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -404,6 +404,9 @@ class SqliteStore:
 
     async def load(self, window: int) -> Snapshot:
         return await self._run(lambda db: self._load(db, window))
+
+    async def newest_messages(self, chat_ids: Sequence[str], limit: int) -> dict[str, list[Row]]:
+        return await self._run(lambda db: _newest(db, chat_ids, limit))
 
     async def write(self, batch: WriteBatch) -> None:
         await self._run(lambda db: self._write(db, batch))
@@ -822,14 +825,10 @@ class SqliteStore:
 
     @staticmethod
     def _load(db: sqlite3.Connection, window: int) -> Snapshot:
-        # _rows (tuples zipped into dicts), not sqlite3.Row: 0.45 s less for 200,000 messages.
         chats = _rows(db, "SELECT * FROM wa_chats")
-        messages = _rows(
-            db,
-            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY chat_id "
-            "ORDER BY ts DESC, arrival DESC, id DESC) AS rn FROM wa_messages) WHERE rn <= ?",
-            window,
-        )
+        # Every chat that has messages (a message may have come before its chat's row).
+        with_messages = [r[0] for r in db.execute("SELECT DISTINCT chat_id FROM wa_messages")]
+        messages = [m for rows in _newest(db, with_messages, window).values() for m in rows]
         contacts = _rows(db, "SELECT * FROM wa_contacts")
         aliases = dict(db.execute("SELECT lid, pn FROM wa_jid_aliases").fetchall())
         row = db.execute(
@@ -932,7 +931,18 @@ class SqliteStore:
             db.row_factory = None
 
 
+def _newest(db: sqlite3.Connection, chat_ids: Sequence[str], limit: int) -> dict[str, list[Row]]:
+    # One indexed query per chat (wa_messages_by_time): a window function over the table sorts
+    # every message, 1.3 s for 200,000 when a start wants one per chat.
+    sql = (
+        "SELECT * FROM wa_messages WHERE chat_id = ? "
+        "ORDER BY ts DESC, arrival DESC, id DESC LIMIT ?"
+    )
+    return {chat_id: _rows(db, sql, chat_id, limit) for chat_id in chat_ids}
+
+
 def _rows(db: sqlite3.Connection, sql: str, *params: Any) -> list[Row]:
+    # Tuples zipped into dicts, not sqlite3.Row: 0.45 s less for 200,000 messages.
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

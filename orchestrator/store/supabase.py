@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -150,14 +150,7 @@ class SupabaseStore:
         chats = await self._session_rows("wa_chats", "id")
         contacts = await self._session_rows("wa_contacts", "id")
         aliases = {r["lid"]: r["pn"] for r in await self._session_rows("wa_jid_aliases", "lid")}
-        # No window functions through PostgREST: the newest `window` of each chat, in parallel.
-        limit = asyncio.Semaphore(PARALLEL_READS)
-
-        async def recent(chat_id: str) -> list[Row]:
-            async with limit:
-                return await self._newest(chat_id, window)
-
-        pages = await asyncio.gather(*(recent(c["id"]) for c in chats))
+        pages = (await self.newest_messages([c["id"] for c in chats], window)).values()
         state = await self._rows(
             self._db().table("wa_sync_state").select("epoch,seq,stream,stream_id,stream_ord")
             .eq("session", self.session).eq("id", "bridge")
@@ -202,6 +195,18 @@ class SupabaseStore:
             rows += page
             if len(page) < PAGE:
                 return _unscoped(rows)
+
+    async def newest_messages(self, chat_ids: Sequence[str], limit: int) -> dict[str, list[Row]]:
+        # No window functions through PostgREST: each chat's newest, in parallel.
+        await self.open()
+        parallel = asyncio.Semaphore(PARALLEL_READS)
+
+        async def newest(chat_id: str) -> list[Row]:
+            async with parallel:
+                return await self._newest(chat_id, limit)
+
+        pages = await asyncio.gather(*(newest(c) for c in chat_ids))
+        return dict(zip(chat_ids, pages, strict=True))
 
     async def _newest(self, chat_id: str, limit: int) -> list[Row]:
         query = self._history("wa_messages").eq("chat_id", chat_id)
