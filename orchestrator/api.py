@@ -176,8 +176,9 @@ class Api:
         return self.views.chat(self.chat(call.path("chatId"), call.user))
 
     async def list_messages(self, call: Call[None]) -> s.MessageList | Response:
+        # An unfilled chat (just after a start) holds its newest message: the rest of the
+        # page comes from the store below, without waiting for its whole window.
         chat = self.chat(call.path("chatId"), call.user)
-        await self._window_fill.ensure((chat.id,))
         limit = call.limit()
         before = call.query("before")
         # A page is the same for everyone who may see the chat: encode it once per change.

@@ -176,5 +176,6 @@ def _drop_titles(schema: Any) -> None:
             _drop_titles(item)
 
 
+@cache
 def document_bytes() -> bytes:
     return orjson.dumps(document())

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -26,7 +26,7 @@ from orchestrator.eventlog import AnnouncementNumbers, EventLog
 from orchestrator.helpdesk import Helpdesk
 from orchestrator.lifecycle import backoff_delay
 from orchestrator.medialinks import MediaLinks
-from orchestrator.mediastore import LocalMediaStore, MediaStore, S3MediaStore, S3Settings
+from orchestrator.mediastore import LocalMediaStore, MediaStore
 from orchestrator.metrics import (
     MetricsApi,
     SessionsCollector,
@@ -43,10 +43,12 @@ from orchestrator.shapes import DEFAULT_SESSION, ConsoleConfig, EventType
 from orchestrator.streams import StreamRoutes, Streams, StreamSettings
 from orchestrator.streamtoken_api import StreamTokenApi
 from orchestrator.transport import BridgeLink
-from orchestrator.transport.nats import NatsConfig, NatsHub
 from orchestrator.urlguard import allowlist
 from orchestrator.webhook_api import WebhookApi, WebhookApiSettings
 from orchestrator.webhook_delivery import DeliverySettings, Webhooks
+
+if TYPE_CHECKING:  # imported only when ORCH_NATS_URL is set: nats-py takes 0.3 s to import
+    from orchestrator.transport.nats import NatsHub
 
 log = logging.getLogger("orchestrator.runtime")
 
@@ -156,7 +158,7 @@ class Runtime:
     def app(self) -> Starlette:
         """The HTTP application over this runtime; it runs the runtime for as long as it lives."""
         handlers: list[object] = [
-            Console(document_bytes(), console_config(self.settings)),
+            Console(document_bytes, console_config(self.settings)),
             SessionsApi(self.sessions, self.settings),
             MetricsApi(self.registry),
             StreamRoutes(
@@ -302,6 +304,8 @@ def console_config(settings: Settings) -> ConsoleConfig:
 def nats_hub(settings: Settings) -> NatsHub | None:
     if settings.nats_url is None:
         return None
+    from orchestrator.transport.nats import NatsConfig, NatsHub  # nats-py: 0.3 s to import
+
     return NatsHub(
         NatsConfig(
             url=settings.nats_url,
@@ -320,6 +324,8 @@ def open_media_store(settings: Settings) -> MediaStore:
     """The S3-compatible bucket when ORCH_MEDIA_S3_URL is set; otherwise data_dir/media."""
     if settings.media_s3_url is None or settings.media_s3_bucket is None:
         return LocalMediaStore(settings.data_dir / "media")
+    from orchestrator.mediastore_s3 import S3MediaStore, S3Settings  # boto3: 0.2 s to import
+
     secret = settings.media_s3_secret_key
     return S3MediaStore(
         S3Settings(

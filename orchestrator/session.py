@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestrator.admin import Admin
@@ -46,7 +46,6 @@ from orchestrator.qr_terminal import TerminalQr
 from orchestrator.rules import OnlineAgents, Rules
 from orchestrator.search_api import SearchApi
 from orchestrator.shapes import DEFAULT_SESSION, EventType
-from orchestrator.sharedpace import SharedBucket, bucket_opener
 from orchestrator.state import Change, State
 from orchestrator.store import Snapshot, Store
 from orchestrator.store.rows import (
@@ -56,10 +55,8 @@ from orchestrator.store.rows import (
     message_from_row,
 )
 from orchestrator.store.sqlite import SqliteStore
-from orchestrator.store.supabase import SupabaseStore
 from orchestrator.supervisor import BridgeSupervisor, bridge_environment
 from orchestrator.transport import BridgeLink
-from orchestrator.transport.nats import NatsHub
 from orchestrator.transport.zmq import ZmqLink, curve_keys
 from orchestrator.urlguard import allowlist
 from orchestrator.views import Views
@@ -67,7 +64,11 @@ from orchestrator.webhook_delivery import Webhooks
 from orchestrator.windowfill import WindowFill
 from orchestrator.wire import Position
 from orchestrator.writebehind import StoredLog, StreamMark, WriteBehind
-from orchestrator.writerlease import WriterLease
+
+if TYPE_CHECKING:  # imported where used: nats-py and supabase take 0.8 s to import
+    from orchestrator.sharedpace import SharedBucket
+    from orchestrator.transport.nats import NatsHub
+    from orchestrator.writerlease import WriterLease
 
 log = logging.getLogger("orchestrator.session")
 
@@ -473,6 +474,8 @@ class Session:
         assert self.shared.nats is not None
         client = await self.shared.nats.connection()  # NATS may come up after we do
         settings = self.shared.settings
+        from orchestrator.writerlease import WriterLease
+
         self.writer_lease = WriterLease(
             client.jetstream(),
             prefix=settings.nats_prefix,
@@ -705,6 +708,8 @@ def shared_pace(nats: NatsHub | None, settings: Settings, session_id: str) -> Sh
     """With NATS, replicas may send for this number together: its pace is shared by them."""
     if nats is None:
         return None
+    from orchestrator.sharedpace import SharedBucket, bucket_opener
+
     opener = bucket_opener(nats.connection, settings.nats_prefix)
     hub = nats
     return SharedBucket(
@@ -721,5 +726,7 @@ def open_store(settings: Settings, session_id: str = DEFAULT_SESSION) -> Store:
     SQLite file (the default session's also holds the helpdesk metadata)."""
     key = settings.supabase_service_role_key
     if settings.supabase_url and key:
+        from orchestrator.store.supabase import SupabaseStore
+
         return SupabaseStore(settings.supabase_url, key.get_secret_value(), session=session_id)
     return SqliteStore(session_directory(settings.data_dir, session_id) / "store.sqlite3")

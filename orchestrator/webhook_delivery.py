@@ -24,9 +24,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator import shapes as s
 from orchestrator.errors import StoreError
@@ -34,7 +32,11 @@ from orchestrator.eventlog import Entry
 from orchestrator.lifecycle import backoff_delay
 from orchestrator.store import Row, Store
 from orchestrator.webhook_endpoints import Endpoint, iso, optional_float
-from orchestrator.webhook_sender import Outcome, client, headers, post
+
+if TYPE_CHECKING:  # the sender is imported once a delivery is made: aiohttp takes 0.14 s
+    import aiohttp
+
+    from orchestrator.webhook_sender import Outcome
 
 log = logging.getLogger("orchestrator.webhooks")
 
@@ -287,6 +289,8 @@ class Lanes:
         self._pump()
 
     async def _post(self, key: LaneKey, delivery: Delivery) -> None:
+        from orchestrator.webhook_sender import client, headers, post
+
         dispatcher, endpoint = self._dispatcher, self.endpoint
         if self._client is None:
             settings = dispatcher.settings

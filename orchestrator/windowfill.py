@@ -25,9 +25,9 @@ from orchestrator.wire import Envelope
 
 log = logging.getLogger("orchestrator.windowfill")
 
-# Chats per store read in the background: with 500-message windows, 10 chats are at most
-# 5,000 messages to build, about 30 ms of the event loop.
-BACKGROUND_SLICE = 10
+# Chats per store read in the background: with 500-message windows, 4 chats are at most
+# 2,000 messages to build, about 15 ms of the event loop (a page read waits at most that).
+BACKGROUND_SLICE = 4
 
 
 class WindowFill:

@@ -26,9 +26,8 @@ from orchestrator.mediastore import (
     LocalMediaStore,
     MediaKey,
     Redirect,
-    S3MediaStore,
-    S3Settings,
 )
+from orchestrator.mediastore_s3 import S3MediaStore, S3Settings
 from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server, s3_server
 
 KEY = MediaKey("5511912345678@s.whatsapp.net", "3EB0ABCDEF")

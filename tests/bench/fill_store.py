@@ -23,11 +23,15 @@ from tests.harness import REPO
 STORE = "store.sqlite3"
 
 
+def fill_store_chat(number: int) -> str:
+    return f"55119{number:08d}@s.whatsapp.net"
+
+
 async def fill(path: Path, messages: int, chats: int) -> None:
     store = SqliteStore(path)
     await store.open()
     for c in range(chats):
-        jid = f"55119{c:08d}@s.whatsapp.net"
+        jid = fill_store_chat(c)
         chat = Chat(jid, False, f"Chat {c}", 0, 1_700_000_000 + c)
         batch = WriteBatch(chats={jid: chat_row(chat)})
         raw = b'{"key":{"remoteJid":"%s","id":"x"},"message":{"conversation":"hi"}}' % jid.encode()
