@@ -113,7 +113,7 @@ class Admin:
 
     async def report(self, call: Call[None]) -> s.BridgeReport:
         follower, writebehind, supervisor = self.follower, self.writebehind, self.supervisor
-        stats, silence, position = follower.stats, follower.silence, follower.position
+        stats, silence, position = follower.stats, follower.silence, follower.applied
         return {
             "alive": follower.alive,
             "epoch": stats.bridge_epoch,

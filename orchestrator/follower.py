@@ -48,9 +48,10 @@ BeforeApply = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    """What the follower feeds. `apply` must not raise and must not block on I/O."""
+    """What the follower feeds. `apply` must not raise and must not block on I/O; what it
+    returns to await (a history sync applied in slices) is awaited before the next batch."""
 
-    def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> None: ...
+    def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> Awaitable[None] | None: ...
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         """The bridge no longer holds what came after `last_applied`: those events are lost."""
@@ -106,7 +107,10 @@ class BridgeFollower:
         self._replay_page = replay_page
         self._clock = clock
         self.stats = FollowerStats()
-        self.position: Position | None = None
+        self.position: Position | None = None  # the last event accepted (being applied, or done)
+        # The last event every consumer has applied: `position` moves first, and a batch may be
+        # applied in steps (a window fill, a history sync in slices).
+        self.applied: Position | None = None
         self.alive = False
         self._last_seen: float | None = None
         self._catch_up_reason: str | None = "start"
@@ -368,9 +372,12 @@ class BridgeFollower:
         if self._before_apply is not None:
             await self._before_apply(batch)
         for consumer in self._consumers:
-            consumer.apply(batch, replayed=replayed)
+            slices = consumer.apply(batch, replayed=replayed)
+            if slices is not None:
+                await slices
         self._applied_log.append(self._not_yet_recorded(batch))
         self.stats.applied += len(batch)
+        self.applied = batch[-1].position
 
     def _not_yet_recorded(self, batch: list[Envelope]) -> list[Envelope]:
         through = self._recorded_through

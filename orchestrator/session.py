@@ -587,7 +587,7 @@ class Session:
             (label_from_row(r) for r in snapshot.labels),
             page=START_PAGE,
         )
-        self.follower.position = snapshot.position
+        self.follower.position = self.follower.applied = snapshot.position
         self.writebehind.loaded(snapshot)
         if snapshot.position is not None:
             self._resume_stream_log(snapshot)

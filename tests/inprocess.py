@@ -47,7 +47,7 @@ class Served:
         seq = len(self.bridge.journal)
         async with asyncio.timeout(timeout):
             while True:
-                position = self.runtime.default.follower.position
+                position = self.runtime.default.follower.applied
                 if seq == 0 or (position is not None and position.seq >= seq):
                     return
                 await asyncio.sleep(0.005)

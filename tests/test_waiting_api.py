@@ -35,7 +35,7 @@ async def applied(s: Served) -> None:
     last = s.bridge.journal[-1]
     async with asyncio.timeout(10):
         while True:
-            position = s.runtime.default.follower.position
+            position = s.runtime.default.follower.applied
             if position is not None and (position.epoch, position.seq) == (
                 last["epoch"],
                 last["seq"],

@@ -29,11 +29,21 @@ import orjson
 import psutil
 import zmq
 
+from orchestrator.pipeline import HISTORY_SLICE
 from tests.bench import fanout, sessions, webhooks
 from tests.bench.fanout import FANOUT_CLIENT
 from tests.bench.figures import FULL, QUICK, Figure, Scale, percentile
 from tests.bench.fill_store import fill_store, fill_store_chat
-from tests.harness import REPO, TOKEN, Orchestrator, Stack, make_capture, stack, wait_for
+from tests.harness import (
+    REPO,
+    TOKEN,
+    Orchestrator,
+    Stack,
+    make_capture,
+    metric,
+    stack,
+    wait_for,
+)  # fmt: skip
 
 RESULTS = REPO / "tests" / "bench" / "results"
 
@@ -149,7 +159,6 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
         bridge = s.start_bridge()
         state = bridge.wait_seq(4, timeout=120)  # the history event is published
         published = time.perf_counter()
-        orchestrator.wait_applied(state["epoch"], 5, timeout=120)
 
         def shown() -> float | None:
             page = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
@@ -157,13 +166,21 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
 
         served = wait_for("the history in /chats", shown, timeout=120, interval=0.01)
         ingest = served - published
+        all_in = wait_for(
+            "every message in RAM",
+            lambda: metric(orchestrator, "wa_state_messages") >= messages and time.perf_counter(),
+            timeout=120, interval=0.1,  # each look costs the ingest a /metrics
+        )  # fmt: skip
+        orchestrator.wait_applied(state["epoch"], 5, timeout=120)
         wait_for(
             "the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0, 120
         )
         rss_per_message = (process.memory_info().rss - rss_before) / messages
     return [
         Figure(f"history sync of {messages:,} messages over {chats:,} chats: until served",
-               ingest, "s", "target", 2.0, "< 2 s", ingest < 2.0),
+               ingest, "s", "target", 1.0, "< 1 s", ingest < 1.0,
+               f"every message in RAM after {all_in - published:.2f} s (applied in slices of "
+               f"{HISTORY_SLICE:,}: the API and the streams answer between two)"),
         Figure("RSS per message held (orchestrator process growth)", rss_per_message, "bytes",
                "Baileys WebMessageInfo objects in Node (RSS growth)", baileys_per_message,
                "≤ half the baseline", rss_per_message <= baileys_per_message / 2,
