@@ -19,6 +19,7 @@ What a WebMessageInfo means, mirroring Baileys' own `normalizeMessageContent`,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -39,6 +40,7 @@ from orchestrator.domain import (
 from orchestrator.normalize.values import (
     ShapeError,
     as_dict,
+    interned,
     is_hidden,
     opt_bool,
     opt_dict,
@@ -47,6 +49,7 @@ from orchestrator.normalize.values import (
     opt_jid,
     opt_list,
     opt_str,
+    owned,
     req_jid,
     req_str,
 )
@@ -185,8 +188,8 @@ _Reader = Callable[[Any], tuple[str, str | None, Media | None]]
 
 def _media(node: dict[str, Any], file_name: str | None = None) -> Media:
     return Media(
-        mimetype=opt_str(node.get("mimetype"), "mimetype"),
-        file_name=file_name,
+        mimetype=interned(opt_str(node.get("mimetype"), "mimetype")),
+        file_name=file_name and owned(file_name),
         size=opt_int(node.get("fileLength"), "fileLength"),
         seconds=opt_int(node.get("seconds"), "seconds"),
     )
@@ -341,22 +344,24 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
     from_me = key.from_me
     status = opt_int(info.get("status"), "status")
     timestamp = info.get("messageTimestamp")
+    quoted = _quoted_id(node, kind)
     raw: dict[str, Any] = {"key": info["key"], "message": wire_message}
     if timestamp is not None:
         raw["messageTimestamp"] = timestamp
+    # What the message keeps is copied or interned: the event's parse tree goes (values.owned).
     return MessageSeen(
         Message(
-            id=key.id,
-            chat_id=key.chat_id,
-            chat_alt=key.chat_alt,
+            id=owned(key.id),
+            chat_id=sys.intern(key.chat_id),
+            chat_alt=interned(key.chat_alt),
             from_me=from_me,
-            sender=_sender(key),
-            sender_alt=_sender_alt(key),
-            sender_name=opt_str(info.get("pushName"), "pushName"),
+            sender=interned(_sender(key)),
+            sender_alt=interned(_sender_alt(key)),
+            sender_name=interned(opt_str(info.get("pushName"), "pushName")),
             timestamp=opt_int(timestamp, "messageTimestamp") or 0,
             type=msg_type,
-            text=text,
-            quoted_id=_quoted_id(node, kind),
+            text=text and owned(text),
+            quoted_id=quoted and owned(quoted),
             media=media,
             ack=_ack(status, from_me),
             raw_kind=kind if msg_type == "unknown" else None,

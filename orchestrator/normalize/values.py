@@ -11,6 +11,7 @@ Pure and cheap: these run several times per message on the hot path.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 # A protobuf int64/uint64 spans [-2^63, 2^64): anything outside is not a Baileys value.
@@ -22,6 +23,20 @@ _LONG_DIGITS = 21
 
 class ShapeError(ValueError):
     """A value the normalizer cannot read. Internal: `normalize` never lets it escape."""
+
+
+def owned(value: str) -> str:
+    """A string read from an event, copied: a message kept in RAM must not hold on to strings
+    of the event's parse tree. One such string in a memory pool keeps the pool, and the arena
+    around it, from going back when the tree is freed: held, the strings of a 100,000-message
+    history sync kept its 200 MB tree's arenas (1.8 KB per message, measured)."""
+    return "".join(("", value))  # joining two: always a new string, even with one empty
+
+
+def interned(value: str | None) -> str | None:
+    """A string many messages repeat (a jid, a sender's name, a mimetype): one copy for all."""
+    # Its first copy is the one kept (the event's own string would pin the tree: owned()).
+    return value and sys.intern(owned(value))
 
 
 def type_name(value: Any) -> str:
@@ -76,7 +91,7 @@ def opt_int(value: Any, where: str) -> int | None:
         return None
     kind = type(value)
     if kind is int:
-        result: int = value
+        result: int = value + 0  # a new int, not the parse tree's (see owned())
     elif kind is float and value.is_integer():
         result = int(value)
     elif kind is dict and len(value) == 1 and "$long" in value:
