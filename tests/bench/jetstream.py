@@ -61,7 +61,7 @@ def resume_latencies(tmp: Path, scale: Scale) -> tuple[list[float], list[float]]
     flows: first every client's connection is cut (both replicas up), then one replica is
     killed. Each client's first resume after each is timed: from the end of its connection to
     the start of the next (the client waits 0-0.1 s, jittered, before reconnecting)."""
-    clients_count = max(50, scale.fanout_clients // 2)
+    clients_count = max(50, min(250, scale.fanout_clients // 2))  # Python clients: 250 at most
     tmp.mkdir(parents=True, exist_ok=True)
     capture = make_capture(tmp / "resume.jsonl", 6_000, chats=50)
     with jetstream(tmp, capture) as s:
