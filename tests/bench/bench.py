@@ -31,7 +31,7 @@ import zmq
 
 from orchestrator.pipeline import HISTORY_SLICE
 from tests.bench import fanout, sessions, webhooks
-from tests.bench.fanout import FANOUT_CLIENT
+from tests.bench.fanout import FANOUT_CLIENT, cpu_seconds
 from tests.bench.figures import FULL, QUICK, Figure, Scale, percentile
 from tests.bench.fill_store import fill_store, fill_store_chat
 from tests.harness import (
@@ -116,12 +116,23 @@ def pipeline_rate(tmp: Path, capture: Path, events: int) -> tuple[float, str]:
         reader = SseCounter(f"{orchestrator.base_url}/events", lambda: final.get("id"))
         reader.start()
         time.sleep(0.3)
-        s.start_bridge()
+        processes = [psutil.Process(orchestrator.popen.pid)]
+        cpu = [cpu_seconds(p) for p in processes]
+        started = time.perf_counter()
+        processes.append(psutil.Process(s.start_bridge().popen.pid))
         state = s.published(timeout=120)
         report = orchestrator.wait_applied(state["epoch"], events + 2, timeout=300)
         final["id"] = orchestrator.last_event_id()
         reader.join(120)
-    notes = f"gaps {report['gaps']}, replayed {report['replayed']} of {events}"
+        elapsed = time.perf_counter() - started
+        orchestrator_cpu, bridge_cpu = (
+            (cpu_seconds(processes[0]) - cpu[0]) / elapsed,
+            (cpu_seconds(processes[1]) / elapsed),
+        )
+    notes = (
+        f"gaps {report['gaps']}, replayed {report['replayed']} of {events}; CPU: orchestrator "
+        f"{orchestrator_cpu:.2f} cores, bridge {bridge_cpu:.2f} (2 cores, with the SSE reader)"
+    )
     return events / (reader.last - reader.first), notes
 
 
@@ -130,11 +141,11 @@ def bench_pipeline(tmp: Path, scale: Scale) -> list[Figure]:
     capture = make_capture(tmp / "pipeline.jsonl", events, chats=200)
     baseline = transport_limit(tmp / "transport", capture, events)
     rate, notes = pipeline_rate(tmp / "pipeline", capture, events)
-    target = max(50_000.0, baseline / 4)
     return [
         Figure("pipeline events/s (normalize, state, log, 1 SSE client)", rate, "events/s",
                "bridge -> Python SUB that only decodes", baseline,
-               "≥ 50,000/s or ≥ 1/4 of the transport limit", rate >= target, notes),
+               "≥ 0.6 x the transport limit and ≥ 50,000/s",
+               rate >= 0.6 * baseline and rate >= 50_000, notes),
     ]  # fmt: skip
 
 
@@ -159,33 +170,64 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
         bridge = s.start_bridge()
         state = bridge.wait_seq(4, timeout=120)  # the history event is published
         published = time.perf_counter()
-
-        def shown() -> float | None:
-            page = orchestrator.http.get("/chats", params={"limit": 500}).json()["chats"]
-            return time.perf_counter() if len(page) >= min(500, chats) else None
-
-        served = wait_for("the history in /chats", shown, timeout=120, interval=0.01)
-        ingest = served - published
-        all_in = wait_for(
-            "every message in RAM",
-            lambda: metric(orchestrator, "wa_state_messages") >= messages and time.perf_counter(),
-            timeout=120, interval=0.1,  # each look costs the ingest a /metrics
-        )  # fmt: skip
+        with HealthWatch(orchestrator) as watch:  # how long the API keeps a client waiting
+            all_in = wait_for(
+                "every message in RAM",
+                lambda: metric(orchestrator, "wa_state_messages") >= messages
+                and time.perf_counter(),
+                timeout=120, interval=0.1,  # each look costs the ingest a /metrics
+            )  # fmt: skip
+        ingest = all_in - published
         orchestrator.wait_applied(state["epoch"], 5, timeout=120)
         wait_for(
             "the store", lambda: orchestrator.bridge_report()["store"]["pendingRows"] == 0, 120
         )
         rss_per_message = (process.memory_info().rss - rss_before) / messages
     return [
-        Figure(f"history sync of {messages:,} messages over {chats:,} chats: until served",
-               ingest, "s", "target", 1.0, "< 1 s", ingest < 1.0,
-               f"every message in RAM after {all_in - published:.2f} s (applied in slices of "
-               f"{HISTORY_SLICE:,}: the API and the streams answer between two)"),
+        Figure(f"history sync of {messages:,} messages over {chats:,} chats: until every "
+               "message is served", ingest, "s", "target", 1.0, "< 1 s", ingest < 1.0,
+               f"applied in slices of {HISTORY_SLICE:,}, the API answering between two: "
+               f"longest /health answer meanwhile {watch.longest * 1000:.0f} ms (p50 "
+               f"{watch.median * 1000:.1f} ms, {len(watch.latencies)} requests)"),
         Figure("RSS per message held (orchestrator process growth)", rss_per_message, "bytes",
                "Baileys WebMessageInfo objects in Node (RSS growth)", baileys_per_message,
                "≤ half the baseline", rss_per_message <= baileys_per_message / 2,
                f"Node heap alone: {baileys_heap:,.0f} bytes/message"),
     ]  # fmt: skip
+
+
+class HealthWatch(threading.Thread):
+    """GET /health one after another while the block runs: how long each answer took."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        super().__init__(daemon=True)
+        self.orchestrator = orchestrator
+        self.latencies: list[float] = []
+        self.done = threading.Event()
+
+    def __enter__(self) -> HealthWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join(30)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.orchestrator.base_url, timeout=60) as client:
+            while not self.done.is_set():
+                started = time.perf_counter()
+                client.get("/health")
+                self.latencies.append(time.perf_counter() - started)
+                time.sleep(0.01)
+
+    @property
+    def longest(self) -> float:
+        return max(self.latencies, default=float("nan"))
+
+    @property
+    def median(self) -> float:
+        return percentile(self.latencies, 0.5)
 
 
 # ---- 3. fan-out: fanout.py -------------------------------------------------------------------
