@@ -5,8 +5,10 @@ list shows). The rest of every chat's window comes from the store afterwards, in
 background (most recently active chats first, a few at a time so that the API and the
 streams answer in between) and on demand: before the follower applies events that touch an
 unfilled chat (an ack, an edit or a reaction may concern a message not in RAM yet), and
-before the API reads a chat's messages. So nothing is applied to, or read from, a window
-that is not whole, and RAM ends up as a start that loaded every window would leave it.
+before the API uses a chat's messages (read receipts, a quote, a reaction, an edit, a media
+fetch). A page of an unfilled chat takes what RAM lacks from the store without waiting.
+So nothing is applied to a window that is not whole, and RAM ends up as a start that loaded
+every window would leave it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class WindowFill:
         self._store = store
         self._log = SessionLog(log, session)
         self._filling: dict[str, asyncio.Future[None]] = {}  # chat id -> its read in flight
+        self._reads: set[asyncio.Task[None]] = set()
 
     async def ensure(self, chat_ids: Collection[str]) -> None:
         """Return once each of `chat_ids` holds its whole window (or the store failed it)."""
@@ -44,14 +47,17 @@ class WindowFill:
         if not wanted:
             return
         started = [c for c in wanted if c not in self._filling]
+        loop = asyncio.get_running_loop()
+        for chat_id in started:
+            self._filling[chat_id] = loop.create_future()
+        waits = [self._filling[c] for c in wanted]
         if started:
-            loop = asyncio.get_running_loop()
-            for chat_id in started:
-                self._filling[chat_id] = loop.create_future()
-            await self._fill(started)
-        waits = [self._filling[c] for c in wanted if c in self._filling]
-        if waits:
-            await asyncio.gather(*waits)
+            # A task of its own: a caller that goes away (a client hanging up) does not take
+            # away a read that others (the follower) may be waiting for.
+            read = loop.create_task(self._fill(started), name="window-fill-read")
+            self._reads.add(read)
+            read.add_done_callback(self._reads.discard)
+        await asyncio.gather(*map(asyncio.shield, waits))
 
     async def before_apply(self, batch: Sequence[Envelope]) -> None:
         """The follower's hook: fill the chats these events touch before they are applied.
@@ -84,14 +90,13 @@ class WindowFill:
                 "store unavailable filling %d chats (%s, ...): %s; their older messages stay "
                 "in the store", len(chat_ids), chat_ids[0], exc,
             )  # fmt: skip
-        except asyncio.CancelledError:
+        finally:  # whatever happened (a shutdown cancels it), nobody waits on these forever
             for chat_id in chat_ids:
-                self._filling.pop(chat_id).cancel()
-            raise
-        futures = [self._filling.pop(c) for c in chat_ids]
-        for chat_id, future in zip(chat_ids, futures, strict=True):
-            if rows is None:
-                self._state.give_up(chat_id)
-            else:
-                self._state.fill(chat_id, [message_from_row(r) for r in rows.get(chat_id, [])])
-            future.set_result(None)
+                if rows is None:
+                    self._state.give_up(chat_id)
+                else:
+                    messages = [message_from_row(r) for r in rows.get(chat_id, [])]
+                    self._state.fill(chat_id, messages)
+                future = self._filling.pop(chat_id)
+                if not future.done():
+                    future.set_result(None)

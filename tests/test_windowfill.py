@@ -166,3 +166,23 @@ def test_after_a_restart_pages_serve_at_once_and_late_events_find_their_messages
             ack = db.execute("SELECT ack FROM wa_messages WHERE id = ?", (acked,)).fetchone()[0]
             body = db.execute("SELECT body FROM wa_messages WHERE id = ?", (edited,)).fetchone()[0]
         assert (ack, body) == (d.ACK_READ, "fixed")
+
+
+def test_a_caller_that_goes_away_does_not_take_the_read_from_the_others(tmp_path: Path) -> None:
+    """A client hanging up mid-request cancels its wait, not the store read the follower also
+    waits for."""
+
+    async def run() -> None:
+        await fill(tmp_path / "store.sqlite3", STORED, 1)
+        state, store = await loaded(tmp_path / "store.sqlite3")
+        window_fill, chat_id = WindowFill(state, store), fill_store_chat(0)
+        client = asyncio.create_task(window_fill.ensure([chat_id]))
+        follower = asyncio.create_task(window_fill.ensure([chat_id]))
+        await asyncio.sleep(0)  # both wait on the one read
+        client.cancel()
+        await follower
+        assert client.cancelled() and state.unfilled == set()
+        assert len(state.chats[chat_id].messages) == STORED
+        await store.close()
+
+    asyncio.run(run())
