@@ -20,7 +20,7 @@ from orchestrator.helpdesk import Helpdesk, SessionHelpdesk
 from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
 from orchestrator.medialinks import MediaLinks
 from orchestrator.normalize import normalize
-from orchestrator.pipeline import Pipeline
+from orchestrator.pipeline import Pipeline, Recorder
 from orchestrator.principal import Principal
 from orchestrator.state import State
 from orchestrator.store.sqlite import SqliteStore
@@ -116,7 +116,12 @@ async def test_a_replica_that_does_not_write_reopens_in_ram_only(
     assert support.chat_status(CHAT) == "pending"
 
 
-def pipeline(state: State, seen: list[tuple[str, str]]) -> Pipeline:
+def pipeline(
+    state: State,
+    seen: list[tuple[str, str]],
+    log: EventLog | None = None,
+    record: Recorder = lambda *_: None,
+) -> Pipeline:
     lifecycle = ConnectionLifecycle(
         Bridge(MemoryBridge()),
         LifecycleSettings(
@@ -125,7 +130,8 @@ def pipeline(state: State, seen: list[tuple[str, str]]) -> Pipeline:
         ),
     )  # fmt: skip
     return Pipeline(
-        normalize, state, EventLog(max_entries=1000, max_age=3600), lifecycle, lambda *_: None,
+        normalize, state, EventLog(max_entries=1000, max_age=3600) if log is None else log,
+        lifecycle, record,
         Views(state, MediaLinks("secret", 3600)),
         customer_wrote=lambda chat_id, m: seen.append((chat_id, m.id)),
     )  # fmt: skip

@@ -8,16 +8,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.commands import Bridge
 from orchestrator.eventlog import Entry, EventLog
-from orchestrator.lifecycle import ConnectionLifecycle, LifecycleSettings
-from orchestrator.medialinks import MediaLinks
 from orchestrator.normalize import normalize
-from orchestrator.pipeline import HISTORY_SLICE, Pipeline, history_parts
+from orchestrator.pipeline import HISTORY_SLICE, history_parts
 from orchestrator.state import Change, State
-from orchestrator.transport.memory import MemoryBridge
-from orchestrator.views import Views
 from orchestrator.wire import Envelope, Position
+from tests.test_chat_status import pipeline
 
 CHATS = 50
 MESSAGES = HISTORY_SLICE * 3 + 7  # four slices, the last a short one
@@ -50,18 +46,6 @@ class Recorded:
         entries: Sequence[Entry],
     ) -> None:
         self.calls.append((len(changes), position, last_id, [e.id for e in entries]))
-
-
-def pipeline(state: State, log: EventLog, record: Recorded) -> Pipeline:
-    lifecycle = ConnectionLifecycle(
-        Bridge(MemoryBridge()),
-        LifecycleSettings(
-            reconnect_initial=1, reconnect_max=60, stable_after=30, qr_rounds=5,
-            qr_viewer_window=120,
-        ),
-    )  # fmt: skip
-    views = Views(state, MediaLinks("secret", 3600))
-    return Pipeline(normalize, state, log, lifecycle, record, views)
 
 
 def test_the_parts_hold_every_fact_in_order() -> None:
@@ -98,7 +82,7 @@ def test_a_large_sync_goes_in_by_slices_and_is_recorded_once_whole() -> None:
 
         looker = asyncio.create_task(look())
         await asyncio.sleep(0)
-        slices = pipeline(state, log, record).apply([before, sync], replayed=False)
+        slices = pipeline(state, [], log, record).apply([before, sync], replayed=False)
         assert slices is not None  # the follower awaits it before its next batch
         await slices
         stop.set()
@@ -124,7 +108,7 @@ def test_a_small_sync_is_applied_at_once() -> None:
     record = Recorded()
     data = history() | {"messages": history()["messages"][:HISTORY_SLICE]}
     sync = Envelope("e1", 1, 0, "messaging-history.set", data)
-    assert pipeline(state, EventLog(max_entries=1000, max_age=60), record).apply(
+    assert pipeline(state, [], EventLog(max_entries=1000, max_age=60), record).apply(
         [sync], replayed=False
     ) is None  # fmt: skip
     assert state.stats.messages == HISTORY_SLICE and len(record.calls) == 1
