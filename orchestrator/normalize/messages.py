@@ -19,7 +19,6 @@ What a WebMessageInfo means, mirroring Baileys' own `normalizeMessageContent`,
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -186,9 +185,13 @@ def content_kind(content: dict[str, Any]) -> str | None:
 _Reader = Callable[[Any], tuple[str, str | None, Media | None]]
 
 
+def _interned(value: str | None) -> str | None:
+    return value and interned(value)
+
+
 def _media(node: dict[str, Any], file_name: str | None = None) -> Media:
     return Media(
-        mimetype=interned(opt_str(node.get("mimetype"), "mimetype")),
+        mimetype=_interned(opt_str(node.get("mimetype"), "mimetype")),
         file_name=file_name and owned(file_name),
         size=opt_int(node.get("fileLength"), "fileLength"),
         seconds=opt_int(node.get("seconds"), "seconds"),
@@ -352,12 +355,12 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
     return MessageSeen(
         Message(
             id=owned(key.id),
-            chat_id=sys.intern(key.chat_id),
-            chat_alt=interned(key.chat_alt),
+            chat_id=interned(key.chat_id),
+            chat_alt=_interned(key.chat_alt),
             from_me=from_me,
-            sender=interned(_sender(key)),
-            sender_alt=interned(_sender_alt(key)),
-            sender_name=interned(opt_str(info.get("pushName"), "pushName")),
+            sender=_interned(_sender(key)),
+            sender_alt=_interned(_sender_alt(key)),
+            sender_name=_interned(opt_str(info.get("pushName"), "pushName")),
             timestamp=opt_int(timestamp, "messageTimestamp") or 0,
             type=msg_type,
             text=text and owned(text),

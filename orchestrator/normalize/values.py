@@ -33,10 +33,10 @@ def owned(value: str) -> str:
     return "".join(("", value))  # joining two: always a new string, even with one empty
 
 
-def interned(value: str | None) -> str | None:
+def interned(value: str) -> str:
     """A string many messages repeat (a jid, a sender's name, a mimetype): one copy for all."""
     # Its first copy is the one kept (the event's own string would pin the tree: owned()).
-    return value and sys.intern(owned(value))
+    return sys.intern(owned(value))
 
 
 def type_name(value: Any) -> str:
