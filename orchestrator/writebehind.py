@@ -296,10 +296,12 @@ class WriteBehind:
             self._spill_if_too_big()
             return False
         self._failed = None
-        self._store_back(len(batch))
         self._mark(batch)
-        if len(batch) >= LARGE_BATCH:  # a history sync: its parse tree and rows are garbage now
+        rows = len(batch)
+        del batch
+        if rows >= LARGE_BATCH:  # a history sync: its parse tree and rows are garbage now
             await asyncio.to_thread(release_free_memory)
+        self._store_back(rows)  # counted written (wa_store_written_rows) with the memory back
         return True
 
     def _mark(self, batch: WriteBatch) -> None:
