@@ -180,7 +180,9 @@ def bench_history(tmp: Path, scale: Scale) -> list[Figure]:
         ingest = all_in - published
         orchestrator.wait_applied(state["epoch"], 5, timeout=120)
         wait_for(  # written rows count once the memory they held is handed back
-            "the store", lambda: metric(orchestrator, "wa_store_written_rows_total") >= messages, 120
+            "the store",
+            lambda: metric(orchestrator, "wa_store_written_rows_total") >= messages,
+            120,
         )
         rss_per_message = (process.memory_info().rss - rss_before) / messages
     return [

@@ -63,7 +63,9 @@ def resume_latencies(tmp: Path, scale: Scale) -> tuple[list[float], list[float]]
     the start of the next (the client waits 0-0.1 s, jittered, before reconnecting)."""
     clients_count = max(50, min(250, scale.fanout_clients // 2))  # Python clients: 250 at most
     tmp.mkdir(parents=True, exist_ok=True)
-    capture = make_capture(tmp / "resume.jsonl", 6_000, chats=50)
+    # Long enough to outlast the clients' reconnecting on a busy machine: the waits below need
+    # 500 more events after each cut (6,000 ran out once the reconnects took 20 s).
+    capture = make_capture(tmp / "resume.jsonl", 30_000, chats=50)
     with jetstream(tmp, capture) as s:
         replicas = [replica(s, tmp, f"r{i}") for i in range(2)]
         for orchestrator in replicas:
