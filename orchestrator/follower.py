@@ -364,7 +364,7 @@ class BridgeFollower:
         )
         for consumer in self._consumers:
             consumer.position_lost(self.position, oldest)
-        self.position = None
+        self.position = self.applied = None
 
     async def _apply(self, batch: list[Envelope], *, replayed: bool) -> None:
         if not batch:
