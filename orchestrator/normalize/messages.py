@@ -185,13 +185,9 @@ def content_kind(content: dict[str, Any]) -> str | None:
 _Reader = Callable[[Any], tuple[str, str | None, Media | None]]
 
 
-def _interned(value: str | None) -> str | None:
-    return value and interned(value)
-
-
 def _media(node: dict[str, Any], file_name: str | None = None) -> Media:
     return Media(
-        mimetype=_interned(opt_str(node.get("mimetype"), "mimetype")),
+        mimetype=interned(opt_str(node.get("mimetype"), "mimetype")),
         file_name=file_name and owned(file_name),
         size=opt_int(node.get("fileLength"), "fileLength"),
         seconds=opt_int(node.get("seconds"), "seconds"),
@@ -356,11 +352,11 @@ def read_web_message(item: Any, live: bool, history: bool = False) -> Fact | Non
         Message(
             id=owned(key.id),
             chat_id=interned(key.chat_id),
-            chat_alt=_interned(key.chat_alt),
+            chat_alt=interned(key.chat_alt),
             from_me=from_me,
-            sender=_interned(_sender(key)),
-            sender_alt=_interned(_sender_alt(key)),
-            sender_name=_interned(opt_str(info.get("pushName"), "pushName")),
+            sender=interned(_sender(key)),
+            sender_alt=interned(_sender_alt(key)),
+            sender_name=interned(opt_str(info.get("pushName"), "pushName")),
             timestamp=opt_int(timestamp, "messageTimestamp") or 0,
             type=msg_type,
             text=text and owned(text),

@@ -12,7 +12,7 @@ Pure and cheap: these run several times per message on the hot path.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, overload
 
 # A protobuf int64/uint64 spans [-2^63, 2^64): anything outside is not a Baileys value.
 _INT_MIN = -(1 << 63)
@@ -33,10 +33,14 @@ def owned(value: str) -> str:
     return "".join(("", value))  # joining two: always a new string, even with one empty
 
 
-def interned(value: str) -> str:
+@overload
+def interned(value: str) -> str: ...
+@overload
+def interned(value: str | None) -> str | None: ...
+def interned(value: str | None) -> str | None:
     """A string many messages repeat (a jid, a sender's name, a mimetype): one copy for all."""
     # Its first copy is the one kept (the event's own string would pin the tree: owned()).
-    return sys.intern(owned(value))
+    return value and sys.intern(owned(value))
 
 
 def type_name(value: Any) -> str:
