@@ -85,16 +85,23 @@ def resume_latencies(tmp: Path, scale: Scale) -> tuple[list[float], list[float]]
                 proxy.add(backend)
             wait_for("clients back", lambda: all(c.connections >= 2 for c in clients), 60)
             wait_applied_at_least(replicas[0], applied_seq(replicas[0]) + 500, 60)
+            live, killed = (("127.0.0.1", r.port) for r in replicas)
+            on_killed = proxy.open_connections().get(killed, 0)
             killed_at = time.monotonic()
             replicas[1].kill9()
-            proxy.remove(("127.0.0.1", replicas[1].port))
-            wait_for(
-                "clients of the killed replica back",
-                lambda: all(c.reconnected_at[-1] > killed_at or c.ended_at[-1:] < [killed_at]
-                            for c in clients),
-                60,
-            )  # fmt: skip
-            time.sleep(1)  # let the last few finish their first envelope
+            proxy.remove(killed)
+
+            def back() -> bool:
+                # Every client the kill cut has seen its connection end and is connected
+                # again, through the replica left.
+                cut_off = sum(1 for c in clients if c.ended_at and c.ended_at[-1] >= killed_at)
+                return (
+                    cut_off >= on_killed
+                    and proxy.open_connections().get(live, 0) >= clients_count
+                    and all(len(c.reconnected_at) > len(c.ended_at) for c in clients)
+                )
+
+            wait_for("clients of the killed replica back", back, 60)
             runner.stop()
             runner.join(30)
     cut = [x for c in clients for x in first_after(c, cut_at, killed_at)]

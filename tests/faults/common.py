@@ -34,6 +34,9 @@ Envelope = dict[str, Any]
 
 # ---- stream clients ---------------------------------------------------------------------
 
+# What a server that dies, drains or refuses does to a client: it reconnects after these.
+CONNECTION_ERRORS = (httpx.TransportError, OSError, ConnectionClosed, InvalidHandshake)
+
 
 class StreamClient:
     """Reads a stream until `done()`; reconnects (jittered) whenever the connection fails."""
@@ -81,14 +84,16 @@ class StreamClient:
                 # A quiet stream does not hold the client once it is told where to stop.
                 await asyncio.wait({session}, timeout=0.2)
                 if done():
+                    # The session may have failed on its own in the same instant: a lost
+                    # connection does not matter once the client is told to stop.
                     session.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
+                    with contextlib.suppress(asyncio.CancelledError, *CONNECTION_ERRORS):
                         await session
                     return
             self.ended_at.append(time.monotonic())
             try:
                 session.result()
-            except (httpx.TransportError, OSError, ConnectionClosed, InvalidHandshake):
+            except CONNECTION_ERRORS:
                 self.failures += 1
                 await asyncio.sleep(self.rng.uniform(0, self.backoff))
 
