@@ -113,6 +113,7 @@ class BridgeFollower:
         self.applied: Position | None = None
         self.alive = False
         self._last_seen: float | None = None
+        self._applying_since: float | None = None
         self._catch_up_reason: str | None = "start"
         self._recorded_through: Position | None = None
         self.ready = asyncio.Event()  # set once the first catch-up has finished
@@ -125,8 +126,13 @@ class BridgeFollower:
 
     @property
     def silence(self) -> float | None:
-        """Seconds since the bridge last said anything (None: never heard from it)."""
-        return None if self._last_seen is None else self._clock() - self._last_seen
+        """Seconds the bridge has said nothing while we listened (None: never heard from it).
+        The time spent applying what it said does not count: what it says meanwhile waits in
+        the socket, and a long apply (a history sync, a window fill) is not a dead bridge."""
+        if self._last_seen is None:
+            return None
+        now = self._clock() if self._applying_since is None else self._applying_since
+        return now - self._last_seen
 
     async def run(self) -> None:
         """Follow from `self.position` (None: from the oldest event the bridge holds)."""
@@ -235,7 +241,7 @@ class BridgeFollower:
                 return self._catch_up_failed(reason, exc)
             except TransportError as exc:
                 return self._catch_up_failed(reason, exc)
-            self._last_seen = self._clock()  # it answered: alive, even while no PUB arrives
+            self._heard()  # it answered: alive, even while no PUB arrives
             batch = self._accept_replayed(result["events"])
             await self._apply(batch, replayed=True)
             filled += len(batch)
@@ -369,12 +375,19 @@ class BridgeFollower:
     async def _apply(self, batch: list[Envelope], *, replayed: bool) -> None:
         if not batch:
             return
-        if self._before_apply is not None:
-            await self._before_apply(batch)
-        for consumer in self._consumers:
-            slices = consumer.apply(batch, replayed=replayed)
-            if slices is not None:
-                await slices
+        started = self._applying_since = self._clock()
+        try:
+            if self._before_apply is not None:
+                await self._before_apply(batch)
+            for consumer in self._consumers:
+                slices = consumer.apply(batch, replayed=replayed)
+                if slices is not None:
+                    await slices
+        finally:
+            self._applying_since = None
+            if self._last_seen is not None:  # the silence clock stood still meanwhile
+                now = self._clock()
+                self._last_seen = min(self._last_seen + now - started, now)
         self._applied_log.append(self._not_yet_recorded(batch))
         self.stats.applied += len(batch)
         self.applied = batch[-1].position
@@ -396,11 +409,15 @@ class BridgeFollower:
         """Start the silence clock over (after acting on it, so we do not act twice)."""
         self._last_seen = self._clock()
 
-    def _heard(self, envelope: Envelope) -> None:
+    def _heard(self, envelope: Envelope | None = None) -> None:
+        """The bridge said something: `envelope`, or an answer to a command."""
         self._last_seen = self._clock()
         if not self.alive:
             self.alive = True
-            self._log.info("bridge is up: epoch %s, seq %d", envelope.epoch, envelope.seq)
+            if envelope is None:
+                self._log.info("bridge is up: it answers")
+            else:
+                self._log.info("bridge is up: epoch %s, seq %d", envelope.epoch, envelope.seq)
 
     def _note_heartbeat(self, heartbeat: Envelope) -> None:
         self.stats.bridge_epoch = heartbeat.epoch

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from orchestrator.applied_log import AppliedLog
 from orchestrator.commands import Bridge
 from orchestrator.config import Settings
 from orchestrator.errors import CommandError, CommandTimeout
-from orchestrator.follower import BridgeFollower
+from orchestrator.follower import BridgeFollower, Consumer
 from orchestrator.runtime import Runtime
 from orchestrator.session import SessionSpec
 from orchestrator.transport.nats import NatsConfig, NatsHub, NatsLink
@@ -84,11 +84,46 @@ async def until(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> A
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+class HeldConsumer:
+    """A consumer whose apply lasts until `release()`, as a history sync applied in slices or a
+    window fill reading the store may."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self._released = asyncio.Event()
+
+    def apply(self, batch: Sequence[Envelope], *, replayed: bool) -> Awaitable[None]:
+        self.holding = True
+        return self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
+        pass
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @contextlib.asynccontextmanager
 async def following(
-    url: str, n: Names, tmp: Path, position: Position | None = None, session: str = "default"
+    url: str,
+    n: Names,
+    tmp: Path,
+    position: Position | None = None,
+    session: str = "default",
+    *,
+    also: Sequence[Consumer] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Following]:
-    """The follower of the orchestrator, on a link of its own hub, from `position`."""
+    """The follower of the orchestrator, on a link of its own hub, from `position`; its
+    consumers are a Recorder, then `also`."""
     hub = NatsHub(config(url, n))
     hub.start()
     link = hub.link(session)
@@ -97,9 +132,10 @@ async def following(
         link.events,
         Bridge(link.commands),
         AppliedLog(tmp / f"applied-{id(link)}.log"),
-        [recorder],
+        [recorder, *also],
         heartbeat_timeout=3.0,
         replay_page=500,
+        clock=clock,
         session=session,
     )
     follower.position = position
@@ -147,6 +183,34 @@ async def test_live_events_are_applied_once_in_order_with_their_stream_sequence(
         report = f.link.report()
         assert report["kind"] == "nats" and report["connected"] and report["stream"] == n.stream
         assert report["lastStreamSeq"] == streams[-1] and report["fenced"] == 0
+
+
+async def test_time_spent_applying_is_not_the_bridges_silence(
+    server: NatsServer, tmp_path: Path
+) -> None:
+    """A batch that takes a minute to apply does not make a live bridge look dead (the watchdog
+    would declare it so, and a supervisor restart it): the silence clock stands still while
+    the follower is not listening, and starts again where it stood."""
+    n = names()
+    clock, held = ManualClock(), HeldConsumer()
+    async with (
+        stand_in(server.url, n) as bridge,
+        following(server.url, n, tmp_path, also=[held], clock=clock) as f,
+    ):
+        await until("the follower's first catch-up", f.follower.ready.is_set)
+        await bridge.publish("test.event", {"n": 1})
+        await until("the event being applied", lambda: held.holding)
+        heard_before = f.follower.silence
+        assert heard_before is not None
+        clock.now += 60.0
+        assert f.follower.silence == heard_before
+        assert f.follower.alive
+        held.release()
+        await until("the event applied", lambda: f.follower.applied is not None)
+        silence = f.follower.silence
+        assert silence is not None and silence < 1.0, silence
+        clock.now += 5.0  # listening now: the bridge's silence counts again
+        assert f.follower.silence == pytest.approx(silence + 5.0)
 
 
 @pytest.mark.parametrize("with_stream", [True, False], ids=["with-stream", "without-stream"])
