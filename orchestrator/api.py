@@ -13,7 +13,7 @@ import binascii
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,9 @@ log = logging.getLogger("orchestrator.api")
 
 MAX_CACHED_PAGES = 256
 MAX_READ_RECEIPTS = 100
+# How long a page of older messages waits for the write-behind to store its cursor: a few
+# flushes of a busy ingest. Past it, the page holds what RAM has (the client pages on later).
+STORE_CATCH_UP_WAIT = 5.0
 
 # What one /send carries: exactly one of these (text may go alone, or as a media caption).
 KINDS = ("media", "reaction", "location", "contacts", "poll", "forward", "edit", "delete")
@@ -94,8 +97,12 @@ class Api:
         observe_send: Callable[[float], None] = lambda seconds: None,
         *,
         window_fill: WindowFill,
+        written: Callable[[float], Awaitable[bool]],
     ) -> None:
         self._observe_send = observe_send
+        # WriteBehind.written: until what is pending is stored (a page older than RAM's may
+        # start at a message that is not stored yet).
+        self._written = written
         self._window_fill = window_fill  # a chat's messages are read only once it holds them
         self.state = state
         self.lifecycle = lifecycle
@@ -195,8 +202,7 @@ class Api:
                     self._message_pages.clear()
                 self._message_pages[key] = (version, body)
                 return Response(body, media_type="application/json")
-            # RAM holds a window: older history comes from the store. (The oldest in RAM may
-            # not be stored yet, so an unknown cursor here just means nothing older.)
+            # RAM holds a window: older history comes from the store.
             oldest = messages[0].id if messages else before
             messages = (
                 await self._older_if_store_up(chat, oldest, limit - len(messages))
@@ -225,6 +231,10 @@ class Api:
         """Up to `limit` stored messages older than `before`, oldest first; None when the
         store does not know `before`."""
         rows = await self.store.messages_before(chat.id, before, limit)
+        if rows is None and await self._written(STORE_CATCH_UP_WAIT):
+            # `before` was waiting to be written (RAM's oldest in a busy chat, or a message
+            # evicted from RAM since the client had it): it is stored now.
+            rows = await self.store.messages_before(chat.id, before, limit)
         return None if rows is None else [message_from_row(r) for r in reversed(rows)]
 
     async def mark_read(self, call: Call[None]) -> s.ReadReceipts:

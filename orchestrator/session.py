@@ -341,6 +341,7 @@ class Session:
             shared.media_store,
             observe_send=lambda seconds: shared.observe_send(spec.id, seconds),
             window_fill=self.window_fill,
+            written=self.writebehind.written,
         )
         book = shared.desk_settings or SettingsBook(shared.metadata_store)
         self.rules = Rules(

@@ -159,6 +159,11 @@ class WriteBehind:
         self._webhook_deliveries: dict[tuple[str, str], OutboxItem[tuple[str, str]]] = {}
         self._failed: WriteBatch | None = None
         self._oldest_change: float | None = None
+        # Flushes begun, and the last one that left nothing behind (see `written`).
+        self._flushes_begun = 0
+        self._written_through = 0
+        self._flush_done = asyncio.Event()
+        self._wake = asyncio.Event()  # flush now, not after the interval
         self._attempt = 0
         self._rng = random.Random()
 
@@ -266,7 +271,12 @@ class WriteBehind:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self._delay())
+            try:
+                async with asyncio.timeout(self._delay()):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
             await self.flush()
 
     def _delay(self) -> float:
@@ -274,9 +284,36 @@ class WriteBehind:
             return self.flush_interval
         return self.flush_interval + backoff_delay(self._attempt, 0.5, self.retry_max, self._rng)
 
+    async def written(self, timeout: float) -> bool:
+        """Until what is pending now is in the store (a flush begun after this call left
+        nothing behind), `timeout` seconds at most. False when nothing was pending, when
+        another replica is the writer, or when it was not written in time (the store down)."""
+        if not self.pending or not self.may_write():
+            return False
+        wanted = self._flushes_begun + 1
+        if self.stats.store_up:  # a store coming back keeps its backoff
+            self._wake.set()
+        try:
+            async with asyncio.timeout(timeout):
+                while self._written_through < wanted:
+                    await self._flush_done.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def flush(self) -> bool:
         """Write everything pending (spilled batches first). True when nothing is left; False
         too while `may_write` says no (everything stays pending)."""
+        self._flushes_begun += 1
+        number = self._flushes_begun
+        if not await self._flush():
+            return False
+        self._written_through = number
+        self._flush_done.set()
+        self._flush_done = asyncio.Event()
+        return True
+
+    async def _flush(self) -> bool:
         if not self.may_write():
             return False
         if not await self._drain_spill():

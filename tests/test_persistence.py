@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.harness import Orchestrator, make_capture, stack, wait_for
+from tests.inprocess import served
 
 
 def capture_messages(capture: Path) -> dict[str, list[str]]:
@@ -144,3 +146,44 @@ def test_history_pages_back_beyond_the_ram_window_in_order_across_a_restart(
                 ram = orchestrator.http.get(f"/chats/{chat_id}/messages", params={"limit": 500})
                 assert len(ids) > 25 and len(ram.json()["messages"]) == min(500, len(ids))
                 assert served_messages(orchestrator, chat_id) == ids, chat_id
+
+
+def test_a_page_past_ram_waits_for_what_is_not_stored_yet(tmp_path: Path) -> None:
+    """In a busy chat RAM's window may start at a message the write-behind has not stored yet
+    (those before it left RAM unstored too): a page reaching past RAM waits for the store
+    instead of ending the history early, and a cursor evicted from RAM since still pages."""
+    chat_id = "5511999990000@s.whatsapp.net"
+    ids = [f"3EB0{n:016d}" for n in range(40)]
+
+    async def run() -> None:
+        # Flushes only when something asks (and at the end): everything stays pending below.
+        async with served(tmp_path, chat_window=10, store_flush_interval=3600.0) as s:
+            for n, message_id in enumerate(ids):
+                s.bridge.publish("messages.upsert", {"type": "notify", "messages": [{
+                    "key": {"remoteJid": chat_id, "id": message_id, "fromMe": False},
+                    "messageTimestamp": 1_800_000_000 + n, "message": {"conversation": "hi"},
+                }]})  # fmt: skip
+            await s.applied()
+            assert s.runtime.default.writebehind.pending >= len(ids)
+
+            async def page(before: str | None) -> list[str]:
+                params = {"limit": 13} | ({"before": before} if before else {})
+                response = await s.http.get(f"/chats/{chat_id}/messages", params=params)
+                assert response.status_code == 200, response.text
+                return [m["id"] for m in response.json()["messages"]]
+
+            newest = await page(None)
+            assert newest == ids[-13:]  # 10 from RAM, 3 from the store once it holds them
+            for n in range(40, 60):  # the chat moves on: the cursor leaves RAM, unstored
+                s.bridge.publish("messages.upsert", {"type": "notify", "messages": [{
+                    "key": {"remoteJid": chat_id, "id": f"3EB0{n:016d}", "fromMe": False},
+                    "messageTimestamp": 1_800_000_000 + n, "message": {"conversation": "hi"},
+                }]})  # fmt: skip
+            await s.applied()
+            served_ids, before = newest, newest[0]
+            while older := await page(before):
+                served_ids[:0] = older
+                before = older[0]
+            assert served_ids == ids
+
+    asyncio.run(run())
