@@ -32,6 +32,7 @@ from orchestrator.transport.nats import NatsConfig, NatsHub, NatsLink
 from orchestrator.wire import Envelope, Position, parse_envelope
 from tests.natsbridge import CommandFailed, StandInBridge
 from tests.natsserver import Names, NatsServer, names, nats_server
+from tests.test_eventlog import Clock
 
 pytestmark = pytest.mark.anyio
 
@@ -101,14 +102,6 @@ class HeldConsumer:
 
     def position_lost(self, last_applied: Position | None, oldest: dict[str, Any] | None) -> None:
         pass
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +185,7 @@ async def test_time_spent_applying_is_not_the_bridges_silence(
     would declare it so, and a supervisor restart it): the silence clock stands still while
     the follower is not listening, and starts again where it stood."""
     n = names()
-    clock, held = ManualClock(), HeldConsumer()
+    clock, held = Clock(), HeldConsumer()
     async with (
         stand_in(server.url, n) as bridge,
         following(server.url, n, tmp_path, also=[held], clock=clock) as f,

@@ -70,7 +70,8 @@ def resume_latencies(tmp: Path, scale: Scale) -> tuple[list[float], list[float]]
         replicas = [replica(s, tmp, f"r{i}") for i in range(2)]
         for orchestrator in replicas:
             orchestrator.wait_healthy(60)
-        with RoundRobinProxy([("127.0.0.1", r.port) for r in replicas]) as proxy:
+        live, killed = backends = [("127.0.0.1", r.port) for r in replicas]
+        with RoundRobinProxy(backends) as proxy:
             clients = [
                 SseClient(proxy.url, seed=n, backoff=0.1, read_timeout=10)
                 for n in range(clients_count)
@@ -80,12 +81,11 @@ def resume_latencies(tmp: Path, scale: Scale) -> tuple[list[float], list[float]]
             s.start_bridge(BRIDGE_REPLAY_RATE=300)
             wait_applied_at_least(replicas[0], 1_000, 60)
             cut_at = time.monotonic()
-            for backend in [("127.0.0.1", r.port) for r in replicas]:
+            for backend in backends:
                 proxy.remove(backend, drop=True)
                 proxy.add(backend)
             wait_for("clients back", lambda: all(c.connections >= 2 for c in clients), 60)
             wait_applied_at_least(replicas[0], applied_seq(replicas[0]) + 500, 60)
-            live, killed = (("127.0.0.1", r.port) for r in replicas)
             on_killed = proxy.open_connections().get(killed, 0)
             killed_at = time.monotonic()
             replicas[1].kill9()
