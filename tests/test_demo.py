@@ -4,11 +4,13 @@ is touched; a demo with its own of each runs beside the first. Real `make`, real
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,54 @@ def refused(env: dict[str, str], log: Path) -> str:
     return done.stderr
 
 
+def start_demo(
+    name: str, data: Path, logs: Path, demos: ExitStack
+) -> tuple[Process, int, int, int]:
+    """A demo on ports picked free now, up with its bridge: (process, console, PUB, ROUTER ports).
+
+    A port picked free may be taken by the time the demo binds it: a race this test loses, not
+    the demo, so a start that fails on an address in use is tried again on other ports. Any
+    other failure, or a demo not up in time, fails the test with its log's tail."""
+    for attempt in range(1, 4):
+        console, pub, router = free_port(), free_port(), free_port()
+        demo = Process(
+            f"{name}-{attempt}", MAKE, demo_env(data, console, pub, router),
+            logs / f"{name}-{attempt}.log",
+        )  # fmt: skip
+        demos.callback(demo.kill9)
+        try:
+            wait_for(f"{name} up", partial(settled, demo, console, data), timeout=90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- {demo.log_path}:\n{demo.log_tail(60)}") from None
+        if ADDRESS_IN_USE in demo.log_tail(200).lower():
+            demo.kill9()  # `make` is gone; the orchestrator holding the dir's lock may not be yet
+            wait_for(f"{name}'s data dir let go", partial(unlocked, data / "demo.lock"))
+            continue
+        assert demo.running, f"{name} exited {demo.popen.returncode}:\n{demo.log_tail(60)}"
+        return demo, console, pub, router
+    raise AssertionError(f"{name}: the ports picked were taken each time:\n{demo.log_tail(60)}")
+
+
+ADDRESS_IN_USE = "address already in use"
+
+
+def unlocked(lock: Path) -> bool:
+    with lock.open("a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(file, fcntl.LOCK_UN)
+        return True
+
+
+def settled(demo: Process, port: int, data: Path) -> bool:
+    """Up with its bridge, exited, or failed on an address in use."""
+    if not demo.running or ADDRESS_IN_USE in demo.log_tail(200).lower():
+        return True
+    return bool(status(port, data)["bridge"]["state"] == "ok")
+
+
 @pytest.fixture
 def demos() -> Iterator[ExitStack]:
     """What the test started, killed when it ends, however it ends."""
@@ -60,14 +110,8 @@ def demos() -> Iterator[ExitStack]:
 def test_a_second_demo_refuses_what_the_first_one_holds_and_runs_on_its_own(
     tmp_path: Path, demos: ExitStack
 ) -> None:
-    a_dir, a_port, a_pub, a_router = tmp_path / "a", free_port(), free_port(), free_port()
-    a = Process("demo-a", MAKE, demo_env(a_dir, a_port, a_pub, a_router), tmp_path / "a.log")
-    demos.callback(a.kill9)
-    wait_for(
-        "demo A up",
-        lambda: a.running and status(a_port, a_dir)["bridge"]["state"] == "ok",
-        timeout=90,
-    )  # fmt: skip
+    a_dir = tmp_path / "a"
+    a, a_port, a_pub, a_router = start_demo("demo-a", a_dir, tmp_path, demos)
     wait_for("demo A open", lambda: status(a_port, a_dir)["connected"], timeout=60)
     a_files = {p.name for p in a_dir.iterdir()}
     a_capture = (a_dir / "capture.jsonl").read_bytes()
@@ -97,16 +141,8 @@ def test_a_second_demo_refuses_what_the_first_one_holds_and_runs_on_its_own(
     assert a.running and status(a_port, a_dir)["bridge"]["state"] == "ok"
 
     # All of its own: it runs beside the first, on its own bridge.
-    c_dir, c_port = tmp_path / "c", free_port()
-    c = Process(
-        "demo-c", MAKE, demo_env(c_dir, c_port, free_port(), free_port()), tmp_path / "c.log"
-    )
-    demos.callback(c.kill9)
-    wait_for(
-        "demo C up",
-        lambda: c.running and status(c_port, c_dir)["bridge"]["state"] == "ok",
-        timeout=90,
-    )  # fmt: skip
+    c_dir = tmp_path / "c"
+    c, c_port, _, _ = start_demo("demo-c", c_dir, tmp_path, demos)
     c_identity = status(c_port, c_dir)["bridge"]["identity"]
     assert c_identity["bridgeId"] == (c_dir / "bridge" / "bridge-id").read_text().strip()
     assert status(a_port, a_dir)["bridge"]["identity"]["bridgeId"] == a_bridge.strip()
@@ -114,13 +150,5 @@ def test_a_second_demo_refuses_what_the_first_one_holds_and_runs_on_its_own(
 
     # A stopped demo leaves its dir to the next one, which starts fresh.
     c.terminate(timeout=30)
-    again = Process(
-        "demo-c2", MAKE, demo_env(c_dir, c_port, free_port(), free_port()), tmp_path / "c2.log"
-    )
-    demos.callback(again.kill9)
-    wait_for(
-        "demo C again",
-        lambda: again.running and status(c_port, c_dir)["bridge"]["state"] == "ok",
-        timeout=90,
-    )  # fmt: skip
+    start_demo("demo-c-again", c_dir, tmp_path, demos)
     assert (c_dir / "bridge" / "bridge-id").read_text().strip() != c_identity["bridgeId"]
