@@ -71,7 +71,7 @@ def start_demo(
             wait_for(f"{name} up", partial(settled, demo, console, data), timeout=90)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- {demo.log_path}:\n{demo.log_tail(60)}") from None
-        if ADDRESS_IN_USE in demo.log_tail(200).lower():
+        if lost_port_race(demo):
             demo.kill9()  # `make` is gone; the orchestrator holding the dir's lock may not be yet
             wait_for(f"{name}'s data dir let go", partial(unlocked, data / "demo.lock"))
             continue
@@ -80,7 +80,10 @@ def start_demo(
     raise AssertionError(f"{name}: the ports picked were taken each time:\n{demo.log_tail(60)}")
 
 
-ADDRESS_IN_USE = "address already in use"
+def lost_port_race(demo: Process) -> bool:
+    """The demo could not bind a port the test picked free: something took it in between
+    (uvicorn and the bridge both say so in the demo's log)."""
+    return "address already in use" in demo.log_tail(200).lower()
 
 
 def unlocked(lock: Path) -> bool:
@@ -95,7 +98,7 @@ def unlocked(lock: Path) -> bool:
 
 def settled(demo: Process, port: int, data: Path) -> bool:
     """Up with its bridge, exited, or failed on an address in use."""
-    if not demo.running or ADDRESS_IN_USE in demo.log_tail(200).lower():
+    if not demo.running or lost_port_race(demo):
         return True
     return bool(status(port, data)["bridge"]["state"] == "ok")
 
