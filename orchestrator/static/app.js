@@ -28,6 +28,8 @@ import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
 import { HelpdeskUi } from './helpdesk-ui.js'
 import { $, h } from './dom.js'
+import { LOCALES, LOCALE_KEY, clockTime, dayLabel as dayWords, errorText, fullDateTime, loadLocale, locale, number, pickLocale, shortWhen, t, translateDom } from './i18n.js'
+import { renderHelp, shortcutFor, takesText } from './shortcuts.js'
 
 const TOKEN_KEY = 'wa-console-token'
 /** The session every unscoped route is (the only one of a single-number console). */
@@ -39,6 +41,7 @@ const JUMP_PAGES = 40
 const FLASH_MS = 3000
 /** A quoted message the server could not give (not a 404) is asked again after this. */
 const QUOTE_RETRY_MS = 30_000
+/** A message's ack: its glyph, and the catalog key of its word ("ack.<name>"). */
 const TICKS = /** @type {Record<number, [string, string]>} */ ({
   0: ['⚠', 'failed'],
   1: ['🕓', 'pending'],
@@ -47,15 +50,14 @@ const TICKS = /** @type {Record<number, [string, string]>} */ ({
   4: ['✓✓', 'read'],
   5: ['✓✓', 'played'],
 })
-const WA_STATES = /** @type {Record<string, [string, string]>} */ ({
-  open: ['WhatsApp connected', 'ok'],
-  connecting: ['Connecting to WhatsApp…', 'warn'],
-  qr: ['Waiting for the QR scan', 'warn'],
-  close: ['WhatsApp disconnected', 'bad'],
-  logged_out: ['Logged out of WhatsApp', 'bad'],
-  replaced: ['Replaced by another session', 'bad'],
-  stopped: ['WhatsApp stopped', 'bad'],
+/** Message types with a word of their own ("kind.<type>") where a message has no text. */
+const KINDS = ['image', 'video', 'audio', 'document', 'sticker', 'location', 'contact', 'poll', 'waiting']
+/** A WhatsApp state's tone; its words are "wa.<state>". */
+const WA_TONES = /** @type {Record<string, string>} */ ({
+  open: 'ok', connecting: 'warn', qr: 'warn', close: 'bad', logged_out: 'bad', replaced: 'bad', stopped: 'bad',
 })
+/** @param {string} state */
+const waStateText = (state) => (state in WA_TONES ? t(`wa.${state}`) : t('wa.other', { state }))
 
 
 // ---- sign-in ----------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ async function signInWithPassword() {
     void openConsole(token)
   } catch (err) {
     error.hidden = false
-    error.textContent = err instanceof AuthError ? err.message : `Sign-in failed: ${err}`
+    error.textContent = err instanceof AuthError ? err.message : t('signin.failed', { error: String(err) })
     password.select()
   } finally {
     button.disabled = false
@@ -171,8 +173,8 @@ function showSignin(error) {
 function showMe(me) {
   $('me').hidden = !me
   if (!me) return
-  $('me-name').textContent = me.name ?? (me.userId ? 'Signed in' : 'Operator')
-  $('me-role').textContent = me.role ?? ''
+  $('me-name').textContent = me.name ?? (me.userId ? t('header.signedIn') : t('header.operator'))
+  $('me-role').textContent = me.role ? (['admin', 'supervisor', 'agent'].includes(me.role) ? t(`role.${me.role}`) : me.role) : ''
 }
 
 // ---- the console ------------------------------------------------------------------------------
@@ -202,12 +204,12 @@ async function openConsole(token) {
   } catch (err) {
     if (err instanceof WaError && err.status === 401) {
       forgetCredentials()
-      showSignin(via === 'email' ? 'The server refused this sign-in. Sign in again.' : 'That token was refused. Check it and try again.')
+      showSignin(via === 'email' ? t('signin.refused') : t('signin.tokenRefused'))
       return
     }
     if (err instanceof WaError && err.code === 'no_profile') {
       forgetCredentials()
-      showSignin('This user has no helpdesk profile yet: an admin must give them a role.')
+      showSignin(t('signin.noProfile'))
       return
     }
   }
@@ -236,7 +238,7 @@ async function openConsole(token) {
     if (err instanceof WaError && err.status === 401) {
       forgetCredentials()
       client.close()
-      showSignin('That token was refused. Check it and try again.')
+      showSignin(t('signin.tokenRefused'))
     }
   }
 }
@@ -308,13 +310,20 @@ class Console {
     /** @type {Map<string, number>} */
     this.presenceAt = new Map()
 
+    /** Each chat's last message id as last seen: what is news to announce. @type {Map<string, string>} */
+    this.lastSeen = new Map()
+    /** Off until the first snapshot is in: the chats loaded at the start are not news. */
+    this.announcing = false
     client.on('chats', () => {
       this.renderChats()
+      this.announceNews()
       this.renderSessions()
       if (this.openId && document.visibilityState === 'visible') this.markRead(this.openId)
     })
     client.on('snapshot', () => {
       this.loaded = true
+      this.announceNews()
+      this.announcing = true
       this.renderSessions()
     })
     client.on('messages', ({ chatId, session }) => {
@@ -342,14 +351,14 @@ class Console {
     })
     // A number removed (here or by another admin): the console starts again without it.
     client.on('session_deleted', ({ sessionId }) => {
-      this.toast(`The number ${this.sessionName(sessionId)} was removed.`)
+      this.toast(t('numbers.removed', { name: this.sessionName(sessionId) }))
       void openConsole(this.token)
     })
     client.on('error', ({ message }) => this.toast(message))
     client.on('client', (s) => {
       if (s.link === 'unauthorized') {
         forgetCredentials()
-        showSignin('The server refused the token. Sign in again.')
+        showSignin(t('signin.tokenExpired'))
       }
     })
     this.bind()
@@ -359,12 +368,6 @@ class Console {
     this.renderAdmin()
     /** Assignment, status, inbox views, notes, agents' presence (helpdesk-ui.js). */
     this.helpdesk = new HelpdeskUi(this, { userId, name, staff: this.staff })
-  }
-
-  /** A refreshed access token: the next calls and reconnections carry it; the stream goes on. @param {string} token */
-  setToken(token) {
-    this.token = token
-    this.client.setToken(token)
   }
 
   /** A refreshed access token: the next calls and reconnections carry it; the stream goes on. @param {string} token */
@@ -425,12 +428,12 @@ class Console {
         class: `session-tab${this.view === id ? ' selected' : ''}`,
         'aria-pressed': this.view === id ? 'true' : 'false',
         dataset: { session: id ?? '', state: state ?? '' },
-        title: state && state !== 'open' ? `${label}: ${(WA_STATES[state] ?? [state])[0]}` : label,
+        title: state && state !== 'open' ? `${label}: ${waStateText(state)}` : label,
         onclick: () => this.show(id),
       },
       state && state !== 'open' ? h('span', { class: 'session-warn', 'aria-hidden': 'true' }, '⚠') : null,
       h('span', { class: 'session-name' }, label),
-      unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, String(unread)) : null,
+      unread > 0 ? h('span', { class: 'badge', 'aria-label': t('chats.unread', { count: unread }) }, number(unread)) : null,
     )
     const ids = [...this.sessions.keys()]
     const unread = (/** @type {string} */ id) => (this.loaded ? this.client.unread(id) : this.sessions.get(id)?.unread ?? 0)
@@ -441,7 +444,7 @@ class Console {
     const focused = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.session-tab')?.getAttribute('data-session')
     nav.dataset.sig = sig
     nav.replaceChildren(
-      button(null, 'All', ids.reduce((n, id) => n + unread(id), 0)),
+      button(null, t('numbers.all'), ids.reduce((n, id) => n + unread(id), 0)),
       ...ids.map((id) => button(id, this.sessionName(id), unread(id), state(id))),
     )
     if (focused !== null && focused !== undefined) /** @type {HTMLElement|null} */ (nav.querySelector(`[data-session="${CSS.escape(focused)}"]`))?.focus()
@@ -466,11 +469,11 @@ class Console {
     }
     const list = $('numbers-list')
     list.replaceChildren(...[...this.sessions.values()].map((x) => {
-      const remove = h('button', { type: 'button', class: 'ghost small', dataset: { remove: x.id } }, 'Remove')
+      const remove = h('button', { type: 'button', class: 'ghost small', dataset: { remove: x.id } }, t('numbers.remove'))
       remove.onclick = () => {
         if (remove.dataset.confirm !== 'yes') {
           remove.dataset.confirm = 'yes'
-          remove.textContent = 'Remove: sure?'
+          remove.textContent = t('numbers.removeSure')
           return
         }
         void this.removeSession(x.id)
@@ -490,7 +493,7 @@ class Console {
       await openConsole(this.token)
     } catch (err) {
       out.hidden = false
-      out.textContent = `Not added: ${err instanceof Error ? err.message : err}`
+      out.textContent = t('numbers.notAdded', { error: errorText(err) })
     }
   }
 
@@ -500,7 +503,7 @@ class Console {
       await this.client.deleteSession(id)
       await openConsole(this.token)
     } catch (err) {
-      this.toast(`Not removed: ${err instanceof Error ? err.message : err}`)
+      this.toast(t('numbers.notRemoved', { error: errorText(err) }))
     }
   }
 
@@ -511,16 +514,8 @@ class Console {
       this.filter = search.value.trim().toLowerCase()
       this.renderChats()
     }
-    document.onkeydown = (e) => {
-      const target = /** @type {HTMLElement} */ (e.target)
-      const typing = target.closest('input, textarea')
-      if (e.key === '/' && !typing) {
-        e.preventDefault()
-        search.focus()
-      } else if (e.key === 'Escape' && this.replyTo) {
-        this.setReply(null)
-      }
-    }
+    document.onkeydown = (e) => void this.shortcut(e)
+    $('shortcuts-toggle').onclick = () => this.showShortcuts()
     $('chat-list').onkeydown = (e) => this.chatListKeys(e)
     $('back').onclick = () => this.closeChat()
     $('load-older').onclick = () => void this.loadOlder()
@@ -661,13 +656,13 @@ class Console {
     await this.open(chatId, session)
     const here = () => this.openId === chatId && this.openSession === session
     const scope = this.scope(session)
-    $('older-status').textContent = this.msgEls.has(messageId) ? '' : 'Finding the message…'
+    $('older-status').textContent = this.msgEls.has(messageId) ? '' : t('chat.finding')
     for (let pages = 0; here() && !this.msgEls.has(messageId) && scope.hasOlder(chatId) && pages < JUMP_PAGES; pages++) {
       this.stick = false
       try {
         await scope.loadOlder(chatId)
       } catch (err) {
-        this.toast(`Could not load older messages: ${err instanceof Error ? err.message : err}`)
+        this.toast(t('chat.olderFailed', { error: errorText(err) }))
         break
       }
       if (here()) this.renderMessages()
@@ -676,7 +671,7 @@ class Console {
     $('older-status').textContent = ''
     const el = this.msgEls.get(messageId)
     if (!el) {
-      this.toast('That message is not in this chat any more.')
+      this.toast(t('chat.messageGone'))
       return
     }
     this.stick = false
@@ -701,10 +696,10 @@ class Console {
     const key = `${chatKey(this.openSession, m.chatId)}\n${id}`
     const known = this.quotes.get(key)
     if (known?.message) return { message: known.message, text: messagePreview(known.message) }
-    if (known?.missing) return { message: null, text: 'A message not loaded here' }
+    if (known?.missing) return { message: null, text: t('quote.missing') }
     // A failure other than 404 (the network, a restart) is asked again a little later.
     if (known && (!known.failed || Date.now() - known.at < QUOTE_RETRY_MS)) {
-      return { message: null, text: known.failed ? 'The quoted message could not be loaded' : 'Loading the quoted message…' }
+      return { message: null, text: known.failed ? t('quote.failed') : t('quote.loading') }
     }
     const entry = { message: /** @type {import('./wa-client').Message|null} */ (null), missing: false, failed: false, at: Date.now() }
     this.quotes.set(key, entry)
@@ -724,7 +719,7 @@ class Console {
       .finally(() => {
         if (this.openId === m.chatId && this.openSession === session) this.renderMessages()
       })
-    return { message: null, text: 'Loading the quoted message…' }
+    return { message: null, text: t('quote.loading') }
   }
 
   // ---- link state, WhatsApp state, QR, sync ---------------------------------------------
@@ -734,18 +729,19 @@ class Console {
     document.body.dataset.link = s.link
     document.body.dataset.transport = s.transport ?? ''
     const pill = $('link-state')
-    const labels = { sse: 'Live', websocket: 'Live (WebSocket)', poll: 'Live (polling)' }
-    const text = s.link === 'live' ? labels[s.transport ?? 'sse'] : s.link === 'reconnecting' ? 'Reconnecting…' : s.link === 'connecting' ? 'Connecting…' : s.link === 'closed' ? 'Offline' : s.link
-    pill.textContent = text
+    const known = ['reconnecting', 'connecting', 'closed']
+    pill.textContent = s.link === 'live' ? t(`link.live.${s.transport ?? 'sse'}`) : known.includes(s.link) ? t(`link.${s.link}`) : s.link
     pill.className = `pill ${s.link === 'live' ? (s.transport === 'poll' ? 'warn' : 'ok') : s.link === 'reconnecting' ? 'bad' : 'warn'}`
-    pill.title = s.transport === 'poll' ? 'Streaming is blocked on this network; using long-polling and retrying streams' : 'Connection to the server'
+    pill.title = s.transport === 'poll' ? t('link.pollTitle') : t('link.title')
     const banner = $('banner')
     if (this.bannerTimer) clearInterval(this.bannerTimer)
     this.bannerTimer = null
     if (s.link === 'reconnecting') {
       const update = () => {
         const left = s.nextRetryAt ? Math.max(0, Math.ceil((s.nextRetryAt - Date.now()) / 1000)) : 0
-        $('banner-text').textContent = `Connection to the server lost${s.error ? ` (${s.error})` : ''}. ${left > 0 ? `Reconnecting in ${left} s…` : 'Reconnecting…'} Messages that arrive meanwhile will appear when it is back.`
+        const lost = s.error ? t('banner.lostBecause', { error: s.error }) : t('banner.lost')
+        const when = left > 0 ? t('banner.reconnectingIn', { count: left }) : t('link.reconnecting')
+        $('banner-text').textContent = `${lost} ${when} ${t('banner.meanwhile')}`
       }
       update()
       this.bannerTimer = setInterval(update, 1000)
@@ -764,30 +760,31 @@ class Console {
     const status = scope.status()
     const state = status?.state ?? 'connecting'
     document.body.dataset.waState = state
-    const [label, tone] = WA_STATES[state] ?? [`WhatsApp: ${state}`, 'warn']
+    const label = waStateText(state)
+    const tone = WA_TONES[state] ?? 'warn'
     const pill = $('wa-state')
     const reason = status?.reason
-    pill.textContent = reason?.unreachable && state !== 'open' ? 'WhatsApp unreachable' : label
+    pill.textContent = reason?.unreachable && state !== 'open' ? t('wa.unreachable') : label
     pill.className = `pill ${tone}`
-    pill.title = reason?.message ? `Last close: ${reason.message}${reason.statusCode ? ` (${reason.statusCode})` : ''}` : 'WhatsApp connection'
+    pill.title = reason?.message ? t('wa.lastClose', { reason: `${reason.message}${reason.statusCode ? ` (${reason.statusCode})` : ''}` }) : t('wa.title')
     // Another bridge holds this number's endpoints: nothing of it is shown, say why.
     if (status?.bridge?.state === 'wrong_bridge') {
-      pill.textContent = 'Wrong bridge'
+      pill.textContent = t('wa.wrongBridge')
       pill.className = 'pill bad'
-      pill.title = status.bridge.error ?? 'The bridge at this number\'s endpoints is not ours'
+      pill.title = status.bridge.error ?? t('wa.wrongBridgeTitle')
     }
     const qr = scope.qr()
     const linked = state === 'open' || Boolean(status?.me)
     const showLink = (!linked || state === 'qr' || state === 'logged_out' || qr !== null) && (!this.multi || this.staff)
     $('link').hidden = !showLink
-    $('link-title').textContent = this.multi ? `Link WhatsApp: ${this.sessionName(/** @type {string} */ (this.view))}` : 'Link WhatsApp'
+    $('link-title').textContent = this.multi ? t('link.titleOf', { name: this.sessionName(/** @type {string} */ (this.view)) }) : t('link.heading')
     const img = /** @type {HTMLImageElement} */ ($('qr'))
     if (qr) {
       if (qr !== this.qrFor) void this.showQr(qr, scope)
     } else {
       this.qrFor = null
       this.setQrImage(null)
-      $('qr-none').textContent = state === 'logged_out' ? 'Logged out: a new QR code is on its way…' : 'Waiting for a QR code…'
+      $('qr-none').textContent = state === 'logged_out' ? t('link.loggedOut') : t('link.waitingQr')
     }
     $('qr-none').hidden = !img.hidden
   }
@@ -798,9 +795,9 @@ class Console {
     const down = states.filter((x) => x !== 'open').length
     document.body.dataset.waState = down === 0 ? 'open' : states.find((x) => x !== 'open') ?? 'connecting'
     const pill = $('wa-state')
-    pill.textContent = down === 0 ? 'WhatsApp connected' : `${down} of ${states.length} numbers not connected`
+    pill.textContent = down === 0 ? t('wa.open') : t('wa.someDown', { count: down, total: states.length })
     pill.className = `pill ${down === 0 ? 'ok' : 'warn'}`
-    pill.title = 'WhatsApp connections'
+    pill.title = t('wa.titleAll')
     $('link').hidden = true
     this.qrFor = null
     this.setQrImage(null)
@@ -841,8 +838,8 @@ class Console {
     const bar = /** @type {HTMLProgressElement} */ ($('sync-bar'))
     const pct = Math.max(0, Math.min(100, s.progress ?? 0))
     bar.value = pct
-    bar.setAttribute('aria-valuetext', `${pct}%`)
-    $('sync-label').textContent = pct >= 100 ? 'History synced' : `Syncing history… ${pct}%`
+    bar.setAttribute('aria-valuetext', t('sync.percent', { pct }))
+    $('sync-label').textContent = pct >= 100 ? t('sync.done') : t('sync.progress', { pct })
     box.hidden = false
     if (pct >= 100) setTimeout(() => (box.hidden = true), 4000)
   }
@@ -860,15 +857,15 @@ class Console {
   async pairing() {
     const input = /** @type {HTMLInputElement} */ ($('pairing-phone'))
     const out = $('pairing-result')
-    out.textContent = 'Asking WhatsApp…'
+    out.textContent = t('link.asking')
     out.classList.remove('error')
     try {
       const scope = this.multi && this.view !== null ? this.scope(this.view) : this.client
       const { code } = await scope.pairingCode(input.value)
-      out.textContent = `Enter this code on the phone: ${code}`
+      out.textContent = t('link.enterCode', { code })
     } catch (err) {
       out.classList.add('error')
-      out.textContent = err instanceof WaError ? `Could not get a code: ${err.message}` : 'Could not get a code.'
+      out.textContent = err instanceof WaError ? t('link.codeFailedBecause', { error: errorText(err) }) : t('link.codeFailed')
     }
   }
 
@@ -885,7 +882,7 @@ class Console {
     const list = $('chat-list')
     const chats = this.listed().filter((c) => this.matches(c) && this.helpdesk.shows(c))
     $('chat-empty').hidden = chats.length > 0
-    $('chat-empty').textContent = this.filter ? 'No chat matches.' : this.listed().length ? this.helpdesk.emptyText() : 'No chats yet.'
+    $('chat-empty').textContent = this.filter ? t('chats.noMatch') : this.listed().length ? this.helpdesk.emptyText() : t('chats.none')
     const focusedEl = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')
     const focusedId = focusedEl ? chatKey(focusedEl.getAttribute('data-session') ?? DEFAULT, focusedEl.getAttribute('data-chat-id') ?? '') : null
     const openKey = this.openId ? chatKey(this.openSession, this.openId) : null
@@ -938,7 +935,7 @@ class Console {
       ? h('span', { class: 'tags' }, ...(chat.labels ?? []).map((l) => labelChip(l)), ...(chat.tags ?? []).map((t) => tagChip(t)))
       : null
     const helpdesk = this.helpdesk.listBadges(chat)
-    const unread = chat.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${chat.unreadCount} unread` }, String(chat.unreadCount)) : null
+    const unread = chat.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': t('chats.unread', { count: chat.unreadCount }) }, number(chat.unreadCount)) : null
     return h(
       'li',
       {
@@ -956,13 +953,123 @@ class Console {
           'span',
           { class: 'chat-top' },
           h('span', { class: 'chat-name' }, name),
-          showSession ? h('span', { class: 'session-chip', title: 'The number this chat is on' }, this.sessionName(chat.session)) : null,
+          showSession ? h('span', { class: 'session-chip', title: t('chats.sessionChip') }, this.sessionName(chat.session)) : null,
           h('time', { class: 'chat-time' }, chat.timestamp ? shortTime(chat.timestamp) : ''),
         ),
         h('span', { class: 'chat-bottom' }, last?.fromMe ? ticks(last) : null, h('span', { class: typing ? 'preview typing' : 'preview' }, preview), unread),
         helpdesk.length || tags ? h('span', { class: 'chat-extra' }, ...helpdesk, tags) : null,
       ),
     )
+  }
+
+  /**
+   * The keyboard shortcuts (shortcuts.js says which key is which action). A key a widget has
+   * handled (the quick replies' Escape, the notes' Escape) is not a shortcut.
+   * @param {KeyboardEvent} e
+   */
+  async shortcut(e) {
+    if (e.defaultPrevented) return
+    const target = /** @type {Element} */ (e.target)
+    const inTextBox = takesText(target)
+    const action = shortcutFor(e, inTextBox)
+    if (!action) return
+    if (action === 'leave') {
+      // Escape: a reply being written is cancelled first; then the focus leaves the text box
+      // for the messages (or the chat list), where the single-key shortcuts work again.
+      if (this.replyTo) this.setReply(null)
+      else if (inTextBox && !target.closest('dialog')) $(this.openId ? 'messages' : 'chat-list').focus()
+      return
+    }
+    e.preventDefault()
+    const chat = this.openId ? this.here().chat(this.openId) : null
+    if (action === 'help') this.showShortcuts()
+    else if (action === 'search') $('search').focus()
+    else if (action === 'nextChat' || action === 'previousChat') await this.step(action === 'nextChat' ? 1 : -1, false, inTextBox)
+    else if (action === 'nextUnread') await this.step(1, true, inTextBox)
+    else if (!chat) this.announce(t('keys.noChat'))
+    else if (action === 'reply') $('composer-text').focus()
+    else if (action === 'note') this.helpdesk.toggleNotes(true)
+    else if (action === 'take') {
+      const take = /** @type {HTMLButtonElement|null} */ ($('chat-tools').querySelector('[data-tool-key="take"]'))
+      if (take) take.click()
+      else this.toast(t('keys.cannotTake'))
+    } else if (action === 'resolve') {
+      const status = /** @type {HTMLSelectElement|null} */ (document.getElementById('chat-status'))
+      if (!status || status.disabled) this.toast(t('keys.cannotResolve'))
+      else if (status.value !== 'resolved') {
+        status.value = 'resolved'
+        status.dispatchEvent(new Event('change'))
+        this.announce(t('keys.resolved', { name: displayName(chat) }))
+      }
+    }
+  }
+
+  /**
+   * Open the chat `delta` places from the open one in the list (the next unread one after it,
+   * wrapping, with `unread`). The focus follows to the chat's item, unless it was in a text box.
+   * @param {number} delta @param {boolean} unread @param {boolean} stayInTextBox
+   */
+  async step(delta, unread, stayInTextBox) {
+    const items = /** @type {HTMLElement[]} */ ([...$('chat-list').children])
+    if (!items.length) return
+    const at = items.findIndex((el) => el.classList.contains('selected'))
+    let target = null
+    if (unread) {
+      for (let i = 1; i <= items.length && !target; i++) {
+        const el = items[(Math.max(at, -1) + i + items.length) % items.length]
+        if (el.classList.contains('unread') && el !== items[at]) target = el
+      }
+      if (!target) {
+        this.announce(t('keys.noUnread'))
+        this.toast(t('keys.noUnread'))
+        return
+      }
+    } else {
+      target = items[at < 0 ? (delta > 0 ? 0 : items.length - 1) : Math.max(0, Math.min(items.length - 1, at + delta))]
+    }
+    const session = target.dataset.session ?? DEFAULT
+    const chatId = /** @type {string} */ (target.dataset.chatId)
+    const opened = this.open(chatId, session)
+    if (!stayInTextBox) this.chatEls.get(chatKey(session, chatId))?.focus()
+    await opened
+  }
+
+  /** The "?" dialog: every shortcut, in the language in use; the focus comes back on closing. */
+  showShortcuts() {
+    const dialog = /** @type {HTMLDialogElement} */ ($('shortcuts'))
+    if (dialog.open) return
+    const back = /** @type {HTMLElement|null} */ (document.activeElement)
+    renderHelp(dialog)
+    dialog.onclose = () => back?.focus()
+    dialog.showModal()
+  }
+
+  /**
+   * Say something to screen readers, politely (after what they are reading): the text is
+   * replaced, so a burst of news is read once, not queued up.
+   * @param {string} text
+   */
+  announce(text) {
+    $('announcer').textContent = text
+  }
+
+  /**
+   * New messages from customers, said to screen readers: the open chat's with their text,
+   * another chat's as whose they are. A chat's first sight (the start, a snapshot) is not news.
+   */
+  announceNews() {
+    const fresh = []
+    for (const chat of this.listed()) {
+      const key = chatKey(chat.session, chat.id)
+      const last = chat.lastMessage
+      const before = this.lastSeen.get(key)
+      this.lastSeen.set(key, last?.id ?? '')
+      if (!this.announcing || before === undefined || !last || last.id === before || last.fromMe) continue
+      const open = chat.id === this.openId && chat.session === this.openSession
+      fresh.push(open ? t('announce.inOpen', { name: displayName(chat), text: messagePreview(last) }) : t('announce.inOther', { name: displayName(chat) }))
+    }
+    if (fresh.length === 1) this.announce(fresh[0])
+    else if (fresh.length > 1) this.announce(t('announce.many', { count: fresh.length }))
   }
 
   /** @param {KeyboardEvent} e */
@@ -1011,12 +1118,12 @@ class Console {
     this.renderChatHeader()
     this.renderChats()
     this.helpdesk.opened(chatId, session)
-    $('older-status').textContent = 'Loading…'
+    $('older-status').textContent = t('chat.loading')
     try {
       await this.scope(session).messages(chatId)
       $('older-status').textContent = ''
     } catch (err) {
-      $('older-status').textContent = `Could not load messages: ${err instanceof Error ? err.message : err}`
+      $('older-status').textContent = t('chat.loadFailed', { error: errorText(err) })
     }
     if (this.openId === chatId && this.openSession === session) this.renderMessages(true)
     this.markRead(chatId)
@@ -1055,8 +1162,8 @@ class Console {
     if (!chat) return
     $('chat-title').textContent = displayName(chat)
     const typing = this.typingIn(chatKey(this.openSession, chat.id))
-    const on = this.multi ? ` · on ${this.sessionName(this.openSession)}` : ''
-    $('chat-sub').textContent = typing ?? `${chat.isGroup ? 'Group' : phoneOf(chat.id)}${on}`
+    const who = chat.isGroup ? t('chat.group') : phoneOf(chat.id)
+    $('chat-sub').textContent = typing ?? (this.multi ? t('chat.onNumber', { who, name: this.sessionName(this.openSession) }) : who)
     $('chat-sub').classList.toggle('typing', typing !== null)
     const meta = $('chat-meta')
     // Who it is assigned to, and its status, are the helpdesk tools' (under the header).
@@ -1103,7 +1210,7 @@ class Console {
     })
     const hasOlder = scope.hasOlder(this.openId)
     $('load-older').hidden = !hasOlder
-    if (!hasOlder && !$('older-status').textContent) $('older-status').textContent = 'Beginning of the conversation'
+    if (!hasOlder && !$('older-status').textContent) $('older-status').textContent = t('chat.beginning')
     if (this.stick) {
       box.scrollTop = box.scrollHeight
     } else if (firstBefore && firstBefore.isConnected) {
@@ -1128,12 +1235,12 @@ class Console {
         'blockquote',
         { class: `quoted${target ? '' : ' missing'}`, dataset: { quotedId: m.quotedId } },
         target
-          ? h('button', { type: 'button', class: 'quote-jump', title: 'Show the quoted message', onclick: () => void this.jumpTo(session, m.chatId, target.id) }, quoted.text)
+          ? h('button', { type: 'button', class: 'quote-jump', title: t('quote.show'), onclick: () => void this.jumpTo(session, m.chatId, target.id) }, quoted.text)
           : quoted.text,
       ))
     }
     if (m.deleted) {
-      body.push(h('p', { class: 'deleted' }, '🚫 This message was deleted'))
+      body.push(h('p', { class: 'deleted' }, t('message.deleted')))
     } else {
       if (m.media) body.push(this.mediaView(m))
       if (m.text) body.push(h('p', { class: 'text' }, m.text))
@@ -1142,8 +1249,8 @@ class Console {
     const footer = h(
       'span',
       { class: 'footer' },
-      m.edited && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
-      h('time', { datetime: new Date(m.timestamp * 1000).toISOString(), title: new Date(m.timestamp * 1000).toLocaleString() }, clock(m.timestamp)),
+      m.edited && !m.deleted ? h('span', { class: 'edited' }, t('message.edited')) : null,
+      h('time', { datetime: new Date(m.timestamp * 1000).toISOString(), title: fullDateTime(new Date(m.timestamp * 1000)) }, clock(m.timestamp)),
       m.fromMe ? ticks(m) : null,
     )
     const reactions = m.reactions?.length ? reactionChips(m.reactions) : null
@@ -1153,8 +1260,8 @@ class Console {
       : h(
           'span',
           { class: 'actions' },
-          h('button', { type: 'button', class: 'ghost small', 'aria-label': 'Reply to this message', onclick: () => this.setReply(m) }, '↩'),
-          h('button', { type: 'button', class: 'ghost small', 'aria-label': 'React to this message', 'aria-haspopup': 'true', onclick: (/** @type {MouseEvent} */ e) => this.reactMenu(m, /** @type {HTMLElement} */ (e.currentTarget)) }, '☺'),
+          h('button', { type: 'button', class: 'ghost small', 'aria-label': t('message.reply'), onclick: () => this.setReply(m) }, '↩'),
+          h('button', { type: 'button', class: 'ghost small', 'aria-label': t('message.react'), 'aria-haspopup': 'true', onclick: (/** @type {MouseEvent} */ e) => this.reactMenu(m, /** @type {HTMLElement} */ (e.currentTarget)) }, '☺'),
         )
     return h(
       'li',
@@ -1175,10 +1282,10 @@ class Console {
         ? h('a', { class: 'file', href: url, download: media.fileName ?? '', target: '_blank', rel: 'noopener' }, `${fileIcon(m.type)} ${label}${size}`)
         : h('span', { class: 'file' }, `${fileIcon(m.type)} ${label}${size}`)
     if ((m.type === 'image' || m.type === 'sticker') && url) {
-      const img = h('img', { class: m.type, src: url, alt: m.text || (m.type === 'sticker' ? 'Sticker' : 'Photo'), loading: 'lazy', decoding: 'async' })
+      const img = h('img', { class: m.type, src: url, alt: m.text || t(m.type === 'sticker' ? 'kind.sticker' : 'kind.image'), loading: 'lazy', decoding: 'async' })
       // Media can be gone (expired on WhatsApp, or a replayed capture): say so, keep the link.
-      img.addEventListener('error', () => img.replaceWith(h('span', { class: 'media-missing' }, `${fileIcon(m.type)} Photo unavailable${size}`)), { once: true })
-      return h('a', { class: 'media', href: url, target: '_blank', rel: 'noopener', 'aria-label': 'Open the photo' }, img)
+      img.addEventListener('error', () => img.replaceWith(h('span', { class: 'media-missing' }, `${fileIcon(m.type)} ${t('message.photoUnavailable')}${size}`)), { once: true })
+      return h('a', { class: 'media', href: url, target: '_blank', rel: 'noopener', 'aria-label': t('message.openPhoto') }, img)
     }
     return fileLink()
   }
@@ -1192,13 +1299,13 @@ class Console {
     }
     const menu = h(
       'div',
-      { class: 'react-menu', role: 'menu', 'aria-label': 'Reactions', onkeydown: (/** @type {KeyboardEvent} */ e) => {
+      { class: 'react-menu', role: 'menu', 'aria-label': t('message.reactions'), onkeydown: (/** @type {KeyboardEvent} */ e) => {
         if (e.key === 'Escape') close()
       } },
       ...REACTIONS.map((emoji) =>
         h('button', { type: 'button', role: 'menuitem', class: 'ghost', onclick: () => {
           close()
-          this.here().react(m.chatId, m.id, emoji).catch((err) => this.toast(`Reaction failed: ${err.message}`))
+          this.here().react(m.chatId, m.id, emoji).catch((err) => this.toast(t('message.reactionFailed', { error: errorText(err) })))
         } }, emoji),
       ),
     )
@@ -1212,12 +1319,12 @@ class Console {
     const scope = this.here()
     if (!chatId || this.loadingOlder || !scope.hasOlder(chatId)) return
     this.loadingOlder = true
-    $('older-status').textContent = 'Loading older messages…'
+    $('older-status').textContent = t('chat.loadingOlder')
     try {
       await scope.loadOlder(chatId)
       $('older-status').textContent = ''
     } catch (err) {
-      $('older-status').textContent = `Could not load older messages: ${err instanceof Error ? err.message : err}`
+      $('older-status').textContent = t('chat.olderFailed', { error: errorText(err) })
     } finally {
       this.loadingOlder = false
     }
@@ -1294,7 +1401,7 @@ class Console {
       box.scrollTop = box.scrollHeight
     } catch (err) {
       error.hidden = false
-      error.textContent = err instanceof WaError && err.code === 'not_connected' ? 'Not sent: WhatsApp is not connected.' : `Not sent: ${err instanceof Error ? err.message : err}`
+      error.textContent = t('composer.notSent', { error: errorText(err) })
     } finally {
       button.disabled = false
       input.focus()
@@ -1306,7 +1413,7 @@ class Console {
 
 /** @param {import('./wa-client').Chat} chat */
 function displayName(chat) {
-  return chat.name || (chat.isGroup ? 'Unnamed group' : phoneOf(chat.id))
+  return chat.name || (chat.isGroup ? t('chat.unnamedGroup') : phoneOf(chat.id))
 }
 
 /** @param {string} jid */
@@ -1323,7 +1430,7 @@ function initials(name) {
 
 /** @param {import('./wa-client').Message} m */
 function messagePreview(m) {
-  if (m.deleted) return '🚫 Deleted'
+  if (m.deleted) return t('message.deletedShort')
   const icon = m.media ? `${fileIcon(m.type)} ` : ''
   return `${icon}${m.text ?? m.media?.fileName ?? placeholderFor(m)}`
 }
@@ -1331,7 +1438,8 @@ function messagePreview(m) {
 /** @param {import('./wa-client').Message} m */
 function placeholderFor(m) {
   if (m.type === 'call' && m.call) return callText(m.call)
-  return { image: 'Photo', video: 'Video', audio: 'Audio', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact', poll: 'Poll', waiting: '⏳ Waiting for this message. This may take a while.' }[m.type] ?? (m.rawKind ? `Unsupported message (${m.rawKind})` : 'Message')
+  if (KINDS.includes(m.type)) return t(`kind.${m.type}`)
+  return m.rawKind ? t('kind.unsupported', { kind: m.rawKind }) : t('kind.message')
 }
 
 /** @param {string} type */
@@ -1341,7 +1449,8 @@ function fileIcon(type) {
 
 /** @param {import('./wa-client').Message} m */
 function ticks(m) {
-  const [glyph, word] = TICKS[m.ack] ?? ['', '']
+  const [glyph, name] = TICKS[m.ack] ?? ['', '']
+  const word = name ? t(`ack.${name}`) : ''
   return h('span', { class: `ticks ack-${m.ack}`, title: word, 'aria-label': word, role: 'img' }, glyph)
 }
 
@@ -1353,7 +1462,7 @@ function reactionChips(reactions) {
   if (counts.size === 0) return null
   return h(
     'span',
-    { class: 'reactions', 'aria-label': `Reactions: ${[...counts].map(([e, n]) => `${e} ${n}`).join(', ')}` },
+    { class: 'reactions', 'aria-label': t('message.reactionsOf', { list: [...counts].map(([e, n]) => `${e} ${number(n)}`).join(', ') }) },
     ...[...counts].map(([emoji, n]) => h('span', { class: 'reaction' }, n > 1 ? `${emoji} ${n}` : emoji)),
   )
 }
@@ -1364,14 +1473,9 @@ function reactionChips(reactions) {
  */
 function callText(call) {
   const kind = call.kind === 'video' ? 'video' : 'voice'
-  const group = call.isGroup ? ' group' : ''
-  const text = {
-    ringing: `📞 Incoming${group} ${kind} call…`,
-    missed: `📵 Missed${group} ${kind} call`,
-    rejected: `📵 Declined${group} ${kind} call`,
-    accepted: `📞${group ? ' Group' : ''} ${kind[0].toUpperCase()}${kind.slice(1)} call`,
-  }[call.outcome]
-  return text ?? `📞 ${kind[0].toUpperCase()}${kind.slice(1)} call`
+  const outcome = ['ringing', 'missed', 'rejected', 'accepted'].includes(call.outcome) ? call.outcome : 'other'
+  // "call.voice.missed", "call.videoGroup.ringing": whole sentences, as each language words them.
+  return t(`call.${kind}${call.isGroup && outcome !== 'other' ? 'Group' : ''}.${outcome}`)
 }
 
 // WhatsApp Business label colours by palette index (0-19): close to the app's, which WhatsApp
@@ -1380,7 +1484,7 @@ const LABEL_COLORS = ['#ff9485', '#64c4ff', '#ffd429', '#dfaef0', '#99b6c1', '#5
 
 /** @param {{name: string, color: number}} label a WhatsApp Business label */
 function labelChip(label) {
-  const el = h('span', { class: 'tag label', title: 'WhatsApp label' }, `🏷 ${label.name}`)
+  const el = h('span', { class: 'tag label', title: t('chats.waLabel') }, `🏷 ${label.name}`)
   el.style.setProperty('--tag', LABEL_COLORS[label.color] ?? LABEL_COLORS[0])
   return el
 }
@@ -1394,34 +1498,25 @@ function tagChip(tag) {
 
 /** @param {number} ts unix seconds */
 function clock(ts) {
-  return new Date(ts * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+  return clockTime(new Date(ts * 1000))
 }
 
 /** @param {number} ts unix seconds */
 function shortTime(ts) {
-  const d = new Date(ts * 1000)
-  const now = new Date()
-  if (d.toDateString() === now.toDateString()) return clock(ts)
-  const days = (now.getTime() - d.getTime()) / 86_400_000
-  if (days < 6 && days > 0) return d.toLocaleDateString([], { weekday: 'short' })
-  return d.toLocaleDateString([], { day: 'numeric', month: 'short', year: d.getFullYear() === now.getFullYear() ? undefined : '2-digit' })
+  return shortWhen(new Date(ts * 1000))
 }
 
 /** @param {number} ts unix seconds */
 function dayLabel(ts) {
-  const d = new Date(ts * 1000)
-  const today = new Date()
-  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1)
-  if (d.toDateString() === today.toDateString()) return 'Today'
-  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday'
-  return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: d.getFullYear() === today.getFullYear() ? undefined : 'numeric' })
+  return dayWords(new Date(ts * 1000))
 }
 
 /** @param {number} n */
 function humanSize(n) {
-  if (n < 1024) return `${n} B`
-  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`
-  return `${(n / 1024 / 1024).toFixed(1)} MB`
+  const digits = (/** @type {number} */ value, /** @type {number} */ most) => new Intl.NumberFormat(locale(), { maximumFractionDigits: most }).format(value)
+  if (n < 1024) return `${digits(n, 0)} B`
+  if (n < 1024 * 1024) return `${digits(Math.round(n / 1024), 0)} KB`
+  return `${digits(n / 1024 / 1024, 1)} MB`
 }
 
 /** @param {HTMLTextAreaElement} el */
@@ -1430,4 +1525,26 @@ function autoGrow(el) {
   el.style.height = `${Math.min(el.scrollHeight, 160)}px`
 }
 
+/**
+ * The header's (and the sign-in page's) language switch: each language named in itself; a
+ * choice is remembered and the page starts again in it.
+ */
+function bindLocaleSwitches() {
+  for (const id of ['locale-switch', 'signin-locale']) {
+    const select = /** @type {HTMLSelectElement} */ ($(id))
+    select.replaceChildren(...LOCALES.map((code) => {
+      const name = new Intl.DisplayNames([code], { type: 'language' }).of(code) ?? code
+      return h('option', { value: code, lang: code, selected: code === locale() }, name.charAt(0).toLocaleUpperCase(code) + name.slice(1))
+    }))
+    select.onchange = () => {
+      localStorage.setItem(LOCALE_KEY, select.value)
+      location.reload()
+    }
+  }
+}
+
+await loadLocale(pickLocale(navigator.languages, localStorage.getItem(LOCALE_KEY)))
+document.documentElement.lang = locale()
+translateDom(document)
+bindLocaleSwitches()
 void start()

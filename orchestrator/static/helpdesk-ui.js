@@ -18,14 +18,15 @@
  *
  * Plain DOM; every text from WhatsApp or another user goes through textContent.
  */
-import { WaError } from '../wa-client.js'
 import { $, h } from './dom.js'
+import { errorText, fullDateTime, number, shortDateTime, t } from './i18n.js'
 
 const DEFAULT = 'default'
 /** @typedef {'open'|'pending'|'resolved'} ConversationStatus */
 /** @type {ConversationStatus[]} */
 const STATUSES = ['open', 'pending', 'resolved']
-const STATUS_LABELS = { open: 'Open', pending: 'Pending', resolved: 'Resolved' }
+/** A status as shown (the API's value stays English). @param {ConversationStatus} status */
+const statusLabel = (status) => t(`helpdesk.status.${status}`)
 /** How often states are repeated while they hold (the server lets typing lapse after ~6 s, viewing after ~60 s). */
 const TYPING_REFRESH_MS = 3000
 const VIEWING_REFRESH_MS = 30000
@@ -60,8 +61,6 @@ const keyOf = (session, chatId) => `${session}\n${chatId}`
 /** A chat's status; a server before statuses has none: every chat is open. @param {HdChat} chat @returns {ConversationStatus} */
 const statusOf = (chat) => chat.status ?? 'open'
 
-/** @param {unknown} err */
-const why = (err) => (err instanceof Error ? err.message : String(err))
 
 export class HelpdeskUi {
   /**
@@ -137,11 +136,11 @@ export class HelpdeskUi {
 
   /** The parts that stay: the notes panel's frame. */
   build() {
-    const form = h('form', { id: 'note-form', class: 'note-form', 'aria-label': 'Add a private note' },
-      h('label', { for: 'note-text', class: 'visually-hidden' }, 'Private note'),
-      h('textarea', { id: 'note-text', rows: '3', placeholder: 'Write a note for your team', maxlength: '4000' }),
+    const form = h('form', { id: 'note-form', class: 'note-form', 'aria-label': t('helpdesk.notes.form') },
+      h('label', { for: 'note-text', class: 'visually-hidden' }, t('helpdesk.notes.label')),
+      h('textarea', { id: 'note-text', rows: '3', placeholder: t('helpdesk.notes.placeholder'), maxlength: '4000' }),
       h('p', { id: 'note-error', class: 'error', role: 'alert', hidden: true }),
-      h('button', { id: 'note-add', type: 'submit', class: 'primary' }, 'Add note'),
+      h('button', { id: 'note-add', type: 'submit', class: 'primary' }, t('helpdesk.notes.add')),
     )
     form.addEventListener('submit', (e) => {
       e.preventDefault()
@@ -156,12 +155,12 @@ export class HelpdeskUi {
     })
     $('notes').replaceChildren(
       h('header', { class: 'notes-head' },
-        h('h2', { id: 'notes-title' }, 'Notes'),
-        h('button', { id: 'notes-close', type: 'button', class: 'ghost small', 'aria-label': 'Close the notes', onclick: () => this.toggleNotes(false) }, '✕'),
+        h('h2', { id: 'notes-title' }, t('helpdesk.notes.title')),
+        h('button', { id: 'notes-close', type: 'button', class: 'ghost small', 'aria-label': t('helpdesk.notes.close'), title: t('helpdesk.notes.close'), onclick: () => this.toggleNotes(false) }, '✕'),
       ),
-      h('p', { class: 'notes-private' }, h('span', { 'aria-hidden': 'true' }, '🔒 '), 'Only your team sees notes. Nothing here is sent to the customer.'),
+      h('p', { class: 'notes-private' }, h('span', { 'aria-hidden': 'true' }, '🔒 '), t('helpdesk.notes.private')),
       h('ol', { id: 'notes-list', class: 'notes-list', 'aria-live': 'polite', 'aria-labelledby': 'notes-title' }),
-      h('p', { id: 'notes-empty', class: 'muted notes-empty', hidden: true }, 'No notes yet.'),
+      h('p', { id: 'notes-empty', class: 'muted notes-empty', hidden: true }, t('helpdesk.notes.empty')),
       form,
     )
     $('notes').addEventListener('keydown', (e) => {
@@ -178,7 +177,7 @@ export class HelpdeskUi {
     try {
       // Tags are global (no session route); agents are each session's.
       const [tags, ...lists] = await Promise.all([this.client.tags(), ...sessions.map((id) => this.host.scope(id).agents())])
-      for (const t of tags) this.tags.set(t.id, t)
+      for (const tag of tags) this.tags.set(tag.id, tag)
       this.agentsBy = new Map(sessions.map((id, i) => [id, new Map(lists[i].map((/** @type {AgentInfo} */ a) => [a.id, a]))]))
       this.agents = new Map(lists.flat().map((/** @type {AgentInfo} */ a) => [a.id, a]))
       this.tracked = lists.flat().some((/** @type {AgentInfo} */ a) => typeof a.online === 'boolean')
@@ -207,7 +206,7 @@ export class HelpdeskUi {
 
   /** Whether the chat list shows a chat in the current view. @param {HdChat} chat */
   shows(chat) {
-    return this.inView(chat, this.view) && statusOf(chat) === this.status && (this.tag === null || (chat.tags ?? []).some((t) => t.id === this.tag))
+    return this.inView(chat, this.view) && statusOf(chat) === this.status && (this.tag === null || (chat.tags ?? []).some((tag) => tag.id === this.tag))
   }
 
   /** @param {HdChat} chat @param {'mine'|'unassigned'|'all'} view */
@@ -219,12 +218,14 @@ export class HelpdeskUi {
 
   /** What the list says when the view holds no chat. */
   emptyText() {
-    return `No ${STATUS_LABELS[this.status].toLowerCase()} chats in ${this.viewLabel(this.view)}${this.tag !== null ? ` with ${this.tags.get(this.tag)?.name ?? 'this tag'}` : ''}.`
+    const values = { status: t(`helpdesk.statusWord.${this.status}`), view: this.viewLabel(this.view) }
+    if (this.tag === null) return t('helpdesk.empty', values)
+    return t('helpdesk.emptyTagged', { ...values, tag: this.tags.get(this.tag)?.name ?? t('helpdesk.thisTag') })
   }
 
   /** @param {'mine'|'unassigned'|'all'} view */
   viewLabel(view) {
-    return { mine: 'Mine', unassigned: 'Unassigned', all: 'All' }[view]
+    return t(`helpdesk.view.${view}`)
   }
 
   /**
@@ -244,9 +245,9 @@ export class HelpdeskUi {
       }
       if (this.inView(chat, this.view)) {
         statuses[status]++
-        if (status === this.status) for (const t of chat.tags ?? []) {
-          tags.set(t.id, (tags.get(t.id) ?? 0) + 1)
-          if (!this.tags.has(t.id)) this.tags.set(t.id, t)
+        if (status === this.status) for (const tag of chat.tags ?? []) {
+          tags.set(tag.id, (tags.get(tag.id) ?? 0) + 1)
+          if (!this.tags.has(tag.id)) this.tags.set(tag.id, tag)
         }
       }
     }
@@ -263,7 +264,7 @@ export class HelpdeskUi {
     // A server before conversation statuses: every chat is open, no row of statuses to pick.
     const statusKnown = this.host.listed().some((c) => 'status' in c)
     const tagList = [...this.tags.values()].sort((a, b) => a.name.localeCompare(b.name))
-    const sig = JSON.stringify([this.view, this.status, this.tag, views, statuses, [...tags], tagList.map((t) => [t.id, t.name]), names, statusKnown])
+    const sig = JSON.stringify([this.view, this.status, this.tag, views, statuses, [...tags], tagList.map((tag) => [tag.id, tag.name]), names, statusKnown])
     if (sig === this.viewsSig) return
     this.viewsSig = sig
     const focused = /** @type {HTMLElement|null} */ (document.activeElement)
@@ -273,22 +274,22 @@ export class HelpdeskUi {
       'button',
       { type: 'button', class: `inbox-tab${pressed ? ' selected' : ''}`, 'aria-pressed': pressed ? 'true' : 'false', dataset: { focusKey: key }, onclick },
       h('span', {}, label),
-      h('span', { class: 'count', 'aria-label': `${n} chats` }, String(n)),
+      h('span', { class: 'count', 'aria-label': t('helpdesk.inbox.count', { count: n }) }, number(n)),
     )
-    const viewRow = h('div', { class: 'inbox-row', role: 'group', 'aria-label': 'Inbox' },
+    const viewRow = h('div', { class: 'inbox-row', role: 'group', 'aria-label': t('helpdesk.inbox.views') },
       ...names.map((v) => button(`view-${v}`, this.viewLabel(v), views[v], this.view === v, () => this.setView(v))))
-    const statusRow = h('div', { class: 'inbox-row statuses', role: 'group', 'aria-label': 'Conversation status' },
-      ...STATUSES.map((st) => button(`status-${st}`, STATUS_LABELS[st], statuses[st], this.status === st, () => this.setStatusView(st))))
+    const statusRow = h('div', { class: 'inbox-row statuses', role: 'group', 'aria-label': t('helpdesk.inbox.statuses') },
+      ...STATUSES.map((st) => button(`status-${st}`, statusLabel(st), statuses[st], this.status === st, () => this.setStatusView(st))))
     const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'inbox-tag', dataset: { focusKey: 'tag' } },
-      h('option', { value: '' }, 'All tags'),
-      ...tagList.map((t) => h('option', { value: String(t.id), selected: this.tag === t.id }, `${t.name} (${tags.get(t.id) ?? 0})`)),
+      h('option', { value: '' }, t('helpdesk.inbox.allTags')),
+      ...tagList.map((tag) => h('option', { value: String(tag.id), selected: this.tag === tag.id }, t('helpdesk.inbox.tagCount', { tag: tag.name, count: tags.get(tag.id) ?? 0 }))),
     ))
     select.onchange = () => {
       this.tag = select.value ? Number(select.value) : null
       this.refreshList()
     }
     const tagRow = tagList.length
-      ? h('div', { class: 'inbox-row tags-row' }, h('label', { for: 'inbox-tag', class: 'muted' }, 'Tag'), select)
+      ? h('div', { class: 'inbox-row tags-row' }, h('label', { for: 'inbox-tag', class: 'muted' }, t('helpdesk.inbox.tag')), select)
       : null
     box.replaceChildren(viewRow, statusKnown ? statusRow : '', tagRow ?? '')
     box.hidden = false
@@ -316,15 +317,15 @@ export class HelpdeskUi {
   listBadges(chat) {
     const status = statusOf(chat)
     return [
-      status !== 'open' ? h('span', { class: `status-chip status-${status}`, title: 'Conversation status' }, STATUS_LABELS[status]) : null,
-      chat.assignment ? h('span', { class: 'assignee', title: 'Assigned to' }, `👤 ${this.agentName(chat.assignment.agentId, chat.assignment.agentName)}`) : null,
+      status !== 'open' ? h('span', { class: `status-chip status-${status}`, title: t('helpdesk.badge.status') }, statusLabel(status)) : null,
+      chat.assignment ? h('span', { class: 'assignee', title: t('helpdesk.badge.assignee') }, `👤 ${this.agentName(chat.assignment.agentId, chat.assignment.agentName)}`) : null,
     ].filter((x) => x !== null)
   }
 
   /** @param {string|null} id @param {string|null} [fallback] */
   agentName(id, fallback = null) {
-    if (id === null) return 'Admin (API token)'
-    if (id === this.me.userId) return 'You'
+    if (id === null) return t('helpdesk.agent.apiToken')
+    if (id === this.me.userId) return t('helpdesk.agent.you')
     return this.agents.get(id)?.name ?? fallback ?? id
   }
 
@@ -354,17 +355,17 @@ export class HelpdeskUi {
       const focusKey = /** @type {HTMLElement|null} */ (document.activeElement)?.dataset?.toolKey ?? null
       const status = statusKnown ? this.statusControl(chat) : null
       const who = h('span', { id: 'assignee', class: 'assignee-now' },
-        a ? `👤 ${this.agentName(a.agentId, a.agentName)}` : 'Unassigned')
-      const take = canTake ? h('button', { type: 'button', class: 'primary small', dataset: { toolKey: 'take' }, onclick: () => void this.act(() => this.host.scope(this.host.openSession).assign(chat.id, /** @type {string} */ (this.me.userId))) }, 'Take') : null
+        a ? `👤 ${this.agentName(a.agentId, a.agentName)}` : t('helpdesk.tools.unassigned'))
+      const take = canTake ? h('button', { type: 'button', class: 'primary small', dataset: { toolKey: 'take' }, onclick: () => void this.act(() => this.host.scope(this.host.openSession).assign(chat.id, /** @type {string} */ (this.me.userId))) }, t('helpdesk.tools.take')) : null
       const pick = canPick ? this.agentPicker(chat) : null
-      const release = canRelease ? h('button', { type: 'button', class: 'small', dataset: { toolKey: 'release' }, onclick: () => void this.act(() => this.host.scope(this.host.openSession).unassign(chat.id)) }, 'Release') : null
+      const release = canRelease ? h('button', { type: 'button', class: 'small', dataset: { toolKey: 'release' }, onclick: () => void this.act(() => this.host.scope(this.host.openSession).unassign(chat.id)) }, t('helpdesk.tools.release')) : null
       const notes = h('button', {
         id: 'notes-toggle', type: 'button', class: 'small', dataset: { toolKey: 'notes' },
         'aria-expanded': this.notesOpen ? 'true' : 'false', 'aria-controls': 'notes',
         onclick: () => this.toggleNotes(!this.notesOpen),
-      }, h('span', { 'aria-hidden': 'true' }, '🔒 '), 'Notes')
+      }, h('span', { 'aria-hidden': 'true' }, '🔒 '), t('helpdesk.tools.notes'))
       box.replaceChildren(
-        h('div', { class: 'tools-row' }, status ?? '', h('span', { class: 'assign-group', role: 'group', 'aria-label': 'Assignment' }, who, take ?? '', pick ?? '', release ?? ''), notes),
+        h('div', { class: 'tools-row' }, status ?? '', h('span', { class: 'assign-group', role: 'group', 'aria-label': t('helpdesk.tools.assignment') }, who, take ?? '', pick ?? '', release ?? ''), notes),
         h('p', { id: 'agent-activity', class: 'agent-activity', 'aria-live': 'polite' }),
         h('p', { id: 'tools-error', class: 'error', role: 'alert', hidden: true }),
       )
@@ -377,12 +378,12 @@ export class HelpdeskUi {
   /** @param {HdChat} chat */
   statusControl(chat) {
     const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'chat-status', class: `status-select status-${statusOf(chat)}`, dataset: { toolKey: 'status' } },
-      ...STATUSES.map((st) => h('option', { value: st, selected: statusOf(chat) === st }, STATUS_LABELS[st]))))
+      ...STATUSES.map((st) => h('option', { value: st, selected: statusOf(chat) === st }, statusLabel(st)))))
     select.onchange = () => {
       const value = /** @type {ConversationStatus} */ (select.value)
       void this.act(() => this.host.scope(this.host.openSession).setStatus(chat.id, value))
     }
-    return h('span', { class: 'status-group' }, h('label', { for: 'chat-status', class: 'muted' }, 'Status'), select)
+    return h('span', { class: 'status-group' }, h('label', { for: 'chat-status', class: 'muted' }, t('helpdesk.tools.status')), select)
   }
 
   /** "Assign to…" (unassigned) or "Transfer to…": the agents, who is online first. @param {HdChat} chat */
@@ -391,11 +392,16 @@ export class HelpdeskUi {
     const people = [...this.sessionAgents().values()]
       .filter((x) => x.id !== current)
       .sort((x, y) => Number(this.isOnline(y.id)) - Number(this.isOnline(x.id)) || (x.name ?? x.id).localeCompare(y.name ?? y.id))
-    const label = current ? 'Transfer to…' : 'Assign to…'
-    const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'assign-to', 'aria-label': current ? 'Transfer the chat to' : 'Assign the chat to', dataset: { toolKey: 'assign' } },
+    const label = t(current ? 'helpdesk.picker.transfer' : 'helpdesk.picker.assign')
+    /** @param {AgentInfo} x */
+    const named = (x) => {
+      const name = x.id === this.me.userId ? t('helpdesk.picker.me') : x.name ?? x.id
+      return this.tracked ? t(this.isOnline(x.id) ? 'helpdesk.picker.online' : 'helpdesk.picker.offline', { name }) : name
+    }
+    const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'assign-to', 'aria-label': t(current ? 'helpdesk.picker.transferLabel' : 'helpdesk.picker.assignLabel'), dataset: { toolKey: 'assign' } },
       h('option', { value: '', selected: true, disabled: true }, label),
       ...people.map((x) => h('option', { value: x.id, dataset: { online: this.isOnline(x.id) ? 'yes' : 'no' } },
-        `${this.isOnline(x.id) ? '● ' : '○ '}${x.id === this.me.userId ? 'Me' : x.name ?? x.id}${this.tracked ? (this.isOnline(x.id) ? ' (online)' : ' (offline)') : ''}`))))
+        `${this.isOnline(x.id) ? '● ' : '○ '}${named(x)}`))))
     select.onchange = () => {
       const agentId = select.value
       if (agentId) void this.act(() => this.host.scope(this.host.openSession).assign(chat.id, agentId))
@@ -410,18 +416,18 @@ export class HelpdeskUi {
     try {
       await call()
     } catch (err) {
-      const message = err instanceof WaError ? err.message : why(err)
+      const message = t('helpdesk.tools.notDone', { error: errorText(err) })
       const el = document.getElementById('tools-error')
       if (el) {
         el.hidden = false
-        el.textContent = `Not done: ${message}`
+        el.textContent = message
       }
       this.toolsSig = '' // the controls show the chat as it is, not as the refused change
       this.renderTools()
       const again = document.getElementById('tools-error')
       if (again) {
         again.hidden = false
-        again.textContent = `Not done: ${message}`
+        again.textContent = message
       }
     }
   }
@@ -438,8 +444,8 @@ export class HelpdeskUi {
       scope.forgetChat(data.chatId)
       if (open) {
         this.host.closeChat()
-        const to = a.agentName ?? 'another agent'
-        this.host.toast(a.assignedBy === this.me.userId ? `Transferred to ${to}.` : `${to} took this chat.`)
+        const name = a.agentName ?? t('helpdesk.agent.another')
+        this.host.toast(t(a.assignedBy === this.me.userId ? 'helpdesk.toast.transferred' : 'helpdesk.toast.taken', { name }))
       }
     } else if (!scope.chat(data.chatId)) {
       scope.adoptChat(data.chatId).catch((/** @type {unknown} */ err) => console.warn('chat not fetched', data.chatId, err))
@@ -481,7 +487,7 @@ export class HelpdeskUi {
     } catch (err) {
       const out = $('note-error')
       out.hidden = false
-      out.textContent = `Notes not loaded: ${why(err)}`
+      out.textContent = t('helpdesk.notes.notLoaded', { error: errorText(err) })
     }
   }
 
@@ -496,7 +502,7 @@ export class HelpdeskUi {
     }
     const { openId } = this.host
     const chat = this.openChat()
-    $('notes-title').textContent = chat ? `Notes · ${chat.name ?? openId ?? ''}` : 'Notes'
+    $('notes-title').textContent = chat ? t('helpdesk.notes.titleOf', { name: chat.name ?? openId ?? '' }) : t('helpdesk.notes.title')
   }
 
   /** @param {Note} n */
@@ -505,7 +511,7 @@ export class HelpdeskUi {
     return h('li', { class: 'note', dataset: { noteId: String(n.id) } },
       h('div', { class: 'note-head' },
         h('strong', { class: 'note-author' }, this.agentName(n.authorId)),
-        when ? h('time', { datetime: when.toISOString(), title: when.toLocaleString() }, when.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })) : null,
+        when ? h('time', { datetime: when.toISOString(), title: fullDateTime(when) }, shortDateTime(when)) : null,
       ),
       h('p', { class: 'note-body' }, n.body),
     )
@@ -526,7 +532,7 @@ export class HelpdeskUi {
       this.noteAdded({ chatId: openId, note }, openSession)
     } catch (err) {
       out.hidden = false
-      out.textContent = `Note not added: ${err instanceof WaError ? err.message : why(err)}`
+      out.textContent = t('helpdesk.notes.notAdded', { error: errorText(err) })
     } finally {
       button.disabled = false
       input.focus()
@@ -587,13 +593,13 @@ export class HelpdeskUi {
       const lapse = p.at + (p.state === 'typing' ? TYPING_LAPSE_MS : VIEWING_LAPSE_MS)
       if (lapse <= now) continue
       next = Math.min(next, lapse)
-      const name = p.name ?? this.agents.get(p.userId)?.name ?? 'An agent'
+      const name = p.name ?? this.agents.get(p.userId)?.name ?? t('helpdesk.agent.someone')
       if (p.state === 'typing') typing.push(name)
       else viewing.push(name)
     }
     const parts = []
-    if (typing.length) parts.push(`${listOf(typing)} ${typing.length > 1 ? 'are' : 'is'} replying…`)
-    if (viewing.length) parts.push(`${listOf(viewing)} ${viewing.length > 1 ? 'are' : 'is'} viewing`)
+    if (typing.length) parts.push(t('helpdesk.activity.replying', { names: listOf(typing), count: typing.length }))
+    if (viewing.length) parts.push(t('helpdesk.activity.viewing', { names: listOf(viewing), count: viewing.length }))
     const text = parts.join(' · ')
     if (el.textContent !== text) el.textContent = text
     el.classList.toggle('typing', typing.length > 0)
@@ -667,9 +673,10 @@ export class HelpdeskUi {
   }
 }
 
-/** @param {string[]} names */
+/** "Ana", "Ana and Bia", "Ana, Bia and Caio" (in the console's language). @param {string[]} names */
 function listOf(names) {
-  return names.length <= 2 ? names.join(' and ') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
+  if (names.length < 2) return names.join('')
+  return t('helpdesk.list.and', { first: names.slice(0, -1).join(', '), last: /** @type {string} */ (names.at(-1)) })
 }
 
 /** A stored time ("2026-12-06 03:40:00.123456+00:00", ISO, or seconds) as a Date, or null. @param {string} value */

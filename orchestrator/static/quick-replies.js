@@ -9,6 +9,7 @@
  * is its aria-activedescendant, so the focus never leaves the text. The pure parts (which word
  * is a query, what matches, the placeholders) are exported for tests.
  */
+import { t } from './i18n.js'
 
 /** @typedef {import('./wa-client').QuickReply} QuickReply */
 
@@ -92,7 +93,7 @@ export class QuickReplyPicker {
     this.list.id = 'quick-replies'
     this.list.className = 'quick-replies'
     this.list.setAttribute('role', 'listbox')
-    this.list.setAttribute('aria-label', 'Quick replies')
+    this.list.setAttribute('aria-label', t('quickReplies.label'))
     this.list.hidden = true
     // The pointer picks without taking the focus from the text box.
     this.list.addEventListener('mousedown', (e) => e.preventDefault(), { signal })
@@ -188,14 +189,14 @@ export class QuickReplyPicker {
     if (items.length === 0) {
       const none = document.createElement('li')
       none.className = 'quick-reply-none muted'
-      none.textContent = this.loadedAt ? 'No quick reply matches.' : 'Loading quick replies…'
+      none.textContent = t(this.loadedAt ? 'quickReplies.none' : 'quickReplies.loading')
       items.push(none)
     }
     this.list.replaceChildren(...items)
     this.list.hidden = false
     this.input.setAttribute('aria-expanded', 'true')
     this.highlight(this.active)
-    this.status.textContent = this.shown.length ? `${this.shown.length} quick ${this.shown.length === 1 ? 'reply' : 'replies'}` : ''
+    this.status.textContent = this.shown.length ? t('quickReplies.count', { count: this.shown.length }) : ''
   }
 
   /** @param {number} i */

@@ -8,6 +8,7 @@
  * Every text from WhatsApp goes in through textContent; the marks are elements around slices
  * of it, never markup built from it.
  */
+import { errorText, fullDateTime, shortDateTime, t } from './i18n.js'
 import { fold } from './quick-replies.js'
 
 /** @typedef {import('./wa-client').Message} Message */
@@ -95,8 +96,8 @@ export class MessageSearch {
     this.toggle.type = 'button'
     this.toggle.id = 'search-messages'
     this.toggle.className = 'ghost small search-toggle'
-    this.toggle.textContent = 'Messages'
-    this.toggle.title = 'Search the text of messages instead of chat names'
+    this.toggle.textContent = t('search.toggle')
+    this.toggle.title = t('search.toggleTitle')
     this.toggle.setAttribute('aria-pressed', 'false')
     this.toggle.setAttribute('aria-controls', 'search-results')
     this.toggle.addEventListener('click', () => this.setActive(!this.active), { signal })
@@ -106,7 +107,7 @@ export class MessageSearch {
     this.panel = document.createElement('section')
     this.panel.id = 'search-results'
     this.panel.className = 'search-results'
-    this.panel.setAttribute('aria-label', 'Messages found')
+    this.panel.setAttribute('aria-label', t('search.results'))
     this.panel.hidden = true
     this.status = document.createElement('p')
     this.status.className = 'muted search-status'
@@ -117,7 +118,7 @@ export class MessageSearch {
     this.more = document.createElement('button')
     this.more.type = 'button'
     this.more.className = 'ghost small search-more'
-    this.more.textContent = 'More results'
+    this.more.textContent = t('search.more')
     this.more.hidden = true
     this.more.addEventListener('click', () => void this.fetch(false), { signal })
     this.panel.append(this.status, this.list, this.more)
@@ -154,7 +155,7 @@ export class MessageSearch {
     this.active = false
     this.sidebar.classList.remove('searching-messages')
     this.input.placeholder = this.placeholder
-    if (this.label) this.label.textContent = 'Search chats'
+    if (this.label) this.label.textContent = t('search.chats')
     this.gen++
     if (this.timer) clearTimeout(this.timer)
     this.abort.abort()
@@ -173,8 +174,8 @@ export class MessageSearch {
     this.toggle.setAttribute('aria-pressed', on ? 'true' : 'false')
     this.sidebar.classList.toggle('searching-messages', on)
     this.panel.hidden = !on
-    this.input.placeholder = on ? 'Search messages' : this.placeholder
-    if (this.label) this.label.textContent = on ? 'Search messages' : 'Search chats'
+    this.input.placeholder = on ? t('search.messages') : this.placeholder
+    if (this.label) this.label.textContent = t(on ? 'search.messages' : 'search.chats')
     if (on) this.run()
     else {
       this.gen++
@@ -199,7 +200,7 @@ export class MessageSearch {
     this.list.replaceChildren()
     this.more.hidden = true
     if (!q) {
-      this.status.textContent = 'Type words to find in messages.'
+      this.status.textContent = t('search.prompt')
       return
     }
     this.offsets = new Map(this.scopes().map(([id]) => [id, 0]))
@@ -211,7 +212,7 @@ export class MessageSearch {
     const gen = this.gen
     const q = this.query
     const scopes = this.scopes().filter(([id]) => this.offsets.get(id) !== null && this.offsets.has(id))
-    this.status.textContent = first ? 'Searching…' : 'Loading more…'
+    this.status.textContent = t(first ? 'search.searching' : 'search.loadingMore')
     this.more.disabled = true
     try {
       const pages = await Promise.all(scopes.map(async ([id, scope]) => {
@@ -230,12 +231,13 @@ export class MessageSearch {
       const total = this.list.children.length
       const more = [...this.offsets.values()].some((x) => x !== null)
       this.more.hidden = !more
+      const found = t(more ? 'search.foundSoFar' : 'search.found', { count: total })
       this.status.textContent = total === 0
-        ? `No message contains “${q}”.`
-        : `${total} ${total === 1 ? 'message' : 'messages'}${more ? ' so far' : ''}${first ? '' : ` (${added} more)`}`
+        ? t('search.none', { query: q })
+        : first ? found : t('search.added', { found, count: added })
     } catch (err) {
       if (gen !== this.gen) return
-      this.status.textContent = `Search failed: ${err instanceof Error ? err.message : err}`
+      this.status.textContent = t('search.failed', { error: errorText(err) })
     } finally {
       this.more.disabled = false
     }
@@ -266,11 +268,12 @@ export class MessageSearch {
     time.className = 'search-time'
     const when = new Date(m.timestamp * 1000)
     time.dateTime = when.toISOString()
-    time.textContent = when.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })
+    time.textContent = shortDateTime(when)
+    time.title = fullDateTime(when)
     top.append(time)
     const text = document.createElement('span')
     text.className = 'search-text'
-    if (m.fromMe) text.append('You: ')
+    if (m.fromMe) text.append(`${t('search.you')} `)
     text.append(...snippet(m.text ?? '', q))
     button.append(top, text)
     button.addEventListener('click', () => this.pick(m, session))

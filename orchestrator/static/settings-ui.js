@@ -6,10 +6,15 @@
  * replies: everyone reads them, staff add, edit and delete them. Below, for admins, the
  * webhook endpoints and their health (webhooks-ui.js), polled while the page is open.
  *
+ * Below the timezone, what time and day it is there now, and whether the hours as edited are
+ * open then (openNow). Its words come from the catalogs (i18n.js, keys `settings.*`), looked up as
+ * they are shown; weekday names from Intl in the console's language.
+ *
  * Plain DOM; texts typed by people go in through value and textContent only.
  */
 
 import { h } from './dom.js'
+import { errorText, locale, t } from './i18n.js'
 import { WebhooksPanel } from './webhooks-ui.js'
 
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
@@ -29,9 +34,60 @@ import { WebhooksPanel } from './webhooks-ui.js'
  * @property {number} [webhookPollMs] how often the webhooks' health is polled (default 5 s)
  */
 
-/** @type {[Day, string][]} */
-const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'], ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday']]
+/**
+ * The days, Monday first, with their English names: what the API's messages call them (used to
+ * find the day a refusal names, never shown).
+ * @type {[Day, string][]}
+ */
+const DAYS = [['mon', 'monday'], ['tue', 'tuesday'], ['wed', 'wednesday'], ['thu', 'thursday'], ['fri', 'friday'], ['sat', 'saturday'], ['sun', 'sunday']]
 const FALLBACK_ZONES = ['UTC', 'America/Sao_Paulo', 'America/New_York', 'Europe/Lisbon', 'Europe/London']
+/** How often the "now" line below the timezone is refreshed while the page is shown. */
+const NOW_EVERY_MS = 30_000
+
+/**
+ * A day's name in the console's language ("Monday", "segunda-feira"), from Intl: 5 January 2026
+ * was a Monday. @param {Day} day
+ */
+export function dayName(day) {
+  const index = DAYS.findIndex(([d]) => d === day)
+  return new Intl.DateTimeFormat(locale(), { weekday: 'long', timeZone: 'UTC' }).format(new Date(Date.UTC(2026, 0, 5 + index)))
+}
+
+/** @param {string} text its first letter capitalised, as a label starts */
+function capitalised(text) {
+  return text.charAt(0).toLocaleUpperCase(locale()) + text.slice(1)
+}
+
+/**
+ * What day and time it is in `timezone` at `now`, and whether the openings of `week` (the
+ * settings' `businessHours.week`) are open then: start <= HH:MM < end, as the server decides it
+ * (orchestrator/hours.py). The weekday and time are in the console's language, 24-hour.
+ * @param {Partial<Record<Day, {start: string, end: string}[]>>} week
+ * @param {string} timezone an IANA name
+ * @param {Date} [now]
+ * @returns {{day: Day, weekday: string, time: string, open: boolean}|null} null: a timezone Intl does not know
+ */
+export function openNow(week, timezone, now = new Date()) {
+  if (!timezone) return null
+  const options = /** @type {const} */ ({ timeZone: timezone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  let parts, shown
+  try {
+    parts = new Intl.DateTimeFormat('en-US', { ...options, weekday: 'short' }).formatToParts(now)
+    shown = new Intl.DateTimeFormat(locale(), { ...options, weekday: 'long' }).formatToParts(now)
+  } catch {
+    return null // RangeError: an unknown timezone
+  }
+  const part = (/** @type {Intl.DateTimeFormatPart[]} */ of, /** @type {string} */ type) => of.find((p) => p.type === type)?.value ?? ''
+  const index = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part(parts, 'weekday'))
+  if (index < 0) return null
+  const day = DAYS[index][0]
+  const hhmm = `${part(parts, 'hour').padStart(2, '0')}:${part(parts, 'minute').padStart(2, '0')}`
+  const open = (week[day] ?? []).some((o) => o.start <= hhmm && hhmm < o.end)
+  const from = shown.findIndex((p) => p.type === 'hour')
+  const to = shown.findIndex((p) => p.type === 'minute')
+  const time = from >= 0 && to >= from ? shown.slice(from, to + 1).map((p) => p.value).join('') : hhmm
+  return { day, weekday: part(shown, 'weekday'), time, open }
+}
 
 /** The contract's defaults: what an unset session answers. @returns {HelpdeskSettings} */
 export function defaultSettings() {
@@ -51,6 +107,14 @@ function refusal(err) {
   return { code: typeof e.code === 'string' ? e.code : '', message: typeof e.message === 'string' ? e.message : String(err) }
 }
 
+/**
+ * How a failure reads: `key` (a text with `{error}`) around the API error's words.
+ * @param {string} key @param {unknown} err
+ */
+function failure(key, err) {
+  return t(key, { error: errorText(err) })
+}
+
 export class SettingsPage {
   /** @param {HTMLElement} root the page's container @param {SettingsHost} host */
   constructor(root, host) {
@@ -68,6 +132,8 @@ export class SettingsPage {
     this.session = host.session()
     /** The webhooks panel while the page is shown to an admin. @type {WebhooksPanel|null} */
     this.webhooks = null
+    /** @type {ReturnType<typeof setInterval>|null} */
+    this.nowTimer = null
   }
 
   /** Show the page and load what it shows. */
@@ -79,6 +145,8 @@ export class SettingsPage {
     const heading = /** @type {HTMLElement} */ (this.root.querySelector('h2'))
     heading.focus()
     this.webhooks?.start()
+    if (this.nowTimer) clearInterval(this.nowTimer)
+    this.nowTimer = setInterval(() => this.updateNow(), NOW_EVERY_MS)
     await Promise.all([this.loadSettings(), this.loadReplies()])
   }
 
@@ -89,6 +157,8 @@ export class SettingsPage {
     document.body.classList.remove('settings-open')
     this.webhooks?.stop()
     this.webhooks = null
+    if (this.nowTimer) clearInterval(this.nowTimer)
+    this.nowTimer = null
     this.root.replaceChildren()
     if (shown) this.host.closed(back)
   }
@@ -100,37 +170,42 @@ export class SettingsPage {
     this.status = h('p', { class: 'muted settings-status', role: 'status', 'aria-live': 'polite' })
     this.formError = h('p', { class: 'error', role: 'alert', hidden: true })
     this.days = h('div', { class: 'days', dataset: { field: 'week' } })
+    this.nowLine = h('p', { id: 'bh-now', class: 'muted bh-now', 'aria-live': 'polite', hidden: true })
     this.form = /** @type {HTMLFormElement} */ (h(
       'form',
       { id: 'settings-form', class: 'card settings-card', novalidate: true, 'aria-labelledby': 'settings-hours-title', onsubmit: (/** @type {Event} */ e) => {
         e.preventDefault()
         void this.save()
-      }, oninput: () => this.clearErrors() },
-      readOnly ? h('p', { id: 'settings-readonly', class: 'muted' }, 'Only admins can change these settings.') : null,
+      }, oninput: () => {
+        this.clearErrors()
+        this.updateNow()
+      } },
+      readOnly ? h('p', { id: 'settings-readonly', class: 'muted' }, t('settings.readOnly')) : null,
       h(
         'fieldset',
         { class: 'group', dataset: { field: 'businessHours' }, disabled: readOnly },
-        h('legend', { id: 'settings-hours-title' }, 'Business hours'),
-        this.check('bh-enabled', 'Open only during these hours (off: always open)'),
-        h('label', { for: 'bh-timezone' }, 'Timezone'),
-        h('input', { id: 'bh-timezone', name: 'timezone', list: 'bh-zones', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'bh-timezone-error', dataset: { field: 'timezone' } }),
+        h('legend', { id: 'settings-hours-title' }, t('settings.hours.title')),
+        this.check('bh-enabled', t('settings.hours.enabled')),
+        h('label', { for: 'bh-timezone' }, t('settings.hours.timezone')),
+        h('input', { id: 'bh-timezone', name: 'timezone', list: 'bh-zones', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'bh-timezone-error bh-now', dataset: { field: 'timezone' } }),
         h('datalist', { id: 'bh-zones' }, ...zones().map((z) => h('option', { value: z }))),
         h('p', { id: 'bh-timezone-error', class: 'error field-error', hidden: true }),
+        this.nowLine,
         this.days,
         h('p', { id: 'bh-week-error', class: 'error field-error', hidden: true }),
       ),
-      this.messageGroup('away', 'awayMessage', 'Away message', 'Send it to a customer who writes outside business hours (once per conversation)'),
-      this.messageGroup('greeting', 'greeting', 'Greeting', "Send it on a customer's first message in a chat"),
+      this.messageGroup('away', 'awayMessage', t('settings.away.title'), t('settings.away.hint')),
+      this.messageGroup('greeting', 'greeting', t('settings.greeting.title'), t('settings.greeting.hint')),
       h(
         'fieldset',
         { class: 'group', dataset: { field: 'assignment' }, disabled: readOnly, 'aria-describedby': 'assignment-error' },
-        h('legend', {}, 'Assignment of new chats'),
-        h('label', { class: 'check' }, h('input', { type: 'radio', name: 'rule', value: 'none', id: 'rule-none' }), ' Nobody: agents pick chats themselves'),
-        h('label', { class: 'check' }, h('input', { type: 'radio', name: 'rule', value: 'round_robin', id: 'rule-round-robin' }), ' Round robin among the agents online'),
+        h('legend', {}, t('settings.assignment.title')),
+        h('label', { class: 'check' }, h('input', { type: 'radio', name: 'rule', value: 'none', id: 'rule-none' }), ` ${t('settings.assignment.none')}`),
+        h('label', { class: 'check' }, h('input', { type: 'radio', name: 'rule', value: 'round_robin', id: 'rule-round-robin' }), ` ${t('settings.assignment.roundRobin')}`),
         h('p', { id: 'assignment-error', class: 'error field-error', hidden: true }),
       ),
       this.formError,
-      readOnly ? null : h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'settings-save' }, 'Save settings')),
+      readOnly ? null : h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'settings-save' }, t('settings.save'))),
       this.status,
     ))
     this.replyList = h('ul', { class: 'qr-list', id: 'qr-list' })
@@ -139,10 +214,10 @@ export class SettingsPage {
     const replies = h(
       'section',
       { class: 'card settings-card', 'aria-labelledby': 'qr-title' },
-      h('h3', { id: 'qr-title' }, 'Quick replies'),
-      h('p', { class: 'muted' }, 'Type / in the message box to use one. {name} becomes the contact’s name, {agent} yours.'),
+      h('h3', { id: 'qr-title' }, t('settings.quickReplies.title')),
+      h('p', { class: 'muted' }, t('settings.quickReplies.hint')),
       this.replyList,
-      this.staff ? this.replyForm() : h('p', { class: 'muted' }, 'Supervisors and admins add and edit quick replies.'),
+      this.staff ? this.replyForm() : h('p', { class: 'muted' }, t('settings.quickReplies.staffOnly')),
       this.replyError,
       this.replyStatus,
     )
@@ -150,8 +225,8 @@ export class SettingsPage {
       h(
         'header',
         { class: 'settings-head' },
-        h('button', { type: 'button', class: 'ghost', id: 'settings-close', onclick: () => this.hide(true) }, '← Back'),
-        h('h2', { id: 'settings-title', tabindex: '-1' }, 'Settings'),
+        h('button', { type: 'button', class: 'ghost', id: 'settings-close', onclick: () => this.hide(true) }, t('settings.back')),
+        h('h2', { id: 'settings-title', tabindex: '-1' }, t('settings.title')),
         this.numberChoice(),
       ),
       h('div', { class: 'settings-body' }, this.form, replies, this.webhooksPanel()),
@@ -181,7 +256,7 @@ export class SettingsPage {
       } },
       ...numbers.map(([id, name]) => h('option', { value: id, selected: id === this.session }, name)),
     ))
-    return h('span', { class: 'settings-number' }, h('label', { for: 'settings-session' }, 'Number'), select)
+    return h('span', { class: 'settings-number' }, h('label', { for: 'settings-session' }, t('settings.number')), select)
   }
 
   /** @param {string} id @param {string} text */
@@ -196,7 +271,7 @@ export class SettingsPage {
       { class: 'group', dataset: { field }, disabled: !this.admin },
       h('legend', {}, title),
       this.check(`${id}-enabled`, hint),
-      h('label', { for: `${id}-text` }, 'Text'),
+      h('label', { for: `${id}-text` }, t('settings.text')),
       h('textarea', { id: `${id}-text`, rows: '3', maxlength: '4096', 'aria-describedby': `${id}-error`, dataset: { field: `${field}.text` } }),
       h('p', { id: `${id}-error`, class: 'error field-error', hidden: true }),
     )
@@ -205,16 +280,18 @@ export class SettingsPage {
   /** Each day's openings: start and end times, added and removed; none is closed. */
   renderDays() {
     const week = this.doc.businessHours.week
-    this.days.replaceChildren(...DAYS.map(([day, name]) => {
+    this.days.replaceChildren(...DAYS.map(([day]) => {
+      const name = dayName(day)
+      const label = capitalised(name)
       const rows = (week[day] ?? []).map((open, i) => h(
         'span',
         { class: 'opening', dataset: { day, index: String(i) } },
-        h('label', { class: 'visually-hidden', for: `bh-${day}-${i}-start` }, `${name} opens at`),
+        h('label', { class: 'visually-hidden', for: `bh-${day}-${i}-start` }, t('settings.hours.opensAt', { day: label })),
         h('input', { type: 'time', id: `bh-${day}-${i}-start`, value: open.start, dataset: { part: 'start' } }),
         h('span', { 'aria-hidden': 'true' }, '–'),
-        h('label', { class: 'visually-hidden', for: `bh-${day}-${i}-end` }, `${name} closes at`),
+        h('label', { class: 'visually-hidden', for: `bh-${day}-${i}-end` }, t('settings.hours.closesAt', { day: label })),
         h('input', { type: 'time', id: `bh-${day}-${i}-end`, value: open.end, dataset: { part: 'end' } }),
-        this.admin ? h('button', { type: 'button', class: 'ghost small', 'aria-label': `Remove these hours on ${name}`, onclick: () => {
+        this.admin ? h('button', { type: 'button', class: 'ghost small', 'aria-label': t('settings.hours.remove', { day: name }), onclick: () => {
           this.readDays()
           week[day].splice(i, 1)
           this.renderDays()
@@ -222,28 +299,55 @@ export class SettingsPage {
       ))
       return h(
         'div',
-        { class: 'day-row', dataset: { day }, role: 'group', 'aria-label': name },
-        h('span', { class: 'day-name' }, name),
-        h('span', { class: 'openings' }, ...(rows.length ? rows : [h('span', { class: 'muted closed' }, 'Closed')])),
-        this.admin ? h('button', { type: 'button', class: 'ghost small', 'aria-label': `Add hours on ${name}`, onclick: () => {
+        { class: 'day-row', dataset: { day }, role: 'group', 'aria-label': label },
+        h('span', { class: 'day-name' }, label),
+        h('span', { class: 'openings' }, ...(rows.length ? rows : [h('span', { class: 'muted closed' }, t('settings.hours.closed'))])),
+        this.admin ? h('button', { type: 'button', class: 'ghost small', 'aria-label': t('settings.hours.add', { day: name }), onclick: () => {
           this.readDays()
           const last = week[day].at(-1)
           week[day].push(last ? { start: last.end, end: last.end } : { start: '09:00', end: '18:00' })
           this.renderDays()
-        } }, '+ Hours') : null,
+        } }, t('settings.hours.addButton')) : null,
       )
     }))
+    this.updateNow()
   }
 
-  /** The days' inputs into the document. */
-  readDays() {
-    const week = this.doc.businessHours.week
+  /** The days' openings as the form shows them. @returns {Record<Day, {start: string, end: string}[]>} */
+  weekShown() {
+    const week = /** @type {Record<Day, {start: string, end: string}[]>} */ ({})
     for (const [day] of DAYS) {
       week[day] = [...this.days.querySelectorAll(`.opening[data-day="${day}"]`)].map((el) => ({
         start: /** @type {HTMLInputElement} */ (el.querySelector('[data-part="start"]')).value,
         end: /** @type {HTMLInputElement} */ (el.querySelector('[data-part="end"]')).value,
       }))
     }
+    return week
+  }
+
+  /** The days' inputs into the document. */
+  readDays() {
+    Object.assign(this.doc.businessHours.week, this.weekShown())
+  }
+
+  /**
+   * The line below the timezone: the day and time there now, and whether the hours as edited
+   * are open (or that the timezone is unknown). Hidden while the timezone box is empty.
+   */
+  updateNow() {
+    const box = this.nowLine
+    const zoneInput = /** @type {HTMLInputElement|null} */ (this.root.querySelector('#bh-timezone'))
+    if (!box || !zoneInput || !box.isConnected) return
+    const zone = zoneInput.value.trim()
+    const enabled = /** @type {HTMLInputElement|null} */ (this.root.querySelector('#bh-enabled'))?.checked ?? false
+    const now = openNow(this.weekShown(), zone)
+    const text = !zone ? ''
+      : !now ? t('settings.hours.unknownZone', { zone })
+        : t(!enabled ? 'settings.hours.nowAlwaysOpen' : now.open ? 'settings.hours.nowOpen' : 'settings.hours.nowClosed', { zone, weekday: now.weekday, time: now.time })
+    if (box.textContent !== text) box.textContent = text
+    box.hidden = !text
+    box.classList.toggle('error', !!zone && !now)
+    box.classList.toggle('muted', !zone || !!now)
   }
 
   /** @param {string} id */
@@ -284,7 +388,7 @@ export class SettingsPage {
 
   async loadSettings() {
     if (!this.status) return
-    this.status.textContent = 'Loading…'
+    this.status.textContent = t('settings.loading')
     try {
       const session = this.session
       const doc = await this.host.scope(session).settings()
@@ -294,7 +398,7 @@ export class SettingsPage {
       this.status.textContent = ''
     } catch (err) {
       this.fill()
-      this.showError(err, 'Could not load the settings')
+      this.showError(err, 'settings.loadFailed')
     }
   }
 
@@ -303,15 +407,15 @@ export class SettingsPage {
     const doc = this.read()
     const button = /** @type {HTMLButtonElement|null} */ (this.root.querySelector('#settings-save'))
     if (button) button.disabled = true
-    if (this.status) this.status.textContent = 'Saving…'
+    if (this.status) this.status.textContent = t('settings.saving')
     try {
       this.doc = await this.host.scope(this.session).saveSettings(doc)
       this.fill()
-      if (this.status) this.status.textContent = 'Settings saved.'
+      if (this.status) this.status.textContent = t('settings.saved')
     } catch (err) {
       this.doc = doc
       if (this.status) this.status.textContent = ''
-      this.showError(err, 'Not saved')
+      this.showError(err, 'settings.notSaved')
     } finally {
       if (button) button.disabled = false
     }
@@ -329,11 +433,11 @@ export class SettingsPage {
   /**
    * A refusal beside its field (`bad_timezone` by the timezone, `bad_week` or one naming a day
    * by the days, ...), else above the save button.
-   * @param {unknown} err @param {string} what
+   * @param {unknown} err @param {string} key what failed: a text with `{error}`
    */
-  showError(err, what) {
+  showError(err, key) {
     const { code, message } = refusal(err)
-    const text = `${what}: ${message}`
+    const text = failure(key, err)
     const target = this.fieldFor(code, message)
     if (target) {
       const [out, input] = target
@@ -360,7 +464,7 @@ export class SettingsPage {
     const lower = message.toLowerCase()
     const out = (/** @type {string} */ id) => /** @type {HTMLElement} */ (this.root.querySelector(`#${id}`))
     if (field === 'timezone' || (field === 'businesshours' && lower.includes('timezone'))) return [out('bh-timezone-error'), this.input('bh-timezone')]
-    const day = DAYS.find(([d, name]) => field === d || new RegExp(`\\b(${d}|${name.toLowerCase()})\\b`).test(lower))
+    const day = DAYS.find(([d, name]) => field === d || new RegExp(`\\b(${d}|${name})\\b`).test(lower))
     if (['week', 'hours', 'businesshours', 'start', 'end', 'time'].includes(field) || (day && field !== 'text')) {
       const row = day ? /** @type {HTMLElement|null} */ (this.days.querySelector(`.day-row[data-day="${day[0]}"]`)) : null
       return [out('bh-week-error'), /** @type {HTMLElement|null} */ (row?.querySelector('input')) ?? row]
@@ -380,16 +484,16 @@ export class SettingsPage {
         e.preventDefault()
         void this.saveReply()
       }, oninput: () => this.clearReplyErrors() },
-      h('h4', { id: 'qr-form-title' }, 'New quick reply'),
-      h('label', { for: 'qr-shortcut' }, 'Shortcut'),
-      h('input', { id: 'qr-shortcut', name: 'shortcut', maxlength: '50', spellcheck: 'false', autocomplete: 'off', placeholder: 'thanks', 'aria-describedby': 'qr-shortcut-error' }),
+      h('h4', { id: 'qr-form-title' }, t('settings.quickReplies.newTitle')),
+      h('label', { for: 'qr-shortcut' }, t('settings.quickReplies.shortcut')),
+      h('input', { id: 'qr-shortcut', name: 'shortcut', maxlength: '50', spellcheck: 'false', autocomplete: 'off', placeholder: t('settings.quickReplies.shortcutPlaceholder'), 'aria-describedby': 'qr-shortcut-error' }),
       h('p', { id: 'qr-shortcut-error', class: 'error field-error', hidden: true }),
-      h('label', { for: 'qr-body' }, 'Text'),
-      h('textarea', { id: 'qr-body', name: 'body', rows: '3', placeholder: 'Thank you, {name}! {agent} here.', 'aria-describedby': 'qr-body-error' }),
+      h('label', { for: 'qr-body' }, t('settings.text')),
+      h('textarea', { id: 'qr-body', name: 'body', rows: '3', placeholder: t('settings.quickReplies.bodyPlaceholder'), 'aria-describedby': 'qr-body-error' }),
       h('p', { id: 'qr-body-error', class: 'error field-error', hidden: true }),
       h('div', { class: 'row' },
-        h('button', { type: 'submit', class: 'primary', id: 'qr-save' }, 'Add quick reply'),
-        h('button', { type: 'button', class: 'ghost', id: 'qr-cancel', hidden: true, onclick: () => this.editReply(null) }, 'Cancel')),
+        h('button', { type: 'submit', class: 'primary', id: 'qr-save' }, t('settings.quickReplies.add')),
+        h('button', { type: 'button', class: 'ghost', id: 'qr-cancel', hidden: true, onclick: () => this.editReply(null) }, t('settings.cancel'))),
     )
   }
 
@@ -398,7 +502,7 @@ export class SettingsPage {
       this.replies = await this.host.client.quickReplies()
       this.renderReplies()
     } catch (err) {
-      this.replyFailed(err, 'Could not load the quick replies')
+      this.replyFailed(err, 'settings.quickReplies.loadFailed')
     }
   }
 
@@ -411,9 +515,9 @@ export class SettingsPage {
       h('strong', { class: 'qr-shortcut' }, `/${r.shortcut.replace(/^\//, '')}`),
       h('span', { class: 'qr-body' }, r.body),
       this.staff ? h('span', { class: 'qr-actions' },
-        h('button', { type: 'button', class: 'ghost small', 'aria-label': `Edit /${r.shortcut}`, onclick: () => this.editReply(r) }, 'Edit'),
-        h('button', { type: 'button', class: 'ghost small', 'aria-label': `Delete /${r.shortcut}`, onclick: (/** @type {MouseEvent} */ e) => this.deleteReply(r, /** @type {HTMLButtonElement} */ (e.currentTarget)) }, 'Delete')) : null,
-    )) : [h('li', { class: 'muted' }, 'No quick replies yet.')]))
+        h('button', { type: 'button', class: 'ghost small', 'aria-label': t('settings.quickReplies.editLabel', { shortcut: r.shortcut }), onclick: () => this.editReply(r) }, t('settings.quickReplies.edit')),
+        h('button', { type: 'button', class: 'ghost small', 'aria-label': t('settings.quickReplies.deleteLabel', { shortcut: r.shortcut }), onclick: (/** @type {MouseEvent} */ e) => this.deleteReply(r, /** @type {HTMLButtonElement} */ (e.currentTarget)) }, t('settings.quickReplies.delete'))) : null,
+    )) : [h('li', { class: 'muted' }, t('settings.quickReplies.none'))]))
   }
 
   /** Fill the form with a reply to edit, or empty it for a new one. @param {QuickReply|null} r */
@@ -423,8 +527,8 @@ export class SettingsPage {
     this.input('qr-shortcut').value = r?.shortcut ?? ''
     this.input('qr-body').value = r?.body ?? ''
     const el = (/** @type {string} */ id) => /** @type {HTMLElement} */ (this.root.querySelector(`#${id}`))
-    el('qr-form-title').textContent = r ? `Edit /${r.shortcut}` : 'New quick reply'
-    el('qr-save').textContent = r ? 'Save quick reply' : 'Add quick reply'
+    el('qr-form-title').textContent = r ? t('settings.quickReplies.editLabel', { shortcut: r.shortcut }) : t('settings.quickReplies.newTitle')
+    el('qr-save').textContent = t(r ? 'settings.quickReplies.save' : 'settings.quickReplies.add')
     el('qr-cancel').hidden = !r
     if (r) this.input('qr-shortcut').focus()
   }
@@ -451,9 +555,9 @@ export class SettingsPage {
       this.renderReplies()
       this.editReply(null)
       this.host.quickRepliesChanged()
-      if (this.replyStatus) this.replyStatus.textContent = `Saved /${saved.shortcut}.`
+      if (this.replyStatus) this.replyStatus.textContent = t('settings.quickReplies.saved', { shortcut: saved.shortcut })
     } catch (err) {
-      this.replyFailed(err, 'Not saved')
+      this.replyFailed(err, 'settings.notSaved')
     }
   }
 
@@ -461,7 +565,8 @@ export class SettingsPage {
   async deleteReply(r, button) {
     if (button.dataset.confirm !== 'yes') {
       button.dataset.confirm = 'yes'
-      button.textContent = 'Delete: sure?'
+      button.textContent = t('settings.quickReplies.deleteSure')
+      button.setAttribute('aria-label', t('settings.quickReplies.deleteConfirmLabel', { shortcut: r.shortcut }))
       return
     }
     try {
@@ -470,16 +575,16 @@ export class SettingsPage {
       if (this.editing === r.id) this.editReply(null)
       this.renderReplies()
       this.host.quickRepliesChanged()
-      if (this.replyStatus) this.replyStatus.textContent = `Deleted /${r.shortcut}.`
+      if (this.replyStatus) this.replyStatus.textContent = t('settings.quickReplies.deleted', { shortcut: r.shortcut })
     } catch (err) {
-      this.replyFailed(err, 'Not deleted')
+      this.replyFailed(err, 'settings.quickReplies.notDeleted')
     }
   }
 
-  /** @param {unknown} err @param {string} what */
-  replyFailed(err, what) {
-    const { code, message } = refusal(err)
-    const text = `${what}: ${message}`
+  /** @param {unknown} err @param {string} key what failed: a text with `{error}` */
+  replyFailed(err, key) {
+    const { code } = refusal(err)
+    const text = failure(key, err)
     const field = code === 'quick_reply_exists' || code === 'bad_shortcut' ? 'qr-shortcut' : code === 'bad_body' || code === 'blank_text' ? 'qr-body' : null
     if (field && this.root.querySelector(`#${field}`)) {
       const out = /** @type {HTMLElement} */ (this.root.querySelector(`#${field}-error`))

@@ -4,7 +4,8 @@
  * orchestrator (`GET /console/config`: Supabase's URL and its public anon key).
  *
  * - signIn(): `POST {url}/auth/v1/token?grant_type=password` with the `apikey` header. A refusal
- *   is an AuthError with Supabase's own words ("Invalid login credentials").
+ *   is an AuthError in the console's language when its `error_code` is one the catalog knows
+ *   ("Invalid login credentials"), else in Supabase's own words.
  * - The session (access and refresh token, and when the access token expires) is kept in
  *   sessionStorage: it survives a reload of the tab, never another tab or a closed browser.
  * - Before the access token expires (a minute before, or at three quarters of a shorter
@@ -14,6 +15,7 @@
  *   retried while the token is still valid.
  * - signOut() forgets the session.
  */
+import { t } from './i18n.js'
 
 const STORE_KEY = 'wa-console-supabase'
 const REFRESH_MARGIN_MS = 60_000
@@ -21,13 +23,22 @@ const RETRY_MS = 5_000
 
 /** A sign-in or refresh Supabase refused (`status` 0: it could not be reached). */
 export class AuthError extends Error {
-  /** @param {number} status @param {string} message */
-  constructor(status, message) {
+  /** @param {number} status @param {string} message @param {string|null} [code] GoTrue's `error_code` */
+  constructor(status, message, code = null) {
     super(message)
     this.name = 'AuthError'
     this.status = status
+    this.code = code
   }
 }
+
+/** GoTrue's error codes the console says in its own words (the English is GoTrue's). */
+const AUTH_ERRORS = /** @type {Record<string, string>} */ ({
+  invalid_credentials: 'auth.error.invalidCredentials',
+  email_not_confirmed: 'auth.error.emailNotConfirmed',
+  user_banned: 'auth.error.userBanned',
+  over_request_rate_limit: 'auth.error.rateLimited',
+})
 
 /**
  * @typedef {{url: string, anonKey: string}} SupabaseConfig
@@ -89,7 +100,7 @@ export class SupabaseAuth {
 
   /** Exchange the refresh token for a new session now. @returns {Promise<string>} the access token */
   async refresh() {
-    if (!this.session) throw new AuthError(401, 'not signed in')
+    if (!this.session) throw new AuthError(401, t('auth.notSignedIn'))
     const session = await this._grant('refresh_token', { refresh_token: this.session.refreshToken })
     this._keep(session)
     this.onToken(session.accessToken)
@@ -119,7 +130,7 @@ export class SupabaseAuth {
         cache: 'no-store',
       })
     } catch {
-      throw new AuthError(0, 'Cannot reach the sign-in service. Check the connection and try again.')
+      throw new AuthError(0, t('auth.unreachable'))
     }
     /** @type {any} */
     let payload = null
@@ -130,8 +141,11 @@ export class SupabaseAuth {
     }
     if (!response.ok || !payload?.access_token) {
       // GoTrue says it in `msg` (older versions: `error_description`; the gateway: `message`).
-      const message = payload?.msg ?? payload?.error_description ?? payload?.message ?? `sign-in failed (HTTP ${response.status})`
-      throw new AuthError(response.status, String(message))
+      const code = typeof payload?.error_code === 'string' ? payload.error_code : null
+      const message = code && AUTH_ERRORS[code]
+        ? t(AUTH_ERRORS[code])
+        : payload?.msg ?? payload?.error_description ?? payload?.message ?? t('auth.failed', { status: String(response.status) })
+      throw new AuthError(response.status, String(message), code)
     }
     const lifetimeMs = Number(payload.expires_in) * 1000
     return { accessToken: payload.access_token, refreshToken: payload.refresh_token, expiresAt: Date.now() + lifetimeMs, lifetimeMs }
@@ -176,7 +190,7 @@ export class SupabaseAuth {
         return
       }
       this.signOut()
-      this.onSignedOut('Your session has ended. Sign in again.')
+      this.onSignedOut(t('auth.ended'))
     }
   }
 }

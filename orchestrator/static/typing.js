@@ -6,9 +6,11 @@
  *   types (at most one per `throttleMs`: WhatsApp shows it for about 25 s after each) and
  *   `paused` once they stop (`idleMs` without a keystroke) or send.
  * - Incoming: `typingLabel` turns a chat's `presence` data into "typing…" / "recording
- *   audio…", or null once the contact paused, went available/unavailable, or nothing came for
- *   `TYPING_TIMEOUT_MS` (a lost `paused` must not leave a chat typing forever).
+ *   audio…" (in the console's language; "2 people typing…" in a group), or null once the contact
+ *   paused, went available/unavailable, or nothing came for `TYPING_TIMEOUT_MS` (a lost `paused`
+ *   must not leave a chat typing forever).
  */
+import { t } from './i18n.js'
 
 export const COMPOSING_EVERY_MS = 5000
 export const PAUSED_AFTER_MS = 3000
@@ -74,18 +76,21 @@ export class TypingNotifier {
 }
 
 /**
- * What a chat shows while someone in it types.
+ * What a chat shows while someone in it types: recording wins over typing; with more than one
+ * participant doing it, how many.
  * @param {Record<string, {lastKnownPresence?: string}>|null|undefined} presences the chat's
  *   latest `presence` data (participant jid -> presence)
  * @param {number|undefined} receivedAt when it arrived (ms)
  * @param {number} now
  * @param {number} [timeoutMs]
- * @returns {'typing…'|'recording audio…'|null}
+ * @returns {string|null}
  */
 export function typingLabel(presences, receivedAt, now, timeoutMs = TYPING_TIMEOUT_MS) {
   if (!presences || receivedAt === undefined || now - receivedAt >= timeoutMs) return null
   const states = Object.values(presences).map((p) => p?.lastKnownPresence)
-  if (states.includes('recording')) return 'recording audio…'
-  if (states.includes('composing')) return 'typing…'
+  const recording = states.filter((s) => s === 'recording').length
+  if (recording) return t('typing.recording', { count: recording })
+  const composing = states.filter((s) => s === 'composing').length
+  if (composing) return t('typing.typing', { count: composing })
   return null
 }

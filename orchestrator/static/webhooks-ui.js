@@ -9,10 +9,12 @@
  * The client (wa-client.js, a copy of @wa-helpdesk/client) has no webhook calls: these go out
  * with fetch and the console's token, and fail as its calls do (an Error with the HTTP
  * `status` and the API's `code`, like its WaError).
+ * Its words come from the catalogs (i18n.js, keys `webhooks.*`), looked up as they are shown.
  * Plain DOM; what the server says goes in through textContent and value only.
  */
 
 import { h } from './dom.js'
+import { errorText, locale, t } from './i18n.js'
 
 /** @typedef {import('./wa-api').Webhook} Webhook */
 /** @typedef {import('./wa-api').WebhookCreated} WebhookCreated */
@@ -72,15 +74,18 @@ function apiError(status, code, message) {
 
 /** The events box: types separated by commas or spaces; empty is every type (null). @param {string} text */
 export function parseEvents(text) {
-  const types = [...new Set(text.split(/[\s,]+/).map((t) => t.trim()).filter(Boolean))]
+  const types = [...new Set(text.split(/[\s,]+/).map((type) => type.trim()).filter(Boolean))]
   return types.length ? types : null
 }
 
 /** What an endpoint takes, in a few words. @param {Pick<Webhook, 'events'|'sessions'|'chatTypes'>} w */
 export function filterSummary(w) {
-  const parts = [w.events?.length ? w.events.join(', ') : 'All events']
-  if (w.sessions?.length) parts.push(`${w.sessions.length === 1 ? 'number' : 'numbers'} ${w.sessions.join(', ')}`)
-  if (w.chatTypes?.length) parts.push(`${w.chatTypes.map((t) => (t === 'group' ? 'group' : 'direct')).join(' and ')} chats`)
+  const parts = [w.events?.length ? w.events.join(', ') : t('webhooks.filter.allEvents')]
+  if (w.sessions?.length) parts.push(t('webhooks.filter.numbers', { count: w.sessions.length, list: w.sessions.join(', ') }))
+  if (w.chatTypes?.length) {
+    const kinds = w.chatTypes.map((type) => t(type === 'group' ? 'webhooks.filter.group' : 'webhooks.filter.direct'))
+    parts.push(t('webhooks.filter.chats', { types: new Intl.ListFormat(locale(), { type: 'conjunction' }).format(kinds) }))
+  }
   return parts.join(' · ')
 }
 
@@ -88,33 +93,37 @@ export function filterSummary(w) {
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—'
   const s = Math.max(0, Math.round(seconds))
-  if (s < 60) return `${s} s`
-  if (s < 3600) return `${Math.floor(s / 60)} min`
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`
+  if (s < 60) return t('webhooks.duration.seconds', { s })
+  if (s < 3600) return t('webhooks.duration.minutes', { m: Math.floor(s / 60) })
+  if (s < 86400) return t('webhooks.duration.hours', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) })
+  return t('webhooks.duration.days', { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) })
 }
 
 /** How long ago an ISO time was ("never" for none). @param {string|null|undefined} iso @param {number} now ms */
 export function ago(iso, now) {
-  if (!iso) return 'never'
+  if (!iso) return t('webhooks.never')
   const at = Date.parse(iso)
   if (Number.isNaN(at)) return iso
-  return `${duration((now - at) / 1000)} ago`
+  return t('webhooks.ago', { duration: duration((now - at) / 1000) })
 }
 
-/** An error's API code and message. @param {unknown} err */
-function refusal(err) {
-  const e = /** @type {{code?: string, message?: string}} */ (err ?? {})
-  return { code: typeof e.code === 'string' ? e.code : '', message: typeof e.message === 'string' ? e.message : String(err) }
+/** An error's API code. @param {unknown} err */
+function errorCode(err) {
+  const e = /** @type {{code?: unknown}} */ (err ?? {})
+  return typeof e.code === 'string' ? e.code : ''
 }
 
-const HEALTH = /** @type {const} */ ([
-  ['pending', 'Pending'],
-  ['retrying', 'Retrying'],
-  ['deadLetters', 'Dead letters'],
-  ['delivered', 'Delivered'],
-  ['failed', 'Failed attempts'],
-])
+/**
+ * A translated text with a node in place of its `{name}` placeholder (e.g. a URL in its own
+ * span). @param {string} key @param {string} name @param {Node} node @returns {(string|Node)[]}
+ */
+function withNode(key, name, node) {
+  const [before, ...after] = t(key).split(`{${name}}`)
+  return after.length ? [before, node, after.join(`{${name}}`)].filter((x) => x !== '') : [before, ' ', node]
+}
+
+/** The health counts shown, by the API's key (their words: `webhooks.health.<key>`). */
+const HEALTH = /** @type {const} */ (['pending', 'retrying', 'deadLetters', 'delivered', 'failed'])
 
 /**
  * One endpoint's row: built once, its texts updated by each poll (so a button keeps its focus
@@ -134,27 +143,27 @@ class Row {
     this.state = text('pill wh-state')
     this.reason = text('muted wh-reason')
     /** @type {Map<string, HTMLElement>} */
-    this.health = new Map(HEALTH.map(([key]) => [key, h('b', { class: 'n' })]))
+    this.health = new Map(HEALTH.map((key) => [key, h('b', { class: 'n' })]))
     this.lastSuccess = text('wh-last-success')
     this.lastFailure = text('wh-last-failure')
     this.lastError = text('wh-last-error')
     this.oldest = text('wh-oldest')
     this.toggle = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost small wh-toggle', onclick: () => void this.setEnabled(!this.w.enabled) }))
-    this.replay = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost small wh-replay', onclick: () => void this.replayDead() }, 'Replay dead letters'))
-    this.remove = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost small wh-delete', onclick: () => void this.delete() }, 'Delete'))
+    this.replay = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost small wh-replay', onclick: () => void this.replayDead() }, t('webhooks.replay')))
+    this.remove = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost small wh-delete', onclick: () => void this.delete() }, t('webhooks.delete')))
     this.status = h('p', { class: 'muted wh-row-status', role: 'status', 'aria-live': 'polite' })
     this.tr = h(
       'tr',
       { class: 'wh-row', dataset: { webhookId: w.id } },
       h('td', { class: 'wh-endpoint' }, this.url, this.description),
-      h('td', { class: 'wh-events', dataset: { label: 'Events' } }, this.filters),
+      h('td', { class: 'wh-events', dataset: { label: t('webhooks.col.events') } }, this.filters),
       h('td', { class: 'wh-state-cell' }, this.state, this.reason),
-      h('td', {}, h('ul', { class: 'wh-health' }, ...HEALTH.map(([key, label]) => h('li', { dataset: { health: key } }, `${label} `, /** @type {HTMLElement} */ (this.health.get(key)))))),
+      h('td', {}, h('ul', { class: 'wh-health' }, ...HEALTH.map((key) => h('li', { dataset: { health: key } }, `${t(`webhooks.health.${key}`)} `, /** @type {HTMLElement} */ (this.health.get(key)))))),
       h('td', {}, h('ul', { class: 'wh-health' },
-        h('li', {}, 'Last success ', this.lastSuccess),
-        h('li', {}, 'Last failure ', this.lastFailure),
-        h('li', {}, 'Last error ', this.lastError),
-        h('li', {}, 'Oldest pending ', this.oldest))),
+        h('li', {}, `${t('webhooks.lastSuccess')} `, this.lastSuccess),
+        h('li', {}, `${t('webhooks.lastFailure')} `, this.lastFailure),
+        h('li', {}, `${t('webhooks.lastError')} `, this.lastError),
+        h('li', {}, `${t('webhooks.oldestPending')} `, this.oldest))),
       h('td', {}, h('div', { class: 'wh-actions' }, this.toggle, this.replay, this.remove, this.status)),
     )
     this.update(w)
@@ -168,24 +177,24 @@ class Row {
     this.description.textContent = w.description ?? ''
     this.description.hidden = !w.description
     this.filters.textContent = filterSummary(w)
-    this.state.textContent = w.enabled ? 'Enabled' : 'Disabled'
+    this.state.textContent = t(w.enabled ? 'webhooks.state.enabled' : 'webhooks.state.disabled')
     this.state.classList.toggle('ok', w.enabled)
     this.state.classList.toggle('bad', !w.enabled)
     this.reason.textContent = !w.enabled && w.disabledReason ? w.disabledReason : ''
     this.reason.hidden = !this.reason.textContent
     const health = w.health
-    for (const [key] of HEALTH) /** @type {HTMLElement} */ (this.health.get(key)).textContent = String(health[key] ?? 0)
+    for (const key of HEALTH) /** @type {HTMLElement} */ (this.health.get(key)).textContent = String(health[key] ?? 0)
     this.tr.classList.toggle('wh-failing', health.deadLetters > 0 || health.retrying > 0)
     this.lastSuccess.textContent = ago(health.lastSuccessAt, now)
     this.lastFailure.textContent = ago(health.lastFailureAt, now)
     this.lastError.textContent = health.lastError ?? '—'
     this.oldest.textContent = duration(health.oldestPendingSeconds)
     const where = w.description || w.url
-    this.toggle.textContent = w.enabled ? 'Disable' : 'Enable'
-    this.toggle.setAttribute('aria-label', `${w.enabled ? 'Disable' : 'Enable'} ${where}`)
+    this.toggle.textContent = t(w.enabled ? 'webhooks.disable' : 'webhooks.enable')
+    this.toggle.setAttribute('aria-label', t(w.enabled ? 'webhooks.disableWhere' : 'webhooks.enableWhere', { where }))
     this.replay.disabled = health.deadLetters === 0
-    this.replay.setAttribute('aria-label', `Replay the ${health.deadLetters} dead letters of ${where}`)
-    if (this.remove.dataset.confirm !== 'yes') this.remove.setAttribute('aria-label', `Delete ${where}`)
+    this.replay.setAttribute('aria-label', t('webhooks.replayWhere', { count: health.deadLetters, where }))
+    if (this.remove.dataset.confirm !== 'yes') this.remove.setAttribute('aria-label', t('webhooks.deleteWhere', { where }))
   }
 
   /** @param {boolean} enabled */
@@ -193,9 +202,9 @@ class Row {
     this.toggle.disabled = true
     try {
       this.update(await this.panel.api.update(this.id, { enabled }))
-      this.say(enabled ? 'Enabled.' : 'Disabled.')
+      this.say(t(enabled ? 'webhooks.saidEnabled' : 'webhooks.saidDisabled'))
     } catch (err) {
-      this.say(`Not changed: ${refusal(err).message}`, true)
+      this.say(t('webhooks.notChanged', { error: errorText(err) }), true)
     } finally {
       this.toggle.disabled = false
     }
@@ -205,10 +214,10 @@ class Row {
     this.replay.disabled = true
     try {
       const queued = await this.panel.api.replayDeadLetters(this.id)
-      this.say(`Queued ${queued} dead ${queued === 1 ? 'letter' : 'letters'} again.`)
+      this.say(t('webhooks.queued', { count: queued }))
       void this.panel.refresh()
     } catch (err) {
-      this.say(`Not replayed: ${refusal(err).message}`, true)
+      this.say(t('webhooks.notReplayed', { error: errorText(err) }), true)
       this.replay.disabled = this.w.health.deadLetters === 0
     }
   }
@@ -217,8 +226,8 @@ class Row {
   async delete() {
     if (this.remove.dataset.confirm !== 'yes') {
       this.remove.dataset.confirm = 'yes'
-      this.remove.textContent = 'Delete: sure?'
-      this.remove.setAttribute('aria-label', `Delete ${this.w.description || this.w.url}: click again to confirm`)
+      this.remove.textContent = t('webhooks.deleteSure')
+      this.remove.setAttribute('aria-label', t('webhooks.deleteConfirmWhere', { where: this.w.description || this.w.url }))
       return
     }
     this.remove.disabled = true
@@ -227,7 +236,7 @@ class Row {
       this.panel.removed(this.id)
     } catch (err) {
       this.remove.disabled = false
-      this.say(`Not deleted: ${refusal(err).message}`, true)
+      this.say(t('webhooks.notDeleted', { error: errorText(err) }), true)
     }
   }
 
@@ -266,18 +275,18 @@ export class WebhooksPanel {
 
   build() {
     this.body = h('tbody', { id: 'webhook-rows' })
-    this.empty = h('p', { class: 'muted', id: 'webhooks-empty', hidden: true }, 'No webhook endpoints yet.')
+    this.empty = h('p', { class: 'muted', id: 'webhooks-empty', hidden: true }, t('webhooks.empty'))
     this.listStatus = h('p', { class: 'muted wh-list-status', role: 'status', 'aria-live': 'polite' })
     this.listError = h('p', { class: 'error', role: 'alert', id: 'webhooks-error', hidden: true })
     return h(
       'section',
       { id: 'webhooks', class: 'card settings-card webhooks-card', 'aria-labelledby': 'webhooks-title' },
-      h('h3', { id: 'webhooks-title' }, 'Webhooks'),
-      h('p', { class: 'muted' }, 'Each endpoint gets the stream’s events as signed POSTs (Standard Webhooks), each chat in order, retried until it answers 2xx. See the README’s Webhooks section to verify them.'),
+      h('h3', { id: 'webhooks-title' }, t('webhooks.title')),
+      h('p', { class: 'muted' }, t('webhooks.intro')),
       h('div', { class: 'wh-table-wrap' }, h(
         'table',
         { class: 'wh-table', 'aria-labelledby': 'webhooks-title' },
-        h('thead', {}, h('tr', {}, ...['Endpoint', 'Events', 'State', 'Deliveries', 'Last', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...['endpoint', 'events', 'state', 'deliveries', 'last', 'actions'].map((col) => h('th', { scope: 'col' }, t(`webhooks.col.${col}`))))),
         this.body,
       )),
       this.empty,
@@ -304,11 +313,11 @@ export class WebhooksPanel {
           e.preventDefault()
           void this.create()
         }, oninput: () => this.clearFormErrors() },
-        h('h4', { id: 'webhook-form-title' }, 'Add an endpoint'),
-        ...field('webhook-url', 'URL', { type: 'url', maxlength: '2048', placeholder: 'https://crm.example.com/hooks/whatsapp', required: true }),
-        ...field('webhook-description', 'Description (optional)', { maxlength: '500', spellcheck: 'true' }),
-        ...field('webhook-events', 'Events (comma-separated; empty: all)', { placeholder: 'new_message, message_ack' }),
-        h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'webhook-add' }, 'Add endpoint')),
+        h('h4', { id: 'webhook-form-title' }, t('webhooks.form.title')),
+        ...field('webhook-url', t('webhooks.form.url'), { type: 'url', maxlength: '2048', placeholder: 'https://crm.example.com/hooks/whatsapp', required: true }),
+        ...field('webhook-description', t('webhooks.form.description'), { maxlength: '500', spellcheck: 'true' }),
+        ...field('webhook-events', t('webhooks.form.events'), { placeholder: 'new_message, message_ack' }),
+        h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', id: 'webhook-add' }, t('webhooks.form.add'))),
         this.formError,
       ),
       this.secretBox,
@@ -346,7 +355,7 @@ export class WebhooksPanel {
         this.render(await this.api.list())
         this.listError.hidden = true
       } catch (err) {
-        this.listError.textContent = `Could not load the webhooks: ${refusal(err).message}`
+        this.listError.textContent = t('webhooks.loadFailed', { error: errorText(err) })
         this.listError.hidden = false
       } finally {
         this.loading = null
@@ -386,7 +395,7 @@ export class WebhooksPanel {
     row?.tr.remove()
     this.rows.delete(id)
     this.empty.hidden = this.rows.size > 0
-    this.listStatus.textContent = `Deleted ${row?.w.description || row?.w.url || id}.`
+    this.listStatus.textContent = t('webhooks.deleted', { where: row?.w.description || row?.w.url || id })
   }
 
   // ---- adding --------------------------------------------------------------------------------
@@ -426,8 +435,8 @@ export class WebhooksPanel {
 
   /** A refusal beside its field (the URL's, the events', the description's), else under the form. @param {unknown} err */
   refused(err) {
-    const { code, message } = refusal(err)
-    const text = `Not added: ${message}`
+    const code = errorCode(err)
+    const text = t('webhooks.notAdded', { error: errorText(err) })
     const id = code === 'webhook_url_forbidden' || code === 'bad_url' ? 'webhook-url'
       : code === 'bad_events' ? 'webhook-events'
         : code === 'bad_description' ? 'webhook-description'
@@ -449,25 +458,25 @@ export class WebhooksPanel {
    * with the page). @param {Webhook} w @param {string} secret
    */
   showSecret(w, secret) {
-    const value = /** @type {HTMLInputElement} */ (h('input', { id: 'webhook-secret', readonly: true, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'webhook-secret-hint' }))
+    const value = /** @type {HTMLInputElement} */ (h('input', { id: 'webhook-secret', readonly: true, spellcheck: 'false', autocomplete: 'off', 'aria-label': t('webhooks.secret.label'), 'aria-describedby': 'webhook-secret-hint' }))
     value.value = secret
     const said = h('span', { class: 'muted', id: 'webhook-secret-status', role: 'status', 'aria-live': 'polite' })
     const copy = async () => {
       try {
         await navigator.clipboard.writeText(secret)
-        said.textContent = 'Copied.'
+        said.textContent = t('webhooks.secret.copied')
       } catch {
         value.focus()
         value.select()
-        said.textContent = 'Selected: copy it with Ctrl+C (⌘C).'
+        said.textContent = t('webhooks.secret.selected')
       }
     }
     this.secretBox.replaceChildren(
-      h('h4', { id: 'webhook-secret-title' }, 'Secret of ', h('span', { class: 'wh-url' }, w.description || w.url)),
-      h('p', { id: 'webhook-secret-hint', class: 'muted' }, 'Shown this once: put it in the receiver’s settings now (it verifies the webhook-signature header).'),
+      h('h4', { id: 'webhook-secret-title' }, ...withNode('webhooks.secret.title', 'where', h('span', { class: 'wh-url' }, w.description || w.url))),
+      h('p', { id: 'webhook-secret-hint', class: 'muted' }, t('webhooks.secret.hint')),
       h('div', { class: 'row' }, value,
-        h('button', { type: 'button', class: 'primary', id: 'webhook-secret-copy', onclick: () => void copy() }, 'Copy'),
-        h('button', { type: 'button', class: 'ghost', id: 'webhook-secret-done', onclick: () => this.hideSecret() }, 'Done'),
+        h('button', { type: 'button', class: 'primary', id: 'webhook-secret-copy', onclick: () => void copy() }, t('webhooks.secret.copy')),
+        h('button', { type: 'button', class: 'ghost', id: 'webhook-secret-done', onclick: () => this.hideSecret() }, t('webhooks.secret.done')),
         said),
     )
     this.secretBox.hidden = false

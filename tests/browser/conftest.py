@@ -201,10 +201,17 @@ def console(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callab
         sign_in: bool = True,
         outage: bool = False,
         setup: Callable[[Page], None] | None = None,
+        locale: str = "en-US",
+        timezone: str | None = None,
     ) -> Console:
         """Open the console; `setup(page)` runs before the page loads (routes to block);
-        `outage`: network errors are expected from the start."""
-        context = browser.new_context(viewport=viewport or LAPTOP)  # type: ignore[arg-type]
+        `outage`: network errors are expected from the start; `locale` is the browser's
+        language (navigator.languages), `timezone` its timezone (the machine's by default)."""
+        context = browser.new_context(
+            viewport=viewport or LAPTOP,  # type: ignore[arg-type]
+            locale=locale,
+            timezone_id=timezone,
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -2,9 +2,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { COMPOSING_EVERY_MS, PAUSED_AFTER_MS, TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from '../../orchestrator/static/typing.js'
+import { speak } from './catalogs.mjs'
+
+speak('en')
 
 const A = '5511911110001@s.whatsapp.net'
 const B = '5511922220002@s.whatsapp.net'
+const C = '5511933330003@s.whatsapp.net'
 
 describe('TypingNotifier', () => {
   test('composing at the first keystroke, then at most one per 5 s of continuous typing', () => {
@@ -71,5 +75,28 @@ describe('typingLabel', () => {
     const composing = { [A]: { lastKnownPresence: 'composing' } }
     assert.equal(typingLabel(composing, now - TYPING_TIMEOUT_MS + 1, now), 'typing…')
     assert.equal(typingLabel(composing, now - TYPING_TIMEOUT_MS, now), null)
+  })
+
+  test('in a group, how many type or record', () => {
+    const composing = { lastKnownPresence: 'composing' }
+    const recording = { lastKnownPresence: 'recording' }
+    assert.equal(typingLabel({ [A]: composing, [B]: composing }, now, now), '2 people typing…')
+    assert.equal(typingLabel({ [A]: recording, [B]: recording, [C]: composing }, now, now), '2 people recording audio…')
+  })
+
+  test('in pt-BR: one person, two people, several', () => {
+    const composing = { lastKnownPresence: 'composing' }
+    const recording = { lastKnownPresence: 'recording' }
+    speak('pt-BR')
+    try {
+      assert.equal(typingLabel({ [A]: composing }, now, now), 'digitando…')
+      assert.equal(typingLabel({ [A]: composing, [B]: composing }, now, now), '2 pessoas digitando…')
+      assert.equal(typingLabel({ [A]: composing, [B]: composing, [C]: composing }, now, now), '3 pessoas digitando…')
+      assert.equal(typingLabel({ [A]: recording, [B]: composing }, now, now), 'gravando áudio…')
+      assert.equal(typingLabel({ [A]: recording, [B]: recording, [C]: recording }, now, now), '3 pessoas gravando áudio…')
+      assert.equal(typingLabel({ [A]: { lastKnownPresence: 'available' } }, now, now), null)
+    } finally {
+      speak('en')
+    }
   })
 })

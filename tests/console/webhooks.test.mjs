@@ -4,8 +4,9 @@
  * browser side is tests/browser/test_webhooks_console.py.
  */
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { beforeEach, describe, test } from 'node:test'
 import { ago, duration, filterSummary, parseEvents, webhookApi } from '../../orchestrator/static/webhooks-ui.js'
+import { speak } from './catalogs.mjs'
 
 /** A fetch that records each request and answers `answer(method, path, body)`. @param {(method: string, path: string, body: any) => [number, any]} answer */
 function recording(answer) {
@@ -69,6 +70,8 @@ describe('the calls', () => {
 })
 
 describe('the texts', () => {
+  beforeEach(() => speak('en'))
+
   test('events typed with commas or spaces; none is every event', () => {
     assert.deepEqual(parseEvents(' new_message,message_ack  chat_update, new_message ,'), ['new_message', 'message_ack', 'chat_update'])
     assert.equal(parseEvents('  , '), null)
@@ -90,5 +93,14 @@ describe('the texts', () => {
     assert.equal(ago(null, now), 'never')
     assert.equal(ago('2026-12-06T11:59:48.000Z', now), '12 s ago')
     assert.equal(ago('not a time', now), 'not a time')
+  })
+
+  test('in pt-BR', () => {
+    speak('pt-BR')
+    assert.equal(filterSummary({ events: null, sessions: ['sales'], chatTypes: ['direct', 'group'] }), 'Todos os eventos · número sales · conversas diretas e em grupo')
+    assert.equal(filterSummary({ events: null, sessions: ['a', 'b'], chatTypes: ['group'] }), 'Todos os eventos · números a, b · conversas em grupo')
+    const now = Date.parse('2026-12-06T12:00:00.000Z')
+    assert.equal(ago(null, now), 'nunca')
+    assert.equal(ago('2026-12-06T08:55:00.000Z', now), 'há 3 h 5 min')
   })
 })
