@@ -11,8 +11,10 @@ CLIENT_REACT_MODULES := clients/react/node_modules/.package-lock.json
 EXAMPLE_MODULES := examples/nextjs-helpdesk/node_modules/.package-lock.json
 # The README's Node webhook receiver runs over npm's standardwebhooks (tests/webhooks/test_readme_snippets.py).
 WEBHOOK_RECEIVER_MODULES := tests/webhooks/node-receiver/node_modules/.package-lock.json
+# The browser tests check the console's accessibility with npm's axe-core (tests/browser/a11y.py).
+AXE_MODULES := tests/browser/axe/node_modules/.package-lock.json
 
-.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-js-build client-react client-react-build example example-build webhook-receiver
+.PHONY: run demo curve-keys audit test test-node test-python bench bench-quick lint types install install-tools clean clients client-js client-js-build client-react client-react-build example example-build webhook-receiver axe
 
 run: install
 	ORCH_SPAWN_BRIDGE=$${ORCH_SPAWN_BRIDGE:-true} $(VENV)/bin/orchestrator
@@ -92,7 +94,7 @@ test-node: $(NODE_MODULES)
 	node --test --test-reporter=spec tests/wa-sim/
 	node --test --test-reporter=spec tests/console/
 
-test-python: install webhook-receiver
+test-python: install webhook-receiver axe
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: figures beside baselines measured in the same run, written to
@@ -144,6 +146,12 @@ $(WEBHOOK_RECEIVER_MODULES): tests/webhooks/node-receiver/package-lock.json
 	cd tests/webhooks/node-receiver && npm ci --no-audit --no-fund
 	touch $@
 
+axe: $(AXE_MODULES)
+
+$(AXE_MODULES): tests/browser/axe/package-lock.json
+	cd tests/browser/axe && npm ci --no-audit --no-fund
+	touch $@
+
 $(NODE_MODULES): bridge-node/package-lock.json
 	cd bridge-node && npm ci --no-audit --no-fund
 	touch $@
@@ -177,4 +185,4 @@ clean:
 	rm -rf $(VENV) bridge-node/node_modules tests/console/node_modules clients/js/node_modules clients/js/dist .pytest_cache .mypy_cache .ruff_cache
 	rm -rf clients/react/node_modules clients/react/dist clients/react/.test-build
 	rm -rf $(EXAMPLE_DIR)/node_modules $(EXAMPLE_DIR)/.next
-	rm -rf tests/webhooks/node-receiver/node_modules
+	rm -rf tests/webhooks/node-receiver/node_modules tests/browser/axe/node_modules

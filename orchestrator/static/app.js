@@ -882,6 +882,8 @@ class Console {
     const list = $('chat-list')
     const chats = this.listed().filter((c) => this.matches(c) && this.helpdesk.shows(c))
     $('chat-empty').hidden = chats.length > 0
+    // A listbox of no option is an error to a screen reader: the empty text says it instead.
+    list.hidden = chats.length === 0
     $('chat-empty').textContent = this.filter ? t('chats.noMatch') : this.listed().length ? this.helpdesk.emptyText() : t('chats.none')
     const focusedEl = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')
     const focusedId = focusedEl ? chatKey(focusedEl.getAttribute('data-session') ?? DEFAULT, focusedEl.getAttribute('data-chat-id') ?? '') : null
@@ -1039,8 +1041,14 @@ class Console {
     const dialog = /** @type {HTMLDialogElement} */ ($('shortcuts'))
     if (dialog.open) return
     const back = /** @type {HTMLElement|null} */ (document.activeElement)
+    // A chat's row may be rebuilt meanwhile (its unread count, a new message): its new one then.
+    const row = back?.closest('.chat-item')
+    const rowKey = row ? chatKey(row.getAttribute('data-session') ?? DEFAULT, row.getAttribute('data-chat-id') ?? '') : null
     renderHelp(dialog)
-    dialog.onclose = () => back?.focus()
+    dialog.onclose = () => {
+      const again = back?.isConnected ? back : rowKey ? this.chatEls.get(rowKey) : null
+      ;(again ?? $(this.openId ? 'messages' : 'chat-list')).focus()
+    }
     dialog.showModal()
   }
 
@@ -1462,7 +1470,7 @@ function reactionChips(reactions) {
   if (counts.size === 0) return null
   return h(
     'span',
-    { class: 'reactions', 'aria-label': t('message.reactionsOf', { list: [...counts].map(([e, n]) => `${e} ${number(n)}`).join(', ') }) },
+    { class: 'reactions', role: 'img', 'aria-label': t('message.reactionsOf', { list: [...counts].map(([e, n]) => `${e} ${number(n)}`).join(', ') }) },
     ...[...counts].map(([emoji, n]) => h('span', { class: 'reaction' }, n > 1 ? `${emoji} ${n}` : emoji)),
   )
 }

@@ -278,17 +278,19 @@ export class WebhooksPanel {
     this.empty = h('p', { class: 'muted', id: 'webhooks-empty', hidden: true }, t('webhooks.empty'))
     this.listStatus = h('p', { class: 'muted wh-list-status', role: 'status', 'aria-live': 'polite' })
     this.listError = h('p', { class: 'error', role: 'alert', id: 'webhooks-error', hidden: true })
+    // Hidden while it has no row: headers over no cells are a table of nothing to a screen reader.
+    this.table = h('div', { class: 'wh-table-wrap', hidden: true }, h(
+      'table',
+      { class: 'wh-table', 'aria-labelledby': 'webhooks-title' },
+      h('thead', {}, h('tr', {}, ...['endpoint', 'events', 'state', 'deliveries', 'last', 'actions'].map((col) => h('th', { scope: 'col' }, t(`webhooks.col.${col}`))))),
+      this.body,
+    ))
     return h(
       'section',
       { id: 'webhooks', class: 'card settings-card webhooks-card', 'aria-labelledby': 'webhooks-title' },
       h('h3', { id: 'webhooks-title' }, t('webhooks.title')),
       h('p', { class: 'muted' }, t('webhooks.intro')),
-      h('div', { class: 'wh-table-wrap' }, h(
-        'table',
-        { class: 'wh-table', 'aria-labelledby': 'webhooks-title' },
-        h('thead', {}, h('tr', {}, ...['endpoint', 'events', 'state', 'deliveries', 'last', 'actions'].map((col) => h('th', { scope: 'col' }, t(`webhooks.col.${col}`))))),
-        this.body,
-      )),
+      this.table,
       this.empty,
       this.listError,
       this.listStatus,
@@ -387,6 +389,7 @@ export class WebhooksPanel {
     // Moved only when the order changed: moving a row would take the focus from its buttons.
     if (order.length !== shown.length || order.some((tr, i) => tr !== shown[i])) this.body.replaceChildren(...order)
     this.empty.hidden = list.length > 0
+    this.table.hidden = list.length === 0
   }
 
   /** @param {string} id */
@@ -395,6 +398,7 @@ export class WebhooksPanel {
     row?.tr.remove()
     this.rows.delete(id)
     this.empty.hidden = this.rows.size > 0
+    this.table.hidden = this.rows.size === 0
     this.listStatus.textContent = t('webhooks.deleted', { where: row?.w.description || row?.w.url || id })
   }
 
