@@ -28,7 +28,7 @@ import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
 import { HelpdeskUi } from './helpdesk-ui.js'
 import { $, h } from './dom.js'
-import { LOCALES, LOCALE_KEY, clockTime, dayLabel as dayWords, errorText, fullDateTime, loadLocale, locale, number, pickLocale, shortWhen, t, translateDom } from './i18n.js'
+import { LOCALES, LOCALE_KEY, clockTime, dayLabel as dayWords, errorText, formatLocale, fullDateTime, language, loadLocale, locale, number, pickLocale, shortWhen, t, translateDom } from './i18n.js'
 import { renderHelp, shortcutFor, takesText } from './shortcuts.js'
 
 const TOKEN_KEY = 'wa-console-token'
@@ -1542,7 +1542,7 @@ function bindLocaleSwitches() {
     const select = /** @type {HTMLSelectElement} */ ($(id))
     select.replaceChildren(...LOCALES.map((code) => {
       const name = new Intl.DisplayNames([code], { type: 'language' }).of(code) ?? code
-      return h('option', { value: code, lang: code, selected: code === locale() }, name.charAt(0).toLocaleUpperCase(code) + name.slice(1))
+      return h('option', { value: code, lang: code, selected: code === language() }, name.charAt(0).toLocaleUpperCase(code) + name.slice(1))
     }))
     select.onchange = () => {
       localStorage.setItem(LOCALE_KEY, select.value)
@@ -1551,8 +1551,9 @@ function bindLocaleSwitches() {
   }
 }
 
-await loadLocale(pickLocale(navigator.languages, localStorage.getItem(LOCALE_KEY)))
-document.documentElement.lang = locale()
+const chosen = pickLocale(navigator.languages, localStorage.getItem(LOCALE_KEY))
+await loadLocale(chosen, formatLocale(navigator.languages, chosen))
+document.documentElement.lang = language()
 translateDom(document)
 bindLocaleSwitches()
 void start()

@@ -18,7 +18,9 @@ export const LOCALE_KEY = 'wa-console-locale'
 
 /** @type {Record<string, Catalog>} */
 const catalogs = {}
+/** The catalog in use (its language), and the locale Intl formats in: the browser's own tag of that language (en-GB keeps its 24-hour clock, pt-PT its dates). */
 let current = FALLBACK
+let formats = FALLBACK
 
 /**
  * The console's language: the one remembered, else the first of the browser's languages the
@@ -29,11 +31,18 @@ let current = FALLBACK
 export function pickLocale(languages, remembered = null) {
   if (remembered && /** @type {readonly string[]} */ (LOCALES).includes(remembered)) return remembered
   for (const tag of languages) {
-    const lower = tag.toLowerCase()
-    if (lower === 'pt' || lower.startsWith('pt-')) return 'pt-BR'
-    if (lower === 'en' || lower.startsWith('en-')) return 'en'
+    const spoken = catalogOf(tag)
+    if (spoken) return spoken
   }
   return FALLBACK
+}
+
+/** The catalog that speaks a language tag's language (any Portuguese is pt-BR), or null. @param {string} tag */
+function catalogOf(tag) {
+  const lower = tag.toLowerCase()
+  if (lower === 'pt' || lower.startsWith('pt-')) return 'pt-BR'
+  if (lower === 'en' || lower.startsWith('en-')) return 'en'
+  return null
 }
 
 /** @param {string} locale @param {Catalog} catalog */
@@ -41,21 +50,40 @@ export function setCatalog(locale, catalog) {
   catalogs[locale] = catalog
 }
 
-/** Use this language from now on (its catalog, and English's, must be set). @param {string} locale */
-export function useLocale(locale) {
-  current = locale
-}
-
-/** The language in use: what every Intl formatter here is given. */
-export function locale() {
-  return current
+/**
+ * The browser's tag for the language picked, for Intl: the first of its languages that would
+ * have picked it ("en-GB" for English), else the language's own tag.
+ * @param {readonly string[]} languages navigator.languages @param {string} chosen a catalog's language
+ */
+export function formatLocale(languages, chosen) {
+  return languages.find((tag) => catalogOf(tag) === chosen) ?? chosen
 }
 
 /**
- * Fetch English's catalog and the chosen one's, and use it.
- * @param {string} chosen @param {(url: URL) => Promise<Response>} [fetchFn]
+ * Use this language from now on (its catalog, and English's, must be set), with Intl formatting
+ * in `intl` (a tag of the same language).
+ * @param {string} name @param {string} [intl]
  */
-export async function loadLocale(chosen, fetchFn = (url) => fetch(url)) {
+export function useLocale(name, intl = name) {
+  current = name
+  formats = intl
+}
+
+/** The language in use: its catalog's name (the page's lang). */
+export function language() {
+  return current
+}
+
+/** The locale every Intl formatter here is given. */
+export function locale() {
+  return formats
+}
+
+/**
+ * Fetch English's catalog and the chosen one's, and use it (Intl in `intl`).
+ * @param {string} chosen @param {string} [intl] @param {(url: URL) => Promise<Response>} [fetchFn]
+ */
+export async function loadLocale(chosen, intl = chosen, fetchFn = (url) => fetch(url)) {
   const wanted = chosen === FALLBACK ? [FALLBACK] : [FALLBACK, chosen]
   await Promise.all(
     wanted.map(async (name) => {
@@ -64,7 +92,7 @@ export async function loadLocale(chosen, fetchFn = (url) => fetch(url)) {
       setCatalog(name, await answer.json())
     }),
   )
-  useLocale(chosen)
+  useLocale(chosen, intl)
 }
 
 /** @param {string} key */
@@ -94,7 +122,7 @@ export function t(key, values = {}) {
 
 /** @param {number} n */
 export function number(n) {
-  return new Intl.NumberFormat(current).format(n)
+  return new Intl.NumberFormat(formats).format(n)
 }
 
 /**
@@ -114,17 +142,17 @@ export function errorText(err) {
 
 /** A clock time ("14:05", "2:05 PM"). @param {Date} d */
 export function clockTime(d) {
-  return new Intl.DateTimeFormat(current, { hour: '2-digit', minute: '2-digit' }).format(d)
+  return new Intl.DateTimeFormat(formats, { hour: '2-digit', minute: '2-digit' }).format(d)
 }
 
 /** Date and time, short ("5 dez., 14:05"). @param {Date} d */
 export function shortDateTime(d) {
-  return new Intl.DateTimeFormat(current, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(d)
+  return new Intl.DateTimeFormat(formats, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(d)
 }
 
 /** Date and time in full (a tooltip). @param {Date} d */
 export function fullDateTime(d) {
-  return new Intl.DateTimeFormat(current, { dateStyle: 'full', timeStyle: 'short' }).format(d)
+  return new Intl.DateTimeFormat(formats, { dateStyle: 'full', timeStyle: 'short' }).format(d)
 }
 
 /** @param {Date} a @param {Date} b whole calendar days from a to b, in the browser's timezone */
@@ -141,11 +169,11 @@ function daysBetween(a, b) {
 export function dayLabel(d, now = new Date()) {
   const days = daysBetween(d, now)
   if (days === 0 || days === 1) {
-    const words = new Intl.RelativeTimeFormat(current, { numeric: 'auto' }).format(-days, 'day')
-    return words.charAt(0).toLocaleUpperCase(current) + words.slice(1)
+    const words = new Intl.RelativeTimeFormat(formats, { numeric: 'auto' }).format(-days, 'day')
+    return words.charAt(0).toLocaleUpperCase(formats) + words.slice(1)
   }
   const year = d.getFullYear() === now.getFullYear() ? undefined : 'numeric'
-  return new Intl.DateTimeFormat(current, { weekday: 'long', day: 'numeric', month: 'long', year }).format(d)
+  return new Intl.DateTimeFormat(formats, { weekday: 'long', day: 'numeric', month: 'long', year }).format(d)
 }
 
 /**
@@ -155,9 +183,9 @@ export function dayLabel(d, now = new Date()) {
 export function shortWhen(d, now = new Date()) {
   const days = daysBetween(d, now)
   if (days === 0) return clockTime(d)
-  if (days > 0 && days < 6) return new Intl.DateTimeFormat(current, { weekday: 'short' }).format(d)
+  if (days > 0 && days < 6) return new Intl.DateTimeFormat(formats, { weekday: 'short' }).format(d)
   const year = d.getFullYear() === now.getFullYear() ? undefined : '2-digit'
-  return new Intl.DateTimeFormat(current, { day: 'numeric', month: 'short', year }).format(d)
+  return new Intl.DateTimeFormat(formats, { day: 'numeric', month: 'short', year }).format(d)
 }
 
 /**

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import {
-  catalogProblems, clockTime, dayLabel, errorText, pickLocale, setCatalog, shortWhen, t, useLocale,
+  catalogProblems, clockTime, dayLabel, errorText, formatLocale, pickLocale, setCatalog, shortWhen, t, useLocale,
 } from '../../orchestrator/static/i18n.js'
 import { WaError } from '../../orchestrator/static/wa-client.js'
 import { readCatalog, speak } from './catalogs.mjs'
@@ -196,5 +196,25 @@ describe('errorText', () => {
     assert.equal(errorText(null), 'Algo deu errado.')
     speak('en')
     assert.equal(errorText(undefined), 'Something went wrong.')
+  })
+})
+
+describe('formatLocale', () => {
+  test("Intl formats in the browser's own tag of the language picked", () => {
+    assert.equal(formatLocale(['en-GB', 'pt-BR'], 'en'), 'en-GB')
+    assert.equal(formatLocale(['fr-FR', 'pt-PT'], 'pt-BR'), 'pt-PT')
+    assert.equal(formatLocale(['fr-FR'], 'en'), 'en')
+    // A remembered choice the browser does not list: the language's own tag.
+    assert.equal(formatLocale(['en-US'], 'pt-BR'), 'pt-BR')
+  })
+
+  test('an English agent in the UK gets a 24-hour clock, one in the US a 12-hour one', () => {
+    speak('en')
+    const d = new Date(2026, 11, 7, 14, 5)
+    useLocale('en', 'en-GB')
+    assert.equal(clockTime(d), '14:05')
+    useLocale('en', 'en-US')
+    assert.match(clockTime(d), /^02:05\s?PM$/)
+    useLocale('en')
   })
 })
