@@ -28,7 +28,7 @@ import { TYPING_TIMEOUT_MS, TypingNotifier, typingLabel } from './typing.js'
 import { AuthError, SupabaseAuth, consoleConfig } from './supabase-auth.js'
 import { HelpdeskUi } from './helpdesk-ui.js'
 import { $, h } from './dom.js'
-import { LOCALES, LOCALE_KEY, clockTime, dayLabel as dayWords, errorText, formatLocale, fullDateTime, language, loadLocale, locale, number, pickLocale, shortWhen, t, translateDom } from './i18n.js'
+import { LOCALES, LOCALE_KEY, capitalised, clockTime, dayLabel as dayWords, errorText, formatLocale, fullDateTime, language, loadLocale, locale, number, pickLocale, shortWhen, t, translateDom } from './i18n.js'
 import { renderHelp, shortcutFor, takesText } from './shortcuts.js'
 
 const TOKEN_KEY = 'wa-console-token'
@@ -378,6 +378,7 @@ class Console {
 
   /** Stop: the client, and what this console put on the page (the next one starts afresh). */
   close() {
+    document.onkeydown = null
     this.client.close()
     this.quick.detach()
     this.search.detach()
@@ -729,7 +730,7 @@ class Console {
     document.body.dataset.link = s.link
     document.body.dataset.transport = s.transport ?? ''
     const pill = $('link-state')
-    const known = ['reconnecting', 'connecting', 'closed']
+    const known = ['reconnecting', 'connecting', 'closed', 'idle', 'unauthorized']
     pill.textContent = s.link === 'live' ? t(`link.live.${s.transport ?? 'sse'}`) : known.includes(s.link) ? t(`link.${s.link}`) : s.link
     pill.className = `pill ${s.link === 'live' ? (s.transport === 'poll' ? 'warn' : 'ok') : s.link === 'reconnecting' ? 'bad' : 'warn'}`
     pill.title = s.transport === 'poll' ? t('link.pollTitle') : t('link.title')
@@ -970,7 +971,8 @@ class Console {
    * @param {KeyboardEvent} e
    */
   async shortcut(e) {
-    if (e.defaultPrevented) return
+    // Only over the chats: not on the sign-in page, nor under the settings page.
+    if (e.defaultPrevented || $('app').hidden || !$('settings').hidden) return
     const target = /** @type {Element} */ (e.target)
     const inTextBox = takesText(target)
     const action = shortcutFor(e, inTextBox)
@@ -979,7 +981,7 @@ class Console {
       // Escape: a reply being written is cancelled first; then the focus leaves the text box
       // for the messages (or the chat list), where the single-key shortcuts work again.
       if (this.replyTo) this.setReply(null)
-      else if (inTextBox && !target.closest('dialog')) $(this.openId ? 'messages' : 'chat-list').focus()
+      else if (inTextBox && !target.closest('dialog')) this.focusChats()
       return
     }
     e.preventDefault()
@@ -1047,9 +1049,18 @@ class Console {
     renderHelp(dialog)
     dialog.onclose = () => {
       const again = back?.isConnected ? back : rowKey ? this.chatEls.get(rowKey) : null
-      ;(again ?? $(this.openId ? 'messages' : 'chat-list')).focus()
+      if (again) again.focus()
+      else this.focusChats()
     }
     dialog.showModal()
+  }
+
+  /** The focus on the open chat's messages, else on the chat list's current row (or nowhere in particular). */
+  focusChats() {
+    const row = /** @type {HTMLElement|null} */ ($('chat-list').querySelector('[tabindex="0"]'))
+    const target = this.openId ? $('messages') : row
+    if (target) target.focus()
+    else /** @type {HTMLElement|null} */ (document.activeElement)?.blur()
   }
 
   /**
@@ -1082,6 +1093,7 @@ class Console {
 
   /** @param {KeyboardEvent} e */
   chatListKeys(e) {
+    if (e.altKey) return // Alt+↓/↑: the next and previous chat (shortcut)
     const items = /** @type {HTMLElement[]} */ ([...$('chat-list').children])
     const i = items.indexOf(/** @type {HTMLElement} */ (document.activeElement))
     /** @param {number} j */
@@ -1542,7 +1554,7 @@ function bindLocaleSwitches() {
     const select = /** @type {HTMLSelectElement} */ ($(id))
     select.replaceChildren(...LOCALES.map((code) => {
       const name = new Intl.DisplayNames([code], { type: 'language' }).of(code) ?? code
-      return h('option', { value: code, lang: code, selected: code === language() }, name.charAt(0).toLocaleUpperCase(code) + name.slice(1))
+      return h('option', { value: code, lang: code, selected: code === language() }, capitalised(name, code))
     }))
     select.onchange = () => {
       localStorage.setItem(LOCALE_KEY, select.value)
@@ -1552,7 +1564,13 @@ function bindLocaleSwitches() {
 }
 
 const chosen = pickLocale(navigator.languages, localStorage.getItem(LOCALE_KEY))
-await loadLocale(chosen, formatLocale(navigator.languages, chosen))
+try {
+  await loadLocale(chosen, formatLocale(navigator.languages, chosen))
+} catch (err) {
+  // The page still starts: in English, or in the keys themselves if even English failed.
+  console.error('the console could not load its language', chosen, err)
+  if (chosen !== 'en') await loadLocale('en').catch(() => {})
+}
 document.documentElement.lang = language()
 translateDom(document)
 bindLocaleSwitches()

@@ -111,7 +111,9 @@ export function t(key, values = {}) {
   if (entry === undefined) return key
   if (typeof entry !== 'string') {
     const count = Number(values.count ?? 0)
-    entry = entry[new Intl.PluralRules(current).select(count)] ?? entry.other ?? ''
+    // Zero takes the plural, as people write it ("0 conversas"), though CLDR counts it "one" in pt.
+    const form = count === 0 ? 'other' : new Intl.PluralRules(current).select(count)
+    entry = entry[form] ?? entry.other ?? ''
   }
   return entry.replace(/\{(\w+)\}/g, (whole, name) => {
     const value = values[name]
@@ -138,6 +140,11 @@ export function errorText(err) {
   const code = typeof e.code === 'string' && has(`error.${e.code}`) ? `error.${e.code}` : null
   if (code && (current !== FALLBACK || !server)) return t(code)
   return server ?? t('error.unknown')
+}
+
+/** A text with its first letter capitalised, as a label starts. @param {string} text @param {string} [tag] */
+export function capitalised(text, tag = formats) {
+  return text.charAt(0).toLocaleUpperCase(tag) + text.slice(1)
 }
 
 /** A clock time ("14:05", "2:05 PM"). @param {Date} d */
@@ -170,7 +177,7 @@ export function dayLabel(d, now = new Date()) {
   const days = daysBetween(d, now)
   if (days === 0 || days === 1) {
     const words = new Intl.RelativeTimeFormat(formats, { numeric: 'auto' }).format(-days, 'day')
-    return words.charAt(0).toLocaleUpperCase(formats) + words.slice(1)
+    return capitalised(words)
   }
   const year = d.getFullYear() === now.getFullYear() ? undefined : 'numeric'
   return new Intl.DateTimeFormat(formats, { weekday: 'long', day: 'numeric', month: 'long', year }).format(d)

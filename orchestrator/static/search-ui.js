@@ -155,7 +155,7 @@ export class MessageSearch {
     this.active = false
     this.sidebar.classList.remove('searching-messages')
     this.input.placeholder = this.placeholder
-    if (this.label) this.label.textContent = t('search.chats')
+    if (this.label) this.label.textContent = t('chats.search')
     this.gen++
     if (this.timer) clearTimeout(this.timer)
     this.abort.abort()
@@ -175,7 +175,7 @@ export class MessageSearch {
     this.sidebar.classList.toggle('searching-messages', on)
     this.panel.hidden = !on
     this.input.placeholder = on ? t('search.messages') : this.placeholder
-    if (this.label) this.label.textContent = t(on ? 'search.messages' : 'search.chats')
+    if (this.label) this.label.textContent = t(on ? 'search.messages' : 'chats.search')
     if (on) this.run()
     else {
       this.gen++

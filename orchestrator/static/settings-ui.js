@@ -14,7 +14,7 @@
  */
 
 import { h } from './dom.js'
-import { errorText, locale, t } from './i18n.js'
+import { capitalised, errorText, locale, t } from './i18n.js'
 import { WebhooksPanel } from './webhooks-ui.js'
 
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
@@ -51,11 +51,6 @@ const NOW_EVERY_MS = 30_000
 export function dayName(day) {
   const index = DAYS.findIndex(([d]) => d === day)
   return new Intl.DateTimeFormat(locale(), { weekday: 'long', timeZone: 'UTC' }).format(new Date(Date.UTC(2026, 0, 5 + index)))
-}
-
-/** @param {string} text its first letter capitalised, as a label starts */
-function capitalised(text) {
-  return text.charAt(0).toLocaleUpperCase(locale()) + text.slice(1)
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 
 import { h } from './dom.js'
-import { errorText, locale, t } from './i18n.js'
+import { errorText, locale, number, t } from './i18n.js'
 
 /** @typedef {import('./wa-api').Webhook} Webhook */
 /** @typedef {import('./wa-api').WebhookCreated} WebhookCreated */
@@ -183,7 +183,7 @@ class Row {
     this.reason.textContent = !w.enabled && w.disabledReason ? w.disabledReason : ''
     this.reason.hidden = !this.reason.textContent
     const health = w.health
-    for (const key of HEALTH) /** @type {HTMLElement} */ (this.health.get(key)).textContent = String(health[key] ?? 0)
+    for (const key of HEALTH) /** @type {HTMLElement} */ (this.health.get(key)).textContent = number(health[key] ?? 0)
     this.tr.classList.toggle('wh-failing', health.deadLetters > 0 || health.retrying > 0)
     this.lastSuccess.textContent = ago(health.lastSuccessAt, now)
     this.lastFailure.textContent = ago(health.lastFailureAt, now)
