@@ -303,6 +303,20 @@ def test_keyboard_only_works_a_chat_from_start_to_end(
     second = page.get_attribute("#chat-list > li.selected", "data-chat-id")
     assert second in unread
 
+    # Alt+↓ (Alt+↑ from the last row) in the reply box: the chat below (above) opens, the focus
+    # stays in the box; Escape leaves it.
+    page.keyboard.press("r")
+    ids = c.dom_chat_ids()
+    at = ids.index(second)
+    key, neighbour = (
+        ("Alt+ArrowDown", ids[at + 1]) if at + 1 < len(ids) else ("Alt+ArrowUp", ids[at - 1])
+    )
+    page.keyboard.press(key)
+    page.wait_for_selector(f'#chat-list > li.selected[data-chat-id="{neighbour}"]')
+    assert page.evaluate("document.activeElement.id") == "composer-text"
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") == "messages"
+
     # ?: the shortcuts; Escape closes them and the focus comes back.
     before = page.evaluate("document.activeElement.dataset.chatId ?? document.activeElement.id")
     page.keyboard.press("?")
