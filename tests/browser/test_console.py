@@ -26,6 +26,7 @@ import orjson
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute
 
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import Console, Live, demo_capture, wait_dom_matches_rest
 from tests.harness import TOKEN, wait_for
 
@@ -508,6 +509,7 @@ def test_shows_the_qr_and_the_pairing_form_when_not_linked(
     wait_for("the QR image", lambda: qr.evaluate("i => i.complete && i.naturalWidth") > 0)
     first = qr.get_attribute("src")
     c.shot("qr")
+    assert_accessible(c.page, "qr")
     wait_for("a new QR", lambda: qr.get_attribute("src") != first, 15)
     wait_for("the new QR image", lambda: qr.evaluate("i => i.complete && i.naturalWidth") > 0)
 

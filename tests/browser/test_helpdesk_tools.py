@@ -34,6 +34,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests import harness
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import Console, Live, demo_capture
 from tests.browser.test_sessions_console import SECOND, second_number
 from tests.harness import wait_for
@@ -121,6 +122,7 @@ def test_quick_replies_fill_the_composer_and_send(
     assert box.get_attribute("aria-activedescendant") == "quick-reply-0"
     assert page.get_attribute("#quick-reply-0", "aria-selected") == "true"
     c.shot("popup")
+    assert_accessible(page, "quick-replies")
     page.keyboard.press("Escape")
     page.wait_for_selector("#quick-replies", state="hidden")
     assert box.get_attribute("aria-expanded") == "false"
@@ -236,6 +238,7 @@ def test_search_finds_an_old_message_and_jumps_to_it(
     assert hit.locator("mark").inner_text() == number
     assert target["text"].split(number)[0][-10:] in hit.inner_text()
     c.shot("search-hit")
+    assert_accessible(page, "search-hit")
 
     # Choosing it opens the chat at the message: older pages loaded, in view, highlighted.
     started = time.monotonic()

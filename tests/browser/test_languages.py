@@ -284,6 +284,7 @@ def test_keyboard_only_works_a_chat_from_start_to_end(
     page.keyboard.type("Pediu a segunda via do boleto")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#notes-list li:has-text('Pediu a segunda via do boleto')")
+    assert_accessible(page, "notes")
     notes = s.rest(f"/chats/{first}/notes")["notes"]
     assert [n["body"] for n in notes] == ["Pediu a segunda via do boleto"]
     page.keyboard.press("Escape")

@@ -31,6 +31,7 @@ import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 from standardwebhooks.webhooks import Webhook
 
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import Console, Live
 from tests.harness import wait_for
 from tests.test_permissions import SECRET, user_token
@@ -209,6 +210,7 @@ def test_an_admin_adds_watches_fixes_and_deletes_an_endpoint(
     failing = with_text(receiver, secret, "webhook two")
     assert failing, "the failing deliveries reached the receiver"
     c.shot("webhook-dead")
+    assert_accessible(c.page, "webhooks")
 
     # Replaying while disabled: refused with the API's message.
     receiver.status = 200
