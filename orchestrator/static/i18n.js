@@ -112,7 +112,7 @@ export function t(key, values = {}) {
   if (typeof entry !== 'string') {
     const count = Number(values.count ?? 0)
     // Zero takes the plural, as people write it ("0 conversas"), though CLDR counts it "one" in pt.
-    const form = count === 0 ? 'other' : new Intl.PluralRules(current).select(count)
+    const form = count === 0 ? 'other' : made('PluralRules', current).select(count)
     entry = entry[form] ?? entry.other ?? ''
   }
   return entry.replace(/\{(\w+)\}/g, (whole, name) => {
@@ -122,9 +122,37 @@ export function t(key, values = {}) {
   })
 }
 
+/**
+ * Intl's formatters, built once per locale and options and kept: a chat list or a page of
+ * messages formats hundreds of times a render, and building one costs far more than using it.
+ * @type {Map<string, any>}
+ */
+const formatters = new Map()
+
+/**
+ * @template {'PluralRules'|'NumberFormat'|'DateTimeFormat'|'RelativeTimeFormat'} K
+ * @param {K} kind @param {string} tag @param {Record<string, unknown>} [options]
+ * @returns {InstanceType<(typeof Intl)[K]>}
+ */
+function made(kind, tag, options = {}) {
+  const key = `${kind} ${tag} ${JSON.stringify(options)}`
+  let formatter = formatters.get(key)
+  if (!formatter) {
+    formatter = new Intl[kind](tag, /** @type {any} */ (options))
+    formatters.set(key, formatter)
+  }
+  return formatter
+}
+
 /** @param {number} n */
 export function number(n) {
-  return new Intl.NumberFormat(formats).format(n)
+  return made('NumberFormat', formats).format(n)
+}
+
+/** An API error's stable code (a WaError's `code`), or '' for any other error. @param {unknown} err */
+export function errorCode(err) {
+  const e = /** @type {{code?: unknown}} */ (err ?? {})
+  return typeof e.code === 'string' ? e.code : ''
 }
 
 /**
@@ -135,9 +163,10 @@ export function number(n) {
  * @param {unknown} err a WaError (`code`, `message`) or any error
  */
 export function errorText(err) {
-  const e = /** @type {{code?: unknown, message?: unknown}} */ (err ?? {})
+  const e = /** @type {{message?: unknown}} */ (err ?? {})
   const server = typeof e.message === 'string' && e.message ? e.message : null
-  const code = typeof e.code === 'string' && has(`error.${e.code}`) ? `error.${e.code}` : null
+  const key = `error.${errorCode(err)}`
+  const code = has(key) ? key : null
   if (code && (current !== FALLBACK || !server)) return t(code)
   return server ?? t('error.unknown')
 }
@@ -149,17 +178,17 @@ export function capitalised(text, tag = formats) {
 
 /** A clock time ("14:05", "2:05 PM"). @param {Date} d */
 export function clockTime(d) {
-  return new Intl.DateTimeFormat(formats, { hour: '2-digit', minute: '2-digit' }).format(d)
+  return made('DateTimeFormat', formats, { hour: '2-digit', minute: '2-digit' }).format(d)
 }
 
 /** Date and time, short ("5 dez., 14:05"). @param {Date} d */
 export function shortDateTime(d) {
-  return new Intl.DateTimeFormat(formats, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(d)
+  return made('DateTimeFormat', formats, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(d)
 }
 
 /** Date and time in full (a tooltip). @param {Date} d */
 export function fullDateTime(d) {
-  return new Intl.DateTimeFormat(formats, { dateStyle: 'full', timeStyle: 'short' }).format(d)
+  return made('DateTimeFormat', formats, { dateStyle: 'full', timeStyle: 'short' }).format(d)
 }
 
 /** @param {Date} a @param {Date} b whole calendar days from a to b, in the browser's timezone */
@@ -176,11 +205,11 @@ function daysBetween(a, b) {
 export function dayLabel(d, now = new Date()) {
   const days = daysBetween(d, now)
   if (days === 0 || days === 1) {
-    const words = new Intl.RelativeTimeFormat(formats, { numeric: 'auto' }).format(-days, 'day')
+    const words = made('RelativeTimeFormat', formats, { numeric: 'auto' }).format(-days, 'day')
     return capitalised(words)
   }
   const year = d.getFullYear() === now.getFullYear() ? undefined : 'numeric'
-  return new Intl.DateTimeFormat(formats, { weekday: 'long', day: 'numeric', month: 'long', year }).format(d)
+  return made('DateTimeFormat', formats, { weekday: 'long', day: 'numeric', month: 'long', year }).format(d)
 }
 
 /**
@@ -190,9 +219,9 @@ export function dayLabel(d, now = new Date()) {
 export function shortWhen(d, now = new Date()) {
   const days = daysBetween(d, now)
   if (days === 0) return clockTime(d)
-  if (days > 0 && days < 6) return new Intl.DateTimeFormat(formats, { weekday: 'short' }).format(d)
+  if (days > 0 && days < 6) return made('DateTimeFormat', formats, { weekday: 'short' }).format(d)
   const year = d.getFullYear() === now.getFullYear() ? undefined : '2-digit'
-  return new Intl.DateTimeFormat(formats, { day: 'numeric', month: 'short', year }).format(d)
+  return made('DateTimeFormat', formats, { day: 'numeric', month: 'short', year }).format(d)
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 
 import { h } from './dom.js'
-import { capitalised, errorText, locale, t } from './i18n.js'
+import { capitalised, errorCode, errorText, locale, t } from './i18n.js'
 import { WebhooksPanel } from './webhooks-ui.js'
 
 /** @typedef {import('./wa-client').HelpdeskSettings} HelpdeskSettings */
@@ -98,8 +98,8 @@ export function defaultSettings() {
 
 /** An error's API code and message. @param {unknown} err */
 function refusal(err) {
-  const e = /** @type {{code?: string, message?: string}} */ (err ?? {})
-  return { code: typeof e.code === 'string' ? e.code : '', message: typeof e.message === 'string' ? e.message : String(err) }
+  const e = /** @type {{message?: string}} */ (err ?? {})
+  return { code: errorCode(err), message: typeof e.message === 'string' ? e.message : String(err) }
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 
 import { h } from './dom.js'
-import { errorText, locale, number, t } from './i18n.js'
+import { errorCode, errorText, locale, number, t } from './i18n.js'
 
 /** @typedef {import('./wa-api').Webhook} Webhook */
 /** @typedef {import('./wa-api').WebhookCreated} WebhookCreated */
@@ -105,12 +105,6 @@ export function ago(iso, now) {
   const at = Date.parse(iso)
   if (Number.isNaN(at)) return iso
   return t('webhooks.ago', { duration: duration((now - at) / 1000) })
-}
-
-/** An error's API code. @param {unknown} err */
-function errorCode(err) {
-  const e = /** @type {{code?: unknown}} */ (err ?? {})
-  return typeof e.code === 'string' ? e.code : ''
 }
 
 /**
