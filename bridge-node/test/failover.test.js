@@ -101,7 +101,7 @@ test('a standby waits for the lease; the holder stopped by SIGTERM hands over at
   await waitFor(() => standingBy(c), 'a third host to stand by')
   const stopped = await c.stop()
   assert.equal(stopped.code, 0)
-  assert.ok(stopped.ms < 2000, `a standby took ${stopped.ms} ms to stop`)
+  assert.equal(stopped.cutShort, false, 'a standby stops before the deadline')
 })
 
 test('a host whose lease another host took is fenced off: exit 3, told why', async (t) => {

@@ -154,7 +154,7 @@ test('a paused holder (SIGSTOP) sees held() false on waking, calls onLost and ne
     env: { PATH: process.env.PATH ?? '', URL: server.url, PREFIX: prefix, TTL: String(TTL_MS) },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code))) // its last line read
   t.after(() => child.kill('SIGKILL'))
   /** @type {any[]} */
   const lines = []

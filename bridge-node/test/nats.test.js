@@ -218,7 +218,7 @@ test('NATS mode: a replayed capture lands in JetStream once each, in order, with
 
   const stopped = await bridge.stop()
   assert.equal(stopped.code, 0, bridge.output())
-  assert.ok(stopped.ms < 2500, `SIGTERM took ${stopped.ms} ms`)
+  assert.equal(stopped.cutShort, false, 'SIGTERM finished its work before the deadline')
 })
 
 test('NATS mode: commands over request/reply answer as over ZeroMQ (state with durableSeq, error codes, replay)', async (t) => {
@@ -512,10 +512,10 @@ test('NATS restarts while a large envelope is being stored: nothing lost, order 
   t.after(() => server.close())
   const names = uniqueNames()
   const dir = tmpDir(t)
-  // Small events around three large ones (3, 5 and 2 MiB), paced so the restart finds traffic.
+  // Small events around three large ones (5, 3 and 2 MiB), paced so the restart finds traffic.
   /** @type {{event: string, data: unknown}[]} */
   const events = []
-  for (const mib of [3, 5, 2]) {
+  for (const mib of [5, 3, 2]) {
     for (let i = 0; i < 20; i++) events.push({ event: 'chats.upsert', data: [{ id: `${mib}-${i}@s.whatsapp.net` }] })
     events.push({ event: 'messaging-history.set', data: { chats: [], blob: crypto.randomBytes(mib * 768 * 1024).toString('base64') } })
   }
@@ -550,8 +550,9 @@ test('NATS restarts while a large envelope is being stored: nothing lost, order 
   t.after(() => bridge.child.kill('SIGKILL'))
   await waitFor(() => stopping !== null, 'a large put under way')
   await stopping
-  // The first object is 3 MiB of base64, 25 chunks of 128 KiB: the restart cut its put short.
-  assert.ok(chunks < 24, `${chunks} chunks stored before the restart`)
+  // The first object is 5 MiB of base64, 41 chunks of 128 KiB: the restart cut its put short
+  // (the largest first, so a slow stop on a busy machine still finds the put under way).
+  assert.ok(chunks < 40, `${chunks} chunks stored before the restart`)
   await waitFor(() => lastJournalEvent(env.BRIDGE_DATA_DIR) === 'bridge.replay_finished', 'the capture journaled while NATS is away')
   assert.equal(bridge.child.exitCode, null)
   await server.start()

@@ -108,7 +108,7 @@ test('replay mode end to end: sequencing, state, replay, restart, drop switch, S
 
   const stopped = await bridge.stop()
   assert.equal(stopped.code, 0, bridge.output())
-  assert.ok(stopped.ms < 2500, `SIGTERM took ${stopped.ms} ms`)
+  assert.equal(stopped.cutShort, false, 'SIGTERM finished its work before the deadline')
   sub.close()
   client.close()
 

@@ -177,7 +177,8 @@ test('a replaying bridge process answers sendMessage and publishes the message a
   sub.connect(env.BRIDGE_PUB)
   sub.subscribe()
   await client.waitReady()
-  await sleep(200) // the subscription reaches the PUB socket
+  // A heartbeat through the subscription: it reaches the PUB socket before the send publishes.
+  await collect(sub, (e) => e.event === 'bridge.heartbeat', { heartbeats: true, timeoutMs: 10000 })
   const reply = await client.call('sendMessage', [JID, { text: 'hello' }, { messageId: '3EB0P1' }])
   assert.equal(reply.ok, true, JSON.stringify(reply.error))
   assert.deepEqual(reply.result.key, { remoteJid: JID, fromMe: true, id: '3EB0P1' })

@@ -207,7 +207,7 @@ export async function startBridge(t, { dir, waUrl, env = {} }) {
   let output = ''
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
-  const exited = once(child, 'exit')
+  const exited = once(child, 'close') // after the pipes drain: output() is whole
 
   const dealer = new zmq.Dealer({ linger: 0, receiveTimeout: 15000 })
   dealer.connect(endpoints.BRIDGE_ROUTER)
