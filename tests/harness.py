@@ -315,10 +315,13 @@ class Orchestrator(Process):
         return status
 
     def wait_applied(self, epoch: str, seq: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The /admin/bridge report once the orchestrator has applied `epoch`:`seq` (or a later
+        event of that epoch: the bridge may publish on, e.g. the acks of a page's read receipts)."""
+
         def reached() -> dict[str, Any] | None:
             report = self.bridge_report()
-            applied = report["applied"]
-            return report if applied == {"epoch": epoch, "seq": seq} else None
+            applied = report["applied"] or {}
+            return report if applied.get("epoch") == epoch and applied["seq"] >= seq else None
 
         try:
             return wait_for(f"orchestrator to apply {epoch}:{seq}", reached, timeout)
@@ -472,8 +475,18 @@ class Stack:
         return len(self.capture.read_bytes().splitlines()) + 2
 
     def published(self, timeout: float = 30.0) -> dict[str, Any]:
-        """The bridge's state once it has journaled the whole capture."""
-        return self.client.wait_seq(self.last, timeout)
+        """The bridge's state once it has journaled the whole capture, i.e. its
+        bridge.replay_finished: at seq `last`, or later when what the test did (a page's read
+        receipts, a send) made the bridge publish between the capture's events."""
+        epoch = self.client.wait_seq(self.last, timeout)["epoch"]
+
+        def finished() -> bool:
+            after = {"epoch": epoch, "seq": self.last - 1, "limit": 1000}
+            events = self.client.result("replay", after)["events"]
+            return any(e["event"] == "bridge.replay_finished" for e in events)
+
+        wait_for("bridge.replay_finished in the journal", finished, timeout)
+        return self.client.state()
 
     def applied(self, timeout: float = 30.0) -> dict[str, Any]:
         """Until the bridge has journaled the whole capture and the orchestrator applied all of
