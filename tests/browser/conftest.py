@@ -187,6 +187,14 @@ class Console:
         )
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Keeps each phase's report on the test, so a fixture can tell that the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)  # type: ignore[attr-defined]
+    return report  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def console(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Console]]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -227,6 +235,11 @@ def console(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callab
         return c
 
     yield open_console
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed:
+        for c in consoles:  # what each page showed when the test failed
+            with contextlib.suppress(Exception):
+                c.shot("failed")
     for context in contexts:
         context.close()
     problems = [f"{c.name}: {e}" for c in consoles for e in c.errors]
