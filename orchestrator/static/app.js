@@ -286,6 +286,8 @@ class Console {
     this.chatEls = new Map()
     /** @type {Map<string, string>} */
     this.chatSigs = new Map()
+    /** The chat row a pointer pressed, until its release. @type {{node: Element, chatId: string, session: string}|null} */
+    this.pressed = null
     /** @type {Map<string, HTMLElement>} */
     this.msgEls = new Map()
     /** @type {Map<string, string>} */
@@ -518,6 +520,21 @@ class Console {
     document.onkeydown = (e) => void this.shortcut(e)
     $('shortcuts-toggle').onclick = () => this.showShortcuts()
     $('chat-list').onkeydown = (e) => this.chatListKeys(e)
+    // A row is rebuilt whenever its chat changes (a new message, a read): the browser gives no
+    // click when the pressed element left the page before the release, so on a busy chat a
+    // click would often be lost. The release on the same chat's new row opens it instead.
+    $('chat-list').onpointerdown = (e) => {
+      const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('.chat-item'))
+      this.pressed = row && e.button === 0 ? { node: /** @type {Element} */ (e.target), chatId: row.dataset.chatId ?? '', session: row.dataset.session ?? DEFAULT } : null
+    }
+    $('chat-list').onpointerup = (e) => {
+      const pressed = this.pressed
+      this.pressed = null
+      if (!pressed || pressed.node.isConnected) return // the click comes as usual
+      const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('.chat-item'))
+      if (row?.dataset.chatId === pressed.chatId && (row.dataset.session ?? DEFAULT) === pressed.session) void this.open(pressed.chatId, pressed.session)
+    }
+    $('chat-list').onpointercancel = () => (this.pressed = null) // a touch that became a scroll
     $('back').onclick = () => this.closeChat()
     $('load-older').onclick = () => void this.loadOlder()
     const box = $('messages')

@@ -229,6 +229,36 @@ def test_recovers_after_the_orchestrator_is_killed_and_restarted(
     wait_for("the chat list to match the server", list_matches, 10)
 
 
+def test_a_click_on_a_chat_whose_row_is_rebuilt_between_press_and_release_opens_it(
+    stack: Callable[..., Live], console: Callable[..., Console]
+) -> None:
+    """A chat's row is rebuilt when the chat changes (a new message, a read). The browser gives
+    no click when the pressed element leaves the page before the release, so a busy chat would
+    not open for an agent whose press straddles a change: the release opens it."""
+    s = stack(events=200, rate=50)
+    chats = history_applied(s)
+    s.replay_done()
+    chat = next(ch for ch in chats if not ch["isGroup"] and ch["unreadCount"])
+    c = console(s.url)
+    c.wait_live("sse")
+    row = f'#chat-list > li[data-chat-id="{chat["id"]}"]'
+    c.page.locator(row).scroll_into_view_if_needed()
+    c.page.eval_on_selector(row, "el => { window.__pressed = el }")
+    box = c.page.locator(row).bounding_box()
+    assert box is not None
+    c.page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
+    c.page.mouse.down()
+    # Another agent reads that chat meanwhile: its unread count goes, its row is rebuilt.
+    read = s.orchestrator.http.post(f"/chats/{chat['id']}/read")
+    assert read.status_code == 200, read.text
+    wait_for("the row rebuilt", lambda: c.page.evaluate("() => !window.__pressed.isConnected"))
+    assert c.page.locator(f"{row} .badge").count() == 0
+    c.page.mouse.up()
+    c.page.wait_for_selector("#message-list > li.msg")
+    assert c.page.inner_text("#chat-title") == chat["name"]
+    assert c.page.get_attribute(row, "aria-selected") == "true"
+
+
 # Answers the server gave, handed to the page only once the test calls window.__release().
 HOLD_ANSWERS = r"""
 (() => {
