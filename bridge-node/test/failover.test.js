@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
-import { spawnBridge, tmpDir } from './helpers.js'
+import { spawnBridge, tmpDir, waitFor } from './helpers.js'
 import { startNatsServer, uniqueNames } from './nats-server.js'
 
 const TTL_MS = 3000
@@ -63,15 +63,6 @@ function host(t, names) {
       const mine = epoch()
       return mine ? seen.filter((e) => e.epoch === mine) : []
     },
-  }
-}
-
-/** @param {() => boolean} cond @param {string} what */
-async function waitFor(cond, what, ms = 15000) {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
   }
 }
 

@@ -8,17 +8,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { STALE_MS, StatusFile, judge, statusPath } from '../src/status-file.js'
-import { ROOT, memoryLogger, spawnBridge, tmpDir } from './helpers.js'
+import { ROOT, memoryLogger, spawnBridge, tmpDir, waitFor } from './helpers.js'
 import { startNatsServer, uniqueNames } from './nats-server.js'
-
-/** @param {() => boolean} condition @param {string} what @param {number} timeoutMs */
-async function waitFor(condition, what, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 /** Run the healthcheck as Docker does. @param {Record<string, string>} env */
 function health(env) {
@@ -47,7 +38,7 @@ test('status file: written at once and about once a second, atomically; setRole 
   const read = () => JSON.parse(fs.readFileSync(file, 'utf8'))
   assert.deepEqual({ ...read(), at: 0 }, { natsConnected: false, role: 'holder', at: 0 })
   connected = true
-  await waitFor(() => read().natsConnected === true, 'the next write', 10000)
+  await waitFor(() => read().natsConnected === true, 'the next write', 10000, 100)
   status.setRole('standby')
   assert.equal(read().role, 'standby')
   assert.ok(Date.now() - read().at < STALE_MS)
@@ -79,20 +70,20 @@ test('healthcheck in NATS mode against a real bridge: healthy; NATS stopped: unh
   // Generous timeouts: other suites load the machine.
   const status = () => JSON.parse(fs.readFileSync(statusPath(env.BRIDGE_DATA_DIR), 'utf8'))
   // A standby is healthy too: wait until this host holds the session.
-  await waitFor(() => health(env).code === 0 && status().role === 'holder', 'healthy, holding the session', 60000)
+  await waitFor(() => health(env).code === 0 && status().role === 'holder', 'healthy, holding the session', 60000, 100)
   assert.equal(status().natsConnected, true)
 
   await server.stop()
   // Bounded by the waits themselves: the bridge notices at once, the bound leaves room for a
   // busy machine.
-  await waitFor(() => health(env).code === 1, 'unhealthy with NATS stopped', 15000)
+  await waitFor(() => health(env).code === 1, 'unhealthy with NATS stopped', 15000, 100)
   assert.match(health(env).stderr, /unhealthy: NATS not connected \(role holder\)/)
   await server.start()
-  await waitFor(() => health(env).code === 0, 'healthy again with NATS back', 60000)
+  await waitFor(() => health(env).code === 0, 'healthy again with NATS back', 60000, 100)
 
   bridge.child.kill('SIGKILL')
   await bridge.exited
-  await waitFor(() => health(env).code === 1, 'unhealthy with the bridge gone', STALE_MS + 10000)
+  await waitFor(() => health(env).code === 1, 'unhealthy with the bridge gone', STALE_MS + 10000, 100)
   assert.match(health(env).stderr, /status file is stale/)
 })
 
@@ -111,7 +102,7 @@ test('healthcheck in NATS mode: a clean stop removes the status file (unhealthy 
   fs.writeFileSync(env.BRIDGE_REPLAY, '')
   const bridge = spawnBridge(env)
   t.after(() => bridge.child.kill('SIGKILL'))
-  await waitFor(() => health(env).code === 0, 'healthy', 60000)
+  await waitFor(() => health(env).code === 0, 'healthy', 60000, 100)
   assert.equal((await bridge.stop()).code, 0)
   const after = health(env)
   assert.deepEqual([after.code, after.stderr.trim()], [1, 'unhealthy: no status file (the bridge is not running in NATS mode?)'])
@@ -141,15 +132,15 @@ test('healthcheck in NATS mode: a standby host (it answers no commands) is healt
   const envA = hostEnv('a')
   const a = spawnBridge(envA)
   t.after(() => a.child.kill('SIGKILL'))
-  await waitFor(() => role(envA) === 'holder', 'the first host to hold the session', 60000)
+  await waitFor(() => role(envA) === 'holder', 'the first host to hold the session', 60000, 100)
   const envB = hostEnv('b')
   const b = spawnBridge(envB)
   t.after(() => b.child.kill('SIGKILL'))
-  await waitFor(() => role(envB) === 'standby', 'the second host to stand by', 60000)
+  await waitFor(() => role(envB) === 'standby', 'the second host to stand by', 60000, 100)
   assert.deepEqual([health(envA).code, health(envB).code], [0, 0])
 
   assert.equal((await a.stop()).code, 0)
-  await waitFor(() => role(envB) === 'holder', 'the standby to take over', 60000)
+  await waitFor(() => role(envB) === 'holder', 'the standby to take over', 60000, 100)
   assert.equal(health(envB).code, 0)
   assert.equal(health(envA).code, 1)
   assert.equal((await b.stop()).code, 0)

@@ -132,3 +132,19 @@ export async function collect(sub, until, { heartbeats = false, timeoutMs = 2000
 
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Until `condition` holds (checked every `intervalMs`), or throw after `timeoutMs`: tests wait
+ * for what they need, never a fixed time (a busy machine delays everything).
+ * @param {() => unknown | Promise<unknown>} condition
+ * @param {string} what
+ * @param {number} [timeoutMs] generous: other test suites load the machine
+ * @param {number} [intervalMs]
+ */
+export async function waitFor(condition, what, timeoutMs = 60000, intervalMs = 20) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(intervalMs)
+  }
+}

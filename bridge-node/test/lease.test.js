@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { after, before, test } from 'node:test'
 import { connect } from '@nats-io/transport-node'
 import { Lease, openLeaseBucket } from '../src/lease.js'
-import { ROOT, memoryLogger } from './helpers.js'
+import { ROOT, memoryLogger, waitFor } from './helpers.js'
 import { startNatsServer, uniqueNames } from './nats-server.js'
 
 const TTL_MS = 3000
@@ -37,15 +37,6 @@ async function host(t, prefix, epoch, ttlMs = TTL_MS) {
   return { nc, kv, lease, lost, logger }
 }
 
-/** @param {() => boolean} cond @param {number} ms */
-async function waitFor(cond, ms, what = 'condition') {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 test('two hosts race: exactly one wins; the other takes over within TTL + 1 s once the winner stops renewing', async (t) => {
   const { prefix } = uniqueNames()
   const a = await host(t, prefix, 'epoch-a')
@@ -67,7 +58,7 @@ test('two hosts race: exactly one wins; the other takes over within TTL + 1 s on
   const stoppedAt = performance.now()
   winner.lease._stopTimers()
   await winner.nc.close()
-  await waitFor(() => loser.lease.held(), TTL_MS + 5000, 'the takeover')
+  await waitFor(() => loser.lease.held(), 'the takeover', TTL_MS + 5000)
   const takeoverMs = performance.now() - stoppedAt
   t.diagnostic(`takeover after the holder stopped renewing: ${Math.round(takeoverMs)} ms (TTL ${TTL_MS} ms)`)
   assert.ok(takeoverMs <= TTL_MS + 1000, `takeover took ${takeoverMs} ms`)
@@ -82,7 +73,7 @@ test('a renewal refused by compare-and-set loses the lease at once (onLost once,
   await a.lease.acquire()
   // Someone else writes the key (a split brain the CAS must catch).
   await a.kv.put('default', JSON.stringify({ host: 'intruder', pid: 1, epoch: 'x', since: Date.now() }))
-  await waitFor(() => a.lost.length > 0, TTL_MS, 'onLost')
+  await waitFor(() => a.lost.length > 0, 'onLost', TTL_MS)
   assert.deepEqual(a.lost, ['cas'])
   assert.equal(a.lease.held(), false)
   assert.equal((await a.kv.get('default'))?.json().host, 'intruder', 'the loser did not overwrite the holder')
@@ -96,7 +87,7 @@ test('a renewal that timed out but was written is recognised as ours: no loss, t
   const first = await a.lease.acquire()
   // What the server holds after an update whose answer never reached us: our value, a newer revision.
   const written = await a.kv.update('default', JSON.stringify(a.lease.value), first)
-  await waitFor(() => a.lease.term > written, TTL_MS * 2, 'a renewal after the adopted revision')
+  await waitFor(() => a.lease.term > written, 'a renewal after the adopted revision', TTL_MS * 2)
   assert.deepEqual(a.lost, [])
   assert.equal(a.lease.held(), true)
 })
@@ -167,7 +158,7 @@ test('a paused holder (SIGSTOP) sees held() false on waking, calls onLost and ne
       buf = buf.slice(i + 1)
     }
   })
-  await waitFor(() => lines.length > 0, 15000, 'the child to acquire')
+  await waitFor(() => lines.length > 0, 'the child to acquire', 15000)
   assert.ok(lines[0].acquired > 0)
 
   const b = await host(t, prefix, 'epoch-b')

@@ -14,21 +14,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Objm } from '@nats-io/obj'
 import { connect, nanos } from '@nats-io/transport-node'
 import { streamConfig } from '../src/nats-stream.js'
-import { ROOT, spawnBridge, tmpDir } from './helpers.js'
+import { ROOT, spawnBridge, tmpDir, waitFor } from './helpers.js'
 import { NatsServer, freePort, startNatsServer, uniqueNames } from './nats-server.js'
-
-/**
- * @param {() => Promise<boolean>|boolean} condition
- * @param {string} what
- * @param {number} [timeoutMs] generous: other test suites load the machine
- */
-async function waitFor(condition, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 /** @param {string} dir @param {number} events @param {string} [seed] */
 function makeCapture(dir, events, seed = '7') {
@@ -241,7 +228,6 @@ test('NATS mode: commands over request/reply answer as over ZeroMQ (state with d
   t.after(() => nc.close())
   const cmd = `${names.prefix}.desk-1.cmd`
 
-  /** @type {any} */
   const st = await durableState(nc, cmd, N + 2, 'state: every event durable')
   assert.equal(st.id, 't-state')
   assert.equal(st.ok, true)

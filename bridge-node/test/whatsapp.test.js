@@ -12,19 +12,7 @@ import pino from 'pino'
 import { readConfig } from '../src/config.js'
 import { Recorder } from '../src/recorder.js'
 import { WhatsApp } from '../src/whatsapp.js'
-import { sleep, tmpDir } from './helpers.js'
-
-/**
- * Creds are saved without being awaited (open, write, fsync, rename): a fixed sleep loses the
- * race on a busy disk, so wait for the file (the rename makes it whole when it appears).
- * @param {string} file
- */
-async function untilExists(file) {
-  for (let waited = 0; !fs.existsSync(file); waited += 20) {
-    if (waited > 10000) throw new Error(`${file} not written within 10 s`)
-    await sleep(20)
-  }
-}
+import { sleep, tmpDir, waitFor } from './helpers.js'
 
 /** @param {import('node:test').TestContext} t */
 function setup(t) {
@@ -103,8 +91,9 @@ test('every event is forwarded encoded, in map order; creds.update carries no ke
   const rec = fs.readFileSync(path.join(dir, 'rec.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
   assert.deepEqual(rec.map((r) => ({ event: r.event, data: r.data })), published)
   // creds were persisted, atomically, with the key material.
+  // Saved without being awaited (open, write, fsync, rename): wait for the file, whole once there.
   const credsFile = path.join(config.authDir, 'creds.json')
-  await untilExists(credsFile)
+  await waitFor(() => fs.existsSync(credsFile), 'creds.json')
   const creds = JSON.parse(fs.readFileSync(credsFile, 'utf8'))
   assert.equal(creds.me.id, '5511:1@s.whatsapp.net')
 })
@@ -141,7 +130,7 @@ test('disconnect ends without logout; logout ignores a failed request and wipes 
   await wa.connect()
   sockets[1].ev.emit('connection.update', { connection: 'open' })
   sockets[1].ev.emit('creds.update', { me: { id: 'x@s.whatsapp.net' } })
-  await untilExists(path.join(config.authDir, 'creds.json'))
+  await waitFor(() => fs.existsSync(path.join(config.authDir, 'creds.json')), 'creds.json')
   assert.deepEqual(await wa.logout({ wipe: true }), { wiped: true })
   assert.deepEqual(fs.readdirSync(config.authDir), [])
   assert.equal(wa.me, null)
