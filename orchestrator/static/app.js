@@ -252,6 +252,9 @@ function webhookPoll() {
 /** A chat's key: its session and id (the same contact on two numbers is two chats). @param {string} session @param {string} chatId */
 const chatKey = (session, chatId) => `${session}\n${chatId}`
 
+/** The key of the chat a list row shows. @param {Element} row */
+const rowKey = (row) => chatKey(row.getAttribute('data-session') ?? DEFAULT, row.getAttribute('data-chat-id') ?? '')
+
 /** @param {string} key @returns {[string, string]} session, chat id */
 const splitKey = (key) => /** @type {[string, string]} */ (key.split('\n', 2))
 
@@ -286,7 +289,7 @@ class Console {
     this.chatEls = new Map()
     /** @type {Map<string, string>} */
     this.chatSigs = new Map()
-    /** The chat row a pointer pressed, until its release. @type {{node: Element, chatId: string, session: string}|null} */
+    /** What a pointer pressed in the chat list, and its row, until the release. @type {{node: Element, row: Element}|null} */
     this.pressed = null
     /** @type {Map<string, HTMLElement>} */
     this.msgEls = new Map()
@@ -524,15 +527,16 @@ class Console {
     // click when the pressed element left the page before the release, so on a busy chat a
     // click would often be lost. The release on the same chat's new row opens it instead.
     $('chat-list').onpointerdown = (e) => {
-      const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('.chat-item'))
-      this.pressed = row && e.button === 0 ? { node: /** @type {Element} */ (e.target), chatId: row.dataset.chatId ?? '', session: row.dataset.session ?? DEFAULT } : null
+      const node = /** @type {Element} */ (e.target)
+      const row = node.closest('.chat-item')
+      this.pressed = row && e.button === 0 ? { node, row } : null
     }
     $('chat-list').onpointerup = (e) => {
       const pressed = this.pressed
       this.pressed = null
       if (!pressed || pressed.node.isConnected) return // the click comes as usual
       const row = /** @type {HTMLElement|null} */ (/** @type {Element} */ (e.target).closest('.chat-item'))
-      if (row?.dataset.chatId === pressed.chatId && (row.dataset.session ?? DEFAULT) === pressed.session) void this.open(pressed.chatId, pressed.session)
+      if (row && rowKey(row) === rowKey(pressed.row)) void this.open(row.dataset.chatId ?? '', row.dataset.session ?? DEFAULT)
     }
     $('chat-list').onpointercancel = () => (this.pressed = null) // a touch that became a scroll
     $('back').onclick = () => this.closeChat()
@@ -904,7 +908,7 @@ class Console {
     list.hidden = chats.length === 0
     $('chat-empty').textContent = this.filter ? t('chats.noMatch') : this.listed().length ? this.helpdesk.emptyText() : t('chats.none')
     const focusedEl = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.('.chat-item')
-    const focusedId = focusedEl ? chatKey(focusedEl.getAttribute('data-session') ?? DEFAULT, focusedEl.getAttribute('data-chat-id') ?? '') : null
+    const focusedId = focusedEl ? rowKey(focusedEl) : null
     const openKey = this.openId ? chatKey(this.openSession, this.openId) : null
     const keep = new Set(chats.map((c) => chatKey(c.session, c.id)))
     for (const [id, el] of this.chatEls) {
@@ -932,7 +936,7 @@ class Console {
     // Roving tabindex: one item is in the tab order.
     const items = /** @type {HTMLElement[]} */ ([...list.children])
     const wanted = focusedId ?? openKey
-    const active = items.find((el) => chatKey(el.dataset.session ?? DEFAULT, el.dataset.chatId ?? '') === wanted) ?? items[0]
+    const active = items.find((el) => rowKey(el) === wanted) ?? items[0]
     for (const el of items) el.tabIndex = el === active ? 0 : -1
     if (focusedId && document.activeElement !== this.chatEls.get(focusedId)) this.chatEls.get(focusedId)?.focus()
   }
@@ -1062,10 +1066,10 @@ class Console {
     const back = /** @type {HTMLElement|null} */ (document.activeElement)
     // A chat's row may be rebuilt meanwhile (its unread count, a new message): its new one then.
     const row = back?.closest('.chat-item')
-    const rowKey = row ? chatKey(row.getAttribute('data-session') ?? DEFAULT, row.getAttribute('data-chat-id') ?? '') : null
+    const key = row ? rowKey(row) : null
     renderHelp(dialog)
     dialog.onclose = () => {
-      const again = back?.isConnected ? back : rowKey ? this.chatEls.get(rowKey) : null
+      const again = back?.isConnected ? back : key ? this.chatEls.get(key) : null
       if (again) again.focus()
       else this.focusChats()
     }
